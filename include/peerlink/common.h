@@ -1,0 +1,58 @@
+/*
+ * peerlink — common definitions: export macro, error codes, version.
+ *
+ * Every public function of peerlink returns either a pl_error value
+ * (PL_OK == 0, failures are negative) or documents otherwise.
+ * Error codes are append-only: a value, once released, is never
+ * renumbered or removed.
+ */
+#ifndef PEERLINK_COMMON_H
+#define PEERLINK_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PL_BUILDING_LIBRARY) && defined(__GNUC__) && __GNUC__ >= 4
+#define PL_EXPORT __attribute__((visibility("default")))
+#else
+#define PL_EXPORT
+#endif
+
+/** Error codes. PL_OK is 0; every failure is negative. Append only. */
+typedef enum pl_error {
+    PL_OK = 0,
+    PL_ERR_INVALID = -1,      /**< an argument is invalid (NULL, out of range, bad key) */
+    PL_ERR_NOMEM = -2,        /**< memory allocation failed */
+    PL_ERR_TOO_LARGE = -3,    /**< input exceeds a documented bound; nothing was truncated */
+    PL_ERR_MALFORMED = -4,    /**< bytes from the network do not parse */
+    PL_ERR_IO = -5,           /**< a system call failed (see errno where documented) */
+    PL_ERR_NOT_FOUND = -6,    /**< no such key, peer, service or entry */
+    PL_ERR_TIMEOUT = -7,      /**< a deadline passed */
+    PL_ERR_CLOSED = -8,       /**< the peer closed the connection */
+    PL_ERR_DAEMON = -9,       /**< the discovery daemon (avahi-daemon) is unreachable */
+    PL_ERR_COLLISION = -10,   /**< a service name is already taken */
+    PL_ERR_UNSUPPORTED = -11, /**< not available on this platform or build */
+    PL_ERR_PROTOCOL = -12,    /**< the peer violated the protocol */
+    PL_ERR_VERSION = -13,     /**< the peer speaks no protocol version we speak */
+    PL_ERR_CONNECT = -14,     /**< no address of the peer accepted a connection */
+    PL_ERR_STATE = -15,       /**< the call is not valid in the object's current state */
+    PL_ERR_BACKEND = -16      /**< the discovery backend reported a failure */
+} pl_error;
+
+/**
+ * A static, human-readable English description of an error code.
+ * Never NULL; unknown codes give "unknown error". Thread-safe.
+ */
+PL_EXPORT const char *pl_strerror(int err);
+
+/** The library version as a string, e.g. "0.1.0". Thread-safe. */
+PL_EXPORT const char *pl_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

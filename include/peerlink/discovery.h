@@ -1,0 +1,148 @@
+/*
+ * peerlink — DNS-SD discovery: publish a service instance, browse a type.
+ *
+ * A pl_discovery is a connection to one discovery backend ("avahi" on
+ * Linux; others may be added). Publications and browsers hang off it.
+ *
+ * Callback rules (all objects here):
+ *  - callbacks run only from inside the pl_poll loop given to
+ *    pl_discovery_new(), never from inside a constructor;
+ *  - data handed to a callback is borrowed for the duration of the call;
+ *  - an object may be freed from inside its own callback.
+ * Threading: not thread-safe; use every object from the loop's thread.
+ */
+#ifndef PEERLINK_DISCOVERY_H
+#define PEERLINK_DISCOVERY_H
+
+#include <peerlink/common.h>
+#include <peerlink/poll.h>
+#include <peerlink/txt.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Room for any string from pl_address_to_string(), with its NUL. */
+#define PL_ADDRSTRLEN 64
+
+/** One network address of a peer. */
+typedef struct pl_address {
+    int family;       /**< AF_INET or AF_INET6 */
+    uint8_t addr[16]; /**< 4 (AF_INET) or 16 (AF_INET6) bytes in network order */
+    uint32_t ifindex; /**< interface it was seen on (the scope of a link-local address); 0 if unknown */
+} pl_address;
+
+/**
+ * Format an address: "192.0.2.1", "2001:db8::1", or "fe80::1%eth0" for
+ * a link-local IPv6 address (the interface name, or its index if the
+ * name is unknown). PL_OK, PL_ERR_INVALID, or PL_ERR_TOO_LARGE if cap
+ * is smaller than needed (PL_ADDRSTRLEN always suffices).
+ */
+PL_EXPORT int pl_address_to_string(const pl_address *a, char *buf, size_t cap);
+
+/** A service instance as a browser sees it. Everything is borrowed. */
+typedef struct pl_service {
+    const char *name;   /**< instance name, UTF-8 */
+    const char *type;   /**< e.g. "_peerlink._tcp" */
+    const char *domain; /**< e.g. "local" */
+    const char *host;   /**< target host name, e.g. "box.local" */
+    uint16_t port;
+    const pl_txt *txt;  /**< never NULL (possibly empty) */
+    size_t n_addresses;
+    const pl_address *addresses; /**< every address known, across interfaces and families */
+} pl_service;
+
+typedef struct pl_discovery pl_discovery;
+typedef struct pl_publication pl_publication;
+typedef struct pl_browser pl_browser;
+
+/**
+ * Connect to a discovery backend. backend names one ("avahi"); NULL
+ * picks the default. poll must outlive the object.
+ * Returns PL_OK with *out set; on failure *out is untouched and no
+ * callback is ever made: PL_ERR_UNSUPPORTED (no such backend in this
+ * build), PL_ERR_DAEMON (the backend's daemon is unreachable),
+ * PL_ERR_NOMEM, PL_ERR_INVALID.
+ * Once connected, a backend that loses its daemon reconnects by itself
+ * and restores every publication and browser (see PL_BROWSE_REMOVE).
+ */
+PL_EXPORT int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **out);
+
+/**
+ * Free the connection, withdrawing every publication and stopping
+ * every browser still attached to it (those handles become invalid;
+ * no further callbacks). NULL is accepted.
+ */
+PL_EXPORT void pl_discovery_free(pl_discovery *d);
+
+/** Name of the backend in use ("avahi"). Static string. */
+PL_EXPORT const char *pl_discovery_backend(const pl_discovery *d);
+
+/**
+ * Comma-separated names of the backends compiled into this build, in
+ * order of preference for the default. Static string.
+ */
+PL_EXPORT const char *pl_discovery_backends(void);
+
+/* ------------------------------------------------------------------ */
+
+typedef enum pl_publish_event {
+    PL_PUBLISH_ESTABLISHED = 0, /**< the instance is live under name */
+    PL_PUBLISH_RENAMED = 1,     /**< name was taken; now publishing as name (ESTABLISHED follows) */
+    PL_PUBLISH_FAILED = 2       /**< status says why; the publication stays allocated but inert */
+} pl_publish_event;
+
+/** name is the current instance name (borrowed); status is PL_OK except for FAILED. */
+typedef void (*pl_publish_cb)(pl_publication *p, pl_publish_event ev, int status,
+                              const char *name, void *userdata);
+
+/**
+ * Publish an instance. name: UTF-8, 1..63 bytes. type: "_app._tcp" or
+ * "_app._udp" form. txt may be NULL (empty record); it is copied.
+ * cb may be NULL. Returns PL_OK with *out set (callbacks follow from
+ * the loop), or PL_ERR_INVALID / PL_ERR_NOMEM / PL_ERR_BACKEND with
+ * *out untouched. A name conflict on the network renames the instance
+ * ("name #2", ...) and reports PL_PUBLISH_RENAMED.
+ */
+PL_EXPORT int pl_publish(pl_discovery *d, const char *name, const char *type, uint16_t port,
+                         const pl_txt *txt, pl_publish_cb cb, void *userdata,
+                         pl_publication **out);
+
+/** Replace the TXT record of a live publication (copied). PL_OK or an error; the old record stays on error. */
+PL_EXPORT int pl_publication_set_txt(pl_publication *p, const pl_txt *txt);
+
+/** The current instance name (it changes on a rename). Borrowed until the next callback or free. */
+PL_EXPORT const char *pl_publication_name(const pl_publication *p);
+
+/** Withdraw the instance (goodbye packets are sent by the backend) and free p. NULL is accepted. */
+PL_EXPORT void pl_publication_free(pl_publication *p);
+
+/* ------------------------------------------------------------------ */
+
+typedef enum pl_browse_event {
+    PL_BROWSE_ADD = 0,    /**< a new instance, resolved: port, TXT and addresses are known */
+    PL_BROWSE_UPDATE = 1, /**< its TXT, port, host or addresses changed */
+    PL_BROWSE_REMOVE = 2, /**< it is gone (also sent for every instance when the daemon goes away) */
+    PL_BROWSE_FAILED = 3  /**< status says why; svc is NULL; the browser stays allocated but inert */
+} pl_browse_event;
+
+/** svc is borrowed for the call; for REMOVE it is the last state seen. */
+typedef void (*pl_browse_cb)(pl_browser *b, pl_browse_event ev, int status,
+                             const pl_service *svc, void *userdata);
+
+/**
+ * Browse type in domain (NULL: the default, "local"). Every event
+ * carries the complete instance: name, port, TXT and all addresses.
+ * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM /
+ * PL_ERR_BACKEND with *out untouched.
+ */
+PL_EXPORT int pl_browse(pl_discovery *d, const char *type, const char *domain, pl_browse_cb cb,
+                        void *userdata, pl_browser **out);
+
+/** Stop browsing and free b. No callback follows. NULL is accepted. */
+PL_EXPORT void pl_browser_free(pl_browser *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

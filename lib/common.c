@@ -1,0 +1,45 @@
+/* Error strings, version, small shared helpers. */
+#include "internal.h"
+
+const char *pl_strerror(int err)
+{
+    switch (err) {
+    case PL_OK: return "success";
+    case PL_ERR_INVALID: return "invalid argument";
+    case PL_ERR_NOMEM: return "out of memory";
+    case PL_ERR_TOO_LARGE: return "too large";
+    case PL_ERR_MALFORMED: return "malformed data";
+    case PL_ERR_IO: return "input/output error";
+    case PL_ERR_NOT_FOUND: return "not found";
+    case PL_ERR_TIMEOUT: return "timed out";
+    case PL_ERR_CLOSED: return "connection closed by peer";
+    case PL_ERR_DAEMON: return "discovery daemon unreachable";
+    case PL_ERR_COLLISION: return "name already in use";
+    case PL_ERR_UNSUPPORTED: return "not supported";
+    case PL_ERR_PROTOCOL: return "protocol violation by peer";
+    case PL_ERR_VERSION: return "no common protocol version";
+    case PL_ERR_CONNECT: return "could not connect to any address";
+    case PL_ERR_STATE: return "invalid in current state";
+    case PL_ERR_BACKEND: return "discovery backend failure";
+    }
+    return "unknown error";
+}
+
+const char *pl_version(void)
+{
+    return PACKAGE_VERSION;
+}
+
+size_t pl_default_max_message(void) { return PL_DEFAULT_MAX_MESSAGE; }
+size_t pl_max_message_limit(void) { return PL_MAX_MESSAGE_LIMIT; }
+
+char *pl__strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}

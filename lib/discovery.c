@@ -1,0 +1,540 @@
+/*
+ * The generic discovery layer: public objects, input validation, the
+ * backend table, and the merge of per-interface, per-protocol reports
+ * into one view per instance with add / update / remove events.
+ */
+#include "discovery_backend.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+static const pl_discovery_ops *const backends[] = {
+#ifdef PL_HAVE_AVAHI
+    &pl__avahi_ops,
+#endif
+    NULL,
+};
+
+const char *pl_discovery_backends(void)
+{
+    return ""
+#ifdef PL_HAVE_AVAHI
+           "avahi"
+#endif
+        ;
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+int pl_address_to_string(const pl_address *a, char *buf, size_t cap)
+{
+    if (!a || !buf || (a->family != AF_INET && a->family != AF_INET6))
+        return PL_ERR_INVALID;
+    char host[INET6_ADDRSTRLEN];
+    if (!inet_ntop(a->family, a->addr, host, sizeof host))
+        return PL_ERR_INVALID;
+    char scope[IF_NAMESIZE + 1] = "";
+    if (a->family == AF_INET6 && a->ifindex && IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)a->addr)) {
+        char ifname[IF_NAMESIZE];
+        if (if_indextoname(a->ifindex, ifname))
+            snprintf(scope, sizeof scope, "%s", ifname);
+        else
+            snprintf(scope, sizeof scope, "%u", a->ifindex);
+    }
+    int n = snprintf(buf, cap, "%s%s%s", host, scope[0] ? "%" : "", scope);
+    if (n < 0 || (size_t)n >= cap)
+        return PL_ERR_TOO_LARGE;
+    return PL_OK;
+}
+
+static int address_equal(const pl_address *x, const pl_address *y)
+{
+    size_t n = x->family == AF_INET ? 4 : 16;
+    return x->family == y->family && x->ifindex == y->ifindex && memcmp(x->addr, y->addr, n) == 0;
+}
+
+/* ---------------------------------------------------------------- validation */
+
+/* "_name._tcp" or "_name._udp"; name: 1..15 letters, digits, hyphens (RFC 6335 5.1). */
+static int valid_type(const char *t)
+{
+    if (!t || t[0] != '_')
+        return 0;
+    const char *dot = strchr(t, '.');
+    size_t n = dot ? (size_t)(dot - t - 1) : 0;
+    if (n < 1 || n > 15)
+        return 0;
+    for (size_t i = 1; i <= n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+    }
+    return strcmp(dot, "._tcp") == 0 || strcmp(dot, "._udp") == 0;
+}
+
+static int valid_name(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+    return len >= 1 && len <= 63;
+}
+
+/* ---------------------------------------------------------------- discovery */
+
+int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **out)
+{
+    if (!poll || !out)
+        return PL_ERR_INVALID;
+    int err = PL_ERR_UNSUPPORTED;
+    for (size_t i = 0; backends[i]; i++) {
+        const pl_discovery_ops *ops = backends[i];
+        if (backend && strcmp(backend, ops->name) != 0)
+            continue;
+        pl_discovery *d = calloc(1, sizeof *d);
+        if (!d)
+            return PL_ERR_NOMEM;
+        d->poll = poll;
+        d->ops = ops;
+        err = ops->open(d);
+        if (err == PL_OK) {
+            *out = d;
+            return PL_OK;
+        }
+        free(d);
+    }
+    return err;
+}
+
+static void publication_destroy(pl_publication *p);
+static void browser_destroy(pl_browser *b);
+
+void pl_discovery_free(pl_discovery *d)
+{
+    if (!d)
+        return;
+    while (d->pubs)
+        pl_publication_free(d->pubs);
+    while (d->browsers)
+        pl_browser_free(d->browsers);
+    d->ops->close(d);
+    free(d);
+}
+
+const char *pl_discovery_backend(const pl_discovery *d)
+{
+    return d ? d->ops->name : NULL;
+}
+
+/* ---------------------------------------------------------------- publications */
+
+int pl_publish(pl_discovery *d, const char *name, const char *type, uint16_t port,
+               const pl_txt *txt, pl_publish_cb cb, void *userdata, pl_publication **out)
+{
+    if (!d || !out || !valid_name(name) || !valid_type(type))
+        return PL_ERR_INVALID;
+    pl_publication *p = calloc(1, sizeof *p);
+    if (!p)
+        return PL_ERR_NOMEM;
+    p->d = d;
+    p->port = port;
+    p->cb = cb;
+    p->userdata = userdata;
+    p->name = pl__strdup(name);
+    p->type = pl__strdup(type);
+    int err = txt ? pl_txt_dup(txt, &p->txt) : pl_txt_new(&p->txt);
+    if (err == PL_OK && (!p->name || !p->type))
+        err = PL_ERR_NOMEM;
+    if (err == PL_OK)
+        err = d->ops->publish(p);
+    if (err != PL_OK) {
+        publication_destroy(p);
+        return err;
+    }
+    p->next = d->pubs;
+    d->pubs = p;
+    *out = p;
+    return PL_OK;
+}
+
+int pl_publication_set_txt(pl_publication *p, const pl_txt *txt)
+{
+    if (!p || p->zombie)
+        return PL_ERR_INVALID;
+    pl_txt *fresh = NULL;
+    int err = txt ? pl_txt_dup(txt, &fresh) : pl_txt_new(&fresh);
+    if (err != PL_OK)
+        return err;
+    pl_txt *old = p->txt;
+    p->txt = fresh;
+    err = p->d->ops->publish_update_txt(p);
+    if (err != PL_OK) {
+        p->txt = old;
+        pl_txt_free(fresh);
+        return err;
+    }
+    pl_txt_free(old);
+    return PL_OK;
+}
+
+const char *pl_publication_name(const pl_publication *p)
+{
+    return p ? p->name : NULL;
+}
+
+static void publication_destroy(pl_publication *p)
+{
+    free(p->name);
+    free(p->type);
+    pl_txt_free(p->txt);
+    free(p);
+}
+
+void pl_publication_free(pl_publication *p)
+{
+    if (!p || p->zombie)
+        return;
+    for (pl_publication **pp = &p->d->pubs; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    if (p->priv)
+        p->d->ops->unpublish(p);
+    if (p->busy) {
+        p->zombie = 1; /* freed when the callback returns */
+        return;
+    }
+    publication_destroy(p);
+}
+
+int pl__publication_set_name(pl_publication *p, const char *name)
+{
+    char *n = pl__strdup(name);
+    if (!n)
+        return PL_ERR_NOMEM;
+    free(p->name);
+    p->name = n;
+    return PL_OK;
+}
+
+void pl__publication_event(pl_publication *p, pl_publish_event ev, int status)
+{
+    if (!p->cb)
+        return;
+    p->busy++;
+    p->cb(p, ev, status, p->name, p->userdata);
+    if (--p->busy == 0 && p->zombie)
+        publication_destroy(p);
+}
+
+/* ---------------------------------------------------------------- browsing */
+
+/* One instance as reported on one interface and protocol. */
+struct pl_source {
+    struct pl_source *next;
+    int iface, proto;
+    uint64_t seq; /* when it was last reported: the newest one gives host, port and TXT */
+    char *host;
+    uint16_t port;
+    pl_txt *txt;
+    int has_address;
+    pl_address address;
+};
+
+struct pl_instance {
+    struct pl_instance *next;
+    char *name, *type, *domain;
+    struct pl_source *sources;
+    int announced;
+    /* The view last shown to the application. */
+    char *host;
+    uint16_t port;
+    pl_txt *txt;
+    pl_address *addresses;
+    size_t n_addresses;
+};
+
+static void source_free(struct pl_source *s)
+{
+    free(s->host);
+    pl_txt_free(s->txt);
+    free(s);
+}
+
+static void instance_free(struct pl_instance *in)
+{
+    while (in->sources) {
+        struct pl_source *s = in->sources;
+        in->sources = s->next;
+        source_free(s);
+    }
+    free(in->name);
+    free(in->type);
+    free(in->domain);
+    free(in->host);
+    pl_txt_free(in->txt);
+    free(in->addresses);
+    free(in);
+}
+
+static struct pl_instance **instance_find(pl_browser *b, const char *name, const char *type,
+                                          const char *domain)
+{
+    struct pl_instance **pi = &b->instances;
+    for (; *pi; pi = &(*pi)->next) {
+        struct pl_instance *in = *pi;
+        if (strcmp(in->name, name) == 0 && strcasecmp(in->type, type) == 0 &&
+            strcasecmp(in->domain, domain) == 0)
+            break;
+    }
+    return pi;
+}
+
+/* Recompute the instance's view from its sources. Returns 1 if it
+ * changed, 0 if not, or a negative error (the old view is kept). */
+static int instance_refresh(struct pl_instance *in)
+{
+    struct pl_source *newest = NULL;
+    size_t n = 0;
+    for (struct pl_source *s = in->sources; s; s = s->next) {
+        if (!newest || s->seq > newest->seq)
+            newest = s;
+        n += s->has_address;
+    }
+    if (!newest)
+        return 0;
+    pl_address *addrs = calloc(n ? n : 1, sizeof *addrs);
+    if (!addrs)
+        return PL_ERR_NOMEM;
+    size_t k = 0;
+    for (struct pl_source *s = in->sources; s; s = s->next) {
+        if (!s->has_address)
+            continue;
+        size_t j = 0;
+        while (j < k && !address_equal(&addrs[j], &s->address))
+            j++;
+        if (j == k)
+            addrs[k++] = s->address;
+    }
+    int same_addrs = k == in->n_addresses;
+    for (size_t i = 0; same_addrs && i < k; i++) {
+        size_t j = 0;
+        while (j < in->n_addresses && !address_equal(&addrs[i], &in->addresses[j]))
+            j++;
+        same_addrs = j < in->n_addresses;
+    }
+    int changed = !same_addrs || newest->port != in->port || !in->host ||
+                  strcmp(newest->host, in->host) != 0 || !in->txt ||
+                  !pl_txt_equal(newest->txt, in->txt);
+    if (!changed) {
+        free(addrs);
+        return 0;
+    }
+    char *host = pl__strdup(newest->host);
+    pl_txt *txt = NULL;
+    if (!host || pl_txt_dup(newest->txt, &txt) != PL_OK) {
+        free(host);
+        free(addrs);
+        return PL_ERR_NOMEM;
+    }
+    free(in->host);
+    pl_txt_free(in->txt);
+    free(in->addresses);
+    in->host = host;
+    in->txt = txt;
+    in->port = newest->port;
+    in->addresses = addrs;
+    in->n_addresses = k;
+    return 1;
+}
+
+/* Run the application's callback; returns 0 if the browser was freed during it. */
+static int browser_emit(pl_browser *b, pl_browse_event ev, int status, const struct pl_instance *in)
+{
+    if (!b->cb)
+        return 1;
+    pl_service svc;
+    const pl_service *sp = NULL;
+    if (in) {
+        svc.name = in->name;
+        svc.type = in->type;
+        svc.domain = in->domain;
+        svc.host = in->host;
+        svc.port = in->port;
+        svc.txt = in->txt;
+        svc.n_addresses = in->n_addresses;
+        svc.addresses = in->addresses;
+        sp = &svc;
+    }
+    b->busy++;
+    b->cb(b, ev, status, sp, b->userdata);
+    if (--b->busy == 0 && b->zombie) {
+        browser_destroy(b);
+        return 0;
+    }
+    return !b->zombie;
+}
+
+void pl__browser_resolved(pl_browser *b, const pl_resolved *r)
+{
+    struct pl_instance **pi = instance_find(b, r->name, r->type, r->domain);
+    struct pl_instance *in = *pi;
+    if (!in) {
+        in = calloc(1, sizeof *in);
+        if (!in)
+            return;
+        in->name = pl__strdup(r->name);
+        in->type = pl__strdup(r->type);
+        in->domain = pl__strdup(r->domain);
+        if (!in->name || !in->type || !in->domain) {
+            instance_free(in);
+            return;
+        }
+        *pi = in;
+    }
+    struct pl_source *s = in->sources;
+    while (s && !(s->iface == r->iface && s->proto == r->proto))
+        s = s->next;
+    pl_txt *txt = NULL;
+    /* A record that does not parse is shown as an empty one rather than hiding the instance. */
+    if (pl_txt_decode(r->txt, r->txt_len, &txt) != PL_OK && pl_txt_new(&txt) != PL_OK)
+        return;
+    char *host = pl__strdup(r->host ? r->host : "");
+    if (!host) {
+        pl_txt_free(txt);
+        return;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) {
+            free(host);
+            pl_txt_free(txt);
+            return;
+        }
+        s->iface = r->iface;
+        s->proto = r->proto;
+        s->next = in->sources;
+        in->sources = s;
+    }
+    free(s->host);
+    pl_txt_free(s->txt);
+    s->host = host;
+    s->txt = txt;
+    s->port = r->port;
+    s->seq = ++b->seq;
+    s->has_address = r->address != NULL;
+    if (r->address)
+        s->address = *r->address;
+
+    int changed = instance_refresh(in);
+    if (changed < 0)
+        return;
+    if (!in->announced) {
+        in->announced = 1;
+        browser_emit(b, PL_BROWSE_ADD, PL_OK, in);
+    } else if (changed) {
+        browser_emit(b, PL_BROWSE_UPDATE, PL_OK, in);
+    }
+}
+
+void pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
+                      int iface, int proto)
+{
+    struct pl_instance **pi = instance_find(b, name, type, domain);
+    struct pl_instance *in = *pi;
+    if (!in)
+        return;
+    for (struct pl_source **ps = &in->sources; *ps; ps = &(*ps)->next) {
+        if ((*ps)->iface == iface && (*ps)->proto == proto) {
+            struct pl_source *s = *ps;
+            *ps = s->next;
+            source_free(s);
+            break;
+        }
+    }
+    if (in->sources) {
+        if (instance_refresh(in) > 0 && in->announced)
+            browser_emit(b, PL_BROWSE_UPDATE, PL_OK, in);
+        return;
+    }
+    *pi = in->next;
+    /* in is unlinked, so it outlives the browser if the callback frees it. */
+    if (in->announced)
+        browser_emit(b, PL_BROWSE_REMOVE, PL_OK, in);
+    instance_free(in);
+}
+
+void pl__browser_lost_all(pl_browser *b)
+{
+    while (b->instances) {
+        struct pl_instance *in = b->instances;
+        b->instances = in->next;
+        int alive = in->announced ? browser_emit(b, PL_BROWSE_REMOVE, PL_OK, in) : 1;
+        instance_free(in);
+        if (!alive)
+            return;
+    }
+}
+
+void pl__browser_failed(pl_browser *b, int status)
+{
+    browser_emit(b, PL_BROWSE_FAILED, status, NULL);
+}
+
+int pl_browse(pl_discovery *d, const char *type, const char *domain, pl_browse_cb cb,
+              void *userdata, pl_browser **out)
+{
+    if (!d || !out || !valid_type(type) || (domain && !domain[0]))
+        return PL_ERR_INVALID;
+    pl_browser *b = calloc(1, sizeof *b);
+    if (!b)
+        return PL_ERR_NOMEM;
+    b->d = d;
+    b->cb = cb;
+    b->userdata = userdata;
+    b->type = pl__strdup(type);
+    b->domain = pl__strdup(domain ? domain : "local");
+    int err = (b->type && b->domain) ? d->ops->browse(b) : PL_ERR_NOMEM;
+    if (err != PL_OK) {
+        browser_destroy(b);
+        return err;
+    }
+    b->next = d->browsers;
+    d->browsers = b;
+    *out = b;
+    return PL_OK;
+}
+
+static void browser_destroy(pl_browser *b)
+{
+    while (b->instances) {
+        struct pl_instance *in = b->instances;
+        b->instances = in->next;
+        instance_free(in);
+    }
+    free(b->type);
+    free(b->domain);
+    free(b);
+}
+
+void pl_browser_free(pl_browser *b)
+{
+    if (!b || b->zombie)
+        return;
+    for (pl_browser **pb = &b->d->browsers; *pb; pb = &(*pb)->next) {
+        if (*pb == b) {
+            *pb = b->next;
+            break;
+        }
+    }
+    if (b->priv)
+        b->d->ops->unbrowse(b);
+    if (b->busy) {
+        b->zombie = 1;
+        return;
+    }
+    browser_destroy(b);
+}

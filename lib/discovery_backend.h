@@ -1,0 +1,97 @@
+/*
+ * The private discovery backend interface. A backend (Avahi, built-in
+ * mDNS, Network.framework) implements pl_discovery_ops and reports
+ * what it sees through the pl__publication_* and pl__browser_*
+ * functions; the generic layer (discovery.c) owns the public objects,
+ * validates input, merges what a backend reports per interface and
+ * protocol into one instance view, and decides which events the
+ * application sees. Backends hold their own state in the priv fields.
+ */
+#ifndef PL_DISCOVERY_BACKEND_H
+#define PL_DISCOVERY_BACKEND_H
+
+#include "internal.h"
+
+typedef struct pl_discovery_ops {
+    const char *name;
+    /* Connect. Must not call back. PL_OK, PL_ERR_DAEMON, PL_ERR_NOMEM, ... */
+    int (*open)(pl_discovery *d);
+    void (*close)(pl_discovery *d);
+    /* Start publishing p (name, type, port and txt are set). */
+    int (*publish)(pl_publication *p);
+    /* p->txt was replaced: announce it. On error the caller restores the old record. */
+    int (*publish_update_txt)(pl_publication *p);
+    /* Withdraw p and release p->priv. Must not call back. */
+    void (*unpublish)(pl_publication *p);
+    /* Start browsing b->type in b->domain. */
+    int (*browse)(pl_browser *b);
+    /* Stop browsing and release b->priv. Must not call back. */
+    void (*unbrowse)(pl_browser *b);
+} pl_discovery_ops;
+
+struct pl_discovery {
+    const pl_poll *poll;
+    const pl_discovery_ops *ops;
+    void *priv;
+    pl_publication *pubs;
+    pl_browser *browsers;
+};
+
+struct pl_publication {
+    pl_discovery *d;
+    pl_publication *next;
+    char *name;
+    char *type;
+    uint16_t port;
+    pl_txt *txt;
+    pl_publish_cb cb;
+    void *userdata;
+    void *priv;
+    int busy;   /* inside the application's callback */
+    int zombie; /* freed by the application during the callback */
+};
+
+struct pl_instance;
+
+struct pl_browser {
+    pl_discovery *d;
+    pl_browser *next;
+    char *type;
+    char *domain;
+    pl_browse_cb cb;
+    void *userdata;
+    void *priv;
+    struct pl_instance *instances;
+    uint64_t seq;
+    int busy;
+    int zombie;
+};
+
+/* What a backend resolved for one instance on one interface and protocol. */
+typedef struct pl_resolved {
+    const char *name, *type, *domain, *host;
+    int iface;    /* backend's interface index, or -1 */
+    int proto;    /* backend's protocol tag (e.g. IPv4/IPv6 query), or -1 */
+    uint16_t port;
+    const uint8_t *txt; /* RFC 6763 wire format */
+    size_t txt_len;
+    const pl_address *address; /* NULL if none */
+} pl_resolved;
+
+/* Backend → generic layer. Each may run the application's callback and
+ * so may free the object: touch nothing of it after the call. */
+void pl__publication_event(pl_publication *p, pl_publish_event ev, int status);
+/* Change the instance name (after a conflict). No callback. PL_OK or PL_ERR_NOMEM. */
+int pl__publication_set_name(pl_publication *p, const char *name);
+void pl__browser_resolved(pl_browser *b, const pl_resolved *r);
+void pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
+                      int iface, int proto);
+/* The daemon went away: every instance is reported removed. */
+void pl__browser_lost_all(pl_browser *b);
+void pl__browser_failed(pl_browser *b, int status);
+
+#ifdef PL_HAVE_AVAHI
+extern const pl_discovery_ops pl__avahi_ops;
+#endif
+
+#endif

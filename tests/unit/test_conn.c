@@ -1,0 +1,318 @@
+/*
+ * Tests of the TCP transport (lib/posix/conn.c) on real loopback
+ * sockets, in one process: message exchange both ways with clean
+ * close, addresses tried in turn, failure to connect, the message size
+ * bound, and a listener that survives 1,000 connections closing at once.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <peerlink/peerlink.h>
+
+typedef struct side {
+    pl_conn *conn;
+    int open, eof, closed, status, drained;
+    int messages;
+    size_t bytes;
+    uint8_t last[64];
+    size_t last_len;
+} side;
+
+typedef struct fixture {
+    pl_loop *loop;
+    const pl_poll *poll;
+    pl_listener *l;
+    side srv, cli;
+    int accepted;
+} fixture;
+
+static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    side *s = ud;
+    switch (ev) {
+    case PL_CONN_OPEN: s->open++; break;
+    case PL_CONN_MESSAGE:
+        s->messages++;
+        s->bytes += len;
+        s->last_len = len < sizeof s->last ? len : sizeof s->last;
+        memcpy(s->last, data, s->last_len);
+        break;
+    case PL_CONN_PEER_EOF: s->eof++; break;
+    case PL_CONN_DRAINED: s->drained++; break;
+    case PL_CONN_CLOSED:
+        s->closed++;
+        s->status = status;
+        break;
+    }
+}
+
+static void on_accept(pl_listener *l, pl_conn *c, void *ud)
+{
+    fixture *f = ud;
+    f->accepted++;
+    if (f->srv.conn) {
+        pl_conn_free(c);
+        return;
+    }
+    f->srv.conn = c;
+    pl_conn_set_callback(c, on_conn, &f->srv);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run the loop until *flag becomes nonzero, at most 10 s (a hang fails the test). */
+static void run_until(fixture *f, const int *flag)
+{
+    int64_t end = now_ms() + 10000;
+    while (!*flag && now_ms() < end)
+        assert_true(pl_loop_iterate(f->loop, 100) >= 0);
+    assert_true(*flag);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_int_equal(pl_loop_new(&f->loop), PL_OK);
+    f->poll = pl_loop_get_poll(f->loop);
+    assert_int_equal(pl_listener_new(f->poll, 0, on_accept, f, &f->l), PL_OK);
+    assert_true(pl_listener_port(f->l) > 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    pl_conn_free(f->srv.conn);
+    pl_conn_free(f->cli.conn);
+    pl_listener_free(f->l);
+    pl_loop_free(f->loop);
+    free(f);
+    return 0;
+}
+
+static pl_address v4(const char *s)
+{
+    pl_address a = {0};
+    a.family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, s, a.addr), 1);
+    return a;
+}
+
+static void connect_to(fixture *f, const pl_address *addrs, size_t n, uint16_t port)
+{
+    pl_txt *txt;
+    assert_int_equal(pl_txt_new(&txt), PL_OK);
+    pl_service svc = {"t", "_peerlink._tcp", "local", "localhost", port, txt, n, addrs};
+    assert_int_equal(pl_connect(f->poll, &svc, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
+    pl_txt_free(txt); /* the service was copied */
+    assert_int_equal(f->cli.closed + f->cli.open, 0); /* no callback from the constructor */
+}
+
+static void test_exchange_and_clean_close(void **state)
+{
+    fixture *f = *state;
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    /* Queued before the connection is open: delivered once it is. */
+    assert_int_equal(pl_conn_send(f->cli.conn, "hello", 5), PL_OK);
+    run_until(f, &f->cli.open);
+    run_until(f, &f->srv.messages);
+    assert_int_equal(f->srv.last_len, 5);
+    assert_memory_equal(f->srv.last, "hello", 5);
+    char peer[80];
+    assert_int_equal(pl_conn_peer_string(f->srv.conn, peer, sizeof peer), PL_OK);
+    assert_non_null(strstr(peer, "127.0.0.1:"));
+
+    /* A large message crosses as one. */
+    size_t big = 600000;
+    uint8_t *buf = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        buf[i] = (uint8_t)(i * 7);
+    assert_int_equal(pl_conn_send(f->srv.conn, buf, big), PL_OK);
+    assert_int_equal(pl_conn_send(f->srv.conn, "", 0), PL_OK);
+    int two = 0;
+    while (!two) {
+        assert_true(pl_loop_iterate(f->loop, 100) >= 0);
+        two = f->cli.messages >= 2;
+    }
+    assert_int_equal(f->cli.bytes, big);
+    assert_int_equal(f->cli.last_len, 0);
+    free(buf);
+
+    /* Half-close one way, then the other: both close cleanly. */
+    assert_int_equal(pl_conn_shutdown(f->cli.conn), PL_OK);
+    assert_int_equal(pl_conn_send(f->cli.conn, "x", 1), PL_ERR_STATE);
+    run_until(f, &f->srv.eof);
+    assert_int_equal(pl_conn_send(f->srv.conn, "late", 4), PL_OK); /* the other way still works */
+    int before = f->cli.messages;
+    while (f->cli.messages == before)
+        assert_true(pl_loop_iterate(f->loop, 100) >= 0);
+    assert_int_equal(pl_conn_shutdown(f->srv.conn), PL_OK);
+    run_until(f, &f->cli.closed);
+    run_until(f, &f->srv.closed);
+    assert_int_equal(f->cli.status, PL_OK);
+    assert_int_equal(f->srv.status, PL_OK);
+    assert_int_equal(f->cli.eof, 1);
+}
+
+static void test_addresses_tried_in_turn(void **state)
+{
+    fixture *f = *state;
+    /* First a link-local IPv6 address nobody has, scoped to loopback so
+     * nothing leaves the machine; then the listener's IPv4 address. */
+    pl_address addrs[2];
+    memset(&addrs[0], 0, sizeof addrs[0]);
+    addrs[0].family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, "fe80::dead:beef", addrs[0].addr), 1);
+    addrs[0].ifindex = if_nametoindex("lo");
+    addrs[1] = v4("127.0.0.1");
+    connect_to(f, addrs, 2, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    assert_int_equal(f->accepted, 1);
+}
+
+static void test_no_address_answers(void **state)
+{
+    fixture *f = *state;
+    /* A port nobody listens on: bind one, note it, close it. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s, (struct sockaddr *)&sin, sizeof sin), 0);
+    socklen_t sl = sizeof sin;
+    getsockname(s, (struct sockaddr *)&sin, &sl);
+    close(s);
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, ntohs(sin.sin_port));
+    run_until(f, &f->cli.closed);
+    assert_int_equal(f->cli.status, PL_ERR_CONNECT);
+    assert_int_equal(f->cli.open, 0);
+}
+
+static void test_message_size_bound(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(pl_listener_set_max_message(f->l, 1000), PL_OK);
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    uint8_t buf[1001] = {0};
+    assert_int_equal(pl_conn_send(f->cli.conn, buf, 1001), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_conn_send(f->cli.conn, buf, 1000), PL_OK);
+    run_until(f, &f->srv.messages);
+    assert_int_equal(f->srv.bytes, 1000);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void test_listener_survives_1000_silent_connections(void **state)
+{
+    fixture *f = *state;
+    enum { N = 1000 };
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2 * N + 64 && rl.rlim_max >= 2 * N + 64) {
+        rl.rlim_cur = 2 * N + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    assert_true(rl.rlim_cur >= 2 * N + 64);
+    int before = count_fds();
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(pl_listener_port(f->l));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int *fds = calloc(N, sizeof *fds);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&sin, sizeof sin), 0);
+        if (i % 100 == 99) /* let the listener drain its backlog as it would in life */
+            for (int k = 0; k < 5; k++)
+                pl_loop_iterate(f->loop, 0);
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    free(fds);
+    int64_t end = now_ms() + 10000;
+    while ((pl_listener_pending(f->l) > 0 || count_fds() != before) && now_ms() < end)
+        assert_true(pl_loop_iterate(f->loop, 50) >= 0);
+    assert_int_equal(pl_listener_pending(f->l), 0);
+    assert_int_equal(count_fds(), before);
+    assert_int_equal(f->accepted, 0); /* none reached the application */
+    /* And it still serves a real peer. */
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    run_until(f, &f->accepted);
+}
+
+static void test_garbage_peer_is_dropped_silently(void **state)
+{
+    fixture *f = *state;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(pl_listener_port(f->l));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(s, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(write(s, "GET / HTTP/1.0\r\n\r\n", 18), 18);
+    int64_t end = now_ms() + 5000;
+    char buf[256];
+    ssize_t n = 1;
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    while (n != 0 && now_ms() < end) {
+        pl_loop_iterate(f->loop, 50);
+        n = read(s, buf, sizeof buf);
+        if (n < 0 && errno != EAGAIN)
+            n = 0; /* reset also counts as closed */
+    }
+    assert_int_equal(n, 0); /* the listener closed it */
+    assert_int_equal(f->accepted, 0);
+    assert_int_equal(pl_listener_pending(f->l), 0);
+    close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_exchange_and_clean_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_addresses_tried_in_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_address_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_size_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_survives_1000_silent_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_peer_is_dropped_silently, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
+}

@@ -1,0 +1,465 @@
+/* Unit tests of the frame codec and the deframer (lib/core/frame.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <peerlink/common.h>
+
+#include "buf.h"
+#include "frame.h"
+
+/* ---- helpers ---- */
+
+typedef struct collected {
+    size_t count;
+    uint8_t types[16];
+    size_t lens[16];
+    uint8_t *data[16];
+} collected;
+
+static void collected_free(collected *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        free(c->data[i]);
+    memset(c, 0, sizeof *c);
+}
+
+/* Feed in[0..len) to d (all of it, looping over returned messages); store the messages. */
+static int feed_all(pl_deframer *d, const uint8_t *in, size_t len, collected *c)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        size_t used = 0;
+        pl_message m;
+        int rc = pl_deframer_feed(d, in + pos, len - pos, &used, &m);
+        assert_true(used <= len - pos);
+        pos += used;
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            assert_true(c->count < 16);
+            c->types[c->count] = m.type;
+            c->lens[c->count] = m.len;
+            c->data[c->count] = malloc(m.len ? m.len : 1);
+            assert_non_null(c->data[c->count]);
+            if (m.len)
+                memcpy(c->data[c->count], m.data, m.len);
+            c->count++;
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(pos, len);
+        }
+    }
+    return 0;
+}
+
+static uint8_t *pattern(size_t len, uint8_t seed)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)(seed + i * 7 + (i >> 8));
+    return p;
+}
+
+/* Stream used for the split tests: DATA "hello", CONTROL empty, DATA 20000 bytes, DATA "". */
+static void build_stream(pl_buf *out, uint8_t **big)
+{
+    *big = pattern(20000, 3);
+    pl_buf_init(out);
+    assert_int_equal(pl_frame_encode_message(out, PL_FRAME_DATA, "hello", 5), PL_OK);
+    assert_int_equal(pl_frame_encode_message(out, PL_FRAME_CONTROL, NULL, 0), PL_OK);
+    assert_int_equal(pl_frame_encode_message(out, PL_FRAME_DATA, *big, 20000), PL_OK);
+    assert_int_equal(pl_frame_encode_message(out, PL_FRAME_DATA, "", 0), PL_OK);
+}
+
+static void check_stream(const collected *c, const uint8_t *big)
+{
+    assert_int_equal(c->count, 4);
+    assert_int_equal(c->types[0], PL_FRAME_DATA);
+    assert_int_equal(c->lens[0], 5);
+    assert_memory_equal(c->data[0], "hello", 5);
+    assert_int_equal(c->types[1], PL_FRAME_CONTROL);
+    assert_int_equal(c->lens[1], 0);
+    assert_int_equal(c->types[2], PL_FRAME_DATA);
+    assert_int_equal(c->lens[2], 20000);
+    assert_memory_equal(c->data[2], big, 20000);
+    assert_int_equal(c->types[3], PL_FRAME_DATA);
+    assert_int_equal(c->lens[3], 0);
+}
+
+static void put_header(uint8_t *p, uint8_t ver, uint8_t type, uint8_t flags, uint8_t rsvd,
+                       uint32_t len)
+{
+    p[0] = ver;
+    p[1] = type;
+    p[2] = flags;
+    p[3] = rsvd;
+    p[4] = (uint8_t)(len >> 24);
+    p[5] = (uint8_t)(len >> 16);
+    p[6] = (uint8_t)(len >> 8);
+    p[7] = (uint8_t)len;
+}
+
+/* ---- tests ---- */
+
+static void test_header_bytes(void **state)
+{
+    (void)state;
+    pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_DATA, PL_FRAME_FLAG_MORE, 0x01020304};
+    uint8_t out[PL_FRAME_HEADER_SIZE];
+    static const uint8_t want[] = {0x01, 0x02, 0x01, 0x00, 0x01, 0x02, 0x03, 0x04};
+    pl_frame_header back;
+
+    pl_frame_header_encode(&h, out);
+    assert_memory_equal(out, want, sizeof want);
+    /* 0x01020304 > PL_FRAME_MAX_PAYLOAD */
+    assert_int_equal(pl_frame_header_decode(out, &back), PL_ERR_TOO_LARGE);
+
+    h.length = PL_FRAME_MAX_PAYLOAD;
+    h.flags = 0;
+    h.type = PL_FRAME_CONTROL;
+    pl_frame_header_encode(&h, out);
+    static const uint8_t want2[] = {0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00};
+    assert_memory_equal(out, want2, sizeof want2);
+    assert_int_equal(pl_frame_header_decode(out, &back), PL_OK);
+    assert_int_equal(back.version, 1);
+    assert_int_equal(back.type, PL_FRAME_CONTROL);
+    assert_int_equal(back.flags, 0);
+    assert_int_equal(back.length, PL_FRAME_MAX_PAYLOAD);
+}
+
+static void test_encode_hello_vector(void **state)
+{
+    (void)state;
+    pl_buf b;
+    static const uint8_t want[] = {0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,
+                                   'h',  'e',  'l',  'l',  'o'};
+    pl_buf_init(&b);
+    assert_int_equal(pl_frame_encode_message(&b, PL_FRAME_DATA, "hello", 5), PL_OK);
+    assert_int_equal(pl_buf_size(&b), sizeof want);
+    assert_memory_equal(pl_buf_head(&b), want, sizeof want);
+    pl_buf_clear(&b);
+}
+
+static void test_encode_split(void **state)
+{
+    (void)state;
+    pl_buf b;
+    uint8_t *p = pattern(16385, 1);
+    pl_frame_header h;
+
+    pl_buf_init(&b);
+    assert_int_equal(pl_frame_encode_message(&b, PL_FRAME_DATA, p, 16385), PL_OK);
+    assert_int_equal(pl_buf_size(&b), 16385 + 2 * PL_FRAME_HEADER_SIZE);
+    assert_int_equal(pl_frame_header_decode(pl_buf_head(&b), &h), PL_OK);
+    assert_int_equal(h.flags, PL_FRAME_FLAG_MORE);
+    assert_int_equal(h.length, 16384);
+    assert_int_equal(pl_frame_header_decode(pl_buf_head(&b) + 8 + 16384, &h), PL_OK);
+    assert_int_equal(h.flags, 0);
+    assert_int_equal(h.length, 1);
+    pl_buf_clear(&b);
+
+    /* exactly one full frame: no MORE */
+    assert_int_equal(pl_frame_encode_message(&b, PL_FRAME_DATA, p, 16384), PL_OK);
+    assert_int_equal(pl_buf_size(&b), 16384 + PL_FRAME_HEADER_SIZE);
+    assert_int_equal(pl_frame_header_decode(pl_buf_head(&b), &h), PL_OK);
+    assert_int_equal(h.flags, 0);
+    pl_buf_clear(&b);
+
+    /* empty: one empty frame */
+    assert_int_equal(pl_frame_encode_message(&b, PL_FRAME_CONTROL, NULL, 0), PL_OK);
+    assert_int_equal(pl_buf_size(&b), PL_FRAME_HEADER_SIZE);
+    pl_buf_clear(&b);
+    free(p);
+}
+
+static void test_round_trip_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 16384, 16385, 100000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        pl_buf b;
+        pl_deframer d;
+        collected c = {0};
+        uint8_t *p = pattern(sizes[i], (uint8_t)i);
+
+        pl_buf_init(&b);
+        pl_deframer_init(&d, 100000);
+        assert_int_equal(pl_frame_encode_message(&b, PL_FRAME_DATA, p, sizes[i]), PL_OK);
+        assert_int_equal(feed_all(&d, pl_buf_head(&b), pl_buf_size(&b), &c), 0);
+        assert_int_equal(c.count, 1);
+        assert_int_equal(c.types[0], PL_FRAME_DATA);
+        assert_int_equal(c.lens[0], sizes[i]);
+        if (sizes[i])
+            assert_memory_equal(c.data[0], p, sizes[i]);
+        assert_false(pl_deframer_in_progress(&d));
+        collected_free(&c);
+        pl_deframer_clear(&d);
+        pl_buf_clear(&b);
+        free(p);
+    }
+}
+
+static void test_every_split_point(void **state)
+{
+    (void)state;
+    pl_buf s;
+    uint8_t *big;
+    build_stream(&s, &big);
+    size_t n = pl_buf_size(&s);
+    const uint8_t *p = pl_buf_head(&s);
+
+    for (size_t cut = 0; cut <= n; cut++) {
+        pl_deframer d;
+        collected c = {0};
+        pl_deframer_init(&d, 65536);
+        assert_int_equal(feed_all(&d, p, cut, &c), 0);
+        assert_int_equal(feed_all(&d, p + cut, n - cut, &c), 0);
+        check_stream(&c, big);
+        assert_false(pl_deframer_in_progress(&d));
+        collected_free(&c);
+        pl_deframer_clear(&d);
+    }
+    pl_buf_clear(&s);
+    free(big);
+}
+
+static void test_byte_by_byte(void **state)
+{
+    (void)state;
+    pl_buf s;
+    uint8_t *big;
+    pl_deframer d;
+    collected c = {0};
+    build_stream(&s, &big);
+
+    pl_deframer_init(&d, 65536);
+    for (size_t i = 0; i < pl_buf_size(&s); i++) {
+        assert_int_equal(feed_all(&d, pl_buf_head(&s) + i, 1, &c), 0);
+        if (i + 1 < pl_buf_size(&s))
+            assert_true(pl_deframer_in_progress(&d) || c.count > 0);
+    }
+    check_stream(&c, big);
+    collected_free(&c);
+    pl_deframer_clear(&d);
+    pl_buf_clear(&s);
+    free(big);
+}
+
+static void test_coalesced(void **state)
+{
+    (void)state;
+    pl_buf s;
+    uint8_t *big;
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+    build_stream(&s, &big);
+
+    pl_deframer_init(&d, 65536);
+    /* One feed of the whole stream returns only the first message. */
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), pl_buf_size(&s), &used, &m), 1);
+    assert_int_equal(used, 8 + 5);
+    assert_int_equal(m.len, 5);
+    assert_memory_equal(m.data, "hello", 5);
+    pl_deframer_clear(&d);
+
+    collected c = {0};
+    pl_deframer_init(&d, 65536);
+    assert_int_equal(feed_all(&d, pl_buf_head(&s), pl_buf_size(&s), &c), 0);
+    check_stream(&c, big);
+    collected_free(&c);
+    pl_deframer_clear(&d);
+    pl_buf_clear(&s);
+    free(big);
+}
+
+static void test_oversized_frame(void **state)
+{
+    (void)state;
+    uint8_t in[8 + 16];
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+
+    memset(in, 0xAA, sizeof in);
+    put_header(in, 1, PL_FRAME_DATA, 0, 0, 16385);
+    pl_deframer_init(&d, 1u << 20);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_TOO_LARGE);
+    assert_int_equal(used, 8); /* no payload byte was read */
+    assert_int_equal(d.msg.cap, 0); /* nothing was allocated */
+    pl_deframer_clear(&d);
+}
+
+static void test_message_too_large(void **state)
+{
+    (void)state;
+    uint8_t in[8 + 800 + 8 + 800];
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+
+    memset(in, 0x55, sizeof in);
+    put_header(in, 1, PL_FRAME_DATA, PL_FRAME_FLAG_MORE, 0, 800);
+    put_header(in + 808, 1, PL_FRAME_DATA, 0, 0, 800);
+    pl_deframer_init(&d, 1000);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_TOO_LARGE);
+    assert_int_equal(used, 816); /* stopped right after the second header */
+    assert_int_equal(pl_buf_size(&d.msg), 800);
+    assert_true(d.msg.cap < 1600); /* never grown for the second frame */
+    pl_deframer_clear(&d);
+
+    /* exactly max_message is fine */
+    put_header(in + 808, 1, PL_FRAME_DATA, 0, 0, 200);
+    pl_deframer_init(&d, 1000);
+    assert_int_equal(pl_deframer_feed(&d, in, 8 + 800 + 8 + 200, &used, &m), 1);
+    assert_int_equal(m.len, 1000);
+    pl_deframer_clear(&d);
+
+    /* a single frame above max_message */
+    put_header(in, 1, PL_FRAME_DATA, 0, 0, 1001);
+    pl_deframer_init(&d, 1000);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_TOO_LARGE);
+    assert_int_equal(used, 8);
+    pl_deframer_clear(&d);
+}
+
+static int feed_one_header(uint8_t ver, uint8_t type, uint8_t flags, uint8_t rsvd)
+{
+    uint8_t in[8];
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+    int rc;
+    put_header(in, ver, type, flags, rsvd, 0);
+    pl_deframer_init(&d, 1000);
+    rc = pl_deframer_feed(&d, in, sizeof in, &used, &m);
+    pl_deframer_clear(&d);
+    return rc;
+}
+
+static void test_bad_headers(void **state)
+{
+    (void)state;
+    assert_int_equal(feed_one_header(1, PL_FRAME_DATA, 0, 0), 1);
+    assert_int_equal(feed_one_header(0, PL_FRAME_DATA, 0, 0), PL_ERR_VERSION);
+    assert_int_equal(feed_one_header(2, PL_FRAME_DATA, 0, 0), PL_ERR_VERSION);
+    assert_int_equal(feed_one_header(1, 0, 0, 0), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, 3, 0, 0), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, 0xFF, 0, 0), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, PL_FRAME_DATA, 0x02, 0), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, PL_FRAME_DATA, 0x81, 0), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, PL_FRAME_DATA, 0, 1), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, PL_FRAME_CONTROL, 0, 0x80), PL_ERR_MALFORMED);
+}
+
+static void test_type_switch(void **state)
+{
+    (void)state;
+    uint8_t in[8 + 3 + 8 + 3];
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+
+    memset(in, 'x', sizeof in);
+    put_header(in, 1, PL_FRAME_DATA, PL_FRAME_FLAG_MORE, 0, 3);
+    put_header(in + 11, 1, PL_FRAME_CONTROL, 0, 0, 3);
+    pl_deframer_init(&d, 1000);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_MALFORMED);
+    assert_int_equal(used, 19);
+    pl_deframer_clear(&d);
+}
+
+static void test_in_progress(void **state)
+{
+    (void)state;
+    pl_buf s;
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+    uint8_t *p = pattern(20000, 9);
+
+    pl_buf_init(&s);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, p, 20000), PL_OK);
+    pl_deframer_init(&d, 65536);
+    assert_false(pl_deframer_in_progress(&d));
+    /* part of a header */
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), 3, &used, &m), 0);
+    assert_true(pl_deframer_in_progress(&d));
+    /* rest of header + part of payload */
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 3, 100, &used, &m), 0);
+    assert_true(pl_deframer_in_progress(&d));
+    /* end of the first frame exactly: a frame boundary, but mid-message */
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 103, 8 + 16384 - 103, &used, &m), 0);
+    assert_int_equal(d.hdr_have, 0);
+    assert_true(pl_deframer_in_progress(&d));
+    /* the rest */
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 8 + 16384,
+                                      pl_buf_size(&s) - 8 - 16384, &used, &m),
+                     1);
+    assert_int_equal(m.len, 20000);
+    assert_memory_equal(m.data, p, 20000);
+    assert_false(pl_deframer_in_progress(&d));
+    /* an empty feed after a message: still nothing in progress */
+    assert_int_equal(pl_deframer_feed(&d, NULL, 0, &used, &m), 0);
+    assert_int_equal(used, 0);
+    assert_false(pl_deframer_in_progress(&d));
+    pl_deframer_clear(&d);
+    pl_buf_clear(&s);
+    free(p);
+}
+
+static void test_buf_basics(void **state)
+{
+    (void)state;
+    pl_buf b;
+    uint8_t tmp[300];
+    pl_buf_init(&b);
+    for (size_t i = 0; i < sizeof tmp; i++)
+        tmp[i] = (uint8_t)i;
+    for (int r = 0; r < 50; r++) {
+        assert_int_equal(pl_buf_append(&b, tmp, sizeof tmp), PL_OK);
+        pl_buf_consume(&b, 250);
+    }
+    assert_int_equal(pl_buf_size(&b), 50 * 50);
+    for (size_t i = 0; i < 50 * 50; i++)
+        assert_int_equal(pl_buf_head(&b)[i], (uint8_t)((12500 + i) % 300));
+    /* size + n overflows, and a size no object can have */
+    assert_int_equal(pl_buf_reserve(&b, SIZE_MAX - 10), PL_ERR_NOMEM);
+    assert_int_equal(pl_buf_reserve(&b, (size_t)PTRDIFF_MAX), PL_ERR_NOMEM);
+    assert_int_equal(pl_buf_size(&b), 50 * 50);
+    pl_buf_consume(&b, pl_buf_size(&b));
+    assert_int_equal(b.off, 0);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(pl_buf_reserve(&b, SIZE_MAX), PL_ERR_NOMEM);
+    assert_int_equal(pl_buf_append(&b, tmp, 0), PL_OK);
+    pl_buf_clear(&b);
+    assert_null(b.data);
+    assert_int_equal(b.cap, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_bytes),
+        cmocka_unit_test(test_encode_hello_vector),
+        cmocka_unit_test(test_encode_split),
+        cmocka_unit_test(test_round_trip_sizes),
+        cmocka_unit_test(test_every_split_point),
+        cmocka_unit_test(test_byte_by_byte),
+        cmocka_unit_test(test_coalesced),
+        cmocka_unit_test(test_oversized_frame),
+        cmocka_unit_test(test_message_too_large),
+        cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_type_switch),
+        cmocka_unit_test(test_in_progress),
+        cmocka_unit_test(test_buf_basics),
+    };
+    return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
+}
