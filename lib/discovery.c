@@ -220,23 +220,32 @@ int pl__publication_set_name(pl_publication *p, const char *name)
     return PL_OK;
 }
 
-void pl__publication_event(pl_publication *p, pl_publish_event ev, int status)
+int pl__publication_event(pl_publication *p, pl_publish_event ev, int status)
 {
     if (!p->cb)
-        return;
+        return 1;
     p->busy++;
     p->cb(p, ev, status, p->name, p->userdata);
-    if (--p->busy == 0 && p->zombie)
+    if (--p->busy == 0 && p->zombie) {
         publication_destroy(p);
+        return 0;
+    }
+    return !p->zombie;
 }
 
 /* ---------------------------------------------------------------- browsing */
+
+/* How long a new instance's ADD waits for the interfaces and protocols
+ * it was seen on but not yet resolved on, so that the first event
+ * carries every address in the usual case. */
+#define SETTLE_MS 250
 
 /* One instance as reported on one interface and protocol. */
 struct pl_source {
     struct pl_source *next;
     int iface, proto;
-    uint64_t seq; /* when it was last reported: the newest one gives host, port and TXT */
+    int resolved;  /* host, port, txt and address are set */
+    uint64_t seq;  /* when it was last resolved: the newest one gives host, port and TXT */
     char *host;
     uint16_t port;
     pl_txt *txt;
@@ -246,9 +255,11 @@ struct pl_source {
 
 struct pl_instance {
     struct pl_instance *next;
+    pl_browser *b;
     char *name, *type, *domain;
     struct pl_source *sources;
     int announced;
+    pl_timeout *settle; /* bounds the wait before ADD */
     /* The view last shown to the application. */
     char *host;
     uint16_t port;
@@ -271,6 +282,8 @@ static void instance_free(struct pl_instance *in)
         in->sources = s->next;
         source_free(s);
     }
+    if (in->settle)
+        in->b->d->poll->timeout_free(in->settle);
     free(in->name);
     free(in->type);
     free(in->domain);
@@ -293,13 +306,54 @@ static struct pl_instance **instance_find(pl_browser *b, const char *name, const
     return pi;
 }
 
-/* Recompute the instance's view from its sources. Returns 1 if it
- * changed, 0 if not, or a negative error (the old view is kept). */
+static struct pl_instance *instance_get(pl_browser *b, const char *name, const char *type,
+                                        const char *domain)
+{
+    struct pl_instance **pi = instance_find(b, name, type, domain);
+    if (*pi)
+        return *pi;
+    struct pl_instance *in = calloc(1, sizeof *in);
+    if (!in)
+        return NULL;
+    in->b = b;
+    in->name = pl__strdup(name);
+    in->type = pl__strdup(type);
+    in->domain = pl__strdup(domain);
+    if (!in->name || !in->type || !in->domain) {
+        instance_free(in);
+        return NULL;
+    }
+    *pi = in;
+    return in;
+}
+
+static struct pl_source *source_get(struct pl_instance *in, int iface, int proto)
+{
+    struct pl_source *s = in->sources;
+    while (s && !(s->iface == iface && s->proto == proto))
+        s = s->next;
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->iface = iface;
+    s->proto = proto;
+    s->next = in->sources;
+    in->sources = s;
+    return s;
+}
+
+/* Recompute the instance's view from its resolved sources. Returns 1 if
+ * it changed, 0 if not (or nothing is resolved), or a negative error
+ * (the old view is kept). */
 static int instance_refresh(struct pl_instance *in)
 {
     struct pl_source *newest = NULL;
     size_t n = 0;
     for (struct pl_source *s = in->sources; s; s = s->next) {
+        if (!s->resolved)
+            continue;
         if (!newest || s->seq > newest->seq)
             newest = s;
         n += s->has_address;
@@ -311,7 +365,7 @@ static int instance_refresh(struct pl_instance *in)
         return PL_ERR_NOMEM;
     size_t k = 0;
     for (struct pl_source *s = in->sources; s; s = s->next) {
-        if (!s->has_address)
+        if (!s->resolved || !s->has_address)
             continue;
         size_t j = 0;
         while (j < k && !address_equal(&addrs[j], &s->address))
@@ -378,49 +432,76 @@ static int browser_emit(pl_browser *b, pl_browse_event ev, int status, const str
     return !b->zombie;
 }
 
+static void announce(struct pl_instance *in)
+{
+    if (in->settle)
+        in->b->d->poll->timeout_free(in->settle);
+    in->settle = NULL;
+    in->announced = 1;
+    browser_emit(in->b, PL_BROWSE_ADD, PL_OK, in);
+}
+
+static void settle_expired(pl_timeout *t, void *userdata)
+{
+    announce(userdata);
+}
+
+/* Something about in changed: tell the application what it must know.
+ * Must be the caller's last use of b and in. */
+static void instance_report(struct pl_instance *in)
+{
+    int changed = instance_refresh(in);
+    if (changed < 0)
+        return;
+    if (in->announced) {
+        if (changed)
+            browser_emit(in->b, PL_BROWSE_UPDATE, PL_OK, in);
+        return;
+    }
+    if (!in->host)
+        return; /* nothing resolved yet */
+    int pending = 0;
+    for (struct pl_source *s = in->sources; s; s = s->next)
+        pending |= !s->resolved;
+    if (!pending) {
+        announce(in);
+        return;
+    }
+    if (!in->settle) {
+        const pl_poll *poll = in->b->d->poll;
+        in->settle = poll->timeout_new(poll, SETTLE_MS, settle_expired, in);
+        if (!in->settle)
+            announce(in);
+    }
+}
+
+void pl__browser_seen(pl_browser *b, const char *name, const char *type, const char *domain,
+                      int iface, int proto)
+{
+    struct pl_instance *in = instance_get(b, name, type, domain);
+    if (in)
+        source_get(in, iface, proto);
+}
+
 void pl__browser_resolved(pl_browser *b, const pl_resolved *r)
 {
-    struct pl_instance **pi = instance_find(b, r->name, r->type, r->domain);
-    struct pl_instance *in = *pi;
-    if (!in) {
-        in = calloc(1, sizeof *in);
-        if (!in)
-            return;
-        in->name = pl__strdup(r->name);
-        in->type = pl__strdup(r->type);
-        in->domain = pl__strdup(r->domain);
-        if (!in->name || !in->type || !in->domain) {
-            instance_free(in);
-            return;
-        }
-        *pi = in;
-    }
-    struct pl_source *s = in->sources;
-    while (s && !(s->iface == r->iface && s->proto == r->proto))
-        s = s->next;
+    struct pl_instance *in = instance_get(b, r->name, r->type, r->domain);
+    if (!in)
+        return;
     pl_txt *txt = NULL;
     /* A record that does not parse is shown as an empty one rather than hiding the instance. */
     if (pl_txt_decode(r->txt, r->txt_len, &txt) != PL_OK && pl_txt_new(&txt) != PL_OK)
         return;
     char *host = pl__strdup(r->host ? r->host : "");
-    if (!host) {
+    struct pl_source *s = host ? source_get(in, r->iface, r->proto) : NULL;
+    if (!s) {
+        free(host);
         pl_txt_free(txt);
         return;
     }
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s) {
-            free(host);
-            pl_txt_free(txt);
-            return;
-        }
-        s->iface = r->iface;
-        s->proto = r->proto;
-        s->next = in->sources;
-        in->sources = s;
-    }
     free(s->host);
     pl_txt_free(s->txt);
+    s->resolved = 1;
     s->host = host;
     s->txt = txt;
     s->port = r->port;
@@ -428,16 +509,7 @@ void pl__browser_resolved(pl_browser *b, const pl_resolved *r)
     s->has_address = r->address != NULL;
     if (r->address)
         s->address = *r->address;
-
-    int changed = instance_refresh(in);
-    if (changed < 0)
-        return;
-    if (!in->announced) {
-        in->announced = 1;
-        browser_emit(b, PL_BROWSE_ADD, PL_OK, in);
-    } else if (changed) {
-        browser_emit(b, PL_BROWSE_UPDATE, PL_OK, in);
-    }
+    instance_report(in);
 }
 
 void pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
@@ -456,8 +528,7 @@ void pl__browser_lost(pl_browser *b, const char *name, const char *type, const c
         }
     }
     if (in->sources) {
-        if (instance_refresh(in) > 0 && in->announced)
-            browser_emit(b, PL_BROWSE_UPDATE, PL_OK, in);
+        instance_report(in);
         return;
     }
     *pi = in->next;

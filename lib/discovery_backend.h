@@ -79,10 +79,15 @@ typedef struct pl_resolved {
 } pl_resolved;
 
 /* Backend → generic layer. Each may run the application's callback and
- * so may free the object: touch nothing of it after the call. */
-void pl__publication_event(pl_publication *p, pl_publish_event ev, int status);
+ * so may free the object: touch nothing of it after the call, except
+ * as the return value allows. */
+/* Returns 1 if p is still alive afterwards, 0 if the application freed it. */
+int pl__publication_event(pl_publication *p, pl_publish_event ev, int status);
 /* Change the instance name (after a conflict). No callback. PL_OK or PL_ERR_NOMEM. */
 int pl__publication_set_name(pl_publication *p, const char *name);
+/* The instance exists on iface/proto and is being resolved there. Never calls back. */
+void pl__browser_seen(pl_browser *b, const char *name, const char *type, const char *domain,
+                      int iface, int proto);
 void pl__browser_resolved(pl_browser *b, const pl_resolved *r);
 void pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
                       int iface, int proto);

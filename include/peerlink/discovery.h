@@ -88,7 +88,7 @@ PL_EXPORT const char *pl_discovery_backends(void);
 
 typedef enum pl_publish_event {
     PL_PUBLISH_ESTABLISHED = 0, /**< the instance is live under name */
-    PL_PUBLISH_RENAMED = 1,     /**< name was taken; now publishing as name (ESTABLISHED follows) */
+    PL_PUBLISH_RENAMED = 1,     /**< name was taken; the instance is now name (reported just before its ESTABLISHED) */
     PL_PUBLISH_FAILED = 2       /**< status says why; the publication stays allocated but inert */
 } pl_publish_event;
 
@@ -120,7 +120,10 @@ PL_EXPORT void pl_publication_free(pl_publication *p);
 /* ------------------------------------------------------------------ */
 
 typedef enum pl_browse_event {
-    PL_BROWSE_ADD = 0,    /**< a new instance, resolved: port, TXT and addresses are known */
+    PL_BROWSE_ADD = 0,    /**< a new instance, resolved: port, TXT and addresses are known.
+                               It waits until every interface and protocol the instance was
+                               seen on has resolved, at most 250 ms after the first did;
+                               addresses resolved later come as UPDATE */
     PL_BROWSE_UPDATE = 1, /**< its TXT, port, host or addresses changed */
     PL_BROWSE_REMOVE = 2, /**< it is gone (also sent for every instance when the daemon goes away) */
     PL_BROWSE_FAILED = 3  /**< status says why; svc is NULL; the browser stays allocated but inert */

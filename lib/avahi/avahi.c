@@ -202,7 +202,7 @@ static int client_running(pl_discovery *d)
 
 typedef struct apub {
     AvahiEntryGroup *group;
-    int established;
+    int renamed; /* a rename to report before the next ESTABLISHED */
 } apub;
 
 static void group_cb(AvahiEntryGroup *g, AvahiEntryGroupState state, void *userdata);
@@ -220,8 +220,10 @@ static int pick_alternative(pl_publication *p)
     return err;
 }
 
-/* Add the service to a fresh or reset group and commit. *renamed counts local collisions. */
-static int pub_register(pl_publication *p, int *renamed)
+/* Add the service to a fresh or reset group and commit. A name taken by
+ * another client of the same daemon is replaced by the next alternative
+ * at once, and the rename is reported with the ESTABLISHED that follows. */
+static int pub_register(pl_publication *p)
 {
     apub *ap = p->priv;
     AvahiClient *c = client_of(p->d);
@@ -240,10 +242,9 @@ static int pub_register(pl_publication *p, int *renamed)
                                                     p->name, p->type, NULL, NULL, p->port, l);
         if (aerr != AVAHI_ERR_COLLISION || tries >= MAX_RENAMES)
             break;
-        /* Taken by another client of the same daemon: pick the next name. */
         if ((err = pick_alternative(p)) != PL_OK)
             break;
-        ++*renamed;
+        ap->renamed = 1;
     }
     avahi_string_list_free(l);
     if (err != PL_OK)
@@ -253,46 +254,36 @@ static int pub_register(pl_publication *p, int *renamed)
     return map_error(aerr);
 }
 
-/* Register (or re-register) and report; the report comes last. */
-static void pub_start(pl_publication *p)
-{
-    int renamed = 0;
-    int err = pub_register(p, &renamed);
-    if (err != PL_OK)
-        pl__publication_event(p, PL_PUBLISH_FAILED, err);
-    else if (renamed)
-        pl__publication_event(p, PL_PUBLISH_RENAMED, PL_OK);
-}
-
 static void group_cb(AvahiEntryGroup *g, AvahiEntryGroupState state, void *userdata)
 {
     pl_publication *p = userdata;
     apub *ap = p->priv;
     if (!ap || (ap->group && ap->group != g))
         return;
+    int err;
     switch (state) {
     case AVAHI_ENTRY_GROUP_ESTABLISHED:
-        ap->established = 1;
+        if (ap->renamed) {
+            ap->renamed = 0;
+            if (!pl__publication_event(p, PL_PUBLISH_RENAMED, PL_OK))
+                return;
+        }
         pl__publication_event(p, PL_PUBLISH_ESTABLISHED, PL_OK);
         break;
-    case AVAHI_ENTRY_GROUP_COLLISION: {
+    case AVAHI_ENTRY_GROUP_COLLISION:
         /* Someone on the network has the name: take the next one. */
-        ap->established = 0;
-        int err = pick_alternative(p);
+        err = pick_alternative(p);
         if (err == PL_OK) {
+            ap->renamed = 1;
             avahi_entry_group_reset(g);
-            int renamed = 0;
-            err = pub_register(p, &renamed);
+            err = pub_register(p);
         }
         if (err != PL_OK)
             pl__publication_event(p, PL_PUBLISH_FAILED, err);
-        else
-            pl__publication_event(p, PL_PUBLISH_RENAMED, PL_OK);
         break;
-    }
     case AVAHI_ENTRY_GROUP_FAILURE:
-        ap->established = 0;
-        pl__publication_event(p, PL_PUBLISH_FAILED, map_error(avahi_client_errno(avahi_entry_group_get_client(g))));
+        pl__publication_event(p, PL_PUBLISH_FAILED,
+                              map_error(avahi_client_errno(avahi_entry_group_get_client(g))));
         break;
     default:
         break;
@@ -307,15 +298,13 @@ static int av_publish(pl_publication *p)
     p->priv = ap;
     if (!client_running(p->d))
         return PL_OK; /* registered when the client reaches RUNNING */
-    int renamed = 0;
-    int err = pub_register(p, &renamed);
+    int err = pub_register(p);
     if (err != PL_OK) {
         if (ap->group)
             avahi_entry_group_free(ap->group);
         free(ap);
         p->priv = NULL;
     }
-    /* A local rename during the constructor is reported by the ESTABLISHED that follows, under the new name. */
     return err;
 }
 
@@ -400,11 +389,21 @@ static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoco
         ap = &addr;
     }
     addr.ifindex = iface > 0 ? (uint32_t)iface : 0;
-    size_t len = avahi_string_list_serialize(txt, NULL, 0);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
+    /* An AvahiStringList is kept in reverse order and serialised back to
+     * front, but the one a resolver hands over arrives in record order
+     * (checked against python-zeroconf's raw TXT bytes), so it is
+     * reversed here to serialise into the order on the wire. */
+    AvahiStringList *ordered = avahi_string_list_reverse(avahi_string_list_copy(txt));
+    if (txt && !ordered)
         return;
-    len = avahi_string_list_serialize(txt, buf, len);
+    size_t len = avahi_string_list_serialize(ordered, NULL, 0);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        avahi_string_list_free(ordered);
+        return;
+    }
+    len = avahi_string_list_serialize(ordered, buf, len);
+    avahi_string_list_free(ordered);
     pl_resolved res = {name, type, domain, host, iface, proto, port, buf, len, ap};
     pl__browser_resolved(b, &res); /* may free b: nothing of it is touched after */
     free(buf);
@@ -443,6 +442,7 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol
         }
         ar->next = ab->resolvers;
         ab->resolvers = ar;
+        pl__browser_seen(b, name, type, domain, iface, proto);
         break;
     }
     case AVAHI_BROWSER_REMOVE:
@@ -504,7 +504,6 @@ static void daemon_lost(avahi_ctx *ctx)
     for (pl_publication *p = d->pubs; p; p = p->next) {
         apub *ap = p->priv;
         ap->group = NULL; /* owned by the client freed below */
-        ap->established = 0;
     }
     for (pl_browser *b = d->browsers; b; b = b->next) {
         abrowse *ab = b->priv;
@@ -545,8 +544,11 @@ static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata)
         for (pl_publication *p = d->pubs, *next; p; p = next) {
             next = p->next;
             apub *ap = p->priv;
-            if (!ap->group || avahi_entry_group_is_empty(ap->group))
-                pub_start(p);
+            if (ap->group && !avahi_entry_group_is_empty(ap->group))
+                continue;
+            int err = pub_register(p);
+            if (err != PL_OK)
+                pl__publication_event(p, PL_PUBLISH_FAILED, err);
         }
         break;
     case AVAHI_CLIENT_S_COLLISION:
