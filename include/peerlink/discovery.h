@@ -71,7 +71,8 @@ PL_EXPORT int pl_discovery_new(const pl_poll *poll, const char *backend, pl_disc
 /**
  * Free the connection, withdrawing every publication and stopping
  * every browser still attached to it (those handles become invalid;
- * no further callbacks). NULL is accepted.
+ * no further callbacks). NULL is accepted. Not from inside a callback
+ * of one of its publications or browsers (free those instead).
  */
 PL_EXPORT void pl_discovery_free(pl_discovery *d);
 

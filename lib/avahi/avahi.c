@@ -516,6 +516,7 @@ static void daemon_lost(avahi_ctx *ctx)
         ab->sb = NULL;
     }
     avahi_client_free(ctx->client);
+    ctx->client = NULL; /* the new client's first callback can come from inside avahi_client_new() */
     int aerr = 0;
     ctx->client = avahi_client_new(&ctx->api, AVAHI_CLIENT_NO_FAIL, client_cb, ctx, &aerr);
     /* Report the loss last: the callbacks may free browsers. */
@@ -536,7 +537,8 @@ static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata)
     pl_discovery *d = ctx->d;
     switch (state) {
     case AVAHI_CLIENT_S_RUNNING:
-        for (pl_browser *b = d->browsers; b; b = b->next) {
+        for (pl_browser *b = d->browsers, *next; b; b = next) {
+            next = b->next;
             abrowse *ab = b->priv;
             if (!ab->sb && browse_start(b) != PL_OK)
                 pl__browser_failed(b, PL_ERR_BACKEND);
