@@ -1,21 +1,32 @@
 /*
  * plcat — a netcat-style tool over peerlink: publish and accept, browse,
- * or find an instance by name and connect. See plcat(1).
- * Uses only the public API.
+ * or find an instance by name and connect; every session is paired with
+ * a code once, then authenticated with stored keys, and encrypted.
+ * See plcat(1). Uses only the public API.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <peerlink/peerlink.h>
 
 #include "json.h"
 
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_NOT_FOUND = 3 };
+enum {
+    EXIT_RUNTIME = 1,
+    EXIT_USAGE = 2,
+    EXIT_NOT_FOUND = 3,
+    EXIT_WRONG_CODE = 4,
+    EXIT_NOT_PAIRED = 5 /* no code to pair with, or pairing refused (locked, busy) */
+};
 
 /* Stop reading stdin while this much is queued for the peer. */
 #define HIGH_WATER (1024 * 1024)
@@ -27,6 +38,7 @@ typedef struct app {
     pl_loop *loop;
     const pl_poll *poll;
     pl_discovery *disc;
+    pl_keystore *ks;
     pl_publication *pub;
     pl_browser *browser;
     pl_listener *listener;
@@ -35,10 +47,17 @@ typedef struct app {
     pl_watch *stdin_watch;
     /* options */
     int listen, browse, json, keep;
-    const char *name, *type, *backend;
+    const char *name, *type, *backend, *keys;
+    char code[64];
+    int have_code;
+    unsigned max_attempts;
     int port;
     int wait_s;
     pl_txt *txt;
+    /* connect mode: the service found, kept to connect again with a code */
+    pl_service found;
+    char found_name[64];
+    pl_address *found_addrs;
     /* state */
     int stdin_eof;
     int exit_status;
@@ -59,20 +78,155 @@ static void die_usage(const char *msg)
     if (msg)
         fprintf(stderr, "%s: %s\n", prog, msg);
     fprintf(stderr,
-            "usage: %s -l [-n NAME] [-t TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--backend NAME]\n"
+            "usage: %s -l [-n NAME] [-t TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--code CODE]\n"
+            "                [--max-attempts N] [--keys DIR] [--backend NAME]\n"
             "       %s -b [-t TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
-            "       %s [-t TYPE] [-w SECONDS] [--backend NAME] NAME\n",
-            prog, prog, prog);
+            "       %s [-t TYPE] [-w SECONDS] [--code CODE] [--keys DIR] [--backend NAME] NAME\n"
+            "       %s --list-paired [--keys DIR]\n"
+            "       %s --forget NAME [--keys DIR]\n",
+            prog, prog, prog, prog, prog);
     exit(EXIT_USAGE);
+}
+
+/* The status plcat exits with for an error of the library. */
+static int exit_for(int err)
+{
+    switch (err) {
+    case PL_ERR_WRONG_CODE: return EXIT_WRONG_CODE;
+    case PL_ERR_NOT_PAIRED:
+    case PL_ERR_LOCKED:
+    case PL_ERR_BUSY: return EXIT_NOT_PAIRED;
+    default: return EXIT_RUNTIME;
+    }
+}
+
+static void report_failure(int err)
+{
+    if (err == PL_ERR_WRONG_CODE || err == PL_ERR_LOCKED || err == PL_ERR_BUSY)
+        fprintf(stderr, "%s: pairing failed: %s\n", prog, pl_strerror(err));
+    else
+        fprintf(stderr, "%s: connection failed: %s\n", prog, pl_strerror(err));
+}
+
+/* ---------------------------------------------------------------- the keystore */
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
+static int open_keystore(app *a)
+{
+    char dir[4096];
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (a->keys)
+        snprintf(dir, sizeof dir, "%s", a->keys);
+    else if (xdg && xdg[0])
+        snprintf(dir, sizeof dir, "%s/peerlink", xdg);
+    else if (home && home[0])
+        snprintf(dir, sizeof dir, "%s/.local/share/peerlink", home);
+    else {
+        fprintf(stderr, "%s: no keystore directory: set HOME or XDG_DATA_HOME, or give --keys\n", prog);
+        return EXIT_USAGE;
+    }
+    make_dirs(dir);
+    int err = pl_keystore_open_dir(dir, &a->ks);
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: keystore %s: %s (%s)\n", prog, dir, pl_strerror(err), strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+static int list_paired(app *a)
+{
+    pl_paired_peer *peers = NULL;
+    size_t n = 0;
+    int err = pl_keystore_list_peers(a->ks, &peers, &n);
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: listing paired peers: %s\n", prog, pl_strerror(err));
+        return EXIT_RUNTIME;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char id[65], when[32] = "?";
+        time_t t = (time_t)peers[i].paired_at;
+        struct tm tm;
+        pl_id_to_string(peers[i].id, id, sizeof id);
+        if (gmtime_r(&t, &tm))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%s\t%s\t%s\n", peers[i].name, when, id);
+    }
+    free(peers);
+    return 0;
+}
+
+static int forget(app *a, const char *name)
+{
+    int err = pl_keystore_forget(a->ks, name);
+    if (err == PL_ERR_NOT_FOUND) {
+        fprintf(stderr, "%s: no paired peer named \"%s\"\n", prog, name);
+        return EXIT_NOT_FOUND;
+    }
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: forgetting \"%s\": %s\n", prog, name, pl_strerror(err));
+        return EXIT_RUNTIME;
+    }
+    fprintf(stderr, "%s: forgot \"%s\"\n", prog, name);
+    return 0;
+}
+
+/* Ask for the code on the terminal (not stdin: that is the data). 0 if there is none. */
+static int ask_code(app *a)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct termios old, quiet;
+    int echo_off = tcgetattr(fd, &old) == 0;
+    if (echo_off) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    dprintf(fd, "Pairing code for \"%s\": ", a->name);
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (echo_off)
+        tcsetattr(fd, TCSAFLUSH, &old);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    if (!buf[0])
+        return 0;
+    snprintf(a->code, sizeof a->code, "%s", buf);
+    a->have_code = 1;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- the data session */
 
 static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata);
+static int start_connect(app *a);
 
 static void stdin_interest(app *a)
 {
-    int want = a->conn && !a->stdin_eof && pl_conn_pending(a->conn) < HIGH_WATER;
+    int want = a->conn && !a->stdin_eof && pl_conn_pending(a->conn) < HIGH_WATER &&
+               pl_conn_peer_name(a->conn);
     if (want && !a->stdin_watch)
         a->stdin_watch = a->poll->watch_new(a->poll, STDIN_FILENO, PL_WATCH_IN, stdin_ready, a);
     else if (!want && a->stdin_watch) {
@@ -110,29 +264,38 @@ static void conn_event(pl_conn *c, pl_conn_event ev, int status, const void *dat
     app *a = userdata;
     switch (ev) {
     case PL_CONN_OPEN:
+        fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_conn_paired(c) ? "paired with" : "authenticated",
+                pl_conn_peer_name(c));
+        if (a->stdin_eof)
+            pl_conn_shutdown(c);
         stdin_interest(a);
         break;
     case PL_CONN_MESSAGE:
-        if (len && fwrite(data, 1, len, stdout) != len) {
+        /* Unbuffered, so that a pipeline sees each message as it comes. */
+        if (len && (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)) {
             fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
             finish(a, EXIT_RUNTIME);
         }
         break;
     case PL_CONN_PEER_EOF:
-        fflush(stdout);
         break;
     case PL_CONN_DRAINED:
         stdin_interest(a);
         break;
     case PL_CONN_CLOSED:
-        fflush(stdout);
         pl_conn_free(c);
         a->conn = NULL;
         stdin_interest(a);
-        if (status != PL_OK) {
-            fprintf(stderr, "%s: connection failed: %s\n", prog, pl_strerror(status));
+        if (status == PL_ERR_NOT_PAIRED && !a->listen && !a->have_code) {
+            if (ask_code(a) && start_connect(a) == 0)
+                return; /* again, pairing with the code typed */
+            fprintf(stderr, "%s: \"%s\" is not paired with this keystore: give its code with --code\n",
+                    prog, a->name);
+            finish(a, EXIT_NOT_PAIRED);
+        } else if (status != PL_OK) {
+            report_failure(status);
             if (!a->listen || !a->keep)
-                finish(a, EXIT_RUNTIME);
+                finish(a, exit_for(status));
         } else if (!a->listen || !a->keep) {
             finish(a, 0);
         }
@@ -149,14 +312,31 @@ static void on_accept(pl_listener *l, pl_conn *c, void *userdata)
         pl_conn_free(c); /* one peer at a time */
         return;
     }
-    char peer[PL_ADDRSTRLEN + 16];
-    if (pl_conn_peer_string(c, peer, sizeof peer) == PL_OK)
-        fprintf(stderr, "%s: connection from %s\n", prog, peer);
+    char peer[PL_ADDRSTRLEN + 16] = "?";
+    pl_conn_peer_string(c, peer, sizeof peer);
+    fprintf(stderr, "%s: %s \"%s\" from %s\n", prog, pl_conn_paired(c) ? "paired with" : "authenticated",
+            pl_conn_peer_name(c), peer);
     a->conn = c;
     pl_conn_set_callback(c, conn_event, a);
     if (a->stdin_eof)
         pl_conn_shutdown(c);
     stdin_interest(a);
+}
+
+static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const char *code, void *userdata)
+{
+    app *a = userdata;
+    if (ev == PL_PAIRING_NEW_CODE) {
+        fprintf(stderr, "%s: too many failed attempts; new pairing code: %s\n", prog, code);
+        return;
+    }
+    if (status == PL_ERR_WRONG_CODE) {
+        fprintf(stderr, "%s: pairing failed: wrong code\n", prog);
+        if (!a->keep && !a->conn)
+            finish(a, EXIT_WRONG_CODE);
+    } else {
+        fprintf(stderr, "%s: a pairing attempt failed: %s\n", prog, pl_strerror(status));
+    }
 }
 
 static void on_publish(pl_publication *p, pl_publish_event ev, int status, const char *name,
@@ -169,6 +349,7 @@ static void on_publish(pl_publication *p, pl_publish_event ev, int status, const
                 pl_listener_port(a->listener));
         break;
     case PL_PUBLISH_RENAMED:
+        pl_listener_set_instance(a->listener, name); /* handshakes bind the current name */
         fprintf(stderr, "%s: renamed to \"%s\"\n", prog, name);
         break;
     case PL_PUBLISH_FAILED:
@@ -180,7 +361,7 @@ static void on_publish(pl_publication *p, pl_publish_event ev, int status, const
 
 static int run_listen(app *a)
 {
-    int err = pl_listener_new(a->poll, (uint16_t)a->port, on_accept, a, &a->listener);
+    int err = pl_listener_new(a->poll, (uint16_t)a->port, a->ks, on_accept, a, &a->listener);
     if (err != PL_OK) {
         fprintf(stderr, "%s: cannot listen on port %d: %s (%s)\n", prog, a->port, pl_strerror(err),
                 strerror(errno));
@@ -193,6 +374,16 @@ static int run_listen(app *a)
         snprintf(defname, sizeof defname, "plcat on %.54s", host); /* at most 63 bytes */
         a->name = defname;
     }
+    err = pl_listener_set_instance(a->listener, a->name);
+    if (err == PL_OK)
+        err = pl_listener_set_pairing(a->listener, a->have_code ? a->code : NULL, 0, a->max_attempts);
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: bad name or code: %s\n", prog, pl_strerror(err));
+        return EXIT_USAGE;
+    }
+    pl_listener_set_pairing_callback(a->listener, on_pairing, a);
+    if (!a->have_code)
+        fprintf(stderr, "%s: pairing code: %s\n", prog, pl_listener_code(a->listener));
     err = pl_publish(a->disc, a->name, a->type, pl_listener_port(a->listener), a->txt, on_publish, a,
                      &a->pub);
     if (err != PL_OK) {
@@ -227,6 +418,21 @@ static void print_plain(const char *sign, const pl_service *s)
     putchar('\n');
 }
 
+/* Connect to the service found (again, after a code was typed). 0 or an exit status. */
+static int start_connect(app *a)
+{
+    int err = pl_connect(a->poll, &a->found, a->ks, 0, conn_event, a, &a->conn);
+    if (err == PL_OK && a->have_code)
+        err = pl_conn_set_code(a->conn, a->code);
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: cannot connect to \"%s\": %s\n", prog, a->name, pl_strerror(err));
+        pl_conn_free(a->conn);
+        a->conn = NULL;
+        return err == PL_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc,
                       void *userdata)
 {
@@ -248,21 +454,33 @@ static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_se
         } else {
             print_plain(signs[ev], svc);
         }
-        fflush(stdout);
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
+            finish(a, EXIT_RUNTIME);
+        }
         return;
     }
     /* Connect mode: the first add or update of the instance named. */
-    if (ev == PL_BROWSE_REMOVE || a->conn || strcmp(svc->name, a->name) != 0)
+    if (ev == PL_BROWSE_REMOVE || a->conn || a->found_addrs || strcmp(svc->name, a->name) != 0)
         return;
-    int err = pl_connect(a->poll, svc, 0, conn_event, a, &a->conn);
-    if (err != PL_OK) {
-        fprintf(stderr, "%s: cannot connect to \"%s\": %s\n", prog, svc->name, pl_strerror(err));
+    a->found_addrs = calloc(svc->n_addresses ? svc->n_addresses : 1, sizeof *a->found_addrs);
+    if (!a->found_addrs) {
         finish(a, EXIT_RUNTIME);
         return;
     }
+    memcpy(a->found_addrs, svc->addresses, svc->n_addresses * sizeof *a->found_addrs);
+    snprintf(a->found_name, sizeof a->found_name, "%s", svc->name);
+    a->found = *svc;
+    a->found.name = a->found_name;
+    a->found.addresses = a->found_addrs;
+    a->found.txt = NULL;
+    a->found.type = a->found.domain = a->found.host = NULL;
     a->poll->timeout_update(a->wait_timer, -1);
     pl_browser_free(b);
     a->browser = NULL;
+    int st = start_connect(a);
+    if (st)
+        finish(a, st);
 }
 
 static void wait_expired(pl_timeout *t, void *userdata)
@@ -312,26 +530,51 @@ static int parse_txt(app *a, const char *arg)
 
 int main(int argc, char **argv)
 {
+    enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS };
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'J'},  {"backend", required_argument, NULL, 'B'},
-        {"help", no_argument, NULL, 'h'},  {"version", no_argument, NULL, 'V'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"backend", required_argument, NULL, OPT_BACKEND},
+        {"code", required_argument, NULL, OPT_CODE},
+        {"keys", required_argument, NULL, OPT_KEYS},
+        {"forget", required_argument, NULL, OPT_FORGET},
+        {"list-paired", no_argument, NULL, OPT_LIST},
+        {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     app a = {0};
+    const char *forget_name = NULL;
+    int list = 0;
     a.type = "_peerlink._tcp";
     if (pl_txt_new(&a.txt) != PL_OK)
         return EXIT_RUNTIME;
     int c;
     while ((c = getopt_long(argc, argv, "lbn:t:p:T:kw:hV", longopts, NULL)) != -1) {
         char *end;
+        long v;
         switch (c) {
         case 'l': a.listen = 1; break;
         case 'b': a.browse = 1; break;
         case 'n': a.name = optarg; break;
         case 't': a.type = optarg; break;
         case 'k': a.keep = 1; break;
-        case 'J': a.json = 1; break;
-        case 'B': a.backend = optarg; break;
+        case OPT_JSON: a.json = 1; break;
+        case OPT_BACKEND: a.backend = optarg; break;
+        case OPT_KEYS: a.keys = optarg; break;
+        case OPT_FORGET: forget_name = optarg; break;
+        case OPT_LIST: list = 1; break;
+        case OPT_CODE:
+            if (snprintf(a.code, sizeof a.code, "%s", optarg) >= 33 || !optarg[0])
+                die_usage("--code takes 1 to 32 printable characters");
+            a.have_code = 1;
+            break;
+        case OPT_MAX_ATTEMPTS:
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 1000)
+                die_usage("--max-attempts takes a number from 1 to 1000");
+            a.max_attempts = (unsigned)v;
+            break;
         case 'p':
             a.port = (int)strtol(optarg, &end, 10);
             if (*end || a.port < 0 || a.port > 65535)
@@ -359,9 +602,10 @@ int main(int argc, char **argv)
         printf("%s\n", pl_discovery_backends());
         return 0;
     }
-    if (a.listen + a.browse > 1)
-        die_usage("-l and -b exclude each other");
-    if (a.listen || a.browse) {
+    int management = list || forget_name;
+    if (a.listen + a.browse + management > 1 || (list && forget_name))
+        die_usage("-l, -b, --list-paired and --forget exclude each other");
+    if (a.listen || a.browse || management) {
         if (optind != argc)
             die_usage("unexpected argument");
     } else {
@@ -369,19 +613,27 @@ int main(int argc, char **argv)
             die_usage("name the instance to connect to");
         a.name = argv[optind];
     }
-    if ((a.keep || a.port || pl_txt_count(a.txt)) && !a.listen)
-        die_usage("-k, -p and -T go with -l");
+    if ((a.keep || a.port || pl_txt_count(a.txt) || a.max_attempts) && !a.listen)
+        die_usage("-k, -p, -T and --max-attempts go with -l");
     if (a.json && !a.browse)
         die_usage("--json goes with -b");
 
     signal(SIGPIPE, SIG_IGN);
+    int status = 0;
+    if (!a.browse && (status = open_keystore(&a)) != 0)
+        return status;
+    if (management) {
+        status = list ? list_paired(&a) : forget(&a, forget_name);
+        pl_keystore_free(a.ks);
+        pl_txt_free(a.txt);
+        return status;
+    }
     if (pl_loop_new(&a.loop) != PL_OK) {
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_RUNTIME;
     }
     a.poll = pl_loop_get_poll(a.loop);
     int err = pl_discovery_new(a.poll, a.backend, &a.disc);
-    int status;
     if (err != PL_OK) {
         if (err == PL_ERR_UNSUPPORTED)
             fprintf(stderr, "%s: no discovery backend \"%s\" in this build (have: %s)\n", prog,
@@ -406,8 +658,14 @@ int main(int argc, char **argv)
     pl_conn_free(a.conn);
     pl_listener_free(a.listener);
     pl_discovery_free(a.disc); /* withdraws the publication, stops the browser */
+    pl_keystore_free(a.ks);
     pl_txt_free(a.txt);
+    free(a.found_addrs);
     pl_loop_free(a.loop);
-    fflush(stdout);
+    memset(a.code, 0, sizeof a.code);
+    if (fflush(stdout) != 0 && status == 0) {
+        fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
+        status = EXIT_RUNTIME;
+    }
     return status;
 }

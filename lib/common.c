@@ -21,6 +21,12 @@ const char *pl_strerror(int err)
     case PL_ERR_CONNECT: return "could not connect to any address";
     case PL_ERR_STATE: return "invalid in current state";
     case PL_ERR_BACKEND: return "discovery backend failure";
+    case PL_ERR_WRONG_CODE: return "wrong code";
+    case PL_ERR_NOT_PAIRED: return "not paired: a pairing code is needed";
+    case PL_ERR_LOCKED: return "pairing locked after too many failed attempts";
+    case PL_ERR_BUSY: return "another pairing is in progress";
+    case PL_ERR_AUTH: return "authentication failed";
+    case PL_ERR_CORRUPT: return "keystore item corrupt";
     }
     return "unknown error";
 }

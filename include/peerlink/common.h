@@ -40,7 +40,13 @@ typedef enum pl_error {
     PL_ERR_VERSION = -13,     /**< the peer speaks no protocol version we speak */
     PL_ERR_CONNECT = -14,     /**< no address of the peer accepted a connection */
     PL_ERR_STATE = -15,       /**< the call is not valid in the object's current state */
-    PL_ERR_BACKEND = -16      /**< the discovery backend reported a failure */
+    PL_ERR_BACKEND = -16,     /**< the discovery backend reported a failure */
+    PL_ERR_WRONG_CODE = -17,  /**< pairing failed: the two sides did not use the same code */
+    PL_ERR_NOT_PAIRED = -18,  /**< the peers are not paired (or one forgot the other) and no code was given */
+    PL_ERR_LOCKED = -19,      /**< pairing is locked for a while after too many failed attempts */
+    PL_ERR_BUSY = -20,        /**< another pairing is in progress on this listener */
+    PL_ERR_AUTH = -21,        /**< authentication failed: a tampered, replayed or forged message, or an unexpected identity */
+    PL_ERR_CORRUPT = -22      /**< a keystore item is corrupt (checksum or format) */
 } pl_error;
 
 /**

@@ -1,10 +1,16 @@
 /*
- * peerlink — framed message connections over TCP.
+ * peerlink — authenticated, encrypted message sessions, over TCP or
+ * over any byte pipe the application provides.
  *
  * A pl_conn carries whole messages (any bytes, up to a maximum size)
  * in both directions, each direction ending on its own, like a TCP
- * stream with half-close but message-oriented. The wire format is in
- * docs/PROTOCOL.md.
+ * stream with half-close but message-oriented. Before any message
+ * flows, the two sides either pair (prove they know the same short
+ * code, with CPace, and store each other's identity key) or, if they
+ * paired before, authenticate each other with their stored identity
+ * keys and a fresh key exchange. Everything after the handshake is
+ * encrypted; nothing of the application's is ever sent in clear.
+ * The wire format is in docs/PROTOCOL.md.
  *
  * Callback rules: callbacks run only from inside the pl_poll loop the
  * object was created with, never from inside a constructor; data
@@ -17,6 +23,7 @@
 
 #include <peerlink/common.h>
 #include <peerlink/discovery.h>
+#include <peerlink/keystore.h>
 #include <peerlink/poll.h>
 
 #ifdef __cplusplus
@@ -37,11 +44,14 @@ typedef struct pl_conn pl_conn;
 typedef struct pl_listener pl_listener;
 
 typedef enum pl_conn_event {
-    PL_CONN_OPEN = 0,     /**< the protocol handshake is done */
+    PL_CONN_OPEN = 0,     /**< the handshake is done: the peer is authenticated (see pl_conn_peer_id()) */
     PL_CONN_MESSAGE = 1,  /**< data/len hold one complete message (borrowed) */
     PL_CONN_PEER_EOF = 2, /**< the peer will send no more messages */
     PL_CONN_DRAINED = 3,  /**< everything queued by pl_conn_send() was handed to the kernel */
-    PL_CONN_CLOSED = 4    /**< the connection is over: status PL_OK if both directions ended cleanly, else the error */
+    PL_CONN_CLOSED = 4    /**< the connection is over: status PL_OK if both directions ended cleanly, else the
+                               error: PL_ERR_WRONG_CODE, PL_ERR_NOT_PAIRED, PL_ERR_LOCKED, PL_ERR_BUSY during
+                               pairing; PL_ERR_AUTH for a tampered, replayed, reordered or forged record;
+                               PL_ERR_CLOSED for a connection cut before both sides ended; ... */
 } pl_conn_event;
 
 /** data and len are set for PL_CONN_MESSAGE only; status for PL_CONN_CLOSED only. */
@@ -53,20 +63,94 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
  * and tried in turn, IPv6 and IPv4 interleaved, a new attempt starting
  * every 250 ms while earlier ones are pending (Happy Eyeballs, RFC
  * 8305); the first to connect wins. If all fail, PL_CONN_CLOSED comes
- * with PL_ERR_CONNECT, or PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s).
- * Returns PL_OK with *out set, or PL_ERR_INVALID (no address, port 0) /
- * PL_ERR_NOMEM with *out untouched.
+ * with PL_ERR_CONNECT, or PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s)
+ * for connecting and the handshake together.
+ *
+ * ks holds our identity and the peers we paired with; it must outlive
+ * the connection. If a peer was paired under svc->name, the connection
+ * authenticates with the stored key; otherwise, or to pair anew, call
+ * pl_conn_set_code() before returning to the loop. With neither, the
+ * connection ends with PL_ERR_NOT_PAIRED (also when the responder has
+ * forgotten us or its identity changed): ask the user for the code and
+ * connect again with it.
+ * Returns PL_OK with *out set, or PL_ERR_INVALID (no address, port 0,
+ * no keystore) / PL_ERR_NOMEM with *out untouched.
  */
-PL_EXPORT int pl_connect(const pl_poll *poll, const pl_service *svc, int timeout_ms, pl_conn_cb cb,
-                         void *userdata, pl_conn **out);
+PL_EXPORT int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms,
+                         pl_conn_cb cb, void *userdata, pl_conn **out);
+
+/**
+ * Pair using code (copied; wiped after use) instead of a stored
+ * identity. Initiator: the code the user typed or was given. Responder
+ * of a byte-channel session (pl_conn_new_fd(), pl_conn_new_channel()):
+ * the code it accepts, under the attempt limits of the keystore (see
+ * pl_listener_set_pairing()). Call before returning to the loop.
+ * PL_OK, PL_ERR_INVALID (empty, longer than 32 bytes, not printable
+ * ASCII) or PL_ERR_STATE (the handshake has begun).
+ */
+PL_EXPORT int pl_conn_set_code(pl_conn *c, const char *code);
+
+/** After PL_CONN_OPEN: the peer's identity key into id. PL_OK or PL_ERR_STATE. */
+PL_EXPORT int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE]);
+
+/** After PL_CONN_OPEN: the name the peer gave (its instance or device name). Borrowed; NULL before. */
+PL_EXPORT const char *pl_conn_peer_name(const pl_conn *c);
+
+/** After PL_CONN_OPEN: 1 if this connection paired with a code, 0 if it used stored keys. */
+PL_EXPORT int pl_conn_paired(const pl_conn *c);
+
+/** Which end of a byte-channel session this side is: the initiator pairs or reconnects, the responder accepts. */
+typedef enum pl_role { PL_ROLE_RESPONDER = 0, PL_ROLE_INITIATOR = 1 } pl_role;
+
+/**
+ * A session over a connected, bidirectional file descriptor the
+ * application opened (a socket, a BLE L2CAP or Wi-Fi Aware socket).
+ * The session takes ownership of fd (closes it when freed). instance is
+ * the name both sides bind the handshake to (the responder's advertised
+ * instance name, or any name both agree on); it is copied.
+ * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM with
+ * *out untouched (fd is then not closed).
+ */
+PL_EXPORT int pl_conn_new_fd(const pl_poll *poll, int fd, pl_role role, pl_keystore *ks,
+                             const char *instance, pl_conn_cb cb, void *userdata, pl_conn **out);
+
+/** A byte pipe the application moves bytes over (a Wi-Fi Aware path opened by Swift or Java code). */
+typedef struct pl_channel_ops {
+    /** Take up to len bytes for the peer. Return how many were taken (0..len), or -1 if the pipe
+     *  failed (the session ends with PL_ERR_IO). After taking fewer than len, call
+     *  pl_conn_channel_writable() once more can be taken. Called from the loop only. */
+    long (*write)(void *ctx, const uint8_t *data, size_t len);
+    /** The session is over (or freed): release the pipe. Called once; may be NULL. */
+    void (*close)(void *ctx);
+} pl_channel_ops;
+
+/**
+ * A session over an application byte pipe: peerlink hands outgoing
+ * bytes to ops->write and is given incoming bytes with
+ * pl_conn_channel_input(). ops is copied. Otherwise as pl_conn_new_fd().
+ */
+PL_EXPORT int pl_conn_new_channel(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_role role,
+                                  pl_keystore *ks, const char *instance, pl_conn_cb cb, void *userdata,
+                                  pl_conn **out);
+
+/**
+ * Bytes that arrived from the peer on a channel session (copied;
+ * processed from the loop). len == 0 means the pipe reached its end.
+ * PL_OK, PL_ERR_STATE (not a channel session, or closed), PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_conn_channel_input(pl_conn *c, const void *data, size_t len);
+
+/** The pipe can take more bytes: peerlink calls ops->write again from the loop. */
+PL_EXPORT void pl_conn_channel_writable(pl_conn *c);
 
 /**
  * Set the largest message this side accepts (default
  * PL_DEFAULT_MAX_MESSAGE, at most PL_MAX_MESSAGE_LIMIT). A larger
  * message from the peer closes the connection with PL_ERR_TOO_LARGE
- * before anything is allocated for it. Call before the handshake ends
- * (right after pl_connect(), or in the accept callback) so that the
- * peer learns it. PL_OK, PL_ERR_INVALID or PL_ERR_STATE.
+ * before anything is allocated for it. Call right after pl_connect()
+ * (for accepted connections use pl_listener_set_max_message()), so
+ * that the peer learns it in the handshake. PL_OK, PL_ERR_INVALID or
+ * PL_ERR_STATE (the handshake has begun).
  */
 PL_EXPORT int pl_conn_set_max_message(pl_conn *c, size_t max);
 
@@ -74,13 +158,11 @@ PL_EXPORT int pl_conn_set_max_message(pl_conn *c, size_t max);
 PL_EXPORT void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata);
 
 /**
- * Queue a message (copied). Messages sent before PL_CONN_OPEN wait for
- * it. Returns PL_OK; PL_ERR_TOO_LARGE if len exceeds what the peer
- * accepts or PL_MAX_MESSAGE_LIMIT. The peer's maximum is known only
- * once open: a message queued before that and larger than the peer
- * accepts makes the peer close the connection (PL_ERR_TOO_LARGE on its
- * side, PL_ERR_CLOSED on this one), so wait for PL_CONN_OPEN before
- * sending messages over PL_DEFAULT_MAX_MESSAGE. PL_ERR_STATE after
+ * Queue a message (copied). Messages sent before PL_CONN_OPEN are held
+ * until the handshake is done (nothing leaves in clear). Returns PL_OK;
+ * PL_ERR_TOO_LARGE if len exceeds what the peer accepts (once known) or
+ * PL_MAX_MESSAGE_LIMIT; a held message larger than the peer turns out
+ * to accept ends the connection with PL_ERR_TOO_LARGE. PL_ERR_STATE after
  * pl_conn_shutdown() or once closed; PL_ERR_NOMEM. Nothing is queued on
  * error. Memory grows with what is queued: use pl_conn_pending() and
  * PL_CONN_DRAINED to bound it.
@@ -119,12 +201,60 @@ typedef void (*pl_accept_cb)(pl_listener *l, pl_conn *c, void *userdata);
 
 /**
  * Listen on TCP port (0: any free port) on every address, IPv6 and
- * IPv4 (a dual-stack socket where the system allows, else two).
+ * IPv4 (one dual-stack socket). ks holds our identity and paired peers
+ * and must outlive the listener and its connections. Pairing is off
+ * until pl_listener_set_pairing(): until then only paired peers get in.
  * Returns PL_OK with *out set, or PL_ERR_IO (errno set, e.g.
  * EADDRINUSE) / PL_ERR_NOMEM / PL_ERR_INVALID with *out untouched.
  */
-PL_EXPORT int pl_listener_new(const pl_poll *poll, uint16_t port, pl_accept_cb cb, void *userdata,
-                              pl_listener **out);
+PL_EXPORT int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_accept_cb cb,
+                              void *userdata, pl_listener **out);
+
+/**
+ * The instance name every handshake is bound to (copied, at most 63
+ * bytes): the name the listener is published under. Set it again after
+ * a PL_PUBLISH_RENAMED. Default "". PL_OK or PL_ERR_INVALID.
+ */
+PL_EXPORT int pl_listener_set_instance(pl_listener *l, const char *name);
+
+/**
+ * Accept pairing. code: a fixed code (1..32 printable ASCII bytes; the
+ * printed-label case), or NULL to generate numeric codes of digits
+ * digits (4..12; 0: 6) to show to the user (pl_listener_code()).
+ * max_failures (0: 10): failed attempts counted in the keystore, so
+ * they survive a restart; when they reach it, a generated code is
+ * replaced by a new one (reported to the pairing callback) and a fixed
+ * code locks pairing for 60 s, doubling at each lock up to a day
+ * (PL_ERR_LOCKED). One pairing runs at a time (PL_ERR_BUSY), and after
+ * a failed one the next waits 1 s. PL_OK or PL_ERR_INVALID.
+ */
+PL_EXPORT int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits,
+                                      unsigned max_failures);
+
+/** Stop accepting pairing (paired peers still get in). */
+PL_EXPORT void pl_listener_stop_pairing(pl_listener *l);
+
+/** The code pairing currently accepts, NUL-terminated, borrowed until it changes; NULL if pairing is off. */
+PL_EXPORT const char *pl_listener_code(const pl_listener *l);
+
+typedef enum pl_pairing_event {
+    PL_PAIRING_NEW_CODE = 0, /**< a generated code was replaced after too many failures: show code */
+    PL_PAIRING_FAILED = 1    /**< an attempt failed: status is PL_ERR_WRONG_CODE, PL_ERR_CLOSED, ... */
+} pl_pairing_event;
+
+/** Pairing news of a listener, from the loop. code is set for PL_PAIRING_NEW_CODE (borrowed). */
+typedef void (*pl_pairing_cb)(pl_listener *l, pl_pairing_event ev, int status, const char *code,
+                              void *userdata);
+
+/** Set (or clear, with NULL) the pairing callback. Successful pairings arrive as accepted connections. */
+PL_EXPORT void pl_listener_set_pairing_callback(pl_listener *l, pl_pairing_cb cb, void *userdata);
+
+/**
+ * A random numeric code of digits digits (4..12) into buf (cap >=
+ * digits + 1), for the side that shows a code when the application
+ * chooses which side that is. PL_OK or PL_ERR_INVALID.
+ */
+PL_EXPORT int pl_code_generate(char *buf, size_t cap, unsigned digits);
 
 /** The port actually bound (useful after port 0). */
 PL_EXPORT uint16_t pl_listener_port(const pl_listener *l);

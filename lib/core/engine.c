@@ -1,35 +1,34 @@
 /* The connection protocol engine (see engine.h and docs/PROTOCOL.md). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include "engine.h"
 
 #include <stdint.h>
 #include <string.h>
-
-#include <sodium.h>
 
 #include <peerlink/common.h>
 #include <peerlink/conn.h>
 
 #include "peerlink.pb-c.h"
 
-/* Large enough for any Control message we send (Hello is at most ~26 bytes). */
-#define PL_CONTROL_OUT_MAX 64
+#define ROLE_I 'I'
+#define ROLE_R 'R'
+
+static const char TRANSCRIPT_LABEL[] = "peerlink v1 transcript";
+static const char SIGN_LABEL[] = "peerlink v1 identity ";
+static const char SID_LABEL[] = "peerlink v1 sid";
+static const char CI_LABEL[] = "peerlink v1";
 
 /*
- * Bounds on incoming messages. The deframer has a single maximum, so it
- * is given max(max_message, PL_CONTROL_MAX). pl_engine_receive() never
- * feeds it past a frame boundary: it hands over at most the rest of a
- * header, or at most the rest of the current frame's payload. As soon as
- * a header is complete (and before any of that frame's payload is
- * stored) the engine checks the message's type-specific bound -
- * PL_CONTROL_MAX for CONTROL, max_message for DATA - against the bytes
- * already assembled plus the announced frame length. So neither type can
- * make the deframer allocate past its own bound.
+ * Bounds on incoming messages. Each deframer has one maximum, and the
+ * engine feeds it at most up to a frame boundary, so that as soon as a
+ * header is complete - before any of its payload is stored - the
+ * type-specific bound can be checked: PL_CONTROL_MAX for CONTROL,
+ * max_message for DATA, one frame for RECORD. No type can make a
+ * deframer allocate past its own bound.
  */
-static size_t deframer_max(size_t max_message)
-{
-    return max_message > PL_CONTROL_MAX ? max_message : PL_CONTROL_MAX;
-}
-
 static size_t sanitize_max(size_t max_message)
 {
     if (max_message == 0)
@@ -39,18 +38,31 @@ static size_t sanitize_max(size_t max_message)
     return max_message;
 }
 
+static size_t inner_max(size_t max_message)
+{
+    return max_message > PL_CONTROL_MAX ? max_message : PL_CONTROL_MAX;
+}
+
 void pl_engine_init(pl_engine *e, size_t max_message)
 {
     memset(e, 0, sizeof *e);
     e->max_message = sanitize_max(max_message);
-    pl_deframer_init(&e->in, deframer_max(e->max_message));
+    pl_deframer_init(&e->outer, PL_FRAME_MAX_PAYLOAD);
+    pl_deframer_init(&e->in, inner_max(e->max_message));
     pl_buf_init(&e->out);
+    pl_buf_init(&e->held);
 }
 
 void pl_engine_clear(pl_engine *e)
 {
+    if (e->pair_admitted && e->hooks.pair_end)
+        e->hooks.pair_end(e->hooks_ctx, e->error ? e->error : PL_ERR_CLOSED);
+    pl_deframer_clear(&e->outer);
     pl_deframer_clear(&e->in);
     pl_buf_clear(&e->out);
+    pl_buf_clear(&e->held);
+    pl_record_clear(&e->tx);
+    pl_record_clear(&e->rx);
     sodium_memzero(e, sizeof *e);
 }
 
@@ -58,114 +70,630 @@ int pl_engine_set_max_message(pl_engine *e, size_t max)
 {
     if (max == 0 || max > PL_MAX_MESSAGE_LIMIT)
         return PL_ERR_INVALID;
-    if (e->started)
+    if (e->state != PL_HS_IDLE)
         return PL_ERR_STATE;
     e->max_message = max;
-    e->in.max_message = deframer_max(max);
+    e->in.max_message = inner_max(max);
     return PL_OK;
 }
 
-static int queue_control(pl_engine *e, const Peerlink__Control *c)
+/* A display or instance name: 0..63 bytes, no NUL (UTF-8 is not checked here). */
+static int copy_name(char dst[PL_NAME_MAX + 1], const char *src)
 {
-    uint8_t buf[PL_CONTROL_OUT_MAX];
+    size_t n = src ? strlen(src) : 0;
+    if (n > PL_NAME_MAX)
+        return PL_ERR_INVALID;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = 0;
+    return PL_OK;
+}
+
+int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg)
+{
+    if (!cfg || !cfg->identity_sk)
+        return PL_ERR_INVALID;
+    if (e->state != PL_HS_IDLE)
+        return PL_ERR_STATE;
+    if (copy_name(e->name, cfg->name) != PL_OK || copy_name(e->instance, cfg->instance) != PL_OK)
+        return PL_ERR_INVALID;
+    if (cfg->code && (strlen(cfg->code) == 0 || strlen(cfg->code) >= sizeof e->code))
+        return PL_ERR_INVALID;
+    if (!cfg->initiator && !cfg->instance)
+        return PL_ERR_INVALID; /* the responder binds the handshake to its instance name */
+    e->initiator = cfg->initiator;
+    e->have_instance = cfg->instance != NULL;
+    memcpy(e->identity_sk, cfg->identity_sk, sizeof e->identity_sk);
+    e->have_code = cfg->code != NULL;
+    if (cfg->code)
+        memcpy(e->code, cfg->code, strlen(cfg->code) + 1);
+    e->have_expected_peer = cfg->expected_peer != NULL;
+    if (cfg->expected_peer)
+        memcpy(e->expected_peer, cfg->expected_peer, 32);
+    if (cfg->hooks)
+        e->hooks = *cfg->hooks;
+    e->hooks_ctx = cfg->hooks_ctx;
+    e->rekey_interval = cfg->rekey_interval;
+    return PL_OK;
+}
+
+static void random_bytes(pl_engine *e, uint8_t *buf, size_t n)
+{
+    if (e->hooks.random)
+        e->hooks.random(e->hooks_ctx, buf, n);
+    else
+        randombytes_buf(buf, n);
+}
+
+/* Reconnecting: a fresh X25519 key pair in eph_sk / eph_pk. */
+static void x25519_keypair(pl_engine *e)
+{
+    random_bytes(e, e->eph_sk, sizeof e->eph_sk);
+    crypto_scalarmult_base(e->eph_pk, e->eph_sk);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+/* Frame a message: in clear before the handshake keys, sealed after. */
+static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t len)
+{
+    if (!e->tx.ready)
+        return pl_frame_encode_message(&e->out, type, data, len);
+    /* Seal each inner frame; on failure undo what was appended and the counter. */
+    size_t mark = e->out.len;
+    pl_record_dir saved = e->tx;
+    uint8_t inner[PL_RECORD_MAX_INNER];
+    size_t done = 0;
+    int rc = PL_OK;
+    do {
+        size_t n = len - done;
+        if (n > PL_RECORD_MAX_INNER_PAYLOAD)
+            n = PL_RECORD_MAX_INNER_PAYLOAD;
+        pl_frame_header h = {PL_FRAME_VERSION, type, (uint8_t)(done + n < len ? PL_FRAME_FLAG_MORE : 0),
+                             (uint32_t)n};
+        pl_frame_header_encode(&h, inner);
+        if (n)
+            memcpy(inner + PL_FRAME_HEADER_SIZE, data + done, n);
+        rc = pl_record_seal(&e->tx, inner, PL_FRAME_HEADER_SIZE + n, &e->out);
+        done += n;
+    } while (rc == PL_OK && done < len);
+    sodium_memzero(inner, sizeof inner);
+    if (rc != PL_OK) {
+        e->out.len = mark;
+        e->tx = saved;
+    }
+    sodium_memzero(&saved, sizeof saved);
+    return rc;
+}
+
+/* Transcript: each handshake message's protobuf bytes, each preceded by its length (u32 BE). */
+static void th_add(pl_engine *e, const uint8_t *p, size_t n)
+{
+    uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    crypto_hash_sha512_update(&e->th, len, 4);
+    crypto_hash_sha512_update(&e->th, p, n);
+}
+
+static void th_value(const pl_engine *e, uint8_t out[PL_HASH_SIZE])
+{
+    crypto_hash_sha512_state copy = e->th;
+    crypto_hash_sha512_final(&copy, out);
+}
+
+/* Pack and send a control message; add it to the transcript if asked. */
+static int send_control(pl_engine *e, const Peerlink__Control *c, int transcript, uint8_t *keep,
+                        size_t keep_cap, size_t *keep_len)
+{
+    uint8_t buf[PL_CONTROL_MAX];
     size_t n = peerlink__control__get_packed_size(c);
     if (n > sizeof buf)
         return PL_ERR_INVALID; /* cannot happen for the messages we build */
     n = peerlink__control__pack(c, buf);
-    return pl_frame_encode_message(&e->out, PL_FRAME_CONTROL, buf, n);
+    if (transcript)
+        th_add(e, buf, n);
+    if (keep) {
+        if (n > keep_cap)
+            return PL_ERR_INVALID;
+        memcpy(keep, buf, n);
+        *keep_len = n;
+    }
+    int rc = send_message(e, PL_FRAME_CONTROL, buf, n);
+    sodium_memzero(buf, n);
+    return rc;
 }
 
-int pl_engine_start(pl_engine *e)
+static int error_to_wire(int err)
 {
-    Peerlink__Control c = PEERLINK__CONTROL__INIT;
-    Peerlink__Hello h = PEERLINK__HELLO__INIT;
-    int rc;
-
-    if (e->started || e->failed)
-        return PL_ERR_STATE;
-    h.min_version = PL_PROTO_MIN_VERSION;
-    h.max_version = PL_PROTO_MAX_VERSION;
-    h.max_message = e->max_message;
-    c.msg_case = PEERLINK__CONTROL__MSG_HELLO;
-    c.hello = &h;
-    rc = queue_control(e, &c);
-    if (rc != PL_OK)
-        return rc;
-    e->started = 1;
-    return PL_OK;
+    switch (err) {
+    case PL_ERR_WRONG_CODE: return PEERLINK__ERROR__CODE__WRONG_CODE;
+    case PL_ERR_NOT_PAIRED: return PEERLINK__ERROR__CODE__NOT_PAIRED;
+    case PL_ERR_LOCKED: return PEERLINK__ERROR__CODE__LOCKED;
+    case PL_ERR_BUSY: return PEERLINK__ERROR__CODE__BUSY;
+    case PL_ERR_VERSION: return PEERLINK__ERROR__CODE__VERSION;
+    case PL_ERR_TOO_LARGE: return PEERLINK__ERROR__CODE__TOO_LARGE;
+    case PL_ERR_PROTOCOL:
+    case PL_ERR_MALFORMED:
+    case PL_ERR_AUTH: return PEERLINK__ERROR__CODE__PROTOCOL;
+    default: return PEERLINK__ERROR__CODE__UNSPECIFIED; /* local trouble: the peer need not wait */
+    }
 }
 
-static int engine_fail(pl_engine *e, int err)
+static int error_from_wire(int code)
 {
-    e->failed = 1;
+    switch (code) {
+    case PEERLINK__ERROR__CODE__WRONG_CODE: return PL_ERR_WRONG_CODE;
+    case PEERLINK__ERROR__CODE__NOT_PAIRED: return PL_ERR_NOT_PAIRED;
+    case PEERLINK__ERROR__CODE__LOCKED: return PL_ERR_LOCKED;
+    case PEERLINK__ERROR__CODE__BUSY: return PL_ERR_BUSY;
+    case PEERLINK__ERROR__CODE__VERSION: return PL_ERR_VERSION;
+    case PEERLINK__ERROR__CODE__TOO_LARGE: return PL_ERR_TOO_LARGE;
+    default: return PL_ERR_PROTOCOL;
+    }
+}
+
+/* Fail: tell the peer why during the handshake (in clear: a hint only), then stop. */
+static int engine_fail(pl_engine *e, int err, int tell)
+{
+    if (e->state == PL_HS_FAILED)
+        return err;
+    int wire = error_to_wire(err);
+    if (tell && !e->peer_gave_up && e->state != PL_HS_IDLE && e->state != PL_HS_OPEN) {
+        Peerlink__Control c = PEERLINK__CONTROL__INIT;
+        Peerlink__Error m = PEERLINK__ERROR__INIT;
+        m.code = (Peerlink__Error__Code)wire;
+        c.msg_case = PEERLINK__CONTROL__MSG_ERROR;
+        c.error = &m;
+        pl_record_clear(&e->tx); /* errors go in clear so that the peer can always read them */
+        send_control(e, &c, 0, NULL, 0, NULL);
+    }
+    if (e->pair_admitted && e->hooks.pair_end) {
+        e->pair_admitted = 0;
+        e->hooks.pair_end(e->hooks_ctx, err);
+    }
+    e->state = PL_HS_FAILED;
+    e->error = err;
     return err;
 }
 
-static int handle_hello(pl_engine *e, const Peerlink__Hello *h)
-{
-    uint32_t lo = h->min_version > PL_PROTO_MIN_VERSION ? h->min_version : PL_PROTO_MIN_VERSION;
-    uint32_t hi = h->max_version < PL_PROTO_MAX_VERSION ? h->max_version : PL_PROTO_MAX_VERSION;
+/* ---------------------------------------------------------------- start */
 
-    if (e->open)
-        return PL_ERR_PROTOCOL; /* a second Hello */
-    if (hi < lo || hi == 0)
-        return PL_ERR_VERSION;
-    if (h->max_message < 1)
-        return PL_ERR_PROTOCOL;
-    e->peer_max = h->max_message > PL_MAX_MESSAGE_LIMIT ? PL_MAX_MESSAGE_LIMIT : h->max_message;
-    e->version = hi;
-    e->open = 1;
+int pl_engine_start(pl_engine *e)
+{
+    if (e->state != PL_HS_IDLE)
+        return PL_ERR_STATE;
+    if (sodium_is_zero(e->identity_sk, sizeof e->identity_sk))
+        return PL_ERR_STATE; /* not configured */
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Hello h = PEERLINK__HELLO__INIT;
+    random_bytes(e, e->nonce, sizeof e->nonce);
+    h.min_version = PL_PROTO_MIN_VERSION;
+    h.max_version = PL_PROTO_MAX_VERSION;
+    h.max_message = e->max_message;
+    h.nonce.data = e->nonce;
+    h.nonce.len = sizeof e->nonce;
+    h.instance = e->initiator ? (char *)"" : e->instance;
+    c.msg_case = PEERLINK__CONTROL__MSG_HELLO;
+    c.hello = &h;
+    int rc = send_control(e, &c, 0, e->hello_local, sizeof e->hello_local, &e->hello_local_len);
+    if (rc != PL_OK)
+        return rc;
+    e->state = PL_HS_HELLO;
     return PL_OK;
 }
 
-/* A complete CONTROL message: returns an event type (> 0) or a negative error. */
-static int handle_control(pl_engine *e, const uint8_t *data, size_t len)
-{
-    Peerlink__Control *c;
-    int rc;
+/* ---------------------------------------------------------------- key schedule */
 
-    if (len > PL_CONTROL_MAX)
-        return PL_ERR_TOO_LARGE; /* already prevented frame by frame; kept as a guard */
-    c = peerlink__control__unpack(NULL, len, data);
-    if (c == NULL)
-        return PL_ERR_MALFORMED;
-    switch (c->msg_case) {
-    case PEERLINK__CONTROL__MSG_HELLO:
-        rc = handle_hello(e, c->hello);
+/* keys for both directions from the shared secret and the transcript so far */
+static void derive_keys(pl_engine *e, const char *label_i2r, const char *label_r2i)
+{
+    uint8_t th[PL_HASH_SIZE], prk[PL_HASH_SIZE], k_i2r[PL_RECORD_KEY], k_r2i[PL_RECORD_KEY];
+    th_value(e, th);
+    pl_hkdf_extract(th, sizeof th, e->secret, e->secret_len, prk);
+    pl_hkdf_expand(prk, sizeof prk, label_i2r, NULL, 0, k_i2r, sizeof k_i2r);
+    pl_hkdf_expand(prk, sizeof prk, label_r2i, NULL, 0, k_r2i, sizeof k_r2i);
+    pl_record_clear(&e->tx);
+    pl_record_clear(&e->rx);
+    pl_record_init(&e->tx, e->initiator ? k_i2r : k_r2i, e->rekey_interval);
+    pl_record_init(&e->rx, e->initiator ? k_r2i : k_i2r, e->rekey_interval);
+    sodium_memzero(prk, sizeof prk);
+    sodium_memzero(k_i2r, sizeof k_i2r);
+    sodium_memzero(k_r2i, sizeof k_r2i);
+}
+
+/* Our sealed Identity: public key, name, signature over the transcript so far. */
+static int send_identity(pl_engine *e)
+{
+    uint8_t th[PL_HASH_SIZE], msg[sizeof SIGN_LABEL - 1 + 1 + PL_HASH_SIZE], sig[crypto_sign_BYTES];
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    th_value(e, th);
+    memcpy(msg, SIGN_LABEL, sizeof SIGN_LABEL - 1);
+    msg[sizeof SIGN_LABEL - 1] = e->initiator ? ROLE_I : ROLE_R;
+    memcpy(msg + sizeof SIGN_LABEL, th, sizeof th);
+    crypto_sign_detached(sig, NULL, msg, sizeof msg, e->identity_sk);
+    crypto_sign_ed25519_sk_to_pk(pk, e->identity_sk);
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Identity id = PEERLINK__IDENTITY__INIT;
+    id.public_key.data = pk;
+    id.public_key.len = sizeof pk;
+    id.signature.data = sig;
+    id.signature.len = sizeof sig;
+    id.name = e->name;
+    c.msg_case = PEERLINK__CONTROL__MSG_IDENTITY;
+    c.identity = &id;
+    return send_control(e, &c, 1, NULL, 0, NULL);
+}
+
+static int become_open(pl_engine *e);
+
+/* The peer's Identity: check it, then finish the handshake. */
+static int handle_identity(pl_engine *e, const Peerlink__Identity *id, const uint8_t *raw, size_t raw_len)
+{
+    if (id->public_key.len != 32 || id->signature.len != crypto_sign_BYTES || !id->name ||
+        strlen(id->name) > PL_NAME_MAX)
+        return PL_ERR_PROTOCOL;
+    uint8_t th[PL_HASH_SIZE], msg[sizeof SIGN_LABEL - 1 + 1 + PL_HASH_SIZE];
+    th_value(e, th);
+    memcpy(msg, SIGN_LABEL, sizeof SIGN_LABEL - 1);
+    msg[sizeof SIGN_LABEL - 1] = e->initiator ? ROLE_R : ROLE_I;
+    memcpy(msg + sizeof SIGN_LABEL, th, sizeof th);
+    if (crypto_sign_verify_detached(id->signature.data, msg, sizeof msg, id->public_key.data) != 0)
+        return PL_ERR_AUTH;
+    memcpy(e->peer_id, id->public_key.data, 32);
+    copy_name(e->peer_name, id->name);
+    th_add(e, raw, raw_len);
+
+    int rc;
+    if (!e->pairing) {
+        if (e->initiator)
+            rc = sodium_memcmp(e->peer_id, e->expected_peer, 32) == 0 ? PL_OK : PL_ERR_NOT_PAIRED;
+        else
+            rc = e->hooks.peer_known ? e->hooks.peer_known(e->hooks_ctx, e->peer_id) : PL_ERR_NOT_PAIRED;
+        if (rc != PL_OK)
+            return rc;
+    }
+    if (e->initiator && (rc = send_identity(e)) != PL_OK)
+        return rc;
+    /* The responder stores the initiator now; the initiator stores the
+     * responder on Ready, once the responder has accepted it too. */
+    if (!e->initiator && e->pairing && e->hooks.peer_paired &&
+        (rc = e->hooks.peer_paired(e->hooks_ctx, e->peer_id, e->peer_name)) != PL_OK)
+        return rc;
+    derive_keys(e, "peerlink app i2r", "peerlink app r2i");
+    sodium_memzero(e->secret, sizeof e->secret);
+    if (e->initiator) {
+        e->state = PL_HS_READY; /* the responder has the last word */
+        return PL_OK;
+    }
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Ready ready = PEERLINK__READY__INIT;
+    c.msg_case = PEERLINK__CONTROL__MSG_READY;
+    c.ready = &ready;
+    if ((rc = send_control(e, &c, 0, NULL, 0, NULL)) != PL_OK)
+        return rc;
+    return become_open(e);
+}
+
+/* The handshake is complete: flush what the application sent early. */
+static int become_open(pl_engine *e)
+{
+    int rc = PL_OK;
+    /* The responder is known by the instance name it was reached as. */
+    if (e->initiator && e->pairing && e->hooks.peer_paired &&
+        (rc = e->hooks.peer_paired(e->hooks_ctx, e->peer_id, e->instance)) != PL_OK)
+        return rc;
+    if (e->pair_admitted) {
+        e->pair_admitted = 0;
+        if (e->hooks.pair_end)
+            e->hooks.pair_end(e->hooks_ctx, PL_OK);
+    }
+    e->state = PL_HS_OPEN;
+    while (pl_buf_size(&e->held) >= 4) {
+        const uint8_t *p = pl_buf_head(&e->held);
+        size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        if (n > e->peer_max)
+            return PL_ERR_TOO_LARGE;
+        rc = send_message(e, PL_FRAME_DATA, p + 4, n);
+        if (rc != PL_OK)
+            return rc;
+        pl_buf_consume(&e->held, 4 + n);
+    }
+    if (e->local_eof) {
+        Peerlink__Control c = PEERLINK__CONTROL__INIT;
+        Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
+        c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
+        c.end_of_stream = &eos;
+        rc = send_control(e, &c, 0, NULL, 0, NULL);
+    }
+    return rc == PL_OK ? PL_ENGINE_OPEN : rc;
+}
+
+/* ---------------------------------------------------------------- handshake steps */
+
+/* Both Hellos are known: start the transcript, in role order. */
+static void th_start(pl_engine *e, const uint8_t *hello_peer, size_t hello_peer_len)
+{
+    crypto_hash_sha512_init(&e->th);
+    crypto_hash_sha512_update(&e->th, (const uint8_t *)TRANSCRIPT_LABEL, sizeof TRANSCRIPT_LABEL - 1);
+    if (e->initiator) {
+        th_add(e, e->hello_local, e->hello_local_len);
+        th_add(e, hello_peer, hello_peer_len);
+    } else {
+        th_add(e, hello_peer, hello_peer_len);
+        th_add(e, e->hello_local, e->hello_local_len);
+    }
+}
+
+/* CPace's session id: both sides' nonces, initiator's first. */
+static void sid_of(const uint8_t *nonce_i, const uint8_t *nonce_r, uint8_t sid[16])
+{
+    uint8_t h[PL_HASH_SIZE];
+    crypto_hash_sha512_state st;
+    crypto_hash_sha512_init(&st);
+    crypto_hash_sha512_update(&st, (const uint8_t *)SID_LABEL, sizeof SID_LABEL - 1);
+    crypto_hash_sha512_update(&st, nonce_i, PL_NONCE_SIZE);
+    crypto_hash_sha512_update(&st, nonce_r, PL_NONCE_SIZE);
+    crypto_hash_sha512_final(&st, h);
+    memcpy(sid, h, 16);
+}
+
+/* CPace for this connection: channel identifier from the instance name,
+ * session id from the nonces. Sets our scalar and message (eph_sk, eph_pk);
+ * writes sid. */
+static int cpace_start(pl_engine *e, uint8_t sid[16])
+{
+    const uint8_t *nonce_i = e->initiator ? e->nonce : e->peer_nonce;
+    const uint8_t *nonce_r = e->initiator ? e->peer_nonce : e->nonce;
+    uint8_t ci[1 + sizeof CI_LABEL + 1 + PL_NAME_MAX], g[32], y[32];
+    size_t n = pl_cpace_lv_cat(ci, sizeof ci, 0, (const uint8_t *)CI_LABEL, sizeof CI_LABEL - 1);
+    n = pl_cpace_lv_cat(ci, sizeof ci, n, (const uint8_t *)e->instance, strlen(e->instance));
+    sid_of(nonce_i, nonce_r, sid);
+    int rc = pl_cpace_generator((const uint8_t *)e->code, strlen(e->code), ci, n, sid, 16, g);
+    sodium_memzero(e->code, sizeof e->code);
+    random_bytes(e, y, sizeof y);
+    if (rc == PL_OK)
+        rc = pl_cpace_message(g, y, e->eph_sk, e->eph_pk);
+    sodium_memzero(g, sizeof g);
+    sodium_memzero(y, sizeof y);
+    return rc;
+}
+
+static int handle_hello(pl_engine *e, const Peerlink__Hello *h, const uint8_t *raw, size_t raw_len)
+{
+    uint32_t lo = h->min_version > PL_PROTO_MIN_VERSION ? h->min_version : PL_PROTO_MIN_VERSION;
+    uint32_t hi = h->max_version < PL_PROTO_MAX_VERSION ? h->max_version : PL_PROTO_MAX_VERSION;
+    if (hi < lo || hi == 0)
+        return PL_ERR_VERSION;
+    if (h->max_message < 1 || h->nonce.len != PL_NONCE_SIZE || !h->instance ||
+        strlen(h->instance) > PL_NAME_MAX)
+        return PL_ERR_PROTOCOL;
+    if (e->initiator) {
+        /* The responder names the instance; it must be the one we meant to reach. */
+        if (e->have_instance && strcmp(h->instance, e->instance) != 0)
+            return PL_ERR_AUTH;
+        copy_name(e->instance, h->instance);
+    } else if (h->instance[0]) {
+        return PL_ERR_PROTOCOL;
+    }
+    e->peer_max = h->max_message > PL_MAX_MESSAGE_LIMIT ? PL_MAX_MESSAGE_LIMIT : h->max_message;
+    e->version = hi;
+    memcpy(e->peer_nonce, h->nonce.data, PL_NONCE_SIZE);
+    th_start(e, raw, raw_len);
+    if (!e->initiator) {
+        e->state = PL_HS_START;
+        return PL_OK;
+    }
+
+    /* Initiator: pair with the code, or reconnect with the stored identity. */
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__PairStart ps = PEERLINK__PAIR_START__INIT;
+    Peerlink__ResumeStart rs = PEERLINK__RESUME_START__INIT;
+    int rc;
+    if (e->have_code) {
+        uint8_t sid[16];
+        e->pairing = 1;
+        if ((rc = cpace_start(e, sid)) != PL_OK)
+            return rc;
+        ps.cpace_y.data = e->eph_pk;
+        ps.cpace_y.len = 32;
+        c.msg_case = PEERLINK__CONTROL__MSG_PAIR_START;
+        c.pair_start = &ps;
+    } else if (e->have_expected_peer) {
+        x25519_keypair(e);
+        rs.ephemeral.data = e->eph_pk;
+        rs.ephemeral.len = 32;
+        c.msg_case = PEERLINK__CONTROL__MSG_RESUME_START;
+        c.resume_start = &rs;
+    } else {
+        return PL_ERR_NOT_PAIRED;
+    }
+    rc = send_control(e, &c, 1, NULL, 0, NULL);
+    if (rc != PL_OK)
+        return rc;
+    e->state = PL_HS_REPLY;
+    return PL_OK;
+}
+
+/* The shared secret is set and the reply is in the transcript: handshake keys on. */
+static int enter_identity_phase(pl_engine *e)
+{
+    derive_keys(e, "peerlink hs i2r", "peerlink hs r2i");
+    e->state = PL_HS_IDENTITY;
+    /* The responder speaks first under the new keys. */
+    return e->initiator ? PL_OK : send_identity(e);
+}
+
+static int handle_start(pl_engine *e, const Peerlink__Control *c, const uint8_t *raw, size_t raw_len)
+{
+    Peerlink__Control out = PEERLINK__CONTROL__INIT;
+    Peerlink__PairReply pr = PEERLINK__PAIR_REPLY__INIT;
+    Peerlink__ResumeReply rr = PEERLINK__RESUME_REPLY__INIT;
+    int rc;
+    th_add(e, raw, raw_len);
+    if (c->msg_case == PEERLINK__CONTROL__MSG_PAIR_START) {
+        if (c->pair_start->cpace_y.len != 32)
+            return PL_ERR_PROTOCOL;
+        const char *code = NULL;
+        rc = e->hooks.pair_begin ? e->hooks.pair_begin(e->hooks_ctx, &code) : PL_ERR_NOT_PAIRED;
+        if (rc != PL_OK)
+            return rc;
+        e->pair_admitted = 1;
+        e->pairing = 1;
+        if (!code || !code[0] || strlen(code) >= sizeof e->code)
+            return PL_ERR_NOT_PAIRED;
+        memcpy(e->code, code, strlen(code) + 1);
+        uint8_t sid[16];
+        rc = cpace_start(e, sid);
         if (rc == PL_OK)
-            rc = PL_ENGINE_OPEN;
-        break;
-    case PEERLINK__CONTROL__MSG_END_OF_STREAM:
-        if (!e->open || e->peer_eof) {
-            rc = PL_ERR_PROTOCOL;
-        } else {
-            e->peer_eof = 1;
-            rc = PL_ENGINE_PEER_EOF;
+            rc = pl_cpace_isk_ir(e->eph_sk, c->pair_start->cpace_y.data, sid, sizeof sid,
+                                 c->pair_start->cpace_y.data, NULL, 0, e->eph_pk, NULL, 0, e->secret);
+        e->secret_len = PL_CPACE_ISK;
+        sodium_memzero(e->eph_sk, sizeof e->eph_sk);
+        if (rc != PL_OK)
+            return rc;
+        pr.cpace_y.data = e->eph_pk;
+        pr.cpace_y.len = 32;
+        out.msg_case = PEERLINK__CONTROL__MSG_PAIR_REPLY;
+        out.pair_reply = &pr;
+    } else if (c->msg_case == PEERLINK__CONTROL__MSG_RESUME_START) {
+        if (c->resume_start->ephemeral.len != 32)
+            return PL_ERR_PROTOCOL;
+        x25519_keypair(e);
+        if (crypto_scalarmult(e->secret, e->eph_sk, c->resume_start->ephemeral.data) != 0)
+            return PL_ERR_PROTOCOL; /* a low-order point */
+        e->secret_len = 32;
+        sodium_memzero(e->eph_sk, sizeof e->eph_sk);
+        rr.ephemeral.data = e->eph_pk;
+        rr.ephemeral.len = 32;
+        out.msg_case = PEERLINK__CONTROL__MSG_RESUME_REPLY;
+        out.resume_reply = &rr;
+    } else {
+        return PL_ERR_PROTOCOL;
+    }
+    rc = send_control(e, &out, 1, NULL, 0, NULL);
+    return rc == PL_OK ? enter_identity_phase(e) : rc;
+}
+
+static int handle_reply(pl_engine *e, const Peerlink__Control *c, const uint8_t *raw, size_t raw_len)
+{
+    int rc;
+    if (e->pairing && c->msg_case == PEERLINK__CONTROL__MSG_PAIR_REPLY) {
+        if (c->pair_reply->cpace_y.len != 32)
+            return PL_ERR_PROTOCOL;
+        uint8_t sid[16];
+        sid_of(e->nonce, e->peer_nonce, sid);
+        rc = pl_cpace_isk_ir(e->eph_sk, c->pair_reply->cpace_y.data, sid, sizeof sid, e->eph_pk, NULL, 0,
+                             c->pair_reply->cpace_y.data, NULL, 0, e->secret);
+        e->secret_len = PL_CPACE_ISK;
+    } else if (!e->pairing && c->msg_case == PEERLINK__CONTROL__MSG_RESUME_REPLY) {
+        if (c->resume_reply->ephemeral.len != 32)
+            return PL_ERR_PROTOCOL;
+        rc = crypto_scalarmult(e->secret, e->eph_sk, c->resume_reply->ephemeral.data) == 0 ? PL_OK
+                                                                                           : PL_ERR_PROTOCOL;
+        e->secret_len = 32;
+    } else {
+        return PL_ERR_PROTOCOL;
+    }
+    sodium_memzero(e->eph_sk, sizeof e->eph_sk);
+    if (rc != PL_OK)
+        return rc;
+    th_add(e, raw, raw_len);
+    return enter_identity_phase(e);
+}
+
+/* ---------------------------------------------------------------- receiving */
+
+/* A complete CONTROL message (clear or opened): an event (> 0), 0, or an error. */
+static int handle_control(pl_engine *e, const uint8_t *data, size_t len, int sealed)
+{
+    Peerlink__Control *c = peerlink__control__unpack(NULL, len, data);
+    if (!c)
+        return PL_ERR_MALFORMED;
+    int rc = PL_ERR_PROTOCOL;
+    if (c->msg_case == PEERLINK__CONTROL__MSG_ERROR && e->state != PL_HS_OPEN) {
+        rc = error_from_wire(c->error->code);
+        e->peer_gave_up = 1;
+    } else if (!sealed) {
+        switch (e->state) {
+        case PL_HS_HELLO:
+            if (c->msg_case == PEERLINK__CONTROL__MSG_HELLO)
+                rc = handle_hello(e, c->hello, data, len);
+            break;
+        case PL_HS_START:
+            rc = handle_start(e, c, data, len);
+            break;
+        case PL_HS_REPLY:
+            rc = handle_reply(e, c, data, len);
+            break;
+        default:
+            break;
         }
-        break;
-    default:
-        rc = PL_ERR_PROTOCOL; /* no message set, or one we do not know */
-        break;
+    } else if (e->state == PL_HS_IDENTITY && c->msg_case == PEERLINK__CONTROL__MSG_IDENTITY) {
+        rc = handle_identity(e, c->identity, data, len);
+    } else if (e->state == PL_HS_READY && c->msg_case == PEERLINK__CONTROL__MSG_READY) {
+        rc = become_open(e);
+    } else if (e->state == PL_HS_OPEN && c->msg_case == PEERLINK__CONTROL__MSG_END_OF_STREAM) {
+        e->peer_eof = 1;
+        rc = PL_ENGINE_PEER_EOF;
     }
     peerlink__control__free_unpacked(c, NULL);
     return rc;
 }
 
-/* Called when a frame header has just been decoded and none of its payload is stored. */
-static int check_frame_start(const pl_engine *e)
+/* Feed a deframer, stopping at frame boundaries so that bound() can check
+ * each header before its payload is stored. 1 with *m, 0, or an error. */
+static int feed(pl_engine *e, pl_deframer *d, int (*bound)(const pl_engine *, const pl_deframer *),
+                const uint8_t *in, size_t len, size_t *consumed, pl_message *m)
 {
-    const pl_deframer *d = &e->in;
-    size_t have = pl_buf_size(&d->msg);
-    size_t bound;
+    size_t pos = 0;
+    while (pos < len) {
+        int in_header = d->hdr_have < PL_FRAME_HEADER_SIZE;
+        size_t limit = in_header ? PL_FRAME_HEADER_SIZE - d->hdr_have : (size_t)d->cur.length - d->payload_have;
+        size_t chunk = len - pos < limit ? len - pos : limit, used = 0;
+        int rc = pl_deframer_feed(d, in + pos, chunk, &used, m);
+        pos += used;
+        *consumed = pos;
+        if (rc < 0)
+            return rc;
+        if (in_header && used == limit) {
+            int brc = bound(e, d);
+            if (brc < 0)
+                return brc;
+        }
+        if (rc == 1)
+            return 1;
+    }
+    *consumed = pos;
+    return 0;
+}
 
+/* Outer frames: clear CONTROL during the handshake; once the peer's keys are on, single-frame RECORDs. */
+static int outer_bound(const pl_engine *e, const pl_deframer *d)
+{
+    size_t have = pl_buf_size(&d->msg);
+    if (d->cur.type == PL_FRAME_CONTROL && e->state != PL_HS_OPEN) {
+        if (have > PL_CONTROL_MAX || d->cur.length > PL_CONTROL_MAX - have)
+            return PL_ERR_TOO_LARGE;
+        return PL_OK;
+    }
+    if (d->cur.type == PL_FRAME_RECORD && e->rx.ready && !(d->cur.flags & PL_FRAME_FLAG_MORE) &&
+        d->cur.length >= PL_FRAME_HEADER_SIZE + PL_RECORD_TAG)
+        return PL_OK;
+    return PL_ERR_PROTOCOL;
+}
+
+/* Inner frames (opened records): DATA once open, CONTROL, each within its bound. */
+static int inner_bound(const pl_engine *e, const pl_deframer *d)
+{
+    size_t have = pl_buf_size(&d->msg), bound;
     if (e->peer_eof)
         return PL_ERR_PROTOCOL; /* anything after end-of-stream */
     if (d->cur.type == PL_FRAME_DATA) {
-        if (!e->open)
-            return PL_ERR_PROTOCOL; /* data before Hello */
+        if (e->state != PL_HS_OPEN)
+            return PL_ERR_PROTOCOL;
         bound = e->max_message;
-    } else {
+    } else if (d->cur.type == PL_FRAME_CONTROL) {
         bound = PL_CONTROL_MAX;
+    } else {
+        return PL_ERR_PROTOCOL;
     }
     if (have > bound || d->cur.length > bound - have)
         return PL_ERR_TOO_LARGE;
@@ -176,46 +704,57 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
                       pl_engine_event *ev)
 {
     size_t pos = 0;
-    int rc;
-
     *consumed = 0;
     ev->type = PL_ENGINE_NONE;
     ev->data = NULL;
     ev->len = 0;
-    if (e->failed)
+    if (e->state == PL_HS_FAILED || e->state == PL_HS_IDLE)
         return PL_ERR_STATE;
     while (pos < len) {
-        pl_deframer *d = &e->in;
-        size_t chunk = len - pos, used = 0;
-        int in_header = d->hdr_have < PL_FRAME_HEADER_SIZE;
-        size_t limit = in_header ? PL_FRAME_HEADER_SIZE - d->hdr_have
-                                 : (size_t)d->cur.length - d->payload_have;
         pl_message m;
-
-        if (chunk > limit)
-            chunk = limit;
-        rc = pl_deframer_feed(d, in + pos, chunk, &used, &m);
+        size_t used = 0;
+        int rc = feed(e, &e->outer, outer_bound, in + pos, len - pos, &used, &m);
         pos += used;
         *consumed = pos;
         if (rc < 0)
-            return engine_fail(e, rc);
-        if (in_header && used == limit) {
-            /* A header was just completed and validated by the deframer (for an
-             * empty frame the frame, maybe the message, is complete too). */
-            int crc = check_frame_start(e);
-            if (crc < 0)
-                return engine_fail(e, crc);
-        }
-        if (rc == 1) {
-            if (m.type == PL_FRAME_DATA) {
-                ev->type = PL_ENGINE_MESSAGE;
-                ev->data = m.data;
-                ev->len = m.len;
-                return 1;
+            return engine_fail(e, rc, 1);
+        if (rc == 0)
+            break;
+        if (m.type == PL_FRAME_CONTROL) {
+            rc = handle_control(e, m.data, m.len, 0);
+        } else {
+            /* Open the record in place, then read the one inner frame it carries. */
+            uint8_t hdr[PL_FRAME_HEADER_SIZE];
+            pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_RECORD, 0, (uint32_t)m.len};
+            size_t plen = 0, u = 0;
+            pl_frame_header_encode(&h, hdr);
+            int was_identity = e->state == PL_HS_IDENTITY;
+            rc = pl_record_open(&e->rx, hdr, m.data, m.len, (uint8_t *)m.data, &plen);
+            if (rc == PL_ERR_AUTH && was_identity && e->pairing)
+                rc = PL_ERR_WRONG_CODE; /* the first sealed record is the key confirmation */
+            /* A record carries exactly one whole inner frame. */
+            if (rc == PL_OK && (plen < PL_FRAME_HEADER_SIZE ||
+                                ((uint32_t)m.data[4] << 24 | (uint32_t)m.data[5] << 16 |
+                                 (uint32_t)m.data[6] << 8 | m.data[7]) != plen - PL_FRAME_HEADER_SIZE))
+                rc = PL_ERR_PROTOCOL;
+            if (rc == PL_OK) {
+                pl_message im;
+                rc = feed(e, &e->in, inner_bound, m.data, plen, &u, &im);
+                if (rc >= 0 && (u != plen || e->in.hdr_have != 0))
+                    rc = PL_ERR_PROTOCOL;
+                else if (rc == 1 && im.type == PL_FRAME_DATA) {
+                    ev->type = PL_ENGINE_MESSAGE;
+                    ev->data = im.data;
+                    ev->len = im.len;
+                    return 1;
+                } else if (rc == 1) {
+                    rc = handle_control(e, im.data, im.len, 1);
+                }
             }
-            rc = handle_control(e, m.data, m.len);
-            if (rc < 0)
-                return engine_fail(e, rc);
+        }
+        if (rc < 0)
+            return engine_fail(e, rc, 1);
+        if (rc > 0) {
             ev->type = (pl_engine_event_type)rc;
             return 1;
         }
@@ -225,38 +764,47 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
 
 int pl_engine_send(pl_engine *e, const void *data, size_t len)
 {
-    if (!e->started || e->local_eof || e->failed)
+    if (e->state == PL_HS_FAILED || e->local_eof)
         return PL_ERR_STATE;
-    if (len > PL_MAX_MESSAGE_LIMIT || (e->open && len > e->peer_max))
+    if (len > PL_MAX_MESSAGE_LIMIT || (e->peer_max && len > e->peer_max))
         return PL_ERR_TOO_LARGE;
-    return pl_frame_encode_message(&e->out, PL_FRAME_DATA, data, len);
+    if (e->state == PL_HS_OPEN)
+        return send_message(e, PL_FRAME_DATA, data, len);
+    /* Held until the handshake is done: nothing leaves in clear. */
+    uint8_t n[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+    int rc = pl_buf_reserve(&e->held, 4 + len);
+    if (rc != PL_OK)
+        return rc;
+    pl_buf_append(&e->held, n, 4);
+    pl_buf_append(&e->held, data, len);
+    return PL_OK;
 }
 
 int pl_engine_shutdown(pl_engine *e)
 {
-    Peerlink__Control c = PEERLINK__CONTROL__INIT;
-    Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
-    int rc;
-
-    if (!e->started || e->failed)
+    if (e->state == PL_HS_FAILED)
         return PL_ERR_STATE;
     if (e->local_eof)
         return PL_OK;
-    c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
-    c.end_of_stream = &eos;
-    rc = queue_control(e, &c);
-    if (rc != PL_OK)
-        return rc;
-    e->local_eof = 1;
+    if (e->state == PL_HS_OPEN) {
+        Peerlink__Control c = PEERLINK__CONTROL__INIT;
+        Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
+        c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
+        c.end_of_stream = &eos;
+        int rc = send_control(e, &c, 0, NULL, 0, NULL);
+        if (rc != PL_OK)
+            return rc;
+    }
+    e->local_eof = 1; /* before OPEN: sent after the held messages */
     return PL_OK;
 }
 
 int pl_engine_done(const pl_engine *e)
 {
-    return e->local_eof && e->peer_eof;
+    return e->state == PL_HS_OPEN && e->local_eof && e->peer_eof;
 }
 
 int pl_engine_truncated(const pl_engine *e)
 {
-    return pl_deframer_in_progress(&e->in);
+    return pl_deframer_in_progress(&e->outer) || pl_deframer_in_progress(&e->in);
 }

@@ -1,9 +1,13 @@
 /*
  * The connection protocol engine (sans-I/O): bytes in, events out;
- * calls in, bytes out. It owns framing, the Hello exchange with
- * version negotiation and the end-of-stream signalling; it never
- * touches a socket or a clock. Transports (TCP, a byte channel)
- * feed it what they read and write out what it queues.
+ * calls in, bytes out. It owns framing, the Hello exchange with version
+ * negotiation, the handshake (pairing with CPace, or reconnecting with
+ * stored Ed25519 identities and an ephemeral X25519 exchange), the
+ * record layer, and end-of-stream signalling. It never touches a
+ * socket, a clock or a file: decisions that need stored state (attempt
+ * limits, known peers) go through pl_engine_hooks, and randomness
+ * through an optional generator so that vectors can be reproduced.
+ * The wire format is docs/PROTOCOL.md.
  */
 #ifndef PL_CORE_ENGINE_H
 #define PL_CORE_ENGINE_H
@@ -11,18 +15,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "buf.h"
+#include "crypto.h"
 #include "frame.h"
+#include "record.h"
 
 /* Protocol versions this engine speaks (Hello.min_version..max_version). */
 #define PL_PROTO_MIN_VERSION 1
 #define PL_PROTO_MAX_VERSION 1
 /* Largest control message accepted (protobuf payload of a CONTROL message). */
 #define PL_CONTROL_MAX 4096
+#define PL_NONCE_SIZE 32
+#define PL_NAME_MAX 63
 
 typedef enum pl_engine_event_type {
     PL_ENGINE_NONE = 0,
-    PL_ENGINE_OPEN = 1,     /* the peer's Hello arrived and a version was agreed */
+    PL_ENGINE_OPEN = 1,     /* the handshake is done: peer authenticated, records encrypted */
     PL_ENGINE_MESSAGE = 2,  /* data/len: one application message (borrowed until the next receive) */
     PL_ENGINE_PEER_EOF = 3  /* the peer sent end-of-stream */
 } pl_engine_event_type;
@@ -33,46 +43,126 @@ typedef struct pl_engine_event {
     size_t len;
 } pl_engine_event;
 
+/* Decisions and storage the handshake needs; every pointer may be NULL
+ * where the role never calls it. All are synchronous. */
+typedef struct pl_engine_hooks {
+    /* Responder: a pairing attempt begins. PL_OK with *code set (valid
+     * until pair_end), or PL_ERR_BUSY / PL_ERR_LOCKED / PL_ERR_NOT_PAIRED
+     * (no pairing offered). From here until pair_end(PL_OK) the attempt
+     * counts as failed. */
+    int (*pair_begin)(void *ctx, const char **code);
+    /* Responder: the attempt that pair_begin admitted ended: PL_OK or why not. */
+    void (*pair_end)(void *ctx, int result);
+    /* Responder, reconnect: PL_OK if id is a paired peer, else PL_ERR_NOT_PAIRED. */
+    int (*peer_known)(void *ctx, const uint8_t id[32]);
+    /* Both, pairing: store the peer just paired with. */
+    int (*peer_paired)(void *ctx, const uint8_t id[32], const char *name);
+    /* Optional: fill buf with n random bytes (default randombytes_buf). */
+    void (*random)(void *ctx, uint8_t *buf, size_t n);
+} pl_engine_hooks;
+
+typedef struct pl_engine_config {
+    int initiator;                     /* 1: we connected; 0: we accepted */
+    const uint8_t *identity_sk;        /* our Ed25519 secret key, 64 bytes (copied) */
+    const char *name;                  /* our display name (copied; NULL: "") */
+    const char *instance;              /* responder: our instance name; initiator: the one we target (NULL: any) */
+    const char *code;                  /* initiator: pair with this code (copied); NULL: reconnect */
+    const uint8_t *expected_peer;      /* initiator, reconnect: the responder's stored id (32 bytes) */
+    const pl_engine_hooks *hooks;
+    void *hooks_ctx;
+    uint64_t rekey_interval;           /* records per key; 0: PL_RECORD_REKEY_INTERVAL */
+} pl_engine_config;
+
+typedef enum pl_engine_state {
+    PL_HS_IDLE = 0,     /* not started */
+    PL_HS_HELLO,        /* our Hello sent, waiting for the peer's */
+    PL_HS_START,        /* responder: waiting for PairStart / ResumeStart */
+    PL_HS_REPLY,        /* initiator: waiting for PairReply / ResumeReply */
+    PL_HS_IDENTITY,     /* waiting for the peer's sealed Identity */
+    PL_HS_READY,        /* initiator: waiting for the responder's Ready */
+    PL_HS_OPEN,         /* application data flows */
+    PL_HS_FAILED
+} pl_engine_state;
+
 typedef struct pl_engine {
-    pl_deframer in;
+    pl_deframer outer;     /* frames as they arrive: clear CONTROL, then RECORD */
+    pl_deframer in;        /* inner frames (after opening records): messages */
     pl_buf out;            /* bytes to write to the peer, in order */
+    pl_buf held;           /* application messages sent before OPEN: u32 length + bytes each */
     size_t max_message;    /* largest message we accept (announced in Hello) */
-    uint64_t peer_max;     /* largest message the peer accepts (0 until open) */
-    uint32_t version;      /* agreed protocol version (0 until open) */
-    unsigned started : 1;  /* our Hello is queued */
-    unsigned open : 1;     /* the peer's Hello arrived */
+    uint64_t peer_max;     /* largest message the peer accepts (0 until its Hello) */
+    uint32_t version;      /* agreed protocol version (0 until the peer's Hello) */
+    pl_engine_state state;
+    int error;             /* why it failed */
     unsigned local_eof : 1;
     unsigned peer_eof : 1;
-    unsigned failed : 1;
+    unsigned pairing : 1;       /* this handshake pairs (else reconnects) */
+    unsigned pair_admitted : 1; /* responder: pair_begin said yes, pair_end owed */
+    unsigned peer_gave_up : 1;  /* the peer sent an Error: nothing to tell it */
+
+    /* configuration */
+    int initiator;
+    uint8_t identity_sk[crypto_sign_SECRETKEYBYTES];
+    char name[PL_NAME_MAX + 1];
+    char instance[PL_NAME_MAX + 1];
+    int have_instance;
+    char code[64];
+    int have_code;
+    uint8_t expected_peer[32];
+    int have_expected_peer;
+    pl_engine_hooks hooks;
+    void *hooks_ctx;
+    uint64_t rekey_interval;
+
+    /* handshake */
+    uint8_t nonce[PL_NONCE_SIZE];
+    uint8_t hello_local[128];                  /* our Hello's protobuf bytes, for the transcript */
+    size_t hello_local_len;
+    crypto_hash_sha512_state th;               /* running transcript hash */
+    uint8_t secret[PL_CPACE_ISK];              /* ISK (pairing) or X25519 shared secret (reconnect) */
+    size_t secret_len;
+    uint8_t peer_nonce[PL_NONCE_SIZE];
+    uint8_t eph_sk[32], eph_pk[32];            /* CPace scalar and Y, or X25519 key pair */
+
+    /* result */
+    uint8_t peer_id[32];
+    char peer_name[PL_NAME_MAX + 1];
+
+    pl_record_dir tx, rx;
 } pl_engine;
 
+/* Zero the engine, with our maximum message size (0: default). */
 void pl_engine_init(pl_engine *e, size_t max_message);
-/* Wipe and free everything. */
+/* Wipe and free everything (reports an unfinished pairing to pair_end). */
 void pl_engine_clear(pl_engine *e);
 /* Change our maximum before start. PL_OK, PL_ERR_INVALID (0 or > limit), PL_ERR_STATE (started). */
 int pl_engine_set_max_message(pl_engine *e, size_t max);
+/* Set up the handshake; before start. PL_OK, PL_ERR_INVALID, PL_ERR_STATE. */
+int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg);
 /* Queue our Hello. Both sides call it first thing. PL_OK, PL_ERR_STATE, PL_ERR_NOMEM. */
 int pl_engine_start(pl_engine *e);
 /*
  * Feed received bytes. Consumes up to one event's worth; *consumed
  * says how much. Returns 1 with *ev set, 0 if all input was consumed
  * with nothing to report, or a negative pl_error, after which the
- * engine is failed: PL_ERR_PROTOCOL (data before Hello, a second Hello,
- * anything after end-of-stream, an unknown control message),
- * PL_ERR_VERSION (no common version), PL_ERR_MALFORMED,
- * PL_ERR_TOO_LARGE, PL_ERR_NOMEM.
+ * engine is failed (and may have queued an Error for the peer):
+ * PL_ERR_PROTOCOL, PL_ERR_VERSION, PL_ERR_MALFORMED, PL_ERR_TOO_LARGE,
+ * PL_ERR_NOMEM, PL_ERR_AUTH, PL_ERR_WRONG_CODE, PL_ERR_NOT_PAIRED,
+ * PL_ERR_LOCKED, PL_ERR_BUSY.
  */
 int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consumed,
                       pl_engine_event *ev);
-/* Queue an application message (copied into frames). PL_OK, PL_ERR_STATE (after shutdown or
- * failure, or before start), PL_ERR_TOO_LARGE (> peer's maximum once open, or > PL_MAX_MESSAGE_LIMIT),
- * PL_ERR_NOMEM. Nothing is queued on error. */
+/* Queue an application message (copied; held until OPEN). PL_OK, PL_ERR_STATE (after shutdown
+ * or failure), PL_ERR_TOO_LARGE (> peer's maximum once known, or
+ * > PL_MAX_MESSAGE_LIMIT), PL_ERR_NOMEM. Nothing is queued on error. */
 int pl_engine_send(pl_engine *e, const void *data, size_t len);
-/* Queue end-of-stream. Idempotent: PL_OK; PL_ERR_STATE if not started or failed. */
+/* Queue end-of-stream (after held messages). Idempotent: PL_OK; PL_ERR_STATE if failed. */
 int pl_engine_shutdown(pl_engine *e);
 /* 1 when both directions have ended (our EOS queued and the peer's received). */
 int pl_engine_done(const pl_engine *e);
 /* 1 if the input stream stopped in the middle of a frame or message. */
 int pl_engine_truncated(const pl_engine *e);
+/* 1 once the handshake is complete. */
+static inline int pl_engine_open(const pl_engine *e) { return e->state == PL_HS_OPEN; }
 
 #endif

@@ -34,7 +34,7 @@ int pl_frame_header_decode(const uint8_t in[PL_FRAME_HEADER_SIZE], pl_frame_head
                       ((uint32_t)in[6] << 8) | (uint32_t)in[7];
     if (in[0] != PL_FRAME_VERSION)
         return PL_ERR_VERSION;
-    if (in[1] != PL_FRAME_CONTROL && in[1] != PL_FRAME_DATA)
+    if (in[1] != PL_FRAME_CONTROL && in[1] != PL_FRAME_DATA && in[1] != PL_FRAME_RECORD)
         return PL_ERR_MALFORMED;
     if ((in[2] & ~PL_FRAME_FLAG_MORE) != 0 || in[3] != 0)
         return PL_ERR_MALFORMED;

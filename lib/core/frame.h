@@ -25,7 +25,8 @@
 
 enum pl_frame_type {
     PL_FRAME_CONTROL = 1, /* payload: a protobuf peerlink.Control message */
-    PL_FRAME_DATA = 2     /* payload: application bytes */
+    PL_FRAME_DATA = 2,    /* payload: application bytes */
+    PL_FRAME_RECORD = 3   /* payload: a sealed inner frame (record.h) */
 };
 
 typedef struct pl_frame_header {

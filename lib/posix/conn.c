@@ -1,8 +1,10 @@
 /*
- * TCP transport on POSIX sockets: a thin shell around the sans-I/O
- * engine (core/engine.c). It connects (Happy Eyeballs over every
- * address of a service), accepts, reads bytes into the engine and
- * writes out what the engine queues. No protocol logic lives here.
+ * Sessions on POSIX: a thin shell around the sans-I/O engine
+ * (core/engine.c). It connects over TCP (Happy Eyeballs over every
+ * address of a service), accepts, or runs over an application's file
+ * descriptor or byte channel; it feeds the engine what arrives and
+ * hands on what the engine queues, and wires the engine's hooks to the
+ * keystore and the pairing policy. No protocol logic lives here.
  */
 #include "internal.h"
 
@@ -12,9 +14,12 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/engine.h"
+#include "keystore_internal.h"
+#include "pairing.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0
@@ -26,7 +31,11 @@
 /* Connections in handshake held by a listener, and how long each may take. */
 #define LISTENER_MAX_PENDING 64
 #define LISTENER_HANDSHAKE_MS 10000
+/* Back-off when accept() fails for lack of descriptors or memory. */
+#define ACCEPT_RETRY_MS 100
 #define READ_CHUNK 65536
+/* Pairing failures a listener keeps for its callback until the loop delivers them. */
+#define MAX_PAIRING_NEWS 8
 
 typedef struct attempt {
     int fd;
@@ -39,20 +48,35 @@ struct pl_conn {
     pl_engine eng;
     pl_conn_cb cb;
     void *userdata;
+    pl_keystore *ks;
+    int initiator;
+    char instance[PL_NAME_MAX + 1];
+    int have_instance;
+    char code[PL_CODE_MAX + 1]; /* set by pl_conn_set_code(), wiped once handed to the engine */
+    pl_pairing *pairing;        /* responder: the policy of the attempt in progress */
+    pl_pairing *own_pairing;    /* responder byte-channel session with a code */
 
-    int fd; /* the connected socket, -1 before */
+    /* A socket ... */
+    int fd; /* -1 before connected */
     pl_watch *w;
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    pl_timeout *timer; /* Happy Eyeballs: the stagger between attempts */
+    /* ... or an application channel. */
+    int is_channel;
+    pl_channel_ops ch_ops;
+    void *ch_ctx;
+    pl_buf ch_in;
+    int ch_eof;
+    int ch_blocked; /* ops.write took less than offered: wait for pl_conn_channel_writable() */
+    pl_timeout *kick; /* byte sessions: start, and channel I/O, from the loop */
 
     /* Connecting: addresses to try, in order. */
     struct sockaddr_storage *addrs;
     size_t n_addrs, next_addr;
     attempt *attempts; /* one slot per address */
     size_t n_pending;
-    int connect_timeout_ms;
-    pl_timeout *deadline;
+    pl_timeout *timer;    /* Happy Eyeballs: the stagger between attempts */
+    pl_timeout *deadline; /* connecting plus handshake */
 
     /* Accepted and still in handshake: owned by this listener. */
     pl_listener *listener;
@@ -65,12 +89,22 @@ struct pl_conn {
 
 struct pl_listener {
     const pl_poll *poll;
+    pl_keystore *ks;
     int fd;
     pl_watch *w;
+    pl_timeout *retry; /* accept back-off */
     uint16_t port;
     size_t max_message;
+    char instance[PL_NAME_MAX + 1];
     pl_accept_cb cb;
     void *userdata;
+    pl_pairing pairing;
+    int pairing_on;
+    pl_pairing_cb pairing_cb;
+    void *pairing_ud;
+    pl_timeout *news; /* delivers pairing news from the loop */
+    int news_failures[MAX_PAIRING_NEWS];
+    size_t n_news;
     pl_conn *pending; /* newest first */
     size_t n_pending;
     int busy, zombie;
@@ -78,6 +112,7 @@ struct pl_listener {
 
 static void conn_destroy(pl_conn *c);
 static void listener_destroy(pl_listener *l);
+static int conn_start(pl_conn *c);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -99,6 +134,13 @@ static void attempt_close(attempt *a)
     a->fd = -1;
 }
 
+static void free_timeout(pl_conn *c, pl_timeout **t)
+{
+    if (*t)
+        c->poll->timeout_free(*t);
+    *t = NULL;
+}
+
 /* Stop all I/O; the object stays allocated. */
 static void conn_teardown(pl_conn *c)
 {
@@ -111,12 +153,14 @@ static void conn_teardown(pl_conn *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    if (c->timer)
-        c->poll->timeout_free(c->timer);
-    c->timer = NULL;
-    if (c->deadline)
-        c->poll->timeout_free(c->deadline);
-    c->deadline = NULL;
+    free_timeout(c, &c->timer);
+    free_timeout(c, &c->deadline);
+    free_timeout(c, &c->kick);
+    if (c->is_channel && c->ch_ops.close) {
+        void (*close_fn)(void *) = c->ch_ops.close;
+        c->ch_ops.close = NULL;
+        close_fn(c->ch_ctx);
+    }
 }
 
 static void listener_unlink(pl_conn *c)
@@ -149,11 +193,25 @@ static int emit(pl_conn *c, pl_conn_event ev, int status, const void *data, size
     return !c->zombie;
 }
 
+/* Hand whatever the engine queued to the pipe once, without waiting:
+ * used to get a handshake Error to the peer before closing. */
+static void flush_once(pl_conn *c)
+{
+    pl_buf *out = &c->eng.out;
+    if (!pl_buf_size(out))
+        return;
+    if (c->fd >= 0)
+        (void)send(c->fd, pl_buf_head(out), pl_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+    else if (c->is_channel && c->ch_ops.write)
+        (void)c->ch_ops.write(c->ch_ctx, pl_buf_head(out), pl_buf_size(out));
+}
+
 /* End the connection with status; a listener's handshake conn goes silently. */
 static void conn_fail(pl_conn *c, int status)
 {
     if (c->closed)
         return;
+    flush_once(c);
     conn_teardown(c);
     c->closed = 1;
     if (c->listener) {
@@ -164,24 +222,119 @@ static void conn_fail(pl_conn *c, int status)
     emit(c, PL_CONN_CLOSED, status, NULL, 0);
 }
 
+/* Ask for the I/O the engine's state needs. */
 static void update_interest(pl_conn *c)
 {
-    if (!c->w)
-        return;
-    unsigned ev = PL_WATCH_IN;
-    if (pl_buf_size(&c->eng.out))
-        ev |= PL_WATCH_OUT;
-    c->poll->watch_update(c->w, ev);
+    if (c->w) {
+        unsigned ev = PL_WATCH_IN;
+        if (pl_buf_size(&c->eng.out))
+            ev |= PL_WATCH_OUT;
+        c->poll->watch_update(c->w, ev);
+    } else if (c->is_channel && c->kick && !c->closed) {
+        if ((pl_buf_size(&c->eng.out) && !c->ch_blocked) || pl_buf_size(&c->ch_in) || c->ch_eof)
+            c->poll->timeout_update(c->kick, 0);
+    }
 }
 
-/* ---------------------------------------------------------------- I/O on a connected socket */
+/* ---------------------------------------------------------------- engine hooks */
 
-/* The peer's Hello arrived. Returns 0 if c is gone or closed. */
+static void listener_news(pl_listener *l);
+
+static int hook_pair_begin(void *ctx, const char **code)
+{
+    pl_conn *c = ctx;
+    pl_pairing *p = c->listener ? (c->listener->pairing_on ? &c->listener->pairing : NULL) : c->own_pairing;
+    if (!p)
+        return PL_ERR_NOT_PAIRED;
+    int rc = pl__pairing_begin(p, code);
+    if (rc == PL_OK)
+        c->pairing = p;
+    return rc;
+}
+
+static void hook_pair_end(void *ctx, int result)
+{
+    pl_conn *c = ctx;
+    pl_pairing *p = c->pairing;
+    c->pairing = NULL;
+    if (!p)
+        return;
+    pl__pairing_end(p, result);
+    pl_listener *l = c->listener;
+    if (l && p == &l->pairing && (result != PL_OK || p->code_changed)) {
+        if (result != PL_OK && l->n_news < MAX_PAIRING_NEWS)
+            l->news_failures[l->n_news++] = result;
+        listener_news(l);
+    }
+}
+
+static int hook_peer_known(void *ctx, const uint8_t id[32])
+{
+    pl_conn *c = ctx;
+    pl_paired_peer p;
+    return pl__keystore_find_peer(c->ks, id, &p) == PL_OK ? PL_OK : PL_ERR_NOT_PAIRED;
+}
+
+static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
+{
+    pl_conn *c = ctx;
+    pl_paired_peer p = {0};
+    memcpy(p.id, id, 32);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    p.paired_at = (int64_t)time(NULL);
+    if (c->initiator) {
+        /* A responder re-paired under its name replaces what we knew of that name. */
+        int rc = pl_keystore_forget(c->ks, name);
+        if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
+            return rc;
+    }
+    return pl__keystore_save_peer(c->ks, &p);
+}
+
+static const pl_engine_hooks conn_hooks = {
+    .pair_begin = hook_pair_begin,
+    .pair_end = hook_pair_end,
+    .peer_known = hook_peer_known,
+    .peer_paired = hook_peer_paired,
+};
+
+/* Configure the engine from the keystore and queue our Hello. */
+static int conn_start(pl_conn *c)
+{
+    uint8_t sk[64];
+    pl_paired_peer known;
+    char host[PL_NAME_MAX + 1] = "";
+    int rc = pl__keystore_identity_secret(c->ks, sk);
+    if (rc != PL_OK)
+        return rc;
+    if (c->initiator || !c->instance[0]) {
+        gethostname(host, sizeof host - 1);
+        host[PL_NAME_MAX] = 0;
+    }
+    pl_engine_config cfg = {
+        .initiator = c->initiator,
+        .identity_sk = sk,
+        .name = c->initiator ? host : (c->instance[0] ? c->instance : host),
+        .instance = (c->have_instance || !c->initiator) ? c->instance : NULL,
+        .code = c->initiator && c->code[0] ? c->code : NULL,
+        .hooks = &conn_hooks,
+        .hooks_ctx = c,
+    };
+    if (c->initiator && !c->code[0] && c->have_instance &&
+        pl__keystore_find_peer_by_name(c->ks, c->instance, &known) == PL_OK)
+        cfg.expected_peer = known.id;
+    rc = pl_engine_configure(&c->eng, &cfg);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(c->code, sizeof c->code);
+    return rc == PL_OK ? pl_engine_start(&c->eng) : rc;
+}
+
+/* ---------------------------------------------------------------- input and output */
+
+/* The peer authenticated. Returns 0 if c is gone or closed. */
 static int handle_open(pl_conn *c)
 {
-    if (c->deadline)
-        c->poll->timeout_free(c->deadline);
-    c->deadline = NULL;
+    free_timeout(c, &c->deadline);
     pl_listener *l = c->listener;
     if (!l)
         return emit(c, PL_CONN_OPEN, PL_OK, NULL, 0) && !c->closed;
@@ -211,28 +364,14 @@ static int maybe_finish(pl_conn *c)
     return 0;
 }
 
-static int do_read(pl_conn *c)
+/* Bytes from the peer into the engine, events out. Returns 0 if c ended. */
+static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
-    uint8_t buf[READ_CHUNK];
-    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return 1;
-        conn_fail(c, PL_ERR_IO);
-        return 0;
-    }
-    if (n == 0) {
-        /* A peer closes only once both directions have ended; any other
-         * close loses data, and is reported as such. */
-        if (maybe_finish(c))
-            conn_fail(c, PL_ERR_CLOSED);
-        return 0;
-    }
     size_t off = 0;
-    while (off < (size_t)n) {
+    while (off < n) {
         size_t used = 0;
         pl_engine_event ev;
-        int r = pl_engine_receive(&c->eng, buf + off, (size_t)n - off, &used, &ev);
+        int r = pl_engine_receive(&c->eng, buf + off, n - off, &used, &ev);
         off += used;
         if (r < 0) {
             conn_fail(c, r);
@@ -259,7 +398,48 @@ static int do_read(pl_conn *c)
             break;
         }
     }
+    update_interest(c); /* the handshake may have queued a reply */
     return 1;
+}
+
+/* The peer's stream ended. A peer closes only once both directions have
+ * ended; any other end loses data and is reported as such. */
+static void conn_input_end(pl_conn *c)
+{
+    if (maybe_finish(c))
+        conn_fail(c, PL_ERR_CLOSED);
+}
+
+/* What was written: advance, and report DRAINED when all is out. Returns 0 if c ended. */
+static int wrote(pl_conn *c, size_t n)
+{
+    pl_buf *out = &c->eng.out;
+    pl_buf_consume(out, n);
+    update_interest(c);
+    if (pl_buf_size(out))
+        return 1;
+    if (!c->listener && pl_engine_open(&c->eng) && !emit(c, PL_CONN_DRAINED, PL_OK, NULL, 0))
+        return 0;
+    if (c->closed)
+        return 0;
+    return maybe_finish(c);
+}
+
+static int do_read(pl_conn *c)
+{
+    uint8_t buf[READ_CHUNK];
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 1;
+        conn_fail(c, PL_ERR_IO);
+        return 0;
+    }
+    if (n == 0) {
+        conn_input_end(c);
+        return 0;
+    }
+    return conn_input(c, buf, (size_t)n);
 }
 
 static int do_write(pl_conn *c)
@@ -274,37 +454,25 @@ static int do_write(pl_conn *c)
         conn_fail(c, errno == EPIPE || errno == ECONNRESET ? PL_ERR_CLOSED : PL_ERR_IO);
         return 0;
     }
-    pl_buf_consume(out, (size_t)n);
-    update_interest(c);
-    if (pl_buf_size(out))
-        return 1;
-    if (!c->listener && c->eng.open && !emit(c, PL_CONN_DRAINED, PL_OK, NULL, 0))
-        return 0;
-    if (c->closed)
-        return 0;
-    return maybe_finish(c);
+    return wrote(c, (size_t)n);
 }
 
 static void conn_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     pl_conn *c = userdata;
-    if (events & PL_WATCH_OUT) {
-        if (!do_write(c))
-            return;
-    }
-    if (events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR)) {
-        if (!do_read(c))
-            return;
-    }
+    if ((events & PL_WATCH_OUT) && !do_write(c))
+        return;
+    if (events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR))
+        do_read(c);
 }
 
-static void handshake_expired(pl_timeout *t, void *userdata)
+static void deadline_expired(pl_timeout *t, void *userdata)
 {
     conn_fail(userdata, PL_ERR_TIMEOUT);
 }
 
-/* The socket is connected: start the protocol on it. */
-static int conn_established(pl_conn *c, int fd)
+/* The socket is connected (or handed over): run the protocol on it. */
+static int conn_attach_fd(pl_conn *c, int fd)
 {
     c->fd = fd;
     c->peer_len = sizeof c->peer;
@@ -315,10 +483,50 @@ static int conn_established(pl_conn *c, int fd)
 #ifdef SO_NOSIGPIPE
     setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
-    if (!c->eng.started && pl_engine_start(&c->eng) != PL_OK)
-        return PL_ERR_NOMEM;
     c->w = c->poll->watch_new(c->poll, fd, PL_WATCH_IN | PL_WATCH_OUT, conn_io, c);
     return c->w ? PL_OK : PL_ERR_NOMEM;
+}
+
+/* Byte sessions: the first kick starts the handshake; later ones move channel bytes. */
+static void kicked(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    if (c->eng.state == PL_HS_IDLE) {
+        int rc = conn_start(c);
+        if (rc != PL_OK) {
+            conn_fail(c, rc);
+            return;
+        }
+        update_interest(c);
+        if (!c->is_channel)
+            return;
+    }
+    if (!c->is_channel)
+        return;
+    pl_buf *out = &c->eng.out;
+    if (pl_buf_size(out) && !c->ch_blocked) {
+        long n = c->ch_ops.write(c->ch_ctx, pl_buf_head(out), pl_buf_size(out));
+        if (n < 0 || (size_t)n > pl_buf_size(out)) {
+            conn_fail(c, PL_ERR_IO);
+            return;
+        }
+        c->ch_blocked = (size_t)n < pl_buf_size(out);
+        if (n > 0 && !wrote(c, (size_t)n))
+            return;
+    }
+    if (pl_buf_size(&c->ch_in)) {
+        /* Take the bytes out first: callbacks may add more input. */
+        pl_buf in = c->ch_in;
+        pl_buf_init(&c->ch_in);
+        int alive = conn_input(c, pl_buf_head(&in), pl_buf_size(&in));
+        pl_buf_clear(&in);
+        if (!alive)
+            return;
+    }
+    if (c->ch_eof) {
+        c->ch_eof = 0;
+        conn_input_end(c);
+    }
 }
 
 /* ---------------------------------------------------------------- connecting */
@@ -341,10 +549,10 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
         for (size_t i = 0; i < c->n_addrs; i++)
             attempt_close(&c->attempts[i]);
         c->n_pending = 0;
-        if (c->timer)
-            c->poll->timeout_free(c->timer);
-        c->timer = NULL;
-        int r = conn_established(c, won);
+        free_timeout(c, &c->timer);
+        int r = conn_attach_fd(c, won);
+        if (r == PL_OK)
+            r = conn_start(c);
         if (r != PL_OK)
             conn_fail(c, r);
         return;
@@ -425,23 +633,33 @@ static int fill_sockaddr(const pl_address *a, uint16_t port, struct sockaddr_sto
     return -1;
 }
 
-static pl_conn *conn_alloc(const pl_poll *poll, size_t max_message)
+static pl_conn *conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message, int initiator,
+                           const char *instance)
 {
+    if (instance && strlen(instance) > PL_NAME_MAX)
+        return NULL;
     pl_conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->poll = poll;
+    c->ks = ks;
     c->fd = -1;
+    c->initiator = initiator;
+    c->have_instance = instance != NULL;
+    if (instance)
+        memcpy(c->instance, instance, strlen(instance) + 1);
     pl_engine_init(&c->eng, max_message);
+    pl_buf_init(&c->ch_in);
     return c;
 }
 
-int pl_connect(const pl_poll *poll, const pl_service *svc, int timeout_ms, pl_conn_cb cb,
-               void *userdata, pl_conn **out)
+int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms,
+               pl_conn_cb cb, void *userdata, pl_conn **out)
 {
-    if (!poll || !svc || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses)
+    if (!poll || !svc || !ks || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
+        !svc->name || strlen(svc->name) > PL_NAME_MAX)
         return PL_ERR_INVALID;
-    pl_conn *c = conn_alloc(poll, PL_DEFAULT_MAX_MESSAGE);
+    pl_conn *c = conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
     if (!c)
         return PL_ERR_NOMEM;
     c->cb = cb;
@@ -474,7 +692,7 @@ int pl_connect(const pl_poll *poll, const pl_service *svc, int timeout_ms, pl_co
     }
     c->timer = poll->timeout_new(poll, -1, he_timer, c);
     c->deadline = poll->timeout_new(poll, timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS,
-                                    handshake_expired, c);
+                                    deadline_expired, c);
     if (!c->timer || !c->deadline) {
         conn_destroy(c);
         return PL_ERR_NOMEM;
@@ -482,6 +700,82 @@ int pl_connect(const pl_poll *poll, const pl_service *svc, int timeout_ms, pl_co
     he_next(c);
     *out = c;
     return PL_OK;
+}
+
+/* Byte sessions: common part of pl_conn_new_fd() and pl_conn_new_channel(). */
+static int byte_session(const pl_poll *poll, pl_role role, pl_keystore *ks, const char *instance,
+                        pl_conn_cb cb, void *userdata, pl_conn **out)
+{
+    if (!poll || !ks || !instance || !out || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER))
+        return PL_ERR_INVALID;
+    pl_conn *c = conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    if (!c)
+        return PL_ERR_NOMEM;
+    c->cb = cb;
+    c->userdata = userdata;
+    c->kick = poll->timeout_new(poll, 0, kicked, c); /* the handshake starts from the loop */
+    if (!c->kick) {
+        conn_destroy(c);
+        return PL_ERR_NOMEM;
+    }
+    *out = c;
+    return PL_OK;
+}
+
+int pl_conn_new_fd(const pl_poll *poll, int fd, pl_role role, pl_keystore *ks, const char *instance,
+                   pl_conn_cb cb, void *userdata, pl_conn **out)
+{
+    if (fd < 0 || set_nonblock(fd) < 0)
+        return PL_ERR_INVALID;
+    pl_conn *c = NULL;
+    int rc = byte_session(poll, role, ks, instance, cb, userdata, &c);
+    if (rc != PL_OK)
+        return rc;
+    rc = conn_attach_fd(c, fd);
+    if (rc != PL_OK) {
+        c->fd = -1; /* not ours on failure */
+        conn_destroy(c);
+        return rc;
+    }
+    *out = c;
+    return PL_OK;
+}
+
+int pl_conn_new_channel(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_role role,
+                        pl_keystore *ks, const char *instance, pl_conn_cb cb, void *userdata,
+                        pl_conn **out)
+{
+    if (!ops || !ops->write)
+        return PL_ERR_INVALID;
+    pl_conn *c = NULL;
+    int rc = byte_session(poll, role, ks, instance, cb, userdata, &c);
+    if (rc != PL_OK)
+        return rc;
+    c->is_channel = 1;
+    c->ch_ops = *ops;
+    c->ch_ctx = ctx;
+    *out = c;
+    return PL_OK;
+}
+
+int pl_conn_channel_input(pl_conn *c, const void *data, size_t len)
+{
+    if (!c || !c->is_channel || c->closed || c->ch_eof)
+        return c ? PL_ERR_STATE : PL_ERR_INVALID;
+    if (len == 0)
+        c->ch_eof = 1;
+    else if (!data || pl_buf_append(&c->ch_in, data, len) != PL_OK)
+        return data ? PL_ERR_NOMEM : PL_ERR_INVALID;
+    c->poll->timeout_update(c->kick, 0);
+    return PL_OK;
+}
+
+void pl_conn_channel_writable(pl_conn *c)
+{
+    if (!c || !c->is_channel || c->closed)
+        return;
+    c->ch_blocked = 0;
+    update_interest(c);
 }
 
 /* ---------------------------------------------------------------- conn API */
@@ -501,17 +795,58 @@ void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata)
     c->userdata = userdata;
 }
 
+int pl_conn_set_code(pl_conn *c, const char *code)
+{
+    if (!c || !code || !code[0] || strlen(code) > PL_CODE_MAX)
+        return PL_ERR_INVALID;
+    for (const char *p = code; *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return PL_ERR_INVALID;
+    if (c->eng.state != PL_HS_IDLE || c->listener)
+        return PL_ERR_STATE;
+    if (c->initiator) {
+        memcpy(c->code, code, strlen(code) + 1);
+        return PL_OK;
+    }
+    pl_pairing *p = c->own_pairing ? c->own_pairing : calloc(1, sizeof *p);
+    if (!p)
+        return PL_ERR_NOMEM;
+    int rc = pl__pairing_init(p, c->ks, code, 0, 0);
+    if (rc != PL_OK) {
+        if (!c->own_pairing)
+            free(p);
+        return rc;
+    }
+    c->own_pairing = p;
+    return PL_OK;
+}
+
+int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE])
+{
+    if (!c || !id)
+        return PL_ERR_INVALID;
+    if (!pl_engine_open(&c->eng))
+        return PL_ERR_STATE;
+    memcpy(id, c->eng.peer_id, PL_ID_SIZE);
+    return PL_OK;
+}
+
+const char *pl_conn_peer_name(const pl_conn *c)
+{
+    return c && pl_engine_open(&c->eng) ? c->eng.peer_name : NULL;
+}
+
+int pl_conn_paired(const pl_conn *c)
+{
+    return c && pl_engine_open(&c->eng) && c->eng.pairing;
+}
+
 int pl_conn_send(pl_conn *c, const void *data, size_t len)
 {
     if (!c || (!data && len))
         return PL_ERR_INVALID;
     if (c->closed)
         return PL_ERR_STATE;
-    if (!c->eng.started) {
-        int err = pl_engine_start(&c->eng);
-        if (err != PL_OK)
-            return err;
-    }
     int err = pl_engine_send(&c->eng, data, len);
     if (err == PL_OK)
         update_interest(c);
@@ -520,18 +855,15 @@ int pl_conn_send(pl_conn *c, const void *data, size_t len)
 
 size_t pl_conn_pending(const pl_conn *c)
 {
-    return c ? pl_buf_size(&c->eng.out) : 0;
+    return c ? pl_buf_size(&c->eng.out) + pl_buf_size(&c->eng.held) : 0;
 }
 
 int pl_conn_shutdown(pl_conn *c)
 {
-    if (!c || c->closed)
-        return c ? PL_ERR_STATE : PL_ERR_INVALID;
-    if (!c->eng.started) {
-        int err = pl_engine_start(&c->eng);
-        if (err != PL_OK)
-            return err;
-    }
+    if (!c)
+        return PL_ERR_INVALID;
+    if (c->closed)
+        return PL_ERR_STATE;
     int err = pl_engine_shutdown(&c->eng);
     if (err == PL_OK)
         update_interest(c);
@@ -557,11 +889,13 @@ int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap)
             memcpy(a.addr, &s6->sin6_addr, 16);
             a.ifindex = s6->sin6_scope_id;
         }
-    } else {
+    } else if (c->peer.ss_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)&c->peer;
         a.family = AF_INET;
         memcpy(a.addr, &s4->sin_addr, 4);
         port = ntohs(s4->sin_port);
+    } else {
+        return PL_ERR_STATE; /* not an IP socket */
     }
     char host[PL_ADDRSTRLEN];
     int err = pl_address_to_string(&a, host, sizeof host);
@@ -574,9 +908,15 @@ int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap)
 static void conn_destroy(pl_conn *c)
 {
     conn_teardown(c);
-    pl_engine_clear(&c->eng);
+    pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
+    if (c->own_pairing) {
+        pl__pairing_clear(c->own_pairing);
+        free(c->own_pairing);
+    }
+    pl_buf_clear(&c->ch_in);
     free(c->addrs);
     free(c->attempts);
+    sodium_memzero(c->code, sizeof c->code);
     free(c);
 }
 
@@ -596,26 +936,39 @@ void pl_conn_free(pl_conn *c)
 
 /* ---------------------------------------------------------------- listener */
 
+static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata);
+
+static void accept_retry(pl_timeout *t, void *userdata)
+{
+    pl_listener *l = userdata;
+    l->poll->watch_update(l->w, PL_WATCH_IN);
+}
+
 static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     pl_listener *l = userdata;
     /* Accept what is queued now, bounded so that a flood cannot starve the loop. */
     for (int i = 0; i < 256; i++) {
         int s = accept(l->fd, NULL, NULL);
-        if (s < 0)
-            return; /* EAGAIN, or EMFILE and friends: try again on the next wake-up */
-        if (set_nonblock(s) < 0) {
-            close(s);
-            continue;
+        if (s < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The connection stays queued and the socket readable: pause instead of spinning. */
+                l->poll->watch_update(l->w, 0);
+                l->poll->timeout_update(l->retry, ACCEPT_RETRY_MS);
+            }
+            return;
         }
-        pl_conn *c = conn_alloc(l->poll, l->max_message);
+        pl_conn *c = set_nonblock(s) == 0 ? conn_alloc(l->poll, l->ks, l->max_message, 0, l->instance) : NULL;
         if (!c) {
             close(s);
             continue;
         }
         c->listener = l;
-        c->deadline = l->poll->timeout_new(l->poll, LISTENER_HANDSHAKE_MS, handshake_expired, c);
-        if (!c->deadline || conn_established(c, s) != PL_OK) {
+        c->deadline = l->poll->timeout_new(l->poll, LISTENER_HANDSHAKE_MS, deadline_expired, c);
+        int rc = c->deadline ? conn_attach_fd(c, s) : PL_ERR_NOMEM;
+        if (rc == PL_OK)
+            rc = conn_start(c);
+        if (rc != PL_OK) {
             if (c->fd < 0)
                 close(s);
             c->listener = NULL;
@@ -634,10 +987,36 @@ static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata
     }
 }
 
-int pl_listener_new(const pl_poll *poll, uint16_t port, pl_accept_cb cb, void *userdata,
+/* Deliver pairing news to the application from the loop (never from inside a handshake). */
+static void news_due(pl_timeout *t, void *userdata)
+{
+    pl_listener *l = userdata;
+    l->busy++;
+    while (!l->zombie && (l->n_news || l->pairing.code_changed)) {
+        if (l->pairing.code_changed) {
+            l->pairing.code_changed = 0;
+            if (l->pairing_cb)
+                l->pairing_cb(l, PL_PAIRING_NEW_CODE, PL_OK, l->pairing.code, l->pairing_ud);
+            continue;
+        }
+        int status = l->news_failures[0];
+        memmove(l->news_failures, l->news_failures + 1, --l->n_news * sizeof l->news_failures[0]);
+        if (l->pairing_cb)
+            l->pairing_cb(l, PL_PAIRING_FAILED, status, NULL, l->pairing_ud);
+    }
+    if (--l->busy == 0 && l->zombie)
+        listener_destroy(l);
+}
+
+static void listener_news(pl_listener *l)
+{
+    l->poll->timeout_update(l->news, 0);
+}
+
+int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_accept_cb cb, void *userdata,
                     pl_listener **out)
 {
-    if (!poll || !cb || !out)
+    if (!poll || !ks || !cb || !out)
         return PL_ERR_INVALID;
     int one = 1, zero = 0;
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -688,6 +1067,7 @@ int pl_listener_new(const pl_poll *poll, uint16_t port, pl_accept_cb cb, void *u
         return PL_ERR_NOMEM;
     }
     l->poll = poll;
+    l->ks = ks;
     l->fd = fd;
     l->cb = cb;
     l->userdata = userdata;
@@ -695,7 +1075,15 @@ int pl_listener_new(const pl_poll *poll, uint16_t port, pl_accept_cb cb, void *u
     l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
     l->w = poll->watch_new(poll, fd, PL_WATCH_IN, listener_accept, l);
-    if (!l->w) {
+    l->retry = poll->timeout_new(poll, -1, accept_retry, l);
+    l->news = poll->timeout_new(poll, -1, news_due, l);
+    if (!l->w || !l->retry || !l->news) {
+        if (l->w)
+            poll->watch_free(l->w);
+        if (l->retry)
+            poll->timeout_free(l->retry);
+        if (l->news)
+            poll->timeout_free(l->news);
         close(fd);
         free(l);
         return PL_ERR_NOMEM;
@@ -717,6 +1105,55 @@ int pl_listener_set_max_message(pl_listener *l, size_t max)
     return PL_OK;
 }
 
+int pl_listener_set_instance(pl_listener *l, const char *name)
+{
+    if (!l || !name || strlen(name) > PL_NAME_MAX)
+        return PL_ERR_INVALID;
+    memcpy(l->instance, name, strlen(name) + 1);
+    return PL_OK;
+}
+
+int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits, unsigned max_failures)
+{
+    if (!l || l->pairing.busy)
+        return l ? PL_ERR_STATE : PL_ERR_INVALID;
+    pl_pairing p;
+    int rc = pl__pairing_init(&p, l->ks, code, digits, max_failures);
+    if (rc != PL_OK)
+        return rc;
+    l->pairing = p;
+    l->pairing_on = 1;
+    sodium_memzero(&p, sizeof p);
+    return PL_OK;
+}
+
+void pl_listener_stop_pairing(pl_listener *l)
+{
+    if (l)
+        l->pairing_on = 0; /* an attempt in progress finishes under the policy it began with */
+}
+
+const char *pl_listener_code(const pl_listener *l)
+{
+    return l && l->pairing_on ? l->pairing.code : NULL;
+}
+
+void pl_listener_set_pairing_callback(pl_listener *l, pl_pairing_cb cb, void *userdata)
+{
+    if (!l)
+        return;
+    l->pairing_cb = cb;
+    l->pairing_ud = userdata;
+}
+
+int pl_code_generate(char *buf, size_t cap, unsigned digits)
+{
+    if (!buf || digits < 4 || digits > 12 || cap < digits + 1)
+        return PL_ERR_INVALID;
+    pl__code_generate(buf, digits);
+    return PL_OK;
+}
+
 size_t pl_listener_pending(const pl_listener *l)
 {
     return l ? l->n_pending : 0;
@@ -724,6 +1161,7 @@ size_t pl_listener_pending(const pl_listener *l)
 
 static void listener_destroy(pl_listener *l)
 {
+    pl__pairing_clear(&l->pairing);
     free(l);
 }
 
@@ -734,12 +1172,20 @@ void pl_listener_free(pl_listener *l)
     while (l->pending) {
         pl_conn *c = l->pending;
         listener_unlink(c);
+        c->listener = l; /* so that an unfinished pairing is charged to this policy */
+        conn_teardown(c);
+        pl_engine_clear(&c->eng);
+        c->listener = NULL;
         conn_destroy(c);
     }
     if (l->w)
         l->poll->watch_free(l->w);
     l->w = NULL;
+    l->poll->timeout_free(l->retry);
+    l->poll->timeout_free(l->news);
+    l->retry = l->news = NULL;
     close(l->fd);
+    l->pairing_cb = NULL;
     if (l->busy) {
         l->zombie = 1;
         return;

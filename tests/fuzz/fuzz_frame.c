@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             if (rc == 1) {
                 volatile uint8_t sink = 0;
-                if (m.len > 65536 || (m.type != PL_FRAME_CONTROL && m.type != PL_FRAME_DATA))
+                if (m.len > 65536 || (m.type != PL_FRAME_CONTROL && m.type != PL_FRAME_DATA && m.type != PL_FRAME_RECORD))
                     __builtin_trap();
                 for (size_t i = 0; i < m.len; i++)
                     sink ^= m.data[i];

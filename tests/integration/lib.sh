@@ -160,6 +160,8 @@ pl_enter_sandbox() {
 	trap 'pl_log "caught SIGINT"; exit 130' INT
 	trap 'pl_log "caught SIGHUP"; exit 129' HUP
 	pl_log "sandbox: pid $$, temp dir $PL_TMP"
+	# plcat's default keystore lives here, never in the real home.
+	export XDG_DATA_HOME=$PL_TMP/xdg
 
 	# Private /run: the host's /run/avahi-daemon/pid and
 	# /run/dbus/system_bus_socket are hidden; the mount namespace is

@@ -37,10 +37,16 @@ typedef struct side {
 typedef struct fixture {
     pl_loop *loop;
     const pl_poll *poll;
+    pl_keystore *srv_ks, *cli_ks;
     pl_listener *l;
     side srv, cli;
     int accepted;
+    int pairing_failures, last_pairing_status;
+    const char *code; /* what the client pairs with; NULL: reconnect */
 } fixture;
+
+#define CODE "482913"
+
 
 static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
 {
@@ -74,6 +80,15 @@ static void on_accept(pl_listener *l, pl_conn *c, void *ud)
     pl_conn_set_callback(c, on_conn, &f->srv);
 }
 
+static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const char *code, void *ud)
+{
+    fixture *f = ud;
+    if (ev == PL_PAIRING_FAILED) {
+        f->pairing_failures++;
+        f->last_pairing_status = status;
+    }
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -95,7 +110,13 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     assert_int_equal(pl_loop_new(&f->loop), PL_OK);
     f->poll = pl_loop_get_poll(f->loop);
-    assert_int_equal(pl_listener_new(f->poll, 0, on_accept, f, &f->l), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&f->srv_ks), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&f->cli_ks), PL_OK);
+    assert_int_equal(pl_listener_new(f->poll, 0, f->srv_ks, on_accept, f, &f->l), PL_OK);
+    assert_int_equal(pl_listener_set_instance(f->l, "t"), PL_OK);
+    assert_int_equal(pl_listener_set_pairing(f->l, CODE, 0, 3), PL_OK);
+    pl_listener_set_pairing_callback(f->l, on_pairing, f);
+    f->code = CODE;
     assert_true(pl_listener_port(f->l) > 0);
     *state = f;
     return 0;
@@ -108,6 +129,8 @@ static int teardown(void **state)
     pl_conn_free(f->cli.conn);
     pl_listener_free(f->l);
     pl_loop_free(f->loop);
+    pl_keystore_free(f->srv_ks);
+    pl_keystore_free(f->cli_ks);
     free(f);
     return 0;
 }
@@ -125,7 +148,9 @@ static void connect_to(fixture *f, const pl_address *addrs, size_t n, uint16_t p
     pl_txt *txt;
     assert_int_equal(pl_txt_new(&txt), PL_OK);
     pl_service svc = {"t", "_peerlink._tcp", "local", "localhost", port, txt, n, addrs};
-    assert_int_equal(pl_connect(f->poll, &svc, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
+    assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
+    if (f->code)
+        assert_int_equal(pl_conn_set_code(f->cli.conn, f->code), PL_OK);
     pl_txt_free(txt); /* the service was copied */
     assert_int_equal(f->cli.closed + f->cli.open, 0); /* no callback from the constructor */
 }
@@ -190,7 +215,7 @@ static void test_addresses_tried_in_turn(void **state)
     addrs[1] = v4("127.0.0.1");
     connect_to(f, addrs, 2, pl_listener_port(f->l));
     run_until(f, &f->cli.open);
-    assert_int_equal(f->accepted, 1);
+    run_until(f, &f->accepted);
 }
 
 static void test_no_address_answers(void **state)
@@ -304,6 +329,174 @@ static void test_garbage_peer_is_dropped_silently(void **state)
     close(s);
 }
 
+
+/* Free both ends of the last session and forget what they saw. */
+static void reset_sides(fixture *f)
+{
+    pl_conn_free(f->srv.conn);
+    pl_conn_free(f->cli.conn);
+    memset(&f->srv, 0, sizeof f->srv);
+    memset(&f->cli, 0, sizeof f->cli);
+    f->accepted = 0;
+}
+
+static void test_pair_then_reconnect_without_code(void **state)
+{
+    fixture *f = *state;
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    run_until(f, &f->accepted);
+    assert_int_equal(pl_conn_paired(f->cli.conn), 1);
+    assert_string_equal(pl_conn_peer_name(f->cli.conn), "t");
+    uint8_t srv_id[PL_ID_SIZE], seen[PL_ID_SIZE], cli_id[PL_ID_SIZE];
+    assert_int_equal(pl_keystore_identity(f->srv_ks, srv_id), PL_OK);
+    assert_int_equal(pl_keystore_identity(f->cli_ks, cli_id), PL_OK);
+    assert_int_equal(pl_conn_peer_id(f->cli.conn, seen), PL_OK);
+    assert_memory_equal(seen, srv_id, PL_ID_SIZE);
+    assert_int_equal(pl_conn_peer_id(f->srv.conn, seen), PL_OK);
+    assert_memory_equal(seen, cli_id, PL_ID_SIZE);
+    /* Both stored each other. */
+    pl_paired_peer *peers;
+    size_t n;
+    assert_int_equal(pl_keystore_list_peers(f->cli_ks, &peers, &n), PL_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(peers[0].name, "t");
+    free(peers);
+    assert_int_equal(pl_keystore_list_peers(f->srv_ks, &peers, &n), PL_OK);
+    assert_int_equal(n, 1);
+    free(peers);
+
+    /* Again, with no code: the stored identities are enough. */
+    reset_sides(f);
+    f->code = NULL;
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    assert_int_equal(pl_conn_send(f->cli.conn, "after", 5), PL_OK);
+    run_until(f, &f->cli.open);
+    run_until(f, &f->srv.messages);
+    assert_int_equal(pl_conn_paired(f->cli.conn), 0);
+    assert_memory_equal(f->srv.last, "after", 5);
+
+    /* The listener forgets us: a code is needed again. */
+    reset_sides(f);
+    assert_int_equal(pl_keystore_list_peers(f->srv_ks, &peers, &n), PL_OK);
+    assert_int_equal(pl_keystore_forget(f->srv_ks, peers[0].name), PL_OK);
+    free(peers);
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.closed);
+    assert_int_equal(f->cli.status, PL_ERR_NOT_PAIRED);
+    assert_int_equal(f->accepted, 0);
+}
+
+static void test_wrong_code_fails_on_both_sides(void **state)
+{
+    fixture *f = *state;
+    f->code = "111111";
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    assert_int_equal(pl_conn_send(f->cli.conn, "secret", 6), PL_OK); /* never sent */
+    run_until(f, &f->cli.closed);
+    assert_int_equal(f->cli.status, PL_ERR_WRONG_CODE);
+    run_until(f, &f->pairing_failures);
+    assert_int_equal(f->last_pairing_status, PL_ERR_WRONG_CODE);
+    assert_int_equal(f->accepted, 0);
+    assert_int_equal(f->cli.open, 0);
+}
+
+static void test_not_paired_without_code(void **state)
+{
+    fixture *f = *state;
+    f->code = NULL;
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.closed);
+    assert_int_equal(f->cli.status, PL_ERR_NOT_PAIRED);
+}
+
+/* ---- a session over an application byte channel, both ends in memory */
+
+typedef struct pipe_end {
+    pl_conn *self;
+    struct pipe_end *other;
+    size_t budget; /* bytes write() takes before it reports a full pipe; 0: unlimited */
+    int closed;
+} pipe_end;
+
+static long pipe_write(void *ctx, const uint8_t *data, size_t len)
+{
+    pipe_end *p = ctx;
+    if (p->budget && len > p->budget)
+        len = p->budget;
+    if (!p->other->self || pl_conn_channel_input(p->other->self, data, len) != PL_OK)
+        return -1;
+    return (long)len;
+}
+
+static void pipe_close(void *ctx)
+{
+    pipe_end *p = ctx;
+    p->closed = 1;
+    if (p->other->self)
+        pl_conn_channel_input(p->other->self, NULL, 0);
+}
+
+static void test_session_over_byte_channel(void **state)
+{
+    fixture *f = *state;
+    static const pl_channel_ops ops = {pipe_write, pipe_close};
+    pipe_end ie = {0}, re = {0};
+    ie.other = &re;
+    re.other = &ie;
+    ie.budget = 7; /* a pipe that takes a few bytes at a time */
+    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &ie, PL_ROLE_INITIATOR, f->cli_ks, "aware", on_conn,
+                                         &f->cli, &ie.self), PL_OK);
+    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &re, PL_ROLE_RESPONDER, f->srv_ks, "aware", on_conn,
+                                         &f->srv, &re.self), PL_OK);
+    f->cli.conn = ie.self;
+    f->srv.conn = re.self;
+    assert_int_equal(pl_conn_set_code(ie.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_conn_set_code(re.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_conn_send(ie.self, "over the air", 12), PL_OK);
+    /* The pipe takes 7 bytes per write: keep telling it that it may take more. */
+    int64_t end = now_ms() + 10000;
+    while (!f->srv.messages && now_ms() < end) {
+        pl_conn_channel_writable(ie.self);
+        pl_conn_channel_writable(re.self);
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    }
+    assert_int_equal(f->srv.messages, 1);
+    assert_memory_equal(f->srv.last, "over the air", 12);
+    assert_int_equal(pl_conn_paired(re.self), 1);
+    /* Both ends shut down: both close cleanly. */
+    ie.budget = 0;
+    assert_int_equal(pl_conn_shutdown(ie.self), PL_OK);
+    assert_int_equal(pl_conn_shutdown(re.self), PL_OK);
+    run_until(f, &f->cli.closed);
+    run_until(f, &f->srv.closed);
+    assert_int_equal(f->cli.status, PL_OK);
+    assert_int_equal(f->srv.status, PL_OK);
+    assert_true(ie.closed && re.closed);
+    ie.self = re.self = NULL;
+}
+
+static void test_session_over_socketpair_fd(void **state)
+{
+    fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(pl_conn_new_fd(f->poll, sv[0], PL_ROLE_INITIATOR, f->cli_ks, "l2cap", on_conn, &f->cli,
+                                    &f->cli.conn), PL_OK);
+    assert_int_equal(pl_conn_new_fd(f->poll, sv[1], PL_ROLE_RESPONDER, f->srv_ks, "l2cap", on_conn, &f->srv,
+                                    &f->srv.conn), PL_OK);
+    assert_int_equal(pl_conn_set_code(f->cli.conn, "7777"), PL_OK);
+    assert_int_equal(pl_conn_set_code(f->srv.conn, "7777"), PL_OK);
+    run_until(f, &f->cli.open);
+    run_until(f, &f->srv.open);
+    assert_int_equal(pl_conn_send(f->srv.conn, "fd", 2), PL_OK);
+    run_until(f, &f->cli.messages);
+    assert_memory_equal(f->cli.last, "fd", 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +506,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_message_size_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listener_survives_1000_silent_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_peer_is_dropped_silently, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pair_then_reconnect_without_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_code_fails_on_both_sides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_paired_without_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_over_byte_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_over_socketpair_fd, setup, teardown),
     };
     return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
 }

@@ -351,7 +351,8 @@ static void test_bad_headers(void **state)
     assert_int_equal(feed_one_header(0, PL_FRAME_DATA, 0, 0), PL_ERR_VERSION);
     assert_int_equal(feed_one_header(2, PL_FRAME_DATA, 0, 0), PL_ERR_VERSION);
     assert_int_equal(feed_one_header(1, 0, 0, 0), PL_ERR_MALFORMED);
-    assert_int_equal(feed_one_header(1, 3, 0, 0), PL_ERR_MALFORMED);
+    assert_int_equal(feed_one_header(1, PL_FRAME_RECORD, 0, 0), 1);
+    assert_int_equal(feed_one_header(1, 4, 0, 0), PL_ERR_MALFORMED);
     assert_int_equal(feed_one_header(1, 0xFF, 0, 0), PL_ERR_MALFORMED);
     assert_int_equal(feed_one_header(1, PL_FRAME_DATA, 0x02, 0), PL_ERR_MALFORMED);
     assert_int_equal(feed_one_header(1, PL_FRAME_DATA, 0x81, 0), PL_ERR_MALFORMED);

@@ -1,0 +1,135 @@
+/* The record layer: ChaCha20-Poly1305-IETF sealed RECORD frames (see record.h). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "record.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include <peerlink/common.h>
+
+#include "crypto.h"
+
+#define PL_RECORD_NONCE 12
+#define PL_RECORD_REKEY_LABEL "peerlink rekey"
+
+/* Sizes the code below relies on. */
+_Static_assert(PL_RECORD_KEY == crypto_aead_chacha20poly1305_ietf_KEYBYTES, "key size");
+_Static_assert(PL_RECORD_TAG == crypto_aead_chacha20poly1305_ietf_ABYTES, "tag size");
+_Static_assert(PL_RECORD_NONCE == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "nonce size");
+_Static_assert(PL_RECORD_MAX_INNER + PL_RECORD_TAG == PL_FRAME_MAX_PAYLOAD, "record size");
+
+void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval)
+{
+    sodium_memzero(d, sizeof *d);
+    memcpy(d->key, key, PL_RECORD_KEY);
+    d->counter = 0;
+    d->rekey_interval = rekey_interval == 0 ? PL_RECORD_REKEY_INTERVAL : rekey_interval;
+    d->epoch = 0;
+    d->ready = 1;
+}
+
+void pl_record_clear(pl_record_dir *d)
+{
+    sodium_memzero(d, sizeof *d);
+}
+
+/* nonce = 4 zero bytes || counter (u64 big endian) */
+static void record_nonce(uint64_t counter, uint8_t nonce[PL_RECORD_NONCE])
+{
+    memset(nonce, 0, 4);
+    for (int i = 0; i < 8; i++)
+        nonce[4 + i] = (uint8_t)(counter >> (56 - 8 * i));
+}
+
+/* One record was sealed/opened under the current key: count it, and
+ * replace the key once rekey_interval records have used it. */
+static void record_advance(pl_record_dir *d)
+{
+    d->counter++;
+    if (d->counter >= d->rekey_interval) {
+        uint8_t next[PL_RECORD_KEY];
+        /* Cannot fail: the arguments are valid and out_len is tiny. */
+        (void)pl_hkdf_expand(d->key, PL_RECORD_KEY, PL_RECORD_REKEY_LABEL, NULL, 0, next,
+                             sizeof next);
+        sodium_memzero(d->key, sizeof d->key);
+        memcpy(d->key, next, sizeof next);
+        sodium_memzero(next, sizeof next);
+        d->counter = 0;
+        d->epoch++;
+    }
+}
+
+int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_buf *out)
+{
+    uint8_t nonce[PL_RECORD_NONCE];
+    uint8_t *hdr, *ct;
+    pl_frame_header h;
+    size_t total;
+    int rc;
+
+    if (d == NULL || out == NULL || !d->ready || (inner == NULL && inner_len != 0) ||
+        inner_len > PL_RECORD_MAX_INNER)
+        return PL_ERR_INVALID;
+    total = PL_FRAME_HEADER_SIZE + inner_len + PL_RECORD_TAG;
+    /* Reserve first: nothing below can fail, so out is unchanged on error.
+     * (inner must not point into out: the reserve may move its storage.) */
+    rc = pl_buf_reserve(out, total);
+    if (rc != PL_OK)
+        return rc;
+    hdr = out->data + out->len;
+    ct = hdr + PL_FRAME_HEADER_SIZE;
+
+    h.version = PL_FRAME_VERSION;
+    h.type = PL_FRAME_RECORD;
+    h.flags = 0;
+    h.length = (uint32_t)(inner_len + PL_RECORD_TAG);
+    pl_frame_header_encode(&h, hdr);
+    record_nonce(d->counter, nonce);
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, ct + inner_len, NULL, inner, inner_len,
+                                                       hdr, PL_FRAME_HEADER_SIZE, NULL, nonce,
+                                                       d->key);
+    out->len += total;
+    record_advance(d);
+    return PL_OK;
+}
+
+int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], const uint8_t *payload,
+                   size_t payload_len, uint8_t *out, size_t *out_len)
+{
+    uint8_t nonce[PL_RECORD_NONCE];
+    uint32_t claimed;
+    size_t clen;
+
+    if (out_len != NULL)
+        *out_len = 0;
+    if (d == NULL || hdr == NULL || out_len == NULL || !d->ready ||
+        (payload == NULL && payload_len != 0))
+        return PL_ERR_INVALID;
+    if (payload_len < PL_RECORD_TAG)
+        return PL_ERR_MALFORMED;
+    clen = payload_len - PL_RECORD_TAG;
+    if (out == NULL && clen != 0)
+        return PL_ERR_INVALID;
+    /* The header is authenticated as AAD; a length that does not match the
+     * payload could never have been sealed, so it cannot authenticate. */
+    claimed = ((uint32_t)hdr[4] << 24) | ((uint32_t)hdr[5] << 16) | ((uint32_t)hdr[6] << 8) |
+              (uint32_t)hdr[7];
+    if ((size_t)claimed != payload_len)
+        return PL_ERR_AUTH;
+    record_nonce(d->counter, nonce);
+    /* libsodium verifies the tag before decrypting and zeroes out on failure. */
+    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, payload, clen,
+                                                           payload + clen, hdr,
+                                                           PL_FRAME_HEADER_SIZE, nonce,
+                                                           d->key) != 0)
+        return PL_ERR_AUTH; /* counter not advanced */
+    *out_len = clen;
+    record_advance(d);
+    return PL_OK;
+}

@@ -1,0 +1,58 @@
+/*
+ * The record layer (sans-I/O): after the handshake every frame travels
+ * sealed inside a RECORD frame.
+ *
+ *   outer header (8 bytes, in clear, authenticated as AAD):
+ *     version=1, type=PL_FRAME_RECORD, flags=0, rsvd=0, length=L (u32 BE)
+ *   payload (L bytes): ChaCha20-Poly1305-IETF ciphertext of one complete
+ *     inner frame (its own 8-byte header + payload), then the 16-byte tag
+ *
+ * Nonce: 4 zero bytes || the direction's record counter as a 64-bit
+ * big-endian number; the counter starts at 0 and counts every record.
+ * After rekey_interval records the direction's key is replaced by
+ * HKDF-Expand(key, "peerlink rekey", 32) and the counter restarts at 0
+ * (both sides do it at the same record; no message is needed).
+ * A record that fails to open (tampered, replayed, reordered, truncated
+ * or from another key) is PL_ERR_AUTH: the session must end.
+ */
+#ifndef PL_CORE_RECORD_H
+#define PL_CORE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "frame.h"
+
+#define PL_RECORD_KEY 32
+#define PL_RECORD_TAG 16
+/* Largest inner frame (header + payload) one record carries. */
+#define PL_RECORD_MAX_INNER (PL_FRAME_MAX_PAYLOAD - PL_RECORD_TAG)
+/* Largest inner frame payload: messages are split into frames of at most this. */
+#define PL_RECORD_MAX_INNER_PAYLOAD (PL_RECORD_MAX_INNER - PL_FRAME_HEADER_SIZE)
+/* Records per key before the implicit rekey. */
+#define PL_RECORD_REKEY_INTERVAL (UINT64_C(1) << 24)
+
+typedef struct pl_record_dir {
+    uint8_t key[PL_RECORD_KEY];
+    uint64_t counter;         /* records sealed/opened under key */
+    uint64_t rekey_interval;
+    uint64_t epoch;           /* rekeys so far */
+    int ready;                /* keyed */
+} pl_record_dir;
+
+/* Key a direction. rekey_interval 0 means PL_RECORD_REKEY_INTERVAL. */
+void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval);
+/* Wipe. */
+void pl_record_clear(pl_record_dir *d);
+/* Seal one inner frame (inner_len <= PL_RECORD_MAX_INNER) and append the
+ * RECORD frame to out. PL_OK, PL_ERR_INVALID (too long, not keyed),
+ * PL_ERR_NOMEM (out unchanged). */
+int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_buf *out);
+/* Open the payload of a RECORD frame whose header is hdr. out must hold
+ * payload_len - PL_RECORD_TAG bytes; *out_len receives that. PL_OK,
+ * PL_ERR_AUTH (fails to authenticate), PL_ERR_MALFORMED (shorter than a tag). */
+int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], const uint8_t *payload,
+                   size_t payload_len, uint8_t *out, size_t *out_len);
+
+#endif

@@ -1,0 +1,963 @@
+/*
+ * The keystore: this device's identity, its paired peers and the pairing
+ * attempt counters, stored as named, sealed items in a pluggable store
+ * (directory, memory, or application-provided pl_keystore_ops).
+ *
+ * Item names (1..64 bytes of [a-z0-9._-]):
+ *   "identity"          this device's Ed25519 key pair
+ *   "peer.<hex id>"     a paired peer; <hex id> = the first 58 lowercase hex digits
+ *                       of its id (29 of its 32 bytes), see peer_item_name()
+ *   "attempts.<scope>"  the attempt state of a listener scope, see attempts_name()
+ *
+ * Every item is sealed as
+ *   "PLK1" | type (1: identity, 2: peer, 3: attempts) | payload length (u16 BE)
+ *   | payload | BLAKE2b-128 (crypto_generichash, no key) over everything before it.
+ * A sealed item that fails any check is PL_ERR_CORRUPT and is never trusted.
+ *
+ * Payloads (integers big endian):
+ *   identity  64-byte Ed25519 secret key (libsodium form: seed | public key)
+ *   peer      id (32) | paired_at (i64) | name length (1) | name (<= 63 bytes, no NUL)
+ *   attempts  failures (u32) | lock_level (u32) | locked_until (i64)
+ */
+#include "keystore_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+struct pl_keystore {
+    pl_keystore_ops ops;
+    void *ctx;
+};
+
+#define NAME_MAX_LEN 64
+
+#define SEAL_MAGIC "PLK1"
+#define SEAL_HEAD 7  /* magic (4) + type (1) + length (2) */
+#define SEAL_SUM 16  /* BLAKE2b-128 */
+#define SEAL_OVERHEAD (SEAL_HEAD + SEAL_SUM)
+
+enum { ITEM_IDENTITY = 1, ITEM_PEER = 2, ITEM_ATTEMPTS = 3 };
+
+#define IDENTITY_NAME "identity"
+#define PEER_PREFIX "peer."
+#define ATTEMPTS_PREFIX "attempts."
+
+#define PEER_FIXED (PL_ID_SIZE + 8 + 1)        /* payload bytes before the name */
+#define PEER_NAME_MAX 63
+#define ATTEMPTS_SIZE 16
+
+/* ------------------------------------------------------------ helpers */
+
+static int valid_item_name(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t n = 0;
+    for (; name[n]; n++) {
+        if (n >= NAME_MAX_LEN)
+            return 0;
+        char c = name[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return n >= 1;
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static void put_i64(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(u >> (56 - 8 * i));
+}
+
+static int64_t get_i64(const uint8_t *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | p[i];
+    /* Two's complement conversion without implementation-defined casts. */
+    if (u <= (uint64_t)INT64_MAX)
+        return (int64_t)u;
+    return -(int64_t)(~u) - 1;
+}
+
+/* Wipe and free a buffer that may have held a secret. */
+static void wipe_free(uint8_t *p, size_t len)
+{
+    if (p) {
+        sodium_memzero(p, len);
+        free(p);
+    }
+}
+
+/* ------------------------------------------------------------ sealing */
+
+/* Seal payload into out (cap >= plen + SEAL_OVERHEAD); returns the sealed length. */
+static size_t seal(uint8_t type, const uint8_t *payload, size_t plen, uint8_t *out)
+{
+    memcpy(out, SEAL_MAGIC, 4);
+    out[4] = type;
+    put_u16(out + 5, (uint16_t)plen);
+    if (plen)
+        memcpy(out + SEAL_HEAD, payload, plen);
+    crypto_generichash(out + SEAL_HEAD + plen, SEAL_SUM, out, SEAL_HEAD + plen, NULL, 0);
+    return SEAL_HEAD + plen + SEAL_SUM;
+}
+
+/* Check a sealed item of the given type. PL_OK with *payload pointing into
+ * data and *plen set, or PL_ERR_CORRUPT. */
+static int unseal(uint8_t type, const uint8_t *data, size_t len, const uint8_t **payload,
+                  size_t *plen)
+{
+    if (!data || len < SEAL_OVERHEAD || len > PL_KEYSTORE_MAX_ITEM)
+        return PL_ERR_CORRUPT;
+    if (memcmp(data, SEAL_MAGIC, 4) != 0 || data[4] != type)
+        return PL_ERR_CORRUPT;
+    size_t n = get_u16(data + 5);
+    if (n != len - SEAL_OVERHEAD)
+        return PL_ERR_CORRUPT;
+    uint8_t sum[SEAL_SUM];
+    crypto_generichash(sum, sizeof sum, data, SEAL_HEAD + n, NULL, 0);
+    if (sodium_memcmp(sum, data + SEAL_HEAD + n, SEAL_SUM) != 0)
+        return PL_ERR_CORRUPT;
+    *payload = data + SEAL_HEAD;
+    *plen = n;
+    return PL_OK;
+}
+
+/* ------------------------------------------------- checked store access */
+
+/* Normalise an error from a store: anything non-negative but non-zero,
+ * or not a pl_error, is reported as PL_ERR_IO. */
+static int store_rc(int rc)
+{
+    if (rc == PL_OK || (rc < 0 && rc >= PL_ERR_CORRUPT))
+        return rc;
+    return PL_ERR_IO;
+}
+
+/* Get an item. The data (malloc'd, caller wipes and frees) is at most
+ * PL_KEYSTORE_MAX_ITEM bytes; a larger item is PL_ERR_CORRUPT. */
+static int ks_get(pl_keystore *ks, const char *name, uint8_t **data, size_t *len)
+{
+    if (!valid_item_name(name))
+        return PL_ERR_INVALID;
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = store_rc(ks->ops.get(ks->ctx, name, &d, &n));
+    if (rc != PL_OK) {
+        free(d); /* a well-behaved store leaves it NULL */
+        return rc;
+    }
+    if (!d || n > PL_KEYSTORE_MAX_ITEM) {
+        /* Not wiped: the store's length is not trusted that far. */
+        free(d);
+        return PL_ERR_CORRUPT;
+    }
+    *data = d;
+    *len = n;
+    return PL_OK;
+}
+
+static int ks_put(pl_keystore *ks, const char *name, const uint8_t *data, size_t len)
+{
+    if (!valid_item_name(name) || len > PL_KEYSTORE_MAX_ITEM)
+        return PL_ERR_INVALID;
+    return store_rc(ks->ops.put(ks->ctx, name, data, len));
+}
+
+static int ks_del(pl_keystore *ks, const char *name)
+{
+    if (!valid_item_name(name))
+        return PL_ERR_INVALID;
+    return store_rc(ks->ops.del(ks->ctx, name));
+}
+
+/* The names of the items with a prefix, collected (no store call is made
+ * while the store is listing). */
+typedef struct name_list {
+    char (*names)[NAME_MAX_LEN + 1];
+    size_t n, cap;
+    const char *prefix;
+    int failed;
+} name_list;
+
+static int collect_name(const char *name, void *arg)
+{
+    name_list *l = arg;
+    /* Never trust a store: check what it hands us. */
+    if (!valid_item_name(name) || !has_prefix(name, l->prefix))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *p = realloc(l->names, cap * sizeof *l->names);
+        if (!p) {
+            l->failed = 1;
+            return 1;
+        }
+        l->names = p;
+        l->cap = cap;
+    }
+    strcpy(l->names[l->n++], name);
+    return 0;
+}
+
+static int ks_list_names(pl_keystore *ks, const char *prefix, name_list *l)
+{
+    memset(l, 0, sizeof *l);
+    l->prefix = prefix;
+    int rc = store_rc(ks->ops.list(ks->ctx, prefix, collect_name, l));
+    if (rc == PL_OK && l->failed)
+        rc = PL_ERR_NOMEM;
+    if (rc != PL_OK) {
+        free(l->names);
+        memset(l, 0, sizeof *l);
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------- keystore */
+
+int pl_keystore_new(const pl_keystore_ops *ops, void *ctx, pl_keystore **out)
+{
+    if (!ops || !out || !ops->get || !ops->put || !ops->del || !ops->list)
+        return PL_ERR_INVALID;
+    if (sodium_init() < 0)
+        return PL_ERR_NOMEM;
+    pl_keystore *ks = calloc(1, sizeof *ks);
+    if (!ks)
+        return PL_ERR_NOMEM;
+    ks->ops = *ops;
+    ks->ctx = ctx;
+    *out = ks;
+    return PL_OK;
+}
+
+void pl_keystore_free(pl_keystore *ks)
+{
+    if (!ks)
+        return;
+    if (ks->ops.free)
+        ks->ops.free(ks->ctx);
+    free(ks);
+}
+
+size_t pl_id_size(void)
+{
+    return PL_ID_SIZE;
+}
+
+int pl_id_to_string(const uint8_t id[PL_ID_SIZE], char *buf, size_t cap)
+{
+    if (!id || !buf || cap < PL_ID_SIZE * 2 + 1)
+        return PL_ERR_INVALID;
+    sodium_bin2hex(buf, cap, id, PL_ID_SIZE);
+    return PL_OK;
+}
+
+/* ----------------------------------------------------------- identity */
+
+/* Check an identity payload: 64 bytes whose public half is the one the
+ * seed derives. (crypto_sign_ed25519_sk_to_pk only copies the last 32
+ * bytes, so the key pair is re-derived from the seed to compare.) */
+static int check_identity(const uint8_t *p, size_t n)
+{
+    if (n != crypto_sign_SECRETKEYBYTES)
+        return PL_ERR_CORRUPT;
+    uint8_t pk_stored[crypto_sign_PUBLICKEYBYTES];
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t sk[crypto_sign_SECRETKEYBYTES];
+    crypto_sign_ed25519_sk_to_pk(pk_stored, p);
+    int rc = crypto_sign_seed_keypair(pk, sk, p) == 0 ? PL_OK : PL_ERR_CORRUPT;
+    if (rc == PL_OK && (sodium_memcmp(pk, pk_stored, sizeof pk) != 0 ||
+                        sodium_memcmp(sk, p, sizeof sk) != 0))
+        rc = PL_ERR_CORRUPT;
+    sodium_memzero(sk, sizeof sk);
+    return rc;
+}
+
+static int create_identity(pl_keystore *ks, uint8_t sk[64])
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t sealed[crypto_sign_SECRETKEYBYTES + SEAL_OVERHEAD];
+    crypto_sign_keypair(pk, sk);
+    size_t n = seal(ITEM_IDENTITY, sk, crypto_sign_SECRETKEYBYTES, sealed);
+    int rc = ks_put(ks, IDENTITY_NAME, sealed, n);
+    sodium_memzero(sealed, sizeof sealed);
+    return rc;
+}
+
+int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64])
+{
+    if (!ks || !sk)
+        return PL_ERR_INVALID;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ks_get(ks, IDENTITY_NAME, &data, &len);
+    if (rc == PL_ERR_NOT_FOUND) {
+        rc = create_identity(ks, sk);
+    } else if (rc == PL_OK) {
+        const uint8_t *p;
+        size_t n;
+        rc = unseal(ITEM_IDENTITY, data, len, &p, &n);
+        if (rc == PL_OK)
+            rc = check_identity(p, n);
+        if (rc == PL_OK)
+            memcpy(sk, p, crypto_sign_SECRETKEYBYTES);
+        wipe_free(data, len);
+    }
+    if (rc != PL_OK)
+        sodium_memzero(sk, 64);
+    return rc;
+}
+
+int pl_keystore_identity(pl_keystore *ks, uint8_t id[PL_ID_SIZE])
+{
+    if (!ks || !id)
+        return PL_ERR_INVALID;
+    uint8_t sk[crypto_sign_SECRETKEYBYTES];
+    int rc = pl__keystore_identity_secret(ks, sk);
+    if (rc == PL_OK)
+        crypto_sign_ed25519_sk_to_pk(id, sk);
+    sodium_memzero(sk, sizeof sk);
+    return rc;
+}
+
+/* -------------------------------------------------------------- peers */
+
+/*
+ * The item name of a peer: "peer." and the hex of the first PEER_NAME_ID
+ * bytes of its id. All 64 hex digits would make a 69-byte name, over the
+ * 64 bytes a store must accept; 29 bytes (58 digits, a 63-byte name) keep
+ * the name a prefix of pl_id_to_string's output. The item holds the full
+ * id, which is checked on every load, and two ids sharing a 232-bit prefix
+ * can't be found (they would share one item: the later save replaces).
+ */
+#define PEER_NAME_ID ((NAME_MAX_LEN - (sizeof PEER_PREFIX - 1)) / 2)
+
+static void peer_item_name(const uint8_t id[PL_ID_SIZE], char name[NAME_MAX_LEN + 1])
+{
+    memcpy(name, PEER_PREFIX, sizeof PEER_PREFIX - 1);
+    sodium_bin2hex(name + sizeof PEER_PREFIX - 1, NAME_MAX_LEN + 1 - (sizeof PEER_PREFIX - 1), id,
+                   PEER_NAME_ID);
+}
+
+/* Load and decode the peer item called name. PL_OK, PL_ERR_NOT_FOUND,
+ * PL_ERR_CORRUPT (also when the id stored differs from the name's), ... */
+static int load_peer(pl_keystore *ks, const char *name, pl_paired_peer *out)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ks_get(ks, name, &data, &len);
+    if (rc != PL_OK)
+        return rc;
+    const uint8_t *p;
+    size_t n;
+    rc = unseal(ITEM_PEER, data, len, &p, &n);
+    if (rc == PL_OK) {
+        pl_paired_peer peer;
+        memset(&peer, 0, sizeof peer);
+        char expect[NAME_MAX_LEN + 1];
+        size_t nl = n >= PEER_FIXED ? p[PEER_FIXED - 1] : 0;
+        if (n < PEER_FIXED || nl > PEER_NAME_MAX || n != PEER_FIXED + nl ||
+            memchr(p + PEER_FIXED, '\0', nl)) {
+            rc = PL_ERR_CORRUPT;
+        } else {
+            memcpy(peer.id, p, PL_ID_SIZE);
+            peer.paired_at = get_i64(p + PL_ID_SIZE);
+            memcpy(peer.name, p + PEER_FIXED, nl);
+            peer.name[nl] = '\0';
+            peer_item_name(peer.id, expect);
+            if (strcmp(expect, name) != 0)
+                rc = PL_ERR_CORRUPT;
+            else
+                *out = peer;
+        }
+    }
+    wipe_free(data, len);
+    return rc;
+}
+
+int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p)
+{
+    if (!ks || !p)
+        return PL_ERR_INVALID;
+    size_t nl = strnlen(p->name, sizeof p->name);
+    if (nl > PEER_NAME_MAX)
+        return PL_ERR_INVALID;
+    uint8_t payload[PEER_FIXED + PEER_NAME_MAX];
+    memcpy(payload, p->id, PL_ID_SIZE);
+    put_i64(payload + PL_ID_SIZE, p->paired_at);
+    payload[PEER_FIXED - 1] = (uint8_t)nl;
+    memcpy(payload + PEER_FIXED, p->name, nl);
+    uint8_t sealed[sizeof payload + SEAL_OVERHEAD];
+    size_t n = seal(ITEM_PEER, payload, PEER_FIXED + nl, sealed);
+    char name[NAME_MAX_LEN + 1];
+    peer_item_name(p->id, name);
+    return ks_put(ks, name, sealed, n);
+}
+
+int pl__keystore_find_peer(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out)
+{
+    if (!ks || !id || !out)
+        return PL_ERR_INVALID;
+    char name[NAME_MAX_LEN + 1];
+    peer_item_name(id, name);
+    pl_paired_peer p;
+    int rc = load_peer(ks, name, &p);
+    if (rc != PL_OK)
+        return rc;
+    /* A sound item of another peer whose id starts the same. */
+    if (memcmp(p.id, id, PL_ID_SIZE) != 0)
+        return PL_ERR_NOT_FOUND;
+    *out = p;
+    return PL_OK;
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+    const pl_paired_peer *x = a, *y = b;
+    if (x->paired_at != y->paired_at)
+        return x->paired_at < y->paired_at ? -1 : 1;
+    return memcmp(x->id, y->id, PL_ID_SIZE);
+}
+
+/* Every readable peer, sorted oldest first; corrupt or vanished items are skipped. */
+static int load_all_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *count)
+{
+    name_list l;
+    int rc = ks_list_names(ks, PEER_PREFIX, &l);
+    if (rc != PL_OK)
+        return rc;
+    pl_paired_peer *arr = NULL;
+    size_t n = 0;
+    if (l.n) {
+        arr = calloc(l.n, sizeof *arr);
+        if (!arr)
+            rc = PL_ERR_NOMEM;
+    }
+    for (size_t i = 0; rc == PL_OK && i < l.n; i++) {
+        int r = load_peer(ks, l.names[i], &arr[n]);
+        if (r == PL_OK)
+            n++;
+        else if (r != PL_ERR_CORRUPT && r != PL_ERR_NOT_FOUND && r != PL_ERR_INVALID)
+            rc = r;
+    }
+    free(l.names);
+    if (rc != PL_OK) {
+        free(arr);
+        return rc;
+    }
+    if (n == 0) {
+        free(arr);
+        arr = NULL;
+    } else {
+        qsort(arr, n, sizeof *arr, peer_cmp);
+        /* A store that lists a name twice must not duplicate a peer. */
+        size_t k = 1;
+        for (size_t i = 1; i < n; i++)
+            if (peer_cmp(&arr[i], &arr[k - 1]) != 0)
+                arr[k++] = arr[i];
+        n = k;
+    }
+    *peers = arr;
+    *count = n;
+    return PL_OK;
+}
+
+int pl_keystore_list_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *n)
+{
+    if (!ks || !peers || !n)
+        return PL_ERR_INVALID;
+    pl_paired_peer *arr;
+    size_t count;
+    int rc = load_all_peers(ks, &arr, &count);
+    if (rc != PL_OK)
+        return rc;
+    *peers = arr;
+    *n = count;
+    return PL_OK;
+}
+
+int pl_keystore_forget(pl_keystore *ks, const char *name)
+{
+    if (!ks || !name)
+        return PL_ERR_INVALID;
+    pl_paired_peer *arr;
+    size_t count;
+    int rc = load_all_peers(ks, &arr, &count);
+    if (rc != PL_OK)
+        return rc;
+    int found = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(arr[i].name, name) != 0)
+            continue;
+        char item[NAME_MAX_LEN + 1];
+        peer_item_name(arr[i].id, item);
+        int r = ks_del(ks, item);
+        if (r == PL_OK || r == PL_ERR_NOT_FOUND) {
+            found = 1;
+        } else {
+            rc = r;
+            break;
+        }
+    }
+    free(arr);
+    if (rc != PL_OK)
+        return rc;
+    return found ? PL_OK : PL_ERR_NOT_FOUND;
+}
+
+int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_peer *out)
+{
+    if (!ks || !name || !out)
+        return PL_ERR_INVALID;
+    pl_paired_peer *arr;
+    size_t count;
+    int rc = load_all_peers(ks, &arr, &count);
+    if (rc != PL_OK)
+        return rc;
+    rc = PL_ERR_NOT_FOUND;
+    /* Sorted oldest first: the last match is the newest. */
+    for (size_t i = count; i-- > 0;) {
+        if (strcmp(arr[i].name, name) == 0) {
+            *out = arr[i];
+            rc = PL_OK;
+            break;
+        }
+    }
+    free(arr);
+    return rc;
+}
+
+/* ----------------------------------------------------------- attempts */
+
+/*
+ * The item name of a scope: "attempts." followed by
+ *   - the scope's bytes as lowercase hex, if that fits in a 64-byte name
+ *     (scopes of up to 27 bytes: 9 + 54 = 63), otherwise
+ *   - "_" and the hex of the 16-byte BLAKE2b (crypto_generichash, no key)
+ *     of the scope (9 + 1 + 32 = 42 bytes).
+ * The "_" (never a hex digit) keeps the two forms apart: a 16-byte scope
+ * can't take the name of a long scope whose hash it happens to equal.
+ * A scope is never truncated, so different scopes never share an item.
+ */
+#define ATTEMPTS_HEX_MAX ((NAME_MAX_LEN - (sizeof ATTEMPTS_PREFIX - 1)) / 2)
+
+static void attempts_name(const char *scope, char name[NAME_MAX_LEN + 1])
+{
+    size_t len = strlen(scope);
+    size_t off = sizeof ATTEMPTS_PREFIX - 1;
+    memcpy(name, ATTEMPTS_PREFIX, off);
+    if (len <= ATTEMPTS_HEX_MAX) {
+        sodium_bin2hex(name + off, NAME_MAX_LEN + 1 - off, (const uint8_t *)scope, len);
+    } else {
+        uint8_t h[16];
+        crypto_generichash(h, sizeof h, (const uint8_t *)scope, len, NULL, 0);
+        name[off++] = '_';
+        sodium_bin2hex(name + off, NAME_MAX_LEN + 1 - off, h, sizeof h);
+    }
+}
+
+int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a)
+{
+    if (!ks || !scope || !a)
+        return PL_ERR_INVALID;
+    char name[NAME_MAX_LEN + 1];
+    attempts_name(scope, name);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ks_get(ks, name, &data, &len);
+    if (rc == PL_ERR_NOT_FOUND) {
+        memset(a, 0, sizeof *a);
+        return PL_OK;
+    }
+    if (rc != PL_OK)
+        return rc;
+    const uint8_t *p;
+    size_t n;
+    rc = unseal(ITEM_ATTEMPTS, data, len, &p, &n);
+    if (rc == PL_OK && n != ATTEMPTS_SIZE)
+        rc = PL_ERR_CORRUPT;
+    if (rc == PL_OK) {
+        a->failures = get_u32(p);
+        a->lock_level = get_u32(p + 4);
+        a->locked_until = get_i64(p + 8);
+    }
+    wipe_free(data, len);
+    return rc;
+}
+
+int pl__keystore_put_attempts(pl_keystore *ks, const char *scope, const pl_attempts *a)
+{
+    if (!ks || !scope || !a)
+        return PL_ERR_INVALID;
+    char name[NAME_MAX_LEN + 1];
+    attempts_name(scope, name);
+    uint8_t payload[ATTEMPTS_SIZE];
+    put_u32(payload, a->failures);
+    put_u32(payload + 4, a->lock_level);
+    put_i64(payload + 8, a->locked_until);
+    uint8_t sealed[ATTEMPTS_SIZE + SEAL_OVERHEAD];
+    size_t n = seal(ITEM_ATTEMPTS, payload, sizeof payload, sealed);
+    return ks_put(ks, name, sealed, n);
+}
+
+/* ------------------------------------------------------- memory store */
+
+typedef struct mem_item {
+    struct mem_item *next;
+    char name[NAME_MAX_LEN + 1];
+    uint8_t *data;
+    size_t len;
+} mem_item;
+
+typedef struct mem_store {
+    mem_item *head;
+} mem_store;
+
+static mem_item **mem_find(mem_store *m, const char *name)
+{
+    mem_item **pp = &m->head;
+    while (*pp && strcmp((*pp)->name, name) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static int mem_get(void *ctx, const char *name, uint8_t **data, size_t *len)
+{
+    mem_item *it = *mem_find(ctx, name);
+    if (!it)
+        return PL_ERR_NOT_FOUND;
+    uint8_t *d = malloc(it->len ? it->len : 1);
+    if (!d)
+        return PL_ERR_NOMEM;
+    if (it->len)
+        memcpy(d, it->data, it->len);
+    *data = d;
+    *len = it->len;
+    return PL_OK;
+}
+
+static int mem_put(void *ctx, const char *name, const uint8_t *data, size_t len)
+{
+    mem_store *m = ctx;
+    if (strlen(name) > NAME_MAX_LEN)
+        return PL_ERR_INVALID;
+    uint8_t *d = malloc(len ? len : 1);
+    if (!d)
+        return PL_ERR_NOMEM;
+    if (len)
+        memcpy(d, data, len);
+    mem_item **pp = mem_find(m, name);
+    mem_item *it = *pp;
+    if (it) {
+        wipe_free(it->data, it->len);
+    } else {
+        it = calloc(1, sizeof *it);
+        if (!it) {
+            wipe_free(d, len);
+            return PL_ERR_NOMEM;
+        }
+        strcpy(it->name, name);
+        *pp = it;
+    }
+    it->data = d;
+    it->len = len;
+    return PL_OK;
+}
+
+static int mem_del(void *ctx, const char *name)
+{
+    mem_item **pp = mem_find(ctx, name);
+    mem_item *it = *pp;
+    if (!it)
+        return PL_ERR_NOT_FOUND;
+    *pp = it->next;
+    wipe_free(it->data, it->len);
+    sodium_memzero(it, sizeof *it);
+    free(it);
+    return PL_OK;
+}
+
+static int mem_list(void *ctx, const char *prefix, int (*fn)(const char *name, void *arg),
+                    void *arg)
+{
+    mem_store *m = ctx;
+    for (mem_item *it = m->head; it; it = it->next)
+        if (has_prefix(it->name, prefix) && fn(it->name, arg) != 0)
+            break;
+    return PL_OK;
+}
+
+static void mem_free(void *ctx)
+{
+    mem_store *m = ctx;
+    if (!m)
+        return;
+    mem_item *it = m->head;
+    while (it) {
+        mem_item *next = it->next;
+        wipe_free(it->data, it->len);
+        sodium_memzero(it, sizeof *it);
+        free(it);
+        it = next;
+    }
+    free(m);
+}
+
+int pl_keystore_new_memory(pl_keystore **out)
+{
+    if (!out)
+        return PL_ERR_INVALID;
+    static const pl_keystore_ops ops = {mem_get, mem_put, mem_del, mem_list, mem_free};
+    mem_store *m = calloc(1, sizeof *m);
+    if (!m)
+        return PL_ERR_NOMEM;
+    int rc = pl_keystore_new(&ops, m, out);
+    if (rc != PL_OK)
+        free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------- directory store */
+
+typedef struct dir_store {
+    int dirfd; /* the directory, O_DIRECTORY: every operation is relative to it */
+} dir_store;
+
+/* The names the directory store holds: item names other than "." and
+ * "..", and without ".tmp." (which marks the temporary files of puts,
+ * "<name>.tmp.<pid>", so a leftover is never taken for an item). The
+ * keystore's own names ("identity", "peer.<hex>", "attempts.<hex>")
+ * always qualify. */
+static int dir_name_ok(const char *name)
+{
+    return valid_item_name(name) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+           !strstr(name, ".tmp.");
+}
+
+static int sync_dir(dir_store *d)
+{
+    return fsync(d->dirfd) == 0 ? PL_OK : PL_ERR_IO;
+}
+
+static int dir_get(void *ctx, const char *name, uint8_t **data, size_t *len)
+{
+    dir_store *d = ctx;
+    if (!dir_name_ok(name))
+        return PL_ERR_INVALID;
+    /* O_NONBLOCK: a FIFO planted under an item's name must not hang us. */
+    int fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return PL_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > PL_KEYSTORE_MAX_ITEM) {
+        close(fd);
+        return PL_ERR_CORRUPT;
+    }
+    /* Read up to one byte more than an item may hold, so a file that grew
+     * after fstat is still caught. */
+    uint8_t *buf = malloc(PL_KEYSTORE_MAX_ITEM + 1);
+    if (!buf) {
+        close(fd);
+        return PL_ERR_NOMEM;
+    }
+    size_t got = 0;
+    while (got < PL_KEYSTORE_MAX_ITEM + 1) {
+        ssize_t r = read(fd, buf + got, PL_KEYSTORE_MAX_ITEM + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            wipe_free(buf, got);
+            close(fd);
+            errno = e;
+            return PL_ERR_IO;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got > PL_KEYSTORE_MAX_ITEM) {
+        wipe_free(buf, got);
+        return PL_ERR_CORRUPT;
+    }
+    *data = buf;
+    *len = got;
+    return PL_OK;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int dir_put(void *ctx, const char *name, const uint8_t *data, size_t len)
+{
+    dir_store *d = ctx;
+    if (!dir_name_ok(name))
+        return PL_ERR_INVALID;
+    char tmp[NAME_MAX_LEN + 32];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", name, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return PL_ERR_INVALID;
+    /* O_NOFOLLOW: never truncate what a link planted under the temporary name points to. */
+    int fd = openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return PL_ERR_IO;
+    int ok = fchmod(fd, 0600) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+    int e = errno;
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (ok && renameat(d->dirfd, tmp, d->dirfd, name) != 0) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok) {
+        unlinkat(d->dirfd, tmp, 0);
+        errno = e;
+        return PL_ERR_IO;
+    }
+    return sync_dir(d);
+}
+
+static int dir_del(void *ctx, const char *name)
+{
+    dir_store *d = ctx;
+    if (!dir_name_ok(name))
+        return PL_ERR_INVALID;
+    if (unlinkat(d->dirfd, name, 0) != 0)
+        return errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO;
+    return sync_dir(d);
+}
+
+static int dir_list(void *ctx, const char *prefix, int (*fn)(const char *name, void *arg),
+                    void *arg)
+{
+    dir_store *d = ctx;
+    /* A new open file description, so the listing starts at the beginning. */
+    int fd = openat(d->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return PL_ERR_IO;
+    DIR *dp = fdopendir(fd);
+    if (!dp) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return PL_ERR_IO;
+    }
+    int rc = PL_OK;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(dp);
+        if (!de) {
+            if (errno != 0)
+                rc = PL_ERR_IO;
+            break;
+        }
+        /* Skips ".", "..", other files and "*.tmp.*" leftovers of puts. */
+        if (!dir_name_ok(de->d_name) || !has_prefix(de->d_name, prefix))
+            continue;
+        if (fn(de->d_name, arg) != 0)
+            break;
+    }
+    int e = errno;
+    closedir(dp);
+    errno = e;
+    return rc;
+}
+
+static void dir_free(void *ctx)
+{
+    dir_store *d = ctx;
+    if (!d)
+        return;
+    close(d->dirfd);
+    free(d);
+}
+
+int pl_keystore_open_dir(const char *dir, pl_keystore **out)
+{
+    if (!dir || !*dir || !out)
+        return PL_ERR_INVALID;
+    int created = 0;
+    if (mkdir(dir, 0700) == 0)
+        created = 1;
+    else if (errno != EEXIST)
+        return PL_ERR_IO;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return PL_ERR_IO;
+    /* The umask may have narrowed a new directory's mode; make it exactly 0700. */
+    if (created && fchmod(fd, 0700) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return PL_ERR_IO;
+    }
+    dir_store *d = malloc(sizeof *d);
+    if (!d) {
+        close(fd);
+        return PL_ERR_NOMEM;
+    }
+    d->dirfd = fd;
+    static const pl_keystore_ops ops = {dir_get, dir_put, dir_del, dir_list, dir_free};
+    int rc = pl_keystore_new(&ops, d, out);
+    if (rc != PL_OK)
+        dir_free(d);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/* What the handshake needs from the keystore. Not installed. */
+#ifndef PL_KEYSTORE_INTERNAL_H
+#define PL_KEYSTORE_INTERNAL_H
+
+#include "internal.h"
+#include <peerlink/keystore.h>
+
+/* The Ed25519 secret key (libsodium's 64-byte form, which embeds the
+ * public key), created on first use. The caller wipes sk after use. */
+int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64]);
+
+/* Look a peer up by id. PL_OK with *out filled, PL_ERR_NOT_FOUND, PL_ERR_CORRUPT, PL_ERR_IO. */
+int pl__keystore_find_peer(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out);
+
+/* The most recently paired peer with this name. PL_OK, PL_ERR_NOT_FOUND, ... */
+int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_peer *out);
+
+/* Store a peer (replacing any record with the same id). */
+int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p);
+
+/* Pairing attempt state of a listener, kept per scope (e.g. an instance name). */
+typedef struct pl_attempts {
+    uint32_t failures;     /* failed attempts against the current code */
+    uint32_t lock_level;   /* how many times a fixed code was locked (the delay doubles each time) */
+    int64_t locked_until;  /* Unix time in seconds; 0 if not locked */
+} pl_attempts;
+
+/* Read (all zero if absent; PL_ERR_CORRUPT for a damaged item, which the
+ * caller must treat as locked: it fails closed) and write. */
+int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a);
+int pl__keystore_put_attempts(pl_keystore *ks, const char *scope, const pl_attempts *a);
+
+#endif

@@ -1,0 +1,24 @@
+#!/bin/sh
+# The shared library exports the public API (pl_*) and nothing else:
+# everything is built with -fvisibility=hidden and PL_EXPORT marks the API.
+set -eu
+lib=$top_builddir/lib/.libs/libpeerlink.so
+if [ ! -f "$lib" ]; then
+	echo "exports: $lib not built (static-only build); nothing to check"
+	exit 77
+fi
+syms=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBR]$/ {print $3}')
+[ -n "$syms" ] || { echo "exports: no symbols found in $lib"; exit 1; }
+bad=$(printf '%s\n' "$syms" | grep -v '^pl_' || true)
+if [ -n "$bad" ]; then
+	echo "exports: symbols outside the pl_ API are exported:"
+	printf '  %s\n' $bad
+	exit 1
+fi
+# Every function declared PL_EXPORT in the public headers is exported.
+missing=
+for f in $(sed -n 's/^PL_EXPORT [^(]*[ *]\(pl_[a-z0-9_]*\)(.*/\1/p' "$top_srcdir"/include/peerlink/*.h); do
+	printf '%s\n' "$syms" | grep -qx "$f" || missing="$missing $f"
+done
+[ -z "$missing" ] || { echo "exports: declared but not exported:$missing"; exit 1; }
+echo "exports: $(printf '%s\n' "$syms" | wc -l) symbols, all pl_, all declared ones present"
