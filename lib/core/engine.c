@@ -133,21 +133,32 @@ static void x25519_keypair(pl_engine *e)
 
 /* ---------------------------------------------------------------- sending */
 
-/* Frame a message: in clear before the handshake keys, sealed after. */
+/* Frame a message: in clear before the handshake keys, sealed after.
+ * Sealed records are built in place: room for every record is reserved
+ * in out first (so out's storage cannot move), each inner frame is
+ * written where its ciphertext goes, and pl_record_seal() encrypts it
+ * there. No plaintext copy is left anywhere, and nothing needs wiping
+ * but the reserved room on the (impossible once reserved) error path. */
 static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t len)
 {
     if (!e->tx.ready)
         return pl_frame_encode_message(&e->out, type, data, len);
-    /* Seal each inner frame; on failure undo what was appended and the counter. */
+    const size_t per = 2 * PL_FRAME_HEADER_SIZE + PL_RECORD_TAG; /* outer + inner header + tag */
+    size_t nrec = len == 0 ? 1 : len / PL_RECORD_MAX_INNER_PAYLOAD + (len % PL_RECORD_MAX_INNER_PAYLOAD != 0);
+    if (nrec > (SIZE_MAX - len) / per)
+        return PL_ERR_NOMEM;
+    size_t room = len + nrec * per;
+    int rc = pl_buf_reserve(&e->out, room);
+    if (rc != PL_OK)
+        return rc;
     size_t mark = e->out.len;
     pl_record_dir saved = e->tx;
-    uint8_t inner[PL_RECORD_MAX_INNER];
     size_t done = 0;
-    int rc = PL_OK;
     do {
         size_t n = len - done;
         if (n > PL_RECORD_MAX_INNER_PAYLOAD)
             n = PL_RECORD_MAX_INNER_PAYLOAD;
+        uint8_t *inner = e->out.data + e->out.len + PL_FRAME_HEADER_SIZE; /* where the ciphertext goes */
         pl_frame_header h = {PL_FRAME_VERSION, type, (uint8_t)(done + n < len ? PL_FRAME_FLAG_MORE : 0),
                              (uint32_t)n};
         pl_frame_header_encode(&h, inner);
@@ -156,8 +167,8 @@ static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t 
         rc = pl_record_seal(&e->tx, inner, PL_FRAME_HEADER_SIZE + n, &e->out);
         done += n;
     } while (rc == PL_OK && done < len);
-    sodium_memzero(inner, sizeof inner);
     if (rc != PL_OK) {
+        sodium_memzero(e->out.data + mark, room); /* unsealed plaintext may be there */
         e->out.len = mark;
         e->tx = saved;
     }

@@ -78,7 +78,10 @@ int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_
         return PL_ERR_INVALID;
     total = PL_FRAME_HEADER_SIZE + inner_len + PL_RECORD_TAG;
     /* Reserve first: nothing below can fail, so out is unchanged on error.
-     * (inner must not point into out: the reserve may move its storage.) */
+     * inner may point into out only where this record's ciphertext goes
+     * (out->data + out->len + header), with the room already reserved so
+     * that this reserve cannot move the storage: libsodium encrypts in
+     * place when c == m (engine.c's send_message does this). */
     rc = pl_buf_reserve(out, total);
     if (rc != PL_OK)
         return rc;

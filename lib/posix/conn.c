@@ -460,10 +460,26 @@ static int do_write(pl_conn *c)
 static void conn_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     pl_conn *c = userdata;
+    /* A byte session starts its handshake on its first kick, but watches
+     * are dispatched before timeouts: when the peer's Hello is already
+     * readable, start now rather than feed an idle engine (which fails
+     * the session with PL_ERR_STATE). */
+    if (c->eng.state == PL_HS_IDLE) {
+        int rc = conn_start(c);
+        if (rc != PL_OK) {
+            conn_fail(c, rc);
+            return;
+        }
+        update_interest(c);
+    }
     if ((events & PL_WATCH_OUT) && !do_write(c))
         return;
-    if (events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR))
-        do_read(c);
+    /* What the input made the engine (or the application's callbacks)
+     * queue - a handshake reply, an echo - goes out now: the socket is
+     * almost always writable, and waiting for the next poll() round
+     * costs a system call and a loop iteration per reply. */
+    if ((events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR)) && do_read(c) && pl_buf_size(&c->eng.out))
+        do_write(c);
 }
 
 static void deadline_expired(pl_timeout *t, void *userdata)
