@@ -27,6 +27,7 @@ const char *pl_strerror(int err)
     case PL_ERR_BUSY: return "another pairing is in progress";
     case PL_ERR_AUTH: return "authentication failed";
     case PL_ERR_CORRUPT: return "keystore item corrupt";
+    case PL_ERR_DENIED: return "local network access denied";
     }
     return "unknown error";
 }

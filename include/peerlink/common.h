@@ -46,7 +46,8 @@ typedef enum pl_error {
     PL_ERR_LOCKED = -19,      /**< pairing is locked for a while after too many failed attempts */
     PL_ERR_BUSY = -20,        /**< another pairing is in progress on this listener */
     PL_ERR_AUTH = -21,        /**< authentication failed: a tampered, replayed or forged message, or an unexpected identity */
-    PL_ERR_CORRUPT = -22      /**< a keystore item is corrupt (checksum or format) */
+    PL_ERR_CORRUPT = -22,     /**< a keystore item is corrupt (checksum or format) */
+    PL_ERR_DENIED = -23       /**< the system refused access to the local network (e.g. the user declined the prompt) */
 } pl_error;
 
 /**

@@ -1,0 +1,428 @@
+/* Sessions over an asynchronous transport. See chan.h. */
+#include "apple/chan.h"
+
+#include "apple/hop.h"
+
+enum { CH_CONNECTING = 0, CH_READY = 1, CH_DONE = 2 };
+
+struct pl_chan {
+    pl_ref ref;           /* the glue's (until the session is gone) + the transport's */
+    const pl_poll *poll;  /* loop thread from here on */
+    const pl_chan_io *ops;
+    void *io;
+    int state;
+    int io_closed;        /* ops->finish or ops->cancel was called */
+    pl_conn *conn;        /* the session; NULL before it exists (responder) or once it is gone */
+    int session_started;  /* a session was created (it owns the glue's reference from then on) */
+    int open;             /* PL_CONN_OPEN went by */
+    int in_eof;           /* the end of the input was handed to the session */
+    size_t inflight;      /* bytes sent and not yet confirmed */
+    int blocked;          /* write took less than offered: call writable when there is room */
+    int fail_status;      /* why the transport ended, for a CLOSED before OPEN */
+    pl_timeout *deadline;
+    pl_timeout *reaper;
+    /* The initiator's application callback. */
+    pl_conn_cb app_cb;
+    void *app_ud;
+    /* The responder's acceptor while in handshake. */
+    pl_chan_acceptor *acc;
+    pl_chan *anext;
+};
+
+struct pl_chan_acceptor {
+    const pl_poll *poll;
+    pl_keystore *ks;
+    pl_chan_accept_ops ops;
+    void *ctx;
+    char code[33];
+    int pairing;
+    pl_chan *pending;
+    size_t n_pending;
+};
+
+static void acc_unlink(pl_chan *ch);
+
+static void chan_destroy(pl_chan *ch)
+{
+    if (ch->ops->release)
+        ch->ops->release(ch->io);
+    free(ch);
+}
+
+static void chan_put(pl_chan *ch)
+{
+    if (pl__ref_put(&ch->ref))
+        chan_destroy(ch);
+}
+
+void pl__chan_io_release(pl_chan *ch)
+{
+    chan_put(ch);
+}
+
+/* Tell the transport we want nothing more from it (once). */
+static void io_close(pl_chan *ch, int graceful)
+{
+    if (ch->io_closed)
+        return;
+    ch->io_closed = 1;
+    if (graceful && ch->state == CH_READY)
+        ch->ops->finish(ch->io);
+    else
+        ch->ops->cancel(ch->io);
+}
+
+static void free_timeout(pl_chan *ch, pl_timeout **t)
+{
+    if (*t)
+        ch->poll->timeout_free(*t);
+    *t = NULL;
+}
+
+/* The glue lets go: loop objects first, then its reference. */
+static void glue_done(pl_chan *ch)
+{
+    acc_unlink(ch);
+    free_timeout(ch, &ch->deadline);
+    free_timeout(ch, &ch->reaper);
+    io_close(ch, 0);
+    ch->state = CH_DONE;
+    chan_put(ch);
+}
+
+static void reap(pl_timeout *t, void *userdata)
+{
+    pl_chan *ch = userdata;
+    (void)t;
+    glue_done(ch);
+}
+
+/* ---------------------------------------------------------------- the session's channel ops */
+
+static long ch_write(void *ctx, const uint8_t *data, size_t len)
+{
+    pl_chan *ch = ctx;
+    if (ch->state == CH_DONE || ch->io_closed)
+        return -1;
+    if (ch->state != CH_READY || ch->inflight >= PL_CHAN_WINDOW) {
+        ch->blocked = 1;
+        return 0;
+    }
+    size_t n = PL_CHAN_WINDOW - ch->inflight;
+    if (n > len)
+        n = len;
+    if (ch->ops->send(ch->io, data, n) != PL_OK)
+        return -1;
+    ch->inflight += n;
+    ch->blocked = n < len;
+    return (long)n;
+}
+
+/* The session is over (or freed). Its CLOSED callback may still follow
+ * in the same call stack and uses ch as userdata: the glue's reference
+ * goes on the next loop iteration. */
+static void ch_close(void *ctx)
+{
+    pl_chan *ch = ctx;
+    ch->conn = NULL;
+    acc_unlink(ch);
+    io_close(ch, 1);
+    free_timeout(ch, &ch->deadline);
+    ch->reaper = ch->poll->timeout_new(ch->poll, 0, reap, ch);
+    /* Without memory for the timer, ch leaks rather than risk a use after free. */
+}
+
+static const pl_channel_ops chan_channel_ops = {
+    .write = ch_write,
+    .close = ch_close,
+};
+
+/* ---------------------------------------------------------------- the wrapped callbacks */
+
+static void initiator_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    pl_chan *ch = ud;
+    if (ev == PL_CONN_OPEN) {
+        ch->open = 1;
+        free_timeout(ch, &ch->deadline);
+    }
+    if (ev == PL_CONN_CLOSED && !ch->open && ch->fail_status &&
+        (status == PL_ERR_CLOSED || status == PL_ERR_IO))
+        status = ch->fail_status;
+    if (ch->app_cb)
+        ch->app_cb(c, ev, status, data, len, ch->app_ud);
+}
+
+static void responder_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    pl_chan *ch = ud;
+    (void)status;
+    (void)data;
+    (void)len;
+    if (ev == PL_CONN_OPEN) {
+        ch->open = 1;
+        free_timeout(ch, &ch->deadline);
+        pl_chan_acceptor *a = ch->acc;
+        acc_unlink(ch);
+        /* The callee owns c from here: it sets its callback or frees it. */
+        pl_conn_set_callback(c, NULL, NULL);
+        if (a)
+            a->ops.accepted(a->ctx, c);
+        else
+            pl_conn_free(c);
+        return;
+    }
+    if (ev == PL_CONN_CLOSED)
+        pl_conn_free(c); /* ended in handshake: silently */
+}
+
+static void deadline_expired(pl_timeout *t, void *userdata)
+{
+    pl_chan *ch = userdata;
+    (void)t;
+    free_timeout(ch, &ch->deadline);
+    if (ch->open)
+        return;
+    ch->fail_status = PL_ERR_TIMEOUT;
+    io_close(ch, 0);
+    if (ch->conn && !ch->acc) {
+        ch->in_eof = 1;
+        pl_conn_channel_input(ch->conn, NULL, 0); /* the session ends from the loop */
+    } else if (ch->conn) {
+        pl_conn_free(ch->conn); /* a responder in handshake goes silently */
+    } else if (!ch->session_started) {
+        glue_done(ch); /* an accepted transport that never became ready */
+    }
+}
+
+/* ---------------------------------------------------------------- initiator */
+
+static pl_chan *chan_alloc(const pl_poll *poll, const pl_chan_io *ops, void *io, int timeout_ms)
+{
+    pl_chan *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return NULL;
+    pl__ref_init(&ch->ref);
+    pl__ref_get(&ch->ref); /* the transport's */
+    ch->poll = poll;
+    ch->ops = ops;
+    ch->io = io;
+    ch->deadline = poll->timeout_new(poll, timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS,
+                                     deadline_expired, ch);
+    if (!ch->deadline) {
+        free(ch);
+        return NULL;
+    }
+    return ch;
+}
+
+int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks,
+                     const char *instance, int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan **out,
+                     pl_conn **conn)
+{
+    if (!poll || !ops || !ks || !instance || !out || !conn)
+        return PL_ERR_INVALID;
+    pl_chan *ch = chan_alloc(poll, ops, io, timeout_ms);
+    if (!ch)
+        return PL_ERR_NOMEM;
+    ch->app_cb = cb;
+    ch->app_ud = userdata;
+    pl_conn *c = NULL;
+    int rc = pl_conn_new_channel(poll, &chan_channel_ops, ch, PL_ROLE_INITIATOR, ks, instance, initiator_cb,
+                                 ch, &c);
+    if (rc != PL_OK) {
+        poll->timeout_free(ch->deadline);
+        free(ch); /* io untouched: no release */
+        return rc;
+    }
+    ch->conn = c;
+    ch->session_started = 1;
+    *out = ch;
+    *conn = c;
+    return PL_OK;
+}
+
+/* ---------------------------------------------------------------- transport reports */
+
+static int responder_start(pl_chan *ch);
+
+void pl__chan_ready(pl_chan *ch)
+{
+    if (ch->state != CH_CONNECTING || ch->io_closed)
+        return;
+    ch->state = CH_READY;
+    if (!ch->session_started && responder_start(ch) != PL_OK) {
+        glue_done(ch);
+        return;
+    }
+    ch->ops->receive(ch->io);
+    if (ch->blocked && ch->conn) {
+        ch->blocked = 0;
+        pl_conn_channel_writable(ch->conn);
+    }
+}
+
+void pl__chan_input(pl_chan *ch, const uint8_t *data, size_t len)
+{
+    if (!ch->conn || ch->io_closed || ch->in_eof)
+        return;
+    ch->in_eof = len == 0;
+    if (pl_conn_channel_input(ch->conn, data, len) == PL_ERR_NOMEM) {
+        pl__chan_failed(ch, PL_ERR_NOMEM);
+        return;
+    }
+    if (len)
+        ch->ops->receive(ch->io);
+}
+
+void pl__chan_sent(pl_chan *ch, size_t n, int status)
+{
+    ch->inflight = n > ch->inflight ? 0 : ch->inflight - n;
+    if (status != PL_OK) {
+        pl__chan_failed(ch, status);
+        return;
+    }
+    if (ch->blocked && ch->conn && ch->state == CH_READY && ch->inflight < PL_CHAN_WINDOW) {
+        ch->blocked = 0;
+        pl_conn_channel_writable(ch->conn);
+    }
+}
+
+void pl__chan_failed(pl_chan *ch, int status)
+{
+    if (ch->state == CH_DONE)
+        return;
+    if (!ch->fail_status)
+        ch->fail_status = status ? status : PL_ERR_CLOSED;
+    io_close(ch, 0);
+    if (!ch->session_started) {
+        glue_done(ch); /* an inbound connection that never became ready: no session, no attempt */
+        return;
+    }
+    if (!ch->conn)
+        return;
+    if (ch->acc) {
+        pl_conn_free(ch->conn); /* in handshake on the responder's side: silently */
+    } else if (!ch->in_eof) {
+        ch->in_eof = 1;
+        pl_conn_channel_input(ch->conn, NULL, 0); /* the session ends, from the loop */
+    }
+}
+
+/* ---------------------------------------------------------------- responder */
+
+static void acc_unlink(pl_chan *ch)
+{
+    pl_chan_acceptor *a = ch->acc;
+    if (!a)
+        return;
+    for (pl_chan **p = &a->pending; *p; p = &(*p)->anext) {
+        if (*p == ch) {
+            *p = ch->anext;
+            a->n_pending--;
+            break;
+        }
+    }
+    ch->acc = NULL;
+    ch->anext = NULL;
+}
+
+int pl__chan_acceptor_new(const pl_poll *poll, pl_keystore *ks, const pl_chan_accept_ops *ops, void *ctx,
+                          pl_chan_acceptor **out)
+{
+    if (!poll || !ks || !ops || !ops->accepted || !ops->instance || !out)
+        return PL_ERR_INVALID;
+    pl_chan_acceptor *a = calloc(1, sizeof *a);
+    if (!a)
+        return PL_ERR_NOMEM;
+    a->poll = poll;
+    a->ks = ks;
+    a->ops = *ops;
+    a->ctx = ctx;
+    *out = a;
+    return PL_OK;
+}
+
+int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code)
+{
+    if (!a)
+        return PL_ERR_INVALID;
+    if (!code) {
+        a->pairing = 0;
+        memset(a->code, 0, sizeof a->code);
+        return PL_OK;
+    }
+    size_t n = strlen(code);
+    if (n == 0 || n >= sizeof a->code)
+        return PL_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (code[i] < 0x21 || code[i] > 0x7e)
+            return PL_ERR_INVALID;
+    memcpy(a->code, code, n + 1);
+    a->pairing = 1;
+    return PL_OK;
+}
+
+size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a)
+{
+    return a ? a->n_pending : 0;
+}
+
+void pl__chan_acceptor_free(pl_chan_acceptor *a)
+{
+    if (!a)
+        return;
+    while (a->pending) {
+        pl_chan *ch = a->pending;
+        acc_unlink(ch);
+        ch->acc = NULL;
+        if (ch->conn)
+            pl_conn_free(ch->conn); /* calls ch_close: the glue lets go on the next iteration */
+        else if (!ch->session_started)
+            glue_done(ch);
+    }
+    memset(a->code, 0, sizeof a->code);
+    free(a);
+}
+
+int pl__chan_accept(pl_chan_acceptor *a, const pl_chan_io *ops, void *io, pl_chan **out)
+{
+    if (!a || !ops || !out)
+        return PL_ERR_INVALID;
+    pl_chan *ch = chan_alloc(a->poll, ops, io, PL_CHAN_ACCEPT_TIMEOUT_MS);
+    if (!ch)
+        return PL_ERR_NOMEM;
+    ch->acc = a;
+    ch->anext = a->pending;
+    a->pending = ch;
+    a->n_pending++;
+    if (a->n_pending > PL_CHAN_MAX_PENDING) {
+        pl_chan *oldest = a->pending;
+        while (oldest->anext)
+            oldest = oldest->anext;
+        pl__chan_failed(oldest, PL_ERR_TIMEOUT);
+    }
+    *out = ch;
+    return PL_OK;
+}
+
+/* The inbound transport is ready: now, and only now, a session. */
+static int responder_start(pl_chan *ch)
+{
+    pl_chan_acceptor *a = ch->acc;
+    if (!a)
+        return PL_ERR_STATE;
+    const char *instance = a->ops.instance(a->ctx);
+    pl_conn *c = NULL;
+    int rc = pl_conn_new_channel(ch->poll, &chan_channel_ops, ch, PL_ROLE_RESPONDER, a->ks,
+                                 instance ? instance : "", responder_cb, ch, &c);
+    if (rc != PL_OK)
+        return rc;
+    ch->conn = c;
+    ch->session_started = 1;
+    if (a->pairing && (rc = pl_conn_set_code(c, a->code)) != PL_OK) {
+        pl_conn_free(c); /* calls ch_close */
+        return rc;
+    }
+    return PL_OK;
+}

@@ -1,0 +1,106 @@
+/*
+ * Sessions over a transport that reports asynchronously (on Apple: an
+ * nw_connection), in plain C: the glue between a transport and the
+ * project's sans-I/O session through the public byte-channel API
+ * (pl_conn_new_channel, pl_conn_channel_input, pl_conn_channel_writable).
+ * No protocol logic: the session engine does all of that.
+ *
+ * Everything here runs on the loop thread. The transport implements
+ * pl_chan_io and reports through the pl__chan_* functions, from the
+ * loop (on Apple, after the hop from the dispatch queue). Once the glue
+ * has called ops->finish or ops->cancel (exactly once per transport),
+ * it expects no more reports except pl__chan_io_release(), and the
+ * transport may stop using the loop at once.
+ *
+ * Only an established transport ever becomes a session: a responder's
+ * session is created when its transport reports ready, so an inbound
+ * connection that fails before that (or a racing attempt inside
+ * Network.framework, which never reports ready) never reaches the
+ * engine, never starts a pairing and is never counted as a failed
+ * attempt.
+ */
+#ifndef PL_APPLE_CHAN_H
+#define PL_APPLE_CHAN_H
+
+#include "internal.h"
+
+typedef struct pl_chan_io {
+    /* Start sending len bytes (copied); completion comes with pl__chan_sent(). PL_OK or an error. */
+    int (*send)(void *io, const uint8_t *data, size_t len);
+    /* Ask for the next chunk of input (after ready, and after each pl__chan_input with len > 0). */
+    void (*receive)(void *io);
+    /* Close gracefully: after the sends started so far are done, end the stream and cancel. */
+    void (*finish)(void *io);
+    /* Close now. */
+    void (*cancel)(void *io);
+    /* The glue is done with io (ch is being destroyed): free it. Any thread. */
+    void (*release)(void *io);
+} pl_chan_io;
+
+typedef struct pl_chan pl_chan;
+typedef struct pl_chan_acceptor pl_chan_acceptor;
+
+/* Bytes handed to the transport and not yet confirmed sent, at most. */
+#define PL_CHAN_WINDOW (256u * 1024u)
+/* Connecting plus handshake, when the caller gives no timeout. */
+#define PL_CHAN_DEFAULT_TIMEOUT_MS 10000
+/* An accepted connection's handshake. */
+#define PL_CHAN_ACCEPT_TIMEOUT_MS 10000
+
+/*
+ * The initiator's side: a session over io, to the responder named
+ * instance. cb/userdata are the application's; CLOSED before OPEN
+ * carries why the transport failed (PL_ERR_CONNECT, PL_ERR_TIMEOUT, ...)
+ * instead of the session's PL_ERR_CLOSED. On PL_OK *conn is the
+ * session (the application's) and *out the glue (the transport's
+ * reporting handle). On error nothing was created and io is untouched.
+ */
+int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks,
+                     const char *instance, int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan **out,
+                     pl_conn **conn);
+
+/* ---------------------------------------------------------------- transport → glue */
+
+void pl__chan_ready(pl_chan *ch);
+/* Input from the peer; len 0: the peer ended the stream. */
+void pl__chan_input(pl_chan *ch, const uint8_t *data, size_t len);
+/* A send of n bytes completed (status PL_OK) or failed. */
+void pl__chan_sent(pl_chan *ch, size_t n, int status);
+/* The transport failed (status says why) or was refused. */
+void pl__chan_failed(pl_chan *ch, int status);
+/*
+ * The transport will report nothing more: drop its reference to ch.
+ * Any thread (it is the one call a transport may make off the loop,
+ * e.g. from a dropped event). May destroy ch, which then calls
+ * ops->release(io) on this thread.
+ */
+void pl__chan_io_release(pl_chan *ch);
+
+/* ---------------------------------------------------------------- the responder's side */
+
+typedef struct pl_chan_accept_ops {
+    /* The name handshakes are bound to now (the publication's current name). */
+    const char *(*instance)(void *ctx);
+    /* A session completed its handshake: the callee owns c (sets its callback or frees it). */
+    void (*accepted)(void *ctx, pl_conn *c);
+} pl_chan_accept_ops;
+
+int pl__chan_acceptor_new(const pl_poll *poll, pl_keystore *ks, const pl_chan_accept_ops *ops, void *ctx,
+                          pl_chan_acceptor **out);
+/* Pairing: a fixed code (copied; checked as pl_conn_set_code() does), or NULL: off. */
+int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code);
+/* Connections still in handshake. */
+size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a);
+/* Drop every connection still in handshake (silently) and free a. */
+void pl__chan_acceptor_free(pl_chan_acceptor *a);
+
+/*
+ * An inbound transport: it becomes a session when it reports ready and
+ * is handed over when the handshake is done; before that it ends
+ * silently (failure, timeout, or more than PL_CHAN_MAX_PENDING waiting).
+ * On error io is untouched.
+ */
+#define PL_CHAN_MAX_PENDING 64
+int pl__chan_accept(pl_chan_acceptor *a, const pl_chan_io *ops, void *io, pl_chan **out);
+
+#endif

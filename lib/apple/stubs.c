@@ -1,0 +1,66 @@
+/*
+ * The Network.framework API (peerlink/apple.h) where there is no
+ * Network.framework: every call says so, and the symbols exist so that
+ * portable code and bindings link on every platform.
+ */
+#include "internal.h"
+
+#include <peerlink/apple.h>
+
+int pl_apple_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
+                     void *userdata, pl_conn **out)
+{
+    (void)poll, (void)svc, (void)ks, (void)timeout_ms, (void)cb, (void)userdata, (void)out;
+    return PL_ERR_UNSUPPORTED;
+}
+
+int pl_apple_listener_new(pl_publication *p, pl_keystore *ks, pl_apple_accept_cb cb, void *userdata,
+                          pl_apple_listener **out)
+{
+    (void)p, (void)ks, (void)cb, (void)userdata, (void)out;
+    return PL_ERR_UNSUPPORTED;
+}
+
+int pl_apple_listener_set_code(pl_apple_listener *l, const char *code)
+{
+    (void)l, (void)code;
+    return PL_ERR_UNSUPPORTED;
+}
+
+size_t pl_apple_listener_pending(const pl_apple_listener *l)
+{
+    (void)l;
+    return 0;
+}
+
+void pl_apple_listener_free(pl_apple_listener *l)
+{
+    (void)l;
+}
+
+int pl_apple_local_network_denied(void)
+{
+    return 0;
+}
+
+int pl_apple_poll_new(pl_apple_poll **out)
+{
+    (void)out;
+    return PL_ERR_UNSUPPORTED;
+}
+
+const pl_poll *pl_apple_poll_get(pl_apple_poll *p)
+{
+    (void)p;
+    return NULL;
+}
+
+void pl_apple_poll_async(pl_apple_poll *p, void (*fn)(void *ctx), void *ctx)
+{
+    (void)p, (void)fn, (void)ctx;
+}
+
+void pl_apple_poll_free(pl_apple_poll *p)
+{
+    (void)p;
+}
