@@ -600,6 +600,7 @@ int main(int argc, char **argv)
     }
     if (a.backend && strcmp(a.backend, "list") == 0) {
         printf("%s\n", pl_discovery_backends());
+        pl_txt_free(a.txt);
         return 0;
     }
     int management = list || forget_name;

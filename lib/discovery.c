@@ -11,20 +11,45 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#ifdef PL_HAVE_APPLE
+extern const pl_discovery_ops pl__apple_ops; /* lib/apple/apple.c */
+#endif
+
 static const pl_discovery_ops *const backends[] = {
+#ifdef PL_HAVE_APPLE
+    &pl__apple_ops, /* Network.framework: first on Apple platforms */
+#endif
 #ifdef PL_HAVE_AVAHI
     &pl__avahi_ops,
+#endif
+#ifdef PL_HAVE_MDNS
+    &pl__mdns_ops, /* the embedded default: used when no Avahi daemon answers */
 #endif
     NULL,
 };
 
 const char *pl_discovery_backends(void)
 {
-    return ""
-#ifdef PL_HAVE_AVAHI
-           "avahi"
+#ifdef PL_HAVE_APPLE /* in the order of backends[] */
+#if defined(PL_HAVE_AVAHI) && defined(PL_HAVE_MDNS)
+    return "apple,avahi,mdns";
+#elif defined(PL_HAVE_AVAHI)
+    return "apple,avahi";
+#elif defined(PL_HAVE_MDNS)
+    return "apple,mdns";
+#else
+    return "apple";
 #endif
-        ;
+#endif
+#if defined(PL_HAVE_AVAHI) && defined(PL_HAVE_MDNS)
+    return "avahi,mdns";
+#elif defined(PL_HAVE_AVAHI)
+    return "avahi";
+#elif defined(PL_HAVE_MDNS)
+    return "mdns";
+#else
+    return "";
+#endif
 }
 
 /* ---------------------------------------------------------------- addresses */
@@ -83,6 +108,25 @@ static int valid_name(const char *n)
 
 /* ---------------------------------------------------------------- discovery */
 
+int pl__discovery_open(const pl_poll *poll, const pl_discovery_ops *ops, const void *options,
+                       pl_discovery **out)
+{
+    pl_discovery *d = calloc(1, sizeof *d);
+    if (!d)
+        return PL_ERR_NOMEM;
+    d->poll = poll;
+    d->ops = ops;
+    d->options = options;
+    int err = ops->open(d);
+    d->options = NULL;
+    if (err != PL_OK) {
+        free(d);
+        return err;
+    }
+    *out = d;
+    return PL_OK;
+}
+
 int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **out)
 {
     if (!poll || !out)
@@ -92,17 +136,9 @@ int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **ou
         const pl_discovery_ops *ops = backends[i];
         if (backend && strcmp(backend, ops->name) != 0)
             continue;
-        pl_discovery *d = calloc(1, sizeof *d);
-        if (!d)
-            return PL_ERR_NOMEM;
-        d->poll = poll;
-        d->ops = ops;
-        err = ops->open(d);
-        if (err == PL_OK) {
-            *out = d;
+        err = pl__discovery_open(poll, ops, NULL, out);
+        if (err == PL_OK)
             return PL_OK;
-        }
-        free(d);
     }
     return err;
 }
@@ -527,10 +563,15 @@ void pl__browser_lost(pl_browser *b, const char *name, const char *type, const c
             break;
         }
     }
-    if (in->sources) {
+    int resolved = 0;
+    for (struct pl_source *s = in->sources; s; s = s->next)
+        resolved |= s->resolved;
+    if (resolved || (in->sources && !in->announced)) {
         instance_report(in);
         return;
     }
+    /* Nothing resolved is left: it is gone as far as the application can
+     * tell (a source that resolves later brings it back as ADD). */
     *pi = in->next;
     /* in is unlinked, so it outlives the browser if the callback frees it. */
     if (in->announced)

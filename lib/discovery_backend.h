@@ -32,6 +32,7 @@ typedef struct pl_discovery_ops {
 struct pl_discovery {
     const pl_poll *poll;
     const pl_discovery_ops *ops;
+    const void *options; /* backend-specific options, set only during ops->open, else NULL */
     void *priv;
     pl_publication *pubs;
     pl_browser *browsers;
@@ -78,6 +79,12 @@ typedef struct pl_resolved {
     const pl_address *address; /* NULL if none */
 } pl_resolved;
 
+/* Open a discovery object on one given backend with backend-specific
+ * options (visible to ops->open as d->options, during that call only).
+ * Same contract as pl_discovery_new(). */
+int pl__discovery_open(const pl_poll *poll, const pl_discovery_ops *ops, const void *options,
+                       pl_discovery **out);
+
 /* Backend → generic layer. Each may run the application's callback and
  * so may free the object: touch nothing of it after the call, except
  * as the return value allows. */
@@ -97,6 +104,14 @@ void pl__browser_failed(pl_browser *b, int status);
 
 #ifdef PL_HAVE_AVAHI
 extern const pl_discovery_ops pl__avahi_ops;
+#endif
+#ifdef PL_HAVE_MDNS
+/* Options of the built-in mDNS backend (pl_discovery_new_mdns()). */
+typedef struct pl__mdns_options {
+    const char *const *interfaces; /* interface names; n == 0: the default choice */
+    size_t n;
+} pl__mdns_options;
+extern const pl_discovery_ops pl__mdns_ops;
 #endif
 
 #endif

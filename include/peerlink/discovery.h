@@ -1,8 +1,10 @@
 /*
  * peerlink — DNS-SD discovery: publish a service instance, browse a type.
  *
- * A pl_discovery is a connection to one discovery backend ("avahi" on
- * Linux; others may be added). Publications and browsers hang off it.
+ * A pl_discovery is a connection to one discovery backend: "avahi"
+ * (avahi-daemon over D-Bus) or "mdns" (the library's built-in mDNS
+ * responder and querier, no daemon; see docs/MDNS.md). Publications and
+ * browsers hang off it.
  *
  * Callback rules (all objects here):
  *  - callbacks run only from inside the pl_poll loop given to
@@ -57,8 +59,10 @@ typedef struct pl_publication pl_publication;
 typedef struct pl_browser pl_browser;
 
 /**
- * Connect to a discovery backend. backend names one ("avahi"); NULL
- * picks the default. poll must outlive the object.
+ * Connect to a discovery backend. backend names one ("avahi", "mdns");
+ * NULL picks the default: the first of pl_discovery_backends() that
+ * opens, so "avahi" when its daemon answers and else the built-in
+ * "mdns" engine. poll must outlive the object.
  * Returns PL_OK with *out set; on failure *out is untouched and no
  * callback is ever made: PL_ERR_UNSUPPORTED (no such backend in this
  * build), PL_ERR_DAEMON (the backend's daemon is unreachable),
@@ -69,6 +73,26 @@ typedef struct pl_browser pl_browser;
 PL_EXPORT int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **out);
 
 /**
+ * Open the built-in mDNS backend ("mdns") on chosen interfaces.
+ * interfaces: n interface names (e.g. {"lo"} for the loopback interface
+ * alone, or {"wlan0"}); n == 0 (interfaces may then be NULL) means the
+ * default: the names in the environment variable PEERLINK_MDNS_INTERFACES
+ * (comma-separated) if set, else every interface that is up and
+ * multicast-capable. The names are read during the call only.
+ * The backend binds UDP port 5353 (IPv4, and IPv6 except on loopback)
+ * with SO_REUSEADDR and SO_REUSEPORT, so it shares the port with another
+ * responder on the host (avahi-daemon, Android's system responder).
+ * poll must outlive the object; threading as for every object here.
+ * Returns PL_OK with *out set; on failure *out is untouched and no
+ * callback is ever made: PL_ERR_INVALID (NULL poll or out, an empty or
+ * over-long name, more than 32 names), PL_ERR_NOT_FOUND (no interface
+ * of that name), PL_ERR_IO (no socket could be bound to port 5353, or
+ * the interfaces could not be listed), PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_discovery_new_mdns(const pl_poll *poll, const char *const *interfaces, size_t n,
+                                    pl_discovery **out);
+
+/**
  * Free the connection, withdrawing every publication and stopping
  * every browser still attached to it (those handles become invalid;
  * no further callbacks). NULL is accepted. Not from inside a callback
@@ -76,7 +100,7 @@ PL_EXPORT int pl_discovery_new(const pl_poll *poll, const char *backend, pl_disc
  */
 PL_EXPORT void pl_discovery_free(pl_discovery *d);
 
-/** Name of the backend in use ("avahi"). Static string. */
+/** Name of the backend in use ("avahi" or "mdns"). Static string. */
 PL_EXPORT const char *pl_discovery_backend(const pl_discovery *d);
 
 /**

@@ -2,8 +2,10 @@
  * pl-probe — a test helper that drives the discovery API where plcat
  * has no switch for it (changing a TXT record while published).
  *
- *   pl-probe publish NAME TYPE PORT [KEY=VALUE | KEY]...
+ *   pl-probe [--backend NAME] publish NAME TYPE PORT [KEY=VALUE | KEY]...
  *
+ * (--backend picks the discovery backend, e.g. "mdns"; default: the
+ * library's default)
  * prints "established NAME", "renamed NAME", "failed MESSAGE" and
  * "txt-updated" on stdout, one per line, and reads commands on stdin:
  * "txt KEY=VALUE..." replaces the TXT record, "quit" (or end of input)
@@ -104,8 +106,14 @@ static void on_stdin(pl_watch *w, int fd, unsigned events, void *ud)
 
 int main(int argc, char **argv)
 {
+    const char *backend = NULL;
+    if (argc >= 3 && strcmp(argv[1], "--backend") == 0) {
+        backend = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 5 || strcmp(argv[1], "publish") != 0) {
-        fprintf(stderr, "usage: pl-probe publish NAME TYPE PORT [KEY=VALUE | KEY]...\n");
+        fprintf(stderr, "usage: pl-probe [--backend NAME] publish NAME TYPE PORT [KEY=VALUE | KEY]...\n");
         return 2;
     }
     probe pr = {0};
@@ -116,7 +124,7 @@ int main(int argc, char **argv)
     const pl_poll *poll = pl_loop_get_poll(pr.loop);
     int err = txt_from_words(txt, argv + 5, argc - 5);
     if (err == PL_OK)
-        err = pl_discovery_new(poll, NULL, &d);
+        err = pl_discovery_new(poll, backend, &d);
     if (err == PL_OK)
         err = pl_publish(d, argv[2], argv[3], (uint16_t)atoi(argv[4]), txt, on_publish, &pr, &pr.pub);
     pl_txt_free(txt);

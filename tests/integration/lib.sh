@@ -149,7 +149,7 @@ pl_enter_sandbox() {
 
 	pl__set_programs
 	declare -gA PL_PID=() PL_FD=()
-	declare -ga PL_ORDER=()
+	declare -ga PL_ORDER=() PL_NETNS=()
 	PL_AVAHI_PID=
 	PL_DBUS_PID=
 	PL_AVAHI_STARTS=0
@@ -633,6 +633,58 @@ pl_avahi_absent() {
 	pl_fail "avahi-browse still lists \"$name\" after ${timeout} s"
 }
 
+# ---------------------------------------------------------------- second host (network namespace)
+
+# pl_netns_peer NAME ADDR: a second "host" for tests of the built-in mDNS
+# engine.  Makes the network namespace NAME (ip netns, inside the
+# sandbox's private /run), moves $PL_IFACE_PEER (the other end of the veth
+# pair whose first end, $PL_IFACE, stays here with $PL_IPV4) into it with
+# ADDR/24, and brings it and its lo up.  Run commands there with
+# pl_netns_exec NAME CMD... (or `pl_start X null ip netns exec NAME CMD`;
+# ip netns exec keeps the PID, so pl_stop still stops it by PID).  The
+# namespace is deleted on exit (pl__cleanup).  The veth pair never leaves
+# the sandbox, so no multicast leaves the machine.
+pl_netns_peer() {
+	local ns=$1 addr=$2 i ok=0
+	command -v ip >/dev/null || pl_skip "ip not found"
+	ip netns add "$ns" || pl_fail "cannot create network namespace $ns"
+	PL_NETNS+=("$ns")
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 2>/dev/null || true
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 2>/dev/null || true
+	ip link set "$PL_IFACE_PEER" netns "$ns" || pl_fail "cannot move $PL_IFACE_PEER into $ns"
+	ip netns exec "$ns" ip link set lo up
+	ip netns exec "$ns" ip link set "$PL_IFACE_PEER" multicast on
+	ip netns exec "$ns" ip addr add "$addr/24" dev "$PL_IFACE_PEER"
+	ip netns exec "$ns" ip link set "$PL_IFACE_PEER" up
+	ip link set "$PL_IFACE" up
+	for i in $(seq 1 50); do
+		if ip netns exec "$ns" ip -6 addr show dev "$PL_IFACE_PEER" scope link 2>/dev/null | grep -q 'inet6 fe80' &&
+			! ip netns exec "$ns" ip -6 addr show dev "$PL_IFACE_PEER" 2>/dev/null | grep -q tentative &&
+			ip -6 addr show dev "$PL_IFACE" scope link 2>/dev/null | grep -q 'inet6 fe80' &&
+			! ip -6 addr show dev "$PL_IFACE" 2>/dev/null | grep -q tentative; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ "$ok" = 1 ] || pl_log "warning: IPv6 link-local addresses not ready; IPv4 only"
+	pl_log "namespace $ns: $(ip netns exec "$ns" ip -br addr show dev "$PL_IFACE_PEER" | tr -s ' ')"
+}
+
+pl_netns_exec() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+pl__netns_cleanup() {
+	local ns
+	for ns in ${PL_NETNS[@]+"${PL_NETNS[@]}"}; do
+		ip netns del "$ns" 2>/dev/null || pl_log "warning: cannot delete namespace $ns"
+	done
+	PL_NETNS=()
+}
+
 # ---------------------------------------------------------------- cleanup
 
 pl__cleanup() {
@@ -659,6 +711,7 @@ pl__cleanup() {
 		pl__kill_pid "${PL_PID[$name]}" "$name"
 	done
 	pl_avahi_stop
+	pl__netns_cleanup
 	if [ -n "$PL_DBUS_PID" ]; then
 		pl__kill_pid "$PL_DBUS_PID" dbus-daemon
 		PL_DBUS_PID=

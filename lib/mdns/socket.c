@@ -1,0 +1,653 @@
+/*
+ * The "mdns" discovery backend: the thin socket shell around the
+ * sans-I/O engine (engine.c), driven by the application's pl_poll.
+ *
+ * Two UDP sockets on port 5353 (IPv4 and, where available, IPv6), both
+ * with SO_REUSEADDR and SO_REUSEPORT so that another responder on the
+ * host (avahi-daemon, Android's mdnsd / MdnsResponder, a second
+ * peerlink process) shares the port. The group (224.0.0.251, ff02::fb)
+ * is joined on each chosen interface; packets are sent per interface
+ * (IP_MULTICAST_IF / IPV6_MULTICAST_IF) with TTL / hop limit 255;
+ * IP_PKTINFO / IPV6_RECVPKTINFO tell which interface a packet came in
+ * on. Multicast loopback stays on, so that two processes on one host
+ * see each other; the engine recognises its own records when they come
+ * back (identical data is never a conflict).
+ *
+ * Interfaces: the list given to pl_discovery_new_mdns(), else the
+ * comma-separated names in PEERLINK_MDNS_INTERFACES, else every
+ * interface that is up and multicast-capable. IPv6 is not used on a
+ * loopback interface (Linux has no IPv6 multicast route on lo).
+ * Addresses are read once, when the backend opens.
+ */
+#include "discovery_backend.h"
+
+#include "mdns/engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MDNS_PORT 5353
+#define MAX_IFACES 32
+
+typedef struct mdns_ctx {
+    pl_discovery *d;
+    pl_mdns *m;
+    int fd4, fd6;
+    pl_watch *w4, *w6;
+    pl_timeout *timer;
+    int pumping, again;
+    size_t n_ifs;
+    struct {
+        uint32_t ifindex;
+        int loopback;
+        struct in_addr v4; /* first IPv4 address, for IP_MULTICAST_IF */
+        int has_v4;
+    } ifs[MAX_IFACES];
+} mdns_ctx;
+
+typedef struct mdns_obj {
+    uint32_t id;
+} mdns_obj;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void send_packet(mdns_ctx *c, const pl_mdns_packet *p)
+{
+    if (p->family == AF_INET && c->fd4 >= 0) {
+        struct ip_mreqn mr;
+        memset(&mr, 0, sizeof mr);
+        mr.imr_ifindex = (int)p->ifindex;
+        for (size_t i = 0; i < c->n_ifs; i++)
+            if (c->ifs[i].ifindex == p->ifindex && c->ifs[i].has_v4)
+                mr.imr_address = c->ifs[i].v4;
+        setsockopt(c->fd4, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        if (p->unicast) {
+            memcpy(&sa.sin_addr, p->dst.addr, 4);
+            sa.sin_port = htons(p->dst_port);
+        } else {
+            sa.sin_addr.s_addr = htonl(0xE00000FBu); /* 224.0.0.251 */
+            sa.sin_port = htons(MDNS_PORT);
+        }
+        sendto(c->fd4, p->data, p->len, 0, (struct sockaddr *)&sa, sizeof sa);
+    } else if (p->family == AF_INET6 && c->fd6 >= 0) {
+        unsigned idx = p->ifindex;
+        setsockopt(c->fd6, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx);
+        struct sockaddr_in6 sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin6_family = AF_INET6;
+        sa.sin6_scope_id = p->ifindex;
+        if (p->unicast) {
+            memcpy(&sa.sin6_addr, p->dst.addr, 16);
+            sa.sin6_port = htons(p->dst_port);
+        } else {
+            inet_pton(AF_INET6, "ff02::fb", &sa.sin6_addr);
+            sa.sin6_port = htons(MDNS_PORT);
+        }
+        sendto(c->fd6, p->data, p->len, 0, (struct sockaddr *)&sa, sizeof sa);
+    }
+}
+
+static void send_due(mdns_ctx *c, int64_t now)
+{
+    pl_mdns_packet *p = malloc(sizeof *p);
+    if (!p)
+        return;
+    while (pl_mdns_next_packet(c->m, now, p))
+        send_packet(c, p);
+    free(p);
+}
+
+static void reschedule(mdns_ctx *c)
+{
+    int64_t t = pl_mdns_next_deadline(c->m);
+    if (t < 0) {
+        c->d->poll->timeout_update(c->timer, -1);
+        return;
+    }
+    int64_t ms = t - now_ms();
+    if (ms < 0)
+        ms = 0;
+    if (ms > 24 * 3600 * 1000)
+        ms = 24 * 3600 * 1000;
+    c->d->poll->timeout_update(c->timer, (int)ms);
+}
+
+/* An object-changing call from the application: run the engine from the loop soon. */
+static void kick(mdns_ctx *c)
+{
+    if (c->pumping)
+        c->again = 1;
+    else
+        c->d->poll->timeout_update(c->timer, 0);
+}
+
+/* ---------------------------------------------------------------- events to the generic layer */
+
+static pl_publication *pub_of(pl_discovery *d, uint32_t id)
+{
+    for (pl_publication *p = d->pubs; p; p = p->next)
+        if (p->priv && ((mdns_obj *)p->priv)->id == id)
+            return p;
+    return NULL;
+}
+
+static pl_browser *browser_of(pl_discovery *d, uint32_t id)
+{
+    for (pl_browser *b = d->browsers; b; b = b->next)
+        if (b->priv && ((mdns_obj *)b->priv)->id == id)
+            return b;
+    return NULL;
+}
+
+static void dispatch(mdns_ctx *c, const pl_mdns_event *ev)
+{
+    pl_discovery *d = c->d;
+    if (ev->type == PL_MDNS_EV_ESTABLISHED || ev->type == PL_MDNS_EV_RENAMED || ev->type == PL_MDNS_EV_FAILED) {
+        pl_publication *p = pub_of(d, ev->id);
+        if (!p)
+            return;
+        if (ev->type == PL_MDNS_EV_RENAMED) {
+            if (pl__publication_set_name(p, ev->name) == PL_OK)
+                pl__publication_event(p, PL_PUBLISH_RENAMED, PL_OK);
+        } else if (ev->type == PL_MDNS_EV_ESTABLISHED) {
+            pl__publication_event(p, PL_PUBLISH_ESTABLISHED, PL_OK);
+        } else {
+            pl__publication_event(p, PL_PUBLISH_FAILED, PL_ERR_COLLISION);
+        }
+        return;
+    }
+    pl_browser *b = browser_of(d, ev->id);
+    if (!b)
+        return;
+    int iface = (int)ev->ifindex, proto = ev->family;
+    switch (ev->type) {
+    case PL_MDNS_EV_SEEN:
+        pl__browser_seen(b, ev->name, b->type, b->domain, iface, proto);
+        break;
+    case PL_MDNS_EV_RESOLVED: {
+        pl_address a;
+        memset(&a, 0, sizeof a);
+        a.family = ev->addr.family;
+        memcpy(a.addr, ev->addr.addr, 16);
+        a.ifindex = ev->ifindex;
+        pl_resolved r = {ev->name, b->type, b->domain, ev->host, iface, proto, ev->port,
+                         ev->txt, ev->txt_len, ev->has_addr ? &a : NULL};
+        pl__browser_resolved(b, &r);
+        break;
+    }
+    case PL_MDNS_EV_LOST:
+        pl__browser_lost(b, ev->name, b->type, b->domain, iface, proto);
+        break;
+    default:
+        break;
+    }
+}
+
+static void pump(mdns_ctx *c)
+{
+    if (c->pumping) {
+        c->again = 1;
+        return;
+    }
+    c->pumping = 1;
+    do {
+        c->again = 0;
+        int64_t now = now_ms();
+        pl_mdns_process(c->m, now);
+        send_due(c, now);
+        pl_mdns_event ev;
+        while (pl_mdns_next_event(c->m, &ev))
+            dispatch(c, &ev); /* may publish, free publications and browsers: all looked up again */
+    } while (c->again);
+    c->pumping = 0;
+    reschedule(c);
+}
+
+static void on_timer(pl_timeout *t, void *userdata)
+{
+    pump(userdata);
+}
+
+/* ---------------------------------------------------------------- receiving */
+
+/* Read what fd has (at most 64 packets) into the engine. */
+static void read_socket(mdns_ctx *c, int fd, uint8_t *buf)
+{
+    for (int i = 0; i < 64; i++) {
+        union {
+            struct sockaddr_in v4;
+            struct sockaddr_in6 v6;
+        } from;
+        union {
+            char buf[256];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {buf, 9000};
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_name = &from;
+        mh.msg_namelen = sizeof from;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof ctl.buf;
+        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+        if (n < 0)
+            break;
+        uint32_t ifindex = 0;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                struct in_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+                ifindex = (uint32_t)pi.ipi_ifindex;
+            } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+                struct in6_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+                ifindex = pi.ipi6_ifindex;
+            }
+        }
+        pl_mdns_addr src;
+        memset(&src, 0, sizeof src);
+        uint16_t port;
+        int family;
+        if (fd == c->fd4) {
+            family = AF_INET;
+            src.family = AF_INET;
+            memcpy(src.addr, &from.v4.sin_addr, 4);
+            port = ntohs(from.v4.sin_port);
+        } else {
+            family = AF_INET6;
+            src.family = AF_INET6;
+            memcpy(src.addr, &from.v6.sin6_addr, 16);
+            port = ntohs(from.v6.sin6_port);
+        }
+        if (ifindex)
+            pl_mdns_input(c->m, ifindex, family, buf, (size_t)n, &src, port, now_ms());
+    }
+}
+
+static void on_readable(pl_watch *w, int fd, unsigned events, void *userdata)
+{
+    mdns_ctx *c = userdata;
+    uint8_t *buf = malloc(9000);
+    if (!buf)
+        return;
+    /* Both sockets: a responder's IPv4 and IPv6 copies of one announcement
+     * then usually reach the generic layer together, and the first event
+     * carries both addresses. */
+    if (c->fd4 >= 0)
+        read_socket(c, c->fd4, buf);
+    if (c->fd6 >= 0)
+        read_socket(c, c->fd6, buf);
+    free(buf);
+    pump(c);
+}
+
+/* ---------------------------------------------------------------- sockets and interfaces */
+
+static int open_socket(int family)
+{
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, ttl = 255;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+#endif
+    int ok;
+    if (family == AF_INET) {
+        unsigned char cttl = 255, loop = 1;
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &cttl, sizeof cttl);
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+        setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+#ifdef IP_MULTICAST_ALL
+        int zero = 0; /* only the groups joined on this socket */
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
+#endif
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(MDNS_PORT);
+        ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    } else {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+        struct sockaddr_in6 sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin6_family = AF_INET6;
+        sa.sin6_port = htons(MDNS_PORT);
+        ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    }
+    if (!ok) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Choose the interfaces and declare their links. */
+static int setup_links(mdns_ctx *c, const char *const *names, size_t n_names)
+{
+    uint32_t want[MAX_IFACES];
+    size_t n_want = 0;
+    for (size_t i = 0; i < n_names; i++) {
+        unsigned idx = if_nametoindex(names[i]);
+        if (!idx)
+            return PL_ERR_NOT_FOUND;
+        if (n_want < MAX_IFACES)
+            want[n_want++] = idx;
+    }
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0)
+        return PL_ERR_IO;
+    /* Pass 1: the interfaces. */
+    for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
+        if (!a->ifa_name)
+            continue;
+        unsigned idx = if_nametoindex(a->ifa_name);
+        if (!idx)
+            continue;
+        int chosen;
+        if (n_names) {
+            chosen = 0;
+            for (size_t i = 0; i < n_want; i++)
+                chosen |= want[i] == idx;
+        } else {
+            chosen = (a->ifa_flags & IFF_UP) && (a->ifa_flags & IFF_MULTICAST);
+        }
+        if (!chosen)
+            continue;
+        size_t k = 0;
+        while (k < c->n_ifs && c->ifs[k].ifindex != idx)
+            k++;
+        if (k == c->n_ifs) {
+            if (c->n_ifs >= MAX_IFACES)
+                continue;
+            c->n_ifs++;
+            memset(&c->ifs[k], 0, sizeof c->ifs[k]);
+            c->ifs[k].ifindex = idx;
+            c->ifs[k].loopback = (a->ifa_flags & IFF_LOOPBACK) != 0;
+        }
+        if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && !c->ifs[k].has_v4) {
+            c->ifs[k].v4 = ((struct sockaddr_in *)a->ifa_addr)->sin_addr;
+            c->ifs[k].has_v4 = 1;
+        }
+    }
+    /* Pass 2: addresses per interface, links, group membership. */
+    int64_t now = now_ms();
+    for (size_t k = 0; k < c->n_ifs; k++) {
+        pl_mdns_addr addrs[PL_MDNS_MAX_ADDRS];
+        size_t n = 0;
+        int has6 = 0;
+        for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
+            if (!a->ifa_name || !a->ifa_addr || if_nametoindex(a->ifa_name) != c->ifs[k].ifindex)
+                continue;
+            if (n >= PL_MDNS_MAX_ADDRS)
+                break;
+            if (a->ifa_addr->sa_family == AF_INET) {
+                addrs[n].family = AF_INET;
+                memcpy(addrs[n].addr, &((struct sockaddr_in *)a->ifa_addr)->sin_addr, 4);
+                n++;
+            } else if (a->ifa_addr->sa_family == AF_INET6) {
+                addrs[n].family = AF_INET6;
+                memcpy(addrs[n].addr, &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, 16);
+                n++;
+                has6 = 1;
+            }
+        }
+        uint32_t idx = c->ifs[k].ifindex;
+        if (c->ifs[k].has_v4 && c->fd4 >= 0) {
+            struct ip_mreqn mr;
+            memset(&mr, 0, sizeof mr);
+            mr.imr_multiaddr.s_addr = htonl(0xE00000FBu);
+            mr.imr_address = c->ifs[k].v4;
+            mr.imr_ifindex = (int)idx;
+            if (setsockopt(c->fd4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) == 0 || errno == EADDRINUSE)
+                pl_mdns_link_set(c->m, idx, AF_INET, addrs, n, now);
+        }
+        if (has6 && !c->ifs[k].loopback && c->fd6 >= 0) {
+            struct ipv6_mreq mr;
+            memset(&mr, 0, sizeof mr);
+            inet_pton(AF_INET6, "ff02::fb", &mr.ipv6mr_multiaddr);
+            mr.ipv6mr_interface = idx;
+            if (setsockopt(c->fd6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr) == 0 || errno == EADDRINUSE)
+                pl_mdns_link_set(c->m, idx, AF_INET6, addrs, n, now);
+        }
+    }
+    freeifaddrs(ifa);
+    return PL_OK;
+}
+
+/* Split PEERLINK_MDNS_INTERFACES into names[]; returns how many. */
+static size_t env_interfaces(char *buf, size_t cap, const char **names, size_t max)
+{
+    const char *env = getenv("PEERLINK_MDNS_INTERFACES");
+    if (!env || !env[0])
+        return 0;
+    snprintf(buf, cap, "%s", env);
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok && n < max; tok = strtok_r(NULL, ", ", &save))
+        names[n++] = tok;
+    return n;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static void ctx_free(mdns_ctx *c)
+{
+    const pl_poll *poll = c->d->poll;
+    if (c->w4)
+        poll->watch_free(c->w4);
+    if (c->w6)
+        poll->watch_free(c->w6);
+    if (c->timer)
+        poll->timeout_free(c->timer);
+    if (c->fd4 >= 0)
+        close(c->fd4);
+    if (c->fd6 >= 0)
+        close(c->fd6);
+    pl_mdns_free(c->m);
+    free(c);
+}
+
+static int md_open(pl_discovery *d)
+{
+    const pl__mdns_options *opt = d->options;
+    mdns_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return PL_ERR_NOMEM;
+    c->d = d;
+    c->fd4 = c->fd6 = -1;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = 0;
+    host[sizeof host - 1] = 0;
+    char *dot = strchr(host, '.');
+    if (dot)
+        *dot = 0;
+    host[63] = 0; /* one DNS label at most */
+    int err = pl_mdns_new(host, (uint32_t)getpid() ^ (uint32_t)now_ms(), &c->m);
+    if (err != PL_OK) {
+        free(c);
+        return err;
+    }
+    c->fd4 = open_socket(AF_INET);
+    c->fd6 = open_socket(AF_INET6);
+    if (c->fd4 < 0 && c->fd6 < 0) {
+        ctx_free(c);
+        return PL_ERR_IO;
+    }
+    char envbuf[1024];
+    const char *envnames[MAX_IFACES];
+    const char *const *names = NULL;
+    size_t n = 0;
+    if (opt && opt->n) {
+        names = opt->interfaces;
+        n = opt->n;
+    } else {
+        n = env_interfaces(envbuf, sizeof envbuf, envnames, MAX_IFACES);
+        names = envnames;
+    }
+    err = setup_links(c, names, n);
+    if (err == PL_OK) {
+        const pl_poll *poll = d->poll;
+        c->timer = poll->timeout_new(poll, -1, on_timer, c);
+        if (c->fd4 >= 0)
+            c->w4 = poll->watch_new(poll, c->fd4, PL_WATCH_IN, on_readable, c);
+        if (c->fd6 >= 0)
+            c->w6 = poll->watch_new(poll, c->fd6, PL_WATCH_IN, on_readable, c);
+        if (!c->timer || (c->fd4 >= 0 && !c->w4) || (c->fd6 >= 0 && !c->w6))
+            err = PL_ERR_NOMEM;
+    }
+    if (err != PL_OK) {
+        ctx_free(c);
+        return err;
+    }
+    d->priv = c;
+    return PL_OK;
+}
+
+static void md_close(pl_discovery *d)
+{
+    mdns_ctx *c = d->priv;
+    int64_t now = now_ms();
+    pl_mdns_shutdown(c->m, now);
+    send_due(c, now);
+    ctx_free(c);
+    d->priv = NULL;
+}
+
+static int txt_wire(const pl_txt *txt, uint8_t **out, size_t *len)
+{
+    *len = 0;
+    pl_txt_encode(txt, NULL, 0, len);
+    *out = malloc(*len ? *len : 1);
+    if (!*out)
+        return PL_ERR_NOMEM;
+    int err = pl_txt_encode(txt, *out, *len, len);
+    if (err != PL_OK)
+        free(*out);
+    return err;
+}
+
+static int md_publish(pl_publication *p)
+{
+    mdns_ctx *c = p->d->priv;
+    mdns_obj *o = calloc(1, sizeof *o);
+    if (!o)
+        return PL_ERR_NOMEM;
+    uint8_t *txt;
+    size_t len;
+    int err = txt_wire(p->txt, &txt, &len);
+    if (err == PL_OK) {
+        err = pl_mdns_publish(c->m, p->name, p->type, "local", p->port, txt, len, now_ms(), &o->id);
+        free(txt);
+    }
+    if (err != PL_OK) {
+        free(o);
+        return err == PL_ERR_TOO_LARGE || err == PL_ERR_UNSUPPORTED ? PL_ERR_BACKEND : err;
+    }
+    p->priv = o;
+    kick(c);
+    return PL_OK;
+}
+
+static int md_publish_update_txt(pl_publication *p)
+{
+    mdns_ctx *c = p->d->priv;
+    mdns_obj *o = p->priv;
+    uint8_t *txt;
+    size_t len;
+    int err = txt_wire(p->txt, &txt, &len);
+    if (err != PL_OK)
+        return err;
+    err = pl_mdns_update_txt(c->m, o->id, txt, len, now_ms());
+    free(txt);
+    if (err == PL_OK)
+        kick(c);
+    return err == PL_ERR_NOT_FOUND ? PL_ERR_BACKEND : err;
+}
+
+static void md_unpublish(pl_publication *p)
+{
+    mdns_ctx *c = p->d->priv;
+    mdns_obj *o = p->priv;
+    int64_t now = now_ms();
+    pl_mdns_unpublish(c->m, o->id, now);
+    send_due(c, now); /* the goodbyes, now: the discovery may be freed next */
+    free(o);
+    p->priv = NULL;
+    if (!c->pumping)
+        reschedule(c);
+}
+
+static int md_browse(pl_browser *b)
+{
+    mdns_ctx *c = b->d->priv;
+    mdns_obj *o = calloc(1, sizeof *o);
+    if (!o)
+        return PL_ERR_NOMEM;
+    int err = pl_mdns_browse(c->m, b->type, b->domain, now_ms(), &o->id);
+    if (err != PL_OK) {
+        free(o);
+        return err == PL_ERR_TOO_LARGE ? PL_ERR_BACKEND : err;
+    }
+    b->priv = o;
+    kick(c);
+    return PL_OK;
+}
+
+static void md_unbrowse(pl_browser *b)
+{
+    mdns_ctx *c = b->d->priv;
+    mdns_obj *o = b->priv;
+    pl_mdns_unbrowse(c->m, o->id);
+    free(o);
+    b->priv = NULL;
+}
+
+const pl_discovery_ops pl__mdns_ops = {
+    .name = "mdns",
+    .open = md_open,
+    .close = md_close,
+    .publish = md_publish,
+    .publish_update_txt = md_publish_update_txt,
+    .unpublish = md_unpublish,
+    .browse = md_browse,
+    .unbrowse = md_unbrowse,
+};
+
+int pl_discovery_new_mdns(const pl_poll *poll, const char *const *interfaces, size_t n,
+                          pl_discovery **out)
+{
+    if (!poll || !out || (n && !interfaces) || n > MAX_IFACES)
+        return PL_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!interfaces[i] || !interfaces[i][0] || strlen(interfaces[i]) >= IF_NAMESIZE)
+            return PL_ERR_INVALID;
+    pl__mdns_options opt = {interfaces, n};
+    return pl__discovery_open(poll, &pl__mdns_ops, &opt, out);
+}

@@ -1,0 +1,45 @@
+#!/bin/bash
+# mdns_loopback: the built-in mDNS engine confined to the loopback
+# interface, with no daemon at all: `plcat -l` and `plcat -b --json` find
+# each other with TXT (the browser on the default backend, which falls back
+# to "mdns" when no avahi-daemon answers), and a connection paired with
+# --code moves data.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+pl_enter_sandbox "$@"
+pl_require_prog "$PLCAT"
+export PEERLINK_MDNS_INTERFACES=lo
+# No avahi-daemon here: pl_avahi_start is not called.
+
+pl_log "step: the default backend falls back to mdns"
+"$PLCAT" --backend list | grep -qx 'avahi,mdns\|mdns' || pl_fail "plcat --backend list: $("$PLCAT" --backend list)"
+
+pl_log "step: plcat -l on the built-in engine"
+KA=$PL_TMP/keys-listener KB=$PL_TMP/keys-connector CODE=314159
+pl_start listen null "$PLCAT" --backend mdns -l -n "Loop Side" -T k=v -T flag --keys "$KA" --code "$CODE"
+line=$(pl_wait_for_line "$(pl_err listen)" '^plcat: published "Loop Side" \(_peerlink\._tcp\) on port [0-9]+$' 15)
+port=${line##* }
+
+pl_log "step: plcat -b --json (default backend) finds it with its TXT"
+BR=$PL_TMP/browse.json
+rc=0
+pl_run 30 "$PLCAT" -b --json -w 4 >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
+[ "$rc" = 0 ] || { pl_dump "$PL_TMP/browse.err"; pl_fail "plcat -b exited with status $rc"; }
+export PL_PORT=$port
+pl_wait_for_json "$BR" 0 '
+    e["event"] == "add" and e["name"] == "Loop Side" and e["type"] == "_peerlink._tcp"
+    and e["domain"] == "local" and e["port"] == int(__import__("os").environ["PL_PORT"])
+    and "127.0.0.1" in e["addresses"] and e["txt"] == {"k": "v", "flag": True}' >/dev/null
+
+pl_log "step: a connection paired with the code moves data"
+head -c 262144 /dev/urandom >"$PL_TMP/data"
+rc=0
+pl_run 30 "$PLCAT" --backend mdns -w 10 --keys "$KB" --code "$CODE" "Loop Side" \
+	<"$PL_TMP/data" >"$PL_TMP/send.out" 2>"$PL_TMP/send.err" || rc=$?
+[ "$rc" = 0 ] || { pl_dump "$PL_TMP/send.err"; pl_fail "plcat --code exited with status $rc"; }
+pl_expect_exit listen 0 15
+a=$(sha256sum <"$PL_TMP/data" | cut -d' ' -f1)
+b=$(sha256sum <"$(pl_out listen)" | cut -d' ' -f1)
+[ "$a" = "$b" ] || pl_fail "the listener received other bytes than were sent"
+grep -q '^plcat: paired with "Loop Side"' "$PL_TMP/send.err" || pl_fail "the connector did not report pairing"
+pl_log "PASS"

@@ -1,0 +1,684 @@
+/*
+ * Unit tests of the sans-I/O mDNS engine (lib/mdns/engine.c) on a fake
+ * clock: engines are wired to each other in memory (every packet one
+ * sends reaches all of them, itself included, as multicast loopback
+ * does), and the packets and events are recorded with their times.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <peerlink/common.h>
+
+#include "mdns/dns.h"
+#include "mdns/engine.h"
+
+#define MAXE 3
+#define MAXLOG 2048
+
+typedef struct sent {
+    int64_t t;
+    size_t len;
+    uint8_t data[PL_MDNS_PACKET_SIZE];
+} sent;
+
+typedef struct evrec {
+    int64_t t;
+    pl_mdns_event ev;
+    uint8_t txt[256];
+} evrec;
+
+typedef struct sim {
+    pl_mdns *e[MAXE];
+    pl_mdns_addr addr[MAXE];
+    int n;
+    int64_t now;
+    int deliver; /* 0: packets go nowhere */
+    sent log[MAXE][MAXLOG];
+    size_t n_log[MAXE];
+    evrec ev[MAXE][256];
+    size_t n_ev[MAXE];
+} sim;
+
+static sim *sim_new(int n, const char *const *labels)
+{
+    sim *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    s->n = n;
+    s->deliver = 1;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pl_mdns_new(labels[i], 1234 + (uint32_t)i, &s->e[i]), PL_OK);
+        s->addr[i].family = AF_INET;
+        uint8_t a[4] = {192, 0, 2, (uint8_t)(10 + i)};
+        memcpy(s->addr[i].addr, a, 4);
+        assert_int_equal(pl_mdns_link_set(s->e[i], 1, AF_INET, &s->addr[i], 1, 0), PL_OK);
+    }
+    return s;
+}
+
+static void sim_free(sim *s)
+{
+    for (int i = 0; i < s->n; i++)
+        pl_mdns_free(s->e[i]);
+    free(s);
+}
+
+static void drain_events(sim *s, int i)
+{
+    pl_mdns_event ev;
+    while (pl_mdns_next_event(s->e[i], &ev)) {
+        if (s->n_ev[i] >= 256)
+            continue;
+        evrec *r = &s->ev[i][s->n_ev[i]++];
+        r->t = s->now;
+        r->ev = ev;
+        size_t n = ev.txt_len < sizeof r->txt ? ev.txt_len : sizeof r->txt;
+        memcpy(r->txt, ev.txt, n);
+        r->ev.txt = r->txt;
+    }
+}
+
+/* Send what is due, deliver it, until nothing moves at this instant. */
+static void sim_flush(sim *s)
+{
+    static pl_mdns_packet p;
+    for (int round = 0; round < 100; round++) {
+        int any = 0;
+        for (int i = 0; i < s->n; i++) {
+            while (pl_mdns_next_packet(s->e[i], s->now, &p)) {
+                any = 1;
+                if (s->n_log[i] < MAXLOG) {
+                    sent *l = &s->log[i][s->n_log[i]++];
+                    l->t = s->now;
+                    l->len = p.len;
+                    memcpy(l->data, p.data, p.len);
+                }
+                if (!s->deliver)
+                    continue;
+                for (int j = 0; j < s->n; j++)
+                    pl_mdns_input(s->e[j], p.ifindex, p.family, p.data, p.len, &s->addr[i], 5353, s->now);
+            }
+        }
+        for (int i = 0; i < s->n; i++)
+            drain_events(s, i);
+        if (!any)
+            return;
+    }
+}
+
+static void sim_run(sim *s, int64_t until)
+{
+    while (s->now <= until) {
+        for (int i = 0; i < s->n; i++) {
+            int64_t d = pl_mdns_next_deadline(s->e[i]);
+            if (d >= 0 && d <= s->now)
+                pl_mdns_process(s->e[i], s->now);
+        }
+        sim_flush(s);
+        int64_t next = -1;
+        for (int i = 0; i < s->n; i++) {
+            int64_t d = pl_mdns_next_deadline(s->e[i]);
+            if (d >= 0 && (next < 0 || d < next))
+                next = d;
+        }
+        if (next <= s->now)
+            next = s->now + 1;
+        if (next > until) {
+            s->now = until + 1;
+            break;
+        }
+        s->now = next;
+    }
+    s->now = until;
+}
+
+/* Does packet l hold a record (section 0: any) of type with owner name? With what TTL? */
+static int has_record(const sent *l, int qr, const char *name, uint16_t type, uint32_t *ttl, size_t *section)
+{
+    pl_dns_message *m = NULL;
+    if (pl_dns_parse(l->data, l->len, &m) != PL_OK)
+        return 0;
+    int found = 0;
+    pl_dns_name n;
+    pl_dns_name_from_text(&n, name);
+    if (((m->flags & 0x8000) != 0) == qr) {
+        size_t total = m->n_answers + m->n_authority + m->n_additional;
+        for (size_t i = 0; i < total && !found; i++) {
+            if (m->records[i].type == type && pl_dns_name_equal(&m->records[i].name, &n)) {
+                found = 1;
+                if (ttl)
+                    *ttl = m->records[i].ttl;
+                if (section)
+                    *section = i < m->n_answers ? 1 : i < m->n_answers + m->n_authority ? 2 : 3;
+            }
+        }
+    }
+    pl_dns_free(m);
+    return found;
+}
+
+static int has_question(const sent *l, const char *name, uint16_t type)
+{
+    pl_dns_message *m = NULL;
+    if (pl_dns_parse(l->data, l->len, &m) != PL_OK)
+        return 0;
+    pl_dns_name n;
+    pl_dns_name_from_text(&n, name);
+    int found = 0;
+    if (!(m->flags & 0x8000))
+        for (size_t i = 0; i < m->n_questions; i++)
+            found |= m->questions[i].type == type && pl_dns_name_equal(&m->questions[i].name, &n);
+    pl_dns_free(m);
+    return found;
+}
+
+static const evrec *find_event(sim *s, int i, pl_mdns_event_type type, const char *name, size_t from)
+{
+    for (size_t k = from; k < s->n_ev[i]; k++)
+        if (s->ev[i][k].ev.type == type && (!name || strcmp(s->ev[i][k].ev.name, name) == 0))
+            return &s->ev[i][k];
+    return NULL;
+}
+
+#define INST "Box._peerlink._tcp.local"
+static const uint8_t TXT1[] = "\x03k=v";
+static const uint8_t TXT2[] = "\x03k=w\x04" "flag";
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_probe_and_announce_timing(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 1; /* it hears itself: its own probes must not count as conflicts */
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &id), PL_OK);
+    sim_run(s, 5000);
+    int64_t probes[8], ann[8];
+    int np = 0, na = 0;
+    for (size_t k = 0; k < s->n_log[0]; k++) {
+        const sent *l = &s->log[0][k];
+        size_t sec = 0;
+        if (has_question(l, INST, PL_DNS_ANY) && has_record(l, 0, INST, PL_DNS_SRV, NULL, &sec)) {
+            assert_int_equal(sec, 2); /* proposed records in the authority section */
+            if (np < 8)
+                probes[np++] = l->t;
+        }
+        if (has_record(l, 1, INST, PL_DNS_SRV, NULL, NULL) && has_record(l, 1, INST, PL_DNS_TXT, NULL, NULL) &&
+            has_record(l, 1, "_peerlink._tcp.local", PL_DNS_PTR, NULL, NULL) && na < 8)
+            ann[na++] = l->t;
+    }
+    assert_int_equal(np, 3);
+    assert_true(probes[0] >= 0 && probes[0] <= 250);
+    assert_int_equal(probes[1] - probes[0], 250);
+    assert_int_equal(probes[2] - probes[1], 250);
+    assert_int_equal(na, 2);
+    assert_true(ann[0] >= probes[2] + 250);
+    assert_int_equal(ann[1] - ann[0], 1000);
+    const evrec *est = find_event(s, 0, PL_MDNS_EV_ESTABLISHED, "Box", 0);
+    assert_non_null(est);
+    assert_int_equal(est->t, ann[0]);
+    assert_null(find_event(s, 0, PL_MDNS_EV_RENAMED, NULL, 0));
+    /* The host name was probed and announced too. */
+    int host_ann = 0;
+    for (size_t k = 0; k < s->n_log[0]; k++)
+        host_ann |= has_record(&s->log[0][k], 1, "alpha.local", PL_DNS_A, NULL, NULL);
+    assert_true(host_ann);
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha.local");
+    sim_free(s);
+}
+
+static void test_conflict_renames(void **state)
+{
+    const char *labels[] = {"alpha", "beta"};
+    sim *s = sim_new(2, labels);
+    uint32_t a, b;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Twin", "_peerlink._tcp", "local", 4250, TXT1, 4, 0, &a), PL_OK);
+    sim_run(s, 3000);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_ESTABLISHED, "Twin", 0));
+    assert_int_equal(pl_mdns_publish(s->e[1], "Twin", "_peerlink._tcp", "local", 4251, TXT1, 4, s->now, &b), PL_OK);
+    sim_run(s, 8000);
+    const evrec *ren = find_event(s, 1, PL_MDNS_EV_RENAMED, NULL, 0);
+    assert_non_null(ren);
+    assert_string_equal(ren->ev.name, "Twin #2");
+    assert_non_null(find_event(s, 1, PL_MDNS_EV_ESTABLISHED, "Twin #2", 0));
+    assert_null(find_event(s, 1, PL_MDNS_EV_ESTABLISHED, "Twin", 0));
+    assert_string_equal(pl_mdns_publication_name(s->e[1], b), "Twin #2");
+    /* The first keeps its name and reports nothing more. */
+    assert_null(find_event(s, 0, PL_MDNS_EV_RENAMED, NULL, 0));
+    assert_string_equal(pl_mdns_publication_name(s->e[0], a), "Twin");
+    sim_free(s);
+}
+
+static void test_simultaneous_probes_end_distinct(void **state)
+{
+    const char *labels[] = {"alpha", "beta"};
+    sim *s = sim_new(2, labels);
+    uint32_t a, b;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Twin", "_peerlink._tcp", "local", 4250, TXT1, 4, 0, &a), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[1], "Twin", "_peerlink._tcp", "local", 4251, TXT1, 4, 0, &b), PL_OK);
+    sim_run(s, 10000);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_ESTABLISHED, NULL, 0));
+    assert_non_null(find_event(s, 1, PL_MDNS_EV_ESTABLISHED, NULL, 0));
+    assert_string_not_equal(pl_mdns_publication_name(s->e[0], a), pl_mdns_publication_name(s->e[1], b));
+    sim_free(s);
+}
+
+static void test_host_conflict_renames_host(void **state)
+{
+    const char *labels[] = {"same", "same"};
+    sim *s = sim_new(2, labels);
+    uint32_t a, b;
+    /* The second engine comes up once the first owns the name. */
+    pl_mdns_free(s->e[1]);
+    assert_int_equal(pl_mdns_new("same", 99, &s->e[1]), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[0], "One", "_peerlink._tcp", "local", 1, NULL, 0, 0, &a), PL_OK);
+    sim_run(s, 3000);
+    assert_int_equal(pl_mdns_link_set(s->e[1], 1, AF_INET, &s->addr[1], 1, s->now), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[1], "Two", "_peerlink._tcp", "local", 2, NULL, 0, s->now, &b), PL_OK);
+    sim_run(s, 8000);
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "same.local");
+    assert_string_equal(pl_mdns_host_name(s->e[1]), "same-2.local");
+    assert_non_null(find_event(s, 1, PL_MDNS_EV_ESTABLISHED, "Two", 0));
+    sim_free(s);
+}
+
+/* Feed engine e a query for name/type with one known answer PTR -> target of ttl. */
+static void query_with_known(sim *s, int e, const char *name, uint16_t type, const char *known_target,
+                             uint32_t ttl)
+{
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, 0);
+    pl_dns_question q;
+    memset(&q, 0, sizeof q);
+    pl_dns_name_from_text(&q.name, name);
+    q.type = type;
+    q.qclass = PL_DNS_CLASS_IN;
+    assert_int_equal(pl_dns_write_question(&w, &q), PL_OK);
+    if (known_target) {
+        pl_dns_record r;
+        memset(&r, 0, sizeof r);
+        r.name = q.name;
+        r.type = PL_DNS_PTR;
+        r.rrclass = PL_DNS_CLASS_IN;
+        r.ttl = ttl;
+        pl_dns_name_from_text(&r.u.ptr, known_target);
+        assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    }
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
+}
+
+static size_t responses_since(sim *s, int e, size_t from, const char *name, uint16_t type)
+{
+    size_t n = 0;
+    for (size_t k = from; k < s->n_log[e]; k++)
+        n += has_record(&s->log[e][k], 1, name, type, NULL, NULL);
+    return n;
+}
+
+static void test_answers_and_known_answer_suppression(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &id), PL_OK);
+    sim_run(s, 4000); /* established, announcements done */
+    s->deliver = 0;
+
+    /* Known with a full TTL: suppressed. */
+    size_t mark = s->n_log[0];
+    query_with_known(s, 0, "_peerlink._tcp.local", PL_DNS_PTR, INST, 4500);
+    sim_run(s, s->now + 500);
+    assert_int_equal(responses_since(s, 0, mark, "_peerlink._tcp.local", PL_DNS_PTR), 0);
+
+    /* Known with less than half the TTL left: answered, after 20-120 ms, with SRV/TXT/A as additionals. */
+    mark = s->n_log[0];
+    int64_t asked = s->now;
+    query_with_known(s, 0, "_peerlink._tcp.local", PL_DNS_PTR, INST, 2000);
+    sim_run(s, s->now + 500);
+    assert_int_equal(responses_since(s, 0, mark, "_peerlink._tcp.local", PL_DNS_PTR), 1);
+    const sent *l = &s->log[0][mark];
+    assert_true(l->t >= asked + 20 && l->t <= asked + 120);
+    size_t sec = 0;
+    assert_true(has_record(l, 1, INST, PL_DNS_SRV, NULL, &sec));
+    assert_int_equal(sec, 3);
+    assert_true(has_record(l, 1, INST, PL_DNS_TXT, NULL, NULL));
+    assert_true(has_record(l, 1, "alpha.local", PL_DNS_A, NULL, NULL));
+
+    /* ANY for the instance: SRV and TXT, at once (unique records). */
+    mark = s->n_log[0];
+    asked = s->now;
+    query_with_known(s, 0, INST, PL_DNS_ANY, NULL, 0);
+    sim_run(s, s->now + 10);
+    assert_int_equal(s->n_log[0] - mark, 1);
+    l = &s->log[0][mark];
+    assert_int_equal(l->t, asked);
+    assert_true(has_record(l, 1, INST, PL_DNS_SRV, NULL, &sec));
+    assert_int_equal(sec, 1);
+    assert_true(has_record(l, 1, INST, PL_DNS_TXT, NULL, NULL));
+
+    /* A/AAAA of the host, and nothing for a name we do not own. */
+    mark = s->n_log[0];
+    query_with_known(s, 0, "alpha.local", PL_DNS_A, NULL, 0);
+    query_with_known(s, 0, "other.local", PL_DNS_A, NULL, 0);
+    sim_run(s, s->now + 200);
+    assert_int_equal(s->n_log[0] - mark, 1);
+    assert_true(has_record(&s->log[0][mark], 1, "alpha.local", PL_DNS_A, NULL, NULL));
+    sim_free(s);
+}
+
+static void test_goodbye_on_withdraw_and_shutdown(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t id, id2;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &id), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[0], "Other", "_peerlink._tcp", "local", 4243, NULL, 0, 0, &id2), PL_OK);
+    sim_run(s, 4000);
+    size_t mark = s->n_log[0];
+    pl_mdns_unpublish(s->e[0], id, s->now);
+    sim_flush(s);
+    assert_int_equal(s->n_log[0] - mark, 1);
+    uint32_t ttl = 99;
+    const sent *l = &s->log[0][mark];
+    assert_true(has_record(l, 1, "_peerlink._tcp.local", PL_DNS_PTR, &ttl, NULL));
+    assert_int_equal(ttl, 0);
+    assert_true(has_record(l, 1, INST, PL_DNS_SRV, &ttl, NULL));
+    assert_int_equal(ttl, 0);
+    assert_true(has_record(l, 1, INST, PL_DNS_TXT, &ttl, NULL));
+    assert_int_equal(ttl, 0);
+    /* "Other" still has the type: its _services PTR stays. */
+    assert_false(has_record(l, 1, "_services._dns-sd._udp.local", PL_DNS_PTR, NULL, NULL));
+    assert_null(pl_mdns_publication_name(s->e[0], id));
+
+    mark = s->n_log[0];
+    pl_mdns_shutdown(s->e[0], s->now);
+    sim_flush(s);
+    assert_true(s->n_log[0] - mark >= 2);
+    int other = 0, host = 0;
+    for (size_t k = mark; k < s->n_log[0]; k++) {
+        ttl = 99;
+        if (has_record(&s->log[0][k], 1, "Other._peerlink._tcp.local", PL_DNS_SRV, &ttl, NULL))
+            other = ttl == 0;
+        if (has_record(&s->log[0][k], 1, "alpha.local", PL_DNS_A, &ttl, NULL))
+            host = ttl == 0;
+    }
+    assert_true(other);
+    assert_true(host);
+    sim_free(s);
+}
+
+static void test_browse_backoff(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 0;
+    uint32_t id;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", 0, &id), PL_OK);
+    sim_run(s, 6 * 3600 * 1000LL);
+    int64_t t[64] = {0};
+    int n = 0;
+    for (size_t k = 0; k < s->n_log[0] && n < 64; k++)
+        if (has_question(&s->log[0][k], "_peerlink._tcp.local", PL_DNS_PTR))
+            t[n++] = s->log[0][k].t;
+    assert_true(n >= 14);
+    assert_true(t[0] >= 20 && t[0] <= 120);
+    int64_t want = 1000;
+    for (int i = 1; i < n; i++) {
+        assert_int_equal(t[i] - t[i - 1], want);
+        want = want * 2 > 3600000 ? 3600000 : want * 2;
+    }
+    assert_int_equal(t[n - 1] - t[n - 2], 3600000);
+    sim_free(s);
+}
+
+/* A response with the records of instance "Far" on engine e, with ttl. */
+static void feed_far(sim *s, int e, uint32_t ttl)
+{
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = ttl;
+    pl_dns_name_from_text(&r.name, "_peerlink._tcp.local");
+    r.type = PL_DNS_PTR;
+    pl_dns_name_from_text(&r.u.ptr, "Far._peerlink._tcp.local");
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    pl_dns_name_from_text(&r.name, "Far._peerlink._tcp.local");
+    r.type = PL_DNS_SRV;
+    r.cache_flush = 1;
+    r.u.srv.port = 7000;
+    pl_dns_name_from_text(&r.u.srv.target, "far.local");
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    r.type = PL_DNS_TXT;
+    r.rdata = TXT1;
+    r.rdlen = 4;
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    pl_dns_name_from_text(&r.name, "far.local");
+    r.type = PL_DNS_A;
+    uint8_t a[4] = {192, 0, 2, 77};
+    memcpy(r.u.a, a, 4);
+    r.rdata = NULL;
+    r.rdlen = 0;
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 77}};
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
+    sim_flush(s);
+}
+
+static void test_cache_expiry_and_goodbye(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 0;
+    uint32_t id;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", 0, &id), PL_OK);
+    sim_run(s, 500);
+    feed_far(s, 0, 10);
+    const evrec *r = find_event(s, 0, PL_MDNS_EV_RESOLVED, "Far", 0);
+    assert_non_null(r);
+    assert_int_equal(r->ev.port, 7000);
+    assert_string_equal(r->ev.host, "far.local");
+    assert_int_equal(r->ev.addr.addr[3], 77);
+    assert_int_equal(r->ev.txt_len, 4);
+    assert_memory_equal(r->ev.txt, TXT1, 4);
+    int64_t fed = s->now;
+    /* Refresh queries at 80 % and 90 % of the TTL, then expiry at 100 %. */
+    size_t mark = s->n_log[0];
+    sim_run(s, fed + 9990);
+    assert_null(find_event(s, 0, PL_MDNS_EV_LOST, "Far", 0));
+    int refresh = 0;
+    for (size_t k = mark; k < s->n_log[0]; k++)
+        if (has_question(&s->log[0][k], "Far._peerlink._tcp.local", PL_DNS_SRV) && s->log[0][k].t == fed + 8000)
+            refresh = 1;
+    assert_true(refresh);
+    sim_run(s, fed + 10001);
+    const evrec *lost = find_event(s, 0, PL_MDNS_EV_LOST, "Far", 0);
+    assert_non_null(lost);
+    assert_int_equal(lost->t, fed + 10000);
+
+    /* A goodbye (TTL 0) removes it one second later. */
+    feed_far(s, 0, 4500);
+    size_t from = s->n_ev[0];
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_SEEN, "Far", 0));
+    sim_run(s, s->now + 100);
+    int64_t bye = s->now;
+    feed_far(s, 0, 0);
+    sim_run(s, bye + 999);
+    assert_null(find_event(s, 0, PL_MDNS_EV_LOST, "Far", from));
+    sim_run(s, bye + 1001);
+    lost = find_event(s, 0, PL_MDNS_EV_LOST, "Far", from);
+    assert_non_null(lost);
+    assert_int_equal(lost->t, bye + 1000);
+    sim_free(s);
+}
+
+static void test_two_engines_discover_update_withdraw(void **state)
+{
+    const char *labels[] = {"alpha", "beta"};
+    sim *s = sim_new(2, labels);
+    uint32_t pub, br;
+    assert_int_equal(pl_mdns_browse(s->e[1], "_peerlink._tcp", "local", 0, &br), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &pub), PL_OK);
+    sim_run(s, 5000);
+    assert_non_null(find_event(s, 1, PL_MDNS_EV_SEEN, "Box", 0));
+    const evrec *r = find_event(s, 1, PL_MDNS_EV_RESOLVED, "Box", 0);
+    assert_non_null(r);
+    assert_int_equal(r->ev.id, br);
+    assert_int_equal(r->ev.ifindex, 1);
+    assert_int_equal(r->ev.family, AF_INET);
+    assert_int_equal(r->ev.port, 4242);
+    assert_string_equal(r->ev.host, "alpha.local");
+    assert_int_equal(r->ev.has_addr, 1);
+    assert_memory_equal(r->ev.addr.addr, s->addr[0].addr, 4);
+    assert_memory_equal(r->ev.txt, TXT1, 4);
+
+    /* A TXT update is announced and seen. */
+    size_t from = s->n_ev[1];
+    assert_int_equal(pl_mdns_update_txt(s->e[0], pub, TXT2, 9, s->now), PL_OK);
+    sim_run(s, s->now + 3000);
+    r = find_event(s, 1, PL_MDNS_EV_RESOLVED, "Box", from);
+    assert_non_null(r);
+    assert_int_equal(r->ev.txt_len, 9);
+    assert_memory_equal(r->ev.txt, TXT2, 9);
+    assert_null(find_event(s, 1, PL_MDNS_EV_LOST, "Box", from));
+
+    /* A browser started later finds it at once, the cache of the first one is kept quiet. */
+    uint32_t br2;
+    from = s->n_ev[0];
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", s->now, &br2), PL_OK);
+    sim_run(s, s->now + 1000);
+    r = find_event(s, 0, PL_MDNS_EV_RESOLVED, "Box", from);
+    assert_non_null(r); /* it sees its own publication, as Avahi shows local services */
+
+    /* Withdrawal: goodbye, gone one second later. */
+    from = s->n_ev[1];
+    int64_t t0 = s->now;
+    pl_mdns_unpublish(s->e[0], pub, s->now);
+    sim_run(s, s->now + 2000);
+    const evrec *lost = find_event(s, 1, PL_MDNS_EV_LOST, "Box", from);
+    assert_non_null(lost);
+    assert_true(lost->t - t0 <= 1100);
+    sim_free(s);
+}
+
+static void test_alternative_names(void **state)
+{
+    char out[64];
+    pl_mdns_alternative_service_name("Kitchen", out);
+    assert_string_equal(out, "Kitchen #2");
+    pl_mdns_alternative_service_name("Kitchen #2", out);
+    assert_string_equal(out, "Kitchen #3");
+    pl_mdns_alternative_service_name("Kitchen #9", out);
+    assert_string_equal(out, "Kitchen #10");
+    pl_mdns_alternative_service_name("#2", out);
+    assert_string_equal(out, "#2 #2");
+    char longname[64];
+    memset(longname, 'x', 63);
+    longname[63] = 0;
+    pl_mdns_alternative_service_name(longname, out);
+    assert_int_equal(strlen(out), 63);
+    assert_string_equal(out + 60, " #2");
+    /* Never cut a UTF-8 sequence: 31 two-byte characters + "x". */
+    char utf[64] = "";
+    for (int i = 0; i < 31; i++)
+        strcat(utf, "\xc3\xa9");
+    strcat(utf, "x");
+    pl_mdns_alternative_service_name(utf, out);
+    assert_true(strlen(out) <= 63);
+    assert_string_equal(out + strlen(out) - 3, " #2");
+    assert_int_equal((strlen(out) - 3) % 2, 0);
+    pl_mdns_alternative_host_name("box", out);
+    assert_string_equal(out, "box-2");
+    pl_mdns_alternative_host_name("box-2", out);
+    assert_string_equal(out, "box-3");
+}
+
+static void test_bad_input_is_ignored(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t id;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", 0, &id), PL_OK);
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "example.com", 0, &id), PL_ERR_UNSUPPORTED);
+    assert_int_equal(pl_mdns_publish(s->e[0], "", "_peerlink._tcp", "local", 1, NULL, 0, 0, &id), PL_ERR_INVALID);
+    uint8_t junk[64];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 11);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 5}};
+    for (size_t n = 0; n <= sizeof junk; n++)
+        pl_mdns_input(s->e[0], 1, AF_INET, junk, n, &src, 5353, 0);
+    pl_mdns_input(s->e[0], 99, AF_INET, junk, sizeof junk, &src, 5353, 0); /* unknown link */
+    sim_run(s, 100);
+    sim_free(s);
+}
+
+/* A host with two interfaces on one network (here: the two ends of a veth
+ * pair in one namespace) hears every packet it sends on one on the other,
+ * with the other interface's addresses. Those are its own, not a conflict:
+ * it must establish its host name and service, unrenamed. */
+static void test_own_packets_on_a_second_link_are_not_conflicts(void **state)
+{
+    (void)state;
+    pl_mdns *m;
+    assert_int_equal(pl_mdns_new("twolinks", 7, &m), PL_OK);
+    pl_mdns_addr a0 = {AF_INET, {192, 0, 2, 1}};
+    pl_mdns_addr a1 = {AF_INET6, {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}};
+    assert_int_equal(pl_mdns_link_set(m, 1, AF_INET, &a0, 1, 0), PL_OK);
+    assert_int_equal(pl_mdns_link_set(m, 2, AF_INET6, &a1, 1, 0), PL_OK);
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(m, "Box", "_peerlink._tcp", "local", 4242, NULL, 0, 0, &id), PL_OK);
+    int established = 0, renamed = 0;
+    static pl_mdns_packet p;
+    for (int64_t now = 0; now <= 10000; now += 10) {
+        pl_mdns_process(m, now);
+        while (pl_mdns_next_packet(m, now, &p)) {
+            /* What goes out of link 1 comes back in on link 2, and the other way. */
+            uint32_t other = p.ifindex == 1 ? 2 : 1;
+            const pl_mdns_addr *src = p.ifindex == 1 ? &a0 : &a1;
+            pl_mdns_input(m, other, other == 1 ? AF_INET : AF_INET6, p.data, p.len, src, 5353, now);
+        }
+        pl_mdns_event ev;
+        while (pl_mdns_next_event(m, &ev)) {
+            established += ev.type == PL_MDNS_EV_ESTABLISHED;
+            renamed += ev.type == PL_MDNS_EV_RENAMED;
+        }
+    }
+    assert_int_equal(renamed, 0);
+    assert_int_equal(established, 1);
+    assert_string_equal(pl_mdns_publication_name(m, id), "Box");
+    assert_string_equal(pl_mdns_host_name(m), "twolinks.local");
+    pl_mdns_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_probe_and_announce_timing),
+        cmocka_unit_test(test_conflict_renames),
+        cmocka_unit_test(test_simultaneous_probes_end_distinct),
+        cmocka_unit_test(test_host_conflict_renames_host),
+        cmocka_unit_test(test_answers_and_known_answer_suppression),
+        cmocka_unit_test(test_goodbye_on_withdraw_and_shutdown),
+        cmocka_unit_test(test_browse_backoff),
+        cmocka_unit_test(test_cache_expiry_and_goodbye),
+        cmocka_unit_test(test_two_engines_discover_update_withdraw),
+        cmocka_unit_test(test_alternative_names),
+        cmocka_unit_test(test_bad_input_is_ignored),
+        cmocka_unit_test(test_own_packets_on_a_second_link_are_not_conflicts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
