@@ -10,7 +10,9 @@
  *  - groups: the host name (A/AAAA) and each publication (PTR, SRV,
  *    TXT, and the _services._dns-sd._udp PTR) go through
  *    PROBING -> ANNOUNCING -> ESTABLISHED; a conflict while probing
- *    renames, a conflict later sends the group back to probing;
+ *    renames, a conflict later sends the group back to probing; the
+ *    host starts IDLE until the first link or publication (and is IDLE
+ *    again after a shutdown);
  *  - the cache holds PTR/SRV/TXT/A/AAAA records per link with their
  *    TTLs; browse results are re-derived from it after every change and
  *    compared with what was last reported.
@@ -25,7 +27,7 @@
 
 /* ---------------------------------------------------------------- types */
 
-enum { ST_PROBING = 0, ST_ANNOUNCING, ST_ESTABLISHED };
+enum { ST_PROBING = 0, ST_ANNOUNCING, ST_ESTABLISHED, ST_IDLE /* the host only: not started */ };
 
 #define PROBES 3
 #define PROBE_INTERVAL 250
@@ -644,7 +646,8 @@ int pl_mdns_new(const char *host_label, uint32_t seed, pl_mdns **out)
     m->next_pub_id = 1;
     m->next_browse_id = 1;
     group_start(m, &m->host, 0);
-    m->host.next = -1; /* started by the first link or publication */
+    m->host.state = ST_IDLE; /* started by the first link or publication */
+    m->host.next = -1;
     *out = m;
     return PL_OK;
 }
@@ -688,7 +691,7 @@ const char *pl_mdns_host_name(const pl_mdns *m)
 
 static int host_live(const pl_mdns *m)
 {
-    return m->host.state != ST_PROBING;
+    return m->host.state == ST_ANNOUNCING || m->host.state == ST_ESTABLISHED;
 }
 
 /* Send records (answers) with ttl_override (>= 0) on every link, due now. */
@@ -753,11 +756,11 @@ void pl_mdns_shutdown(pl_mdns *m, int64_t now)
         m->pubs[i] = NULL;
         m->n_pubs = i;
     }
-    if (m->host.state != ST_PROBING || m->host.count > 0) {
+    if (host_live(m) || (m->host.state == ST_PROBING && m->host.count > 0)) {
         orrs none = {0};
         send_records_all_links(m, &none, 1, 0, now);
     }
-    m->host.state = ST_PROBING;
+    m->host.state = ST_IDLE;
     m->host.count = 0;
     m->host.next = -1;
 }
@@ -782,7 +785,7 @@ int pl_mdns_link_set(pl_mdns *m, uint32_t ifindex, int family, const pl_mdns_add
     for (size_t i = 0; i < n; i++)
         if (addrs[i].family == AF_INET || addrs[i].family == AF_INET6)
             l->addrs[l->n++] = addrs[i];
-    if (m->host.next < 0)
+    if (m->host.state == ST_IDLE)
         group_start(m, &m->host, now);
     else if (m->host.state == ST_ESTABLISHED) {
         m->host.state = ST_ANNOUNCING; /* new addresses */
@@ -845,7 +848,7 @@ int pl_mdns_publish(pl_mdns *m, const char *name, const char *type, const char *
     p->g.id = m->next_pub_id++;
     group_start(m, &p->g, now);
     m->pubs[m->n_pubs++] = p;
-    if (m->host.next < 0)
+    if (m->host.state == ST_IDLE)
         group_start(m, &m->host, now);
     *id = p->g.id;
     return PL_OK;
@@ -1215,8 +1218,8 @@ static int conflicts(const orrs *ours, const pl_dns_record *r)
 static void check_conflicts(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now)
 {
     size_t n = msg->n_answers + msg->n_authority + msg->n_additional;
-    /* The host name. */
-    if (m->host.next >= 0) {
+    /* The host name, once started (established included: RFC 6762 9). */
+    if (m->host.state != ST_IDLE) {
         orrs h = {0};
         host_records_all(m, &h);
         for (size_t i = 0; i < n; i++) {
@@ -1258,7 +1261,7 @@ static void check_probe_tie(pl_mdns *m, int li, const pl_dns_message *msg, int64
 {
     if (!msg->n_authority)
         return;
-    if (m->host.state == ST_PROBING && m->host.next >= 0) {
+    if (m->host.state == ST_PROBING) {
         orrs h = {0}, all = {0};
         host_records(m, &m->links[li], &h);
         host_records_all(m, &all);

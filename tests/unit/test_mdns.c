@@ -664,6 +664,140 @@ static void test_own_packets_on_a_second_link_are_not_conflicts(void **state)
     pl_mdns_free(m);
 }
 
+/* Probes (queries for name, ANY) engine e sent from log index from on. */
+static size_t probes_since(sim *s, int e, size_t from, const char *name)
+{
+    size_t n = 0;
+    for (size_t k = from; k < s->n_log[e]; k++)
+        n += has_question(&s->log[e][k], name, PL_DNS_ANY);
+    return n;
+}
+
+/* Does packet l answer (a response, answer section) name with A addr? */
+static int has_a_answer(const sent *l, const char *name, const uint8_t addr[4])
+{
+    pl_dns_message *m = NULL;
+    if (pl_dns_parse(l->data, l->len, &m) != PL_OK)
+        return 0;
+    pl_dns_name n;
+    pl_dns_name_from_text(&n, name);
+    int found = 0;
+    if (m->flags & 0x8000)
+        for (size_t i = 0; i < m->n_answers; i++)
+            found |= m->records[i].type == PL_DNS_A && pl_dns_name_equal(&m->records[i].name, &n) &&
+                     memcmp(m->records[i].u.a, addr, 4) == 0;
+    pl_dns_free(m);
+    return found;
+}
+
+/* A response from 192.0.2.99 claiming name (A, 192.0.2.99, cache-flush) on engine e. */
+static void feed_foreign_a(sim *s, int e, const char *name)
+{
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = PL_MDNS_TTL_HOST;
+    r.cache_flush = 1;
+    pl_dns_name_from_text(&r.name, name);
+    r.type = PL_DNS_A;
+    uint8_t a[4] = {192, 0, 2, 99};
+    memcpy(r.u.a, a, 4);
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
+    sim_flush(s);
+}
+
+/* The host name is probed once: a publication after it is established
+ * probes the instance only. */
+static void test_second_publication_does_not_reprobe_host(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t a, b;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 1, TXT1, 4, 0, &a), PL_OK);
+    sim_run(s, 5000);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_ESTABLISHED, "Box", 0));
+    assert_int_equal(probes_since(s, 0, 0, "alpha.local"), 3);
+    size_t from = s->n_log[0];
+    size_t ev_from = s->n_ev[0];
+    int64_t t0 = s->now;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Other", "_peerlink._tcp", "local", 2, TXT1, 4, t0, &b), PL_OK);
+    sim_run(s, t0 + 5000);
+    assert_int_equal(probes_since(s, 0, from, "alpha.local"), 0);
+    assert_int_equal(probes_since(s, 0, from, "Other._peerlink._tcp.local"), 3);
+    const evrec *est = find_event(s, 0, PL_MDNS_EV_ESTABLISHED, "Other", ev_from);
+    assert_non_null(est);
+    /* 3 probes 250 ms apart after at most 250 ms, announced 250 ms after the last. */
+    assert_true(est->t <= t0 + 250 + 2 * 250 + 250);
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha.local");
+    sim_free(s);
+}
+
+/* RFC 6762 9: a conflicting A record for the established host name sends
+ * it back to probing (same name); a conflict while probing renames it. */
+static void test_conflict_after_host_established(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    sim_run(s, 5000);
+    assert_int_equal(probes_since(s, 0, 0, "alpha.local"), 3);
+    assert_true(responses_since(s, 0, 0, "alpha.local", PL_DNS_A) >= 2);
+    size_t from = s->n_log[0];
+    /* Someone else claims alpha.local: probe it again, under the same name. */
+    feed_foreign_a(s, 0, "alpha.local");
+    sim_run(s, 5000 + 260); /* the first probe after 0-250 ms */
+    assert_true(probes_since(s, 0, from, "alpha.local") >= 1);
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha.local");
+    /* Left alone, the probe wins and the name is announced again. */
+    sim_run(s, 10000);
+    assert_int_equal(probes_since(s, 0, from, "alpha.local"), 3);
+    assert_true(responses_since(s, 0, from, "alpha.local", PL_DNS_A) >= 2);
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha.local");
+    /* Claimed again, and defended while we probe: renamed. */
+    from = s->n_log[0];
+    feed_foreign_a(s, 0, "alpha.local");
+    sim_run(s, 10000 + 260); /* still probing: 3 probes take at least 500 ms */
+    assert_true(probes_since(s, 0, from, "alpha.local") >= 1);
+    feed_foreign_a(s, 0, "alpha.local");
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha-2.local");
+    sim_run(s, 15000);
+    assert_int_equal(probes_since(s, 0, from, "alpha-2.local"), 3);
+    assert_true(responses_since(s, 0, from, "alpha-2.local", PL_DNS_A) >= 2);
+    sim_free(s);
+}
+
+/* Re-declaring a link once the host name is established announces the
+ * new addresses (twice, 1 s apart, the first at once) without probing. */
+static void test_link_set_after_established_reannounces(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    sim_run(s, 5000);
+    assert_int_equal(probes_since(s, 0, 0, "alpha.local"), 3);
+    size_t from = s->n_log[0];
+    pl_mdns_addr na = {AF_INET, {192, 0, 2, 50}};
+    assert_int_equal(pl_mdns_link_set(s->e[0], 1, AF_INET, &na, 1, s->now), PL_OK);
+    sim_run(s, 10000);
+    assert_int_equal(probes_since(s, 0, from, "alpha.local"), 0);
+    int64_t ann[8];
+    int n = 0;
+    for (size_t k = from; k < s->n_log[0]; k++)
+        if (has_a_answer(&s->log[0][k], "alpha.local", na.addr) && n < 8)
+            ann[n++] = s->log[0][k].t;
+    assert_int_equal(n, 2);
+    assert_int_equal(ann[0], 5000);
+    assert_int_equal(ann[1] - ann[0], 1000);
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +813,9 @@ int main(void)
         cmocka_unit_test(test_alternative_names),
         cmocka_unit_test(test_bad_input_is_ignored),
         cmocka_unit_test(test_own_packets_on_a_second_link_are_not_conflicts),
+        cmocka_unit_test(test_second_publication_does_not_reprobe_host),
+        cmocka_unit_test(test_conflict_after_host_established),
+        cmocka_unit_test(test_link_set_after_established_reannounces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
