@@ -126,14 +126,20 @@ typedef void (*pl_publish_cb)(pl_publication *p, pl_publish_event ev, int status
  * "_app._udp" form. txt may be NULL (empty record); it is copied.
  * cb may be NULL. Returns PL_OK with *out set (callbacks follow from
  * the loop), or PL_ERR_INVALID / PL_ERR_NOMEM / PL_ERR_BACKEND with
- * *out untouched. A name conflict on the network renames the instance
+ * *out untouched, or PL_ERR_TOO_LARGE for a TXT record the backend
+ * cannot send (the built-in "mdns" backend: over 1188 bytes, see
+ * docs/MDNS.md). A name conflict on the network renames the instance
  * ("name #2", ...) and reports PL_PUBLISH_RENAMED.
  */
 PL_EXPORT int pl_publish(pl_discovery *d, const char *name, const char *type, uint16_t port,
                          const pl_txt *txt, pl_publish_cb cb, void *userdata,
                          pl_publication **out);
 
-/** Replace the TXT record of a live publication (copied). PL_OK or an error; the old record stays on error. */
+/**
+ * Replace the TXT record of a live publication (copied). PL_OK or an
+ * error (PL_ERR_TOO_LARGE as for pl_publish()); the old record stays
+ * on error.
+ */
 PL_EXPORT int pl_publication_set_txt(pl_publication *p, const pl_txt *txt);
 
 /** The current instance name (it changes on a rename). Borrowed until the next callback or free. */

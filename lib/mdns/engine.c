@@ -46,6 +46,7 @@ typedef struct group {
     int reported;  /* ESTABLISHED reported since the last (re)start */
     int renames;
     int failed;
+    int fail_pending; /* a FAILED not queued yet (the event queue was full) */
 } mgroup;
 
 typedef struct pub {
@@ -73,6 +74,7 @@ typedef struct centry {
     uint16_t rdlen;
     uint32_t ttl;
     int64_t recv, expire;
+    uint64_t seq;  /* arrival order: breaks ties between records received in the same millisecond */
     int refreshed; /* refresh queries sent (80 %, 90 %) */
     pl_dns_name name;
     uint8_t *rdata; /* uncompressed */
@@ -131,11 +133,14 @@ struct pl_mdns {
     uint32_t next_browse_id;
     centry *cache[PL_MDNS_MAX_CACHE];
     size_t n_cache;
+    uint64_t cache_seq;
     qpkt *queue[PL_MDNS_MAX_QUEUE];
     size_t n_queue;
     qevent *ev_head, *ev_tail;
     size_t n_events;
     qevent *ev_current;
+    int64_t clock;    /* the time of the current call */
+    int64_t retry_at; /* an event could not be queued: run process() then; -1: none */
 };
 
 /* ---------------------------------------------------------------- small helpers */
@@ -223,6 +228,24 @@ static size_t rdata_of(const pl_dns_record *r, uint8_t *buf, size_t cap)
     }
 }
 
+/* The uncompressed RDATA of r: built into buf (cap >= PL_DNS_MAX_NAME + 8)
+ * for the types whose data is parsed (A, AAAA, PTR, SRV), the raw bytes
+ * themselves for the others (TXT and unknown types, of any length). */
+static const uint8_t *rdata_view(const pl_dns_record *r, uint8_t *buf, size_t cap, size_t *n)
+{
+    switch (r->type) {
+    case PL_DNS_A:
+    case PL_DNS_AAAA:
+    case PL_DNS_PTR:
+    case PL_DNS_SRV:
+        *n = rdata_of(r, buf, cap);
+        return buf;
+    default:
+        *n = r->rdata ? r->rdlen : 0;
+        return r->rdata ? r->rdata : buf;
+    }
+}
+
 /* Equality of RDATA: names inside PTR and SRV compare case-insensitively. */
 static int rdata_equal(uint16_t type, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
@@ -301,11 +324,14 @@ static pub *pub_find(const pl_mdns *m, uint32_t id, size_t *idx)
 static qevent *event_push(pl_mdns *m, pl_mdns_event_type type, uint32_t id, const mlink *l,
                           const char *name, const uint8_t *txt, size_t txt_len)
 {
-    if (m->n_events >= PL_MDNS_MAX_EVENTS)
+    /* On failure the caller leaves its state as it was, so that the
+     * change is reported again by a later process() (see retry_at). */
+    qevent *q = m->n_events >= PL_MDNS_MAX_EVENTS ? NULL : calloc(1, sizeof *q + txt_len);
+    if (!q) {
+        if (m->retry_at < 0)
+            m->retry_at = m->clock;
         return NULL;
-    qevent *q = calloc(1, sizeof *q + txt_len);
-    if (!q)
-        return NULL;
+    }
     q->ev.type = type;
     q->ev.id = id;
     if (l) {
@@ -444,20 +470,14 @@ static void pub_records(pl_mdns *m, const pub *p, int which, orrs *out)
 static int orrs_has(const orrs *l, const pl_dns_record *r)
 {
     uint8_t a[PL_DNS_MAX_NAME + 8], b[PL_DNS_MAX_NAME + 8];
-    if (r->type == PL_DNS_TXT) {
-        for (size_t i = 0; i < l->n; i++)
-            if (l->v[i].r.type == PL_DNS_TXT && pl_dns_name_equal(&l->v[i].r.name, &r->name) &&
-                l->v[i].r.rdlen == r->rdlen && memcmp(l->v[i].r.rdata, r->rdata, r->rdlen) == 0)
-                return 1;
-        return 0;
-    }
-    size_t an = rdata_of(r, a, sizeof a);
+    size_t an, bn;
+    const uint8_t *ad = rdata_view(r, a, sizeof a, &an);
     for (size_t i = 0; i < l->n; i++) {
         const pl_dns_record *x = &l->v[i].r;
         if (x->type != r->type || !pl_dns_name_equal(&x->name, &r->name))
             continue;
-        size_t bn = rdata_of(x, b, sizeof b);
-        if (rdata_equal(r->type, a, an, b, bn))
+        const uint8_t *bd = rdata_view(x, b, sizeof b, &bn);
+        if (rdata_equal(r->type, ad, an, bd, bn))
             return 1;
     }
     return 0;
@@ -645,6 +665,7 @@ int pl_mdns_new(const char *host_label, uint32_t seed, pl_mdns **out)
     }
     m->next_pub_id = 1;
     m->next_browse_id = 1;
+    m->retry_at = -1;
     group_start(m, &m->host, 0);
     m->host.state = ST_IDLE; /* started by the first link or publication */
     m->host.next = -1;
@@ -816,8 +837,8 @@ int pl_mdns_publish(pl_mdns *m, const char *name, const char *type, const char *
         domain = "local";
     if (strcasecmp(domain, "local") != 0)
         return PL_ERR_UNSUPPORTED;
-    if (txt_len > 65535 - 1)
-        return PL_ERR_TOO_LARGE;
+    if (txt_len > PL_MDNS_MAX_TXT)
+        return PL_ERR_TOO_LARGE; /* it would not fit in a probe or announcement packet */
     if (m->n_pubs >= PL_MDNS_MAX_PUBLICATIONS)
         return PL_ERR_TOO_LARGE;
     pub *p = calloc(1, sizeof *p);
@@ -859,7 +880,9 @@ int pl_mdns_update_txt(pl_mdns *m, uint32_t id, const uint8_t *txt, size_t txt_l
     pub *p = pub_find(m, id, NULL);
     if (!p)
         return PL_ERR_NOT_FOUND;
-    if (txt_len > 65535 - 1)
+    if (txt_len && !txt)
+        return PL_ERR_INVALID;
+    if (txt_len > PL_MDNS_MAX_TXT)
         return PL_ERR_TOO_LARGE;
     uint8_t *t = malloc(txt_len ? txt_len : 1);
     if (!t)
@@ -996,13 +1019,40 @@ void pl_mdns_alternative_host_name(const char *label, char *out)
     memcpy(out + bl, suffix, sl + 1);
 }
 
+/* Queue what p has to report: FAILED, or RENAMED and ESTABLISHED once
+ * announced. A flag is cleared only when its event was queued. */
+static void pub_report(pl_mdns *m, pub *p)
+{
+    mgroup *g = &p->g;
+    if (g->failed) {
+        if (g->fail_pending && event_push(m, PL_MDNS_EV_FAILED, g->id, NULL, p->name, NULL, 0))
+            g->fail_pending = 0;
+        return;
+    }
+    if (g->reported || g->count == 0 || (g->state != ST_ANNOUNCING && g->state != ST_ESTABLISHED))
+        return;
+    if (g->renamed) {
+        if (!event_push(m, PL_MDNS_EV_RENAMED, g->id, NULL, p->name, NULL, 0))
+            return;
+        g->renamed = 0;
+    }
+    if (event_push(m, PL_MDNS_EV_ESTABLISHED, g->id, NULL, p->name, NULL, 0))
+        g->reported = 1;
+}
+
+static void pub_fail(pl_mdns *m, pub *p)
+{
+    p->g.failed = 1;
+    p->g.next = -1;
+    p->g.fail_pending = 1;
+    pub_report(m, p);
+}
+
 static void pub_rename(pl_mdns *m, pub *p, int64_t now)
 {
     queue_drop_group(m, p->g.id);
     if (++p->g.renames > PL_MDNS_MAX_RENAMES) {
-        p->g.failed = 1;
-        p->g.next = -1;
-        event_push(m, PL_MDNS_EV_FAILED, p->g.id, NULL, p->name, NULL, 0);
+        pub_fail(m, p);
         return;
     }
     char alt[64];
@@ -1011,9 +1061,7 @@ static void pub_rename(pl_mdns *m, pub *p, int64_t now)
     snprintf(svc, sizeof svc, "%s.%s", p->type, p->domain);
     pl_dns_name inst;
     if (pl_dns_name_from_labels(&inst, alt, svc) != PL_OK) {
-        p->g.failed = 1;
-        p->g.next = -1;
-        event_push(m, PL_MDNS_EV_FAILED, p->g.id, NULL, p->name, NULL, 0);
+        pub_fail(m, p);
         return;
     }
     memcpy(p->name, alt, sizeof p->name);
@@ -1092,6 +1140,14 @@ static void group_step(pl_mdns *m, mgroup *g, pub *p, int64_t now)
         g->count = 0;
     }
     if (g->state == ST_ANNOUNCING) {
+        if (p && !host_live(m)) {
+            /* The host name is being probed again (a rename or a conflict):
+             * nothing naming it, and none of its records, before it is ours.
+             * The announcements start over once it is live. */
+            g->count = 0;
+            g->next = m->host.next > now ? m->host.next : now + PROBE_INTERVAL;
+            return;
+        }
         orrs recs = {0};
         if (p)
             pub_records(m, p, 3, &recs);
@@ -1103,14 +1159,8 @@ static void group_step(pl_mdns *m, mgroup *g, pub *p, int64_t now)
             g->state = ST_ESTABLISHED;
             g->next = -1;
         }
-        if (p && !g->reported) {
-            g->reported = 1;
-            if (g->renamed) {
-                g->renamed = 0;
-                event_push(m, PL_MDNS_EV_RENAMED, g->id, NULL, p->name, NULL, 0);
-            }
-            event_push(m, PL_MDNS_EV_ESTABLISHED, g->id, NULL, p->name, NULL, 0);
-        }
+        if (p)
+            pub_report(m, p);
     }
 }
 
@@ -1120,8 +1170,16 @@ static void group_step(pl_mdns *m, mgroup *g, pub *p, int64_t now)
 typedef struct tb {
     uint16_t type;
     size_t n;
+    const uint8_t *ext; /* the record's own raw RDATA (TXT, other types), else NULL: d */
     uint8_t d[PL_DNS_MAX_NAME + 8];
 } tb;
+
+static void tb_set(tb *t, const pl_dns_record *r)
+{
+    t->type = r->type;
+    const uint8_t *v = rdata_view(r, t->d, sizeof t->d, &t->n);
+    t->ext = v == t->d ? NULL : v; /* not a pointer into t: qsort moves it */
+}
 
 static int tb_cmp(const void *x, const void *y)
 {
@@ -1129,7 +1187,7 @@ static int tb_cmp(const void *x, const void *y)
     if (a->type != b->type)
         return a->type < b->type ? -1 : 1;
     size_t n = a->n < b->n ? a->n : b->n;
-    int c = memcmp(a->d, b->d, n);
+    int c = n ? memcmp(a->ext ? a->ext : a->d, b->ext ? b->ext : b->d, n) : 0;
     if (c)
         return c;
     return a->n < b->n ? -1 : a->n > b->n;
@@ -1146,16 +1204,13 @@ static int tie_break(const orrs *ours, const pl_dns_message *msg, const pl_dns_n
     int r = 0;
     if (!a || !t)
         goto out;
-    for (size_t i = 0; i < no; i++) {
-        a[i].type = ours->v[i].r.type;
-        a[i].n = rdata_of(&ours->v[i].r, a[i].d, sizeof a[i].d);
-    }
+    for (size_t i = 0; i < no; i++)
+        tb_set(&a[i], &ours->v[i].r);
     size_t k = 0;
     for (size_t i = 0; i < msg->n_authority; i++) {
         if (!pl_dns_name_equal(&auth[i].name, name))
             continue;
-        t[k].type = auth[i].type;
-        t[k].n = rdata_of(&auth[i], t[k].d, sizeof t[k].d);
+        tb_set(&t[k], &auth[i]);
         k++;
     }
     qsort(a, no, sizeof *a, tb_cmp);
@@ -1310,18 +1365,16 @@ static void all_live_records(pl_mdns *m, const mlink *l, orrs *out)
 static int known(const pl_dns_message *msg, const pl_dns_record *r)
 {
     uint8_t a[PL_DNS_MAX_NAME + 8], b[PL_DNS_MAX_NAME + 8];
-    size_t an = 0;
-    int have_a = 0;
+    size_t an = 0, bn;
+    const uint8_t *ad = NULL;
     for (size_t i = 0; i < msg->n_answers; i++) {
         const pl_dns_record *k = &msg->records[i];
         if (k->type != r->type || !pl_dns_name_equal(&k->name, &r->name) || k->ttl < r->ttl / 2)
             continue;
-        if (!have_a) {
-            an = rdata_of(r, a, sizeof a);
-            have_a = 1;
-        }
-        size_t bn = rdata_of(k, b, sizeof b);
-        if (rdata_equal(r->type, a, an, b, bn))
+        if (!ad)
+            ad = rdata_view(r, a, sizeof a, &an);
+        const uint8_t *bd = rdata_view(k, b, sizeof b, &bn);
+        if (rdata_equal(r->type, ad, an, bd, bn))
             return 1;
     }
     return 0;
@@ -1452,6 +1505,7 @@ static void cache_put(pl_mdns *m, int li, const pl_dns_record *r, int64_t now)
             return;
         c->ttl = r->ttl;
         c->recv = now;
+        c->seq = ++m->cache_seq;
         c->expire = expire;
         c->refreshed = 0;
         if (r->type == PL_DNS_PTR || r->type == PL_DNS_SRV)
@@ -1483,6 +1537,7 @@ static void cache_put(pl_mdns *m, int li, const pl_dns_record *r, int64_t now)
     c->name = r->name;
     c->ttl = r->ttl;
     c->recv = now;
+    c->seq = ++m->cache_seq;
     c->expire = expire;
     m->cache[m->n_cache++] = c;
 }
@@ -1512,8 +1567,8 @@ static const centry *cache_newest(pl_mdns *m, int li, const pl_dns_name *name, u
         const centry *c = m->cache[i];
         if (c->link != li || c->type != type || c->expire <= now || !pl_dns_name_equal(&c->name, name))
             continue;
-        /* Live records before goodbyes, then the newest. */
-        if (!best || (best->ttl == 0 && c->ttl != 0) || ((best->ttl == 0) == (c->ttl == 0) && c->recv > best->recv))
+        /* Live records before goodbyes, then the newest (last received). */
+        if (!best || (best->ttl == 0 && c->ttl != 0) || ((best->ttl == 0) == (c->ttl == 0) && c->seq > best->seq))
             best = c;
     }
     return best;
@@ -1571,20 +1626,25 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
             if (!v)
                 continue;
             b->insts = v;
-            in = &b->insts[b->n_insts++];
+            in = &b->insts[b->n_insts];
             memset(in, 0, sizeof *in);
             in->link = c->link;
             in->full = target;
             memcpy(in->name, label, sizeof label);
             in->next_query = now; /* resolve at once if the answer lacked something */
-            event_push(m, PL_MDNS_EV_SEEN, b->id, &m->links[c->link], in->name, NULL, 0);
+            if (!event_push(m, PL_MDNS_EV_SEEN, b->id, &m->links[c->link], in->name, NULL, 0))
+                continue; /* not tracked: seen again on a later update */
+            b->n_insts++;
         }
         in->mark = 1;
     }
     for (size_t i = 0; i < b->n_insts;) {
         minst *in = &b->insts[i];
         if (!in->mark) {
-            event_push(m, PL_MDNS_EV_LOST, b->id, &m->links[in->link], in->name, NULL, 0);
+            if (!event_push(m, PL_MDNS_EV_LOST, b->id, &m->links[in->link], in->name, NULL, 0)) {
+                i++; /* kept: reported lost on a later update */
+                continue;
+            }
             b->insts[i] = b->insts[--b->n_insts];
             continue;
         }
@@ -1613,11 +1673,11 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
         sig |= 1;
         if (sig == in->sig)
             continue;
-        in->sig = sig;
-        in->queries = 0;
         qevent *q = event_push(m, PL_MDNS_EV_RESOLVED, b->id, l, in->name, txt->rdata, txt->rdlen);
         if (!q)
-            continue;
+            continue; /* sig unchanged: reported on a later update */
+        in->sig = sig;
+        in->queries = 0;
         q->ev.port = (uint16_t)(srv->rdata[4] << 8 | srv->rdata[5]);
         if (pl_dns_name_to_text(&in->target, q->ev.host, sizeof q->ev.host) != PL_OK)
             q->ev.host[0] = 0;
@@ -1704,6 +1764,7 @@ void pl_mdns_input(pl_mdns *m, uint32_t ifindex, int family, const uint8_t *pkt,
                    const pl_mdns_addr *src, uint16_t src_port, int64_t now)
 {
     int li;
+    m->clock = now;
     if (!link_find(m, ifindex, family, &li))
         return;
     pl_dns_message *msg = NULL;
@@ -1731,6 +1792,14 @@ void pl_mdns_input(pl_mdns *m, uint32_t ifindex, int family, const uint8_t *pkt,
 
 void pl_mdns_process(pl_mdns *m, int64_t now)
 {
+    m->clock = now;
+    if (m->retry_at >= 0) {
+        /* Events that did not fit in the queue: queued now if there is room
+         * (the browses are re-derived below). */
+        m->retry_at = -1;
+        for (size_t i = 0; i < m->n_pubs; i++)
+            pub_report(m, m->pubs[i]);
+    }
     group_step(m, &m->host, NULL, now);
     for (size_t i = 0; i < m->n_pubs; i++)
         group_step(m, &m->pubs[i]->g, m->pubs[i], now);
@@ -1803,5 +1872,6 @@ int64_t pl_mdns_next_deadline(const pl_mdns *m)
     }
     for (size_t i = 0; i < m->n_queue; i++)
         at_most(&t, m->queue[i]->due);
+    at_most(&t, m->retry_at);
     return t;
 }

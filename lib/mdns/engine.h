@@ -38,6 +38,12 @@
 #define PL_MDNS_MAX_EVENTS 1024      /* events waiting to be taken */
 #define PL_MDNS_PACKET_SIZE 1440     /* packets built (fits an Ethernet MTU) */
 #define PL_MDNS_MAX_RENAMES 100
+/* TXT wire data accepted by pl_mdns_publish / pl_mdns_update_txt. A probe
+ * (never split) must hold the question and the SRV and TXT records in one
+ * packet: 1440 - 12 (header) - 139 (question, longest instance name, 135
+ * bytes) - 89 (SRV, longest host name, 71 bytes) - 12 (TXT record header,
+ * compressed owner) = 1188. RFC 6763 6.2 advises at most 1300. */
+#define PL_MDNS_MAX_TXT 1188
 
 /* TTLs (RFC 6762 10): host-bound records 120 s, others 75 min. */
 #define PL_MDNS_TTL_HOST 120
@@ -72,11 +78,14 @@ int pl_mdns_link_set(pl_mdns *m, uint32_t ifindex, int family, const pl_mdns_add
 
 /* Publish a service instance. name: 1..63 bytes; type "_x._tcp";
  * domain "local"; txt in RFC 6763 wire form (copied; len 0 means an
- * empty record). *id identifies it in events. PL_OK, PL_ERR_INVALID,
- * PL_ERR_TOO_LARGE, PL_ERR_NOMEM. */
+ * empty record; NULL with len > 0 is PL_ERR_INVALID). *id identifies it
+ * in events. PL_OK, PL_ERR_INVALID, PL_ERR_TOO_LARGE (txt_len >
+ * PL_MDNS_MAX_TXT, or PL_MDNS_MAX_PUBLICATIONS reached), PL_ERR_NOMEM. */
 int pl_mdns_publish(pl_mdns *m, const char *name, const char *type, const char *domain,
                     uint16_t port, const uint8_t *txt, size_t txt_len, int64_t now, uint32_t *id);
-/* Replace the TXT record and announce it. PL_OK, PL_ERR_NOT_FOUND, PL_ERR_NOMEM. */
+/* Replace the TXT record and announce it. PL_OK, PL_ERR_NOT_FOUND,
+ * PL_ERR_INVALID (txt NULL with len > 0), PL_ERR_TOO_LARGE (txt_len >
+ * PL_MDNS_MAX_TXT; the old record stays), PL_ERR_NOMEM. */
 int pl_mdns_update_txt(pl_mdns *m, uint32_t id, const uint8_t *txt, size_t txt_len, int64_t now);
 /* Withdraw: goodbyes are queued, due now; no event follows. */
 void pl_mdns_unpublish(pl_mdns *m, uint32_t id, int64_t now);

@@ -9,7 +9,8 @@
  * is joined on each chosen interface; packets are sent per interface
  * (IP_MULTICAST_IF / IPV6_MULTICAST_IF) with TTL / hop limit 255;
  * IP_PKTINFO / IPV6_RECVPKTINFO tell which interface a packet came in
- * on. Multicast loopback stays on, so that two processes on one host
+ * on; IP_RECVTTL / IPV6_RECVHOPLIMIT let off-link packets (TTL / hop
+ * limit not 255) be dropped (see on_link()). Multicast loopback stays on, so that two processes on one host
  * see each other; the engine recognises its own records when they come
  * back (identical data is never a conflict).
  *
@@ -41,6 +42,7 @@ typedef struct mdns_ctx {
     pl_discovery *d;
     pl_mdns *m;
     int fd4, fd6;
+    int ttl4, ttl6; /* IP_RECVTTL / IPV6_RECVHOPLIMIT are on: the TTL is checked */
     pl_watch *w4, *w6;
     pl_timeout *timer;
     int pumping, again;
@@ -201,6 +203,14 @@ static void dispatch(mdns_ctx *c, const pl_mdns_event *ev)
     }
 }
 
+/* Hand the engine's events to the generic layer. */
+static void dispatch_events(mdns_ctx *c)
+{
+    pl_mdns_event ev;
+    while (pl_mdns_next_event(c->m, &ev))
+        dispatch(c, &ev); /* may publish, free publications and browsers: all looked up again */
+}
+
 static void pump(mdns_ctx *c)
 {
     if (c->pumping) {
@@ -213,9 +223,7 @@ static void pump(mdns_ctx *c)
         int64_t now = now_ms();
         pl_mdns_process(c->m, now);
         send_due(c, now);
-        pl_mdns_event ev;
-        while (pl_mdns_next_event(c->m, &ev))
-            dispatch(c, &ev); /* may publish, free publications and browsers: all looked up again */
+        dispatch_events(c);
     } while (c->again);
     c->pumping = 0;
     reschedule(c);
@@ -228,9 +236,26 @@ static void on_timer(pl_timeout *t, void *userdata)
 
 /* ---------------------------------------------------------------- receiving */
 
+/* Is a packet on link-local grounds? RFC 6762 11: only packets from
+ * the local link count. A router decrements the TTL / hop limit, and we
+ * (like every conforming responder and querier) send with 255, so 255
+ * proves the sender is on the link; anything else is dropped -- except
+ * a query addressed to the mDNS group (224.0.0.251 / ff02::fb): the group
+ * is link-scoped (never forwarded), and one-shot "legacy" queriers such
+ * as dig send with the default multicast TTL of 1 (RFC 6762 6.7).
+ * ttl < 0: not known (the socket option is unavailable): accepted. */
+static int on_link(const uint8_t *pkt, size_t n, int ttl, int to_group)
+{
+    if (ttl < 0 || ttl == 255)
+        return 1;
+    int response = n >= 3 && (pkt[2] & 0x80);
+    return to_group && !response;
+}
+
 /* Read what fd has (at most 64 packets) into the engine. */
 static void read_socket(mdns_ctx *c, int fd, uint8_t *buf)
 {
+    int v4 = fd == c->fd4;
     for (int i = 0; i < 64; i++) {
         union {
             struct sockaddr_in v4;
@@ -252,23 +277,44 @@ static void read_socket(mdns_ctx *c, int fd, uint8_t *buf)
         ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
         if (n < 0)
             break;
+        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+            continue; /* cut short, or its interface / TTL lost: not trusted */
         uint32_t ifindex = 0;
+        int ttl = (v4 ? c->ttl4 : c->ttl6) ? -2 : -1; /* -2: expected, not received */
+        int to_group = 0;
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+            if (v4 && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+                cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
                 struct in_pktinfo pi;
                 memcpy(&pi, CMSG_DATA(cm), sizeof pi);
                 ifindex = (uint32_t)pi.ipi_ifindex;
-            } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+                to_group = pi.ipi_addr.s_addr == htonl(0xE00000FBu); /* 224.0.0.251 */
+            } else if (v4 && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_TTL &&
+                       cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int t;
+                memcpy(&t, CMSG_DATA(cm), sizeof t);
+                ttl = t;
+            } else if (!v4 && cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+                       cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
                 struct in6_pktinfo pi;
                 memcpy(&pi, CMSG_DATA(cm), sizeof pi);
                 ifindex = pi.ipi6_ifindex;
+                static const uint8_t group6[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfb};
+                to_group = memcmp(&pi.ipi6_addr, group6, 16) == 0;
+            } else if (!v4 && cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT &&
+                       cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int t;
+                memcpy(&t, CMSG_DATA(cm), sizeof t);
+                ttl = t;
             }
         }
+        if (!ifindex || ttl == -2 || !on_link(buf, (size_t)n, ttl, to_group))
+            continue;
         pl_mdns_addr src;
         memset(&src, 0, sizeof src);
         uint16_t port;
         int family;
-        if (fd == c->fd4) {
+        if (v4) {
             family = AF_INET;
             src.family = AF_INET;
             memcpy(src.addr, &from.v4.sin_addr, 4);
@@ -279,8 +325,14 @@ static void read_socket(mdns_ctx *c, int fd, uint8_t *buf)
             memcpy(src.addr, &from.v6.sin6_addr, 16);
             port = ntohs(from.v6.sin6_port);
         }
-        if (ifindex)
-            pl_mdns_input(c->m, ifindex, family, buf, (size_t)n, &src, port, now_ms());
+        pl_mdns_input(c->m, ifindex, family, buf, (size_t)n, &src, port, now_ms());
+        /* Take the events at once: 64 packets can hold more than the
+         * engine's event queue. (pumping: a publish or free from a
+         * callback only asks for another round, run by pump() next.) */
+        int pumping = c->pumping;
+        c->pumping = 1;
+        dispatch_events(c);
+        c->pumping = pumping;
     }
 }
 
@@ -303,7 +355,8 @@ static void on_readable(pl_watch *w, int fd, unsigned events, void *userdata)
 
 /* ---------------------------------------------------------------- sockets and interfaces */
 
-static int open_socket(int family)
+/* *ttl_on: the TTL / hop limit of received packets will be reported. */
+static int open_socket(int family, int *ttl_on)
 {
     int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
@@ -320,6 +373,7 @@ static int open_socket(int family)
         setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
         setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
         setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+        *ttl_on = setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof one) == 0;
 #ifdef IP_MULTICAST_ALL
         int zero = 0; /* only the groups joined on this socket */
         setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
@@ -335,6 +389,7 @@ static int open_socket(int family)
         setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl);
         setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
         setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+        *ttl_on = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) == 0;
         struct sockaddr_in6 sa;
         memset(&sa, 0, sizeof sa);
         sa.sin6_family = AF_INET6;
@@ -494,8 +549,8 @@ static int md_open(pl_discovery *d)
         free(c);
         return err;
     }
-    c->fd4 = open_socket(AF_INET);
-    c->fd6 = open_socket(AF_INET6);
+    c->fd4 = open_socket(AF_INET, &c->ttl4);
+    c->fd6 = open_socket(AF_INET6, &c->ttl6);
     if (c->fd4 < 0 && c->fd6 < 0) {
         ctx_free(c);
         return PL_ERR_IO;
@@ -562,6 +617,11 @@ static int md_publish(pl_publication *p)
     uint8_t *txt;
     size_t len;
     int err = txt_wire(p->txt, &txt, &len);
+    if (err == PL_OK && len > PL_MDNS_MAX_TXT) {
+        free(txt);
+        free(o);
+        return PL_ERR_TOO_LARGE; /* the TXT record cannot be sent (docs/MDNS.md) */
+    }
     if (err == PL_OK) {
         err = pl_mdns_publish(c->m, p->name, p->type, "local", p->port, txt, len, now_ms(), &o->id);
         free(txt);

@@ -798,6 +798,340 @@ static void test_link_set_after_established_reannounces(void **state)
     sim_free(s);
 }
 
+/* After a host rename, nothing naming the new host name (the SRV records
+ * pointing at it, its A records) goes out before its probes are done;
+ * the services are announced again once it is live. */
+static void test_no_announcement_before_renamed_host_is_probed(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 1, TXT1, 4, 0, &id), PL_OK);
+    sim_run(s, 5000);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_ESTABLISHED, "Box", 0));
+    /* Claimed: probe again; claimed while probing: renamed to alpha-2. */
+    feed_foreign_a(s, 0, "alpha.local");
+    sim_run(s, 5000 + 260);
+    feed_foreign_a(s, 0, "alpha.local");
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha-2.local");
+    size_t from = s->n_log[0];
+    sim_run(s, 12000);
+    size_t last_probe = 0, probes = 0, first_srv = 0, first_a = 0;
+    for (size_t k = from; k < s->n_log[0]; k++) {
+        const sent *l = &s->log[0][k];
+        if (has_question(l, "alpha-2.local", PL_DNS_ANY)) {
+            probes++;
+            last_probe = k;
+        }
+        if (!first_srv && has_record(l, 1, INST, PL_DNS_SRV, NULL, NULL))
+            first_srv = k;
+        if (!first_a && has_record(l, 1, "alpha-2.local", PL_DNS_A, NULL, NULL))
+            first_a = k;
+    }
+    assert_int_equal(probes, 3);
+    assert_true(first_srv > last_probe); /* announced again, after the probes only */
+    assert_true(first_a > last_probe);
+    assert_true(s->log[0][first_srv].t >= s->log[0][last_probe].t + 250);
+    sim_free(s);
+}
+
+/* A TXT record of n bytes: strings of "k=" and filler, byte fill. */
+static void big_txt(uint8_t *out, size_t n, uint8_t fill)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t len = n - i - 1 > 255 ? 255 : n - i - 1;
+        out[i++] = (uint8_t)len;
+        for (size_t k = 0; k < len; k++)
+            out[i++] = k < 2 ? (uint8_t)"k="[k] : fill;
+    }
+}
+
+/* A query for name TXT listing a TXT record (rdata, len) as a known answer, from port 5353. */
+static void query_txt_with_known(sim *s, int e, const char *name, const uint8_t *rdata, size_t len)
+{
+    static uint8_t buf[PL_MDNS_PACKET_SIZE];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, 0);
+    pl_dns_question q;
+    memset(&q, 0, sizeof q);
+    pl_dns_name_from_text(&q.name, name);
+    q.type = PL_DNS_TXT;
+    q.qclass = PL_DNS_CLASS_IN;
+    assert_int_equal(pl_dns_write_question(&w, &q), PL_OK);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.name = q.name;
+    r.type = PL_DNS_TXT;
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = PL_MDNS_TTL_OTHER;
+    r.rdata = rdata;
+    r.rdlen = (uint16_t)len;
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    size_t n = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, n, &src, 5353, s->now);
+}
+
+/* Known-answer suppression compares large TXT records in full: another
+ * 300-byte TXT listed as known does not suppress ours. */
+static void test_large_txt_known_answer_compared_in_full(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint8_t ours[300], other[300];
+    big_txt(ours, sizeof ours, 'a');
+    big_txt(other, sizeof other, 'b');
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 1, ours, sizeof ours, 0, &id),
+                     PL_OK);
+    sim_run(s, 5000);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_ESTABLISHED, "Box", 0));
+    s->deliver = 0;
+    size_t mark = s->n_log[0];
+    query_txt_with_known(s, 0, INST, other, sizeof other);
+    sim_run(s, s->now + 200);
+    assert_int_equal(responses_since(s, 0, mark, INST, PL_DNS_TXT), 1);
+    /* Our own record as the known answer: suppressed. */
+    mark = s->n_log[0];
+    query_txt_with_known(s, 0, INST, ours, sizeof ours);
+    sim_run(s, s->now + 200);
+    assert_int_equal(responses_since(s, 0, mark, INST, PL_DNS_TXT), 0);
+    sim_free(s);
+}
+
+/* TXT records are bounded by PL_MDNS_MAX_TXT; at the bound, with the
+ * longest names, the TXT goes out in every probe and announcement. */
+static void test_txt_size_bound(void **state)
+{
+    (void)state;
+    char host[64], name[64], type[64];
+    memset(host, 'h', 63);
+    host[63] = 0;
+    memset(name, 'n', 63);
+    name[63] = 0;
+    memset(type, 't', 63);
+    type[0] = '_';
+    memcpy(type + 58, "._tcp", 6);
+    const char *labels[] = {host};
+    sim *s = sim_new(1, labels);
+    static uint8_t txt[PL_MDNS_MAX_TXT + 1];
+    big_txt(txt, sizeof txt, 'x');
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], name, type, "local", 1, txt, PL_MDNS_MAX_TXT + 1, 0, &id),
+                     PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_mdns_publish(s->e[0], name, type, "local", 1, NULL, 3, 0, &id), PL_ERR_INVALID);
+    big_txt(txt, PL_MDNS_MAX_TXT, 'x');
+    assert_int_equal(pl_mdns_publish(s->e[0], name, type, "local", 1, txt, PL_MDNS_MAX_TXT, 0, &id), PL_OK);
+    assert_int_equal(pl_mdns_update_txt(s->e[0], id, NULL, 3, 0), PL_ERR_INVALID);
+    assert_int_equal(pl_mdns_update_txt(s->e[0], id, txt, PL_MDNS_MAX_TXT + 1, 0), PL_ERR_TOO_LARGE);
+    sim_run(s, 5000);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_ESTABLISHED, name, 0));
+    char inst[200];
+    snprintf(inst, sizeof inst, "%s.%s.local", name, type);
+    size_t probes = 0, probes_txt = 0, ann = 0, ann_txt = 0;
+    for (size_t k = 0; k < s->n_log[0]; k++) {
+        const sent *l = &s->log[0][k];
+        if (has_question(l, inst, PL_DNS_ANY)) {
+            probes++;
+            probes_txt += has_record(l, 0, inst, PL_DNS_TXT, NULL, NULL);
+        }
+        if (has_record(l, 1, inst, PL_DNS_SRV, NULL, NULL)) {
+            ann++;
+            ann_txt += has_record(l, 1, inst, PL_DNS_TXT, NULL, NULL);
+        }
+    }
+    assert_int_equal(probes, 3);
+    assert_int_equal(probes_txt, 3);
+    assert_true(ann >= 2);
+    /* The TXT may travel in its own packet of the announcement. */
+    size_t txt_sent = 0;
+    for (size_t k = 0; k < s->n_log[0]; k++)
+        txt_sent += has_record(&s->log[0][k], 1, inst, PL_DNS_TXT, NULL, NULL);
+    assert_true(txt_sent >= 2);
+    (void)ann_txt;
+    sim_free(s);
+}
+
+/* Count and take engine m's events. */
+static void take_events(pl_mdns *m, size_t counts[8])
+{
+    pl_mdns_event ev;
+    while (pl_mdns_next_event(m, &ev))
+        counts[ev.type]++;
+}
+
+/* Feed PTRs type -> "i<k>.type" for k in [0, n) with ttl, many per packet. */
+static void feed_ptrs(pl_mdns *m, const char *type, int n, uint32_t ttl, int64_t now)
+{
+    static uint8_t buf[PL_MDNS_PACKET_SIZE];
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    for (int k = 0; k < n;) {
+        pl_dns_writer w;
+        pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+        for (int j = 0; j < 32 && k < n; j++, k++) {
+            pl_dns_record r;
+            memset(&r, 0, sizeof r);
+            r.type = PL_DNS_PTR;
+            r.rrclass = PL_DNS_CLASS_IN;
+            r.ttl = ttl;
+            pl_dns_name_from_text(&r.name, type);
+            char t[128];
+            snprintf(t, sizeof t, "i%d.%s", k, type);
+            pl_dns_name_from_text(&r.u.ptr, t);
+            assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+        }
+        size_t len = pl_dns_writer_finish(&w);
+        pl_mdns_input(m, 1, AF_INET, buf, len, &src, 5353, now);
+    }
+}
+
+/* Events that find the queue full are not lost: the state is kept as it
+ * was, the deadline is due, and the next process() queues them. */
+static void test_full_event_queue_loses_nothing(void **state)
+{
+    (void)state;
+    pl_mdns *m;
+    assert_int_equal(pl_mdns_new("alpha", 3, &m), PL_OK);
+    pl_mdns_addr a = {AF_INET, {192, 0, 2, 1}};
+    assert_int_equal(pl_mdns_link_set(m, 1, AF_INET, &a, 1, 0), PL_OK);
+    static const char *const types[] = {"_a._tcp.local", "_b._tcp.local", "_c._tcp.local", "_d._tcp.local"};
+    uint32_t bid;
+    for (int t = 0; t < 4; t++) {
+        char ty[8];
+        snprintf(ty, sizeof ty, "_%c._tcp", 'a' + t);
+        assert_int_equal(pl_mdns_browse(m, ty, "local", 0, &bid), PL_OK);
+    }
+    static pl_mdns_packet p;
+    size_t counts[8] = {0};
+    /* 1024 SEEN fill the queue (PL_MDNS_MAX_EVENTS == PL_MDNS_MAX_CACHE == 1024). */
+    for (int t = 0; t < 4; t++)
+        feed_ptrs(m, types[t], 256, 4500, 0);
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(m, "Box", "_peerlink._tcp", "local", 1, NULL, 0, 0, &id), PL_OK);
+    int64_t now = 0;
+    for (; now <= 3000; now += 10) {
+        pl_mdns_process(m, now);
+        while (pl_mdns_next_packet(m, now, &p))
+            ;
+    }
+    /* The ESTABLISHED did not fit: it is due again. */
+    assert_true(pl_mdns_next_deadline(m) >= 0 && pl_mdns_next_deadline(m) <= now);
+    take_events(m, counts);
+    assert_int_equal(counts[PL_MDNS_EV_SEEN], 1024);
+    assert_int_equal(counts[PL_MDNS_EV_ESTABLISHED], 0);
+    pl_mdns_process(m, now);
+    take_events(m, counts);
+    assert_int_equal(counts[PL_MDNS_EV_ESTABLISHED], 1);
+
+    /* One event waiting, then 1024 LOST: one does not fit, and comes next. */
+    uint32_t id2;
+    assert_int_equal(pl_mdns_publish(m, "Box2", "_peerlink._tcp", "local", 1, NULL, 0, now, &id2), PL_OK);
+    int64_t until = now + 3000;
+    for (; now <= until; now += 10) {
+        pl_mdns_process(m, now);
+        while (pl_mdns_next_packet(m, now, &p))
+            ;
+    }
+    for (int t = 0; t < 4; t++)
+        feed_ptrs(m, types[t], 256, 0, now);
+    now += 1001;
+    pl_mdns_process(m, now);
+    take_events(m, counts);
+    assert_int_equal(counts[PL_MDNS_EV_ESTABLISHED], 2);
+    assert_int_equal(counts[PL_MDNS_EV_LOST], 1023);
+    assert_true(pl_mdns_next_deadline(m) >= 0 && pl_mdns_next_deadline(m) <= now);
+    pl_mdns_process(m, now);
+    take_events(m, counts);
+    assert_int_equal(counts[PL_MDNS_EV_LOST], 1024);
+
+    /* One event waiting, then 1024 SEEN: one does not fit, and comes next. */
+    uint32_t id3;
+    assert_int_equal(pl_mdns_publish(m, "Box3", "_peerlink._tcp", "local", 1, NULL, 0, now, &id3), PL_OK);
+    until = now + 3000;
+    for (; now <= until; now += 10) {
+        pl_mdns_process(m, now);
+        while (pl_mdns_next_packet(m, now, &p))
+            ;
+    }
+    for (int t = 0; t < 4; t++)
+        feed_ptrs(m, types[t], 256, 4500, now);
+    take_events(m, counts);
+    assert_int_equal(counts[PL_MDNS_EV_ESTABLISHED], 3);
+    assert_int_equal(counts[PL_MDNS_EV_SEEN], 1024 + 1023);
+    assert_true(pl_mdns_next_deadline(m) >= 0 && pl_mdns_next_deadline(m) <= now);
+    pl_mdns_process(m, now);
+    take_events(m, counts);
+    assert_int_equal(counts[PL_MDNS_EV_SEEN], 1024 + 1024);
+    assert_int_equal(counts[PL_MDNS_EV_LOST], 1024);
+    pl_mdns_free(m);
+}
+
+/* Two engines on one simulated link, packets delivered at once. */
+static void tie_pump(pl_mdns *a, pl_mdns *b, int64_t now)
+{
+    static pl_mdns_packet p;
+    pl_mdns_addr sa = {AF_INET, {192, 0, 2, 1}}, sb = {AF_INET, {192, 0, 2, 2}};
+    pl_mdns_process(a, now);
+    pl_mdns_process(b, now);
+    while (pl_mdns_next_packet(a, now, &p)) {
+        pl_mdns_input(a, 1, AF_INET, p.data, p.len, &sa, 5353, now);
+        pl_mdns_input(b, 1, AF_INET, p.data, p.len, &sa, 5353, now);
+    }
+    while (pl_mdns_next_packet(b, now, &p)) {
+        pl_mdns_input(a, 1, AF_INET, p.data, p.len, &sb, 5353, now);
+        pl_mdns_input(b, 1, AF_INET, p.data, p.len, &sb, 5353, now);
+    }
+}
+
+static int tie_resolved(pl_mdns *b, const char *want)
+{
+    pl_mdns_event ev;
+    int hit = 0;
+    while (pl_mdns_next_event(b, &ev) > 0)
+        if (ev.type == PL_MDNS_EV_RESOLVED && ev.txt_len == strlen(want) + 1 &&
+            memcmp(ev.txt + 1, want, strlen(want)) == 0)
+            hit = 1;
+    return hit;
+}
+
+/* A TXT update that reaches a cache in the same millisecond as the value it
+ * replaces is reported at once (the last record received wins the tie),
+ * not only with the second announcement a second later. */
+static void test_txt_update_in_the_same_millisecond(void **state)
+{
+    (void)state;
+    pl_mdns *a, *b;
+    assert_int_equal(pl_mdns_new("hosta", 1, &a), PL_OK);
+    assert_int_equal(pl_mdns_new("hostb", 2, &b), PL_OK);
+    pl_mdns_addr aa = {AF_INET, {192, 0, 2, 1}}, ab = {AF_INET, {192, 0, 2, 2}};
+    assert_int_equal(pl_mdns_link_set(a, 1, AF_INET, &aa, 1, 0), PL_OK);
+    assert_int_equal(pl_mdns_link_set(b, 1, AF_INET, &ab, 1, 0), PL_OK);
+    uint32_t bid, pid;
+    assert_int_equal(pl_mdns_browse(b, "_x._tcp", NULL, 0, &bid), PL_OK);
+    int64_t t = 0;
+    for (; t < 5000; t++) {
+        tie_pump(a, b, t);
+        tie_resolved(b, "-");
+    }
+    assert_int_equal(pl_mdns_publish(a, "inst", "_x._tcp", NULL, 1, (const uint8_t *)"\4k=a0", 5, t, &pid), PL_OK);
+    int64_t end = t + 5000;
+    for (; t < end && !tie_resolved(b, "k=a0"); t++)
+        tie_pump(a, b, t);
+    assert_true(t < end);
+    t--; /* the millisecond in which k=a0 arrived */
+    /* Same millisecond: the update goes out and arrives now. */
+    assert_int_equal(pl_mdns_update_txt(a, pid, (const uint8_t *)"\4k=b0", 5, t), PL_OK);
+    int64_t t1 = t;
+    for (; t < t1 + 5000 && !tie_resolved(b, "k=b0"); t++)
+        tie_pump(a, b, t);
+    assert_true(t - t1 < 100);
+    pl_mdns_free(a);
+    pl_mdns_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,9 +1147,14 @@ int main(void)
         cmocka_unit_test(test_alternative_names),
         cmocka_unit_test(test_bad_input_is_ignored),
         cmocka_unit_test(test_own_packets_on_a_second_link_are_not_conflicts),
+        cmocka_unit_test(test_txt_update_in_the_same_millisecond),
         cmocka_unit_test(test_second_publication_does_not_reprobe_host),
         cmocka_unit_test(test_conflict_after_host_established),
         cmocka_unit_test(test_link_set_after_established_reannounces),
+        cmocka_unit_test(test_no_announcement_before_renamed_host_is_probed),
+        cmocka_unit_test(test_large_txt_known_answer_compared_in_full),
+        cmocka_unit_test(test_txt_size_bound),
+        cmocka_unit_test(test_full_event_queue_loses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
