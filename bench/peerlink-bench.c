@@ -930,39 +930,54 @@ static double tput_pl(const uint8_t *payload, size_t size, uint64_t count)
     return (double)size * (double)count / ((double)(t1 - t0) / 1e9) / 1e6;
 }
 
-/* MB/s with raw TCP (ctx NULL) or TLS. */
-static double tput_stream(void *ctx_srv, void *ctx_cli, const uint8_t *payload, size_t size, uint64_t count)
+/* A loopback TCP pair whose far end a server thread runs (srv->job), with
+ * TLS on both ends when ctx_cli is set. Returns 0 with *s and *th set, or
+ * -1 (all closed). On failure after the thread started, it is joined. */
+static int stream_open(peer *srv, stream *s, pthread_t *th, void *ctx_srv, void *ctx_cli)
 {
     int fds[2];
     if (tcp_pair(fds) != 0) {
         fail("cannot make a loopback TCP connection: %s", strerror(errno));
         return -1;
     }
-    peer srv = {.fd = fds[1], .job = JOB_SINK, .size = size, .count = count};
-    stream s = {.fd = fds[0]};
+    srv->fd = fds[1];
+    memset(s, 0, sizeof *s);
+    s->fd = fds[0];
 #ifdef PL_BENCH_OPENSSL
-    srv.ctx = ctx_srv;
+    srv->ctx = ctx_srv;
     if (ctx_cli) {
-        s.ssl = SSL_new(ctx_cli);
-        SSL_set_fd(s.ssl, fds[0]);
+        s->ssl = SSL_new(ctx_cli);
+        SSL_set_fd(s->ssl, fds[0]);
     }
 #else
     (void)ctx_srv;
     (void)ctx_cli;
 #endif
-    pthread_t th;
-    if (pthread_create(&th, NULL, stream_server, &srv) != 0) {
+    if (pthread_create(th, NULL, stream_server, srv) != 0) {
         close(fds[0]);
         close(fds[1]);
         return -1;
     }
-    int ok = 1;
 #ifdef PL_BENCH_OPENSSL
-    if (s.ssl && SSL_connect(s.ssl) != 1) {
+    if (s->ssl && SSL_connect(s->ssl) != 1) {
         ssl_errors("SSL_connect");
-        ok = 0;
+        st_close(s);
+        pthread_join(*th, NULL);
+        return -1;
     }
 #endif
+    return 0;
+}
+
+/* MB/s with raw TCP (ctx NULL) or TLS. */
+static double tput_stream(void *ctx_srv, void *ctx_cli, const uint8_t *payload, size_t size, uint64_t count)
+{
+    peer srv = {.job = JOB_SINK, .size = size, .count = count};
+    stream s;
+    pthread_t th;
+    if (stream_open(&srv, &s, &th, ctx_srv, ctx_cli) != 0)
+        return -1;
+    int ok = 1;
     int64_t t0 = now_ns();
     if (ok && framed_source(&s, payload, size, count, ctx_cli == NULL) != 0)
         ok = 0;
@@ -1071,32 +1086,12 @@ static int rtt_pl(int n, samples *out)
 
 static int rtt_stream(void *ctx_srv, void *ctx_cli, int n, samples *out)
 {
-    int fds[2];
-    if (tcp_pair(fds) != 0)
-        return -1;
-    peer srv = {.fd = fds[1], .job = JOB_ECHO, .count = (uint64_t)n};
-    stream s = {.fd = fds[0]};
-#ifdef PL_BENCH_OPENSSL
-    srv.ctx = ctx_srv;
-    if (ctx_cli) {
-        s.ssl = SSL_new(ctx_cli);
-        SSL_set_fd(s.ssl, fds[0]);
-    }
-#else
-    (void)ctx_srv;
-    (void)ctx_cli;
-#endif
+    peer srv = {.job = JOB_ECHO, .count = (uint64_t)n};
+    stream s;
     pthread_t th;
-    if (pthread_create(&th, NULL, stream_server, &srv) != 0) {
-        close(fds[0]);
-        close(fds[1]);
+    if (stream_open(&srv, &s, &th, ctx_srv, ctx_cli) != 0)
         return -1;
-    }
     int ok = 1;
-#ifdef PL_BENCH_OPENSSL
-    if (s.ssl && SSL_connect(s.ssl) != 1)
-        ok = 0;
-#endif
     uint8_t msg[PL_FRAME_HEADER_SIZE + 64] = {PL_FRAME_VERSION, PL_FRAME_DATA, 0, 0, 0, 0, 0, 64};
     uint8_t back[sizeof msg];
     for (int i = 0; i < n && ok; i++) {
