@@ -786,6 +786,16 @@ void pl_mdns_shutdown(pl_mdns *m, int64_t now)
     m->host.next = -1;
 }
 
+/* Announce the established host records again (twice, from now). */
+static void host_reannounce(pl_mdns *m, int64_t now)
+{
+    if (m->host.state != ST_ESTABLISHED)
+        return;
+    m->host.state = ST_ANNOUNCING;
+    m->host.count = 0;
+    m->host.next = now;
+}
+
 int pl_mdns_link_set(pl_mdns *m, uint32_t ifindex, int family, const pl_mdns_addr *addrs, size_t n,
                      int64_t now)
 {
@@ -808,11 +818,8 @@ int pl_mdns_link_set(pl_mdns *m, uint32_t ifindex, int family, const pl_mdns_add
             l->addrs[l->n++] = addrs[i];
     if (m->host.state == ST_IDLE)
         group_start(m, &m->host, now);
-    else if (m->host.state == ST_ESTABLISHED) {
-        m->host.state = ST_ANNOUNCING; /* new addresses */
-        m->host.count = 0;
-        m->host.next = now;
-    }
+    else
+        host_reannounce(m, now); /* new addresses */
     /* Browses query on the new link soon. */
     for (size_t i = 0; i < m->n_browses; i++) {
         browse *b = m->browses[i];
@@ -1281,6 +1288,13 @@ static void check_conflicts(pl_mdns *m, int li, const pl_dns_message *msg, int64
             const pl_dns_record *r = &msg->records[i];
             if ((r->type != PL_DNS_A && r->type != PL_DNS_AAAA) || !pl_dns_name_equal(&r->name, &m->host_name))
                 continue;
+            if (r->ttl == 0 && orrs_has(&h, r)) {
+                /* A goodbye for one of our host records: another responder on
+                 * this host that shares the name went away. Announce ours again
+                 * so that caches keep the address (RFC 6762 10.1). */
+                host_reannounce(m, now);
+                continue;
+            }
             int hit = h.n ? conflicts(&h, r) : r->ttl != 0;
             if (hit) {
                 if (m->host.state == ST_PROBING)

@@ -1132,6 +1132,40 @@ static void test_txt_update_in_the_same_millisecond(void **state)
     pl_mdns_free(b);
 }
 
+/* Another responder on this host that shares our host name sends goodbyes
+ * (TTL 0) for it when it stops: we announce our host records again. */
+static void test_goodbye_for_our_host_name_is_countered(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    sim_run(s, 5000);
+    size_t from = s->n_log[0];
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = 0;
+    r.cache_flush = 1;
+    pl_dns_name_from_text(&r.name, "alpha.local");
+    r.type = PL_DNS_A;
+    memcpy(r.u.a, s->addr[0].addr, 4);
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_input(s->e[0], 1, AF_INET, buf, len, &s->addr[0], 5353, s->now);
+    sim_flush(s);
+    sim_run(s, 7000);
+    int announced = 0;
+    for (size_t k = from; k < s->n_log[0]; k++)
+        announced += has_a_answer(&s->log[0][k], "alpha.local", s->addr[0].addr);
+    assert_true(announced >= 1);
+    assert_int_equal(probes_since(s, 0, from, "alpha.local"), 0);
+    assert_string_equal(pl_mdns_host_name(s->e[0]), "alpha.local");
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1148,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_bad_input_is_ignored),
         cmocka_unit_test(test_own_packets_on_a_second_link_are_not_conflicts),
         cmocka_unit_test(test_txt_update_in_the_same_millisecond),
+        cmocka_unit_test(test_goodbye_for_our_host_name_is_countered),
         cmocka_unit_test(test_second_publication_does_not_reprobe_host),
         cmocka_unit_test(test_conflict_after_host_established),
         cmocka_unit_test(test_link_set_after_established_reannounces),
