@@ -690,8 +690,8 @@ static int has_a_answer(const sent *l, const char *name, const uint8_t addr[4])
     return found;
 }
 
-/* A response from 192.0.2.99 claiming name (A, 192.0.2.99, cache-flush) on engine e. */
-static void feed_foreign_a(sim *s, int e, const char *name)
+/* A response from 192.0.2.99 with name A addr (cache-flush, TTL ttl) on engine e. */
+static void feed_a(sim *s, int e, const char *name, const uint8_t addr[4], uint32_t ttl)
 {
     uint8_t buf[512];
     pl_dns_writer w;
@@ -699,17 +699,23 @@ static void feed_foreign_a(sim *s, int e, const char *name)
     pl_dns_record r;
     memset(&r, 0, sizeof r);
     r.rrclass = PL_DNS_CLASS_IN;
-    r.ttl = PL_MDNS_TTL_HOST;
+    r.ttl = ttl;
     r.cache_flush = 1;
     pl_dns_name_from_text(&r.name, name);
     r.type = PL_DNS_A;
-    uint8_t a[4] = {192, 0, 2, 99};
-    memcpy(r.u.a, a, 4);
+    memcpy(r.u.a, addr, 4);
     assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
     size_t len = pl_dns_writer_finish(&w);
     pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
     pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
     sim_flush(s);
+}
+
+/* Someone at 192.0.2.99 claims name. */
+static void feed_foreign_a(sim *s, int e, const char *name)
+{
+    static const uint8_t theirs[4] = {192, 0, 2, 99};
+    feed_a(s, e, name, theirs, PL_MDNS_TTL_HOST);
 }
 
 /* The host name is probed once: a publication after it is established
@@ -1141,21 +1147,7 @@ static void test_goodbye_for_our_host_name_is_countered(void **state)
     sim *s = sim_new(1, labels);
     sim_run(s, 5000);
     size_t from = s->n_log[0];
-    uint8_t buf[512];
-    pl_dns_writer w;
-    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
-    pl_dns_record r;
-    memset(&r, 0, sizeof r);
-    r.rrclass = PL_DNS_CLASS_IN;
-    r.ttl = 0;
-    r.cache_flush = 1;
-    pl_dns_name_from_text(&r.name, "alpha.local");
-    r.type = PL_DNS_A;
-    memcpy(r.u.a, s->addr[0].addr, 4);
-    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
-    size_t len = pl_dns_writer_finish(&w);
-    pl_mdns_input(s->e[0], 1, AF_INET, buf, len, &s->addr[0], 5353, s->now);
-    sim_flush(s);
+    feed_a(s, 0, "alpha.local", s->addr[0].addr, 0); /* a goodbye for our own address */
     sim_run(s, 7000);
     int announced = 0;
     for (size_t k = from; k < s->n_log[0]; k++)
