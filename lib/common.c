@@ -28,6 +28,10 @@ const char *pl_strerror(int err)
     case PL_ERR_AUTH: return "authentication failed";
     case PL_ERR_CORRUPT: return "keystore item corrupt";
     case PL_ERR_DENIED: return "local network access denied";
+    case PL_ERR_AGAIN: return "send buffer full";
+    case PL_ERR_ABORTED: return "session aborted by peer";
+    case PL_ERR_PEER_RESET: return "peer lost the session";
+    case PL_ERR_DUPLICATE: return "duplicate session: the other one survives";
     }
     return "unknown error";
 }

@@ -34,7 +34,13 @@
 struct pl_keystore {
     pl_keystore_ops ops;
     void *ctx;
+    void *sessions; /* see pl__keystore_sessions() */
 };
+
+void **pl__keystore_sessions(pl_keystore *ks)
+{
+    return &ks->sessions;
+}
 
 #define NAME_MAX_LEN 64
 

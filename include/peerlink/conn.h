@@ -12,6 +12,19 @@
  * encrypted; nothing of the application's is ever sent in clear.
  * The wire format is in docs/PROTOCOL.md.
  *
+ * Sessions outlive connections. Every message is numbered, and the
+ * peer acknowledges what its application has received; until then the
+ * sender keeps it. When the link breaks (a cut, a reset, a tampered
+ * record, a silent peer), a session made with pl_connect() or accepted
+ * by a pl_listener is not closed but interrupted (PL_CONN_INTERRUPTED):
+ * the side that dialled reconnects to the service's addresses with the
+ * stored identity keys, proves that it holds the session's secret, and
+ * both sides send again what the other has not acknowledged
+ * (PL_CONN_RESUMED). The application sees each message once and in
+ * order. pl_conn_set_resume() bounds how long a session may stay
+ * interrupted; sessions over a file descriptor or a channel are not
+ * resumed (a broken pipe closes them). See docs/PROTOCOL.md section 8.
+ *
  * Callback rules: callbacks run only from inside the pl_poll loop the
  * object was created with, never from inside a constructor; data
  * handed to a callback is borrowed for the call; an object may be
@@ -48,13 +61,28 @@ typedef enum pl_conn_event {
     PL_CONN_MESSAGE = 1,  /**< data/len hold one complete message (borrowed) */
     PL_CONN_PEER_EOF = 2, /**< the peer will send no more messages */
     PL_CONN_DRAINED = 3,  /**< everything queued by pl_conn_send() was handed to the kernel */
-    PL_CONN_CLOSED = 4    /**< the connection is over: status PL_OK if both directions ended cleanly, else the
+    PL_CONN_CLOSED = 4,   /**< the session is over: status PL_OK if both directions ended and each side
+                               acknowledged the other's end-of-stream (everything was delivered), else the
                                error: PL_ERR_WRONG_CODE, PL_ERR_NOT_PAIRED, PL_ERR_LOCKED, PL_ERR_BUSY during
-                               pairing; PL_ERR_AUTH for a tampered, replayed, reordered or forged record;
+                               pairing; PL_ERR_DUPLICATE (simultaneous dial, see pl_connect());
+                               PL_ERR_ABORTED (the peer freed the session); PL_ERR_TIMEOUT (interrupted
+                               longer than pl_conn_set_resume() allows); for a session that is not resumed,
+                               PL_ERR_AUTH for a tampered, replayed, reordered or forged record and
                                PL_ERR_CLOSED for a connection cut before both sides ended; ... */
+    PL_CONN_INTERRUPTED = 5, /**< the link broke (status says why); the session waits for a new one.
+                                  pl_conn_send() still queues (within the send limit). */
+    PL_CONN_RESUMED = 6,  /**< a new link carries the session on; what the peer had not acknowledged is sent
+                               again. status PL_OK; or PL_ERR_PEER_RESET: the peer no longer knew the session
+                               (it restarted), so a new session with it carries the messages it had not
+                               acknowledged, and the messages of the old one it had received but not yet
+                               acknowledged may reach its application a second time. */
+    PL_CONN_ACKED = 7     /**< len = how many of our messages (in pl_conn_send() order) the peer's
+                               application has received in all; messages 0 .. len-1 are delivered and
+                               their memory is released. Only ever grows. */
 } pl_conn_event;
 
-/** data and len are set for PL_CONN_MESSAGE only; status for PL_CONN_CLOSED only. */
+/** data and len are set for PL_CONN_MESSAGE (len also for PL_CONN_ACKED); status for
+ *  PL_CONN_CLOSED, PL_CONN_INTERRUPTED and PL_CONN_RESUMED. */
 typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len,
                            void *userdata);
 
@@ -65,6 +93,18 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
  * 8305); the first to connect wins. If all fail, PL_CONN_CLOSED comes
  * with PL_ERR_CONNECT, or PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s)
  * for connecting and the handshake together.
+ *
+ * Once open, the session is resumable (pl_conn_set_resume(), default
+ * 30 s): if the link breaks, this side reconnects to the same addresses
+ * (at once, then backing off to every 2 s), or where discovery finds it
+ * now (pl_conn_set_discovery(), pl_conn_set_addresses()).
+ *
+ * If both peers dial each other at once (each has a pl_listener and
+ * dials the other with stored keys, sharing one keystore between its
+ * listener and its connections), one session survives: the one dialled
+ * by the peer whose id is smaller. The other connection ends with
+ * PL_ERR_DUPLICATE before it opens, and the surviving one arrives at the
+ * listener's accept callback.
  *
  * ks holds our identity and the peers we paired with; it must outlive
  * the connection. If a peer was paired under svc->name, the connection
@@ -158,24 +198,87 @@ PL_EXPORT int pl_conn_set_max_message(pl_conn *c, size_t max);
 PL_EXPORT void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata);
 
 /**
- * Queue a message (copied). Messages sent before PL_CONN_OPEN are held
- * until the handshake is done (nothing leaves in clear). Returns PL_OK;
+ * Queue a message (copied). Messages sent before PL_CONN_OPEN, or while
+ * interrupted, wait until a link is open (nothing leaves in clear). A
+ * message stays in memory until the peer acknowledges it
+ * (PL_CONN_ACKED); their bytes are bounded by the send limit
+ * (pl_conn_set_send_limit()). Returns PL_OK; PL_ERR_AGAIN if the message
+ * would take the unacknowledged bytes past the limit (unless none are
+ * unacknowledged): backpressure, send it again after PL_CONN_ACKED;
  * PL_ERR_TOO_LARGE if len exceeds what the peer accepts (once known) or
- * PL_MAX_MESSAGE_LIMIT; a held message larger than the peer turns out
- * to accept ends the connection with PL_ERR_TOO_LARGE. PL_ERR_STATE after
- * pl_conn_shutdown() or once closed; PL_ERR_NOMEM. Nothing is queued on
- * error. Memory grows with what is queued: use pl_conn_pending() and
- * PL_CONN_DRAINED to bound it.
+ * PL_MAX_MESSAGE_LIMIT (a waiting message larger than the peer turns
+ * out to accept ends the session with PL_ERR_TOO_LARGE); PL_ERR_STATE
+ * after pl_conn_shutdown() or once closed; PL_ERR_NOMEM. Nothing is
+ * queued on error.
  */
 PL_EXPORT int pl_conn_send(pl_conn *c, const void *data, size_t len);
 
-/** Bytes queued and not yet handed to the kernel. */
+/** Bytes queued and not yet handed to the kernel (sealed or still waiting for a link). */
 PL_EXPORT size_t pl_conn_pending(const pl_conn *c);
+
+/** Payload bytes of our messages the peer has not acknowledged yet (what the send limit bounds). */
+PL_EXPORT size_t pl_conn_unacked(const pl_conn *c);
+
+/**
+ * Bound the bytes of unacknowledged messages (default 4 MiB). A slow
+ * receiver acknowledges late, so the sender's memory stays within about
+ * twice this (the messages and their sealed copies) plus one message.
+ * PL_OK or PL_ERR_INVALID (0).
+ */
+PL_EXPORT int pl_conn_set_send_limit(pl_conn *c, size_t bytes);
+
+/**
+ * Stop (paused != 0) or restart taking messages. While paused no
+ * PL_CONN_MESSAGE is delivered and nothing more is read from the link
+ * (at most one read's worth, 64 KiB, is kept), so the peer's sends are
+ * held back by its send limit: flow control. PL_OK, PL_ERR_STATE
+ * (closed), PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_conn_pause(pl_conn *c, int paused);
+
+/**
+ * How long the session may stay interrupted before it ends with
+ * PL_CONN_CLOSED / PL_ERR_TIMEOUT (milliseconds; 0: never resume, a
+ * broken link closes the session at once). Default 30000 for
+ * pl_connect() and accepted sessions (see pl_listener_set_resume());
+ * byte sessions are never resumed. PL_OK or PL_ERR_INVALID.
+ */
+PL_EXPORT int pl_conn_set_resume(pl_conn *c, int timeout_ms);
+
+/**
+ * Probe a silent link: when nothing has arrived for interval_ms, ask the
+ * peer for an acknowledgement; when nothing arrives for another
+ * interval, the link counts as broken (interrupted, or closed with
+ * PL_ERR_TIMEOUT). 0 turns it off. Default 5000 for pl_connect() and
+ * accepted sessions, 0 for byte sessions. PL_OK, PL_ERR_INVALID,
+ * PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_conn_set_keepalive(pl_conn *c, int interval_ms);
+
+/**
+ * Rediscover the peer when it moves: while the session is interrupted,
+ * browse with d for the service pl_connect() was given (its type and
+ * name) and dial the addresses it is found at, as well as the known
+ * ones. d must outlive c or be unset (NULL) first. PL_OK, or
+ * PL_ERR_INVALID (not a pl_connect() session, or its service had no
+ * type).
+ */
+PL_EXPORT int pl_conn_set_discovery(pl_conn *c, pl_discovery *d);
+
+/**
+ * New addresses for the service a pl_connect() session dials (copied),
+ * for the next reconnection: pass the service from a browser's
+ * PL_BROWSE_UPDATE when the peer moved. PL_OK, PL_ERR_INVALID (not a
+ * pl_connect() session, no usable address), PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_conn_set_addresses(pl_conn *c, const pl_service *svc);
 
 /**
  * End this direction: after the queued messages the peer gets an
- * end-of-stream. Receiving continues until the peer ends too; then
- * PL_CONN_CLOSED follows with PL_OK. Idempotent. PL_OK or PL_ERR_STATE.
+ * end-of-stream. Receiving continues until the peer ends too; once
+ * each side has acknowledged the other's end-of-stream, PL_CONN_CLOSED
+ * follows with PL_OK: everything either side sent was delivered.
+ * Idempotent. PL_OK, PL_ERR_STATE (closed), PL_ERR_NOMEM.
  */
 PL_EXPORT int pl_conn_shutdown(pl_conn *c);
 
@@ -185,7 +288,12 @@ PL_EXPORT int pl_conn_shutdown(pl_conn *c);
  */
 PL_EXPORT int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap);
 
-/** Close at once (queued data is dropped) and free c. No callback follows. NULL is accepted. */
+/**
+ * Abort the session and free c: queued and unacknowledged messages are
+ * dropped, and an open link carries an Abort to the peer (which ends
+ * with PL_ERR_ABORTED instead of waiting to resume). After a clean
+ * PL_CONN_CLOSED it only frees. No callback follows. NULL is accepted.
+ */
 PL_EXPORT void pl_conn_free(pl_conn *c);
 
 /* ------------------------------------------------------------------ */
@@ -261,6 +369,17 @@ PL_EXPORT uint16_t pl_listener_port(const pl_listener *l);
 
 /** Largest message accepted on connections accepted from now on. As pl_conn_set_max_message(). */
 PL_EXPORT int pl_listener_set_max_message(pl_listener *l, size_t max);
+
+/**
+ * pl_conn_set_resume() and pl_conn_set_keepalive() values for sessions
+ * accepted from now on (defaults 30000 and 5000 ms). A peer that
+ * reconnects to continue a session is matched to it by the session's
+ * secret, on any listener sharing the keystore, and never reaches the
+ * accept callback again. PL_OK or PL_ERR_INVALID.
+ */
+PL_EXPORT int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepalive_ms);
+
+
 
 /**
  * Number of accepted sockets still in the handshake (not yet handed to

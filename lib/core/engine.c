@@ -20,6 +20,7 @@ static const char TRANSCRIPT_LABEL[] = "peerlink v1 transcript";
 static const char SIGN_LABEL[] = "peerlink v1 identity ";
 static const char SID_LABEL[] = "peerlink v1 sid";
 static const char CI_LABEL[] = "peerlink v1";
+static const char RESUME_LABEL[] = "peerlink v1 resume";
 
 /*
  * Bounds on incoming messages. Each deframer has one maximum, and the
@@ -40,7 +41,38 @@ static size_t sanitize_max(size_t max_message)
 
 static size_t inner_max(size_t max_message)
 {
-    return max_message > PL_CONTROL_MAX ? max_message : PL_CONTROL_MAX;
+    return max_message + PL_SEQ_SIZE > PL_CONTROL_MAX ? max_message + PL_SEQ_SIZE : PL_CONTROL_MAX;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+uint64_t pl_stream_acked_messages(const pl_stream *st)
+{
+    int eos_acked = st->local_eof && st->tx_next > 0 && st->tx_acked == st->tx_next;
+    return st->acked_base + st->tx_acked - (eos_acked ? 1 : 0);
+}
+
+void pl_stream_clear(pl_stream *st)
+{
+    pl_buf_clear(&st->unacked);
+    sodium_memzero(st, sizeof *st);
 }
 
 void pl_engine_init(pl_engine *e, size_t max_message)
@@ -50,7 +82,7 @@ void pl_engine_init(pl_engine *e, size_t max_message)
     pl_deframer_init(&e->outer, PL_FRAME_MAX_PAYLOAD);
     pl_deframer_init(&e->in, inner_max(e->max_message));
     pl_buf_init(&e->out);
-    pl_buf_init(&e->held);
+    pl_buf_init(&e->st.unacked);
 }
 
 void pl_engine_clear(pl_engine *e)
@@ -60,7 +92,7 @@ void pl_engine_clear(pl_engine *e)
     pl_deframer_clear(&e->outer);
     pl_deframer_clear(&e->in);
     pl_buf_clear(&e->out);
-    pl_buf_clear(&e->held);
+    pl_stream_clear(&e->st);
     pl_record_clear(&e->tx);
     pl_record_clear(&e->rx);
     sodium_memzero(e, sizeof *e);
@@ -139,10 +171,36 @@ static void x25519_keypair(pl_engine *e)
  * written where its ciphertext goes, and pl_record_seal() encrypts it
  * there. No plaintext copy is left anywhere, and nothing needs wiping
  * but the reserved room on the (impossible once reserved) error path. */
+static int send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre_len,
+                         const uint8_t *body, size_t body_len);
+
 static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t len)
 {
+    return send_message2(e, type, NULL, 0, data, len);
+}
+
+/* n bytes from offset off of the concatenation pre || body into dst. */
+static void copy_span(uint8_t *dst, const uint8_t *pre, size_t pre_len, const uint8_t *body, size_t off,
+                      size_t n)
+{
+    if (off < pre_len) {
+        size_t k = pre_len - off < n ? pre_len - off : n;
+        memcpy(dst, pre + off, k);
+        dst += k;
+        off += k;
+        n -= k;
+    }
+    if (n)
+        memcpy(dst, body + (off - pre_len), n);
+}
+
+/* One message made of pre || body (pre: the sequence number of a DATA message). */
+static int send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre_len,
+                         const uint8_t *body, size_t body_len)
+{
+    size_t len = pre_len + body_len;
     if (!e->tx.ready)
-        return pl_frame_encode_message(&e->out, type, data, len);
+        return pre_len ? PL_ERR_STATE : pl_frame_encode_message(&e->out, type, body, body_len);
     const size_t per = 2 * PL_FRAME_HEADER_SIZE + PL_RECORD_TAG; /* outer + inner header + tag */
     size_t nrec = len == 0 ? 1 : len / PL_RECORD_MAX_INNER_PAYLOAD + (len % PL_RECORD_MAX_INNER_PAYLOAD != 0);
     if (nrec > (SIZE_MAX - len) / per)
@@ -162,8 +220,7 @@ static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t 
         pl_frame_header h = {PL_FRAME_VERSION, type, (uint8_t)(done + n < len ? PL_FRAME_FLAG_MORE : 0),
                              (uint32_t)n};
         pl_frame_header_encode(&h, inner);
-        if (n)
-            memcpy(inner + PL_FRAME_HEADER_SIZE, data + done, n);
+        copy_span(inner + PL_FRAME_HEADER_SIZE, pre, pre_len, body, done, n);
         rc = pl_record_seal(&e->tx, inner, PL_FRAME_HEADER_SIZE + n, &e->out);
         done += n;
     } while (rc == PL_OK && done < len);
@@ -221,6 +278,7 @@ static int error_to_wire(int err)
     case PL_ERR_BUSY: return PEERLINK__ERROR__CODE__BUSY;
     case PL_ERR_VERSION: return PEERLINK__ERROR__CODE__VERSION;
     case PL_ERR_TOO_LARGE: return PEERLINK__ERROR__CODE__TOO_LARGE;
+    case PL_ERR_DUPLICATE: return PEERLINK__ERROR__CODE__DUPLICATE;
     case PL_ERR_PROTOCOL:
     case PL_ERR_MALFORMED:
     case PL_ERR_AUTH: return PEERLINK__ERROR__CODE__PROTOCOL;
@@ -237,6 +295,7 @@ static int error_from_wire(int code)
     case PEERLINK__ERROR__CODE__BUSY: return PL_ERR_BUSY;
     case PEERLINK__ERROR__CODE__VERSION: return PL_ERR_VERSION;
     case PEERLINK__ERROR__CODE__TOO_LARGE: return PL_ERR_TOO_LARGE;
+    case PEERLINK__ERROR__CODE__DUPLICATE: return PL_ERR_DUPLICATE;
     default: return PL_ERR_PROTOCOL;
     }
 }
@@ -263,6 +322,88 @@ static int engine_fail(pl_engine *e, int err, int tell)
     e->state = PL_HS_FAILED;
     e->error = err;
     return err;
+}
+
+/* ---------------------------------------------------------------- the stream */
+
+/* Append an entry (a message, or end-of-stream with tag PL_STREAM_EOS) to the session. */
+static int stream_append(pl_stream *st, const void *data, size_t len, uint32_t tag)
+{
+    uint8_t n[4] = {(uint8_t)(tag >> 24), (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag};
+    int rc = pl_buf_reserve(&st->unacked, 4 + len);
+    if (rc != PL_OK)
+        return rc;
+    pl_buf_append(&st->unacked, n, 4);
+    if (len)
+        pl_buf_append(&st->unacked, data, len);
+    st->unacked_bytes += len;
+    st->tx_next++;
+    return PL_OK;
+}
+
+/* Take back the entry just appended (it could not be sent). */
+static void stream_unappend(pl_stream *st, size_t len)
+{
+    st->unacked.len -= 4 + len;
+    st->unacked_bytes -= len;
+    st->tx_next--;
+}
+
+/* The peer delivered everything below n (tx_acked <= n <= tx_next): drop it. */
+static void stream_acked(pl_stream *st, uint64_t n)
+{
+    while (st->tx_acked < n) {
+        uint32_t len = get_be32(pl_buf_head(&st->unacked));
+        size_t size = 4 + (len == PL_STREAM_EOS ? 0 : len);
+        pl_buf_consume(&st->unacked, size);
+        if (len != PL_STREAM_EOS)
+            st->unacked_bytes -= len;
+        if (st->tx_sent > st->tx_acked)
+            st->sent_off -= size;
+        st->tx_acked++;
+    }
+    if (st->tx_sent < st->tx_acked) {
+        st->tx_sent = st->tx_acked;
+        st->sent_off = 0;
+    }
+}
+
+static int send_eos(pl_engine *e, uint64_t seq)
+{
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
+    eos.seq = seq;
+    c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
+    c.end_of_stream = &eos;
+    return send_control(e, &c, 0, NULL, 0, NULL);
+}
+
+/* Seal every entry of the stream not yet sent on this connection. */
+static int flush_stream(pl_engine *e)
+{
+    pl_stream *st = &e->st;
+    while (st->tx_sent < st->tx_next) {
+        const uint8_t *p = pl_buf_head(&st->unacked) + st->sent_off;
+        uint32_t n = get_be32(p);
+        int rc;
+        if (n == PL_STREAM_EOS) {
+            rc = send_eos(e, st->tx_sent);
+            n = 0;
+        } else {
+            uint8_t seq[PL_SEQ_SIZE];
+            if (n > e->peer_max) {
+                e->unsendable = 1;
+                return PL_ERR_TOO_LARGE;
+            }
+            put_be64(seq, st->tx_sent);
+            rc = send_message2(e, PL_FRAME_DATA, seq, sizeof seq, p + 4, n);
+        }
+        if (rc != PL_OK)
+            return rc;
+        st->sent_off += 4 + (size_t)n;
+        st->tx_sent++;
+    }
+    return PL_OK;
 }
 
 /* ---------------------------------------------------------------- start */
@@ -293,8 +434,9 @@ int pl_engine_start(pl_engine *e)
 
 /* ---------------------------------------------------------------- key schedule */
 
-/* keys for both directions from the shared secret and the transcript so far */
-static void derive_keys(pl_engine *e, const char *label_i2r, const char *label_r2i)
+/* keys for both directions from the shared secret and the transcript so far;
+ * with the application keys, the id and resume key a new session would take */
+static void derive_keys(pl_engine *e, const char *label_i2r, const char *label_r2i, int app)
 {
     uint8_t th[PL_HASH_SIZE], prk[PL_HASH_SIZE], k_i2r[PL_RECORD_KEY], k_r2i[PL_RECORD_KEY];
     th_value(e, th);
@@ -305,9 +447,27 @@ static void derive_keys(pl_engine *e, const char *label_i2r, const char *label_r
     pl_record_clear(&e->rx);
     pl_record_init(&e->tx, e->initiator ? k_i2r : k_r2i, e->rekey_interval);
     pl_record_init(&e->rx, e->initiator ? k_r2i : k_i2r, e->rekey_interval);
+    if (app) {
+        pl_hkdf_expand(prk, sizeof prk, "peerlink session id", NULL, 0, e->new_id, sizeof e->new_id);
+        pl_hkdf_expand(prk, sizeof prk, "peerlink resume", NULL, 0, e->new_resume_key,
+                       sizeof e->new_resume_key);
+    }
     sodium_memzero(prk, sizeof prk);
     sodium_memzero(k_i2r, sizeof k_i2r);
     sodium_memzero(k_r2i, sizeof k_r2i);
+}
+
+/* Proof that we hold the session's resume key, bound to this connection's transcript th. */
+static void resume_proof(const uint8_t key[PL_RESUME_KEY_SIZE], const uint8_t th[PL_HASH_SIZE],
+                         uint8_t proof[PL_RESUME_PROOF_SIZE])
+{
+    pl_hkdf_expand(key, PL_RESUME_KEY_SIZE, RESUME_LABEL, th, PL_HASH_SIZE, proof, PL_RESUME_PROOF_SIZE);
+}
+
+/* An initiator that reconnects an established session asks to continue it. */
+static int wants_resume(const pl_engine *e)
+{
+    return e->initiator && e->st.established && !e->pairing;
 }
 
 /* Our sealed Identity: public key, name, signature over the transcript so far. */
@@ -328,9 +488,50 @@ static int send_identity(pl_engine *e)
     id.signature.data = sig;
     id.signature.len = sizeof sig;
     id.name = e->name;
+    Peerlink__SessionResume res = PEERLINK__SESSION_RESUME__INIT;
+    uint8_t proof[PL_RESUME_PROOF_SIZE];
+    if (wants_resume(e)) {
+        resume_proof(e->st.resume_key, th, proof);
+        res.session_id.data = e->st.id;
+        res.session_id.len = sizeof e->st.id;
+        res.proof.data = proof;
+        res.proof.len = sizeof proof;
+        res.delivered = e->st.rx_next;
+        id.resume = &res;
+    }
     c.msg_case = PEERLINK__CONTROL__MSG_IDENTITY;
     c.identity = &id;
-    return send_control(e, &c, 1, NULL, 0, NULL);
+    int rc = send_control(e, &c, 1, NULL, 0, NULL);
+    sodium_memzero(proof, sizeof proof);
+    return rc;
+}
+
+/* Responder: the initiator asks to continue session res->session_id.
+ * Sets e->resumed if this side still has it and the proof holds;
+ * *delivered is then what we tell the initiator we delivered. */
+static int check_resume(pl_engine *e, const Peerlink__SessionResume *res, const uint8_t th[PL_HASH_SIZE],
+                        uint64_t *delivered)
+{
+    if (e->initiator || e->pairing || res->session_id.len != PL_SESSION_ID_SIZE ||
+        res->proof.len != PL_RESUME_PROOF_SIZE)
+        return PL_ERR_PROTOCOL;
+    const pl_stream *old =
+        e->hooks.find_session ? e->hooks.find_session(e->hooks_ctx, res->session_id.data, e->peer_id) : NULL;
+    if (!old || !old->established)
+        return PL_OK; /* not (or no longer) known here: a new session */
+    uint8_t proof[PL_RESUME_PROOF_SIZE];
+    resume_proof(old->resume_key, th, proof);
+    int ok = sodium_memcmp(proof, res->proof.data, sizeof proof) == 0;
+    sodium_memzero(proof, sizeof proof);
+    if (!ok)
+        return PL_OK; /* not the key of that session: treat it as unknown */
+    /* The peer cannot have delivered less than it acknowledged, or more than was sent. */
+    if (res->delivered < old->tx_acked || res->delivered > old->tx_next)
+        return PL_ERR_PROTOCOL;
+    e->resumed = 1;
+    e->peer_delivered = res->delivered;
+    *delivered = old->rx_next;
+    return PL_OK;
 }
 
 static int become_open(pl_engine *e);
@@ -339,7 +540,7 @@ static int become_open(pl_engine *e);
 static int handle_identity(pl_engine *e, const Peerlink__Identity *id, const uint8_t *raw, size_t raw_len)
 {
     if (id->public_key.len != 32 || id->signature.len != crypto_sign_BYTES || !id->name ||
-        strlen(id->name) > PL_NAME_MAX)
+        strlen(id->name) > PL_NAME_MAX || (id->resume && e->initiator))
         return PL_ERR_PROTOCOL;
     uint8_t th[PL_HASH_SIZE], msg[sizeof SIGN_LABEL - 1 + 1 + PL_HASH_SIZE];
     th_value(e, th);
@@ -350,7 +551,6 @@ static int handle_identity(pl_engine *e, const Peerlink__Identity *id, const uin
         return PL_ERR_AUTH;
     memcpy(e->peer_id, id->public_key.data, 32);
     copy_name(e->peer_name, id->name);
-    th_add(e, raw, raw_len);
 
     int rc;
     if (!e->pairing) {
@@ -361,6 +561,13 @@ static int handle_identity(pl_engine *e, const Peerlink__Identity *id, const uin
         if (rc != PL_OK)
             return rc;
     }
+    uint64_t delivered = 0;
+    if (id->resume && (rc = check_resume(e, id->resume, th, &delivered)) != PL_OK)
+        return rc;
+    if (!e->initiator && !e->pairing && !e->resumed && e->hooks.admit &&
+        (rc = e->hooks.admit(e->hooks_ctx, e->peer_id)) != PL_OK)
+        return rc;
+    th_add(e, raw, raw_len);
     if (e->initiator && (rc = send_identity(e)) != PL_OK)
         return rc;
     /* The responder stores the initiator now; the initiator stores the
@@ -368,7 +575,7 @@ static int handle_identity(pl_engine *e, const Peerlink__Identity *id, const uin
     if (!e->initiator && e->pairing && e->hooks.peer_paired &&
         (rc = e->hooks.peer_paired(e->hooks_ctx, e->peer_id, e->peer_name)) != PL_OK)
         return rc;
-    derive_keys(e, "peerlink app i2r", "peerlink app r2i");
+    derive_keys(e, "peerlink app i2r", "peerlink app r2i", 1);
     sodium_memzero(e->secret, sizeof e->secret);
     if (e->initiator) {
         e->state = PL_HS_READY; /* the responder has the last word */
@@ -376,10 +583,52 @@ static int handle_identity(pl_engine *e, const Peerlink__Identity *id, const uin
     }
     Peerlink__Control c = PEERLINK__CONTROL__INIT;
     Peerlink__Ready ready = PEERLINK__READY__INIT;
+    ready.resumed = e->resumed;
+    ready.delivered = delivered;
     c.msg_case = PEERLINK__CONTROL__MSG_READY;
     c.ready = &ready;
     if ((rc = send_control(e, &c, 0, NULL, 0, NULL)) != PL_OK)
         return rc;
+    return become_open(e);
+}
+
+/* Initiator: the responder's Ready says whether our session goes on. */
+static int handle_ready(pl_engine *e, const Peerlink__Ready *r)
+{
+    pl_stream *st = &e->st;
+    if (!wants_resume(e))
+        return r->resumed ? PL_ERR_PROTOCOL : become_open(e);
+    if (r->resumed) {
+        if (r->delivered < st->tx_acked || r->delivered > st->tx_next)
+            return PL_ERR_PROTOCOL;
+        stream_acked(st, r->delivered);
+        e->resumed = 1;
+        return become_open(e);
+    }
+    /* The responder no longer knows the session (it restarted, or it
+     * ended the session and only our end-of-stream's Ack was lost). */
+    if (st->local_eof && st->peer_eof && st->tx_next - st->tx_acked == 1) {
+        e->reset = 1;
+        e->finished = 1; /* all was delivered both ways: nothing to carry on */
+        return become_open(e);
+    }
+    /* A new session on this connection carries what the peer never
+     * acknowledged, renumbered from 0 (and our end-of-stream again);
+     * nothing more of the old one will arrive. */
+    int requeue_eos = st->local_eof && st->tx_acked == st->tx_next;
+    st->acked_base = pl_stream_acked_messages(st);
+    st->tx_next -= st->tx_acked;
+    st->tx_acked = st->tx_sent = 0;
+    st->sent_off = 0;
+    st->rx_next = st->rx_acked = 0;
+    st->peer_eof = 0;
+    st->established = 0;
+    e->reset = 1;
+    if (requeue_eos) {
+        int rc = stream_append(st, NULL, 0, PL_STREAM_EOS);
+        if (rc != PL_OK)
+            return rc;
+    }
     return become_open(e);
 }
 
@@ -397,23 +646,17 @@ static int become_open(pl_engine *e)
             e->hooks.pair_end(e->hooks_ctx, PL_OK);
     }
     e->state = PL_HS_OPEN;
-    while (pl_buf_size(&e->held) >= 4) {
-        const uint8_t *p = pl_buf_head(&e->held);
-        size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-        if (n > e->peer_max)
-            return PL_ERR_TOO_LARGE;
-        rc = send_message(e, PL_FRAME_DATA, p + 4, n);
-        if (rc != PL_OK)
-            return rc;
-        pl_buf_consume(&e->held, 4 + n);
+    if (!e->resumed) {
+        memcpy(e->st.id, e->new_id, sizeof e->st.id);
+        memcpy(e->st.resume_key, e->new_resume_key, sizeof e->st.resume_key);
+        e->st.established = 1;
     }
-    if (e->local_eof) {
-        Peerlink__Control c = PEERLINK__CONTROL__INIT;
-        Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
-        c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
-        c.end_of_stream = &eos;
-        rc = send_control(e, &c, 0, NULL, 0, NULL);
-    }
+    sodium_memzero(e->new_resume_key, sizeof e->new_resume_key);
+    e->st.rx_acked = e->st.rx_next; /* the handshake told the peer */
+    /* A resuming responder sends once it holds the session (pl_engine_adopt);
+     * a finished one has nothing to send but the Abort its caller queues. */
+    if (!(e->resumed && !e->initiator) && !e->finished)
+        rc = flush_stream(e);
     return rc == PL_OK ? PL_ENGINE_OPEN : rc;
 }
 
@@ -526,7 +769,7 @@ static int handle_hello(pl_engine *e, const Peerlink__Hello *h, const uint8_t *r
 /* The shared secret is set and the reply is in the transcript: handshake keys on. */
 static int enter_identity_phase(pl_engine *e)
 {
-    derive_keys(e, "peerlink hs i2r", "peerlink hs r2i");
+    derive_keys(e, "peerlink hs i2r", "peerlink hs r2i", 0);
     e->state = PL_HS_IDENTITY;
     /* The responder speaks first under the new keys. */
     return e->initiator ? PL_OK : send_identity(e);
@@ -612,6 +855,37 @@ static int handle_reply(pl_engine *e, const Peerlink__Control *c, const uint8_t 
 
 /* ---------------------------------------------------------------- receiving */
 
+/* A sealed CONTROL message once open: an event (> 0), 0, or an error. */
+static int handle_open_control(pl_engine *e, const Peerlink__Control *c)
+{
+    pl_stream *st = &e->st;
+    switch (c->msg_case) {
+    case PEERLINK__CONTROL__MSG_END_OF_STREAM:
+        if (st->peer_eof || c->end_of_stream->seq != st->rx_next)
+            return PL_ERR_PROTOCOL;
+        st->peer_eof = 1;
+        st->rx_next++;
+        return PL_ENGINE_PEER_EOF;
+    case PEERLINK__CONTROL__MSG_ACK:
+        /* Only what was sent on this connection can be newly acknowledged. */
+        if (c->ack->delivered < st->tx_acked || c->ack->delivered > st->tx_sent)
+            return PL_ERR_PROTOCOL;
+        if (c->ack->delivered == st->tx_acked)
+            return 0;
+        uint64_t before = pl_stream_acked_messages(st);
+        stream_acked(st, c->ack->delivered);
+        return pl_stream_acked_messages(st) > before ? PL_ENGINE_ACKED : 0;
+    case PEERLINK__CONTROL__MSG_PING:
+        e->ping_owed = 1;
+        return 0;
+    case PEERLINK__CONTROL__MSG_ABORT:
+        e->peer_gave_up = 1;
+        return PL_ERR_ABORTED;
+    default:
+        return PL_ERR_PROTOCOL;
+    }
+}
+
 /* A complete CONTROL message (clear or opened): an event (> 0), 0, or an error. */
 static int handle_control(pl_engine *e, const uint8_t *data, size_t len, int sealed)
 {
@@ -640,10 +914,9 @@ static int handle_control(pl_engine *e, const uint8_t *data, size_t len, int sea
     } else if (e->state == PL_HS_IDENTITY && c->msg_case == PEERLINK__CONTROL__MSG_IDENTITY) {
         rc = handle_identity(e, c->identity, data, len);
     } else if (e->state == PL_HS_READY && c->msg_case == PEERLINK__CONTROL__MSG_READY) {
-        rc = become_open(e);
-    } else if (e->state == PL_HS_OPEN && c->msg_case == PEERLINK__CONTROL__MSG_END_OF_STREAM) {
-        e->peer_eof = 1;
-        rc = PL_ENGINE_PEER_EOF;
+        rc = handle_ready(e, c->ready);
+    } else if (e->state == PL_HS_OPEN) {
+        rc = handle_open_control(e, c);
     }
     peerlink__control__free_unpacked(c, NULL);
     return rc;
@@ -695,12 +968,12 @@ static int outer_bound(const pl_engine *e, const pl_deframer *d)
 static int inner_bound(const pl_engine *e, const pl_deframer *d)
 {
     size_t have = pl_buf_size(&d->msg), bound;
-    if (e->peer_eof)
-        return PL_ERR_PROTOCOL; /* anything after end-of-stream */
+    if (e->st.peer_eof && d->cur.type == PL_FRAME_DATA)
+        return PL_ERR_PROTOCOL; /* no message after end-of-stream (control still comes: Acks, a new handshake) */
     if (d->cur.type == PL_FRAME_DATA) {
         if (e->state != PL_HS_OPEN)
             return PL_ERR_PROTOCOL;
-        bound = e->max_message;
+        bound = e->max_message + PL_SEQ_SIZE;
     } else if (d->cur.type == PL_FRAME_CONTROL) {
         bound = PL_CONTROL_MAX;
     } else {
@@ -754,10 +1027,15 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
                 if (rc >= 0 && (u != plen || e->in.hdr_have != 0))
                     rc = PL_ERR_PROTOCOL;
                 else if (rc == 1 && im.type == PL_FRAME_DATA) {
-                    ev->type = PL_ENGINE_MESSAGE;
-                    ev->data = im.data;
-                    ev->len = im.len;
-                    return 1;
+                    if (im.len < PL_SEQ_SIZE || get_be64(im.data) != e->st.rx_next) {
+                        rc = PL_ERR_PROTOCOL; /* each message in turn, exactly once */
+                    } else {
+                        e->st.rx_next++;
+                        ev->type = PL_ENGINE_MESSAGE;
+                        ev->data = im.data + PL_SEQ_SIZE;
+                        ev->len = im.len - PL_SEQ_SIZE;
+                        return 1;
+                    }
                 } else if (rc == 1) {
                     rc = handle_control(e, im.data, im.len, 1);
                 }
@@ -767,55 +1045,149 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
             return engine_fail(e, rc, 1);
         if (rc > 0) {
             ev->type = (pl_engine_event_type)rc;
+            ev->seq = pl_stream_acked_messages(&e->st);
             return 1;
         }
     }
     return 0;
 }
 
-int pl_engine_send(pl_engine *e, const void *data, size_t len)
+int pl_engine_send(pl_engine *e, const void *data, size_t len, size_t limit)
 {
-    if (e->state == PL_HS_FAILED || e->local_eof)
+    pl_stream *st = &e->st;
+    if (st->local_eof)
         return PL_ERR_STATE;
     if (len > PL_MAX_MESSAGE_LIMIT || (e->peer_max && len > e->peer_max))
         return PL_ERR_TOO_LARGE;
-    if (e->state == PL_HS_OPEN)
-        return send_message(e, PL_FRAME_DATA, data, len);
-    /* Held until the handshake is done: nothing leaves in clear. */
-    uint8_t n[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-    int rc = pl_buf_reserve(&e->held, 4 + len);
-    if (rc != PL_OK)
+    if (limit && st->unacked_bytes && len > limit - (st->unacked_bytes < limit ? st->unacked_bytes : limit))
+        return PL_ERR_AGAIN;
+    int rc = stream_append(st, data, len, (uint32_t)len);
+    if (rc != PL_OK || e->state != PL_HS_OPEN)
         return rc;
-    pl_buf_append(&e->held, n, 4);
-    pl_buf_append(&e->held, data, len);
-    return PL_OK;
+    /* Nothing leaves in clear: before OPEN it waits in the stream. */
+    if ((rc = flush_stream(e)) != PL_OK)
+        stream_unappend(st, len);
+    return rc;
 }
 
 int pl_engine_shutdown(pl_engine *e)
 {
-    if (e->state == PL_HS_FAILED)
-        return PL_ERR_STATE;
-    if (e->local_eof)
+    pl_stream *st = &e->st;
+    if (st->local_eof)
         return PL_OK;
-    if (e->state == PL_HS_OPEN) {
-        Peerlink__Control c = PEERLINK__CONTROL__INIT;
-        Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
-        c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
-        c.end_of_stream = &eos;
-        int rc = send_control(e, &c, 0, NULL, 0, NULL);
-        if (rc != PL_OK)
-            return rc;
+    int rc = stream_append(st, NULL, 0, PL_STREAM_EOS);
+    if (rc != PL_OK)
+        return rc;
+    if (e->state == PL_HS_OPEN && (rc = flush_stream(e)) != PL_OK) {
+        stream_unappend(st, 0);
+        return rc;
     }
-    e->local_eof = 1; /* before OPEN: sent after the held messages */
+    st->local_eof = 1;
     return PL_OK;
+}
+
+/* A sealed control message with no fields. */
+static int send_simple(pl_engine *e, Peerlink__Control__MsgCase which)
+{
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Ping ping = PEERLINK__PING__INIT;
+    Peerlink__Abort abort_ = PEERLINK__ABORT__INIT;
+    if (e->state != PL_HS_OPEN)
+        return PL_ERR_STATE;
+    c.msg_case = which;
+    if (which == PEERLINK__CONTROL__MSG_PING)
+        c.ping = &ping;
+    else
+        c.abort = &abort_;
+    return send_control(e, &c, 0, NULL, 0, NULL);
+}
+
+int pl_engine_ping(pl_engine *e)
+{
+    return send_simple(e, PEERLINK__CONTROL__MSG_PING);
+}
+
+int pl_engine_abort(pl_engine *e)
+{
+    return send_simple(e, PEERLINK__CONTROL__MSG_ABORT);
+}
+
+int pl_engine_ack(pl_engine *e)
+{
+    pl_stream *st = &e->st;
+    if (e->state != PL_HS_OPEN || (st->rx_next == st->rx_acked && !e->ping_owed))
+        return PL_OK;
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Ack ack = PEERLINK__ACK__INIT;
+    ack.delivered = st->rx_next;
+    c.msg_case = PEERLINK__CONTROL__MSG_ACK;
+    c.ack = &ack;
+    int rc = send_control(e, &c, 0, NULL, 0, NULL);
+    if (rc == PL_OK) {
+        st->rx_acked = st->rx_next;
+        e->ping_owed = 0;
+    }
+    return rc;
 }
 
 int pl_engine_done(const pl_engine *e)
 {
-    return e->state == PL_HS_OPEN && e->local_eof && e->peer_eof;
+    const pl_stream *st = &e->st;
+    return e->state == PL_HS_OPEN && st->local_eof && st->tx_acked == st->tx_next && st->peer_eof &&
+           st->rx_acked == st->rx_next;
 }
 
 int pl_engine_truncated(const pl_engine *e)
 {
     return pl_deframer_in_progress(&e->outer) || pl_deframer_in_progress(&e->in);
+}
+
+void pl_engine_relink(pl_engine *e)
+{
+    pl_engine old = *e;
+    if (e->pair_admitted && e->hooks.pair_end)
+        e->hooks.pair_end(e->hooks_ctx, e->error ? e->error : PL_ERR_CLOSED);
+    pl_deframer_clear(&e->outer);
+    pl_deframer_clear(&e->in);
+    pl_buf_clear(&e->out);
+    pl_record_clear(&e->tx);
+    pl_record_clear(&e->rx);
+    pl_engine_init(e, old.max_message);
+    e->st = old.st; /* the session, and the configuration, stay */
+    e->st.tx_sent = e->st.tx_acked;
+    e->st.sent_off = 0;
+    e->initiator = old.initiator;
+    memcpy(e->identity_sk, old.identity_sk, sizeof e->identity_sk);
+    memcpy(e->name, old.name, sizeof e->name);
+    memcpy(e->instance, old.instance, sizeof e->instance);
+    e->have_instance = old.have_instance;
+    e->hooks = old.hooks;
+    e->hooks_ctx = old.hooks_ctx;
+    e->rekey_interval = old.rekey_interval;
+    memcpy(e->peer_id, old.peer_id, sizeof e->peer_id);
+    memcpy(e->peer_name, old.peer_name, sizeof e->peer_name);
+    /* Never pair again: reconnect to the identity the session was made with. */
+    if (old.st.established) {
+        memcpy(e->expected_peer, old.peer_id, sizeof e->expected_peer);
+        e->have_expected_peer = 1;
+    } else {
+        memcpy(e->expected_peer, old.expected_peer, sizeof e->expected_peer);
+        e->have_expected_peer = old.have_expected_peer;
+    }
+    sodium_memzero(&old, sizeof old);
+}
+
+int pl_engine_adopt(pl_engine *e, pl_stream *from)
+{
+    if (!e->resumed || e->initiator || e->state != PL_HS_OPEN)
+        return PL_ERR_STATE;
+    pl_stream_clear(&e->st);
+    e->st = *from;
+    memset(from, 0, sizeof *from);
+    pl_buf_init(&from->unacked);
+    stream_acked(&e->st, e->peer_delivered);
+    e->st.tx_sent = e->st.tx_acked;
+    e->st.sent_off = 0;
+    e->st.rx_acked = e->st.rx_next;
+    return flush_stream(e);
 }

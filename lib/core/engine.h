@@ -25,6 +25,8 @@
 /* Protocol versions this engine speaks (Hello.min_version..max_version). */
 #define PL_PROTO_MIN_VERSION 1
 #define PL_PROTO_MAX_VERSION 1
+/* Bytes of the sequence number in front of each DATA message. */
+#define PL_SEQ_SIZE 8
 /* Largest control message accepted (protobuf payload of a CONTROL message). */
 #define PL_CONTROL_MAX 4096
 #define PL_NONCE_SIZE 32
@@ -32,16 +34,49 @@
 
 typedef enum pl_engine_event_type {
     PL_ENGINE_NONE = 0,
-    PL_ENGINE_OPEN = 1,     /* the handshake is done: peer authenticated, records encrypted */
+    PL_ENGINE_OPEN = 1,     /* the handshake is done: peer authenticated, records encrypted
+                               (see pl_engine.resumed / .reset for a reconnection) */
     PL_ENGINE_MESSAGE = 2,  /* data/len: one application message (borrowed until the next receive) */
-    PL_ENGINE_PEER_EOF = 3  /* the peer sent end-of-stream */
+    PL_ENGINE_PEER_EOF = 3, /* the peer sent end-of-stream */
+    PL_ENGINE_ACKED = 4     /* the peer acknowledged more messages: seq = pl_stream_acked_messages() */
 } pl_engine_event_type;
 
 typedef struct pl_engine_event {
     pl_engine_event_type type;
     const uint8_t *data;
     size_t len;
+    uint64_t seq;
 } pl_engine_event;
+
+#define PL_SESSION_ID_SIZE 16
+#define PL_RESUME_KEY_SIZE 32
+#define PL_RESUME_PROOF_SIZE 32
+
+/*
+ * A session's stream state: what survives the loss of a connection.
+ * Sequence numbers count, per direction, the application messages of
+ * the session and finally its end-of-stream, from 0. Every message sent
+ * stays in `unacked` until the peer acknowledges that its application
+ * received it, so that a new connection can send it again.
+ */
+typedef struct pl_stream {
+    uint8_t id[PL_SESSION_ID_SIZE];
+    uint8_t resume_key[PL_RESUME_KEY_SIZE];
+    unsigned established : 1; /* id and resume_key are set (the first connection opened) */
+    unsigned local_eof : 1;   /* our end-of-stream is the last entry of unacked */
+    unsigned peer_eof : 1;    /* the peer's end-of-stream was received */
+    uint64_t tx_next;         /* sequence number of our next message */
+    uint64_t tx_acked;        /* the peer delivered everything below this */
+    uint64_t acked_base;      /* messages acknowledged in sessions this one replaced (a reset) */
+    uint64_t tx_sent;         /* sealed on the current connection: everything below this */
+    pl_buf unacked;           /* entries tx_acked .. tx_next-1: u32 length + bytes; PL_STREAM_EOS for end-of-stream */
+    size_t unacked_bytes;     /* payload bytes in unacked */
+    size_t sent_off;          /* offset in unacked of entry tx_sent */
+    uint64_t rx_next;         /* sequence number of the next message to deliver (= delivered so far) */
+    uint64_t rx_acked;        /* the last Ack we sent said this */
+} pl_stream;
+
+#define PL_STREAM_EOS 0xffffffffu
 
 /* Decisions and storage the handshake needs; every pointer may be NULL
  * where the role never calls it. All are synchronous. */
@@ -59,6 +94,15 @@ typedef struct pl_engine_hooks {
     int (*peer_paired)(void *ctx, const uint8_t id[32], const char *name);
     /* Optional: fill buf with n random bytes (default randombytes_buf). */
     void (*random)(void *ctx, uint8_t *buf, size_t n);
+    /* Responder: the authenticated peer peer_id asks to continue session
+     * id. The stream of that session, if this side still has it (the
+     * engine only reads it; see pl_engine_adopt()), else NULL. */
+    const pl_stream *(*find_session)(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE],
+                                     const uint8_t peer_id[32]);
+    /* Responder: a new session with the authenticated, paired peer peer_id
+     * is about to open (not a pairing, not a continued session). PL_OK, or
+     * the error to refuse it with (PL_ERR_DUPLICATE). */
+    int (*admit)(void *ctx, const uint8_t peer_id[32]);
 } pl_engine_hooks;
 
 typedef struct pl_engine_config {
@@ -88,17 +132,23 @@ typedef struct pl_engine {
     pl_deframer outer;     /* frames as they arrive: clear CONTROL, then RECORD */
     pl_deframer in;        /* inner frames (after opening records): messages */
     pl_buf out;            /* bytes to write to the peer, in order */
-    pl_buf held;           /* application messages sent before OPEN: u32 length + bytes each */
+    pl_stream st;          /* the session: survives pl_engine_relink() */
     size_t max_message;    /* largest message we accept (announced in Hello) */
     uint64_t peer_max;     /* largest message the peer accepts (0 until its Hello) */
     uint32_t version;      /* agreed protocol version (0 until the peer's Hello) */
     pl_engine_state state;
     int error;             /* why it failed */
-    unsigned local_eof : 1;
-    unsigned peer_eof : 1;
     unsigned pairing : 1;       /* this handshake pairs (else reconnects) */
     unsigned pair_admitted : 1; /* responder: pair_begin said yes, pair_end owed */
     unsigned peer_gave_up : 1;  /* the peer sent an Error: nothing to tell it */
+    unsigned resumed : 1;       /* this connection continues the session of an earlier one */
+    unsigned reset : 1;         /* initiator: we asked to continue, the peer no longer knew the session */
+    unsigned unsendable : 1;    /* a queued message is larger than the peer accepts: no connection can carry it */
+    unsigned finished : 1;      /* ... and it had delivered everything both ways: end this link (Abort) */
+    unsigned ping_owed : 1;     /* the peer asked for an Ack */
+    uint64_t peer_delivered;    /* responder, resuming: SessionResume.delivered */
+    uint8_t new_id[PL_SESSION_ID_SIZE];         /* this connection's session id and resume key, */
+    uint8_t new_resume_key[PL_RESUME_KEY_SIZE]; /* taken if it starts a new session */
 
     /* configuration */
     int initiator;
@@ -152,14 +202,49 @@ int pl_engine_start(pl_engine *e);
  */
 int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consumed,
                       pl_engine_event *ev);
-/* Queue an application message (copied; held until OPEN). PL_OK, PL_ERR_STATE (after shutdown
- * or failure), PL_ERR_TOO_LARGE (> peer's maximum once known, or
- * > PL_MAX_MESSAGE_LIMIT), PL_ERR_NOMEM. Nothing is queued on error. */
-int pl_engine_send(pl_engine *e, const void *data, size_t len);
-/* Queue end-of-stream (after held messages). Idempotent: PL_OK; PL_ERR_STATE if failed. */
+/*
+ * Queue an application message (copied into the stream; sealed at once
+ * when open, else when the connection opens). limit bounds the stream's
+ * unacknowledged payload bytes (0: none); a message that would pass it
+ * is refused with PL_ERR_AGAIN unless nothing is unacknowledged.
+ * PL_OK, PL_ERR_AGAIN, PL_ERR_STATE (after shutdown), PL_ERR_TOO_LARGE
+ * (> peer's maximum once known, or > PL_MAX_MESSAGE_LIMIT),
+ * PL_ERR_NOMEM. Nothing is queued on error. Valid while the engine is
+ * failed or between connections: the message waits for the next one.
+ */
+int pl_engine_send(pl_engine *e, const void *data, size_t len, size_t limit);
+/* Queue end-of-stream after the queued messages. Idempotent: PL_OK; PL_ERR_NOMEM. */
 int pl_engine_shutdown(pl_engine *e);
-/* 1 when both directions have ended (our EOS queued and the peer's received). */
+/* If open and something was delivered since our last Ack (or a Ping
+ * asked), queue an Ack. Call after each batch of input. PL_OK or an error. */
+int pl_engine_ack(pl_engine *e);
+/* Open: queue a Ping (the peer answers with an Ack). */
+int pl_engine_ping(pl_engine *e);
+/* Open: queue an Abort for the peer (then free the engine). */
+int pl_engine_abort(pl_engine *e);
+/* 1 when the session is over cleanly: both end-of-streams were sent,
+ * received and acknowledged (our last Ack is queued). */
 int pl_engine_done(const pl_engine *e);
+/*
+ * Drop the connection-bound state (keys, buffers, handshake) and keep
+ * the session: next, pl_engine_start() runs a new handshake that asks
+ * the peer to continue the session (initiator) or waits for one
+ * (responder; see find_session). An initiator reconnects with the
+ * identity it authenticated before, never with a code.
+ */
+void pl_engine_relink(pl_engine *e);
+/*
+ * Responder: e has just opened with e->resumed set (the peer continues
+ * the session whose stream find_session returned). Move that stream
+ * (from the engine that held it, which is left with an empty one) into
+ * e and send what the peer has not acknowledged. PL_OK or an error.
+ */
+int pl_engine_adopt(pl_engine *e, pl_stream *from);
+/* How many of our messages (not counting end-of-stream) the peer has
+ * acknowledged in all, across resets. */
+uint64_t pl_stream_acked_messages(const pl_stream *st);
+/* Wipe and free a stream. */
+void pl_stream_clear(pl_stream *st);
 /* 1 if the input stream stopped in the middle of a frame or message. */
 int pl_engine_truncated(const pl_engine *e);
 /* 1 once the handshake is complete. */

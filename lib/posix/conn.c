@@ -36,6 +36,13 @@
 #define READ_CHUNK 65536
 /* Pairing failures a listener keeps for its callback until the loop delivers them. */
 #define MAX_PAIRING_NEWS 8
+/* Sessions: how long one may stay interrupted, liveness probes, the send buffer. */
+#define DEFAULT_RESUME_MS 30000
+#define DEFAULT_KEEPALIVE_MS 5000
+#define DEFAULT_SEND_LIMIT (4u * 1024u * 1024u)
+/* Reconnecting: the first attempt at once, then a back-off doubling to this. */
+#define RECONNECT_FIRST_MS 50
+#define RECONNECT_MAX_MS 2000
 
 typedef struct attempt {
     int fd;
@@ -62,6 +69,7 @@ struct pl_conn {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     /* ... or an application channel. */
+    int byte_session; /* over an application's fd or channel: never resumed */
     int is_channel;
     pl_channel_ops ch_ops;
     void *ch_ctx;
@@ -81,6 +89,31 @@ struct pl_conn {
     /* Accepted and still in handshake: owned by this listener. */
     pl_listener *listener;
     pl_conn *lnext;
+
+    /* The session across connections. */
+    int resume_ms;        /* how long it may stay interrupted; 0: a broken link closes it */
+    int keepalive_ms;     /* probe a silent link this often; 0: never */
+    size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
+    int interrupted;      /* the link is gone and the session waits for a new one */
+    int last_error;       /* why the last link ended */
+    unsigned retry_ms;    /* initiator: back-off before the next reconnect */
+    pl_timeout *lost;     /* interrupted: gives up the session */
+    pl_timeout *retry;    /* initiator, interrupted: the next reconnect */
+    pl_timeout *alive;    /* open: keepalive ticks */
+    int rx_seen;          /* bytes arrived since the last keepalive tick */
+    int ping_out;         /* a Ping is unanswered */
+    uint64_t acked;       /* the count PL_CONN_ACKED last reported */
+    int paused;           /* pl_conn_pause(): the application takes no messages */
+    pl_buf stash;         /* input not yet fed to the engine while paused */
+    pl_timeout *unpause;  /* feeds the stash from the loop */
+    pl_discovery *disc;   /* initiator: browse for the service again while interrupted */
+    pl_browser *browser;
+    char svc_type[PL_NAME_MAX + 1];
+    int has_target;       /* initiator: the stored id of the peer it dials */
+    uint8_t target_id[PL_ID_SIZE];
+    int dup_lost;         /* a simultaneous dial made this connection the one to give up */
+    pl_conn *resume_of;   /* a listener's handshake conn: the session it continues */
+    pl_conn *knext;       /* the keystore's session list */
 
     int closed; /* PL_CONN_CLOSED was reported, or the conn is being torn down */
     int busy;   /* inside the application's callback */
@@ -105,6 +138,7 @@ struct pl_listener {
     pl_timeout *news; /* delivers pairing news from the loop */
     int news_failures[MAX_PAIRING_NEWS];
     size_t n_news;
+    int resume_ms, keepalive_ms; /* for accepted sessions */
     pl_conn *pending; /* newest first */
     size_t n_pending;
     int busy, zombie;
@@ -113,6 +147,15 @@ struct pl_listener {
 static void conn_destroy(pl_conn *c);
 static void listener_destroy(pl_listener *l);
 static int conn_start(pl_conn *c);
+static int conn_input(pl_conn *c, const uint8_t *buf, size_t n);
+static int conn_attach_fd(pl_conn *c, int fd);
+static int start_keepalive(pl_conn *c);
+static void resume_into(pl_conn *c, pl_conn *s, const uint8_t *rest, size_t n);
+static int report_acked(pl_conn *c);
+static void he_next(pl_conn *c);
+static void he_timer(pl_timeout *t, void *userdata);
+static void deadline_expired(pl_timeout *t, void *userdata);
+static int fill_addresses(pl_conn *c, const pl_service *svc);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -141,8 +184,8 @@ static void free_timeout(pl_conn *c, pl_timeout **t)
     *t = NULL;
 }
 
-/* Stop all I/O; the object stays allocated. */
-static void conn_teardown(pl_conn *c)
+/* Stop the I/O of the current link (socket, attempts, its timers). */
+static void link_down(pl_conn *c)
 {
     for (size_t i = 0; c->attempts && i < c->n_addrs; i++)
         attempt_close(&c->attempts[i]);
@@ -155,7 +198,20 @@ static void conn_teardown(pl_conn *c)
     c->fd = -1;
     free_timeout(c, &c->timer);
     free_timeout(c, &c->deadline);
+    free_timeout(c, &c->alive);
+}
+
+/* Stop all I/O; the object stays allocated. */
+static void conn_teardown(pl_conn *c)
+{
+    link_down(c);
     free_timeout(c, &c->kick);
+    free_timeout(c, &c->lost);
+    free_timeout(c, &c->retry);
+    free_timeout(c, &c->unpause);
+    if (c->browser)
+        pl_browser_free(c->browser);
+    c->browser = NULL;
     if (c->is_channel && c->ch_ops.close) {
         void (*close_fn)(void *) = c->ch_ops.close;
         c->ch_ops.close = NULL;
@@ -206,8 +262,8 @@ static void flush_once(pl_conn *c)
         (void)c->ch_ops.write(c->ch_ctx, pl_buf_head(out), pl_buf_size(out));
 }
 
-/* End the connection with status; a listener's handshake conn goes silently. */
-static void conn_fail(pl_conn *c, int status)
+/* End the session with status; a listener's handshake conn goes silently. */
+static void conn_close(pl_conn *c, int status)
 {
     if (c->closed)
         return;
@@ -222,11 +278,76 @@ static void conn_fail(pl_conn *c, int status)
     emit(c, PL_CONN_CLOSED, status, NULL, 0);
 }
 
+static void reconnect_due(pl_timeout *t, void *userdata);
+static void session_lost(pl_timeout *t, void *userdata);
+static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata);
+
+/* A link failure the session can outlive: not the peer's abort, not a
+ * message the peer will never take, not running out of memory. (A
+ * corrupted link shows as any error of the received bytes: PL_ERR_AUTH,
+ * PL_ERR_MALFORMED, PL_ERR_TOO_LARGE for a header's length...) */
+static int can_resume(const pl_conn *c, int status)
+{
+    if (c->resume_ms <= 0 || c->listener || !c->eng.st.established || c->zombie || c->eng.unsendable)
+        return 0;
+    if (status == PL_ERR_ABORTED || status == PL_ERR_NOMEM || status == PL_ERR_STATE || status == PL_ERR_INVALID)
+        return 0;
+    return !c->byte_session; /* a new link comes from the dialler, to a listener */
+}
+
+/* The link failed with status: interrupt the session if it can go on, else end it. */
+static void conn_fail(pl_conn *c, int status)
+{
+    if (c->closed)
+        return;
+    const pl_stream *st = &c->eng.st;
+    if (st->established && st->local_eof && st->tx_acked == st->tx_next && st->peer_eof) {
+        /* Everything both ways was delivered, our end-of-stream included:
+         * only our last Ack may be lost, which the peer can outlive. */
+        conn_close(c, PL_OK);
+        return;
+    }
+    if (!can_resume(c, status)) {
+        conn_close(c, status);
+        return;
+    }
+    flush_once(c);
+    link_down(c);
+    c->last_error = status;
+    if (c->initiator) {
+        /* Reconnect from the loop, at once the first time, then backing off. */
+        if (!c->retry && !(c->retry = c->poll->timeout_new(c->poll, -1, reconnect_due, c))) {
+            conn_close(c, PL_ERR_NOMEM);
+            return;
+        }
+        c->poll->timeout_update(c->retry, c->interrupted ? (int)c->retry_ms : 0);
+        c->retry_ms = c->interrupted ? (c->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->retry_ms * 2)
+                                     : RECONNECT_FIRST_MS;
+    }
+    if (c->initiator && c->disc && !c->browser && c->svc_type[0])
+        (void)pl_browse(c->disc, c->svc_type, NULL, rediscovered, c, &c->browser); /* else: the known addresses */
+    if (c->interrupted)
+        return;
+    c->interrupted = 1;
+    if (!c->lost && !(c->lost = c->poll->timeout_new(c->poll, -1, session_lost, c))) {
+        conn_close(c, PL_ERR_NOMEM);
+        return;
+    }
+    c->poll->timeout_update(c->lost, c->resume_ms);
+    emit(c, PL_CONN_INTERRUPTED, status, NULL, 0);
+}
+
+static void session_lost(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    conn_close(c, PL_ERR_TIMEOUT);
+}
+
 /* Ask for the I/O the engine's state needs. */
 static void update_interest(pl_conn *c)
 {
     if (c->w) {
-        unsigned ev = PL_WATCH_IN;
+        unsigned ev = c->paused ? 0 : PL_WATCH_IN;
         if (pl_buf_size(&c->eng.out))
             ev |= PL_WATCH_OUT;
         c->poll->watch_update(c->w, ev);
@@ -291,16 +412,85 @@ static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
     return pl__keystore_save_peer(c->ks, &p);
 }
 
+static pl_conn **sessions_of(pl_keystore *ks)
+{
+    return (pl_conn **)pl__keystore_sessions(ks);
+}
+
+/* A listener's handshake conn: the peer asks to continue session id.
+ * Only a session accepted here before, from the same peer, qualifies. */
+static const pl_stream *hook_find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE],
+                                          const uint8_t peer_id[32])
+{
+    pl_conn *c = ctx;
+    for (pl_conn *s = *sessions_of(c->ks); s; s = s->knext) {
+        if (s == c || s->initiator || s->closed || s->zombie || s->listener || !s->eng.st.established ||
+            s->resume_ms <= 0)
+            continue;
+        if (sodium_memcmp(s->eng.st.id, id, PL_SESSION_ID_SIZE) == 0 &&
+            sodium_memcmp(s->eng.peer_id, peer_id, 32) == 0) {
+            c->resume_of = s;
+            return &s->eng.st;
+        }
+    }
+    return NULL;
+}
+
+static void dup_due(pl_timeout *t, void *userdata);
+
+/*
+ * Simultaneous dials: a new session from peer_id is about to open here
+ * while we dial the same peer. Both sides decide alike: the session
+ * dialled by the peer with the smaller id survives. Ours wins: refuse
+ * this one while our dial lives (in its handshake, open or interrupted:
+ * the peer's handshake may end after ours). Theirs wins: our dial, if
+ * still in its handshake, ends (from the loop) with PL_ERR_DUPLICATE.
+ */
+static int hook_admit(void *ctx, const uint8_t peer_id[32])
+{
+    pl_conn *c = ctx;
+    uint8_t me[32];
+    crypto_sign_ed25519_sk_to_pk(me, c->eng.identity_sk);
+    int ours_wins = memcmp(me, peer_id, 32) < 0;
+    for (pl_conn *o = *sessions_of(c->ks); o; o = o->knext) {
+        if (!o->initiator || o->closed || o->zombie || o->dup_lost || !o->has_target ||
+            memcmp(o->target_id, peer_id, 32) != 0)
+            continue;
+        if (ours_wins)
+            return PL_ERR_DUPLICATE;
+        if (o->eng.st.established)
+            continue; /* open before this dial began: not a simultaneous one */
+        free_timeout(o, &o->retry);
+        o->dup_lost = 1;
+        o->retry = o->poll->timeout_new(o->poll, 0, dup_due, o);
+        if (!o->retry) {
+            o->dup_lost = 0;
+            return PL_ERR_NOMEM;
+        }
+    }
+    return PL_OK;
+}
+
+static void dup_due(pl_timeout *t, void *userdata)
+{
+    conn_close(userdata, PL_ERR_DUPLICATE);
+}
+
 static const pl_engine_hooks conn_hooks = {
     .pair_begin = hook_pair_begin,
     .pair_end = hook_pair_end,
     .peer_known = hook_peer_known,
     .peer_paired = hook_peer_paired,
+    .find_session = hook_find_session,
+    .admit = hook_admit,
 };
 
-/* Configure the engine from the keystore and queue our Hello. */
+/* Configure the engine from the keystore (unless it carries a session
+ * on to a new link) and queue our Hello. */
 static int conn_start(pl_conn *c)
 {
+    if (!sodium_is_zero(c->eng.identity_sk, sizeof c->eng.identity_sk))
+        return pl_engine_start(&c->eng); /* configured before: a session's next link */
     uint8_t sk[64];
     pl_paired_peer known;
     char host[PL_NAME_MAX + 1] = "";
@@ -331,11 +521,64 @@ static int conn_start(pl_conn *c)
 
 /* ---------------------------------------------------------------- input and output */
 
+static void keepalive_tick(pl_timeout *t, void *userdata);
+
+/* Open: start probing a silent link. */
+static int start_keepalive(pl_conn *c)
+{
+    c->rx_seen = 1;
+    c->ping_out = 0;
+    if (c->keepalive_ms <= 0)
+        return PL_OK;
+    c->alive = c->poll->timeout_new(c->poll, c->keepalive_ms, keepalive_tick, c);
+    return c->alive ? PL_OK : PL_ERR_NOMEM;
+}
+
+/* Nothing arrived for a whole period: ask for an Ack; still nothing a period later: the link is dead. */
+static void keepalive_tick(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    if (!c->rx_seen && c->ping_out) {
+        conn_fail(c, PL_ERR_TIMEOUT);
+        return;
+    }
+    if (!c->rx_seen && pl_engine_ping(&c->eng) == PL_OK) {
+        c->ping_out = 1;
+        update_interest(c);
+    } else if (c->rx_seen) {
+        c->ping_out = 0;
+    }
+    c->rx_seen = 0;
+    c->poll->timeout_update(t, c->keepalive_ms);
+}
+
 /* The peer authenticated. Returns 0 if c is gone or closed. */
 static int handle_open(pl_conn *c)
 {
     free_timeout(c, &c->deadline);
+    if (start_keepalive(c) != PL_OK) {
+        conn_fail(c, PL_ERR_NOMEM);
+        return 0;
+    }
     pl_listener *l = c->listener;
+    if (c->eng.finished) {
+        /* The peer forgot a session that had delivered everything: end this link's new one. */
+        if (pl_engine_abort(&c->eng) == PL_OK)
+            flush_once(c);
+        conn_close(c, PL_OK);
+        return 0;
+    }
+    if (!l && c->interrupted) {
+        c->interrupted = 0;
+        c->retry_ms = 0;
+        if (c->browser)
+            pl_browser_free(c->browser);
+        c->browser = NULL;
+        if (c->lost)
+            c->poll->timeout_update(c->lost, -1);
+        return emit(c, PL_CONN_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
+               report_acked(c);
+    }
     if (!l)
         return emit(c, PL_CONN_OPEN, PL_OK, NULL, 0) && !c->closed;
     /* Hand it to the application: from now on it owns c. */
@@ -368,6 +611,13 @@ static int maybe_finish(pl_conn *c)
 static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
+    if (c->paused) {
+        if (pl_buf_append(&c->stash, buf, n) != PL_OK) {
+            conn_fail(c, PL_ERR_NOMEM);
+            return 0;
+        }
+        return 1;
+    }
     while (off < n) {
         size_t used = 0;
         pl_engine_event ev;
@@ -381,7 +631,15 @@ static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
             break;
         switch (ev.type) {
         case PL_ENGINE_OPEN:
+            if (c->listener && c->eng.resumed && c->resume_of) {
+                resume_into(c, c->resume_of, buf + off, n - off);
+                return 0;
+            }
             if (!handle_open(c))
+                return 0;
+            break;
+        case PL_ENGINE_ACKED:
+            if (!report_acked(c))
                 return 0;
             break;
         case PL_ENGINE_MESSAGE:
@@ -391,15 +649,78 @@ static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
         case PL_ENGINE_PEER_EOF:
             if (!emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) || c->closed)
                 return 0;
-            if (!maybe_finish(c))
-                return 0;
             break;
         default:
             break;
         }
+        if (c->paused && off < n) {
+            /* The application takes no more for now: keep the rest (at most one read). */
+            if (pl_buf_append(&c->stash, buf + off, n - off) != PL_OK) {
+                conn_fail(c, PL_ERR_NOMEM);
+                return 0;
+            }
+            break;
+        }
+    }
+    /* Tell the peer what the application now has, in one Ack per batch. */
+    int rc = pl_engine_ack(&c->eng);
+    if (rc != PL_OK) {
+        conn_fail(c, rc);
+        return 0;
     }
     update_interest(c); /* the handshake may have queued a reply */
-    return 1;
+    return maybe_finish(c);
+}
+
+/* Tell the application how many of its messages the peer has now (if
+ * more than last said): after an Ack, and after a resumption, whose
+ * handshake acknowledges too. Returns 0 if c is gone or closed. */
+static int report_acked(pl_conn *c)
+{
+    uint64_t n = pl_stream_acked_messages(&c->eng.st);
+    if (n <= c->acked)
+        return 1;
+    c->acked = n;
+    return emit(c, PL_CONN_ACKED, PL_OK, NULL, (size_t)n) && !c->closed;
+}
+
+/* A listener's handshake conn c continues session s: s takes c's socket
+ * and engine (which takes s's stream in turn), then the rest of the
+ * input that c read; c goes. */
+static void resume_into(pl_conn *c, pl_conn *s, const uint8_t *rest, size_t n)
+{
+    listener_unlink(c);
+    link_down(s);
+    pl_engine tmp = s->eng;
+    s->eng = c->eng;
+    c->eng = tmp;
+    s->eng.hooks_ctx = s;
+    c->eng.hooks_ctx = c;
+    int rc = pl_engine_adopt(&s->eng, &c->eng.st);
+    int fd = c->fd;
+    c->poll->watch_free(c->w);
+    c->w = NULL;
+    c->fd = -1;
+    conn_destroy(c);
+    if (rc == PL_OK)
+        rc = conn_attach_fd(s, fd);
+    else
+        close(fd);
+    if (rc == PL_OK)
+        rc = start_keepalive(s);
+    if (rc != PL_OK) {
+        conn_fail(s, rc);
+        return;
+    }
+    s->interrupted = 0;
+    if (s->lost)
+        s->poll->timeout_update(s->lost, -1);
+    if (!emit(s, PL_CONN_RESUMED, PL_OK, NULL, 0) || s->closed || !report_acked(s))
+        return;
+    if (n)
+        conn_input(s, rest, n);
+    else
+        update_interest(s);
 }
 
 /* The peer's stream ended. A peer closes only once both directions have
@@ -408,6 +729,18 @@ static void conn_input_end(pl_conn *c)
 {
     if (maybe_finish(c))
         conn_fail(c, PL_ERR_CLOSED);
+}
+
+/* The application takes messages again: feed what was kept. */
+static void unpause_due(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    if (c->paused || !pl_buf_size(&c->stash))
+        return;
+    pl_buf in = c->stash;
+    pl_buf_init(&c->stash);
+    conn_input(c, pl_buf_head(&in), pl_buf_size(&in));
+    pl_buf_clear(&in);
 }
 
 /* What was written: advance, and report DRAINED when all is out. Returns 0 if c ended. */
@@ -439,6 +772,7 @@ static int do_read(pl_conn *c)
         conn_input_end(c);
         return 0;
     }
+    c->rx_seen = 1;
     return conn_input(c, buf, (size_t)n);
 }
 
@@ -547,7 +881,23 @@ static void kicked(pl_timeout *t, void *userdata)
 
 /* ---------------------------------------------------------------- connecting */
 
-static void he_next(pl_conn *c);
+/* Initiator, interrupted: dial the service's addresses again and continue the session. */
+static void reconnect_due(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    pl_engine_relink(&c->eng);
+    c->next_addr = 0;
+    c->n_pending = 0;
+    if (!c->timer)
+        c->timer = c->poll->timeout_new(c->poll, -1, he_timer, c);
+    if (!c->deadline)
+        c->deadline = c->poll->timeout_new(c->poll, DEFAULT_TIMEOUT_MS, deadline_expired, c);
+    if (!c->timer || !c->deadline) {
+        conn_close(c, PL_ERR_NOMEM);
+        return;
+    }
+    he_next(c);
+}
 
 static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
@@ -664,9 +1014,86 @@ static pl_conn *conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_mess
     c->have_instance = instance != NULL;
     if (instance)
         memcpy(c->instance, instance, strlen(instance) + 1);
+    c->send_limit = DEFAULT_SEND_LIMIT;
     pl_engine_init(&c->eng, max_message);
     pl_buf_init(&c->ch_in);
+    pl_buf_init(&c->stash);
+    pl_conn **head = sessions_of(ks);
+    c->knext = *head;
+    *head = c;
     return c;
+}
+
+/* The addresses to dial, RFC 8305 section 4: the families interleaved, IPv6 first. */
+static int fill_addresses(pl_conn *c, const pl_service *svc)
+{
+    size_t n = svc->n_addresses;
+    if (n == 0 || !svc->addresses || svc->port == 0)
+        return PL_ERR_INVALID;
+    struct sockaddr_storage *addrs = calloc(n, sizeof *addrs);
+    attempt *attempts = calloc(n, sizeof *attempts);
+    if (!addrs || !attempts) {
+        free(addrs);
+        free(attempts);
+        return PL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        attempts[i].fd = -1;
+    size_t k = 0;
+    for (size_t i6 = 0, i4 = 0; i6 < n || i4 < n;) {
+        while (i6 < n && svc->addresses[i6].family != AF_INET6)
+            i6++;
+        if (i6 < n && fill_sockaddr(&svc->addresses[i6++], svc->port, &addrs[k]) == 0)
+            k++;
+        while (i4 < n && svc->addresses[i4].family != AF_INET)
+            i4++;
+        if (i4 < n && fill_sockaddr(&svc->addresses[i4++], svc->port, &addrs[k]) == 0)
+            k++;
+    }
+    if (k == 0) {
+        free(addrs);
+        free(attempts);
+        return PL_ERR_INVALID;
+    }
+    for (size_t i = 0; c->attempts && i < c->n_addrs; i++)
+        attempt_close(&c->attempts[i]);
+    free(c->addrs);
+    free(c->attempts);
+    c->addrs = addrs;
+    c->attempts = attempts;
+    c->n_addrs = k;
+    c->next_addr = 0;
+    c->n_pending = 0;
+    return PL_OK;
+}
+
+/* Interrupted: the service showed up (again, maybe elsewhere): dial where it is now. */
+static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
+{
+    pl_conn *c = userdata;
+    if ((ev == PL_BROWSE_ADD || ev == PL_BROWSE_UPDATE) && svc->name && strcmp(svc->name, c->instance) == 0)
+        (void)pl_conn_set_addresses(c, svc);
+}
+
+int pl_conn_set_discovery(pl_conn *c, pl_discovery *d)
+{
+    if (!c || !c->addrs || !c->svc_type[0])
+        return PL_ERR_INVALID;
+    if (c->browser)
+        pl_browser_free(c->browser);
+    c->browser = NULL;
+    c->disc = d;
+    return PL_OK;
+}
+
+int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
+{
+    if (!c || !svc || !c->addrs || c->closed)
+        return PL_ERR_INVALID;
+    int rc = fill_addresses(c, svc);
+    if (rc == PL_OK && c->interrupted && c->retry && !c->n_pending)
+        c->poll->timeout_update(c->retry, 0); /* try the new ones now */
+    return rc;
 }
 
 int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms,
@@ -680,31 +1107,19 @@ int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int 
         return PL_ERR_NOMEM;
     c->cb = cb;
     c->userdata = userdata;
-    size_t n = svc->n_addresses;
-    c->addrs = calloc(n, sizeof *c->addrs);
-    c->attempts = calloc(n, sizeof *c->attempts);
-    if (!c->addrs || !c->attempts) {
-        conn_destroy(c);
-        return PL_ERR_NOMEM;
+    c->resume_ms = DEFAULT_RESUME_MS;
+    c->keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    if (svc->type && strlen(svc->type) < sizeof c->svc_type)
+        memcpy(c->svc_type, svc->type, strlen(svc->type) + 1);
+    pl_paired_peer known;
+    if (pl__keystore_find_peer_by_name(ks, svc->name, &known) == PL_OK) {
+        memcpy(c->target_id, known.id, PL_ID_SIZE);
+        c->has_target = 1;
     }
-    for (size_t i = 0; i < n; i++)
-        c->attempts[i].fd = -1;
-    /* RFC 8305 section 4: interleave the families, IPv6 first. */
-    size_t k = 0;
-    for (size_t i6 = 0, i4 = 0; i6 < n || i4 < n;) {
-        while (i6 < n && svc->addresses[i6].family != AF_INET6)
-            i6++;
-        if (i6 < n && fill_sockaddr(&svc->addresses[i6++], svc->port, &c->addrs[k]) == 0)
-            k++;
-        while (i4 < n && svc->addresses[i4].family != AF_INET)
-            i4++;
-        if (i4 < n && fill_sockaddr(&svc->addresses[i4++], svc->port, &c->addrs[k]) == 0)
-            k++;
-    }
-    c->n_addrs = k;
-    if (k == 0) {
+    int rc = fill_addresses(c, svc);
+    if (rc != PL_OK) {
         conn_destroy(c);
-        return PL_ERR_INVALID;
+        return rc;
     }
     c->timer = poll->timeout_new(poll, -1, he_timer, c);
     c->deadline = poll->timeout_new(poll, timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS,
@@ -729,6 +1144,7 @@ static int byte_session(const pl_poll *poll, pl_role role, pl_keystore *ks, cons
         return PL_ERR_NOMEM;
     c->cb = cb;
     c->userdata = userdata;
+    c->byte_session = 1;
     c->kick = poll->timeout_new(poll, 0, kicked, c); /* the handshake starts from the loop */
     if (!c->kick) {
         conn_destroy(c);
@@ -822,6 +1238,7 @@ int pl_conn_set_code(pl_conn *c, const char *code)
         return PL_ERR_STATE;
     if (c->initiator) {
         memcpy(c->code, code, strlen(code) + 1);
+        c->has_target = 0; /* pairing: no simultaneous-dial resolution */
         return PL_OK;
     }
     pl_pairing *p = c->own_pairing ? c->own_pairing : calloc(1, sizeof *p);
@@ -841,7 +1258,7 @@ int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE])
 {
     if (!c || !id)
         return PL_ERR_INVALID;
-    if (!pl_engine_open(&c->eng))
+    if (!pl_engine_open(&c->eng) && !c->eng.st.established)
         return PL_ERR_STATE;
     memcpy(id, c->eng.peer_id, PL_ID_SIZE);
     return PL_OK;
@@ -849,7 +1266,7 @@ int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE])
 
 const char *pl_conn_peer_name(const pl_conn *c)
 {
-    return c && pl_engine_open(&c->eng) ? c->eng.peer_name : NULL;
+    return c && (pl_engine_open(&c->eng) || c->eng.st.established) ? c->eng.peer_name : NULL;
 }
 
 int pl_conn_paired(const pl_conn *c)
@@ -863,7 +1280,7 @@ int pl_conn_send(pl_conn *c, const void *data, size_t len)
         return PL_ERR_INVALID;
     if (c->closed)
         return PL_ERR_STATE;
-    int err = pl_engine_send(&c->eng, data, len);
+    int err = pl_engine_send(&c->eng, data, len, c->send_limit);
     if (err == PL_OK)
         update_interest(c);
     return err;
@@ -871,7 +1288,58 @@ int pl_conn_send(pl_conn *c, const void *data, size_t len)
 
 size_t pl_conn_pending(const pl_conn *c)
 {
-    return c ? pl_buf_size(&c->eng.out) + pl_buf_size(&c->eng.held) : 0;
+    if (!c)
+        return 0;
+    const pl_stream *st = &c->eng.st;
+    return pl_buf_size(&c->eng.out) + (pl_buf_size(&st->unacked) - st->sent_off);
+}
+
+size_t pl_conn_unacked(const pl_conn *c)
+{
+    return c ? c->eng.st.unacked_bytes : 0;
+}
+
+int pl_conn_set_resume(pl_conn *c, int timeout_ms)
+{
+    if (!c || timeout_ms < 0)
+        return PL_ERR_INVALID;
+    c->resume_ms = timeout_ms;
+    return PL_OK;
+}
+
+int pl_conn_set_keepalive(pl_conn *c, int interval_ms)
+{
+    if (!c || interval_ms < 0)
+        return PL_ERR_INVALID;
+    c->keepalive_ms = interval_ms;
+    free_timeout(c, &c->alive);
+    if (pl_engine_open(&c->eng) && !c->closed)
+        return start_keepalive(c);
+    return PL_OK;
+}
+
+int pl_conn_set_send_limit(pl_conn *c, size_t bytes)
+{
+    if (!c || bytes == 0)
+        return PL_ERR_INVALID;
+    c->send_limit = bytes;
+    return PL_OK;
+}
+
+int pl_conn_pause(pl_conn *c, int paused)
+{
+    if (!c)
+        return PL_ERR_INVALID;
+    if (c->closed)
+        return PL_ERR_STATE;
+    c->paused = paused != 0;
+    if (!c->paused && pl_buf_size(&c->stash)) {
+        if (!c->unpause && !(c->unpause = c->poll->timeout_new(c->poll, -1, unpause_due, c)))
+            return PL_ERR_NOMEM;
+        c->poll->timeout_update(c->unpause, 0);
+    }
+    update_interest(c);
+    return PL_OK;
 }
 
 int pl_conn_shutdown(pl_conn *c)
@@ -923,7 +1391,18 @@ int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap)
 
 static void conn_destroy(pl_conn *c)
 {
+    for (pl_conn **pc = sessions_of(c->ks); *pc; pc = &(*pc)->knext) {
+        if (*pc == c) {
+            *pc = c->knext;
+            break;
+        }
+    }
+    /* A handshake conn that was to continue c forgets it. */
+    for (pl_conn *o = *sessions_of(c->ks); o; o = o->knext)
+        if (o->resume_of == c)
+            o->resume_of = NULL;
     conn_teardown(c);
+    pl_buf_clear(&c->stash);
     pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
     if (c->own_pairing) {
         pl__pairing_clear(c->own_pairing);
@@ -940,6 +1419,11 @@ void pl_conn_free(pl_conn *c)
 {
     if (!c || c->zombie)
         return;
+    /* An open session that did not end cleanly: tell the peer not to wait
+     * to resume it (byte sessions are never resumed: their pipe's end says it). */
+    if (!c->closed && !c->byte_session && pl_engine_open(&c->eng) && !pl_engine_done(&c->eng) &&
+        pl_engine_abort(&c->eng) == PL_OK)
+        flush_once(c);
     conn_teardown(c);
     c->closed = 1;
     listener_unlink(c);
@@ -980,6 +1464,8 @@ static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata
             continue;
         }
         c->listener = l;
+        c->resume_ms = l->resume_ms;
+        c->keepalive_ms = l->keepalive_ms;
         c->deadline = l->poll->timeout_new(l->poll, LISTENER_HANDSHAKE_MS, deadline_expired, c);
         int rc = c->deadline ? conn_attach_fd(c, s) : PL_ERR_NOMEM;
         if (rc == PL_OK)
@@ -1088,6 +1574,8 @@ int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_acce
     l->cb = cb;
     l->userdata = userdata;
     l->max_message = PL_DEFAULT_MAX_MESSAGE;
+    l->resume_ms = DEFAULT_RESUME_MS;
+    l->keepalive_ms = DEFAULT_KEEPALIVE_MS;
     l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
     l->w = poll->watch_new(poll, fd, PL_WATCH_IN, listener_accept, l);
@@ -1118,6 +1606,15 @@ int pl_listener_set_max_message(pl_listener *l, size_t max)
     if (!l || max == 0 || max > PL_MAX_MESSAGE_LIMIT)
         return PL_ERR_INVALID;
     l->max_message = max;
+    return PL_OK;
+}
+
+int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepalive_ms)
+{
+    if (!l || timeout_ms < 0 || keepalive_ms < 0)
+        return PL_ERR_INVALID;
+    l->resume_ms = timeout_ms;
+    l->keepalive_ms = keepalive_ms;
     return PL_OK;
 }
 

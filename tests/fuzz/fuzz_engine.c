@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
 
     ctx x = {initiator ? stream_i : stream_r, 0, 0, 0, 0};
-    pl_engine_hooks hooks = {f_pair_begin, f_pair_end, f_peer_known, f_peer_paired, f_random};
+    pl_engine_hooks hooks = {f_pair_begin, f_pair_end, f_peer_known, f_peer_paired, f_random, NULL, NULL};
     pl_engine_config cfg = {0};
     cfg.initiator = initiator;
     cfg.identity_sk = initiator ? sk_i : sk_r;
@@ -145,11 +145,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc < 0) {
             if (e.state != PL_HS_FAILED || e.error != rc || pl_engine_open(&e))
                 __builtin_trap();
-            /* a failed engine refuses everything */
-            size_t u2 = 0;
+            /* a failed engine takes no input, and seals nothing: a message
+             * sent now waits in the session for a next connection */
+            size_t u2 = 0, out = pl_buf_size(&e.out);
             if (pl_engine_receive(&e, data, size, &u2, &ev) != PL_ERR_STATE || u2 != 0)
                 __builtin_trap();
-            if (pl_engine_send(&e, "x", 1) != PL_ERR_STATE)
+            int src = pl_engine_send(&e, "x", 1, 0);
+            if ((src != PL_OK && src != PL_ERR_STATE && src != PL_ERR_TOO_LARGE) || pl_buf_size(&e.out) != out)
                 __builtin_trap();
             break;
         }
@@ -165,20 +167,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* the only peer that can get here is the genuine one of the vectors */
             if (memcmp(e.peer_id, initiator ? pk_r : pk_i, 32) != 0)
                 __builtin_trap();
-            (void)pl_engine_send(&e, "fuzz", 4);
+            (void)pl_engine_send(&e, "fuzz", 4, 0);
             break;
         case PL_ENGINE_MESSAGE:
             if (!pl_engine_open(&e) || ev.len > MAX_MESSAGE || (ev.len && !ev.data))
                 __builtin_trap();
-            (void)pl_engine_send(&e, ev.data, ev.len);
+            (void)pl_engine_send(&e, ev.data, ev.len, 0);
             break;
         case PL_ENGINE_PEER_EOF:
-            if (!pl_engine_open(&e) || pl_engine_shutdown(&e) != PL_OK || !pl_engine_done(&e))
+            if (!pl_engine_open(&e) || pl_engine_shutdown(&e) != PL_OK || !e.st.peer_eof)
+                __builtin_trap();
+            break;
+        case PL_ENGINE_ACKED:
+            if (!pl_engine_open(&e) || ev.seq > e.st.tx_next || ev.seq != e.st.tx_acked)
                 __builtin_trap();
             break;
         default:
             __builtin_trap();
         }
+        (void)pl_engine_ack(&e);
         if (pl_buf_size(&e.out) > (1u << 20))
             pl_buf_consume(&e.out, pl_buf_size(&e.out));
     }

@@ -698,7 +698,8 @@ static int fio_send(void *ctx, const uint8_t *data, size_t len)
     io->sends++;
     size_t off = 0;
     while (off < len) {
-        ssize_t n = write(io->fd, data + off, len - off);
+        /* like nw_connection_send(): a closed peer is an error, never SIGPIPE */
+        ssize_t n = send(io->fd, data + off, len - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -967,7 +968,8 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     /* The peer vanishes: the accepted session learns it from the transport. */
     pl_conn_free(c);
     run_until(&ac.srv.closed);
-    assert_int_equal(ac.srv.status, PL_ERR_CLOSED);
+    /* the end of the pipe, or a failed write (its Ack of "ping") if that comes first */
+    assert_true(ac.srv.status == PL_ERR_CLOSED || ac.srv.status == PL_ERR_IO);
     pl_conn_free(ac.srv.conn);
     run_for(20);
     assert_int_equal(io.released, 1);

@@ -2,7 +2,11 @@
  * Tests of the TCP transport (lib/posix/conn.c) on real loopback
  * sockets, in one process: message exchange both ways with clean
  * close, addresses tried in turn, failure to connect, the message size
- * bound, and a listener that survives 1,000 connections closing at once.
+ * bound, a listener that survives 1,000 connections closing at once,
+ * pairing, byte sessions, flow control with a receiver that stops
+ * taking messages, an aborted session, and two peers dialling each other
+ * at the same moment. (Sessions resumed across cut links are tested
+ * through a fault-injecting relay: tests/integration/resume_*.sh.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +31,8 @@
 
 typedef struct side {
     pl_conn *conn;
-    int open, eof, closed, status, drained;
+    int open, eof, closed, status, drained, interrupted;
+    size_t acked;
     int messages;
     size_t bytes;
     uint8_t last[64];
@@ -64,6 +69,12 @@ static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, 
     case PL_CONN_CLOSED:
         s->closed++;
         s->status = status;
+        break;
+    case PL_CONN_INTERRUPTED: s->interrupted++; break;
+    case PL_CONN_RESUMED: break;
+    case PL_CONN_ACKED:
+        assert_true(len > s->acked); /* cumulative, only forward */
+        s->acked = len;
         break;
     }
 }
@@ -497,6 +508,167 @@ static void test_session_over_socketpair_fd(void **state)
     assert_memory_equal(f->cli.last, "fd", 2);
 }
 
+/* Pair the client with the listener, open a session without a code, and return when both ends are open. */
+static void open_paired_session(fixture *f)
+{
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    run_until(f, &f->accepted);
+    reset_sides(f);
+    f->code = NULL;
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    run_until(f, &f->accepted);
+}
+
+static void test_backpressure_when_receiver_stops(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    const size_t limit = 64 * 1024, msg = 4000;
+    assert_int_equal(pl_conn_set_send_limit(f->cli.conn, limit), PL_OK);
+    assert_int_equal(pl_conn_pause(f->srv.conn, 1), PL_OK);
+    uint8_t buf[4000];
+    memset(buf, 'q', sizeof buf);
+    /* Send as fast as allowed for 500 ms while the receiver takes nothing. */
+    int sent = 0, again = 0;
+    size_t max_unacked = 0, max_pending = 0;
+    int64_t end = now_ms() + 500;
+    while (now_ms() < end) {
+        int rc = pl_conn_send(f->cli.conn, buf, msg);
+        if (rc == PL_OK)
+            sent++;
+        else {
+            assert_int_equal(rc, PL_ERR_AGAIN);
+            again++;
+        }
+        if (pl_conn_unacked(f->cli.conn) > max_unacked)
+            max_unacked = pl_conn_unacked(f->cli.conn);
+        if (pl_conn_pending(f->cli.conn) > max_pending)
+            max_pending = pl_conn_pending(f->cli.conn);
+        assert_true(pl_loop_iterate(f->loop, 1) >= 0);
+    }
+    assert_true(again > 0);                     /* the sender was told to wait */
+    assert_int_equal(f->srv.messages, 0);       /* nothing delivered while paused */
+    assert_int_equal(sent, (int)(limit / msg)); /* exactly what fits, nothing lost */
+    assert_true(max_unacked <= limit);
+    assert_true(max_pending <= limit + limit / 8); /* sealed copies: headers, seq and tags on top */
+    assert_int_equal(f->cli.acked, 0);
+    /* The receiver takes messages again: everything arrives, acks free the sender. */
+    assert_int_equal(pl_conn_pause(f->srv.conn, 0), PL_OK);
+    int64_t t = now_ms() + 10000;
+    while ((f->srv.messages < sent || f->cli.acked < (size_t)sent) && now_ms() < t)
+        assert_true(pl_loop_iterate(f->loop, 100) >= 0);
+    assert_int_equal(f->srv.messages, sent);
+    assert_int_equal(f->srv.bytes, (size_t)sent * msg);
+    assert_int_equal(f->cli.acked, (size_t)sent);
+    assert_int_equal(pl_conn_unacked(f->cli.conn), 0);
+    assert_int_equal(pl_conn_send(f->cli.conn, buf, msg), PL_OK);
+}
+
+static void test_abort_reaches_the_peer(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    assert_int_equal(pl_conn_send(f->cli.conn, "bye", 3), PL_OK);
+    run_until(f, &f->srv.messages);
+    pl_conn_free(f->cli.conn); /* abort: the peer must not wait to resume */
+    f->cli.conn = NULL;
+    run_until(f, &f->srv.closed);
+    assert_int_equal(f->srv.status, PL_ERR_ABORTED);
+    assert_int_equal(f->srv.interrupted, 0);
+}
+
+/* Both peers listen, and dial each other in the same loop turn. */
+typedef struct dialer {
+    pl_keystore *ks;
+    pl_listener *l;
+    side dial, acc;
+    int accepted;
+} dialer;
+
+static void on_dial_accept(pl_listener *l, pl_conn *c, void *ud)
+{
+    dialer *d = ud;
+    d->accepted++;
+    assert_null(d->acc.conn);
+    d->acc.conn = c;
+    pl_conn_set_callback(c, on_conn, &d->acc);
+}
+
+static void dial(fixture *f, dialer *from, const char *name, uint16_t port, const char *code)
+{
+    pl_address a = v4("127.0.0.1");
+    pl_service svc = {name, "_peerlink._tcp", "local", "localhost", port, NULL, 1, &a};
+    memset(&from->dial, 0, sizeof from->dial);
+    assert_int_equal(pl_connect(f->poll, &svc, from->ks, 5000, on_conn, &from->dial, &from->dial.conn), PL_OK);
+    if (code)
+        assert_int_equal(pl_conn_set_code(from->dial.conn, code), PL_OK);
+}
+
+static void undial(dialer *d)
+{
+    pl_conn_free(d->dial.conn);
+    pl_conn_free(d->acc.conn);
+    memset(&d->dial, 0, sizeof d->dial);
+    memset(&d->acc, 0, sizeof d->acc);
+    d->accepted = 0;
+}
+
+static void test_simultaneous_dial_leaves_one_session(void **state)
+{
+    fixture *f = *state;
+    dialer A = {0}, B = {0};
+    A.ks = f->cli_ks;
+    B.ks = f->srv_ks;
+    assert_int_equal(pl_listener_new(f->poll, 0, A.ks, on_dial_accept, &A, &A.l), PL_OK);
+    assert_int_equal(pl_listener_new(f->poll, 0, B.ks, on_dial_accept, &B, &B.l), PL_OK);
+    /* A pairs with B's listener "b"; B stores A under A's name, the host
+     * name, which A's listener then takes as its instance name. */
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    assert_int_equal(pl_listener_set_instance(A.l, host), PL_OK);
+    assert_int_equal(pl_listener_set_instance(B.l, "b"), PL_OK);
+    assert_int_equal(pl_listener_set_pairing(B.l, CODE, 0, 3), PL_OK);
+    uint16_t pa = pl_listener_port(A.l), pb = pl_listener_port(B.l);
+    dial(f, &A, "b", pb, CODE);
+    run_until(f, &A.dial.open);
+    run_until(f, &B.accepted);
+    undial(&A);
+    undial(&B);
+
+    uint8_t ida[PL_ID_SIZE], idb[PL_ID_SIZE];
+    assert_int_equal(pl_keystore_identity(A.ks, ida), PL_OK);
+    assert_int_equal(pl_keystore_identity(B.ks, idb), PL_OK);
+    dialer *low = memcmp(ida, idb, PL_ID_SIZE) < 0 ? &A : &B, *high = low == &A ? &B : &A;
+    for (int round = 0; round < 5; round++) {
+        /* Both dial at once; neither handshake can finish before the other has begun. */
+        dial(f, &A, "b", pb, NULL);
+        dial(f, &B, host, pa, NULL);
+        int64_t end = now_ms() + 1000;
+        while (now_ms() < end)
+            assert_true(pl_loop_iterate(f->loop, 20) >= 0);
+        /* One session: dialled by the smaller id, accepted by the other. */
+        assert_int_equal(low->dial.open, 1);
+        assert_int_equal(low->dial.closed, 0);
+        assert_int_equal(high->accepted, 1);
+        assert_int_equal(high->dial.open, 0);
+        assert_int_equal(high->dial.closed, 1);
+        assert_int_equal(high->dial.status, PL_ERR_DUPLICATE);
+        assert_int_equal(low->accepted, 0);
+        /* and it carries messages both ways */
+        assert_int_equal(pl_conn_send(low->dial.conn, "ping", 4), PL_OK);
+        run_until(f, &high->acc.messages);
+        assert_int_equal(pl_conn_send(high->acc.conn, "pong", 4), PL_OK);
+        run_until(f, &low->dial.messages);
+        undial(&A);
+        undial(&B);
+    }
+    pl_listener_free(A.l);
+    pl_listener_free(B.l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +683,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_paired_without_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_byte_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_socketpair_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure_when_receiver_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_reaches_the_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_simultaneous_dial_leaves_one_session, setup, teardown),
     };
     return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
 }

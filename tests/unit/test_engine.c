@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,9 @@ typedef struct side {
     int known_calls;
     /* peer_paired */
     int paired_calls;
+    /* Acks queued after input batches; the peer's latest Ack */
+    size_t acks;
+    uint64_t acked;
     uint8_t paired_id[32];
     char paired_name[PL_NAME_MAX + 1];
     /* random: the stream randombytes_buf_deterministic(seed), read from rnd_off on */
@@ -70,6 +74,21 @@ typedef struct side {
     int open_at, first_msg_at, eof_at;
     msg *msgs;
     size_t nmsgs, msgs_cap;
+    /* find_session: offers `session` if its id is the one asked for and
+     * the peer is session_peer (like the listener's hook) */
+    const pl_stream *session;
+    const uint8_t *session_peer;
+    int find_calls;
+    uint8_t find_id[PL_SESSION_ID_SIZE], find_peer[32];
+    /* admit */
+    int admit_rc;
+    int admit_calls;
+    uint8_t admit_peer[32];
+    /* responder: on an OPEN with resumed set, adopt this stream (as the
+     * connection layer does) */
+    pl_stream *adopt_from;
+    int adopts;
+    uint64_t open_seq; /* the OPEN event's seq */
 } side;
 
 static int h_pair_begin(void *ctx, const char **code)
@@ -107,6 +126,27 @@ static int h_peer_paired(void *ctx, const uint8_t id[32], const char *name)
     assert_true(strlen(name) <= PL_NAME_MAX);
     strcpy(s->paired_name, name);
     return PL_OK;
+}
+
+static const pl_stream *h_find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE],
+                                       const uint8_t peer_id[32])
+{
+    side *s = ctx;
+    s->find_calls++;
+    memcpy(s->find_id, id, PL_SESSION_ID_SIZE);
+    memcpy(s->find_peer, peer_id, 32);
+    if (!s->session || memcmp(s->session->id, id, PL_SESSION_ID_SIZE) != 0 ||
+        memcmp(s->session_peer, peer_id, 32) != 0)
+        return NULL;
+    return s->session;
+}
+
+static int h_admit(void *ctx, const uint8_t peer_id[32])
+{
+    side *s = ctx;
+    s->admit_calls++;
+    memcpy(s->admit_peer, peer_id, 32);
+    return s->admit_rc;
 }
 
 /* A continuous deterministic stream: bytes rnd_off .. rnd_off+n of
@@ -155,6 +195,7 @@ typedef struct fx {
     void *mitm_ctx;
     size_t frames[2]; /* frames that crossed, per direction (0: I->R, 1: R->I) */
     pl_buf capture[2]; /* every byte that crossed, per direction */
+    pl_engine old;     /* after relink(): the responder engine of the lost link, holding the session */
 } fx;
 
 static uint32_t chunk_next(fx *f)
@@ -174,6 +215,11 @@ static void record_event(side *s, const pl_engine_event *ev)
         assert_true(pl_engine_open(&s->e));
         s->opens++;
         s->open_at = s->events;
+        s->open_seq = ev->seq;
+        if (s->adopt_from && s->e.resumed && !s->e.initiator) {
+            assert_int_equal(pl_engine_adopt(&s->e, s->adopt_from), PL_OK);
+            s->adopts++;
+        }
         break;
     case PL_ENGINE_MESSAGE:
         assert_true(pl_engine_open(&s->e));
@@ -195,6 +241,11 @@ static void record_event(side *s, const pl_engine_event *ev)
         s->eofs++;
         s->eof_at = s->events;
         break;
+    case PL_ENGINE_ACKED:
+        /* cumulative, only ever forward, never past what was sent (counted across a reset) */
+        assert_true(ev->seq > s->acked && ev->seq <= s->e.st.acked_base + s->e.st.tx_next);
+        s->acked = ev->seq;
+        return; /* not counted in events: their number depends on batching */
     default:
         fail_msg("unexpected event type %d", (int)ev->type);
     }
@@ -234,6 +285,12 @@ static void feed_side(fx *f, side *s, const uint8_t *p, size_t n)
         }
         p += chunk;
         n -= chunk;
+    }
+    /* as the connection layer does: one Ack after each batch of input */
+    if (s->error == 0) {
+        size_t before = pl_buf_size(&s->e.out);
+        assert_int_equal(pl_engine_ack(&s->e), PL_OK);
+        s->acks += pl_buf_size(&s->e.out) > before;
     }
 }
 
@@ -307,6 +364,8 @@ static void side_init(side *s, size_t max_message, uint8_t seed_byte, uint8_t te
     s->hooks.peer_known = h_peer_known;
     s->hooks.peer_paired = h_peer_paired;
     s->hooks.random = h_random;
+    s->hooks.find_session = h_find_session;
+    s->hooks.admit = h_admit;
     s->open_at = s->first_msg_at = s->eof_at = -1;
 }
 
@@ -330,6 +389,7 @@ static int setup(void **state)
     keypair(f->pk_r, f->sk_r, 0x02);
     pl_engine_init(&f->I.e, 0);
     pl_engine_init(&f->R.e, 0);
+    pl_engine_init(&f->old, 0);
     wire_reset(f);
     *state = f;
     return 0;
@@ -340,6 +400,7 @@ static int teardown(void **state)
     fx *f = *state;
     side_free(&f->I);
     side_free(&f->R);
+    pl_engine_clear(&f->old);
     pl_buf_clear(&f->capture[0]);
     pl_buf_clear(&f->capture[1]);
     free(f);
@@ -543,7 +604,7 @@ static void test_pairing_chunked(void **state)
 static void send_both(fx *f, side *s, const uint8_t *p, size_t len)
 {
     (void)f;
-    assert_int_equal(pl_engine_send(&s->e, p, len), PL_OK);
+    assert_int_equal(pl_engine_send(&s->e, p, len, 0), PL_OK);
 }
 
 static void test_messages_both_ways(void **state)
@@ -583,13 +644,13 @@ static void test_messages_both_ways(void **state)
             free(p);
             free(q);
         }
-        /* records sent by I after its Identity: 1+1+1+1+2+7+193 = 206 */
+        /* records sent by I after its Identity: 1+1+1+1+2+7+193 = 206 messages, and its Acks */
         size_t recs = 0;
         for (size_t i = 0; i < n; i++)
-            recs += sizes[i] == 0 ? 1 : (sizes[i] + PL_RECORD_MAX_INNER_PAYLOAD - 1) / PL_RECORD_MAX_INNER_PAYLOAD;
-        assert_int_equal(f->I.e.tx.counter, recs);
-        assert_int_equal(f->R.e.rx.counter, recs);
-        assert_int_equal(f->R.e.tx.counter, recs + 1); /* + Ready */
+            recs += (sizes[i] + PL_SEQ_SIZE + PL_RECORD_MAX_INNER_PAYLOAD - 1) / PL_RECORD_MAX_INNER_PAYLOAD;
+        assert_int_equal(f->I.e.tx.counter, recs + f->I.acks);
+        assert_int_equal(f->R.e.rx.counter, recs + f->I.acks);
+        assert_int_equal(f->R.e.tx.counter, recs + f->R.acks + 1); /* + Ready */
     }
 }
 
@@ -600,8 +661,8 @@ static void test_peer_max(void **state)
     o.max_r = 1000;
     pair(f, &o, 4);
     uint8_t buf[1001] = {0};
-    assert_int_equal(pl_engine_send(&f->I.e, buf, 1001), PL_ERR_TOO_LARGE);
-    assert_int_equal(pl_engine_send(&f->I.e, buf, 1000), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, buf, 1001, 0), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_engine_send(&f->I.e, buf, 1000, 0), PL_OK);
     pump(f);
     assert_int_equal(f->R.nmsgs, 1);
     assert_int_equal(f->R.msgs[0].len, 1000);
@@ -618,15 +679,15 @@ static void test_held_before_open(void **state)
     static const char late_r[] = "LATE-R: responder plaintext sent after open";
     begin(f, &PAIRING, 5);
     /* begin() started the engines; sending now (state HELLO) is held */
-    assert_int_equal(pl_engine_send(&f->I.e, early_i, sizeof early_i), PL_OK);
-    assert_int_equal(pl_engine_send(&f->R.e, early_r, sizeof early_r), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, early_i, sizeof early_i, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->R.e, early_r, sizeof early_r, 0), PL_OK);
     /* one step: Hellos cross; then more is sent mid-handshake */
     deliver(f, 0);
     deliver(f, 1);
     assert_false(pl_engine_open(&f->I.e));
-    assert_int_equal(pl_engine_send(&f->I.e, mid_i, sizeof mid_i), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, mid_i, sizeof mid_i, 0), PL_OK);
     assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK); /* EOS after the held messages */
-    assert_int_equal(pl_engine_send(&f->I.e, "x", 1), PL_ERR_STATE);
+    assert_int_equal(pl_engine_send(&f->I.e, "x", 1, 0), PL_ERR_STATE);
     pump(f);
     assert_both_open(f);
     /* delivered after OPEN, in order, and the EOS after them */
@@ -641,8 +702,8 @@ static void test_held_before_open(void **state)
     assert_memory_equal(f->I.msgs[0].data, early_r, sizeof early_r);
     assert_true(f->I.open_at < f->I.first_msg_at);
     /* after open */
-    assert_int_equal(pl_engine_send(&f->R.e, late_r, sizeof late_r), PL_OK);
-    assert_int_equal(pl_engine_send(&f->I.e, late_i, sizeof late_i), PL_ERR_STATE);
+    assert_int_equal(pl_engine_send(&f->R.e, late_r, sizeof late_r, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, late_i, sizeof late_i, 0), PL_ERR_STATE);
     pump(f);
     assert_int_equal(f->I.nmsgs, 2);
     assert_memory_equal(f->I.msgs[1].data, late_r, sizeof late_r);
@@ -695,8 +756,8 @@ static void test_reconnect(void **state)
     assert_int_equal(f->I.paired_calls, 0);
     assert_memory_equal(f->I.e.tx.key, f->R.e.rx.key, PL_RECORD_KEY);
     /* and it carries data */
-    assert_int_equal(pl_engine_send(&f->I.e, "ping", 4), PL_OK);
-    assert_int_equal(pl_engine_send(&f->R.e, "pong", 4), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "ping", 4, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->R.e, "pong", 4, 0), PL_OK);
     pump(f);
     assert_int_equal(f->R.nmsgs, 1);
     assert_memory_equal(f->R.msgs[0].data, "ping", 4);
@@ -1173,13 +1234,13 @@ static void test_record_tamper(void **state)
 {
     fx *f = *state;
     /* every byte of a record: header bytes are refused by the frame layer or the AEAD */
-    for (size_t pos = 0; pos < 8 + 8 + 3 + 16; pos++) {
+    for (size_t pos = 0; pos < 8 + 8 + 8 + 3 + 16; pos++) {
         pair(f, NULL, 21);
-        assert_int_equal(pl_engine_send(&f->I.e, "abc", 3), PL_OK);
+        assert_int_equal(pl_engine_send(&f->I.e, "abc", 3, 0), PL_OK);
         uint8_t rec[2][128];
         size_t len[2];
         assert_int_equal(take_records(&f->I, rec, len, 2), 1);
-        assert_int_equal(len[0], 8 + 8 + 3 + 16);
+        assert_int_equal(len[0], 8 + 8 + 8 + 3 + 16); /* outer + inner header, seq, "abc", tag */
         rec[0][pos] ^= 0x01;
         feed_raw(f, &f->R, rec[0], len[0]);
         assert_int_equal(f->R.nmsgs, 0);
@@ -1190,7 +1251,7 @@ static void test_record_tamper(void **state)
     }
     /* control: untouched, it opens */
     pair(f, NULL, 21);
-    assert_int_equal(pl_engine_send(&f->I.e, "abc", 3), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "abc", 3, 0), PL_OK);
     pump(f);
     assert_int_equal(f->R.nmsgs, 1);
 }
@@ -1202,7 +1263,7 @@ static void test_record_replay_reorder_drop(void **state)
     size_t len[3];
     /* replay */
     pair(f, NULL, 22);
-    assert_int_equal(pl_engine_send(&f->I.e, "one", 3), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "one", 3, 0), PL_OK);
     assert_int_equal(take_records(&f->I, rec, len, 3), 1);
     feed_raw(f, &f->R, rec[0], len[0]);
     assert_int_equal(f->R.error, 0);
@@ -1212,17 +1273,17 @@ static void test_record_replay_reorder_drop(void **state)
     assert_int_equal(f->R.nmsgs, 1);
     /* reorder */
     pair(f, NULL, 22);
-    assert_int_equal(pl_engine_send(&f->I.e, "one", 3), PL_OK);
-    assert_int_equal(pl_engine_send(&f->I.e, "two", 3), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "one", 3, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "two", 3, 0), PL_OK);
     assert_int_equal(take_records(&f->I, rec, len, 3), 2);
     feed_raw(f, &f->R, rec[1], len[1]);
     assert_int_equal(f->R.error, PL_ERR_AUTH);
     assert_int_equal(f->R.nmsgs, 0);
     /* drop the first: the second fails */
     pair(f, NULL, 22);
-    assert_int_equal(pl_engine_send(&f->I.e, "one", 3), PL_OK);
-    assert_int_equal(pl_engine_send(&f->I.e, "two", 3), PL_OK);
-    assert_int_equal(pl_engine_send(&f->I.e, "six", 3), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "one", 3, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "two", 3, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "six", 3, 0), PL_OK);
     assert_int_equal(take_records(&f->I, rec, len, 3), 3);
     feed_raw(f, &f->R, rec[0], len[0]);
     feed_raw(f, &f->R, rec[2], len[2]);
@@ -1230,14 +1291,14 @@ static void test_record_replay_reorder_drop(void **state)
     assert_int_equal(f->R.nmsgs, 1);
     /* reflect: a record sent by I, fed back to I */
     pair(f, NULL, 22);
-    assert_int_equal(pl_engine_send(&f->I.e, "one", 3), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "one", 3, 0), PL_OK);
     assert_int_equal(take_records(&f->I, rec, len, 3), 1);
     feed_raw(f, &f->I, rec[0], len[0]);
     assert_int_equal(f->I.error, PL_ERR_AUTH);
     /* control: in order, all three arrive */
     pair(f, NULL, 22);
-    assert_int_equal(pl_engine_send(&f->I.e, "one", 3), PL_OK);
-    assert_int_equal(pl_engine_send(&f->I.e, "two", 3), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "one", 3, 0), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "two", 3, 0), PL_OK);
     assert_int_equal(take_records(&f->I, rec, len, 3), 2);
     feed_raw(f, &f->R, rec[0], len[0]);
     feed_raw(f, &f->R, rec[1], len[1]);
@@ -1253,11 +1314,11 @@ static void test_truncated(void **state)
     size_t len[4];
     pair(f, NULL, 23);
     assert_false(pl_engine_truncated(&f->R.e));
-    assert_int_equal(pl_engine_send(&f->I.e, "hello world", 11), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "hello world", 11, 0), PL_OK);
     assert_int_equal(take_records(&f->I, rec, len, 4), 1);
     for (size_t cut = 1; cut < len[0]; cut++) {
         pair(f, NULL, 23);
-        assert_int_equal(pl_engine_send(&f->I.e, "hello world", 11), PL_OK);
+        assert_int_equal(pl_engine_send(&f->I.e, "hello world", 11, 0), PL_OK);
         assert_int_equal(take_records(&f->I, rec, len, 4), 1);
         feed_raw(f, &f->R, rec[0], cut);
         assert_int_equal(f->R.error, 0);
@@ -1270,7 +1331,7 @@ static void test_truncated(void **state)
     /* a message of several records, cut at a record boundary */
     pair(f, NULL, 23);
     uint8_t *p = pattern(40000, 7);
-    assert_int_equal(pl_engine_send(&f->I.e, p, 40000), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, p, 40000, 0), PL_OK);
     size_t total = pl_buf_size(&f->I.e.out);
     size_t first_two = 2 * (8 + 8 + PL_RECORD_MAX_INNER_PAYLOAD + 16);
     assert_true(total > first_two);
@@ -1289,7 +1350,7 @@ static void test_end_of_stream(void **state)
 {
     fx *f = *state;
     pair(f, NULL, 24);
-    assert_int_equal(pl_engine_send(&f->I.e, "last", 4), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "last", 4, 0), PL_OK);
     assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
     assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK); /* idempotent: one EOS */
     pump(f);
@@ -1298,7 +1359,7 @@ static void test_end_of_stream(void **state)
     assert_false(pl_engine_done(&f->R.e));
     assert_false(pl_engine_done(&f->I.e));
     /* the other direction still works */
-    assert_int_equal(pl_engine_send(&f->R.e, "reply", 5), PL_OK);
+    assert_int_equal(pl_engine_send(&f->R.e, "reply", 5, 0), PL_OK);
     assert_int_equal(pl_engine_shutdown(&f->R.e), PL_OK);
     pump(f);
     assert_int_equal(f->I.nmsgs, 1);
@@ -1330,8 +1391,8 @@ static void test_rekey(void **state)
     pair(f, &o, 25);
     for (int i = 0; i < 50; i++) {
         uint8_t *p = pattern((size_t)i * 37, (uint8_t)i);
-        assert_int_equal(pl_engine_send(&f->I.e, p, (size_t)i * 37), PL_OK);
-        assert_int_equal(pl_engine_send(&f->R.e, p, (size_t)i * 37), PL_OK);
+        assert_int_equal(pl_engine_send(&f->I.e, p, (size_t)i * 37, 0), PL_OK);
+        assert_int_equal(pl_engine_send(&f->R.e, p, (size_t)i * 37, 0), PL_OK);
         free(p);
         if (i % 3 == 0)
             pump(f);
@@ -1350,23 +1411,1131 @@ static void test_rekey(void **state)
             assert_memory_equal(f->I.msgs[i].data, p, (size_t)i * 37);
         free(p);
     }
-    /* I sent 50 records under the application key: 12 rekeys, 2 since the last;
-     * R sent Ready + 50 */
-    assert_int_equal(f->I.e.tx.epoch, 12);
-    assert_int_equal(f->I.e.tx.counter, 2);
-    assert_int_equal(f->R.e.rx.epoch, 12);
-    assert_int_equal(f->R.e.tx.epoch, 12);
-    assert_int_equal(f->R.e.tx.counter, 3);
+    /* I sent 50 records and its Acks under the application key, a rekey every 4;
+     * R sent Ready + 50 + its Acks */
+    size_t i_recs = 50 + f->I.acks, r_recs = 1 + 50 + f->R.acks;
+    assert_true(f->I.acks > 0 && f->R.acks > 0);
+    assert_int_equal(f->I.e.tx.epoch, i_recs / 4);
+    assert_int_equal(f->I.e.tx.counter, i_recs % 4);
+    assert_int_equal(f->R.e.rx.epoch, i_recs / 4);
+    assert_int_equal(f->R.e.tx.epoch, r_recs / 4);
+    assert_int_equal(f->R.e.tx.counter, r_recs % 4);
     assert_memory_equal(f->I.e.tx.key, f->R.e.rx.key, PL_RECORD_KEY);
 
     /* control: if only one side rekeys, the record after the fourth fails */
     o.rekey_i = 0;
     pair(f, &o, 25);
     for (int i = 0; i < 6; i++)
-        assert_int_equal(pl_engine_send(&f->I.e, "m", 1), PL_OK);
+        assert_int_equal(pl_engine_send(&f->I.e, "m", 1, 0), PL_OK);
     pump(f);
     assert_int_equal(f->R.nmsgs, 4);
     assert_int_equal(f->R.error, PL_ERR_AUTH);
+}
+
+/* ---------------------------------------------------------------- sessions: helpers */
+
+/* Messages named after their sender and number: "I-message-3". */
+static void send_tagged(side *s, char who, int i)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%c-message-%d", who, i);
+    assert_int_equal(pl_engine_send(&s->e, buf, (size_t)n, 0), PL_OK);
+}
+
+/* s received exactly who-message-first .. who-message-(first+n-1), each once, in order. */
+static void assert_log_from(const side *s, char who, int first, int n)
+{
+    assert_int_equal(s->nmsgs, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%c-message-%d", who, first + i);
+        assert_int_equal(s->msgs[i].len, (size_t)len);
+        assert_memory_equal(s->msgs[i].data, buf, (size_t)len);
+    }
+}
+
+static void assert_log(const side *s, char who, int n)
+{
+    assert_log_from(s, who, 0, n);
+}
+
+/* Nothing of what s has queued reaches the peer. */
+static void drop_out(side *s)
+{
+    pl_buf_consume(&s->e.out, pl_buf_size(&s->e.out));
+}
+
+/* The responder the listener runs for its next handshake: configured like the first (same identity). */
+static void fresh_responder(fx *f)
+{
+    pl_engine_clear(&f->R.e);
+    pl_engine_init(&f->R.e, 0);
+    f->R.error = 0;
+    f->R.opens = 0;
+    f->R.open_at = -1;
+    f->R.find_calls = f->R.admit_calls = f->R.adopts = 0;
+    pl_engine_config cr = {0};
+    cr.identity_sk = f->sk_r;
+    cr.name = R_NAME;
+    cr.instance = INSTANCE;
+    cr.hooks = &f->R.hooks;
+    cr.hooks_ctx = &f->R;
+    assert_int_equal(pl_engine_configure(&f->R.e, &cr), PL_OK);
+    assert_int_equal(pl_engine_start(&f->R.e), PL_OK);
+}
+
+/*
+ * The link breaks: whatever either side still had queued is lost. The
+ * initiator keeps its session (pl_engine_relink) and dials again. The
+ * responder's engine stays behind in f->old as the session the listener
+ * holds; a fresh responder engine answers the new link, and its
+ * find_session offers f->old's stream (adopted on a resumed OPEN). The
+ * sides' logs (messages, end-of-streams, acknowledgements) go on; the
+ * random streams go on too, so the new handshake has new nonces.
+ */
+static void relink(fx *f)
+{
+    drop_out(&f->I);
+    drop_out(&f->R);
+    pl_engine_clear(&f->old);
+    f->old = f->R.e;          /* moved: f->R.e is re-initialised below without freeing */
+    pl_engine_init(&f->R.e, 0);
+    f->R.session = &f->old.st;
+    f->R.session_peer = f->pk_i;
+    f->R.adopt_from = &f->old.st;
+    fresh_responder(f);
+    pl_engine_relink(&f->I.e);
+    f->I.error = 0;
+    f->I.opens = 0;
+    f->I.open_at = -1;
+    wire_reset(f);
+    assert_int_equal(pl_engine_start(&f->I.e), PL_OK);
+}
+
+/* A first session, on a reconnect handshake with stored keys. */
+static void open_session(fx *f, uint8_t test_no)
+{
+    opts o = {.expected = f->pk_r, .i_instance = INSTANCE};
+    begin(f, &o, test_no);
+    memcpy(f->R.known[0], f->pk_i, 32);
+    f->R.nknown = 1;
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.st.established);
+    assert_true(f->R.e.st.established);
+    assert_memory_equal(f->I.e.st.id, f->R.e.st.id, PL_SESSION_ID_SIZE);
+    assert_memory_equal(f->I.e.st.resume_key, f->R.e.st.resume_key, PL_RESUME_KEY_SIZE);
+    assert_false(f->I.e.resumed || f->R.e.resumed || f->I.e.reset);
+    assert_int_equal(f->R.find_calls, 0);
+    assert_int_equal(f->R.admit_calls, 1);
+    assert_memory_equal(f->R.admit_peer, f->pk_i, 32);
+}
+
+/* The relinked handshake up to the initiator's Identity, queued and not delivered. */
+static void step_to_identity_i(fx *f)
+{
+    deliver(f, 0); /* Hello_I */
+    deliver(f, 1); /* Hello_R */
+    deliver(f, 0); /* ResumeStart */
+    deliver(f, 1); /* ResumeReply, Identity_R */
+    assert_int_equal(f->I.e.state, PL_HS_READY);
+    assert_int_equal(f->R.e.state, PL_HS_IDENTITY);
+    assert_int_equal(f->I.error + f->R.error, 0);
+}
+
+/* A copy of the first frame s has queued (malloc'd), taken off its queue. */
+static uint8_t *take_frame(side *s, size_t *len)
+{
+    assert_true(pl_buf_size(&s->e.out) >= PL_FRAME_HEADER_SIZE);
+    const uint8_t *p = pl_buf_head(&s->e.out);
+    size_t n = PL_FRAME_HEADER_SIZE + ((size_t)p[4] << 24 | (size_t)p[5] << 16 | (size_t)p[6] << 8 | p[7]);
+    assert_true(n <= pl_buf_size(&s->e.out));
+    uint8_t *copy = malloc(n);
+    assert_non_null(copy);
+    memcpy(copy, p, n);
+    pl_buf_consume(&s->e.out, n);
+    *len = n;
+    return copy;
+}
+
+/* Open a RECORD frame with rx (advanced) and unpack the control message it carries. */
+static Peerlink__Control *open_control(pl_record_dir *rx, const uint8_t *frame, size_t len)
+{
+    assert_true(len >= PL_FRAME_HEADER_SIZE + PL_FRAME_HEADER_SIZE + PL_RECORD_TAG);
+    assert_int_equal(frame[1], PL_FRAME_RECORD);
+    uint8_t *plain = malloc(len);
+    size_t plen = 0;
+    assert_non_null(plain);
+    assert_int_equal(pl_record_open(rx, frame, frame + PL_FRAME_HEADER_SIZE, len - PL_FRAME_HEADER_SIZE, plain,
+                                    &plen),
+                     PL_OK);
+    assert_int_equal(plain[1], PL_FRAME_CONTROL);
+    Peerlink__Control *c = peerlink__control__unpack(NULL, plen - PL_FRAME_HEADER_SIZE, plain + PL_FRAME_HEADER_SIZE);
+    assert_non_null(c);
+    sodium_memzero(plain, len);
+    free(plain);
+    return c;
+}
+
+/* What the first record `from` has queued says, read with a copy of `to`'s key (nothing is consumed). */
+static Peerlink__Control *peek_control(const side *from, const side *to)
+{
+    const uint8_t *p = pl_buf_head(&from->e.out);
+    assert_true(pl_buf_size(&from->e.out) >= PL_FRAME_HEADER_SIZE);
+    size_t n = PL_FRAME_HEADER_SIZE + ((size_t)p[4] << 24 | (size_t)p[5] << 16 | (size_t)p[6] << 8 | p[7]);
+    pl_record_dir rx = to->e.rx;
+    Peerlink__Control *c = open_control(&rx, p, n);
+    sodium_memzero(&rx, sizeof rx);
+    return c;
+}
+
+/* Take the first record `from` has queued and open it with a copy of
+ * `to`'s receive key; *seal is that key as it was, to seal a changed
+ * version in its place (what a sender with the same keys would send). */
+static Peerlink__Control *open_next(side *from, const side *to, pl_record_dir *seal)
+{
+    size_t len;
+    uint8_t *fr = take_frame(from, &len);
+    pl_record_dir rx = to->e.rx;
+    *seal = to->e.rx;
+    Peerlink__Control *c = open_control(&rx, fr, len);
+    free(fr);
+    return c;
+}
+
+/* Seal a control message with tx (as its sender would) and feed it to `to`. */
+static void seal_feed(fx *f, side *to, pl_record_dir *tx, const Peerlink__Control *c)
+{
+    size_t n = peerlink__control__get_packed_size(c);
+    uint8_t *inner = malloc(PL_FRAME_HEADER_SIZE + n);
+    assert_non_null(inner);
+    pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_CONTROL, 0, (uint32_t)n};
+    pl_frame_header_encode(&h, inner);
+    assert_int_equal(peerlink__control__pack(c, inner + PL_FRAME_HEADER_SIZE), n);
+    pl_buf rec;
+    pl_buf_init(&rec);
+    assert_int_equal(pl_record_seal(tx, inner, PL_FRAME_HEADER_SIZE + n, &rec), PL_OK);
+    feed_raw(f, to, pl_buf_head(&rec), pl_buf_size(&rec));
+    pl_buf_clear(&rec);
+    free(inner);
+}
+
+/* A misbehaving peer: `from`'s own key seals what it would never send. */
+static void inject_ack(fx *f, side *from, side *to, uint64_t delivered)
+{
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Ack a = PEERLINK__ACK__INIT;
+    a.delivered = delivered;
+    c.msg_case = PEERLINK__CONTROL__MSG_ACK;
+    c.ack = &a;
+    seal_feed(f, to, &from->e.tx, &c);
+}
+
+static void inject_eos(fx *f, side *from, side *to, uint64_t seq)
+{
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__EndOfStream eos = PEERLINK__END_OF_STREAM__INIT;
+    eos.seq = seq;
+    c.msg_case = PEERLINK__CONTROL__MSG_END_OF_STREAM;
+    c.end_of_stream = &eos;
+    seal_feed(f, to, &from->e.tx, &c);
+}
+
+/* A DATA message: seq_len bytes of big-endian seq (normally 8), then the text. */
+static void inject_data(fx *f, side *from, side *to, uint64_t seq, size_t seq_len, const char *text)
+{
+    uint8_t inner[PL_FRAME_HEADER_SIZE + PL_SEQ_SIZE + 64];
+    size_t n = strlen(text);
+    assert_true(seq_len <= PL_SEQ_SIZE && n <= 64);
+    pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_DATA, 0, (uint32_t)(seq_len + n)};
+    pl_frame_header_encode(&h, inner);
+    for (size_t i = 0; i < seq_len; i++)
+        inner[PL_FRAME_HEADER_SIZE + i] = (uint8_t)(seq >> (8 * (seq_len - 1 - i)));
+    memcpy(inner + PL_FRAME_HEADER_SIZE + seq_len, text, n);
+    pl_buf rec;
+    pl_buf_init(&rec);
+    assert_int_equal(pl_record_seal(&from->e.tx, inner, PL_FRAME_HEADER_SIZE + seq_len + n, &rec), PL_OK);
+    feed_raw(f, to, pl_buf_head(&rec), pl_buf_size(&rec));
+    pl_buf_clear(&rec);
+}
+
+/* ---------------------------------------------------------------- sessions: resuming */
+
+/*
+ * Messages both ways, acknowledged; then more, of which the first ki of
+ * the initiator's and kr of the responder's arrive before the link
+ * breaks and the rest - with the Acks they caused - are lost. The
+ * session resumes on a new link (a fresh responder engine adopting the
+ * old stream), then once more after a second cut: every message reaches
+ * its application exactly once, in order.
+ */
+static void test_resume_after_cut(void **state)
+{
+    fx *f = *state;
+    for (size_t ki = 0; ki <= 3; ki++) {
+        for (size_t kr = 0; kr <= 2; kr++) {
+            open_session(f, 40);
+            uint8_t sid[PL_SESSION_ID_SIZE];
+            memcpy(sid, f->I.e.st.id, sizeof sid);
+            for (int i = 0; i < 3; i++)
+                send_tagged(&f->I, 'I', i);
+            for (int i = 0; i < 2; i++)
+                send_tagged(&f->R, 'R', i);
+            pump(f);
+            assert_log(&f->R, 'I', 3);
+            assert_log(&f->I, 'R', 2);
+            assert_int_equal(f->I.acked, 3);
+            assert_int_equal(f->R.acked, 2);
+            assert_int_equal(f->I.e.st.tx_acked, 3);
+            assert_int_equal(pl_buf_size(&f->I.e.st.unacked), 0);
+            assert_int_equal(f->I.e.st.unacked_bytes, 0);
+
+            /* in flight when the link breaks */
+            for (int i = 3; i < 6; i++)
+                send_tagged(&f->I, 'I', i);
+            for (int i = 2; i < 4; i++)
+                send_tagged(&f->R, 'R', i);
+            uint8_t ri[3][128], rr[2][128];
+            size_t li[3], lr[2];
+            assert_int_equal(take_records(&f->I, ri, li, 3), 3);
+            assert_int_equal(take_records(&f->R, rr, lr, 2), 2);
+            for (size_t k = 0; k < ki; k++)
+                feed_raw(f, &f->R, ri[k], li[k]);
+            for (size_t k = 0; k < kr; k++)
+                feed_raw(f, &f->I, rr[k], lr[k]);
+            assert_int_equal(f->I.error + f->R.error, 0);
+            assert_int_equal(f->R.nmsgs, 3 + ki);
+            assert_int_equal(f->I.nmsgs, 2 + kr);
+            /* their Acks (queued, if anything arrived) are lost with the link */
+            assert_int_equal(f->I.e.st.tx_acked, 3);
+            assert_int_equal(f->R.e.st.tx_acked, 2);
+
+            relink(f);
+            if (ki % 2)
+                f->max_chunk = 7; /* the new handshake in small pieces */
+            pump(f);
+            assert_both_open(f);
+            assert_true(f->I.e.resumed);
+            assert_true(f->R.e.resumed);
+            assert_false(f->I.e.reset);
+            assert_int_equal(f->R.find_calls, 1);
+            assert_memory_equal(f->R.find_id, sid, sizeof sid);
+            assert_memory_equal(f->R.find_peer, f->pk_i, 32);
+            assert_int_equal(f->R.adopts, 1);
+            assert_int_equal(f->R.admit_calls, 0); /* a continued session is not admitted anew */
+            assert_memory_equal(f->R.e.st.id, sid, sizeof sid);
+            /* the old engine gave its stream away */
+            assert_false(f->old.st.established);
+            assert_int_equal(pl_buf_size(&f->old.st.unacked), 0);
+            /* Ready acknowledged what arrived before the cut: OPEN's seq says so */
+            assert_int_equal(f->I.open_seq, 3 + ki);
+            /* exactly once and in order, across both links */
+            assert_log(&f->R, 'I', 6);
+            assert_log(&f->I, 'R', 4);
+            assert_int_equal(f->I.e.st.tx_acked, 6);
+            assert_int_equal(f->I.e.st.tx_next, 6);
+            assert_int_equal(f->R.e.st.tx_acked, 4);
+            assert_int_equal(f->R.e.st.tx_next, 4);
+            assert_int_equal(f->I.e.st.rx_next, 4);
+            assert_int_equal(f->R.e.st.rx_next, 6);
+            assert_int_equal(pl_buf_size(&f->I.e.st.unacked) + pl_buf_size(&f->R.e.st.unacked), 0);
+            assert_int_equal(f->I.e.st.unacked_bytes + f->R.e.st.unacked_bytes, 0);
+            /* ACKED events: what the resent messages' Ack covered (what the
+             * handshake alone acknowledged raised no ACKED event) */
+            if (ki < 3)
+                assert_int_equal(f->I.acked, 6);
+            if (kr < 2)
+                assert_int_equal(f->R.acked, 4);
+
+            /* a second cut: nothing of it arrives; the same session goes on */
+            send_tagged(&f->I, 'I', 6);
+            send_tagged(&f->R, 'R', 4);
+            relink(f);
+            pump(f);
+            assert_both_open(f);
+            assert_true(f->I.e.resumed && f->R.e.resumed);
+            assert_memory_equal(f->R.find_id, sid, sizeof sid);
+            assert_int_equal(f->R.adopts, 1);
+            assert_int_equal(f->I.open_seq, 6);
+            assert_log(&f->R, 'I', 7);
+            assert_log(&f->I, 'R', 5);
+            assert_int_equal(f->I.acked, 7);
+            assert_int_equal(f->R.acked, 5);
+            assert_int_equal(f->I.error + f->R.error, 0);
+        }
+    }
+}
+
+/* The responder no longer holds the session (it restarted): a new session
+ * carries what it never acknowledged, renumbered from 0. */
+static void test_resume_refused(void **state)
+{
+    fx *f = *state;
+    open_session(f, 41);
+    uint8_t old_sid[PL_SESSION_ID_SIZE];
+    memcpy(old_sid, f->I.e.st.id, sizeof old_sid);
+    for (int i = 0; i < 3; i++)
+        send_tagged(&f->I, 'I', i);
+    send_tagged(&f->R, 'R', 0);
+    pump(f);
+    assert_int_equal(f->I.acked, 3);
+    assert_log(&f->I, 'R', 0 + 1);
+    /* lost with the link: I-3, I-4 and R-1 */
+    send_tagged(&f->I, 'I', 3);
+    send_tagged(&f->I, 'I', 4);
+    send_tagged(&f->R, 'R', 1);
+    relink(f);
+    f->R.session = NULL; /* a restarted responder: nothing to offer */
+    side_reset_results(&f->R);
+    f->R.acked = 0;
+    step_to_identity_i(f);
+    deliver(f, 0); /* Identity_I: the responder opens a new session and says so */
+    assert_int_equal(f->R.opens, 1);
+    assert_int_equal(f->R.find_calls, 1);
+    assert_memory_equal(f->R.find_id, old_sid, sizeof old_sid);
+    assert_int_equal(f->R.admit_calls, 1);
+    assert_int_equal(f->R.adopts, 0);
+    assert_false(f->R.e.resumed);
+    Peerlink__Control *c = peek_control(&f->R, &f->I);
+    assert_int_equal(c->msg_case, PEERLINK__CONTROL__MSG_READY);
+    assert_false(c->ready->resumed);
+    assert_int_equal(c->ready->delivered, 0);
+    peerlink__control__free_unpacked(c, NULL);
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.reset);
+    assert_false(f->I.e.resumed);
+    /* a new session: new id and key, the same on both sides */
+    assert_memory_not_equal(f->I.e.st.id, old_sid, sizeof old_sid);
+    assert_memory_equal(f->I.e.st.id, f->R.e.st.id, PL_SESSION_ID_SIZE);
+    assert_memory_equal(f->I.e.st.resume_key, f->R.e.st.resume_key, PL_RESUME_KEY_SIZE);
+    assert_true(f->I.e.st.established);
+    /* the unacknowledged two arrived, renumbered 0 and 1; the acknowledged three were not sent again */
+    assert_log_from(&f->R, 'I', 3, 2);
+    assert_int_equal(f->R.e.st.rx_next, 2);
+    assert_int_equal(f->I.e.st.acked_base, 3);
+    assert_int_equal(f->I.e.st.tx_next, 2);
+    assert_int_equal(f->I.e.st.tx_acked, 2);
+    /* the ACKED count goes on: 3 before, 2 in the new session */
+    assert_int_equal(f->I.open_seq, 3);
+    assert_int_equal(f->I.acked, 5);
+    /* R-1 went with the old responder; the new session's messages count from 0 */
+    assert_int_equal(f->I.e.st.rx_next, 0);
+    assert_int_equal(f->I.nmsgs, 1);
+    assert_int_equal(pl_engine_send(&f->R.e, "S-message-0", 11, 0), PL_OK);
+    pump(f);
+    assert_int_equal(f->I.nmsgs, 2);
+    assert_memory_equal(f->I.msgs[1].data, "S-message-0", 11);
+    assert_int_equal(f->R.acked, 1);
+    /* adopting is only for a resumed connection */
+    assert_int_equal(pl_engine_adopt(&f->R.e, &f->old.st), PL_ERR_STATE);
+    assert_true(f->old.st.established);
+
+    /* the new session resumes like any other, and the count still goes on */
+    uint8_t new_sid[PL_SESSION_ID_SIZE];
+    memcpy(new_sid, f->I.e.st.id, sizeof new_sid);
+    send_tagged(&f->I, 'I', 5);
+    relink(f);
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.resumed && f->R.e.resumed);
+    assert_false(f->I.e.reset);
+    assert_memory_equal(f->R.find_id, new_sid, sizeof new_sid);
+    assert_log_from(&f->R, 'I', 3, 3);
+    assert_int_equal(f->I.acked, 6);
+    assert_int_equal(f->I.e.st.acked_base, 3);
+}
+
+/* find_session offers a stream with the right id but not the session's
+ * key (or not established): treated as unknown, a new session. */
+static void test_resume_wrong_proof(void **state)
+{
+    fx *f = *state;
+    for (int v = 0; v < 3; v++) {
+        open_session(f, 42);
+        send_tagged(&f->I, 'I', 0);
+        send_tagged(&f->I, 'I', 1);
+        pump(f);
+        send_tagged(&f->I, 'I', 2); /* lost */
+        relink(f);
+        side_reset_results(&f->R);
+        pl_stream fake;
+        memset(&fake, 0, sizeof fake);
+        pl_buf_init(&fake.unacked);
+        memcpy(fake.id, f->old.st.id, sizeof fake.id);
+        memcpy(fake.resume_key, f->old.st.resume_key, sizeof fake.resume_key);
+        fake.established = 1;
+        fake.tx_next = f->old.st.tx_next;
+        fake.tx_acked = f->old.st.tx_acked;
+        fake.rx_next = fake.rx_acked = f->old.st.rx_next;
+        if (v == 1)
+            fake.resume_key[PL_RESUME_KEY_SIZE - 1] ^= 0x01;
+        if (v == 2)
+            fake.established = 0;
+        if (v > 0)
+            f->R.session = &fake; /* v == 0 (control): the real stream */
+        uint64_t old_rx = f->old.st.rx_next;
+        uint8_t sid[PL_SESSION_ID_SIZE];
+        memcpy(sid, f->old.st.id, sizeof sid);
+        pump(f);
+        assert_both_open(f);
+        assert_int_equal(f->R.find_calls, 1);
+        assert_memory_equal(f->R.find_id, sid, sizeof sid);
+        assert_log_from(&f->R, 'I', 2, 1);
+        if (v == 0) {
+            assert_true(f->I.e.resumed && f->R.e.resumed);
+            assert_false(f->I.e.reset);
+            assert_int_equal(f->R.adopts, 1);
+            assert_int_equal(f->R.admit_calls, 0);
+            assert_int_equal(f->R.e.st.rx_next, 3);
+        } else {
+            assert_false(f->I.e.resumed);
+            assert_false(f->R.e.resumed);
+            assert_true(f->I.e.reset);
+            assert_int_equal(f->R.adopts, 0);
+            assert_int_equal(f->R.admit_calls, 1);
+            assert_int_equal(f->R.e.st.rx_next, 1); /* I-2 renumbered 0 in a new session */
+            assert_memory_not_equal(f->I.e.st.id, sid, sizeof sid);
+            assert_memory_equal(f->old.st.id, sid, sizeof sid);
+            /* the old session was not touched */
+            assert_true(f->old.st.established);
+            assert_int_equal(f->old.st.rx_next, old_rx);
+        }
+        pl_stream_clear(&fake);
+    }
+}
+
+/* A recorded resume cannot be replayed. */
+static void test_resume_replay(void **state)
+{
+    fx *f = *state;
+    open_session(f, 43);
+    uint8_t sid[PL_SESSION_ID_SIZE];
+    memcpy(sid, f->I.e.st.id, sizeof sid);
+    send_tagged(&f->I, 'I', 0);
+    pump(f);
+
+    /* A: a resume, recorded: all the initiator sent, and its proof */
+    size_t rnd_a = f->R.rnd_off; /* where the responder's randomness for A starts (its nonce) */
+    relink(f);
+    step_to_identity_i(f);
+    pl_buf recorded;
+    pl_buf_init(&recorded);
+    pl_buf_append(&recorded, pl_buf_head(&f->capture[0]), pl_buf_size(&f->capture[0]));
+    pl_buf_append(&recorded, pl_buf_head(&f->I.e.out), pl_buf_size(&f->I.e.out));
+    Peerlink__Control *c = peek_control(&f->I, &f->R);
+    assert_int_equal(c->msg_case, PEERLINK__CONTROL__MSG_IDENTITY);
+    assert_non_null(c->identity->resume);
+    assert_int_equal(c->identity->resume->session_id.len, PL_SESSION_ID_SIZE);
+    assert_memory_equal(c->identity->resume->session_id.data, sid, sizeof sid);
+    assert_int_equal(c->identity->resume->delivered, 0);
+    assert_int_equal(c->identity->resume->proof.len, PL_RESUME_PROOF_SIZE);
+    uint8_t proof_a[PL_RESUME_PROOF_SIZE];
+    memcpy(proof_a, c->identity->resume->proof.data, sizeof proof_a);
+    peerlink__control__free_unpacked(c, NULL);
+    pump(f);
+    assert_true(f->I.e.resumed && f->R.e.resumed);
+
+    /* the whole recording played to the listener's next handshake (its own nonce): refused */
+    relink(f);
+    drop_out(&f->I); /* the real initiator stays out of it */
+    feed_raw(f, &f->R, pl_buf_head(&recorded), pl_buf_size(&recorded));
+    assert_int_equal(f->R.error, PL_ERR_AUTH);
+    assert_int_equal(f->R.opens, 0);
+    assert_int_equal(f->R.find_calls, 0);
+    assert_int_equal(f->R.adopts, 0);
+    assert_true(f->old.st.established); /* the session is still there */
+    /* control: only the responder's fresh randomness stops it - with A's, the recording resumes */
+    f->R.rnd_off = rnd_a;
+    fresh_responder(f);
+    feed_raw(f, &f->R, pl_buf_head(&recorded), pl_buf_size(&recorded));
+    assert_int_equal(f->R.error, 0);
+    assert_int_equal(f->R.opens, 1);
+    assert_true(f->R.e.resumed);
+    assert_int_equal(f->R.adopts, 1);
+    pl_buf_clear(&recorded);
+
+    /* B: the proof bound to one handshake, put into another handshake's
+     * Identity (validly signed and sealed): not the session's proof. The
+     * control passes the Identity through the same re-sealing unchanged. */
+    for (int replay = 0; replay < 2; replay++) {
+        open_session(f, 44);
+        relink(f);
+        step_to_identity_i(f);
+        c = peek_control(&f->I, &f->R);
+        memcpy(proof_a, c->identity->resume->proof.data, sizeof proof_a);
+        peerlink__control__free_unpacked(c, NULL);
+        pump(f); /* A */
+        assert_true(f->R.e.resumed);
+        relink(f);
+        step_to_identity_i(f);
+        pl_record_dir seal;
+        c = open_next(&f->I, &f->R, &seal);
+        assert_memory_not_equal(c->identity->resume->proof.data, proof_a, sizeof proof_a); /* bound to th2 */
+        if (replay)
+            memcpy(c->identity->resume->proof.data, proof_a, sizeof proof_a);
+        seal_feed(f, &f->R, &seal, c);
+        peerlink__control__free_unpacked(c, NULL);
+        assert_int_equal(f->R.error, 0);
+        assert_int_equal(f->R.find_calls, 1);
+        assert_int_equal(f->R.opens, 1);
+        if (!replay) {
+            assert_true(f->R.e.resumed);
+            assert_int_equal(f->R.adopts, 1);
+            pump(f);
+            assert_both_open(f);
+            assert_true(f->I.e.resumed);
+        } else {
+            assert_false(f->R.e.resumed); /* a new session, the old one untouched */
+            assert_int_equal(f->R.adopts, 0);
+            assert_int_equal(f->R.admit_calls, 1);
+            assert_true(f->old.st.established);
+            /* and the changed Identity is in the responder's transcript, not the
+             * initiator's: the initiator cannot open Ready */
+            pump(f);
+            assert_int_equal(f->I.error, PL_ERR_AUTH);
+            assert_int_equal(f->I.opens, 0);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- sessions: ending */
+
+static void test_clean_close(void **state)
+{
+    fx *f = *state;
+    /* both end; done only once each end-of-stream is acknowledged */
+    pair(f, NULL, 45);
+    send_tagged(&f->I, 'I', 0);
+    send_tagged(&f->R, 'R', 0);
+    assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
+    assert_int_equal(pl_engine_shutdown(&f->R.e), PL_OK);
+    assert_false(pl_engine_done(&f->I.e) || pl_engine_done(&f->R.e));
+    deliver(f, 0); /* I-0 and I's EndOfStream reach R, which queues its Ack after its own */
+    assert_int_equal(f->R.eofs, 1);
+    assert_false(pl_engine_done(&f->R.e)); /* its own end-of-stream is not acknowledged yet */
+    assert_false(pl_engine_done(&f->I.e));
+    deliver(f, 1); /* R-0, R's EndOfStream, R's Ack */
+    assert_int_equal(f->I.eofs, 1);
+    assert_int_equal(f->I.acked, 1);
+    assert_true(pl_engine_done(&f->I.e)); /* and its last Ack is queued */
+    assert_true(pl_buf_size(&f->I.e.out) > 0);
+    assert_false(pl_engine_done(&f->R.e));
+    deliver(f, 0); /* I's Ack */
+    assert_int_equal(f->R.acked, 1);
+    assert_true(pl_engine_done(&f->R.e));
+    pump(f);
+    assert_int_equal(f->I.error + f->R.error, 0);
+    assert_int_equal(f->I.eofs + f->R.eofs, 2);
+
+    /* An end-of-stream across a cut: I's arrived (its Ack was lost), R's
+     * did not (or neither did). After the resume each side has seen the
+     * other's end exactly once, and both are done. */
+    for (int i_arrived = 0; i_arrived < 2; i_arrived++) {
+        open_session(f, 46);
+        send_tagged(&f->I, 'I', 0);
+        send_tagged(&f->R, 'R', 0);
+        pump(f);
+        send_tagged(&f->I, 'I', 1);
+        assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
+        assert_int_equal(pl_engine_shutdown(&f->R.e), PL_OK);
+        if (i_arrived) {
+            uint8_t rec[2][128];
+            size_t len[2];
+            assert_int_equal(take_records(&f->I, rec, len, 2), 2);
+            feed_raw(f, &f->R, rec[0], len[0]);
+            feed_raw(f, &f->R, rec[1], len[1]);
+            assert_int_equal(f->R.eofs, 1);
+        }
+        relink(f);
+        pump(f);
+        assert_both_open(f);
+        assert_true(f->I.e.resumed && f->R.e.resumed);
+        assert_int_equal(f->R.eofs, 1);
+        assert_int_equal(f->I.eofs, 1);
+        assert_log(&f->R, 'I', 2);
+        assert_log(&f->I, 'R', 1);
+        assert_true(pl_engine_done(&f->I.e));
+        assert_true(pl_engine_done(&f->R.e));
+        assert_int_equal(f->I.error + f->R.error, 0);
+    }
+
+    /* An end-of-stream the restarted responder never got: renumbered into the new session */
+    open_session(f, 47);
+    send_tagged(&f->I, 'I', 0);
+    pump(f);
+    send_tagged(&f->I, 'I', 1);
+    assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
+    relink(f);
+    f->R.session = NULL;
+    side_reset_results(&f->R);
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.reset);
+    assert_log_from(&f->R, 'I', 1, 1);
+    assert_int_equal(f->R.eofs, 1);
+    assert_int_equal(f->R.eof_at, 2); /* after OPEN and I-1 */
+    assert_int_equal(f->I.acked, 2);
+    assert_false(pl_engine_done(&f->I.e));
+    assert_int_equal(pl_engine_shutdown(&f->R.e), PL_OK);
+    pump(f);
+    assert_true(pl_engine_done(&f->I.e));
+    assert_true(pl_engine_done(&f->R.e));
+}
+
+/*
+ * A reset after our end-of-stream was acknowledged: the responder's
+ * session had not ended, and it restarted. The new session carries our
+ * end again (entry 0). The ACKED count counts messages only, so it
+ * neither moves back at the reset nor counts that end-of-stream twice.
+ */
+static void test_reset_requeued_end_of_stream(void **state)
+{
+    fx *f = *state;
+    open_session(f, 58);
+    send_tagged(&f->I, 'I', 0);
+    assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
+    pump(f);
+    assert_int_equal(f->R.eofs, 1);
+    assert_int_equal(f->I.acked, 1);
+    relink(f);
+    f->R.session = NULL;
+    side_reset_results(&f->R);
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.reset);
+    assert_false(f->I.e.finished);
+    assert_int_equal(f->R.nmsgs, 0);
+    assert_int_equal(f->R.eofs, 1); /* the new session's entry 0 */
+    assert_int_equal(pl_stream_acked_messages(&f->I.e.st), 1); /* messages only: the end-of-stream is not counted */
+    assert_int_equal(f->I.acked, 1);
+    assert_int_equal(pl_engine_shutdown(&f->R.e), PL_OK);
+    pump(f);
+    assert_true(pl_engine_done(&f->I.e));
+    assert_true(pl_engine_done(&f->R.e));
+    assert_int_equal(f->I.error + f->R.error, 0);
+}
+
+/*
+ * A reset when nothing was left but the last Ack: the responder had ended
+ * cleanly (done) and forgotten the session; only its Ack for our
+ * end-of-stream was lost. Nothing is left to carry: the initiator opens
+ * with `finished` and, as the connection layer does (handle_open), ends
+ * the new link with an Abort. The new responder must see that Abort.
+ * (The old session's end-of-stream must not go out on the new one: the
+ * new responder would fail with PL_ERR_PROTOCOL instead.)
+ */
+static void test_reset_finished(void **state)
+{
+    fx *f = *state;
+    open_session(f, 59);
+    send_tagged(&f->I, 'I', 0);
+    send_tagged(&f->R, 'R', 0);
+    assert_int_equal(pl_engine_shutdown(&f->R.e), PL_OK);
+    pump(f);
+    assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
+    uint8_t rec[1][128];
+    size_t len[1];
+    assert_int_equal(take_records(&f->I, rec, len, 1), 1);
+    feed_raw(f, &f->R, rec[0], len[0]);
+    assert_true(pl_engine_done(&f->R.e)); /* it would close and forget now */
+    assert_false(pl_engine_done(&f->I.e));
+    relink(f); /* R's last Ack is lost */
+    f->R.session = NULL;
+    side_reset_results(&f->R);
+    step_to_identity_i(f);
+    deliver(f, 0); /* Identity_I: a new session at R */
+    deliver(f, 1); /* Ready{resumed = false} */
+    assert_int_equal(f->I.opens, 1);
+    assert_true(f->I.e.reset);
+    assert_true(f->I.e.finished);
+    assert_int_equal(pl_engine_abort(&f->I.e), PL_OK);
+    deliver(f, 0);
+    assert_int_equal(f->R.eofs, 0);
+    assert_int_equal(f->R.nmsgs, 0);
+    assert_int_equal(f->R.error, PL_ERR_ABORTED);
+}
+
+/* ---------------------------------------------------------------- sessions: bounds */
+
+static void test_session_bounds(void **state)
+{
+    fx *f = *state;
+    /* an Ack above what was sent */
+    pair(f, NULL, 48);
+    send_tagged(&f->I, 'I', 0);
+    send_tagged(&f->I, 'I', 1);
+    drop_out(&f->I); /* sent (sealed), never mind where */
+    inject_ack(f, &f->R, &f->I, 2);
+    assert_int_equal(f->I.error, 0); /* control: all it sent */
+    assert_int_equal(f->I.acked, 2);
+    inject_ack(f, &f->R, &f->I, 3);
+    assert_int_equal(f->I.error, PL_ERR_PROTOCOL);
+
+    /* an Ack going backwards */
+    pair(f, NULL, 48);
+    send_tagged(&f->I, 'I', 0);
+    send_tagged(&f->I, 'I', 1);
+    pump(f);
+    assert_int_equal(f->I.acked, 2);
+    inject_ack(f, &f->R, &f->I, 2); /* control: the same again is nothing */
+    assert_int_equal(f->I.error, 0);
+    inject_ack(f, &f->R, &f->I, 1);
+    assert_int_equal(f->I.error, PL_ERR_PROTOCOL);
+
+    /* an EndOfStream with another seq than the next: ahead, a repeat; control: the next */
+    static const uint64_t eos_seq[] = {3, 1, 0, 2};
+    for (size_t i = 0; i < 4; i++) {
+        pair(f, NULL, 48);
+        send_tagged(&f->I, 'I', 0);
+        send_tagged(&f->I, 'I', 1);
+        pump(f);
+        inject_eos(f, &f->I, &f->R, eos_seq[i]);
+        if (eos_seq[i] == 2) {
+            assert_int_equal(f->R.error, 0);
+            assert_int_equal(f->R.eofs, 1);
+        } else {
+            assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+            assert_int_equal(f->R.eofs, 0);
+        }
+    }
+
+    /* a DATA message with another seq than the next, or too short for one; control: the next */
+    static const struct {
+        uint64_t seq;
+        size_t seq_len;
+    } data[] = {{3, 8}, {1, 8}, {0, 8}, {UINT64_MAX, 8}, {2, 7}, {2, 0}, {2, 8}};
+    for (size_t i = 0; i < sizeof data / sizeof data[0]; i++) {
+        pair(f, NULL, 48);
+        send_tagged(&f->I, 'I', 0);
+        send_tagged(&f->I, 'I', 1);
+        pump(f);
+        inject_data(f, &f->I, &f->R, data[i].seq, data[i].seq_len, "I-message-2");
+        if (data[i].seq == 2 && data[i].seq_len == 8) {
+            assert_int_equal(f->R.error, 0);
+            assert_log(&f->R, 'I', 3);
+        } else {
+            assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+            assert_log(&f->R, 'I', 2);
+        }
+    }
+
+    /* a SessionResume in the responder's Identity; control: its Identity unchanged */
+    for (int bad = 0; bad < 2; bad++) {
+        opts o = {.expected = f->pk_r, .i_instance = INSTANCE};
+        begin(f, &o, 49);
+        memcpy(f->R.known[0], f->pk_i, 32);
+        f->R.nknown = 1;
+        deliver(f, 0);
+        deliver(f, 1);
+        deliver(f, 0); /* R queues ResumeReply and Identity_R */
+        size_t len;
+        uint8_t *reply = take_frame(&f->R, &len);
+        feed_raw(f, &f->I, reply, len);
+        free(reply);
+        assert_int_equal(f->I.e.state, PL_HS_IDENTITY);
+        pl_record_dir seal;
+        Peerlink__Control *c = open_next(&f->R, &f->I, &seal);
+        assert_int_equal(c->msg_case, PEERLINK__CONTROL__MSG_IDENTITY);
+        assert_null(c->identity->resume);
+        Peerlink__SessionResume res = PEERLINK__SESSION_RESUME__INIT;
+        uint8_t id[PL_SESSION_ID_SIZE] = {1}, proof[PL_RESUME_PROOF_SIZE] = {2};
+        res.session_id.data = id;
+        res.session_id.len = sizeof id;
+        res.proof.data = proof;
+        res.proof.len = sizeof proof;
+        if (bad)
+            c->identity->resume = &res;
+        seal_feed(f, &f->I, &seal, c);
+        c->identity->resume = NULL;
+        peerlink__control__free_unpacked(c, NULL);
+        if (bad) {
+            assert_int_equal(f->I.error, PL_ERR_PROTOCOL);
+        } else {
+            assert_int_equal(f->I.error, 0);
+            pump(f);
+            assert_both_open(f);
+        }
+    }
+}
+
+/* A second EndOfStream, with the next seq after the first: docs/PROTOCOL.md
+ * 8.9, "a DATA frame after the peer's EndOfStream is PL_ERR_PROTOCOL, and so
+ * is a second EndOfStream" (an engine that only compared seq with rx_next
+ * reported PEER_EOF twice). */
+static void test_second_end_of_stream(void **state)
+{
+    fx *f = *state;
+    pair(f, NULL, 50);
+    send_tagged(&f->I, 'I', 0);
+    assert_int_equal(pl_engine_shutdown(&f->I.e), PL_OK);
+    pump(f);
+    assert_int_equal(f->R.eofs, 1);
+    assert_int_equal(f->R.e.st.rx_next, 2);
+    inject_eos(f, &f->I, &f->R, 2);
+    assert_int_equal(f->R.eofs, 1);
+    assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+}
+
+/* The resume handshake's own bounds: Identity_I's SessionResume and Ready. */
+static void test_resume_handshake_bounds(void **state)
+{
+    fx *f = *state;
+    /* SessionResume.delivered outside what the responder sent (acked 2, next 3); a
+     * session id of the wrong size; in a pairing. Control: unchanged. */
+    enum { KEEP, AHEAD, BEHIND, SHORT_ID, SHORT_PROOF, IN_PAIRING };
+    for (int v = KEEP; v <= IN_PAIRING; v++) {
+        if (v == IN_PAIRING) {
+            begin(f, &PAIRING, 51);
+            deliver(f, 0);
+            deliver(f, 1);
+            deliver(f, 0);
+            deliver(f, 1); /* I queues Identity_I */
+        } else {
+            open_session(f, 51);
+            send_tagged(&f->R, 'R', 0);
+            send_tagged(&f->R, 'R', 1);
+            pump(f);
+            send_tagged(&f->R, 'R', 2); /* lost */
+            relink(f);
+            step_to_identity_i(f);
+        }
+        pl_record_dir seal;
+        Peerlink__Control *c = open_next(&f->I, &f->R, &seal);
+        assert_int_equal(c->msg_case, PEERLINK__CONTROL__MSG_IDENTITY);
+        Peerlink__SessionResume res = PEERLINK__SESSION_RESUME__INIT;
+        uint8_t id[PL_SESSION_ID_SIZE] = {1}, proof[PL_RESUME_PROOF_SIZE] = {2};
+        if (v == IN_PAIRING) {
+            assert_null(c->identity->resume);
+            res.session_id.data = id;
+            res.session_id.len = sizeof id;
+            res.proof.data = proof;
+            res.proof.len = sizeof proof;
+            c->identity->resume = &res;
+        } else {
+            Peerlink__SessionResume *r = c->identity->resume;
+            assert_non_null(r);
+            assert_int_equal(r->delivered, 2);
+            if (v == AHEAD)
+                r->delivered = 4;
+            if (v == BEHIND)
+                r->delivered = 1;
+            if (v == SHORT_ID)
+                r->session_id.len--;
+            if (v == SHORT_PROOF)
+                r->proof.len--;
+        }
+        seal_feed(f, &f->R, &seal, c);
+        if (v == IN_PAIRING)
+            c->identity->resume = NULL;
+        peerlink__control__free_unpacked(c, NULL);
+        if (v == KEEP) {
+            assert_int_equal(f->R.error, 0);
+            pump(f);
+            assert_both_open(f);
+            assert_true(f->I.e.resumed && f->R.e.resumed);
+            assert_log(&f->I, 'R', 3);
+        } else {
+            assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+            assert_int_equal(f->R.opens, 0);
+            assert_int_equal(f->R.adopts, 0);
+            if (v != IN_PAIRING)
+                assert_true(f->old.st.established);
+            pump(f);
+            assert_int_equal(f->I.error, PL_ERR_PROTOCOL); /* told in clear */
+        }
+    }
+
+    /* Ready: delivered outside what the initiator sent (acked 2, next 3);
+     * resumed when no resume was asked. Control: unchanged. */
+    enum { R_KEEP, R_AHEAD, R_BEHIND, R_UNASKED, R_UNASKED_KEEP };
+    for (int v = R_KEEP; v <= R_UNASKED_KEEP; v++) {
+        if (v >= R_UNASKED) {
+            opts o = {.expected = f->pk_r, .i_instance = INSTANCE};
+            begin(f, &o, 52);
+            memcpy(f->R.known[0], f->pk_i, 32);
+            f->R.nknown = 1;
+        } else {
+            open_session(f, 52);
+            send_tagged(&f->I, 'I', 0);
+            send_tagged(&f->I, 'I', 1);
+            pump(f);
+            send_tagged(&f->I, 'I', 2); /* lost */
+            relink(f);
+        }
+        step_to_identity_i(f);
+        deliver(f, 0); /* R opens and queues Ready */
+        assert_int_equal(f->R.opens, 1);
+        pl_record_dir seal;
+        Peerlink__Control *c = open_next(&f->R, &f->I, &seal);
+        assert_int_equal(c->msg_case, PEERLINK__CONTROL__MSG_READY);
+        assert_int_equal(c->ready->resumed, v < R_UNASKED);
+        if (v == R_AHEAD)
+            c->ready->delivered = 4;
+        if (v == R_BEHIND)
+            c->ready->delivered = 1;
+        if (v == R_UNASKED)
+            c->ready->resumed = 1;
+        seal_feed(f, &f->I, &seal, c);
+        peerlink__control__free_unpacked(c, NULL);
+        if (v == R_KEEP || v == R_UNASKED_KEEP) {
+            assert_int_equal(f->I.error, 0);
+            assert_int_equal(f->I.opens, 1);
+            pump(f);
+            assert_both_open(f);
+        } else {
+            assert_int_equal(f->I.error, PL_ERR_PROTOCOL);
+            assert_int_equal(f->I.opens, 0);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- flow control, ping, abort, admit */
+
+static void test_send_limit(void **state)
+{
+    fx *f = *state;
+    const size_t limit = 10;
+    uint8_t big[25] = {0};
+    open_session(f, 53);
+    /* nothing unacknowledged: even a message above the limit goes */
+    assert_int_equal(pl_engine_send(&f->I.e, big, sizeof big, limit), PL_OK);
+    size_t out = pl_buf_size(&f->I.e.out);
+    uint64_t next = f->I.e.st.tx_next;
+    assert_int_equal(pl_engine_send(&f->I.e, "x", 1, limit), PL_ERR_AGAIN);
+    assert_int_equal(pl_buf_size(&f->I.e.out), out); /* nothing queued */
+    assert_int_equal(f->I.e.st.tx_next, next);
+    assert_int_equal(f->I.e.st.unacked_bytes, sizeof big);
+    assert_int_equal(pl_engine_send(&f->I.e, "x", 1, 0), PL_OK); /* 0: no limit */
+    pump(f);
+    assert_int_equal(f->I.acked, 2);
+    assert_int_equal(f->I.e.st.unacked_bytes, 0);
+    /* up to the limit exactly, then not one byte past it */
+    assert_int_equal(pl_engine_send(&f->I.e, "123456", 6, limit), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "1234", 4, limit), PL_OK);
+    assert_int_equal(pl_engine_send(&f->I.e, "1", 1, limit), PL_ERR_AGAIN);
+    deliver(f, 0); /* R has them and queues its Ack: not yet known to I */
+    assert_int_equal(pl_engine_send(&f->I.e, "1", 1, limit), PL_ERR_AGAIN);
+    deliver(f, 1); /* the Ack */
+    assert_int_equal(f->I.acked, 4);
+    assert_int_equal(pl_engine_send(&f->I.e, "1", 1, limit), PL_OK);
+    pump(f);
+    assert_int_equal(f->R.nmsgs, 5);
+    /* across a cut: the unacknowledged bytes still count while the link is
+     * down; the resume handshake's acknowledgement frees them */
+    assert_int_equal(pl_engine_send(&f->I.e, "12345678", 8, limit), PL_OK);
+    uint8_t rec[1][128];
+    size_t len[1];
+    assert_int_equal(take_records(&f->I, rec, len, 1), 1);
+    feed_raw(f, &f->R, rec[0], len[0]); /* it arrives; the Ack is lost */
+    relink(f);
+    assert_int_equal(pl_engine_send(&f->I.e, "abc", 3, limit), PL_ERR_AGAIN);
+    assert_int_equal(pl_engine_send(&f->I.e, "ab", 2, limit), PL_OK); /* waits for the link */
+    pump(f);
+    assert_true(f->I.e.resumed);
+    assert_int_equal(f->I.e.st.unacked_bytes, 0);
+    assert_int_equal(pl_engine_send(&f->I.e, "abc", 3, limit), PL_OK);
+    pump(f);
+    assert_int_equal(f->R.nmsgs, 8);
+    assert_int_equal(f->I.error + f->R.error, 0);
+}
+
+static void test_ping(void **state)
+{
+    fx *f = *state;
+    pair(f, NULL, 54);
+    send_tagged(&f->I, 'I', 0);
+    pump(f);
+    size_t acks = f->R.acks;
+    /* nothing new delivered: no Ack */
+    assert_int_equal(pl_engine_ack(&f->R.e), PL_OK);
+    assert_int_equal(pl_buf_size(&f->R.e.out), 0);
+    /* a Ping: the peer answers with an Ack anyway */
+    assert_int_equal(pl_engine_ping(&f->I.e), PL_OK);
+    deliver(f, 0);
+    assert_int_equal(f->R.error, 0);
+    assert_int_equal(f->R.acks, acks + 1);
+    assert_false(f->R.e.ping_owed);
+    Peerlink__Control *c = peek_control(&f->R, &f->I);
+    assert_int_equal(c->msg_case, PEERLINK__CONTROL__MSG_ACK);
+    assert_int_equal(c->ack->delivered, 1);
+    peerlink__control__free_unpacked(c, NULL);
+    deliver(f, 1);
+    assert_int_equal(f->I.error, 0); /* an Ack of nothing new is fine, and no event */
+    assert_int_equal(f->I.acked, 1);
+    assert_int_equal(f->R.nmsgs, 1);
+    /* once answered, no more */
+    assert_int_equal(pl_engine_ack(&f->R.e), PL_OK);
+    assert_int_equal(pl_buf_size(&f->R.e.out), 0);
+    /* only when open */
+    begin(f, &PAIRING, 54);
+    assert_int_equal(pl_engine_ping(&f->I.e), PL_ERR_STATE);
+    assert_int_equal(pl_engine_abort(&f->I.e), PL_ERR_STATE);
+}
+
+static void test_abort(void **state)
+{
+    fx *f = *state;
+    for (int from_r = 0; from_r < 2; from_r++) {
+        pair(f, NULL, 55);
+        side *a = from_r ? &f->R : &f->I, *b = from_r ? &f->I : &f->R;
+        send_tagged(b, 'B', 0); /* b has something in flight: it stays unacknowledged */
+        drop_out(b);
+        assert_int_equal(pl_engine_abort(&a->e), PL_OK);
+        pump(f);
+        assert_int_equal(b->error, PL_ERR_ABORTED);
+        assert_int_equal(b->e.state, PL_HS_FAILED);
+        assert_true(b->e.peer_gave_up);
+        assert_int_equal(pl_buf_size(&b->e.out), 0); /* no Error after OPEN */
+        assert_int_equal(a->error, 0);
+    }
+}
+
+static void test_admit_duplicate(void **state)
+{
+    fx *f = *state;
+    /* a new session refused as a duplicate */
+    opts o = {.expected = f->pk_r, .i_instance = INSTANCE};
+    begin(f, &o, 56);
+    memcpy(f->R.known[0], f->pk_i, 32);
+    f->R.nknown = 1;
+    f->R.admit_rc = PL_ERR_DUPLICATE;
+    pump(f);
+    assert_int_equal(f->R.admit_calls, 1);
+    assert_memory_equal(f->R.admit_peer, f->pk_i, 32);
+    assert_int_equal(f->R.error, PL_ERR_DUPLICATE);
+    assert_int_equal(f->I.error, PL_ERR_DUPLICATE);
+    assert_int_equal(last_wire_error(&f->capture[1]), PEERLINK__ERROR__CODE__DUPLICATE);
+    assert_int_equal(f->I.opens + f->R.opens, 0);
+    /* control: admitted, it opens */
+    begin(f, &o, 56);
+    memcpy(f->R.known[0], f->pk_i, 32);
+    f->R.nknown = 1;
+    pump(f);
+    assert_both_open(f);
+    assert_int_equal(f->R.admit_calls, 1);
+    /* a pairing is never asked */
+    begin(f, &PAIRING, 56);
+    f->R.admit_rc = PL_ERR_DUPLICATE;
+    pump(f);
+    assert_both_open(f);
+    assert_int_equal(f->R.admit_calls, 0);
+    /* nor is a continued session */
+    open_session(f, 57);
+    relink(f);
+    f->R.admit_rc = PL_ERR_DUPLICATE;
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->R.e.resumed);
+    assert_int_equal(f->R.admit_calls, 0);
+    /* but a resume the responder cannot honour is a new session, and may be refused */
+    relink(f);
+    f->R.session = NULL;
+    f->R.admit_rc = PL_ERR_DUPLICATE;
+    pump(f);
+    assert_int_equal(f->R.admit_calls, 1);
+    assert_int_equal(f->R.error, PL_ERR_DUPLICATE);
+    assert_int_equal(f->I.error, PL_ERR_DUPLICATE);
 }
 
 int main(void)
@@ -1399,6 +2568,20 @@ int main(void)
         T(test_truncated),
         T(test_end_of_stream),
         T(test_rekey),
+        T(test_resume_after_cut),
+        T(test_resume_refused),
+        T(test_resume_wrong_proof),
+        T(test_resume_replay),
+        T(test_clean_close),
+        T(test_reset_requeued_end_of_stream),
+        T(test_reset_finished),
+        T(test_session_bounds),
+        T(test_second_end_of_stream),
+        T(test_resume_handshake_bounds),
+        T(test_send_limit),
+        T(test_ping),
+        T(test_abort),
+        T(test_admit_duplicate),
     };
 #undef T
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -1,13 +1,17 @@
 /*
  * Protocol test vectors (docs/PROTOCOL.md, "Test vectors").
  *
- * A whole pairing and a whole reconnect between two engines with fixed
- * inputs. Every message each side sends is compared byte for byte with
- * the pinned hex below, so any change to the wire protocol (or to the
- * randomness the engine draws) breaks this test, on purpose. Independently
- * of the engine, the test also re-derives the key schedule from the
- * document's description with libsodium primitives (CPace, transcript,
- * HKDF, signatures) and opens every record with the keys it derived.
+ * Three scenarios between engines with fixed inputs: a whole pairing, a
+ * whole reconnect, and the reconnect's session resumed on a third
+ * connection after its link dropped, up to a clean close. Every message
+ * each side sends is compared byte for byte with the pinned hex below, so
+ * any change to the wire protocol (or to the randomness the engine draws)
+ * breaks this test, on purpose. Independently of the engine, the test
+ * also re-derives the key schedule from the document's description with
+ * libsodium primitives (CPace, transcript, HKDF, signatures, session id,
+ * resume key and resume proof), opens every record with the keys it
+ * derived, and compares each plaintext with the inner frame the document
+ * specifies, built here by hand.
  *
  * Inputs:
  *   identity keys: crypto_sign_seed_keypair(seed = 32 x 0x01) (initiator),
@@ -18,12 +22,30 @@
  *                  "LibsodiumDRG", block counter 0), with seed = 32 x 0x11
  *                  (initiator) and 32 x 0x22 (responder). Every draw takes
  *                  the next bytes of the stream; the reconnect continues the
- *                  streams where the pairing left them. Each engine draws
- *                  32 bytes for its Hello nonce, then 32 bytes for its
- *                  CPace scalar (pairing) or X25519 secret (reconnect).
+ *                  streams where the pairing left them, the resume where the
+ *                  reconnect left them (the responder's new engine included).
+ *                  Each engine draws, per connection, 32 bytes for its Hello
+ *                  nonce, then 32 bytes for its CPace scalar (pairing) or
+ *                  X25519 secret (reconnect, resume), and nothing else:
+ *                  bytes 0..63 (pairing), 64..127 (reconnect), 128..191
+ *                  (resume).
  *   code "123456", responder instance "Kitchen", initiator name "phone",
  *   responder name "Kitchen", max_message 1048576 on both sides.
- *   After OPEN the initiator sends DATA "hello", then the responder "world".
+ *   Pairing and reconnect (new engines each): after OPEN the initiator
+ *   sends DATA "hello" (seq 0), then the responder "world" (seq 0).
+ *   Resume, continuing the reconnect's engines: each side acknowledges
+ *   what it received (pl_engine_ack: Ack{delivered = 1} both ways); the
+ *   initiator sends DATA "again" (seq 1), and its bytes are lost: the link
+ *   drops. The initiator calls pl_engine_relink() then pl_engine_start().
+ *   The responder side is, as in the library, a new engine configured like
+ *   the first (a listener's fresh handshake) whose find_session hook
+ *   returns the first responder engine's stream, and which takes that
+ *   stream with pl_engine_adopt() at its OPEN event. Identity_I carries
+ *   SessionResume{session id, proof, delivered = 1}; Ready{resumed,
+ *   delivered = 1}; the initiator sends "again" (seq 1) again; the
+ *   responder acknowledges it (Ack{2}); each side sends EndOfStream
+ *   (initiator seq 2, responder seq 1), then acknowledges the other's
+ *   (Ack{2}, Ack{3}); both engines are done.
  *
  * PL_PRINT_VECTORS=1 prints every input, intermediate value and message
  * (Markdown, for the document) and skips the pinned comparisons;
@@ -54,7 +76,7 @@
 #define INSTANCE "Kitchen"
 #define I_NAME "phone"
 #define R_NAME "Kitchen"
-#define MAX_FRAMES 8
+#define MAX_FRAMES 16
 #define MAX_FRAME 512
 
 /* ---------------------------------------------------------------- pinned vectors */
@@ -79,8 +101,8 @@ static const vec PAIR_I[] = {
      "3aea866351eb6ed52890381eb41e735668d125d18f482d64cf7261627218dbdf"
      "b12eb84d6a079678ea39d34d8b"},
     {"DATA hello",
-     "010300000000001d1ab2091fc7be9420f6ef309b75f7468c851ac44dfd7775ae"
-     "bdd10c5637"},
+     "01030000000000251ab2091fc7be94289e8a5cf71a274dcc71b1e482c7d88696"
+     "eea765f7aefc2fd699ac35fc30"},
 };
 static const vec PAIR_R[] = {
     {"Hello_R",
@@ -99,10 +121,10 @@ static const vec PAIR_R[] = {
      "010300000000001af1ec7f8eb0ad659b5fdf3473a768525c0ebc0f1cee309c69"
      "df30"},
     {"DATA world",
-     "010300000000001d40b2fe561f33d983441a61f64d0499ebf644388f0469624e"
-     "3ea24057fc"},
+     "010300000000002540b2fe561f33d98b3375139a29cae1afe0c18db164b34659"
+     "6ed13956f61cb4f5213916cd07"},
 };
-static const vec RESUME_I[] = {
+static const vec RECONNECT_I[] = {
     {"Hello_I",
      "010100000000002c0a2a0801100118808040222059290604344b9473822dd32a"
      "03f2b247153421afbe07bc3b66742f813152123d"},
@@ -116,10 +138,10 @@ static const vec RESUME_I[] = {
      "b428083f21f48ca5bc2565ef131127f22c286f2ab12cd0b58787605c5f29c728"
      "06096efa2b7997c709c5d28398"},
     {"DATA hello",
-     "010300000000001d8cf60e072705e27c8c7c00c48518159b0ba8f9eb1f29a5dc"
-     "b88aebffa3"},
+     "01030000000000258cf60e072705e274e4196ca8eadcf691843349512080562a"
+     "d3cfe9c522191073ad74ef60d4"},
 };
-static const vec RESUME_R[] = {
+static const vec RECONNECT_R[] = {
     {"Hello_R",
      "01010000000000350a3308011001188080402220c92a5faad39248eaf8ecdd2a"
      "66f69181f984d458fc48d6e0ffaf163e18d677292a074b69746368656e"},
@@ -136,8 +158,68 @@ static const vec RESUME_R[] = {
      "010300000000001aa28e615efcba61a144b9a03099cc3d73fb8a85faf97462f2"
      "9f69"},
     {"DATA world",
-     "010300000000001d3ef13eb92c33d8db7258044d10ea6acc215aca5243eb9829"
-     "85edaf1527"},
+     "01030000000000253ef13eb92c33d8d30537762174e9a2b972fe87dab9249fd8"
+     "8b01a5c41376202445e74221df"},
+};
+static const vec RESUME_I[] = {
+    {"Ack 1 (2nd connection, app i2r #1)",
+     "010300000000001c3a5c406825cedbdfe8a1593c5f81079b76968c745b75c4e5"
+     "6808c9ef"},
+    {"DATA again (2nd connection, app i2r #2, lost)",
+     "0103000000000025f28bb777dff64f57b97412cf1b62e37346ad1576c7b06262"
+     "8f84f0f7c67da05a9d4f5e1c31"},
+    {"Hello_I",
+     "010100000000002c0a2a08011001188080402220a8b2be81e4af5c5c3f197fe8"
+     "35aa02742e69a5ffc8d4245c32f98f5666e861b8"},
+    {"ResumeStart",
+     "01010000000000242a220a20052bed90b15535cde1e8a34eb651840e02962f6b"
+     "df5790b0bd4a5d0da73ba934"},
+    {"Identity_I with SessionResume (record, hs i2r #0)",
+     "01030000000000be6958663655bf2eb54e40df2f32fee1e2f501c07f7929e8d1"
+     "c8c399231e411a8f555fe0cc74b402da0842cfd59abca10eb7181b21df3632e0"
+     "16957bafa45bd510f46b22748cfeaaf7cac373c62a3a8d0d5de659ad5469c10b"
+     "5616114f40f6cac12520f19be1aba87c59d3686200539bb365cc2be41f959740"
+     "3164c323ccac1b04acde78628c4a5f0e348cd71ab6fbef79a6c1e2afa5c8689f"
+     "97f2616ceec8954e2b48d5b27dbf541c83de76c868f6b3145ec4b2f869889bd7"
+     "af8a572c0808"},
+    {"DATA again (record, app i2r #0)",
+     "01030000000000256c247e90de4abbff84d7ec7d8bc4f9120277ce534d3e4c46"
+     "33c015a280dc7ad60795c29d75"},
+    {"EndOfStream 2 (record, app i2r #1)",
+     "010300000000001c7acd52ff6fb916218ad21b06162dbd33d2e561a964ab2f0c"
+     "4adc7290"},
+    {"Ack 2 (record, app i2r #2)",
+     "010300000000001cd251b5b1884568221fe147c35403a371e496ce056b2c6547"
+     "b216738e"},
+};
+static const vec RESUME_R[] = {
+    {"Ack 1 (2nd connection, app r2i #2)",
+     "010300000000001ccdd7af20d680726460cefc2c4383cf3502a6abb40da10657"
+     "2ac0b7cf"},
+    {"Hello_R",
+     "01010000000000350a3308011001188080402220ba7bcd743575b3b30e1dd3cb"
+     "5b97bf2e520e7f773a038b899a1db1226d91581f2a074b69746368656e"},
+    {"ResumeReply",
+     "010100000000002432220a20d61aaa306d73ecf4c3b30046660e3be1af7398ef"
+     "63e48155dc412be4f438fb4a"},
+    {"Identity_R (record, hs r2i #0)",
+     "010300000000008758f4e070ba110ba004794be20d74a1220e19aafa169146af"
+     "c9ae1eb0651bf05207790d6990a2c32ce06409dd91e2875bc1098b8e0a6fca0d"
+     "82bcc043fd476ae1283e46cf112d7e048befd55f391433aecef5ae4912e0d158"
+     "40da3b93e40b447c4f1bf31dac64622023f05483054355c425a141b62e5a3928"
+     "e4c27e5e5f192c474a0b46571487e8"},
+    {"Ready resumed (record, app r2i #0)",
+     "010300000000001e46f81798d852e67ac5d6e2cb912fa3fa7359b5dde202b74b"
+     "35f7318494f1"},
+    {"Ack 2 (record, app r2i #1)",
+     "010300000000001ce0793d9c6db94c69433bf2123577acff2cb7c187ed713f39"
+     "12f05909"},
+    {"EndOfStream 1 (record, app r2i #2)",
+     "010300000000001caf3d272991281fe7684e574d8ccc28708d6fe318103f3731"
+     "ea6df789"},
+    {"Ack 3 (record, app r2i #3)",
+     "010300000000001c1b5ec5d34c71e8a962ae98de0b0d821e1089d3aebacae325"
+     "d897d976"},
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -198,8 +280,13 @@ typedef struct vside {
     int end_result, end_calls, paired_calls;
     uint8_t paired_id[32];
     int opened, error;
-    uint8_t got[64];
+    uint8_t got[64]; /* the last message delivered */
     size_t got_len;
+    int nmsgs, eofs, acks; /* MESSAGE, PEER_EOF and ACKED events */
+    uint64_t acked;        /* the last ACKED event's seq */
+    /* responder of a resumed connection: the engine holding the session */
+    pl_engine *old;
+    int find_calls, adopted;
     /* frames this side sent, in order */
     size_t nframes;
     uint8_t frame[MAX_FRAMES][MAX_FRAME];
@@ -242,12 +329,21 @@ static int v_peer_paired(void *ctx, const uint8_t id[32], const char *name)
     return PL_OK;
 }
 
-/* Take what `from` queued, frame by frame, into its log; feed it to `to`. */
-static int move(vside *from, vside *to)
+/* As a listener does: the session with this id, from this peer, if we hold it. */
+static const pl_stream *v_find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32])
+{
+    vside *s = ctx;
+    s->find_calls++;
+    if (!s->old || !s->old->st.established || memcmp(s->old->st.id, id, PL_SESSION_ID_SIZE) != 0 ||
+        memcmp(s->old->peer_id, peer_id, 32) != 0)
+        return NULL;
+    return &s->old->st;
+}
+
+/* Log the frames `from` queued; returns how many bytes that is. */
+static size_t log_frames(vside *from)
 {
     size_t n = pl_buf_size(&from->e.out);
-    if (n == 0)
-        return 0;
     const uint8_t *p = pl_buf_head(&from->e.out);
     size_t pos = 0;
     while (pos < n) {
@@ -259,7 +355,17 @@ static int move(vside *from, vside *to)
         from->frame_len[from->nframes++] = flen;
         pos += flen;
     }
-    pos = 0;
+    return n;
+}
+
+/* Take what `from` queued, frame by frame, into its log; feed it to `to`. */
+static int move(vside *from, vside *to)
+{
+    size_t n = log_frames(from);
+    if (n == 0)
+        return 0;
+    const uint8_t *p = pl_buf_head(&from->e.out);
+    size_t pos = 0;
     while (pos < n) {
         size_t used = 0;
         pl_engine_event ev;
@@ -271,17 +377,35 @@ static int move(vside *from, vside *to)
         }
         if (rc == 0)
             break;
-        if (ev.type == PL_ENGINE_OPEN)
+        if (ev.type == PL_ENGINE_OPEN) {
             to->opened++;
-        else if (ev.type == PL_ENGINE_MESSAGE) {
+            /* A listener's engine that continues a session takes its stream at once. */
+            if (to->old && to->e.resumed) {
+                assert_int_equal(pl_engine_adopt(&to->e, &to->old->st), PL_OK);
+                to->adopted++;
+            }
+        } else if (ev.type == PL_ENGINE_MESSAGE) {
             assert_true(ev.len <= sizeof to->got);
             memcpy(to->got, ev.data, ev.len);
             to->got_len = ev.len;
-        } else
+            to->nmsgs++;
+        } else if (ev.type == PL_ENGINE_PEER_EOF) {
+            to->eofs++;
+        } else if (ev.type == PL_ENGINE_ACKED) {
+            to->acks++;
+            to->acked = ev.seq;
+        } else {
             fail();
+        }
     }
     pl_buf_consume(&from->e.out, n);
     return 1;
+}
+
+/* The link drops: what `from` queued is logged and lost. */
+static void drop(vside *from)
+{
+    pl_buf_consume(&from->e.out, log_frames(from));
 }
 
 static void pump(vside *i, vside *r)
@@ -299,6 +423,7 @@ static void v_init(vside *s, uint8_t seed_byte)
     s->hooks.pair_end = v_pair_end;
     s->hooks.peer_known = v_peer_known;
     s->hooks.peer_paired = v_peer_paired;
+    s->hooks.find_session = v_find_session;
     s->hooks.random = v_random;
 }
 
@@ -315,6 +440,18 @@ static void make_keys(keys *k)
     crypto_sign_seed_keypair(k->pk_r, k->sk_r, seed);
 }
 
+static void configure_responder(const keys *k, vside *R)
+{
+    pl_engine_config cr = {0};
+    R->known = k->pk_i;
+    cr.identity_sk = k->sk_r;
+    cr.name = R_NAME;
+    cr.instance = INSTANCE;
+    cr.hooks = &R->hooks;
+    cr.hooks_ctx = R;
+    assert_int_equal(pl_engine_configure(&R->e, &cr), PL_OK);
+}
+
 /* One connection: pairing (code) or reconnect. The streams continue from *off_i, *off_r. */
 static void run(const keys *k, int pairing, size_t *off_i, size_t *off_r, vside *I, vside *R)
 {
@@ -322,8 +459,7 @@ static void run(const keys *k, int pairing, size_t *off_i, size_t *off_r, vside 
     v_init(R, 0x22);
     I->rnd.off = *off_i;
     R->rnd.off = *off_r;
-    R->known = k->pk_i;
-    pl_engine_config ci = {0}, cr = {0};
+    pl_engine_config ci = {0};
     ci.initiator = 1;
     ci.identity_sk = k->sk_i;
     ci.name = I_NAME;
@@ -332,13 +468,8 @@ static void run(const keys *k, int pairing, size_t *off_i, size_t *off_r, vside 
     ci.expected_peer = pairing ? NULL : k->pk_r;
     ci.hooks = &I->hooks;
     ci.hooks_ctx = I;
-    cr.identity_sk = k->sk_r;
-    cr.name = R_NAME;
-    cr.instance = INSTANCE;
-    cr.hooks = &R->hooks;
-    cr.hooks_ctx = R;
     assert_int_equal(pl_engine_configure(&I->e, &ci), PL_OK);
-    assert_int_equal(pl_engine_configure(&R->e, &cr), PL_OK);
+    configure_responder(k, R);
     assert_int_equal(pl_engine_start(&I->e), PL_OK);
     assert_int_equal(pl_engine_start(&R->e), PL_OK);
     pump(I, R);
@@ -346,17 +477,21 @@ static void run(const keys *k, int pairing, size_t *off_i, size_t *off_r, vside 
     assert_int_equal(R->error, 0);
     assert_int_equal(I->opened, 1);
     assert_int_equal(R->opened, 1);
-    assert_int_equal(pl_engine_send(&I->e, "hello", 5), PL_OK);
+    assert_int_equal(pl_engine_send(&I->e, "hello", 5, 0), PL_OK);
     pump(I, R);
-    assert_int_equal(pl_engine_send(&R->e, "world", 5), PL_OK);
+    assert_int_equal(pl_engine_send(&R->e, "world", 5, 0), PL_OK);
     pump(I, R);
     assert_int_equal(R->got_len, 5);
     assert_memory_equal(R->got, "hello", 5);
     assert_int_equal(I->got_len, 5);
     assert_memory_equal(I->got, "world", 5);
+    assert_int_equal(I->nmsgs, 1);
+    assert_int_equal(R->nmsgs, 1);
     assert_int_equal(I->e.pairing, pairing);
     assert_int_equal(R->paired_calls, pairing);
     assert_int_equal(I->paired_calls, pairing);
+    assert_int_equal(I->e.resumed | R->e.resumed | I->e.reset, 0);
+    assert_int_equal(R->find_calls, 0); /* a new session: nothing to continue */
     *off_i = I->rnd.off;
     *off_r = R->rnd.off;
 }
@@ -392,15 +527,25 @@ static void hmac512(const uint8_t *key, size_t key_len, const uint8_t *msg, size
     crypto_auth_hmacsha512_final(&st, out);
 }
 
-/* HKDF-Expand(prk, label, 32): one block, HMAC(prk, label || 0x01), first 32 bytes. */
+/* HKDF-Expand(prk, info = label || ctx, n) for n <= 64: one block,
+ * HMAC(prk, label || ctx || 0x01), first n bytes. */
+static void expand(const uint8_t *prk, size_t prk_len, const char *label, const uint8_t *ctx, size_t ctx_len,
+                   uint8_t *out, size_t n)
+{
+    uint8_t info[128], t[64];
+    size_t l = strlen(label);
+    assert_true(l + ctx_len + 1 <= sizeof info && n <= 64);
+    memcpy(info, label, l);
+    if (ctx_len)
+        memcpy(info + l, ctx, ctx_len);
+    info[l + ctx_len] = 0x01;
+    hmac512(prk, prk_len, info, l + ctx_len + 1, t);
+    memcpy(out, t, n);
+}
+
 static void expand32(const uint8_t *prk, size_t prk_len, const char *label, uint8_t out[32])
 {
-    uint8_t info[64], t[64];
-    size_t n = strlen(label);
-    memcpy(info, label, n);
-    info[n] = 0x01;
-    hmac512(prk, prk_len, info, n + 1, t);
-    memcpy(out, t, 32);
+    expand(prk, prk_len, label, NULL, 0, out, 32);
 }
 
 /* Open a RECORD frame with key/counter; returns the inner frame length. */
@@ -418,10 +563,78 @@ static size_t open_record(const uint8_t *frame, size_t flen, const uint8_t key[3
     return (size_t)mlen;
 }
 
-/* The Identity inside an opened record: check the signature; returns the
- * protobuf bytes (inner + 8) for the transcript. */
+/* The inner frames the document specifies, built by hand: header
+ * (version 1, type, flags 0, reserved 0, u32be length) || payload. */
+static size_t inner_of(uint8_t *out, uint8_t type, const uint8_t *payload, size_t n)
+{
+    const uint8_t h[8] = {1, type, 0, 0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    memcpy(out, h, 8);
+    memcpy(out + 8, payload, n);
+    return 8 + n;
+}
+
+/* A DATA message: u64be(seq) || the application bytes. */
+static size_t data_of(uint8_t *out, uint64_t seq, const char *text)
+{
+    uint8_t p[64];
+    size_t n = strlen(text);
+    assert_true(8 + n <= sizeof p);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(seq >> (56 - 8 * i));
+    memcpy(p + 8, text, n);
+    return inner_of(out, PL_FRAME_DATA, p, 8 + n);
+}
+
+/* A CONTROL message Control{<member>{1: a, 2: b}} with small varint fields
+ * (proto3: a zero is omitted). Members: 2 EndOfStream{seq}, 9
+ * Ready{resumed, delivered}, 10 Ack{delivered}. */
+static size_t control_of(uint8_t *out, unsigned member, unsigned a, unsigned b)
+{
+    uint8_t p[8];
+    size_t n = 2;
+    assert_true(a < 128 && b < 128);
+    p[0] = (uint8_t)(member << 3 | 2); /* field member, length-delimited */
+    if (a) {
+        p[n++] = 0x08; /* field 1, varint */
+        p[n++] = (uint8_t)a;
+    }
+    if (b) {
+        p[n++] = 0x10; /* field 2, varint */
+        p[n++] = (uint8_t)b;
+    }
+    p[1] = (uint8_t)(n - 2);
+    return inner_of(out, PL_FRAME_CONTROL, p, n);
+}
+
+#define EOS(seq) 2, (seq), 0
+#define READY(resumed, delivered) 9, (resumed), (delivered)
+#define ACK(delivered) 10, (delivered), 0
+
+/* A record must open under key/counter to exactly the inner frame want. */
+static void expect_record(const char *label, const uint8_t *frame, size_t flen, const uint8_t key[32],
+                          uint64_t counter, const uint8_t *want, size_t want_len)
+{
+    uint8_t inner[MAX_FRAME];
+    size_t n = open_record(frame, flen, key, counter, inner);
+    assert_int_equal(n, want_len);
+    assert_memory_equal(inner, want, want_len);
+    char name[160];
+    snprintf(name, sizeof name, "%s, opened (inner frame)", label);
+    print_value(name, inner, n);
+}
+
+/* What the initiator's Identity must carry to continue a session. */
+typedef struct resume_req {
+    const uint8_t *session_id; /* 16 bytes */
+    const uint8_t *proof;      /* 32 bytes */
+    uint64_t delivered;
+} resume_req;
+
+/* The Identity inside an opened record: check the signature, and the
+ * SessionResume (res) or its absence; returns the protobuf bytes
+ * (inner + 8) for the transcript. */
 static size_t check_identity(const uint8_t *inner, size_t n, const uint8_t pk[32], const char *name, char role,
-                             const uint8_t th[64])
+                             const uint8_t th[64], const resume_req *res)
 {
     assert_true(n > 8);
     assert_int_equal(inner[1], PL_FRAME_CONTROL);
@@ -437,6 +650,17 @@ static size_t check_identity(const uint8_t *inner, size_t n, const uint8_t pk[32
     memcpy(msg + 22, th, 64);
     assert_int_equal(c->identity->signature.len, 64);
     assert_int_equal(crypto_sign_verify_detached(c->identity->signature.data, msg, sizeof msg, pk), 0);
+    if (!res) {
+        assert_null(c->identity->resume);
+    } else {
+        const Peerlink__SessionResume *r = c->identity->resume;
+        assert_non_null(r);
+        assert_int_equal(r->session_id.len, 16);
+        assert_memory_equal(r->session_id.data, res->session_id, 16);
+        assert_int_equal(r->proof.len, 32);
+        assert_memory_equal(r->proof.data, res->proof, 32);
+        assert_int_equal(r->delivered, res->delivered);
+    }
     peerlink__control__free_unpacked(c, NULL);
     return n - 8;
 }
@@ -467,24 +691,40 @@ static void key_share(const uint8_t *frame, size_t flen, Peerlink__Control__MsgC
     peerlink__control__free_unpacked(c, NULL);
 }
 
+/* What one connection's handshake yields, re-derived. */
+typedef struct derived {
+    uint8_t app_i2r[32], app_r2i[32];
+    uint8_t session_id[16], resume_key[32]; /* what a new session takes from this connection */
+} derived;
+
+/* The session a resuming initiator continues (NULL: none). */
+typedef struct resume_in {
+    const uint8_t *session_id, *resume_key;
+    uint64_t delivered; /* the initiator's next sequence number to deliver */
+} resume_in;
+
 /*
- * Re-derive everything for one run from the messages on the wire, the
- * inputs and the document's definitions; open every record.
+ * Re-derive one connection's handshake from the messages on the wire,
+ * the inputs and the document's definitions; open both Identities.
  * off_i/off_r: where the streams stood when this connection began.
+ * The handshake's frames are I->frame[bi..] and R->frame[br..].
  */
-static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, const vside *I, const vside *R)
+static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, const vside *I, size_t bi,
+                       const vside *R, size_t br, const resume_in *res, derived *d)
 {
+#define FI(j) I->frame[bi + (j)], I->frame_len[bi + (j)]
+#define FR(j) R->frame[br + (j)], R->frame_len[br + (j)]
     uint8_t rnd_i[64], rnd_r[64], seed_i[32], seed_r[32];
     memset(seed_i, 0x11, 32);
     memset(seed_r, 0x22, 32);
     stream_bytes(seed_i, off_i, rnd_i, 64);
     stream_bytes(seed_r, off_r, rnd_r, 64);
     uint8_t n_i[32], n_r[32];
-    hello_nonce(I->frame[0], I->frame_len[0], n_i);
-    hello_nonce(R->frame[0], R->frame_len[0], n_r);
+    hello_nonce(FI(0), n_i);
+    hello_nonce(FR(0), n_r);
     assert_memory_equal(n_i, rnd_i, 32);
     assert_memory_equal(n_r, rnd_r, 32);
-    char label[128];
+    char label[160];
     snprintf(label, sizeof label, "nonce_I = initiator stream bytes %zu..%zu", off_i, off_i + 31);
     print_value(label, n_i, 32);
     snprintf(label, sizeof label, "nonce_R = responder stream bytes %zu..%zu", off_r, off_r + 31);
@@ -523,8 +763,8 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
         /* the scalars are the next 32 stream bytes, as libsodium's ristretto255 scalar mult takes them */
         assert_int_equal(crypto_scalarmult_ristretto255(Ya, rnd_i + 32, g), 0);
         assert_int_equal(crypto_scalarmult_ristretto255(Yb, rnd_r + 32, g), 0);
-        key_share(I->frame[1], I->frame_len[1], PEERLINK__CONTROL__MSG_PAIR_START, Ya_wire);
-        key_share(R->frame[1], R->frame_len[1], PEERLINK__CONTROL__MSG_PAIR_REPLY, Yb_wire);
+        key_share(FI(1), PEERLINK__CONTROL__MSG_PAIR_START, Ya_wire);
+        key_share(FR(1), PEERLINK__CONTROL__MSG_PAIR_REPLY, Yb_wire);
         assert_memory_equal(Ya, Ya_wire, 32);
         assert_memory_equal(Yb, Yb_wire, 32);
         assert_int_equal(crypto_scalarmult_ristretto255(K, rnd_i + 32, Yb), 0);
@@ -556,8 +796,8 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
         uint8_t eI[32], eR[32], eI_wire[32], eR_wire[32], s2[32];
         crypto_scalarmult_base(eI, rnd_i + 32);
         crypto_scalarmult_base(eR, rnd_r + 32);
-        key_share(I->frame[1], I->frame_len[1], PEERLINK__CONTROL__MSG_RESUME_START, eI_wire);
-        key_share(R->frame[1], R->frame_len[1], PEERLINK__CONTROL__MSG_RESUME_REPLY, eR_wire);
+        key_share(FI(1), PEERLINK__CONTROL__MSG_RESUME_START, eI_wire);
+        key_share(FR(1), PEERLINK__CONTROL__MSG_RESUME_REPLY, eR_wire);
         assert_memory_equal(eI, eI_wire, 32);
         assert_memory_equal(eR, eR_wire, 32);
         assert_int_equal(crypto_scalarmult(secret, rnd_i + 32, eR), 0);
@@ -580,13 +820,13 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
     uint8_t th1[64], th2[64], th3[64], prk[64], prk2[64];
     crypto_hash_sha512_init(&th);
     crypto_hash_sha512_update(&th, (const uint8_t *)"peerlink v1 transcript", 22);
-    th_add(&th, I->frame[0] + 8, I->frame_len[0] - 8);
-    th_add(&th, R->frame[0] + 8, R->frame_len[0] - 8);
-    th_add(&th, I->frame[1] + 8, I->frame_len[1] - 8);
-    th_add(&th, R->frame[1] + 8, R->frame_len[1] - 8);
+    th_add(&th, I->frame[bi] + 8, I->frame_len[bi] - 8);
+    th_add(&th, R->frame[br] + 8, R->frame_len[br] - 8);
+    th_add(&th, I->frame[bi + 1] + 8, I->frame_len[bi + 1] - 8);
+    th_add(&th, R->frame[br + 1] + 8, R->frame_len[br + 1] - 8);
     th_value(&th, th1);
     hmac512(th1, 64, secret, secret_len, prk);
-    uint8_t hs_i2r[32], hs_r2i[32], app_i2r[32], app_r2i[32], inner[MAX_FRAME];
+    uint8_t hs_i2r[32], hs_r2i[32], inner[MAX_FRAME];
     expand32(prk, 64, "peerlink hs i2r", hs_i2r);
     expand32(prk, 64, "peerlink hs r2i", hs_r2i);
     print_value("th1 = transcript hash after Hello_I, Hello_R, Start, Reply", th1, 64);
@@ -594,73 +834,270 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
     print_value("k_hs_i2r = HKDF-Expand(PRK, \"peerlink hs i2r\", 32)", hs_i2r, 32);
     print_value("k_hs_r2i = HKDF-Expand(PRK, \"peerlink hs r2i\", 32)", hs_r2i, 32);
 
-    size_t n = open_record(R->frame[2], R->frame_len[2], hs_r2i, 0, inner);
-    size_t pn = check_identity(inner, n, k->pk_r, R_NAME, 'R', th1);
+    size_t n = open_record(FR(2), hs_r2i, 0, inner);
+    size_t pn = check_identity(inner, n, k->pk_r, R_NAME, 'R', th1, NULL);
     print_value("Identity_R, opened (inner frame)", inner, n);
     th_add(&th, inner + 8, pn);
     th_value(&th, th2);
     print_value("th2 = transcript hash after Identity_R (signed by the initiator)", th2, 64);
-    n = open_record(I->frame[2], I->frame_len[2], hs_i2r, 0, inner);
-    pn = check_identity(inner, n, k->pk_i, I_NAME, 'I', th2);
-    print_value("Identity_I, opened (inner frame)", inner, n);
+    /* proof = HKDF-Expand(resume_key, "peerlink v1 resume" || th2, 32) */
+    uint8_t proof[32];
+    resume_req req = {0};
+    if (res) {
+        expand(res->resume_key, 32, "peerlink v1 resume", th2, 64, proof, 32);
+        print_value("proof = HKDF-Expand(resume_key, \"peerlink v1 resume\" || th2, 32)", proof, 32);
+        req.session_id = res->session_id;
+        req.proof = proof;
+        req.delivered = res->delivered;
+    }
+    n = open_record(FI(2), hs_i2r, 0, inner);
+    pn = check_identity(inner, n, k->pk_i, I_NAME, 'I', th2, res ? &req : NULL);
+    print_value(res ? "Identity_I with SessionResume, opened (inner frame)" : "Identity_I, opened (inner frame)",
+                inner, n);
     th_add(&th, inner + 8, pn);
     th_value(&th, th3);
     hmac512(th3, 64, secret, secret_len, prk2);
-    expand32(prk2, 64, "peerlink app i2r", app_i2r);
-    expand32(prk2, 64, "peerlink app r2i", app_r2i);
+    expand32(prk2, 64, "peerlink app i2r", d->app_i2r);
+    expand32(prk2, 64, "peerlink app r2i", d->app_r2i);
+    expand(prk2, 64, "peerlink session id", NULL, 0, d->session_id, 16);
+    expand(prk2, 64, "peerlink resume", NULL, 0, d->resume_key, 32);
     print_value("th3 = transcript hash after Identity_I", th3, 64);
     print_value("PRK' = HKDF-Extract(salt = th3, IKM = S)", prk2, 64);
-    print_value("k_app_i2r = HKDF-Expand(PRK', \"peerlink app i2r\", 32)", app_i2r, 32);
-    print_value("k_app_r2i = HKDF-Expand(PRK', \"peerlink app r2i\", 32)", app_r2i, 32);
-
-    /* Ready (r2i #0), "hello" (i2r #0), "world" (r2i #1) */
-    static const uint8_t ready[] = {0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x4a, 0x00};
-    n = open_record(R->frame[3], R->frame_len[3], app_r2i, 0, inner);
-    assert_int_equal(n, sizeof ready);
-    assert_memory_equal(inner, ready, sizeof ready);
-    static const uint8_t hello[] = {0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 'h', 'e', 'l', 'l', 'o'};
-    n = open_record(I->frame[3], I->frame_len[3], app_i2r, 0, inner);
-    assert_int_equal(n, sizeof hello);
-    assert_memory_equal(inner, hello, sizeof hello);
-    static const uint8_t world[] = {0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 'w', 'o', 'r', 'l', 'd'};
-    n = open_record(R->frame[4], R->frame_len[4], app_r2i, 1, inner);
-    assert_int_equal(n, sizeof world);
-    assert_memory_equal(inner, world, sizeof world);
+    print_value("k_app_i2r = HKDF-Expand(PRK', \"peerlink app i2r\", 32)", d->app_i2r, 32);
+    print_value("k_app_r2i = HKDF-Expand(PRK', \"peerlink app r2i\", 32)", d->app_r2i, 32);
+    print_value(res ? "this connection's session_id = HKDF-Expand(PRK', \"peerlink session id\", 16) "
+                      "(not taken: the session goes on)"
+                    : "session_id = HKDF-Expand(PRK', \"peerlink session id\", 16)",
+                d->session_id, 16);
+    print_value(res ? "this connection's resume_key = HKDF-Expand(PRK', \"peerlink resume\", 32) "
+                      "(not taken: the session goes on)"
+                    : "resume_key = HKDF-Expand(PRK', \"peerlink resume\", 32)",
+                d->resume_key, 32);
     /* and the engines hold the same keys */
-    assert_memory_equal(I->e.tx.key, app_i2r, 32);
-    assert_memory_equal(I->e.rx.key, app_r2i, 32);
-    assert_memory_equal(R->e.tx.key, app_r2i, 32);
+    assert_memory_equal(I->e.tx.key, d->app_i2r, 32);
+    assert_memory_equal(I->e.rx.key, d->app_r2i, 32);
+    assert_memory_equal(R->e.tx.key, d->app_r2i, 32);
+    assert_memory_equal(R->e.rx.key, d->app_i2r, 32);
+#undef FI
+#undef FR
+}
+
+/* Pairing and reconnect: Ready (r2i #0), "hello" (i2r #0), "world" (r2i #1), all seq 0. */
+static void check_first_records(const vside *I, const vside *R, const derived *d)
+{
+    uint8_t want[64];
+    size_t n = control_of(want, READY(0, 0));
+    expect_record("Ready", R->frame[3], R->frame_len[3], d->app_r2i, 0, want, n);
+    n = data_of(want, 0, "hello");
+    expect_record("DATA \"hello\" seq 0", I->frame[3], I->frame_len[3], d->app_i2r, 0, want, n);
+    n = data_of(want, 0, "world");
+    expect_record("DATA \"world\" seq 0", R->frame[4], R->frame_len[4], d->app_r2i, 1, want, n);
+    /* a new session takes this connection's id and resume key */
+    assert_memory_equal(I->e.st.id, d->session_id, 16);
+    assert_memory_equal(R->e.st.id, d->session_id, 16);
+    assert_memory_equal(I->e.st.resume_key, d->resume_key, 32);
+    assert_memory_equal(R->e.st.resume_key, d->resume_key, 32);
+}
+
+/* ---------------------------------------------------------------- the resume scenario */
+
+/*
+ * The reconnect's session (engines I and R, open, "hello" and "world"
+ * delivered, d2 re-derived from it) goes on: Acks, a message lost with
+ * the link, a third connection that resumes the session with a new
+ * responder engine R2, the message sent again, and a clean close.
+ * Logs: I's frames from here on; R2's log starts with what R sent here.
+ */
+static void resume_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I, vside *R, vside *R2,
+                            const derived *d2)
+{
+    I->nframes = R->nframes = 0;
+    /* Second connection: each side acknowledges what its application received. */
+    assert_int_equal(pl_engine_ack(&I->e), PL_OK);
+    assert_int_equal(pl_engine_ack(&R->e), PL_OK);
+    pump(I, R);
+    assert_int_equal(I->acks, 1);
+    assert_int_equal(I->acked, 1);
+    assert_int_equal(R->acks, 1);
+    assert_int_equal(R->acked, 1);
+    /* "again" (seq 1) is sealed, then lost with the link. */
+    assert_int_equal(pl_engine_send(&I->e, "again", 5, 0), PL_OK);
+    drop(I);
+    assert_int_equal(I->nframes, 2);
+    assert_int_equal(R->nframes, 1);
+    assert_int_equal(R->nmsgs, 1);
+    assert_int_equal(I->e.st.tx_next, 2);
+    assert_int_equal(I->e.st.tx_acked, 1);
+
+    /* Third connection. The initiator keeps its engine and session. */
+    pl_engine_relink(&I->e);
+    I->opened = I->nmsgs = I->eofs = I->acks = 0;
+    I->acked = 0;
+    /* The responder: a listener's fresh engine, configured like the first,
+     * that finds the first engine's session. */
+    v_init(R2, 0x22);
+    R2->rnd.off = *off_r;
+    R2->old = &R->e;
+    memcpy(R2->frame[0], R->frame[0], R->frame_len[0]);
+    R2->frame_len[0] = R->frame_len[0];
+    R2->nframes = 1;
+    configure_responder(k, R2);
+    assert_int_equal(pl_engine_start(&I->e), PL_OK);
+    assert_int_equal(pl_engine_start(&R2->e), PL_OK);
+    pump(I, R2);
+    assert_int_equal(I->error, 0);
+    assert_int_equal(R2->error, 0);
+    assert_int_equal(I->opened, 1);
+    assert_int_equal(R2->opened, 1);
+    assert_int_equal(R2->find_calls, 1);
+    assert_int_equal(R2->adopted, 1);
+    assert_int_equal(I->e.resumed, 1);
+    assert_int_equal(I->e.reset, 0);
+    assert_int_equal(R2->e.resumed, 1);
+    assert_int_equal(R->e.st.established, 0); /* the stream moved */
+    assert_int_equal(R2->nmsgs, 1);            /* "again", sent again */
+    assert_int_equal(R2->got_len, 5);
+    assert_memory_equal(R2->got, "again", 5);
+    assert_int_equal(I->rnd.off, *off_i + 64);
+    assert_int_equal(R2->rnd.off, *off_r + 64);
+    *off_i = I->rnd.off;
+    *off_r = R2->rnd.off;
+    /* The responder acknowledges "again"; each side ends its stream, then
+     * acknowledges the other's end. */
+    assert_int_equal(pl_engine_ack(&R2->e), PL_OK);
+    pump(I, R2);
+    assert_int_equal(I->acked, 2);
+    assert_int_equal(pl_engine_shutdown(&I->e), PL_OK);
+    assert_int_equal(pl_engine_shutdown(&R2->e), PL_OK);
+    pump(I, R2);
+    assert_int_equal(I->eofs, 1);
+    assert_int_equal(R2->eofs, 1);
+    assert_int_equal(pl_engine_done(&I->e), 0);
+    assert_int_equal(pl_engine_ack(&I->e), PL_OK);
+    assert_int_equal(pl_engine_ack(&R2->e), PL_OK);
+    pump(I, R2);
+    assert_int_equal(I->error, 0);
+    assert_int_equal(R2->error, 0);
+    assert_int_equal(I->acked, 2);  /* messages: "hello", "again" (end-of-stream is not counted) */
+    assert_int_equal(R2->acked, 0); /* no ACKED: only its end-of-stream was new, which is not counted */
+    assert_int_equal(pl_stream_acked_messages(&R2->e.st), 1); /* "world", acknowledged before */
+    assert_int_equal(pl_engine_done(&I->e), 1);
+    assert_int_equal(pl_engine_done(&R2->e), 1);
+    assert_int_equal(I->nmsgs, 0);
+    assert_int_equal(R2->nmsgs, 1);
+    /* the session keeps the reconnect's id and resume key */
+    assert_memory_equal(I->e.st.id, d2->session_id, 16);
+    assert_memory_equal(R2->e.st.id, d2->session_id, 16);
+    assert_memory_equal(R2->e.st.resume_key, d2->resume_key, 32);
+    assert_int_equal(I->nframes, 8);
+    assert_int_equal(R2->nframes, 8);
+}
+
+/* The records of the resume scenario, opened with independently derived keys. */
+static void check_resume_tail(const vside *I, const vside *R2, const derived *d2)
+{
+    uint8_t want[64];
+    size_t n = control_of(want, ACK(1));
+    expect_record("Ack {delivered = 1}, initiator", I->frame[0], I->frame_len[0], d2->app_i2r, 1, want, n);
+    n = data_of(want, 1, "again");
+    expect_record("DATA \"again\" seq 1 (lost)", I->frame[1], I->frame_len[1], d2->app_i2r, 2, want, n);
+    n = control_of(want, ACK(1));
+    expect_record("Ack {delivered = 1}, responder", R2->frame[0], R2->frame_len[0], d2->app_r2i, 2, want, n);
+}
+
+static void check_resume_records(const vside *I, const vside *R2, const derived *d3)
+{
+    uint8_t want[64];
+    size_t n = control_of(want, READY(1, 1));
+    expect_record("Ready {resumed = true, delivered = 1}", R2->frame[4], R2->frame_len[4], d3->app_r2i, 0, want,
+                  n);
+    n = data_of(want, 1, "again");
+    expect_record("DATA \"again\" seq 1, sent again", I->frame[5], I->frame_len[5], d3->app_i2r, 0, want, n);
+    n = control_of(want, ACK(2));
+    expect_record("Ack {delivered = 2}, responder", R2->frame[5], R2->frame_len[5], d3->app_r2i, 1, want, n);
+    n = control_of(want, EOS(2));
+    expect_record("EndOfStream {seq = 2}, initiator", I->frame[6], I->frame_len[6], d3->app_i2r, 1, want, n);
+    n = control_of(want, EOS(1));
+    expect_record("EndOfStream {seq = 1}, responder", R2->frame[6], R2->frame_len[6], d3->app_r2i, 2, want, n);
+    n = control_of(want, ACK(2));
+    expect_record("Ack {delivered = 2}, initiator", I->frame[7], I->frame_len[7], d3->app_i2r, 2, want, n);
+    n = control_of(want, ACK(3));
+    expect_record("Ack {delivered = 3}, responder", R2->frame[7], R2->frame_len[7], d3->app_r2i, 3, want, n);
 }
 
 /* ---------------------------------------------------------------- comparison and printing */
 
-static const char *const I_NAMES_PAIR[] = {"Hello_I", "PairStart", "Identity_I (record, hs i2r #0)",
-                                           "DATA \"hello\" (record, app i2r #0)"};
-static const char *const R_NAMES_PAIR[] = {"Hello_R", "PairReply", "Identity_R (record, hs r2i #0)",
-                                           "Ready (record, app r2i #0)", "DATA \"world\" (record, app r2i #1)"};
-static const char *const I_NAMES_RESUME[] = {"Hello_I", "ResumeStart", "Identity_I (record, hs i2r #0)",
-                                             "DATA \"hello\" (record, app i2r #0)"};
-static const char *const R_NAMES_RESUME[] = {"Hello_R", "ResumeReply", "Identity_R (record, hs r2i #0)",
-                                             "Ready (record, app r2i #0)", "DATA \"world\" (record, app r2i #1)"};
+typedef struct fname {
+    const char *c;  /* in the pinned table */
+    const char *md; /* in the document */
+} fname;
 
-static void print_frames(const char *dir, const vside *s, const char *const *names)
+static const fname I_NAMES_PAIR[] = {
+    {"Hello_I", "Hello_I"},
+    {"PairStart", "PairStart"},
+    {"Identity_I (record, hs i2r #0)", "Identity_I (record, hs i2r #0)"},
+    {"DATA hello", "DATA seq 0 \"hello\" (record, app i2r #0)"},
+};
+static const fname R_NAMES_PAIR[] = {
+    {"Hello_R", "Hello_R"},
+    {"PairReply", "PairReply"},
+    {"Identity_R (record, hs r2i #0)", "Identity_R (record, hs r2i #0)"},
+    {"Ready (record, app r2i #0)", "Ready (record, app r2i #0)"},
+    {"DATA world", "DATA seq 0 \"world\" (record, app r2i #1)"},
+};
+static const fname I_NAMES_RECONNECT[] = {
+    {"Hello_I", "Hello_I"},
+    {"ResumeStart", "ResumeStart"},
+    {"Identity_I (record, hs i2r #0)", "Identity_I (record, hs i2r #0)"},
+    {"DATA hello", "DATA seq 0 \"hello\" (record, app i2r #0)"},
+};
+static const fname R_NAMES_RECONNECT[] = {
+    {"Hello_R", "Hello_R"},
+    {"ResumeReply", "ResumeReply"},
+    {"Identity_R (record, hs r2i #0)", "Identity_R (record, hs r2i #0)"},
+    {"Ready (record, app r2i #0)", "Ready (record, app r2i #0)"},
+    {"DATA world", "DATA seq 0 \"world\" (record, app r2i #1)"},
+};
+static const fname I_NAMES_RESUME[] = {
+    {"Ack 1 (2nd connection, app i2r #1)", "Ack {delivered = 1} (second connection: record, app i2r #1)"},
+    {"DATA again (2nd connection, app i2r #2, lost)",
+     "DATA seq 1 \"again\" (second connection: record, app i2r #2; lost with the link)"},
+    {"Hello_I", "Hello_I"},
+    {"ResumeStart", "ResumeStart"},
+    {"Identity_I with SessionResume (record, hs i2r #0)", "Identity_I with SessionResume (record, hs i2r #0)"},
+    {"DATA again (record, app i2r #0)", "DATA seq 1 \"again\", sent again (record, app i2r #0)"},
+    {"EndOfStream 2 (record, app i2r #1)", "EndOfStream {seq = 2} (record, app i2r #1)"},
+    {"Ack 2 (record, app i2r #2)", "Ack {delivered = 2} (record, app i2r #2)"},
+};
+static const fname R_NAMES_RESUME[] = {
+    {"Ack 1 (2nd connection, app r2i #2)", "Ack {delivered = 1} (second connection: record, app r2i #2)"},
+    {"Hello_R", "Hello_R"},
+    {"ResumeReply", "ResumeReply"},
+    {"Identity_R (record, hs r2i #0)", "Identity_R (record, hs r2i #0)"},
+    {"Ready resumed (record, app r2i #0)", "Ready {resumed = true, delivered = 1} (record, app r2i #0)"},
+    {"Ack 2 (record, app r2i #1)", "Ack {delivered = 2} (record, app r2i #1)"},
+    {"EndOfStream 1 (record, app r2i #2)", "EndOfStream {seq = 1} (record, app r2i #2)"},
+    {"Ack 3 (record, app r2i #3)", "Ack {delivered = 3} (record, app r2i #3)"},
+};
+
+/* Frames from..to-1 of a side, as Markdown. */
+static void print_frames(const char *dir, const vside *s, size_t from, size_t to, const fname *names)
 {
-    for (size_t i = 0; i < s->nframes; i++) {
+    for (size_t i = from; i < to && i < s->nframes; i++) {
         if (print_mode == 1) {
-            printf("%s %s (%zu bytes):\n\n", dir, names[i], s->frame_len[i]);
+            printf("%s %s (%zu bytes):\n\n", dir, names[i].md, s->frame_len[i]);
             print_hex_block(s->frame[i], s->frame_len[i]);
         }
     }
 }
 
-static void print_c(const char *table, const vside *s, const char *const *names)
+static void print_c(const char *table, const vside *s, const fname *names)
 {
     char hex[2 * MAX_FRAME + 1];
     printf("static const vec %s[] = {\n", table);
     for (size_t i = 0; i < s->nframes; i++) {
         hex_of(s->frame[i], s->frame_len[i], hex);
-        printf("    {\"%s\",\n", names[i][0] == 'D' ? (names[i][6] == 'h' ? "DATA hello" : "DATA world")
-                                                     : names[i]);
+        printf("    {\"%s\",\n", names[i].c);
         size_t len = strlen(hex);
         for (size_t off = 0; off < len; off += 64)
             printf("     \"%.64s\"%s\n", hex + off, off + 64 >= len ? "}," : "");
@@ -679,12 +1116,14 @@ static void compare(const vside *s, const vec *pinned, size_t count)
     }
 }
 
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 static void test_vectors(void **state)
 {
     (void)state;
     keys k;
     make_keys(&k);
-    static vside I, R; /* large: not on the stack */
+    static vside I, R, R2; /* large: not on the stack */
     size_t off_i = 0, off_r = 0;
 
     if (print_mode == 1) {
@@ -696,15 +1135,16 @@ static void test_vectors(void **state)
         memset(seed, 0x02, 32);
         print_value("responder Ed25519 seed", seed, 32);
         print_value("responder public key (its id)", k.pk_r, 32);
-        uint8_t s[128];
+        uint8_t s[192];
         memset(seed, 0x11, 32);
-        stream_bytes(seed, 0, s, 128);
-        print_value("initiator random stream, bytes 0..127 (seed 32 x 0x11)", s, 128);
+        stream_bytes(seed, 0, s, 192);
+        print_value("initiator random stream, bytes 0..191 (seed 32 x 0x11)", s, 192);
         memset(seed, 0x22, 32);
-        stream_bytes(seed, 0, s, 128);
-        print_value("responder random stream, bytes 0..127 (seed 32 x 0x22)", s, 128);
+        stream_bytes(seed, 0, s, 192);
+        print_value("responder random stream, bytes 0..191 (seed 32 x 0x22)", s, 192);
         printf("\n### Pairing\n\n");
     }
+    derived d;
     size_t start_i = off_i, start_r = off_r;
     run(&k, 1, &off_i, &off_r, &I, &R);
     assert_int_equal(off_i, 64);
@@ -715,22 +1155,24 @@ static void test_vectors(void **state)
     assert_memory_equal(I.paired_id, k.pk_r, 32);
     assert_int_equal(I.nframes, 4);
     assert_int_equal(R.nframes, 5);
-    spec_check(&k, 1, start_i, start_r, &I, &R);
-    print_frames("I → R", &I, I_NAMES_PAIR);
-    print_frames("R → I", &R, R_NAMES_PAIR);
+    spec_check(&k, 1, start_i, start_r, &I, 0, &R, 0, NULL, &d);
+    check_first_records(&I, &R, &d);
+    print_frames("I → R", &I, 0, I.nframes, I_NAMES_PAIR);
+    print_frames("R → I", &R, 0, R.nframes, R_NAMES_PAIR);
     if (print_mode == 2) {
         print_c("PAIR_I", &I, I_NAMES_PAIR);
         print_c("PAIR_R", &R, R_NAMES_PAIR);
     }
     if (!print_mode) {
-        compare(&I, PAIR_I, sizeof PAIR_I / sizeof PAIR_I[0]);
-        compare(&R, PAIR_R, sizeof PAIR_R / sizeof PAIR_R[0]);
+        compare(&I, PAIR_I, COUNT(PAIR_I));
+        compare(&R, PAIR_R, COUNT(PAIR_R));
     }
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);
 
     if (print_mode == 1)
         printf("\n### Reconnect\n\n");
+    derived d2;
     start_i = off_i;
     start_r = off_r;
     run(&k, 0, &off_i, &off_r, &I, &R);
@@ -739,19 +1181,49 @@ static void test_vectors(void **state)
     assert_int_equal(R.end_calls, 0);
     assert_int_equal(I.nframes, 4);
     assert_int_equal(R.nframes, 5);
-    spec_check(&k, 0, start_i, start_r, &I, &R);
-    print_frames("I → R", &I, I_NAMES_RESUME);
-    print_frames("R → I", &R, R_NAMES_RESUME);
+    spec_check(&k, 0, start_i, start_r, &I, 0, &R, 0, NULL, &d2);
+    check_first_records(&I, &R, &d2);
+    print_frames("I → R", &I, 0, I.nframes, I_NAMES_RECONNECT);
+    print_frames("R → I", &R, 0, R.nframes, R_NAMES_RECONNECT);
     if (print_mode == 2) {
-        print_c("RESUME_I", &I, I_NAMES_RESUME);
-        print_c("RESUME_R", &R, R_NAMES_RESUME);
+        print_c("RECONNECT_I", &I, I_NAMES_RECONNECT);
+        print_c("RECONNECT_R", &R, R_NAMES_RECONNECT);
     }
     if (!print_mode) {
-        compare(&I, RESUME_I, sizeof RESUME_I / sizeof RESUME_I[0]);
-        compare(&R, RESUME_R, sizeof RESUME_R / sizeof RESUME_R[0]);
+        compare(&I, RECONNECT_I, COUNT(RECONNECT_I));
+        compare(&R, RECONNECT_R, COUNT(RECONNECT_R));
+    }
+
+    /* The same engines go on: the reconnect's session is resumed. */
+    derived d3;
+    start_i = off_i;
+    start_r = off_r;
+    resume_scenario(&k, &off_i, &off_r, &I, &R, &R2, &d2);
+    assert_int_equal(off_i, 192);
+    assert_int_equal(off_r, 192);
+    if (print_mode == 1)
+        printf("\n### Resume\n\n#### Second connection, before the link drops\n\n");
+    check_resume_tail(&I, &R2, &d2);
+    print_frames("I → R", &I, 0, 2, I_NAMES_RESUME);
+    print_frames("R → I", &R2, 0, 1, R_NAMES_RESUME);
+    if (print_mode == 1)
+        printf("\n#### Third connection\n\n");
+    resume_in res = {d2.session_id, d2.resume_key, 1};
+    spec_check(&k, 0, start_i, start_r, &I, 2, &R2, 1, &res, &d3);
+    check_resume_records(&I, &R2, &d3);
+    print_frames("I → R", &I, 2, I.nframes, I_NAMES_RESUME);
+    print_frames("R → I", &R2, 1, R2.nframes, R_NAMES_RESUME);
+    if (print_mode == 2) {
+        print_c("RESUME_I", &I, I_NAMES_RESUME);
+        print_c("RESUME_R", &R2, R_NAMES_RESUME);
+    }
+    if (!print_mode) {
+        compare(&I, RESUME_I, COUNT(RESUME_I));
+        compare(&R2, RESUME_R, COUNT(RESUME_R));
     }
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);
+    pl_engine_clear(&R2.e);
 }
 
 /* The comparison itself can fail: one changed input (the responder key) changes its messages. */
