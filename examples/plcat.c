@@ -4,9 +4,11 @@
  * a code once, then authenticated with stored keys, and encrypted.
  * See plcat(1). Uses only the public API.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +30,11 @@ enum {
     EXIT_NOT_PAIRED = 5 /* no code to pair with, or pairing refused (locked, busy) */
 };
 
-/* Stop reading stdin while this much is queued for the peer. */
+/* Stop reading stdin while this much is queued for the peer, or when one
+ * more chunk would take what the peer has not acknowledged past SEND_LIMIT. */
 #define HIGH_WATER (1024 * 1024)
 #define STDIN_CHUNK 65536
+#define SEND_LIMIT (4 * 1024 * 1024)
 
 static const char *prog = "plcat";
 
@@ -53,6 +57,8 @@ typedef struct app {
     unsigned max_attempts;
     int port;
     int wait_s;
+    int resume_s; /* -1: the library's default */
+    const char *address; /* connect mode: dial this address instead of browsing */
     pl_txt *txt;
     /* connect mode: the service found, kept to connect again with a code */
     pl_service found;
@@ -79,9 +85,10 @@ static void die_usage(const char *msg)
         fprintf(stderr, "%s: %s\n", prog, msg);
     fprintf(stderr,
             "usage: %s -l [-n NAME] [-t TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--code CODE]\n"
-            "                [--max-attempts N] [--keys DIR] [--backend NAME]\n"
+            "                [--max-attempts N] [--keys DIR] [--backend NAME] [--resume SECONDS]\n"
             "       %s -b [-t TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
-            "       %s [-t TYPE] [-w SECONDS] [--code CODE] [--keys DIR] [--backend NAME] NAME\n"
+            "       %s [-t TYPE] [-w SECONDS] [--code CODE] [--keys DIR] [--backend NAME]\n"
+            "                [--resume SECONDS] [--address HOST:PORT] NAME\n"
             "       %s --list-paired [--keys DIR]\n"
             "       %s --forget NAME [--keys DIR]\n",
             prog, prog, prog, prog, prog);
@@ -226,7 +233,7 @@ static int start_connect(app *a);
 static void stdin_interest(app *a)
 {
     int want = a->conn && !a->stdin_eof && pl_conn_pending(a->conn) < HIGH_WATER &&
-               pl_conn_peer_name(a->conn);
+               pl_conn_unacked(a->conn) + STDIN_CHUNK <= SEND_LIMIT && pl_conn_peer_name(a->conn);
     if (want && !a->stdin_watch)
         a->stdin_watch = a->poll->watch_new(a->poll, STDIN_FILENO, PL_WATCH_IN, stdin_ready, a);
     else if (!want && a->stdin_watch) {
@@ -263,6 +270,20 @@ static void conn_event(pl_conn *c, pl_conn_event ev, int status, const void *dat
 {
     app *a = userdata;
     switch (ev) {
+    case PL_CONN_INTERRUPTED:
+        fprintf(stderr, "%s: connection interrupted (%s); resuming\n", prog, pl_strerror(status));
+        break;
+    case PL_CONN_RESUMED:
+        if (status == PL_OK)
+            fprintf(stderr, "%s: resumed\n", prog);
+        else
+            fprintf(stderr, "%s: resumed in a new session: the peer lost the old one (%s)\n", prog,
+                    pl_strerror(status));
+        stdin_interest(a);
+        break;
+    case PL_CONN_ACKED:
+        stdin_interest(a);
+        break;
     case PL_CONN_OPEN:
         fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_conn_paired(c) ? "paired with" : "authenticated",
                 pl_conn_peer_name(c));
@@ -318,6 +339,7 @@ static void on_accept(pl_listener *l, pl_conn *c, void *userdata)
             pl_conn_peer_name(c), peer);
     a->conn = c;
     pl_conn_set_callback(c, conn_event, a);
+    pl_conn_set_send_limit(c, SEND_LIMIT);
     if (a->stdin_eof)
         pl_conn_shutdown(c);
     stdin_interest(a);
@@ -382,6 +404,8 @@ static int run_listen(app *a)
         return EXIT_USAGE;
     }
     pl_listener_set_pairing_callback(a->listener, on_pairing, a);
+    if (a->resume_s >= 0)
+        pl_listener_set_resume(a->listener, a->resume_s * 1000, 5000);
     if (!a->have_code)
         fprintf(stderr, "%s: pairing code: %s\n", prog, pl_listener_code(a->listener));
     err = pl_publish(a->disc, a->name, a->type, pl_listener_port(a->listener), a->txt, on_publish, a,
@@ -424,6 +448,12 @@ static int start_connect(app *a)
     int err = pl_connect(a->poll, &a->found, a->ks, 0, conn_event, a, &a->conn);
     if (err == PL_OK && a->have_code)
         err = pl_conn_set_code(a->conn, a->code);
+    if (err == PL_OK)
+        err = pl_conn_set_send_limit(a->conn, SEND_LIMIT);
+    if (err == PL_OK && a->resume_s >= 0)
+        err = pl_conn_set_resume(a->conn, a->resume_s * 1000);
+    if (err == PL_OK && !a->address)
+        err = pl_conn_set_discovery(a->conn, a->disc);
     if (err != PL_OK) {
         fprintf(stderr, "%s: cannot connect to \"%s\": %s\n", prog, a->name, pl_strerror(err));
         pl_conn_free(a->conn);
@@ -474,7 +504,8 @@ static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_se
     a->found.name = a->found_name;
     a->found.addresses = a->found_addrs;
     a->found.txt = NULL;
-    a->found.type = a->found.domain = a->found.host = NULL;
+    a->found.type = a->type; /* to find it again if it moves (pl_conn_set_discovery) */
+    a->found.domain = a->found.host = NULL;
     a->poll->timeout_update(a->wait_timer, -1);
     pl_browser_free(b);
     a->browser = NULL;
@@ -492,6 +523,52 @@ static void wait_expired(pl_timeout *t, void *userdata)
     }
     fprintf(stderr, "%s: \"%s\" not found within %d s\n", prog, a->name, a->wait_s);
     finish(a, EXIT_NOT_FOUND);
+}
+
+/* --address HOST:PORT (HOST: an IPv4 address, or an IPv6 one in brackets,
+ * with %IFACE for a link-local one): dial it, no browsing. */
+static int run_address(app *a)
+{
+    char host[80];
+    const char *colon = strrchr(a->address, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    size_t hlen = colon ? (size_t)(colon - a->address) : 0;
+    if (!colon || *end || port < 1 || port > 65535 || hlen == 0 || hlen >= sizeof host) {
+        fprintf(stderr, "%s: --address takes HOST:PORT, e.g. 192.0.2.1:4242 or [fe80::1%%eth0]:4242\n", prog);
+        return EXIT_USAGE;
+    }
+    memcpy(host, a->address, hlen);
+    host[hlen] = 0;
+    a->found_addrs = calloc(1, sizeof *a->found_addrs);
+    if (!a->found_addrs)
+        return EXIT_RUNTIME;
+    pl_address *ad = a->found_addrs;
+    int ok;
+    if (host[0] == '[' && host[hlen - 1] == ']') {
+        host[hlen - 1] = 0;
+        char *pct = strchr(host, '%');
+        if (pct) {
+            *pct = 0;
+            ad->ifindex = (int)if_nametoindex(pct + 1);
+        }
+        ad->family = AF_INET6;
+        ok = inet_pton(AF_INET6, host + 1, ad->addr) == 1 && (!pct || ad->ifindex > 0);
+    } else {
+        ad->family = AF_INET;
+        ok = inet_pton(AF_INET, host, ad->addr) == 1;
+    }
+    if (!ok) {
+        fprintf(stderr, "%s: --address: \"%s\" is not an IP address\n", prog, a->address);
+        return EXIT_USAGE;
+    }
+    snprintf(a->found_name, sizeof a->found_name, "%s", a->name);
+    a->found.name = a->found_name;
+    a->found.port = (uint16_t)port;
+    a->found.n_addresses = 1;
+    a->found.addresses = a->found_addrs;
+    int st = start_connect(a);
+    return st ? st : -1;
 }
 
 static int run_browse(app *a)
@@ -530,7 +607,8 @@ static int parse_txt(app *a, const char *arg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS };
+    enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS, OPT_RESUME,
+           OPT_ADDRESS };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"backend", required_argument, NULL, OPT_BACKEND},
@@ -539,6 +617,8 @@ int main(int argc, char **argv)
         {"forget", required_argument, NULL, OPT_FORGET},
         {"list-paired", no_argument, NULL, OPT_LIST},
         {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {"resume", required_argument, NULL, OPT_RESUME},
+        {"address", required_argument, NULL, OPT_ADDRESS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -547,6 +627,7 @@ int main(int argc, char **argv)
     const char *forget_name = NULL;
     int list = 0;
     a.type = "_peerlink._tcp";
+    a.resume_s = -1;
     if (pl_txt_new(&a.txt) != PL_OK)
         return EXIT_RUNTIME;
     int c;
@@ -575,6 +656,13 @@ int main(int argc, char **argv)
                 die_usage("--max-attempts takes a number from 1 to 1000");
             a.max_attempts = (unsigned)v;
             break;
+        case OPT_RESUME:
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 86400)
+                die_usage("--resume takes a number of seconds from 0 to 86400");
+            a.resume_s = (int)v;
+            break;
+        case OPT_ADDRESS: a.address = optarg; break;
         case 'p':
             a.port = (int)strtol(optarg, &end, 10);
             if (*end || a.port < 0 || a.port > 65535)
@@ -618,6 +706,8 @@ int main(int argc, char **argv)
         die_usage("-k, -p, -T and --max-attempts go with -l");
     if (a.json && !a.browse)
         die_usage("--json goes with -b");
+    if (a.address && (a.listen || a.browse || management))
+        die_usage("--address goes with connecting to NAME");
 
     signal(SIGPIPE, SIG_IGN);
     int status = 0;
@@ -643,7 +733,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: discovery: %s\n", prog, pl_strerror(err));
         status = err == PL_ERR_UNSUPPORTED ? EXIT_USAGE : EXIT_RUNTIME;
     } else {
-        status = a.listen ? run_listen(&a) : run_browse(&a);
+        status = a.listen ? run_listen(&a) : a.address ? run_address(&a) : run_browse(&a);
         if (status < 0) {
             if (pl_loop_run(a.loop) != PL_OK) {
                 fprintf(stderr, "%s: event loop: %s\n", prog, strerror(errno));
