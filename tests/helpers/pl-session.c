@@ -1,0 +1,652 @@
+/*
+ * pl-session — drives resumable sessions for the integration tests.
+ *
+ *   pl-session relay --port P --relay-port R --messages N --seed S
+ *       One process, two peers: a listener on 127.0.0.1:P and a
+ *       connection to 127.0.0.1:R, where a fault-injecting relay
+ *       (pl-relay) forwards to P. They pair first over a direct
+ *       connection (and close it cleanly), then run one session through
+ *       the relay in which each side sends N messages of varied sizes
+ *       (drawn from S) while the relay cuts, truncates, stalls, delays
+ *       and corrupts the link. Every message is checked: its index, its
+ *       length and every byte, so a message lost, repeated, reordered
+ *       or altered fails the run. Ends with a clean close on both sides.
+ *       Prints "seed S", progress, and a summary line; exit 0 on success.
+ *
+ *   pl-session listen --port P --keys DIR [--code CODE]
+ *       A listener (instance "pl-session") that accepts pairing with CODE;
+ *       runs until killed; prints "msg I" for
+ *       every message (I: the index in its first 8 bytes), "open",
+ *       "resumed STATUS", "eof", "closed STATUS".
+ *
+ *   pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]
+ *       Connects to 127.0.0.1:P (pairing with CODE, else with stored
+ *       keys), sends N indexed messages (at most R per second), then
+ *       ends; prints "open", "acked K" (every 100, and the last),
+ *       "interrupted STATUS", "resumed STATUS acked K", "closed STATUS".
+ *
+ * Exit status: 0 success, 1 failure (a line "FAIL: ..." says why), 2 usage.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <peerlink/peerlink.h>
+
+#define CODE_DEFAULT "424242"
+#define INSTANCE "pl-session"
+
+static pl_loop *g_loop;
+static int g_failed;
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("FAIL: ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+    va_end(ap);
+    g_failed = 1;
+    pl_loop_quit(g_loop);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* splitmix64: the sizes and contents of the messages. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Message i of direction dir: 60 % up to 64 bytes, 30 % up to 2 KiB, 9 % up to 16 KiB, 1 % up to 64 KiB. */
+static size_t msg_size(uint64_t seed, int dir, uint64_t i)
+{
+    uint64_t r = mix(seed ^ ((uint64_t)dir << 62) ^ (i * 2 + 1));
+    unsigned pick = (unsigned)(r % 100);
+    uint64_t v = r >> 8;
+    size_t n = pick < 60 ? v % 65 : pick < 90 ? 64 + v % 1985 : pick < 99 ? 2048 + v % 14337 : 16384 + v % 49153;
+    return n < 8 ? 8 : n; /* room for the index */
+}
+
+static void msg_fill(uint64_t seed, int dir, uint64_t i, uint8_t *p, size_t n)
+{
+    for (int k = 0; k < 8; k++)
+        p[k] = (uint8_t)(i >> (56 - 8 * k));
+    uint64_t x = mix(seed ^ i ^ ((uint64_t)dir << 61));
+    for (size_t k = 8; k < n; k++) {
+        if ((k & 7) == 0)
+            x = mix(x);
+        p[k] = (uint8_t)(x >> (8 * (k & 7)));
+    }
+}
+
+static uint64_t msg_index(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v = v << 8 | p[k];
+    return v;
+}
+
+/* ------------------------------------------------------------------ one side of a session */
+
+typedef struct side {
+    const char *name;
+    int dir; /* the direction this side sends: 0 initiator to responder, 1 back */
+    pl_conn *c;
+    uint64_t seed, total;
+    uint64_t sent, received, acked;
+    uint64_t interrupts, resumes;
+    int opened, eof, closed, status, shut;
+    uint8_t *buf;
+    size_t max_unacked; /* the most unacknowledged bytes seen */
+} side;
+
+static void pump(side *s)
+{
+    while (s->c && !s->closed && s->sent < s->total) {
+        size_t n = msg_size(s->seed, s->dir, s->sent);
+        msg_fill(s->seed, s->dir, s->sent, s->buf, n);
+        int rc = pl_conn_send(s->c, s->buf, n);
+        if (rc == PL_ERR_AGAIN)
+            break; /* backpressure: PL_CONN_ACKED brings us back */
+        if (rc != PL_OK) {
+            fail("%s: send %" PRIu64 ": %s", s->name, s->sent, pl_strerror(rc));
+            return;
+        }
+        s->sent++;
+        size_t u = pl_conn_unacked(s->c);
+        if (u > s->max_unacked)
+            s->max_unacked = u;
+    }
+    if (s->c && !s->closed && s->sent == s->total && !s->shut) {
+        s->shut = 1;
+        int rc = pl_conn_shutdown(s->c);
+        if (rc != PL_OK)
+            fail("%s: shutdown: %s", s->name, pl_strerror(rc));
+    }
+}
+
+static void check_message(side *s, const uint8_t *data, size_t len)
+{
+    int from = 1 - s->dir;
+    uint64_t i = s->received;
+    size_t want = msg_size(s->seed, from, i);
+    if (len != want || len < 8 || msg_index(data) != i) {
+        fail("%s: message %" PRIu64 ": got index %" PRIu64 ", %zu bytes; want %zu bytes", s->name, i,
+             len >= 8 ? msg_index(data) : UINT64_MAX, len, want);
+        return;
+    }
+    msg_fill(s->seed, from, i, s->buf, want);
+    if (memcmp(s->buf, data, len) != 0) {
+        fail("%s: message %" PRIu64 ": content differs", s->name, i);
+        return;
+    }
+    s->received++;
+}
+
+static side g_i, g_r;
+static uint64_t g_conn_tries;
+
+static int all_done(void)
+{
+    return g_i.closed && g_r.closed;
+}
+
+static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    side *s = ud;
+    switch (ev) {
+    case PL_CONN_OPEN:
+        s->opened = 1;
+        pump(s);
+        break;
+    case PL_CONN_MESSAGE:
+        check_message(s, data, len);
+        break;
+    case PL_CONN_PEER_EOF:
+        s->eof = 1;
+        if (s->received != s->total)
+            fail("%s: end of stream after %" PRIu64 " of %" PRIu64 " messages", s->name, s->received,
+                 s->total);
+        break;
+    case PL_CONN_DRAINED:
+        break;
+    case PL_CONN_INTERRUPTED:
+        s->interrupts++;
+        break;
+    case PL_CONN_RESUMED:
+        s->resumes++;
+        if (status != PL_OK)
+            fail("%s: resumed with %s", s->name, pl_strerror(status));
+        pump(s);
+        break;
+    case PL_CONN_ACKED:
+        if (len < s->acked || len > s->sent + 1)
+            fail("%s: acked %zu after %" PRIu64 " (sent %" PRIu64 ")", s->name, len, s->acked, s->sent);
+        s->acked = len;
+        pump(s);
+        break;
+    case PL_CONN_CLOSED:
+        s->closed = 1;
+        s->status = status;
+        if (status != PL_OK && s->opened)
+            fail("%s: closed with %s after %" PRIu64 " sent, %" PRIu64 " received", s->name, pl_strerror(status),
+                 s->sent, s->received);
+        if (all_done())
+            pl_loop_quit(g_loop);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ relay mode */
+
+typedef struct relay_ctx {
+    const pl_poll *poll;
+    pl_keystore *ks_i;
+    pl_service svc;
+    pl_address addr;
+    int pairing_done;
+    pl_conn *pair_i, *pair_r;
+    int pair_closed;
+} relay_ctx;
+
+static relay_ctx g_rc;
+
+static void on_pair(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    (void)ud;
+    if (ev == PL_CONN_OPEN || ev == PL_CONN_PEER_EOF)
+        pl_conn_shutdown(c);
+    if (ev == PL_CONN_CLOSED) {
+        if (status != PL_OK) {
+            fail("pairing session closed with %s", pl_strerror(status));
+            return;
+        }
+        if (++g_rc.pair_closed == 2)
+            pl_loop_quit(g_loop);
+    }
+}
+
+static void connect_session(void);
+
+static void on_first(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    /* The session's first handshake may be cut by the relay: dial again. */
+    if (ev == PL_CONN_CLOSED && !g_i.opened) {
+        pl_conn_free(c);
+        g_i.c = NULL;
+        if (++g_conn_tries > 100) {
+            fail("no session through the relay after 100 attempts: %s", pl_strerror(status));
+            return;
+        }
+        connect_session();
+        return;
+    }
+    on_session(c, ev, status, data, len, ud);
+}
+
+static void connect_session(void)
+{
+    pl_conn *c;
+    int rc = pl_connect(g_rc.poll, &g_rc.svc, g_rc.ks_i, 5000, on_first, &g_i, &c);
+    if (rc != PL_OK) {
+        fail("pl_connect: %s", pl_strerror(rc));
+        return;
+    }
+    pl_conn_set_resume(c, 60000);
+    pl_conn_set_keepalive(c, 1000);
+    pl_conn_set_send_limit(c, 256 * 1024);
+    g_i.c = c;
+}
+
+static void on_accept_relay(pl_listener *l, pl_conn *c, void *ud)
+{
+    (void)l;
+    (void)ud;
+    if (!g_rc.pairing_done) {
+        g_rc.pair_r = c;
+        pl_conn_set_callback(c, on_pair, NULL);
+        pl_conn_shutdown(c);
+        return;
+    }
+    if (g_r.c) {
+        if (g_i.opened) {
+            fail("a second session reached the accept callback");
+            pl_conn_free(c);
+            return;
+        }
+        /* The relay cut the first handshake after this side opened and before
+         * the initiator did: that session was never the initiator's; start over. */
+        pl_conn_free(g_r.c);
+        uint8_t *buf = g_r.buf;
+        g_r = (side){.name = "responder", .dir = 1, .seed = g_r.seed, .total = g_r.total, .buf = buf};
+    }
+    g_r.c = c;
+    g_r.opened = 1;
+    pl_conn_set_send_limit(c, 256 * 1024);
+    pl_conn_set_callback(c, on_session, &g_r);
+    pump(&g_r);
+}
+
+static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t seed, int timeout_s)
+{
+    printf("seed %" PRIu64 "\n", seed);
+    fflush(stdout);
+    const pl_poll *poll = pl_loop_get_poll(g_loop);
+    pl_keystore *ks_r = NULL;
+    pl_listener *l = NULL;
+    int rc = pl_keystore_new_memory(&g_rc.ks_i);
+    if (rc == PL_OK)
+        rc = pl_keystore_new_memory(&ks_r);
+    if (rc == PL_OK)
+        rc = pl_listener_new(poll, port, ks_r, on_accept_relay, NULL, &l);
+    if (rc != PL_OK) {
+        fail("setup: %s", pl_strerror(rc));
+        return 1;
+    }
+    pl_listener_set_instance(l, INSTANCE);
+    pl_listener_set_pairing(l, CODE_DEFAULT, 0, 0);
+    pl_listener_set_resume(l, 60000, 1000);
+    g_rc.poll = poll;
+    g_rc.addr.family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", g_rc.addr.addr);
+    g_rc.svc.name = INSTANCE;
+    g_rc.svc.type = "_peerlink._tcp";
+    g_rc.svc.domain = "local";
+    g_rc.svc.host = "localhost";
+    g_rc.svc.n_addresses = 1;
+    g_rc.svc.addresses = &g_rc.addr;
+
+    /* 1. Pair over a direct connection, and close it cleanly. */
+    g_rc.svc.port = port;
+    rc = pl_connect(poll, &g_rc.svc, g_rc.ks_i, 5000, on_pair, NULL, &g_rc.pair_i);
+    if (rc == PL_OK)
+        rc = pl_conn_set_code(g_rc.pair_i, CODE_DEFAULT);
+    if (rc != PL_OK) {
+        fail("pairing: %s", pl_strerror(rc));
+        return 1;
+    }
+    pl_loop_run(g_loop);
+    if (g_failed)
+        return 1;
+    pl_conn_free(g_rc.pair_i);
+    pl_conn_free(g_rc.pair_r);
+    g_rc.pairing_done = 1;
+    printf("paired\n");
+    fflush(stdout);
+
+    /* 2. The session through the relay. */
+    g_i = (side){.name = "initiator", .dir = 0, .seed = seed, .total = n};
+    g_r = (side){.name = "responder", .dir = 1, .seed = seed, .total = n};
+    g_i.buf = malloc(65536);
+    g_r.buf = malloc(65536);
+    g_rc.svc.port = relay_port;
+    double t0 = now_s();
+    connect_session();
+    double last = t0;
+    while (!g_failed && !all_done()) {
+        pl_loop_iterate(g_loop, 1000);
+        double t = now_s();
+        if (t - last >= 5) {
+            last = t;
+            printf("progress %.0fs: i sent %" PRIu64 " got %" PRIu64 " (%" PRIu64 " interruptions), r sent %" PRIu64
+                   " got %" PRIu64 " (%" PRIu64 " interruptions)\n",
+                   t - t0, g_i.sent, g_i.received, g_i.interrupts, g_r.sent, g_r.received, g_r.interrupts);
+            fflush(stdout);
+        }
+        if (t - t0 > timeout_s)
+            fail("timed out after %d s", timeout_s);
+    }
+    double dt = now_s() - t0;
+    if (!g_failed && (g_i.received != n || g_r.received != n || g_i.status != PL_OK || g_r.status != PL_OK))
+        fail("incomplete: i got %" PRIu64 ", r got %" PRIu64 " of %" PRIu64, g_i.received, g_r.received, n);
+    printf("summary seed=%" PRIu64 " messages=%" PRIu64 " each way, %.1f s, initiator: %" PRIu64
+           " interruptions %" PRIu64 " resumes %" PRIu64 " dials, max unacked %zu; responder: %" PRIu64
+           " interruptions %" PRIu64 " resumes, max unacked %zu\n",
+           seed, n, dt, g_i.interrupts, g_i.resumes, g_conn_tries + 1, g_i.max_unacked, g_r.interrupts,
+           g_r.resumes, g_r.max_unacked);
+    if (g_i.max_unacked > 256 * 1024 + 65536 || g_r.max_unacked > 256 * 1024 + 65536)
+        fail("unacknowledged bytes passed the send limit");
+    fflush(stdout);
+    pl_conn_free(g_i.c);
+    pl_conn_free(g_r.c);
+    pl_listener_free(l);
+    pl_keystore_free(g_rc.ks_i);
+    pl_keystore_free(ks_r);
+    free(g_i.buf);
+    free(g_r.buf);
+    return g_failed;
+}
+
+/* ------------------------------------------------------------------ separate processes */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+    va_end(ap);
+}
+
+static void on_listen_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    (void)ud;
+    switch (ev) {
+    case PL_CONN_MESSAGE:
+        say("msg %" PRIu64, len >= 8 ? msg_index(data) : UINT64_MAX);
+        break;
+    case PL_CONN_PEER_EOF:
+        say("eof");
+        pl_conn_shutdown(c);
+        break;
+    case PL_CONN_INTERRUPTED:
+        say("interrupted %s", pl_strerror(status));
+        break;
+    case PL_CONN_RESUMED:
+        say("resumed %d", status);
+        break;
+    case PL_CONN_CLOSED:
+        say("closed %d", status);
+        pl_conn_free(c);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_listen_accept(pl_listener *l, pl_conn *c, void *ud)
+{
+    (void)l;
+    (void)ud;
+    say("open");
+    pl_conn_set_callback(c, on_listen_conn, NULL);
+}
+
+typedef struct sender {
+    pl_conn *c;
+    uint64_t total, sent, acked, last_said;
+    double rate, t0;
+    int shut;
+    pl_timeout *tick;
+    uint8_t buf[64];
+} sender;
+
+static void sender_pump(sender *s)
+{
+    double allowed = s->rate > 0 ? (now_s() - s->t0) * s->rate : (double)s->total;
+    while (s->sent < s->total && (double)s->sent < allowed) {
+        for (int k = 0; k < 8; k++)
+            s->buf[k] = (uint8_t)(s->sent >> (56 - 8 * k));
+        memset(s->buf + 8, 'x', sizeof s->buf - 8);
+        int rc = pl_conn_send(s->c, s->buf, sizeof s->buf);
+        if (rc == PL_ERR_AGAIN)
+            return;
+        if (rc != PL_OK) {
+            fail("send: %s", pl_strerror(rc));
+            return;
+        }
+        s->sent++;
+    }
+    if (s->sent == s->total && !s->shut) {
+        s->shut = 1;
+        pl_conn_shutdown(s->c);
+    }
+}
+
+static void on_tick(pl_timeout *t, void *ud)
+{
+    sender *s = ud;
+    sender_pump(s);
+    if (!s->shut)
+        pl_loop_get_poll(g_loop)->timeout_update(t, 10);
+}
+
+static void on_send_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    (void)c;
+    (void)data;
+    sender *s = ud;
+    switch (ev) {
+    case PL_CONN_OPEN:
+        say("open");
+        s->t0 = now_s();
+        pl_loop_get_poll(g_loop)->timeout_update(s->tick, 0);
+        break;
+    case PL_CONN_ACKED:
+        s->acked = len;
+        if (len >= s->last_said + 100 || len > s->total) {
+            s->last_said = len;
+            say("acked %zu", len);
+        }
+        sender_pump(s);
+        break;
+    case PL_CONN_INTERRUPTED:
+        say("interrupted %s", pl_strerror(status));
+        break;
+    case PL_CONN_RESUMED:
+        say("resumed %d acked %" PRIu64, status, s->acked);
+        sender_pump(s);
+        break;
+    case PL_CONN_CLOSED:
+        say("closed %d acked %" PRIu64, status, s->acked);
+        if (status != PL_OK)
+            g_failed = 1;
+        pl_loop_quit(g_loop);
+        break;
+    default:
+        break;
+    }
+}
+
+static pl_keystore *open_keys(const char *dir)
+{
+    pl_keystore *ks = NULL;
+    int rc = dir ? pl_keystore_open_dir(dir, &ks) : pl_keystore_new_memory(&ks);
+    if (rc != PL_OK) {
+        fprintf(stderr, "keystore %s: %s\n", dir ? dir : "(memory)", pl_strerror(rc));
+        exit(1);
+    }
+    return ks;
+}
+
+static void local_service(pl_service *svc, pl_address *a, uint16_t port, const char *name)
+{
+    memset(svc, 0, sizeof *svc);
+    memset(a, 0, sizeof *a);
+    a->family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", a->addr);
+    svc->name = name;
+    svc->type = "_peerlink._tcp";
+    svc->domain = "local";
+    svc->host = "localhost";
+    svc->port = port;
+    svc->n_addresses = 1;
+    svc->addresses = a;
+}
+
+static int run_listen(uint16_t port, const char *keys, const char *code)
+{
+    pl_keystore *ks = open_keys(keys);
+    pl_listener *l;
+    int rc = pl_listener_new(pl_loop_get_poll(g_loop), port, ks, on_listen_accept, NULL, &l);
+    if (rc != PL_OK) {
+        fprintf(stderr, "listen: %s\n", pl_strerror(rc));
+        return 1;
+    }
+    pl_listener_set_instance(l, INSTANCE);
+    if (code)
+        pl_listener_set_pairing(l, code, 0, 0);
+    say("listening %u", pl_listener_port(l));
+    pl_loop_run(g_loop);
+    pl_listener_free(l);
+    pl_keystore_free(ks);
+    return 0;
+}
+
+static int run_send(uint16_t port, const char *keys, const char *code, uint64_t n, double rate)
+{
+    pl_keystore *ks = open_keys(keys);
+    pl_service svc;
+    pl_address a;
+    local_service(&svc, &a, port, INSTANCE);
+    sender s = {.total = n, .rate = rate};
+    s.tick = pl_loop_get_poll(g_loop)->timeout_new(pl_loop_get_poll(g_loop), -1, on_tick, &s);
+    int rc = pl_connect(pl_loop_get_poll(g_loop), &svc, ks, 5000, on_send_conn, &s, &s.c);
+    if (rc == PL_OK && code)
+        rc = pl_conn_set_code(s.c, code);
+    if (rc != PL_OK) {
+        fprintf(stderr, "connect: %s\n", pl_strerror(rc));
+        return 1;
+    }
+    pl_conn_set_keepalive(s.c, 500);
+    pl_loop_run(g_loop);
+    pl_conn_free(s.c);
+    pl_loop_get_poll(g_loop)->timeout_free(s.tick);
+    pl_keystore_free(ks);
+    return g_failed;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: pl-session relay --port P --relay-port R --messages N --seed S [--timeout SEC]\n"
+                    "       pl-session listen --port P --keys DIR [--code CODE]\n"
+                    "       pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    signal(SIGPIPE, SIG_IGN);
+    const char *mode = argv[1], *keys = NULL, *code = NULL;
+    unsigned long port = 0, relay_port = 0;
+    uint64_t n = 1000, seed = 1;
+    double rate = 0;
+    int timeout_s = 600;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        if (!strcmp(a, "--port"))
+            port = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--relay-port"))
+            relay_port = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--messages"))
+            n = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--seed"))
+            seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--keys"))
+            keys = v;
+        else if (!strcmp(a, "--code"))
+            code = v;
+        else if (!strcmp(a, "--rate"))
+            rate = strtod(v, NULL);
+        else if (!strcmp(a, "--timeout"))
+            timeout_s = atoi(v);
+        else
+            usage();
+        i++;
+    }
+    if (port > 65535 || relay_port > 65535)
+        usage();
+    if (pl_loop_new(&g_loop) != PL_OK)
+        return 1;
+    int rc;
+    if (!strcmp(mode, "relay") && port && relay_port)
+        rc = run_relay((uint16_t)port, (uint16_t)relay_port, n, seed, timeout_s);
+    else if (!strcmp(mode, "listen") && port)
+        rc = run_listen((uint16_t)port, keys, code);
+    else if (!strcmp(mode, "send") && port)
+        rc = run_send((uint16_t)port, keys, code, n, rate);
+    else
+        usage();
+    pl_loop_free(g_loop);
+    return rc ? 1 : 0;
+}
