@@ -95,7 +95,6 @@ struct pl_conn {
     int keepalive_ms;     /* probe a silent link this often; 0: never */
     size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
     int interrupted;      /* the link is gone and the session waits for a new one */
-    int last_error;       /* why the last link ended */
     unsigned retry_ms;    /* initiator: back-off before the next reconnect */
     pl_timeout *lost;     /* interrupted: gives up the session */
     pl_timeout *retry;    /* initiator, interrupted: the next reconnect */
@@ -199,6 +198,7 @@ static void link_down(pl_conn *c)
     free_timeout(c, &c->timer);
     free_timeout(c, &c->deadline);
     free_timeout(c, &c->alive);
+    pl_buf_clear(&c->stash); /* bytes of this link: useless to the next */
 }
 
 /* Stop all I/O; the object stays allocated. */
@@ -313,7 +313,6 @@ static void conn_fail(pl_conn *c, int status)
     }
     flush_once(c);
     link_down(c);
-    c->last_error = status;
     if (c->initiator) {
         /* Reconnect from the loop, at once the first time, then backing off. */
         if (!c->retry && !(c->retry = c->poll->timeout_new(c->poll, -1, reconnect_due, c))) {
@@ -347,7 +346,7 @@ static void session_lost(pl_timeout *t, void *userdata)
 static void update_interest(pl_conn *c)
 {
     if (c->w) {
-        unsigned ev = c->paused ? 0 : PL_WATCH_IN;
+        unsigned ev = c->paused && pl_engine_open(&c->eng) ? 0 : PL_WATCH_IN; /* a handshake always reads */
         if (pl_buf_size(&c->eng.out))
             ev |= PL_WATCH_OUT;
         c->poll->watch_update(c->w, ev);
@@ -424,8 +423,8 @@ static const pl_stream *hook_find_session(void *ctx, const uint8_t id[PL_SESSION
 {
     pl_conn *c = ctx;
     for (pl_conn *s = *sessions_of(c->ks); s; s = s->knext) {
-        if (s == c || s->initiator || s->closed || s->zombie || s->listener || !s->eng.st.established ||
-            s->resume_ms <= 0)
+        if (s == c || s->initiator || s->byte_session || s->closed || s->zombie || s->listener ||
+            !s->eng.st.established || s->resume_ms <= 0)
             continue;
         if (sodium_memcmp(s->eng.st.id, id, PL_SESSION_ID_SIZE) == 0 &&
             sodium_memcmp(s->eng.peer_id, peer_id, 32) == 0) {
@@ -534,19 +533,25 @@ static int start_keepalive(pl_conn *c)
     return c->alive ? PL_OK : PL_ERR_NOMEM;
 }
 
-/* Nothing arrived for a whole period: ask for an Ack; still nothing a period later: the link is dead. */
+/* Nothing arrived for a whole period: ask for an Ack; still nothing a
+ * period later: the link is dead. While paused we read nothing, so we
+ * judge nothing; we Ping instead, so that the peer, which gets no Acks
+ * from us, still hears that we are alive. */
 static void keepalive_tick(pl_timeout *t, void *userdata)
 {
     pl_conn *c = userdata;
-    if (!c->rx_seen && c->ping_out) {
-        conn_fail(c, PL_ERR_TIMEOUT);
-        return;
-    }
-    if (!c->rx_seen && pl_engine_ping(&c->eng) == PL_OK) {
-        c->ping_out = 1;
-        update_interest(c);
+    if (c->paused) {
+        if (pl_engine_ping(&c->eng) == PL_OK)
+            update_interest(c);
+        c->ping_out = 0;
     } else if (c->rx_seen) {
         c->ping_out = 0;
+    } else if (c->ping_out) {
+        conn_fail(c, PL_ERR_TIMEOUT);
+        return;
+    } else if (pl_engine_ping(&c->eng) == PL_OK) {
+        c->ping_out = 1;
+        update_interest(c);
     }
     c->rx_seen = 0;
     c->poll->timeout_update(t, c->keepalive_ms);
@@ -611,7 +616,7 @@ static int maybe_finish(pl_conn *c)
 static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
-    if (c->paused) {
+    if (c->paused && pl_engine_open(&c->eng)) {
         if (pl_buf_append(&c->stash, buf, n) != PL_OK) {
             conn_fail(c, PL_ERR_NOMEM);
             return 0;
@@ -885,9 +890,9 @@ static void kicked(pl_timeout *t, void *userdata)
 static void reconnect_due(pl_timeout *t, void *userdata)
 {
     pl_conn *c = userdata;
+    link_down(c); /* a round still under way (new addresses came) starts over */
     pl_engine_relink(&c->eng);
     c->next_addr = 0;
-    c->n_pending = 0;
     if (!c->timer)
         c->timer = c->poll->timeout_new(c->poll, -1, he_timer, c);
     if (!c->deadline)

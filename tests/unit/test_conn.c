@@ -528,6 +528,9 @@ static void test_backpressure_when_receiver_stops(void **state)
     open_paired_session(f);
     const size_t limit = 64 * 1024, msg = 4000;
     assert_int_equal(pl_conn_set_send_limit(f->cli.conn, limit), PL_OK);
+    /* Liveness probes far shorter than the pause: a paused receiver must not look dead. */
+    assert_int_equal(pl_conn_set_keepalive(f->cli.conn, 50), PL_OK);
+    assert_int_equal(pl_conn_set_keepalive(f->srv.conn, 50), PL_OK);
     assert_int_equal(pl_conn_pause(f->srv.conn, 1), PL_OK);
     uint8_t buf[4000];
     memset(buf, 'q', sizeof buf);
@@ -555,6 +558,7 @@ static void test_backpressure_when_receiver_stops(void **state)
     assert_true(max_unacked <= limit);
     assert_true(max_pending <= limit + limit / 8); /* sealed copies: headers, seq and tags on top */
     assert_int_equal(f->cli.acked, 0);
+    assert_int_equal(f->cli.interrupted + f->srv.interrupted, 0);
     /* The receiver takes messages again: everything arrives, acks free the sender. */
     assert_int_equal(pl_conn_pause(f->srv.conn, 0), PL_OK);
     int64_t t = now_ms() + 10000;
@@ -564,6 +568,7 @@ static void test_backpressure_when_receiver_stops(void **state)
     assert_int_equal(f->srv.bytes, (size_t)sent * msg);
     assert_int_equal(f->cli.acked, (size_t)sent);
     assert_int_equal(pl_conn_unacked(f->cli.conn), 0);
+    assert_int_equal(f->cli.interrupted + f->srv.interrupted, 0);
     assert_int_equal(pl_conn_send(f->cli.conn, buf, msg), PL_OK);
 }
 
