@@ -13,16 +13,22 @@
  *       or altered fails the run. Ends with a clean close on both sides.
  *       Prints "seed S", progress, and a summary line; exit 0 on success.
  *
- *   pl-session listen --port P --keys DIR [--code CODE]
+ *   pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]
  *       A listener (instance "pl-session") that accepts pairing with CODE;
+ *       with --publish-port, it publishes itself with the built-in mDNS
+ *       engine at port Q (say, a relay's), and on "republish Q" read from
+ *       its standard input it withdraws and publishes again at port Q;
  *       runs until killed; prints "msg I" for
  *       every message (I: the index in its first 8 bytes), "open",
  *       "resumed STATUS", "eof", "closed STATUS".
  *
  *   pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]
+ *                   [--resume-ms MS]
  *       Connects to 127.0.0.1:P (pairing with CODE, else with stored
  *       keys), sends N indexed messages (at most R per second), then
- *       ends; prints "open", "acked K" (every 100, and the last),
+ *       ends, with a resume window of MS (default: the library's); with
+ *       --browse, finds "pl-session" with the built-in mDNS engine
+ *       instead of dialling P, and finds it again if it moves; prints "open", "acked K" (every 100, and the last),
  *       "interrupted STATUS", "resumed STATUS acked K", "closed STATUS".
  *
  * Exit status: 0 success, 1 failure (a line "FAIL: ..." says why), 2 usage.
@@ -37,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <peerlink/peerlink.h>
 
@@ -448,6 +455,11 @@ static void on_listen_accept(pl_listener *l, pl_conn *c, void *ud)
 
 typedef struct sender {
     pl_conn *c;
+    pl_keystore *ks;
+    pl_discovery *disc;
+    pl_browser *browser;
+    const char *code;
+    int resume_ms;
     uint64_t total, sent, acked, last_said;
     double rate, t0;
     int shut;
@@ -548,11 +560,76 @@ static void local_service(pl_service *svc, pl_address *a, uint16_t port, const c
     svc->addresses = a;
 }
 
-static int run_listen(uint16_t port, const char *keys, const char *code)
+static pl_discovery *open_discovery(void)
+{
+    pl_discovery *d = NULL;
+    int rc = pl_discovery_new(pl_loop_get_poll(g_loop), "mdns", &d);
+    if (rc != PL_OK) {
+        fprintf(stderr, "discovery: %s\n", pl_strerror(rc));
+        exit(1);
+    }
+    return d;
+}
+
+static void on_published(pl_publication *p, pl_publish_event ev, int status, const char *name, void *ud)
+{
+    (void)p;
+    (void)ud;
+    if (ev == PL_PUBLISH_ESTABLISHED)
+        say("published %s", name);
+    else if (ev == PL_PUBLISH_FAILED)
+        fail("publishing: %s", pl_strerror(status));
+}
+
+typedef struct publisher {
+    pl_discovery *disc;
+    pl_publication *pub;
+    char line[128];
+    size_t have;
+} publisher;
+
+static int publish_at(publisher *p, unsigned long port)
+{
+    pl_publication_free(p->pub);
+    p->pub = NULL;
+    int rc = port && port <= 65535 ? pl_publish(p->disc, INSTANCE, "_peerlink._tcp", (uint16_t)port, NULL,
+                                                on_published, p, &p->pub)
+                                   : PL_ERR_INVALID;
+    if (rc != PL_OK)
+        fail("publish at %lu: %s", port, pl_strerror(rc));
+    return rc;
+}
+
+/* Commands on standard input: "republish PORT". */
+static void on_stdin(pl_watch *w, int fd, unsigned events, void *ud)
+{
+    publisher *p = ud;
+    ssize_t n = read(fd, p->line + p->have, sizeof p->line - 1 - p->have);
+    if (n <= 0) {
+        pl_loop_get_poll(g_loop)->watch_free(w);
+        return;
+    }
+    p->have += (size_t)n;
+    p->line[p->have] = 0;
+    char *nl;
+    while ((nl = strchr(p->line, '\n'))) {
+        *nl = 0;
+        unsigned long port;
+        if (sscanf(p->line, "republish %lu", &port) == 1 && publish_at(p, port) == PL_OK)
+            say("republished %lu", port);
+        p->have -= (size_t)(nl + 1 - p->line);
+        memmove(p->line, nl + 1, p->have + 1);
+    }
+    if (p->have == sizeof p->line - 1)
+        p->have = 0; /* an overlong line: dropped */
+}
+
+static int run_listen(uint16_t port, const char *keys, const char *code, unsigned long publish_port)
 {
     pl_keystore *ks = open_keys(keys);
+    const pl_poll *poll = pl_loop_get_poll(g_loop);
     pl_listener *l;
-    int rc = pl_listener_new(pl_loop_get_poll(g_loop), port, ks, on_listen_accept, NULL, &l);
+    int rc = pl_listener_new(poll, port, ks, on_listen_accept, NULL, &l);
     if (rc != PL_OK) {
         fprintf(stderr, "listen: %s\n", pl_strerror(rc));
         return 1;
@@ -560,33 +637,81 @@ static int run_listen(uint16_t port, const char *keys, const char *code)
     pl_listener_set_instance(l, INSTANCE);
     if (code)
         pl_listener_set_pairing(l, code, 0, 0);
+    publisher p = {0};
+    pl_watch *w = NULL;
+    if (publish_port) {
+        p.disc = open_discovery();
+        if (publish_at(&p, publish_port) != PL_OK)
+            return 1;
+        w = poll->watch_new(poll, 0, PL_WATCH_IN, on_stdin, &p);
+    }
     say("listening %u", pl_listener_port(l));
     pl_loop_run(g_loop);
+    pl_publication_free(p.pub);
+    pl_discovery_free(p.disc);
     pl_listener_free(l);
     pl_keystore_free(ks);
+    (void)w; /* freed with the loop */
     return 0;
 }
 
-static int run_send(uint16_t port, const char *keys, const char *code, uint64_t n, double rate)
+static void send_connect(sender *s, const pl_service *svc)
 {
-    pl_keystore *ks = open_keys(keys);
-    pl_service svc;
-    pl_address a;
-    local_service(&svc, &a, port, INSTANCE);
-    sender s = {.total = n, .rate = rate};
-    s.tick = pl_loop_get_poll(g_loop)->timeout_new(pl_loop_get_poll(g_loop), -1, on_tick, &s);
-    int rc = pl_connect(pl_loop_get_poll(g_loop), &svc, ks, 5000, on_send_conn, &s, &s.c);
-    if (rc == PL_OK && code)
-        rc = pl_conn_set_code(s.c, code);
+    int rc = pl_connect(pl_loop_get_poll(g_loop), svc, s->ks, 5000, on_send_conn, s, &s->c);
+    if (rc == PL_OK && s->code)
+        rc = pl_conn_set_code(s->c, s->code);
+    if (rc == PL_OK && s->disc)
+        rc = pl_conn_set_discovery(s->c, s->disc); /* found again if it moves */
     if (rc != PL_OK) {
-        fprintf(stderr, "connect: %s\n", pl_strerror(rc));
-        return 1;
+        fail("connect: %s", pl_strerror(rc));
+        return;
     }
-    pl_conn_set_keepalive(s.c, 500);
-    pl_loop_run(g_loop);
+    pl_conn_set_keepalive(s->c, 500);
+    if (s->resume_ms >= 0)
+        pl_conn_set_resume(s->c, s->resume_ms);
+}
+
+static void on_found(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *ud)
+{
+    sender *s = ud;
+    if (ev == PL_BROWSE_FAILED) {
+        fail("browsing: %s", pl_strerror(status));
+        return;
+    }
+    if (ev != PL_BROWSE_ADD || s->c || strcmp(svc->name, INSTANCE) != 0)
+        return;
+    say("found port %u", svc->port);
+    pl_browser_free(b);
+    s->browser = NULL;
+    send_connect(s, svc);
+}
+
+static int run_send(uint16_t port, const char *keys, const char *code, uint64_t n, double rate, int resume_ms,
+                    int browse)
+{
+    sender s = {.total = n, .rate = rate, .code = code, .resume_ms = resume_ms};
+    s.ks = open_keys(keys);
+    s.tick = pl_loop_get_poll(g_loop)->timeout_new(pl_loop_get_poll(g_loop), -1, on_tick, &s);
+    if (browse) {
+        s.disc = open_discovery();
+        int rc = pl_browse(s.disc, "_peerlink._tcp", NULL, on_found, &s, &s.browser);
+        if (rc != PL_OK) {
+            fprintf(stderr, "browse: %s\n", pl_strerror(rc));
+            return 1;
+        }
+    } else {
+        pl_service svc;
+        pl_address a;
+        local_service(&svc, &a, port, INSTANCE);
+        send_connect(&s, &svc);
+    }
+    if (!g_failed)
+        pl_loop_run(g_loop);
     pl_conn_free(s.c);
+    pl_browser_free(s.browser);
+    pl_discovery_free(s.disc);
     pl_loop_get_poll(g_loop)->timeout_free(s.tick);
-    pl_keystore_free(ks);
+    pl_keystore_free(s.ks);
     return g_failed;
 }
 
@@ -595,8 +720,9 @@ static int run_send(uint16_t port, const char *keys, const char *code, uint64_t 
 static void usage(void)
 {
     fprintf(stderr, "usage: pl-session relay --port P --relay-port R --messages N --seed S [--timeout SEC]\n"
-                    "       pl-session listen --port P --keys DIR [--code CODE]\n"
-                    "       pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]\n");
+                    "       pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]\n"
+                    "       pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]\n"
+                    "                       [--resume-ms MS] [--browse]\n");
     exit(2);
 }
 
@@ -609,9 +735,14 @@ int main(int argc, char **argv)
     unsigned long port = 0, relay_port = 0;
     uint64_t n = 1000, seed = 1;
     double rate = 0;
-    int timeout_s = 600;
+    int timeout_s = 600, resume_ms = -1, browse = 0;
+    unsigned long publish_port = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--browse")) {
+            browse = 1;
+            continue;
+        }
         if (!v)
             usage();
         if (!strcmp(a, "--port"))
@@ -630,6 +761,10 @@ int main(int argc, char **argv)
             rate = strtod(v, NULL);
         else if (!strcmp(a, "--timeout"))
             timeout_s = atoi(v);
+        else if (!strcmp(a, "--resume-ms"))
+            resume_ms = atoi(v);
+        else if (!strcmp(a, "--publish-port"))
+            publish_port = strtoul(v, NULL, 10);
         else
             usage();
         i++;
@@ -642,9 +777,9 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "relay") && port && relay_port)
         rc = run_relay((uint16_t)port, (uint16_t)relay_port, n, seed, timeout_s);
     else if (!strcmp(mode, "listen") && port)
-        rc = run_listen((uint16_t)port, keys, code);
-    else if (!strcmp(mode, "send") && port)
-        rc = run_send((uint16_t)port, keys, code, n, rate);
+        rc = run_listen((uint16_t)port, keys, code, publish_port);
+    else if (!strcmp(mode, "send") && (port || browse))
+        rc = run_send((uint16_t)port, keys, code, n, rate, resume_ms, browse);
     else
         usage();
     pl_loop_free(g_loop);

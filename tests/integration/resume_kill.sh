@@ -4,7 +4,8 @@
 # The sender's session comes back as a new one (PL_CONN_RESUMED with
 # PL_ERR_PEER_RESET: the restarted peer lost the old session) and goes on:
 # the messages acknowledged before the kill are not sent again, every one
-# not acknowledged is, once and in order.
+# not acknowledged is, once and in order. Then, killed and not restarted:
+# the sender gives the session up when its resume window runs out.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 pl_enter_sandbox "$@"
@@ -42,3 +43,19 @@ grep '^msg ' "$(pl_out recv2)" | awk '{ print $2 }' >"$PL_TMP/got2"
 seq "$A" $((N - 1)) | cmp -s - "$PL_TMP/got2" ||
 	pl_fail "the restarted receiver did not get exactly messages $A..$((N - 1)) in order (first: $(head -1 "$PL_TMP/got2"), count $(wc -l <"$PL_TMP/got2"))"
 pl_log "PASS: $A acknowledged messages not resent; $((N - A)) resent once, in order ($((n1 - A)) had reached the killed receiver unacknowledged)"
+
+# The receiver killed and not restarted: the sender gives the session up
+# when the resume window it set (2 s) runs out, with PL_ERR_TIMEOUT (-7).
+pl_start recv3 null "$SESSION" listen --port 4700 --keys "$KR"
+pl_wait_for_line "$(pl_out recv3)" '^listening 4700$' 10 >/dev/null
+pl_start send2 null "$SESSION" send --port 4700 --keys "$KS" --messages "$N" --rate 2000 --resume-ms 2000
+pl_wait_for_line "$(pl_out send2)" '^acked ([1-9][0-9]{3})$' 20 >/dev/null
+kill -KILL "$(pl_pid recv3)"
+t0=$(date +%s.%N)
+pl_expect_exit send2 1 30
+t1=$(date +%s.%N)
+pl_wait_for_line "$(pl_out send2)" '^interrupted ' 1 >/dev/null
+pl_wait_for_line "$(pl_out send2)" '^closed -7 ' 1 >/dev/null
+waited=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+pl_log "the sender gave up after $waited s with the receiver gone"
+awk -v w="$waited" 'BEGIN { exit !(w >= 1.9) }' || pl_fail "gave up after $waited s, before its 2 s resume window ran out"
