@@ -85,16 +85,22 @@ void pl_engine_init(pl_engine *e, size_t max_message)
     pl_buf_init(&e->st.unacked);
 }
 
-void pl_engine_clear(pl_engine *e)
+/* Free what belongs to the connection (reporting an unfinished pairing). */
+static void clear_link(pl_engine *e)
 {
     if (e->pair_admitted && e->hooks.pair_end)
         e->hooks.pair_end(e->hooks_ctx, e->error ? e->error : PL_ERR_CLOSED);
     pl_deframer_clear(&e->outer);
     pl_deframer_clear(&e->in);
     pl_buf_clear(&e->out);
-    pl_stream_clear(&e->st);
     pl_record_clear(&e->tx);
     pl_record_clear(&e->rx);
+}
+
+void pl_engine_clear(pl_engine *e)
+{
+    clear_link(e);
+    pl_stream_clear(&e->st);
     sodium_memzero(e, sizeof *e);
 }
 
@@ -1144,14 +1150,8 @@ int pl_engine_truncated(const pl_engine *e)
 
 void pl_engine_relink(pl_engine *e)
 {
+    clear_link(e);
     pl_engine old = *e;
-    if (e->pair_admitted && e->hooks.pair_end)
-        e->hooks.pair_end(e->hooks_ctx, e->error ? e->error : PL_ERR_CLOSED);
-    pl_deframer_clear(&e->outer);
-    pl_deframer_clear(&e->in);
-    pl_buf_clear(&e->out);
-    pl_record_clear(&e->tx);
-    pl_record_clear(&e->rx);
     pl_engine_init(e, old.max_message);
     e->st = old.st; /* the session, and the configuration, stay */
     e->st.tx_sent = e->st.tx_acked;
