@@ -40,6 +40,11 @@
 #define DEFAULT_RESUME_MS 30000
 #define DEFAULT_KEEPALIVE_MS 5000
 #define DEFAULT_SEND_LIMIT (4u * 1024u * 1024u)
+/* Acknowledgements: at once past this much delivered, else after this delay
+ * (one Ack then covers a burst, and a reply need not wait behind one). */
+#define ACK_NOW_BYTES (32u * 1024u)
+#define ACK_NOW_MESSAGES 16
+#define ACK_DELAY_MS 5
 /* Reconnecting: the first attempt at once, then a back-off doubling to this. */
 #define RECONNECT_FIRST_MS 50
 #define RECONNECT_MAX_MS 2000
@@ -99,6 +104,9 @@ struct pl_conn {
     pl_timeout *lost;     /* interrupted: gives up the session */
     pl_timeout *retry;    /* initiator, interrupted: the next reconnect */
     pl_timeout *alive;    /* open: keepalive ticks */
+    pl_timeout *ack_timer; /* a delayed Ack is due */
+    size_t unacked_in;    /* bytes delivered since our last Ack */
+    int ack_armed;        /* ack_timer runs */
     int rx_seen;          /* bytes arrived since the last keepalive tick */
     int ping_out;         /* a Ping is unanswered */
     uint64_t acked;       /* the count PL_CONN_ACKED last reported */
@@ -151,6 +159,7 @@ static int conn_attach_fd(pl_conn *c, int fd);
 static int start_keepalive(pl_conn *c);
 static void resume_into(pl_conn *c, pl_conn *s, const uint8_t *rest, size_t n);
 static int report_acked(pl_conn *c);
+static int ack_soon(pl_conn *c);
 static void he_next(pl_conn *c);
 static void he_timer(pl_timeout *t, void *userdata);
 static void deadline_expired(pl_timeout *t, void *userdata);
@@ -198,6 +207,9 @@ static void link_down(pl_conn *c)
     free_timeout(c, &c->timer);
     free_timeout(c, &c->deadline);
     free_timeout(c, &c->alive);
+    free_timeout(c, &c->ack_timer);
+    c->unacked_in = 0;
+    c->ack_armed = 0;
     pl_buf_clear(&c->stash); /* bytes of this link: useless to the next */
 }
 
@@ -648,6 +660,7 @@ static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
                 return 0;
             break;
         case PL_ENGINE_MESSAGE:
+            c->unacked_in += ev.len;
             if (!emit(c, PL_CONN_MESSAGE, PL_OK, ev.data, ev.len) || c->closed)
                 return 0;
             break;
@@ -667,14 +680,55 @@ static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
             break;
         }
     }
-    /* Tell the peer what the application now has, in one Ack per batch. */
+    if (!ack_soon(c))
+        return 0;
+    update_interest(c); /* the handshake may have queued a reply */
+    return maybe_finish(c);
+}
+
+static void ack_due(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
     int rc = pl_engine_ack(&c->eng);
+    c->unacked_in = 0;
+    c->ack_armed = 0;
+    if (rc != PL_OK) {
+        conn_fail(c, rc);
+        return;
+    }
+    update_interest(c);
+}
+
+/* After a batch of input: tell the peer what the application now has.
+ * At once after a burst, the peer's end-of-stream or a Ping; otherwise
+ * in ACK_DELAY_MS, so that one Ack covers what comes meanwhile. Returns
+ * 0 if c ended. */
+static int ack_soon(pl_conn *c)
+{
+    const pl_stream *st = &c->eng.st;
+    if (st->rx_next == st->rx_acked && !c->eng.ping_owed)
+        return 1;
+    if (c->unacked_in < ACK_NOW_BYTES && st->rx_next - st->rx_acked < ACK_NOW_MESSAGES && !st->peer_eof &&
+        !c->eng.ping_owed) {
+        if (!c->ack_timer && !(c->ack_timer = c->poll->timeout_new(c->poll, -1, ack_due, c))) {
+            conn_fail(c, PL_ERR_NOMEM);
+            return 0;
+        }
+        if (!c->ack_armed) /* never pushed back: a steady trickle still gets its Acks */
+            c->poll->timeout_update(c->ack_timer, ACK_DELAY_MS);
+        c->ack_armed = 1;
+        return 1;
+    }
+    int rc = pl_engine_ack(&c->eng);
+    c->unacked_in = 0;
+    c->ack_armed = 0;
+    if (c->ack_timer)
+        c->poll->timeout_update(c->ack_timer, -1);
     if (rc != PL_OK) {
         conn_fail(c, rc);
         return 0;
     }
-    update_interest(c); /* the handshake may have queued a reply */
-    return maybe_finish(c);
+    return 1;
 }
 
 /* Tell the application how many of its messages the peer has now (if
