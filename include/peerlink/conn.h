@@ -290,9 +290,10 @@ PL_EXPORT int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap);
 
 /**
  * Abort the session and free c: queued and unacknowledged messages are
- * dropped, and an open link carries an Abort to the peer (which ends
- * with PL_ERR_ABORTED instead of waiting to resume). After a clean
- * PL_CONN_CLOSED it only frees. No callback follows. NULL is accepted.
+ * dropped, and an open TCP link carries an Abort to the peer (which ends
+ * with PL_ERR_ABORTED instead of waiting to resume; a byte session just
+ * closes its pipe). After a clean PL_CONN_CLOSED it only frees. No
+ * callback follows. NULL is accepted.
  */
 PL_EXPORT void pl_conn_free(pl_conn *c);
 
@@ -378,8 +379,6 @@ PL_EXPORT int pl_listener_set_max_message(pl_listener *l, size_t max);
  * accept callback again. PL_OK or PL_ERR_INVALID.
  */
 PL_EXPORT int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepalive_ms);
-
-
 
 /**
  * Number of accepted sockets still in the handshake (not yet handed to
