@@ -62,7 +62,9 @@ typedef enum pl_conn_event {
     PL_CONN_PEER_EOF = 2, /**< the peer will send no more messages */
     PL_CONN_DRAINED = 3,  /**< everything queued by pl_conn_send() was handed to the kernel */
     PL_CONN_CLOSED = 4,   /**< the session is over: status PL_OK if both directions ended and each side
-                               acknowledged the other's end-of-stream (everything was delivered), else the
+                               acknowledged the other's end-of-stream (everything was delivered; or, when
+                               the peer lost the session after it, everything but our end-of-stream was
+                               acknowledged and the peer's end-of-stream had arrived), else the
                                error: PL_ERR_WRONG_CODE, PL_ERR_NOT_PAIRED, PL_ERR_LOCKED, PL_ERR_BUSY during
                                pairing; PL_ERR_DUPLICATE (simultaneous dial, see pl_connect());
                                PL_ERR_ABORTED (the peer freed the session); PL_ERR_TIMEOUT (interrupted
@@ -72,7 +74,9 @@ typedef enum pl_conn_event {
     PL_CONN_INTERRUPTED = 5, /**< the link broke (status says why); the session waits for a new one.
                                   pl_conn_send() still queues (within the send limit). */
     PL_CONN_RESUMED = 6,  /**< a new link carries the session on; what the peer had not acknowledged is sent
-                               again. status PL_OK; or PL_ERR_PEER_RESET: the peer no longer knew the session
+                               again (without a PL_CONN_INTERRUPTED first if the peer noticed the broken
+                               link before this side did). status PL_OK; or PL_ERR_PEER_RESET: the peer
+                               no longer knew the session
                                (it restarted), so a new session with it carries the messages it had not
                                acknowledged, and the messages of the old one it had received but not yet
                                acknowledged may reach its application a second time. */
@@ -103,8 +107,11 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
  * dials the other with stored keys, sharing one keystore between its
  * listener and its connections), one session survives: the one dialled
  * by the peer whose id is smaller. The other connection ends with
- * PL_ERR_DUPLICATE before it opens, and the surviving one arrives at the
- * listener's accept callback.
+ * PL_ERR_DUPLICATE (the peer is sent an Abort if it had opened), and the
+ * surviving one arrives at the listener's accept callback. So, while a
+ * session that this side dialled to a peer with a larger id lives (open
+ * or interrupted), that peer cannot open another session to this side:
+ * its dials end with PL_ERR_DUPLICATE; it has the session already.
  *
  * ks holds our identity and the peers we paired with; it must outlive
  * the connection. If a peer was paired under svc->name, the connection
@@ -267,9 +274,10 @@ PL_EXPORT int pl_conn_set_discovery(pl_conn *c, pl_discovery *d);
 
 /**
  * New addresses for the service a pl_connect() session dials (copied),
- * for the next reconnection: pass the service from a browser's
- * PL_BROWSE_UPDATE when the peer moved. PL_OK, PL_ERR_INVALID (not a
- * pl_connect() session, no usable address), PL_ERR_NOMEM.
+ * for the next reconnection (at once, if one is being dialled): pass
+ * the service from a browser's PL_BROWSE_UPDATE when the peer moved.
+ * PL_OK, PL_ERR_INVALID (not a pl_connect() session, no usable address),
+ * PL_ERR_STATE (still connecting for the first time), PL_ERR_NOMEM.
  */
 PL_EXPORT int pl_conn_set_addresses(pl_conn *c, const pl_service *svc);
 
@@ -290,10 +298,12 @@ PL_EXPORT int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap);
 
 /**
  * Abort the session and free c: queued and unacknowledged messages are
- * dropped, and an open TCP link carries an Abort to the peer (which ends
- * with PL_ERR_ABORTED instead of waiting to resume; a byte session just
- * closes its pipe). After a clean PL_CONN_CLOSED it only frees. No
- * callback follows. NULL is accepted.
+ * dropped. On an open TCP link an Abort is sent if the socket takes it
+ * at once (the peer then ends with PL_ERR_ABORTED instead of waiting to
+ * resume; with a backlog in the socket it sees a broken link, and finds
+ * the session gone if it resumes); a byte session just closes its pipe.
+ * After a clean PL_CONN_CLOSED it only frees. No callback follows. NULL
+ * is accepted.
  */
 PL_EXPORT void pl_conn_free(pl_conn *c);
 

@@ -1154,6 +1154,7 @@ void pl_engine_relink(pl_engine *e)
     pl_engine old = *e;
     pl_engine_init(e, old.max_message);
     e->st = old.st; /* the session, and the configuration, stay */
+    e->peer_max = old.peer_max; /* until the next Hello says otherwise: pl_engine_send() checks it */
     e->st.tx_sent = e->st.tx_acked;
     e->st.sent_off = 0;
     e->initiator = old.initiator;

@@ -100,7 +100,7 @@ struct pl_conn {
     int keepalive_ms;     /* probe a silent link this often; 0: never */
     size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
     int interrupted;      /* the link is gone and the session waits for a new one */
-    unsigned retry_ms;    /* initiator: back-off before the next reconnect */
+    unsigned retry_ms;    /* initiator: back-off before the next reconnect; 0 again once a link carried data */
     pl_timeout *lost;     /* interrupted: gives up the session */
     pl_timeout *retry;    /* initiator, interrupted: the next reconnect */
     pl_timeout *alive;    /* open: keepalive ticks */
@@ -331,9 +331,9 @@ static void conn_fail(pl_conn *c, int status)
             conn_close(c, PL_ERR_NOMEM);
             return;
         }
-        c->poll->timeout_update(c->retry, c->interrupted ? (int)c->retry_ms : 0);
-        c->retry_ms = c->interrupted ? (c->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->retry_ms * 2)
-                                     : RECONNECT_FIRST_MS;
+        c->poll->timeout_update(c->retry, (int)c->retry_ms);
+        c->retry_ms = !c->retry_ms ? RECONNECT_FIRST_MS
+                                   : c->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->retry_ms * 2;
     }
     if (c->initiator && c->disc && !c->browser && c->svc_type[0])
         (void)pl_browse(c->disc, c->svc_type, NULL, rediscovered, c, &c->browser); /* else: the known addresses */
@@ -358,7 +358,8 @@ static void session_lost(pl_timeout *t, void *userdata)
 static void update_interest(pl_conn *c)
 {
     if (c->w) {
-        unsigned ev = c->paused && pl_engine_open(&c->eng) ? 0 : PL_WATCH_IN; /* a handshake always reads */
+        /* A handshake always reads; otherwise not while paused, nor before what was kept is fed. */
+        unsigned ev = (c->paused || pl_buf_size(&c->stash)) && pl_engine_open(&c->eng) ? 0 : PL_WATCH_IN;
         if (pl_buf_size(&c->eng.out))
             ev |= PL_WATCH_OUT;
         c->poll->watch_update(c->w, ev);
@@ -482,9 +483,17 @@ static int hook_admit(void *ctx, const uint8_t peer_id[32])
     return PL_OK;
 }
 
+/* Give up our dial: it may have opened meanwhile, then the peer must not wait for it. */
+static void dup_give_up(pl_conn *c)
+{
+    if (pl_engine_open(&c->eng) && pl_engine_abort(&c->eng) == PL_OK)
+        flush_once(c);
+    conn_close(c, PL_ERR_DUPLICATE);
+}
+
 static void dup_due(pl_timeout *t, void *userdata)
 {
-    conn_close(userdata, PL_ERR_DUPLICATE);
+    dup_give_up(userdata);
 }
 
 static const pl_engine_hooks conn_hooks = {
@@ -578,6 +587,10 @@ static int handle_open(pl_conn *c)
         return 0;
     }
     pl_listener *l = c->listener;
+    if (c->dup_lost) {
+        dup_give_up(c); /* a simultaneous dial of the peer's won while this one finished */
+        return 0;
+    }
     if (c->eng.finished) {
         /* The peer forgot a session that had delivered everything: end this link's new one. */
         if (pl_engine_abort(&c->eng) == PL_OK)
@@ -587,7 +600,6 @@ static int handle_open(pl_conn *c)
     }
     if (!l && c->interrupted) {
         c->interrupted = 0;
-        c->retry_ms = 0;
         if (c->browser)
             pl_browser_free(c->browser);
         c->browser = NULL;
@@ -628,7 +640,8 @@ static int maybe_finish(pl_conn *c)
 static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
-    if (c->paused && pl_engine_open(&c->eng)) {
+    /* Paused, or unpaused with input kept from before: this goes after it, in order. */
+    if ((c->paused || pl_buf_size(&c->stash)) && pl_engine_open(&c->eng)) {
         if (pl_buf_append(&c->stash, buf, n) != PL_OK) {
             conn_fail(c, PL_ERR_NOMEM);
             return 0;
@@ -656,10 +669,12 @@ static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
                 return 0;
             break;
         case PL_ENGINE_ACKED:
+            c->retry_ms = 0; /* the link carries the session: the next break reconnects at once */
             if (!report_acked(c))
                 return 0;
             break;
         case PL_ENGINE_MESSAGE:
+            c->retry_ms = 0;
             c->unacked_in += ev.len;
             if (!emit(c, PL_CONN_MESSAGE, PL_OK, ev.data, ev.len) || c->closed)
                 return 0;
@@ -755,6 +770,7 @@ static void resume_into(pl_conn *c, pl_conn *s, const uint8_t *rest, size_t n)
     c->eng = tmp;
     s->eng.hooks_ctx = s;
     c->eng.hooks_ctx = c;
+    sodium_memzero(&tmp, sizeof tmp); /* a copy of keys: both engines live on elsewhere */
     int rc = pl_engine_adopt(&s->eng, &c->eng.st);
     int fd = c->fd;
     c->poll->watch_free(c->w);
@@ -1149,9 +1165,13 @@ int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
 {
     if (!c || !svc || !c->addrs || c->closed)
         return PL_ERR_INVALID;
+    if (!c->interrupted && c->fd < 0)
+        return PL_ERR_STATE; /* still dialling the first time */
+    /* Interrupted and not in a handshake: attempts, or the pause before them, are under way. */
+    int dialling = c->interrupted && c->fd < 0;
     int rc = fill_addresses(c, svc);
-    if (rc == PL_OK && c->interrupted && c->retry && !c->n_pending)
-        c->poll->timeout_update(c->retry, 0); /* try the new ones now */
+    if (rc == PL_OK && dialling && c->retry)
+        c->poll->timeout_update(c->retry, 0); /* dial the new ones now */
     return rc;
 }
 

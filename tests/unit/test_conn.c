@@ -572,6 +572,77 @@ static void test_backpressure_when_receiver_stops(void **state)
     assert_int_equal(pl_conn_send(f->cli.conn, buf, msg), PL_OK);
 }
 
+/* A receiver that pauses in the middle of a stream, several times, with the
+ * rest of a read kept back each time: order and content survive. */
+typedef struct pauser {
+    fixture *f;
+    pl_timeout *resume;
+    uint32_t next;
+    int pauses, bad;
+} pauser;
+
+static void pauser_resume(pl_timeout *t, void *ud)
+{
+    pauser *p = ud;
+    pl_conn_pause(p->f->srv.conn, 0);
+}
+
+static void on_pausing(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    pauser *p = ud;
+    if (ev == PL_CONN_INTERRUPTED || (ev == PL_CONN_CLOSED && status != PL_OK))
+        p->bad++;
+    if (ev != PL_CONN_MESSAGE)
+        return;
+    const uint8_t *b = data;
+    uint32_t idx = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    for (size_t k = 4; k < len; k++)
+        if (b[k] != (uint8_t)(idx + k))
+            p->bad++;
+    if (len != 3000 || idx != p->next)
+        p->bad++;
+    p->next++;
+    if (p->next % 7 == 0) { /* in the middle of a read: the rest is kept */
+        assert_int_equal(pl_conn_pause(c, 1), PL_OK);
+        p->pauses++;
+        p->f->poll->timeout_update(p->resume, 2);
+    }
+}
+
+static void test_pause_mid_stream_keeps_order(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    pauser p = {.f = f};
+    p.resume = f->poll->timeout_new(f->poll, -1, pauser_resume, &p);
+    pl_conn_set_callback(f->srv.conn, on_pausing, &p);
+    const uint32_t n = 700;
+    uint8_t buf[3000];
+    uint32_t sent = 0;
+    int64_t end = now_ms() + 20000;
+    while ((p.next < n) && now_ms() < end && !p.bad) {
+        while (sent < n) {
+            buf[0] = (uint8_t)(sent >> 24);
+            buf[1] = (uint8_t)(sent >> 16);
+            buf[2] = (uint8_t)(sent >> 8);
+            buf[3] = (uint8_t)sent;
+            for (size_t k = 4; k < sizeof buf; k++)
+                buf[k] = (uint8_t)(sent + k);
+            int rc = pl_conn_send(f->cli.conn, buf, sizeof buf);
+            if (rc == PL_ERR_AGAIN)
+                break;
+            assert_int_equal(rc, PL_OK);
+            sent++;
+        }
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    }
+    assert_int_equal(p.bad, 0);
+    assert_int_equal(p.next, n);
+    assert_true(p.pauses >= 90);
+    assert_int_equal(f->cli.interrupted, 0);
+    f->poll->timeout_free(p.resume);
+}
+
 static void test_abort_reaches_the_peer(void **state)
 {
     fixture *f = *state;
@@ -689,6 +760,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_over_byte_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_socketpair_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_when_receiver_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_mid_stream_keeps_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_reaches_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_dial_leaves_one_session, setup, teardown),
     };
