@@ -227,7 +227,9 @@ PL_EXPORT size_t pl_conn_pending(const pl_conn *c);
 PL_EXPORT size_t pl_conn_unacked(const pl_conn *c);
 
 /**
- * Bound the bytes of unacknowledged messages (default 4 MiB). A slow
+ * Bound the bytes of unacknowledged messages (default 4 MiB; each
+ * message also counts 48 bytes, so that empty ones are bounded too;
+ * pl_conn_unacked() reports the messages' bytes alone). A slow
  * receiver acknowledges late, so the sender's memory stays within about
  * twice this (the messages and their sealed copies) plus one message.
  * PL_OK or PL_ERR_INVALID (0).

@@ -1065,7 +1065,11 @@ int pl_engine_send(pl_engine *e, const void *data, size_t len, size_t limit)
         return PL_ERR_STATE;
     if (len > PL_MAX_MESSAGE_LIMIT || (e->peer_max && len > e->peer_max))
         return PL_ERR_TOO_LARGE;
-    if (limit && st->unacked_bytes && len > limit - (st->unacked_bytes < limit ? st->unacked_bytes : limit))
+    /* Each message costs its bytes and PL_STREAM_ENTRY_COST (its share of
+     * bookkeeping and sealing), so that empty messages are bounded too. */
+    size_t used = st->unacked_bytes + (size_t)(st->tx_next - st->tx_acked) * PL_STREAM_ENTRY_COST;
+    if (limit && st->tx_next > st->tx_acked &&
+        (len > limit || len + PL_STREAM_ENTRY_COST > limit - (used < limit ? used : limit)))
         return PL_ERR_AGAIN;
     int rc = stream_append(st, data, len, (uint32_t)len);
     if (rc != PL_OK || e->state != PL_HS_OPEN)

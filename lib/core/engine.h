@@ -77,6 +77,9 @@ typedef struct pl_stream {
 } pl_stream;
 
 #define PL_STREAM_EOS 0xffffffffu
+/* What each unacknowledged message counts against a send limit beside
+ * its bytes: its length prefix here and its record's overhead. */
+#define PL_STREAM_ENTRY_COST 48
 
 /* Decisions and storage the handshake needs; every pointer may be NULL
  * where the role never calls it. All are synchronous. */
@@ -205,8 +208,9 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
 /*
  * Queue an application message (copied into the stream; sealed at once
  * when open, else when the connection opens). limit bounds the stream's
- * unacknowledged payload bytes (0: none); a message that would pass it
- * is refused with PL_ERR_AGAIN unless nothing is unacknowledged.
+ * unacknowledged messages (0: none), each counting its bytes plus
+ * PL_STREAM_ENTRY_COST; a message that would pass it is refused with
+ * PL_ERR_AGAIN unless nothing is unacknowledged.
  * PL_OK, PL_ERR_AGAIN, PL_ERR_STATE (after shutdown), PL_ERR_TOO_LARGE
  * (> peer's maximum once known, or > PL_MAX_MESSAGE_LIMIT),
  * PL_ERR_NOMEM. Nothing is queued on error. Valid while the engine is

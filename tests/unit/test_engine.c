@@ -2395,8 +2395,8 @@ static void test_resume_handshake_bounds(void **state)
 static void test_send_limit(void **state)
 {
     fx *f = *state;
-    const size_t limit = 10;
-    uint8_t big[25] = {0};
+    const size_t limit = 10 + 2 * PL_STREAM_ENTRY_COST; /* two messages, 10 bytes in all */
+    uint8_t big[25 + 2 * PL_STREAM_ENTRY_COST] = {0};
     open_session(f, 53);
     /* nothing unacknowledged: even a message above the limit goes */
     assert_int_equal(pl_engine_send(&f->I.e, big, sizeof big, limit), PL_OK);
@@ -2437,6 +2437,13 @@ static void test_send_limit(void **state)
     assert_int_equal(pl_engine_send(&f->I.e, "abc", 3, limit), PL_OK);
     pump(f);
     assert_int_equal(f->R.nmsgs, 8);
+    /* empty messages count too: two fit, not a thousand */
+    int empties = 0;
+    while (empties < 1000 && pl_engine_send(&f->I.e, "", 0, limit) == PL_OK)
+        empties++;
+    assert_int_equal(empties, 2);
+    pump(f);
+    assert_int_equal(f->R.nmsgs, 10);
     assert_int_equal(f->I.error + f->R.error, 0);
 }
 
