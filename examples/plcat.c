@@ -30,8 +30,8 @@ enum {
     EXIT_NOT_PAIRED = 5 /* no code to pair with, or pairing refused (locked, busy) */
 };
 
-/* Stop reading stdin while this much is queued for the peer, or when one
- * more chunk would take what the peer has not acknowledged past SEND_LIMIT. */
+/* Stop reading stdin while this much is queued for the peer, or while a
+ * chunk waits for the peer to acknowledge (PL_ERR_AGAIN past SEND_LIMIT). */
 #define HIGH_WATER (1024 * 1024)
 #define STDIN_CHUNK 65536
 #define SEND_LIMIT (4 * 1024 * 1024)
@@ -66,6 +66,8 @@ typedef struct app {
     pl_address *found_addrs;
     /* state */
     int stdin_eof;
+    char held[STDIN_CHUNK]; /* read from stdin, refused for now by the send limit */
+    size_t held_len;
     int exit_status;
     int done;
 } app;
@@ -232,8 +234,8 @@ static int start_connect(app *a);
 
 static void stdin_interest(app *a)
 {
-    int want = a->conn && !a->stdin_eof && pl_conn_pending(a->conn) < HIGH_WATER &&
-               pl_conn_unacked(a->conn) + STDIN_CHUNK <= SEND_LIMIT && pl_conn_peer_name(a->conn);
+    int want = a->conn && !a->stdin_eof && !a->held_len && pl_conn_pending(a->conn) < HIGH_WATER &&
+               pl_conn_peer_name(a->conn);
     if (want && !a->stdin_watch)
         a->stdin_watch = a->poll->watch_new(a->poll, STDIN_FILENO, PL_WATCH_IN, stdin_ready, a);
     else if (!want && a->stdin_watch) {
@@ -242,11 +244,27 @@ static void stdin_interest(app *a)
     }
 }
 
+/* Send the chunk read from stdin; past the send limit it waits for PL_CONN_ACKED. 0 on error. */
+static int send_held(app *a)
+{
+    if (!a->held_len || !a->conn)
+        return 1;
+    int err = pl_conn_send(a->conn, a->held, a->held_len);
+    if (err == PL_ERR_AGAIN)
+        return 1;
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: send failed: %s\n", prog, pl_strerror(err));
+        finish(a, EXIT_RUNTIME);
+        return 0;
+    }
+    a->held_len = 0;
+    return 1;
+}
+
 static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     app *a = userdata;
-    static char buf[STDIN_CHUNK];
-    ssize_t n = read(fd, buf, sizeof buf);
+    ssize_t n = read(fd, a->held, sizeof a->held);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
@@ -255,12 +273,9 @@ static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata)
         a->stdin_eof = 1;
         pl_conn_shutdown(a->conn);
     } else {
-        int err = pl_conn_send(a->conn, buf, (size_t)n);
-        if (err != PL_OK) {
-            fprintf(stderr, "%s: send failed: %s\n", prog, pl_strerror(err));
-            finish(a, EXIT_RUNTIME);
+        a->held_len = (size_t)n;
+        if (!send_held(a))
             return;
-        }
     }
     stdin_interest(a);
 }
@@ -282,7 +297,8 @@ static void conn_event(pl_conn *c, pl_conn_event ev, int status, const void *dat
         stdin_interest(a);
         break;
     case PL_CONN_ACKED:
-        stdin_interest(a);
+        if (send_held(a))
+            stdin_interest(a);
         break;
     case PL_CONN_OPEN:
         fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_conn_paired(c) ? "paired with" : "authenticated",
