@@ -866,6 +866,20 @@ static int do_write(pl_conn *c)
     return wrote(c, (size_t)n);
 }
 
+/* Start the handshake if it has not begun. Returns 0 if that failed (c ended). */
+static int start_if_idle(pl_conn *c)
+{
+    if (c->eng.state != PL_HS_IDLE)
+        return 1;
+    int rc = conn_start(c);
+    if (rc != PL_OK) {
+        conn_fail(c, rc);
+        return 0;
+    }
+    update_interest(c);
+    return 1;
+}
+
 static void conn_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     pl_conn *c = userdata;
@@ -873,14 +887,8 @@ static void conn_io(pl_watch *w, int fd, unsigned events, void *userdata)
      * are dispatched before timeouts: when the peer's Hello is already
      * readable, start now rather than feed an idle engine (which fails
      * the session with PL_ERR_STATE). */
-    if (c->eng.state == PL_HS_IDLE) {
-        int rc = conn_start(c);
-        if (rc != PL_OK) {
-            conn_fail(c, rc);
-            return;
-        }
-        update_interest(c);
-    }
+    if (!start_if_idle(c))
+        return;
     if ((events & PL_WATCH_OUT) && !do_write(c))
         return;
     /* What the input made the engine (or the application's callbacks)
@@ -916,17 +924,7 @@ static int conn_attach_fd(pl_conn *c, int fd)
 static void kicked(pl_timeout *t, void *userdata)
 {
     pl_conn *c = userdata;
-    if (c->eng.state == PL_HS_IDLE) {
-        int rc = conn_start(c);
-        if (rc != PL_OK) {
-            conn_fail(c, rc);
-            return;
-        }
-        update_interest(c);
-        if (!c->is_channel)
-            return;
-    }
-    if (!c->is_channel)
+    if (!start_if_idle(c) || !c->is_channel)
         return;
     pl_buf *out = &c->eng.out;
     if (pl_buf_size(out) && !c->ch_blocked) {
