@@ -224,6 +224,22 @@ static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *dat
     }
 }
 
+/* 127.0.0.1:port as a browsed service named name (svc points into *a). */
+static void local_service(pl_service *svc, pl_address *a, uint16_t port, const char *name)
+{
+    memset(svc, 0, sizeof *svc);
+    memset(a, 0, sizeof *a);
+    a->family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", a->addr);
+    svc->name = name;
+    svc->type = "_peerlink._tcp";
+    svc->domain = "local";
+    svc->host = "localhost";
+    svc->port = port;
+    svc->n_addresses = 1;
+    svc->addresses = a;
+}
+
 /* ------------------------------------------------------------------ relay mode */
 
 typedef struct relay_ctx {
@@ -336,14 +352,7 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     pl_listener_set_pairing(l, CODE_DEFAULT, 0, 0);
     pl_listener_set_resume(l, 60000, 1000);
     g_rc.poll = poll;
-    g_rc.addr.family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", g_rc.addr.addr);
-    g_rc.svc.name = INSTANCE;
-    g_rc.svc.type = "_peerlink._tcp";
-    g_rc.svc.domain = "local";
-    g_rc.svc.host = "localhost";
-    g_rc.svc.n_addresses = 1;
-    g_rc.svc.addresses = &g_rc.addr;
+    local_service(&g_rc.svc, &g_rc.addr, port, INSTANCE);
 
     /* 1. Pair over a direct connection, and close it cleanly. */
     g_rc.svc.port = port;
@@ -545,20 +554,6 @@ static pl_keystore *open_keys(const char *dir)
     return ks;
 }
 
-static void local_service(pl_service *svc, pl_address *a, uint16_t port, const char *name)
-{
-    memset(svc, 0, sizeof *svc);
-    memset(a, 0, sizeof *a);
-    a->family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", a->addr);
-    svc->name = name;
-    svc->type = "_peerlink._tcp";
-    svc->domain = "local";
-    svc->host = "localhost";
-    svc->port = port;
-    svc->n_addresses = 1;
-    svc->addresses = a;
-}
 
 static pl_discovery *open_discovery(void)
 {
