@@ -355,7 +355,6 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     local_service(&g_rc.svc, &g_rc.addr, port, INSTANCE);
 
     /* 1. Pair over a direct connection, and close it cleanly. */
-    g_rc.svc.port = port;
     rc = pl_connect(poll, &g_rc.svc, g_rc.ks_i, 5000, on_pair, NULL, &g_rc.pair_i);
     if (rc == PL_OK)
         rc = pl_conn_set_code(g_rc.pair_i, CODE_DEFAULT);
