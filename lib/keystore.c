@@ -18,6 +18,13 @@
  *   identity  64-byte Ed25519 secret key (libsodium form: seed | public key)
  *   peer      id (32) | paired_at (i64) | name length (1) | name (<= 63 bytes, no NUL)
  *   attempts  failures (u32) | lock_level (u32) | locked_until (i64)
+ *             | busy_until_ms (i64) | busy_token (u64) | retry_at_ms (i64)
+ *             (40 bytes; an item of the first 16 bytes alone, as written
+ *             before the last three fields existed, reads them as 0)
+ *
+ * A read-modify-write of an attempts item (pl__keystore_update_attempts)
+ * holds the store's lock: for the directory store, flock() on the
+ * directory, so that processes sharing one directory share one budget.
  */
 #include "keystore_internal.h"
 
@@ -25,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -34,6 +42,10 @@
 struct pl_keystore {
     pl_keystore_ops ops;
     void *ctx;
+    /* Exclusive lock across processes around a read-modify-write (on != 0:
+     * take, 0: release); NULL where the store has none (memory, an
+     * application's store). */
+    int (*xlock)(void *ctx, int on);
     void *sessions; /* see pl__keystore_sessions() */
 };
 
@@ -57,7 +69,8 @@ enum { ITEM_IDENTITY = 1, ITEM_PEER = 2, ITEM_ATTEMPTS = 3 };
 
 #define PEER_FIXED (PL_ID_SIZE + 8 + 1)        /* payload bytes before the name */
 #define PEER_NAME_MAX 63
-#define ATTEMPTS_SIZE 16
+#define ATTEMPTS_SIZE 40
+#define ATTEMPTS_SIZE_V0 16 /* before busy_until_ms, busy_token, retry_at_ms */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -328,10 +341,8 @@ static int create_identity(pl_keystore *ks, uint8_t sk[64])
     return rc;
 }
 
-int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64])
+static int identity_secret(pl_keystore *ks, uint8_t sk[64])
 {
-    if (!ks || !sk)
-        return PL_ERR_INVALID;
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = ks_get(ks, IDENTITY_NAME, &data, &len);
@@ -349,6 +360,20 @@ int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64])
     }
     if (rc != PL_OK)
         sodium_memzero(sk, 64);
+    return rc;
+}
+
+/* Under the store's lock, so that two processes that open one directory
+ * for the first time agree on one identity. */
+int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64])
+{
+    if (!ks || !sk)
+        return PL_ERR_INVALID;
+    if (ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK)
+        return PL_ERR_IO;
+    int rc = identity_secret(ks, sk);
+    if (ks->xlock)
+        ks->xlock(ks->ctx, 0);
     return rc;
 }
 
@@ -618,12 +643,18 @@ int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a
     const uint8_t *p;
     size_t n;
     rc = unseal(ITEM_ATTEMPTS, data, len, &p, &n);
-    if (rc == PL_OK && n != ATTEMPTS_SIZE)
+    if (rc == PL_OK && n != ATTEMPTS_SIZE && n != ATTEMPTS_SIZE_V0)
         rc = PL_ERR_CORRUPT;
     if (rc == PL_OK) {
+        memset(a, 0, sizeof *a);
         a->failures = get_u32(p);
         a->lock_level = get_u32(p + 4);
         a->locked_until = get_i64(p + 8);
+        if (n == ATTEMPTS_SIZE) {
+            a->busy_until_ms = get_i64(p + 16);
+            a->busy_token = (uint64_t)get_i64(p + 24);
+            a->retry_at_ms = get_i64(p + 32);
+        }
     }
     wipe_free(data, len);
     return rc;
@@ -639,9 +670,31 @@ int pl__keystore_put_attempts(pl_keystore *ks, const char *scope, const pl_attem
     put_u32(payload, a->failures);
     put_u32(payload + 4, a->lock_level);
     put_i64(payload + 8, a->locked_until);
+    put_i64(payload + 16, a->busy_until_ms);
+    put_i64(payload + 24, (int64_t)a->busy_token);
+    put_i64(payload + 32, a->retry_at_ms);
     uint8_t sealed[ATTEMPTS_SIZE + SEAL_OVERHEAD];
     size_t n = seal(ITEM_ATTEMPTS, payload, sizeof payload, sealed);
     return ks_put(ks, name, sealed, n);
+}
+
+int pl__keystore_update_attempts(pl_keystore *ks, const char *scope,
+                                 int (*fn)(pl_attempts *a, void *arg), void *arg)
+{
+    if (!ks || !scope || !fn)
+        return PL_ERR_INVALID;
+    if (ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK)
+        return PL_ERR_IO;
+    pl_attempts a;
+    int rc = pl__keystore_get_attempts(ks, scope, &a);
+    if (rc == PL_OK) {
+        rc = fn(&a, arg);
+        if (rc > 0)
+            rc = pl__keystore_put_attempts(ks, scope, &a);
+    }
+    if (ks->xlock)
+        ks->xlock(ks->ctx, 0);
+    return rc < 0 ? rc : PL_OK;
 }
 
 /* ------------------------------------------------------- memory store */
@@ -927,6 +980,18 @@ static int dir_list(void *ctx, const char *prefix, int (*fn)(const char *name, v
     return rc;
 }
 
+/* flock() on the directory itself: every keystore opened on it, in this
+ * process or another, has its own open file description, so they
+ * exclude one another. */
+static int dir_lock(void *ctx, int on)
+{
+    dir_store *d = ctx;
+    int rc;
+    while ((rc = flock(d->dirfd, on ? LOCK_EX : LOCK_UN)) != 0 && errno == EINTR)
+        ;
+    return rc == 0 ? PL_OK : PL_ERR_IO;
+}
+
 static void dir_free(void *ctx)
 {
     dir_store *d = ctx;
@@ -965,5 +1030,7 @@ int pl_keystore_open_dir(const char *dir, pl_keystore **out)
     int rc = pl_keystore_new(&ops, d, out);
     if (rc != PL_OK)
         dir_free(d);
+    else
+        (*out)->xlock = dir_lock;
     return rc;
 }

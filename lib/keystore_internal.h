@@ -21,16 +21,27 @@ int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_
 /* Store a peer (replacing any record with the same id). */
 int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p);
 
-/* Pairing attempt state of a listener, kept per scope (e.g. an instance name). */
+/* Pairing attempt state, kept per scope and shared by every policy
+ * object, keystore object and process that uses the scope (pairing.c). */
 typedef struct pl_attempts {
-    uint32_t failures;     /* failed attempts against the current code */
+    uint32_t failures;     /* attempts against fixed codes that began and did not succeed */
     uint32_t lock_level;   /* how many times a fixed code was locked (the delay doubles each time) */
     int64_t locked_until;  /* Unix time in seconds; 0 if not locked */
+    int64_t busy_until_ms; /* Unix time in ms: an attempt is in progress until then at the latest */
+    uint64_t busy_token;   /* which attempt (random): only its end clears busy_until_ms */
+    int64_t retry_at_ms;   /* Unix time in ms: no attempt begins before this (the pause after a failure) */
 } pl_attempts;
 
 /* Read (all zero if absent; PL_ERR_CORRUPT for a damaged item, which the
  * caller must treat as locked: it fails closed) and write. */
 int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a);
 int pl__keystore_put_attempts(pl_keystore *ks, const char *scope, const pl_attempts *a);
+/* Read, change and write back the attempts of scope under the store's
+ * lock (held across processes for a directory store). fn returns > 0 to
+ * write *a back, 0 to leave it, or a negative pl_error (nothing written).
+ * Returns PL_OK, fn's error, or the store's (PL_ERR_CORRUPT for a damaged
+ * item: fn is not called, and the caller fails closed). */
+int pl__keystore_update_attempts(pl_keystore *ks, const char *scope,
+                                 int (*fn)(pl_attempts *a, void *arg), void *arg);
 
 #endif

@@ -342,12 +342,18 @@ PL_EXPORT int pl_listener_set_instance(pl_listener *l, const char *name);
  * Accept pairing. code: a fixed code (1..32 printable ASCII bytes; the
  * printed-label case), or NULL to generate numeric codes of digits
  * digits (4..12; 0: 6) to show to the user (pl_listener_code()).
- * max_failures (0: 10): failed attempts counted in the keystore, so
- * they survive a restart; when they reach it, a generated code is
- * replaced by a new one (reported to the pairing callback) and a fixed
- * code locks pairing for 60 s, doubling at each lock up to a day
- * (PL_ERR_LOCKED). One pairing runs at a time (PL_ERR_BUSY), and after
- * a failed one the next waits 1 s. PL_OK or PL_ERR_INVALID.
+ * max_failures (0: 10): when failed attempts reach it, a generated
+ * code is replaced by a new one (reported to the pairing callback), and
+ * a fixed code locks pairing for 60 s, doubling at each lock up to a
+ * day (PL_ERR_LOCKED). The limits belong to the keystore, not to the
+ * listener: every listener and byte session on it, and every process
+ * that opens its directory, share one budget. One pairing runs at a
+ * time per keystore (PL_ERR_BUSY), and after a failed one the next
+ * waits 1 s. An attempt counts as failed from the moment it begins
+ * until it succeeds. Failures against fixed codes and the lock are
+ * stored, so a restart does not reset them; a generated code counts
+ * only its own failures, and its replacement leaves a fixed code's
+ * count and lock as they were. PL_OK or PL_ERR_INVALID.
  */
 PL_EXPORT int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits,
                                       unsigned max_failures);

@@ -1,7 +1,8 @@
 /*
  * peerlink — the keystore: this device's long-term identity (an Ed25519
  * key pair) and the identities of the peers it has paired with, plus
- * the pairing attempt counters of listeners.
+ * the pairing attempt state (one budget per keystore, shared by every
+ * listener and byte session that uses it: docs/PROTOCOL.md section 11.2).
  *
  * A keystore is a small set of named items. peerlink ships a directory
  * store (one file per item, written atomically: temporary file, fsync,
@@ -55,7 +56,10 @@ PL_EXPORT int pl_keystore_new(const pl_keystore_ops *ops, void *ctx, pl_keystore
 /**
  * The directory store at dir, created (mode 0700) if missing. PL_OK,
  * PL_ERR_IO (errno set: e.g. EACCES, ENOTDIR), PL_ERR_NOMEM,
- * PL_ERR_INVALID. Two processes must not share one directory at once.
+ * PL_ERR_INVALID. Several keystores, in one process or in several, may
+ * open one directory: the identity is created and the pairing attempt
+ * state is changed under a lock (flock() on the directory), so they
+ * share one identity and one attempt budget.
  */
 PL_EXPORT int pl_keystore_open_dir(const char *dir, pl_keystore **out);
 

@@ -1705,7 +1705,7 @@ int pl_listener_set_instance(pl_listener *l, const char *name)
 
 int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits, unsigned max_failures)
 {
-    if (!l || l->pairing.busy)
+    if (!l || pl__pairing_busy(&l->pairing))
         return l ? PL_ERR_STATE : PL_ERR_INVALID;
     pl_pairing p;
     int rc = pl__pairing_init(&p, l->ks, code, digits, max_failures);

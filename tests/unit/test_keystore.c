@@ -316,12 +316,17 @@ static void check_attempts(pl_keystore *ks)
     assert_int_equal(a.lock_level, 0);
     assert_true(a.locked_until == 0);
 
-    pl_attempts w = {.failures = 0xfffffffe, .lock_level = 7, .locked_until = -1234567890123LL};
+    assert_true(a.busy_until_ms == 0 && a.busy_token == 0 && a.retry_at_ms == 0);
+
+    pl_attempts w = {.failures = 0xfffffffe, .lock_level = 7, .locked_until = -1234567890123LL,
+                     .busy_until_ms = INT64_MAX, .busy_token = 0xfedcba9876543210ULL, .retry_at_ms = -5};
     assert_int_equal(pl__keystore_put_attempts(ks, "instance", &w), PL_OK);
     assert_int_equal(pl__keystore_get_attempts(ks, "instance", &a), PL_OK);
     assert_int_equal(a.failures, w.failures);
     assert_int_equal(a.lock_level, w.lock_level);
     assert_true(a.locked_until == w.locked_until);
+    assert_true(a.busy_until_ms == w.busy_until_ms && a.busy_token == w.busy_token &&
+                a.retry_at_ms == w.retry_at_ms);
 
     /* Another scope is untouched, including one that differs by case or byte. */
     assert_int_equal(pl__keystore_get_attempts(ks, "Instance", &a), PL_OK);
@@ -744,7 +749,7 @@ static void test_corrupt_attempts(void **state)
     const char *name = "attempts.696e7374";
     uint8_t good[128];
     size_t n = read_item_file(f, name, good, sizeof good);
-    assert_int_equal(n, 23 + 16);
+    assert_int_equal(n, 23 + 40);
     for (size_t off = 0; off < n; off++) {
         flip_byte(f, name, off);
         assert_int_equal(pl__keystore_get_attempts(ks, "inst", &a), PL_ERR_CORRUPT);
@@ -766,6 +771,16 @@ static void test_corrupt_attempts(void **state)
     m = test_seal("PLK1", 3, good + 7, 15, item);
     write_item_file(f, name, item, m);
     assert_int_equal(pl__keystore_get_attempts(ks, "inst", &a), PL_ERR_CORRUPT);
+    m = test_seal("PLK1", 3, good + 7, 39, item);
+    write_item_file(f, name, item, m);
+    assert_int_equal(pl__keystore_get_attempts(ks, "inst", &a), PL_ERR_CORRUPT);
+    /* An item of the first format (16 bytes) still reads: the later fields are 0. */
+    m = test_seal("PLK1", 3, good + 7, 16, item);
+    write_item_file(f, name, item, m);
+    memset(&a, 0xff, sizeof a);
+    assert_int_equal(pl__keystore_get_attempts(ks, "inst", &a), PL_OK);
+    assert_int_equal(a.failures, 4);
+    assert_true(a.locked_until == 99 && a.busy_until_ms == 0 && a.busy_token == 0 && a.retry_at_ms == 0);
 
     /* A put repairs it. */
     assert_int_equal(pl__keystore_put_attempts(ks, "inst", &w), PL_OK);
