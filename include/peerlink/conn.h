@@ -169,6 +169,10 @@ typedef struct pl_channel_ops {
     long (*write)(void *ctx, const uint8_t *data, size_t len);
     /** The session is over (or freed): release the pipe. Called once; may be NULL. */
     void (*close)(void *ctx);
+    /** After pl_conn_channel_input() returned PL_ERR_AGAIN: the session has room again; give it
+     *  the refused bytes, and more. Called once per refusal, from the loop; may call
+     *  pl_conn_channel_input() at once. May be NULL (then the application retries by itself). */
+    void (*input_ready)(void *ctx);
 } pl_channel_ops;
 
 /**
@@ -182,8 +186,15 @@ PL_EXPORT int pl_conn_new_channel(const pl_poll *poll, const pl_channel_ops *ops
 
 /**
  * Bytes that arrived from the peer on a channel session (copied;
- * processed from the loop). len == 0 means the pipe reached its end.
- * PL_OK, PL_ERR_STATE (not a channel session, or closed), PL_ERR_NOMEM.
+ * processed from the loop). len == 0 means the pipe reached its end
+ * (always taken). Input is bounded like a socket's receive buffer: while
+ * up to 64 KiB wait for the loop (one chunk of any size is taken when
+ * none waits), or while the session holds as much as a paused
+ * application may leave it (pl_conn_pause()), input is refused with
+ * PL_ERR_AGAIN and nothing is taken: keep the bytes, stop reading the
+ * pipe, and give them again when ops->input_ready is called. PL_OK,
+ * PL_ERR_AGAIN, PL_ERR_STATE (not a channel session, or closed, or after
+ * the end), PL_ERR_INVALID, PL_ERR_NOMEM.
  */
 PL_EXPORT int pl_conn_channel_input(pl_conn *c, const void *data, size_t len);
 
@@ -238,12 +249,36 @@ PL_EXPORT int pl_conn_set_send_limit(pl_conn *c, size_t bytes);
 
 /**
  * Stop (paused != 0) or restart taking messages. While paused no
- * PL_CONN_MESSAGE is delivered and nothing more is read from the link
- * (at most one read's worth, 64 KiB, is kept), so the peer's sends are
- * held back by its send limit: flow control. PL_OK, PL_ERR_STATE
- * (closed), PL_ERR_NOMEM.
+ * PL_CONN_MESSAGE or PL_CONN_PEER_EOF is delivered and nothing is
+ * acknowledged, so the peer's sends are soon held back by its send
+ * limit: flow control. The link is still read, so Acks and Pings still
+ * take effect (a paused side still learns that its own messages
+ * arrived: PL_CONN_ACKED); the messages that arrive are kept, and
+ * delivered in order from the loop after the pause ends. What the peer
+ * can send meanwhile is bounded by its send limit; reading stops only
+ * past the receive limit (pl_conn_set_receive_limit()). The messages
+ * kept were not acknowledged: if the link breaks they are dropped, and
+ * the peer sends them again on the next one.
+ *
+ * The pattern that cannot deadlock, as long as the peer's send limit is
+ * not above this side's receive limit (both 4 MiB by default): on
+ * PL_ERR_AGAIN from pl_conn_send(), keep that message and pause; on
+ * PL_CONN_ACKED send it again and unpause (examples/plecho.c). Called
+ * from a PL_CONN_MESSAGE callback, it takes effect from the next
+ * message. PL_OK, PL_ERR_STATE (closed), PL_ERR_NOMEM.
  */
 PL_EXPORT int pl_conn_pause(pl_conn *c, int paused);
+
+/**
+ * Bound what a paused session keeps of the peer's messages (default
+ * 4 MiB, counted as the send limit counts: each message's bytes plus
+ * 48). Past it, in more than one message, the session stops reading the
+ * link until the application takes some; then it can no longer see the
+ * peer's Acks either, so keep it at least as large as the peer's send
+ * limit. Memory while paused: this bound (or one message, if larger)
+ * plus one read (64 KiB). PL_OK or PL_ERR_INVALID (0).
+ */
+PL_EXPORT int pl_conn_set_receive_limit(pl_conn *c, size_t bytes);
 
 /**
  * How long the session may stay interrupted before it ends with

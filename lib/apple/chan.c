@@ -16,6 +16,8 @@ struct pl_chan {
     int session_started;  /* a session was created (it owns the glue's reference from then on) */
     int open;             /* PL_CONN_OPEN went by */
     int in_eof;           /* the end of the input was handed to the session */
+    uint8_t *in_held;     /* a chunk the session refused (PL_ERR_AGAIN): given again on input_ready */
+    size_t in_held_len;
     size_t inflight;      /* bytes sent and not yet confirmed */
     int blocked;          /* write took less than offered: call writable when there is room */
     int fail_status;      /* why the transport ended, for a CLOSED before OPEN */
@@ -46,6 +48,7 @@ static void chan_destroy(pl_chan *ch)
 {
     if (ch->ops->release)
         ch->ops->release(ch->io);
+    free(ch->in_held);
     free(ch);
 }
 
@@ -132,9 +135,29 @@ static void ch_close(void *ctx)
     /* Without memory for the timer, ch leaks rather than risk a use after free. */
 }
 
+/* The session has room again for the chunk it refused: give it, then
+ * ask the transport for more. */
+static void ch_input_ready(void *ctx)
+{
+    pl_chan *ch = ctx;
+    if (!ch->in_held || !ch->conn)
+        return;
+    int rc = pl_conn_channel_input(ch->conn, ch->in_held, ch->in_held_len);
+    if (rc == PL_ERR_AGAIN)
+        return; /* refused again: the next input_ready */
+    free(ch->in_held);
+    ch->in_held = NULL;
+    ch->in_held_len = 0;
+    if (rc == PL_ERR_NOMEM)
+        pl__chan_failed(ch, PL_ERR_NOMEM);
+    else if (!ch->io_closed)
+        ch->ops->receive(ch->io);
+}
+
 static const pl_channel_ops chan_channel_ops = {
     .write = ch_write,
     .close = ch_close,
+    .input_ready = ch_input_ready,
 };
 
 /* ---------------------------------------------------------------- the wrapped callbacks */
@@ -267,7 +290,22 @@ void pl__chan_input(pl_chan *ch, const uint8_t *data, size_t len)
     if (!ch->conn || ch->io_closed || ch->in_eof)
         return;
     ch->in_eof = len == 0;
-    if (pl_conn_channel_input(ch->conn, data, len) == PL_ERR_NOMEM) {
+    /* Behind a kept chunk, input waits too, in order. */
+    int rc = ch->in_held && len ? PL_ERR_AGAIN : pl_conn_channel_input(ch->conn, data, len);
+    if (rc == PL_ERR_AGAIN) {
+        /* The session holds all it may: keep the chunk (after any kept
+         * before), and ask the transport for nothing more until input_ready. */
+        uint8_t *p = realloc(ch->in_held, ch->in_held_len + len);
+        if (!p) {
+            pl__chan_failed(ch, PL_ERR_NOMEM);
+            return;
+        }
+        memcpy(p + ch->in_held_len, data, len);
+        ch->in_held = p;
+        ch->in_held_len += len;
+        return;
+    }
+    if (rc == PL_ERR_NOMEM) {
         pl__chan_failed(ch, PL_ERR_NOMEM);
         return;
     }

@@ -72,6 +72,7 @@ uint64_t pl_stream_acked_messages(const pl_stream *st)
 void pl_stream_clear(pl_stream *st)
 {
     pl_buf_clear(&st->unacked);
+    pl_buf_clear(&st->held);
     sodium_memzero(st, sizeof *st);
 }
 
@@ -83,6 +84,7 @@ void pl_engine_init(pl_engine *e, size_t max_message)
     pl_deframer_init(&e->in, inner_max(e->max_message));
     pl_buf_init(&e->out);
     pl_buf_init(&e->st.unacked);
+    pl_buf_init(&e->st.held);
 }
 
 /* Free what belongs to the connection (reporting an unfinished pairing). */
@@ -374,6 +376,37 @@ static void stream_acked(pl_stream *st, uint64_t n)
     }
 }
 
+/* Keep an entry that arrived, for later delivery (the caller counts it in
+ * rx_next): a message (tag = len) or the end-of-stream (PL_STREAM_EOS). */
+static int stream_hold(pl_stream *st, const uint8_t *data, size_t len, uint32_t tag)
+{
+    uint8_t n[4] = {(uint8_t)(tag >> 24), (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag};
+    int rc = pl_buf_reserve(&st->held, 4 + len);
+    if (rc != PL_OK)
+        return rc;
+    pl_buf_append(&st->held, n, 4);
+    if (len)
+        pl_buf_append(&st->held, data, len);
+    st->held_n++;
+    st->held_eos = tag == PL_STREAM_EOS;
+    if (!st->held_eos) /* as the sender counts it against its limit: messages only */
+        st->held_cost += len + PL_STREAM_ENTRY_COST;
+    return PL_OK;
+}
+
+/* A new connection: what was held was never acknowledged, so the peer
+ * sends it again; take it back out of what arrived. */
+static void stream_unhold(pl_stream *st)
+{
+    st->rx_next -= st->held_n;
+    if (st->held_eos)
+        st->peer_eof = 0;
+    pl_buf_clear(&st->held);
+    st->held_n = 0;
+    st->held_cost = 0;
+    st->held_eos = 0;
+}
+
 static int send_eos(pl_engine *e, uint64_t seq)
 {
     Peerlink__Control c = PEERLINK__CONTROL__INIT;
@@ -502,7 +535,7 @@ static int send_identity(pl_engine *e)
         res.session_id.len = sizeof e->st.id;
         res.proof.data = proof;
         res.proof.len = sizeof proof;
-        res.delivered = e->st.rx_next;
+        res.delivered = pl_stream_delivered(&e->st);
         id.resume = &res;
     }
     c.msg_case = PEERLINK__CONTROL__MSG_IDENTITY;
@@ -536,7 +569,7 @@ static int check_resume(pl_engine *e, const Peerlink__SessionResume *res, const 
         return PL_ERR_PROTOCOL;
     e->resumed = 1;
     e->peer_delivered = res->delivered;
-    *delivered = old->rx_next;
+    *delivered = pl_stream_delivered(old);
     return PL_OK;
 }
 
@@ -1035,6 +1068,12 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
                 else if (rc == 1 && im.type == PL_FRAME_DATA) {
                     if (im.len < PL_SEQ_SIZE || get_be64(im.data) != e->st.rx_next) {
                         rc = PL_ERR_PROTOCOL; /* each message in turn, exactly once */
+                    } else if (e->st.hold || e->st.held_n) {
+                        /* Held, behind what already is: the rest of the input goes on. */
+                        rc = stream_hold(&e->st, im.data + PL_SEQ_SIZE, im.len - PL_SEQ_SIZE,
+                                         (uint32_t)(im.len - PL_SEQ_SIZE));
+                        if (rc == PL_OK)
+                            e->st.rx_next++;
                     } else {
                         e->st.rx_next++;
                         ev->type = PL_ENGINE_MESSAGE;
@@ -1044,6 +1083,8 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
                     }
                 } else if (rc == 1) {
                     rc = handle_control(e, im.data, im.len, 1);
+                    if (rc == PL_ENGINE_PEER_EOF && (e->st.hold || e->st.held_n))
+                        rc = stream_hold(&e->st, NULL, 0, PL_STREAM_EOS);
                 }
             }
         }
@@ -1125,16 +1166,17 @@ int pl_engine_abort(pl_engine *e)
 int pl_engine_ack(pl_engine *e)
 {
     pl_stream *st = &e->st;
-    if (e->state != PL_HS_OPEN || (st->rx_next == st->rx_acked && !e->ping_owed))
+    uint64_t delivered = pl_stream_delivered(st);
+    if (e->state != PL_HS_OPEN || (delivered == st->rx_acked && !e->ping_owed))
         return PL_OK;
     Peerlink__Control c = PEERLINK__CONTROL__INIT;
     Peerlink__Ack ack = PEERLINK__ACK__INIT;
-    ack.delivered = st->rx_next;
+    ack.delivered = delivered;
     c.msg_case = PEERLINK__CONTROL__MSG_ACK;
     c.ack = &ack;
     int rc = send_control(e, &c, 0, NULL, 0, NULL);
     if (rc == PL_OK) {
-        st->rx_acked = st->rx_next;
+        st->rx_acked = delivered;
         e->ping_owed = 0;
     }
     return rc;
@@ -1142,9 +1184,33 @@ int pl_engine_ack(pl_engine *e)
 
 int pl_engine_done(const pl_engine *e)
 {
-    const pl_stream *st = &e->st;
-    return e->state == PL_HS_OPEN && st->local_eof && st->tx_acked == st->tx_next && st->peer_eof &&
-           st->rx_acked == st->rx_next;
+    return e->state == PL_HS_OPEN && pl_stream_complete(&e->st) && e->st.rx_acked == e->st.rx_next;
+}
+
+void pl_engine_hold(pl_engine *e, int on)
+{
+    e->st.hold = on != 0;
+}
+
+int pl_engine_next_held(pl_engine *e, pl_engine_event *ev)
+{
+    pl_stream *st = &e->st;
+    if (st->hold || !st->held_n)
+        return 0;
+    const uint8_t *p = pl_buf_head(&st->held);
+    uint32_t len = get_be32(p);
+    size_t body = len == PL_STREAM_EOS ? 0 : len;
+    ev->type = len == PL_STREAM_EOS ? PL_ENGINE_PEER_EOF : PL_ENGINE_MESSAGE;
+    ev->data = p + 4; /* consuming keeps the bytes where they are until the next append */
+    ev->len = body;
+    ev->seq = pl_stream_acked_messages(st);
+    pl_buf_consume(&st->held, 4 + body);
+    st->held_n--;
+    if (len != PL_STREAM_EOS)
+        st->held_cost -= body + PL_STREAM_ENTRY_COST;
+    if (!st->held_n)
+        st->held_eos = 0;
+    return 1;
 }
 
 int pl_engine_truncated(const pl_engine *e)
@@ -1158,6 +1224,7 @@ void pl_engine_relink(pl_engine *e)
     pl_engine old = *e;
     pl_engine_init(e, old.max_message);
     e->st = old.st; /* the session, and the configuration, stay */
+    stream_unhold(&e->st);
     e->peer_max = old.peer_max; /* until the next Hello says otherwise: pl_engine_send() checks it */
     e->st.tx_sent = e->st.tx_acked;
     e->st.sent_off = 0;
@@ -1190,6 +1257,8 @@ int pl_engine_adopt(pl_engine *e, pl_stream *from)
     e->st = *from;
     memset(from, 0, sizeof *from);
     pl_buf_init(&from->unacked);
+    pl_buf_init(&from->held);
+    stream_unhold(&e->st); /* the peer was told what was delivered, not what was held */
     stream_acked(&e->st, e->peer_delivered);
     e->st.tx_sent = e->st.tx_acked;
     e->st.sent_off = 0;

@@ -72,14 +72,38 @@ typedef struct pl_stream {
     pl_buf unacked;           /* entries tx_acked .. tx_next-1: u32 length + bytes; PL_STREAM_EOS for end-of-stream */
     size_t unacked_bytes;     /* payload bytes in unacked */
     size_t sent_off;          /* offset in unacked of entry tx_sent */
-    uint64_t rx_next;         /* sequence number of the next message to deliver (= delivered so far) */
+    uint64_t rx_next;         /* sequence number of the next entry to arrive (delivered + held_n) */
     uint64_t rx_acked;        /* the last Ack we sent said this */
+    /* Entries that arrived while the application takes none (pl_engine_hold())
+     * or behind such entries: received, not delivered, not acknowledged.
+     * They belong to the connection that brought them: a new connection
+     * of the session drops them (the peer sends them again). */
+    unsigned hold : 1;        /* the application takes no entries now */
+    unsigned held_eos : 1;    /* the peer's end-of-stream is the last held entry */
+    pl_buf held;              /* u32 length + bytes; PL_STREAM_EOS for end-of-stream */
+    uint64_t held_n;          /* entries in held */
+    size_t held_cost;         /* the held messages' bytes plus PL_STREAM_ENTRY_COST each */
 } pl_stream;
 
 #define PL_STREAM_EOS 0xffffffffu
 /* What each unacknowledged message counts against a send limit beside
  * its bytes: its length prefix here and its record's overhead. */
 #define PL_STREAM_ENTRY_COST 48
+
+/* The entries the application has received (what an Ack may say). */
+static inline uint64_t pl_stream_delivered(const pl_stream *st)
+{
+    return st->rx_next - st->held_n;
+}
+
+/* Everything was delivered both ways: the peer acknowledged all of our
+ * entries, our end-of-stream last, and our application received the
+ * peer's end-of-stream. (Only our last Ack may still be owed.) */
+static inline int pl_stream_complete(const pl_stream *st)
+{
+    return st->established && st->local_eof && st->tx_acked == st->tx_next && st->peer_eof &&
+           !st->held_n;
+}
 
 /* Decisions and storage the handshake needs; every pointer may be NULL
  * where the role never calls it. All are synchronous. */
@@ -219,6 +243,23 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
 int pl_engine_send(pl_engine *e, const void *data, size_t len, size_t limit);
 /* Queue end-of-stream after the queued messages. Idempotent: PL_OK; PL_ERR_NOMEM. */
 int pl_engine_shutdown(pl_engine *e);
+/*
+ * The application takes no entries (on), or takes them again (off).
+ * While on, what arrives is still read - Acks, Pings and the other
+ * control messages take effect - but messages and the peer's
+ * end-of-stream are held (pl_stream.held), neither delivered nor
+ * acknowledged; pl_engine_next_held() hands them out once off. Holding
+ * survives pl_engine_relink(); what is held does not (it was never
+ * acknowledged, so the peer sends it again on the next connection).
+ */
+void pl_engine_hold(pl_engine *e, int on);
+/*
+ * Not holding: the oldest held entry, as a PL_ENGINE_MESSAGE (data
+ * borrowed until the next pl_engine_receive()) or PL_ENGINE_PEER_EOF
+ * event, now delivered. Returns 1 with *ev, or 0 if nothing is held or
+ * the engine holds.
+ */
+int pl_engine_next_held(pl_engine *e, pl_engine_event *ev);
 /* If open and something was delivered since our last Ack (or a Ping
  * asked), queue an Ack. Call after each batch of input. PL_OK or an error. */
 int pl_engine_ack(pl_engine *e);

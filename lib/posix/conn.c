@@ -34,6 +34,9 @@
 /* Back-off when accept() fails for lack of descriptors or memory. */
 #define ACCEPT_RETRY_MS 100
 #define READ_CHUNK 65536
+/* Channel input waiting for the loop: more is refused (PL_ERR_AGAIN),
+ * except that one chunk of any size is taken when none waits. */
+#define CHANNEL_INPUT_MAX READ_CHUNK
 /* Pairing failures a listener keeps for its callback until the loop delivers them. */
 #define MAX_PAIRING_NEWS 8
 /* Sessions: how long one may stay interrupted, liveness probes, the send buffer. */
@@ -81,6 +84,7 @@ struct pl_conn {
     pl_buf ch_in;
     int ch_eof;
     int ch_blocked; /* ops.write took less than offered: wait for pl_conn_channel_writable() */
+    int ch_refused; /* pl_conn_channel_input() said PL_ERR_AGAIN: call ops.input_ready once there is room */
     pl_timeout *kick; /* byte sessions: start, and channel I/O, from the loop */
 
     /* Connecting: addresses to try, in order. */
@@ -99,6 +103,7 @@ struct pl_conn {
     int resume_ms;        /* how long it may stay interrupted; 0: a broken link closes it */
     int keepalive_ms;     /* probe a silent link this often; 0: never */
     size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
+    size_t receive_limit; /* paused: bound of held messages before reading stops */
     int interrupted;      /* the link is gone and the session waits for a new one */
     unsigned retry_ms;    /* initiator: back-off before the next reconnect; 0 again once a link carried data */
     pl_timeout *lost;     /* interrupted: gives up the session */
@@ -110,9 +115,7 @@ struct pl_conn {
     int rx_seen;          /* bytes arrived since the last keepalive tick */
     int ping_out;         /* a Ping is unanswered */
     uint64_t acked;       /* the count PL_CONN_ACKED last reported */
-    int paused;           /* pl_conn_pause(): the application takes no messages */
-    pl_buf stash;         /* input not yet fed to the engine while paused */
-    pl_timeout *unpause;  /* feeds the stash from the loop */
+    pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
     pl_discovery *disc;   /* initiator: browse for the service again while interrupted */
     pl_browser *browser;
     char svc_type[PL_NAME_MAX + 1];
@@ -210,7 +213,6 @@ static void link_down(pl_conn *c)
     free_timeout(c, &c->ack_timer);
     c->unacked_in = 0;
     c->ack_armed = 0;
-    pl_buf_clear(&c->stash); /* bytes of this link: useless to the next */
 }
 
 /* Stop all I/O; the object stays allocated. */
@@ -220,7 +222,7 @@ static void conn_teardown(pl_conn *c)
     free_timeout(c, &c->kick);
     free_timeout(c, &c->lost);
     free_timeout(c, &c->retry);
-    free_timeout(c, &c->unpause);
+    free_timeout(c, &c->drain);
     if (c->browser)
         pl_browser_free(c->browser);
     c->browser = NULL;
@@ -312,8 +314,7 @@ static void conn_fail(pl_conn *c, int status)
 {
     if (c->closed)
         return;
-    const pl_stream *st = &c->eng.st;
-    if (st->established && st->local_eof && st->tx_acked == st->tx_next && st->peer_eof) {
+    if (pl_stream_complete(&c->eng.st)) {
         /* Everything both ways was delivered, our end-of-stream included:
          * only our last Ack may be lost, which the peer can outlive. */
         conn_close(c, PL_OK);
@@ -354,17 +355,33 @@ static void session_lost(pl_timeout *t, void *userdata)
     conn_close(c, PL_ERR_TIMEOUT);
 }
 
+/*
+ * The engine holds more input than the application took - more than
+ * the receive limit's worth, in more than one message - so reading stops
+ * until the application takes some. A peer whose send limit is not
+ * larger never gets there (it cannot have more unacknowledged), so a
+ * paused side keeps reading its Acks and Pings; the bound caps what a
+ * peer with a larger limit makes us hold: the receive limit, or one
+ * message, plus one read.
+ */
+static int input_full(const pl_conn *c)
+{
+    const pl_stream *st = &c->eng.st;
+    return st->held_n > 1 && st->held_cost > c->receive_limit;
+}
+
 /* Ask for the I/O the engine's state needs. */
 static void update_interest(pl_conn *c)
 {
     if (c->w) {
-        /* A handshake always reads; otherwise not while paused, nor before what was kept is fed. */
-        unsigned ev = (c->paused || pl_buf_size(&c->stash)) && pl_engine_open(&c->eng) ? 0 : PL_WATCH_IN;
+        unsigned ev = input_full(c) ? 0 : PL_WATCH_IN;
         if (pl_buf_size(&c->eng.out))
             ev |= PL_WATCH_OUT;
         c->poll->watch_update(c->w, ev);
     } else if (c->is_channel && c->kick && !c->closed) {
-        if ((pl_buf_size(&c->eng.out) && !c->ch_blocked) || pl_buf_size(&c->ch_in) || c->ch_eof)
+        int room = !input_full(c);
+        if ((pl_buf_size(&c->eng.out) && !c->ch_blocked) || (room && (pl_buf_size(&c->ch_in) || c->ch_eof)) ||
+            (room && c->ch_refused))
             c->poll->timeout_update(c->kick, 0);
     }
 }
@@ -555,13 +572,13 @@ static int start_keepalive(pl_conn *c)
 }
 
 /* Nothing arrived for a whole period: ask for an Ack; still nothing a
- * period later: the link is dead. While paused we read nothing, so we
- * judge nothing; we Ping instead, so that the peer, which gets no Acks
+ * period later: the link is dead. While reading has stopped (input_full)
+ * we judge nothing; we Ping instead, so that the peer, which gets no Acks
  * from us, still hears that we are alive. */
 static void keepalive_tick(pl_timeout *t, void *userdata)
 {
     pl_conn *c = userdata;
-    if (c->paused) {
+    if (input_full(c)) {
         if (pl_engine_ping(&c->eng) == PL_OK)
             update_interest(c);
         c->ping_out = 0;
@@ -636,18 +653,41 @@ static int maybe_finish(pl_conn *c)
     return 0;
 }
 
-/* Bytes from the peer into the engine, events out. Returns 0 if c ended. */
+/* A message, the peer's end-of-stream or an Ack to the application.
+ * Returns 0 if c is gone or closed. */
+static int deliver(pl_conn *c, const pl_engine_event *ev)
+{
+    switch (ev->type) {
+    case PL_ENGINE_ACKED:
+        c->retry_ms = 0; /* the link carries the session: the next break reconnects at once */
+        return report_acked(c);
+    case PL_ENGINE_MESSAGE:
+        c->retry_ms = 0;
+        c->unacked_in += ev->len;
+        return emit(c, PL_CONN_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
+    case PL_ENGINE_PEER_EOF:
+        return emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
+    default:
+        return 1;
+    }
+}
+
+/* After a batch of input or of held entries: Ack, I/O, a clean end.
+ * Returns 0 if c ended. */
+static int input_done(pl_conn *c)
+{
+    if (!ack_soon(c))
+        return 0;
+    update_interest(c); /* the handshake may have queued a reply */
+    return maybe_finish(c);
+}
+
+/* Bytes from the peer into the engine, events out. While the application
+ * is paused the engine holds messages and still acts on the rest.
+ * Returns 0 if c ended. */
 static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
-    /* Paused, or unpaused with input kept from before: this goes after it, in order. */
-    if ((c->paused || pl_buf_size(&c->stash)) && pl_engine_open(&c->eng)) {
-        if (pl_buf_append(&c->stash, buf, n) != PL_OK) {
-            conn_fail(c, PL_ERR_NOMEM);
-            return 0;
-        }
-        return 1;
-    }
     while (off < n) {
         size_t used = 0;
         pl_engine_event ev;
@@ -659,46 +699,31 @@ static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
         }
         if (r == 0)
             break;
-        switch (ev.type) {
-        case PL_ENGINE_OPEN:
+        if (ev.type == PL_ENGINE_OPEN) {
             if (c->listener && c->eng.resumed && c->resume_of) {
                 resume_into(c, c->resume_of, buf + off, n - off);
                 return 0;
             }
             if (!handle_open(c))
                 return 0;
-            break;
-        case PL_ENGINE_ACKED:
-            c->retry_ms = 0; /* the link carries the session: the next break reconnects at once */
-            if (!report_acked(c))
-                return 0;
-            break;
-        case PL_ENGINE_MESSAGE:
-            c->retry_ms = 0;
-            c->unacked_in += ev.len;
-            if (!emit(c, PL_CONN_MESSAGE, PL_OK, ev.data, ev.len) || c->closed)
-                return 0;
-            break;
-        case PL_ENGINE_PEER_EOF:
-            if (!emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) || c->closed)
-                return 0;
-            break;
-        default:
-            break;
-        }
-        if (c->paused && off < n) {
-            /* The application takes no more for now: keep the rest (at most one read). */
-            if (pl_buf_append(&c->stash, buf + off, n - off) != PL_OK) {
-                conn_fail(c, PL_ERR_NOMEM);
-                return 0;
-            }
-            break;
+        } else if (!deliver(c, &ev)) {
+            return 0;
         }
     }
-    if (!ack_soon(c))
-        return 0;
-    update_interest(c); /* the handshake may have queued a reply */
-    return maybe_finish(c);
+    return input_done(c);
+}
+
+/* The application takes messages again: hand out what the engine held,
+ * until it pauses again. */
+static void drain_due(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    pl_engine_event ev;
+    while (!c->closed && pl_engine_next_held(&c->eng, &ev))
+        if (!deliver(c, &ev))
+            return;
+    if (!c->closed)
+        input_done(c);
 }
 
 static void ack_due(pl_timeout *t, void *userdata)
@@ -721,10 +746,11 @@ static void ack_due(pl_timeout *t, void *userdata)
 static int ack_soon(pl_conn *c)
 {
     const pl_stream *st = &c->eng.st;
-    if (st->rx_next == st->rx_acked && !c->eng.ping_owed)
+    uint64_t delivered = pl_stream_delivered(st);
+    if (delivered == st->rx_acked && !c->eng.ping_owed)
         return 1;
-    if (c->unacked_in < ACK_NOW_BYTES && st->rx_next - st->rx_acked < ACK_NOW_MESSAGES && !st->peer_eof &&
-        !c->eng.ping_owed) {
+    if (c->unacked_in < ACK_NOW_BYTES && delivered - st->rx_acked < ACK_NOW_MESSAGES &&
+        !(st->peer_eof && !st->held_eos) && !c->eng.ping_owed) {
         if (!c->ack_timer && !(c->ack_timer = c->poll->timeout_new(c->poll, -1, ack_due, c))) {
             conn_fail(c, PL_ERR_NOMEM);
             return 0;
@@ -804,18 +830,6 @@ static void conn_input_end(pl_conn *c)
 {
     if (maybe_finish(c))
         conn_fail(c, PL_ERR_CLOSED);
-}
-
-/* The application takes messages again: feed what was kept. */
-static void unpause_due(pl_timeout *t, void *userdata)
-{
-    pl_conn *c = userdata;
-    if (c->paused || !pl_buf_size(&c->stash))
-        return;
-    pl_buf in = c->stash;
-    pl_buf_init(&c->stash);
-    conn_input(c, pl_buf_head(&in), pl_buf_size(&in));
-    pl_buf_clear(&in);
 }
 
 /* What was written: advance, and report DRAINED when all is out. Returns 0 if c ended. */
@@ -937,18 +951,25 @@ static void kicked(pl_timeout *t, void *userdata)
         if (n > 0 && !wrote(c, (size_t)n))
             return;
     }
-    if (pl_buf_size(&c->ch_in)) {
-        /* Take the bytes out first: callbacks may add more input. */
-        pl_buf in = c->ch_in;
-        pl_buf_init(&c->ch_in);
-        int alive = conn_input(c, pl_buf_head(&in), pl_buf_size(&in));
-        pl_buf_clear(&in);
-        if (!alive)
+    /* A read's worth at a time, as from a socket, until the engine holds
+     * as much as the application may leave it; the rest waits. */
+    while (pl_buf_size(&c->ch_in) && !input_full(c)) {
+        uint8_t buf[READ_CHUNK];
+        size_t n = pl_buf_size(&c->ch_in) < sizeof buf ? pl_buf_size(&c->ch_in) : sizeof buf;
+        memcpy(buf, pl_buf_head(&c->ch_in), n); /* callbacks may add input meanwhile */
+        pl_buf_consume(&c->ch_in, n);
+        if (!conn_input(c, buf, n))
             return;
     }
-    if (c->ch_eof) {
+    if (c->ch_eof && !pl_buf_size(&c->ch_in)) {
         c->ch_eof = 0;
         conn_input_end(c);
+        return;
+    }
+    if (c->ch_refused && !pl_buf_size(&c->ch_in) && !input_full(c)) {
+        c->ch_refused = 0;
+        if (c->ch_ops.input_ready)
+            c->ch_ops.input_ready(c->ch_ctx); /* may give input again at once */
     }
 }
 
@@ -1088,9 +1109,9 @@ static pl_conn *conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_mess
     if (instance)
         memcpy(c->instance, instance, strlen(instance) + 1);
     c->send_limit = DEFAULT_SEND_LIMIT;
+    c->receive_limit = DEFAULT_SEND_LIMIT; /* what a peer with the default send limit can have unacknowledged */
     pl_engine_init(&c->eng, max_message);
     pl_buf_init(&c->ch_in);
-    pl_buf_init(&c->stash);
     pl_conn **head = sessions_of(ks);
     c->knext = *head;
     *head = c;
@@ -1271,11 +1292,20 @@ int pl_conn_channel_input(pl_conn *c, const void *data, size_t len)
 {
     if (!c || !c->is_channel || c->closed || c->ch_eof)
         return c ? PL_ERR_STATE : PL_ERR_INVALID;
-    if (len == 0)
+    size_t have = pl_buf_size(&c->ch_in);
+    if (len == 0) {
         c->ch_eof = 1;
-    else if (!data || pl_buf_append(&c->ch_in, data, len) != PL_OK)
-        return data ? PL_ERR_NOMEM : PL_ERR_INVALID;
-    c->poll->timeout_update(c->kick, 0);
+    } else if (!data) {
+        return PL_ERR_INVALID;
+    } else if (c->ch_refused || input_full(c) || (have && len > CHANNEL_INPUT_MAX - have)) {
+        /* As a socket's receive buffer: what the pipe brings waits with the
+         * application until the session has room (ops.input_ready). */
+        c->ch_refused = 1;
+        return PL_ERR_AGAIN;
+    } else if (pl_buf_append(&c->ch_in, data, len) != PL_OK) {
+        return PL_ERR_NOMEM;
+    }
+    update_interest(c);
     return PL_OK;
 }
 
@@ -1403,18 +1433,27 @@ int pl_conn_set_send_limit(pl_conn *c, size_t bytes)
     return PL_OK;
 }
 
+int pl_conn_set_receive_limit(pl_conn *c, size_t bytes)
+{
+    if (!c || bytes == 0)
+        return PL_ERR_INVALID;
+    c->receive_limit = bytes;
+    update_interest(c);
+    return PL_OK;
+}
+
 int pl_conn_pause(pl_conn *c, int paused)
 {
     if (!c)
         return PL_ERR_INVALID;
     if (c->closed)
         return PL_ERR_STATE;
-    c->paused = paused != 0;
-    if (!c->paused && pl_buf_size(&c->stash)) {
-        if (!c->unpause && !(c->unpause = c->poll->timeout_new(c->poll, -1, unpause_due, c)))
+    if (!paused && c->eng.st.held_n) {
+        if (!c->drain && !(c->drain = c->poll->timeout_new(c->poll, -1, drain_due, c)))
             return PL_ERR_NOMEM;
-        c->poll->timeout_update(c->unpause, 0);
+        c->poll->timeout_update(c->drain, 0);
     }
+    pl_engine_hold(&c->eng, paused);
     update_interest(c);
     return PL_OK;
 }
@@ -1479,7 +1518,6 @@ static void conn_destroy(pl_conn *c)
         if (o->resume_of == c)
             o->resume_of = NULL;
     conn_teardown(c);
-    pl_buf_clear(&c->stash);
     pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
     if (c->own_pairing) {
         pl__pairing_clear(c->own_pairing);

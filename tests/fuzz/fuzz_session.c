@@ -16,15 +16,18 @@
  *   4            both acknowledge what they delivered; deliver
  *   5 / 6        the initiator / responder ends its direction; deliver
  *   7            the initiator sends a Ping; deliver
+ *   8 / 9        the initiator / responder application pauses, or takes
+ *                messages again and is handed what was held meanwhile
  *
- * (op = byte % 8; L16 big-endian.) So sealed control messages (Ack,
+ * (op = byte % 10; L16 big-endian.) So sealed control messages (Ack,
  * EndOfStream, Ping, Abort, a stray Ready or Identity), DATA with any
  * sequence number and any inner framing reach the engine's parsers, and
  * the genuine traffic between them keeps the session's counters moving.
  * Invariants are checked with __builtin_trap(): a failed engine is
  * failed with the error it returned and stays so; acknowledgement
  * counts only grow and never pass what was sent; messages respect the
- * size bound; the sequence numbers of delivered messages have no gap.
+ * size bound; the sequence numbers of delivered messages have no gap,
+ * whether they were delivered at once or held while paused.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -116,11 +119,12 @@ static void feed(side *s, const uint8_t *p, size_t n)
         case PL_ENGINE_OPEN:
             break;
         case PL_ENGINE_MESSAGE:
-            if (ev.len > MAX_MESSAGE || (ev.len && !ev.data) || s->e.st.rx_next != ++s->delivered)
+            if (ev.len > MAX_MESSAGE || (ev.len && !ev.data) || s->e.st.hold || s->e.st.held_n ||
+                pl_stream_delivered(&s->e.st) != ++s->delivered)
                 __builtin_trap();
             break;
         case PL_ENGINE_PEER_EOF:
-            if (!s->e.st.peer_eof)
+            if (!s->e.st.peer_eof || s->e.st.hold || s->e.st.held_n)
                 __builtin_trap();
             s->delivered++;
             break;
@@ -149,6 +153,20 @@ static void deliver(side *from, side *to)
     pl_buf_consume(o, n);
     feed(to, copy, n);
     free(copy);
+}
+
+/* Hand out what a side held while it was paused, checking the counts. */
+static void drain(side *s)
+{
+    pl_engine_event ev;
+    while (pl_engine_next_held(&s->e, &ev)) {
+        if ((ev.type != PL_ENGINE_MESSAGE && ev.type != PL_ENGINE_PEER_EOF) || ev.len > MAX_MESSAGE ||
+            (ev.type == PL_ENGINE_PEER_EOF && (ev.len || s->e.st.held_n)) ||
+            pl_stream_delivered(&s->e.st) != ++s->delivered)
+            __builtin_trap();
+    }
+    if (!s->e.st.held_n && (s->e.st.held_cost || s->e.st.held_eos))
+        __builtin_trap();
 }
 
 static int setup(side *i, side *r)
@@ -184,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t msg[MAX_MESSAGE];
     size_t pos = 0;
     while (pos < size && !I.failed && !R.failed) {
-        uint8_t op = data[pos++] % 8;
+        uint8_t op = data[pos++] % 10;
         side *from = (op & 1) ? &R : &I, *to = from == &I ? &R : &I;
         if (op <= 1) {
             if (size - pos < 2)
@@ -217,13 +235,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (pl_engine_shutdown(&s->e) != PL_OK)
                 __builtin_trap();
             deliver(s, s == &I ? &R : &I);
-        } else {
+        } else if (op == 7) {
             if (pl_engine_ping(&I.e) != PL_OK)
                 __builtin_trap();
             deliver(&I, &R);
             if (pl_engine_ack(&R.e) != PL_OK)
                 __builtin_trap();
             deliver(&R, &I);
+        } else {
+            /* The application pauses, or takes messages again and gets what was held. */
+            side *s = op == 8 ? &I : &R;
+            pl_engine_hold(&s->e, !s->e.st.hold);
+            drain(s);
         }
     }
     (void)pl_engine_done(&I.e);

@@ -431,6 +431,7 @@ typedef struct pipe_end {
     struct pipe_end *other;
     size_t budget; /* bytes write() takes before it reports a full pipe; 0: unlimited */
     int closed;
+    int refused, readied; /* the reader said PL_ERR_AGAIN; then input_ready */
 } pipe_end;
 
 static long pipe_write(void *ctx, const uint8_t *data, size_t len)
@@ -438,9 +439,23 @@ static long pipe_write(void *ctx, const uint8_t *data, size_t len)
     pipe_end *p = ctx;
     if (p->budget && len > p->budget)
         len = p->budget;
-    if (!p->other->self || pl_conn_channel_input(p->other->self, data, len) != PL_OK)
+    if (!p->other->self)
         return -1;
-    return (long)len;
+    int rc = pl_conn_channel_input(p->other->self, data, len);
+    if (rc == PL_ERR_AGAIN) {
+        p->refused++;
+        return 0; /* the reader is full: its input_ready makes us writable again */
+    }
+    return rc == PL_OK ? (long)len : -1;
+}
+
+/* The reading end has room again: its writer may go on. */
+static void pipe_input_ready(void *ctx)
+{
+    pipe_end *p = ctx;
+    p->readied++;
+    if (p->other->self)
+        pl_conn_channel_writable(p->other->self);
 }
 
 static void pipe_close(void *ctx)
@@ -454,7 +469,7 @@ static void pipe_close(void *ctx)
 static void test_session_over_byte_channel(void **state)
 {
     fixture *f = *state;
-    static const pl_channel_ops ops = {pipe_write, pipe_close};
+    static const pl_channel_ops ops = {pipe_write, pipe_close, pipe_input_ready};
     pipe_end ie = {0}, re = {0};
     ie.other = &re;
     re.other = &ie;
@@ -570,6 +585,191 @@ static void test_backpressure_when_receiver_stops(void **state)
     assert_int_equal(pl_conn_unacked(f->cli.conn), 0);
     assert_int_equal(f->cli.interrupted + f->srv.interrupted, 0);
     assert_int_equal(pl_conn_send(f->cli.conn, buf, msg), PL_OK);
+}
+
+/*
+ * An echo server that follows conn.h's backpressure pattern - on
+ * PL_ERR_AGAIN keep the message and pause; on PL_CONN_ACKED send it
+ * again and unpause - against a client that sends in bulk and reads the
+ * echoes. The paused server must still read the client's Acks, or both
+ * wait for ever (before, it stopped reading: 31 sent, 15 echoed, stuck).
+ */
+typedef struct echo {
+    pl_conn *conn;
+    uint8_t held[4000];
+    size_t held_len;
+    int holding, pauses, bad;
+} echo;
+
+static void on_echo(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    echo *e = ud;
+    if (ev == PL_CONN_INTERRUPTED || ev == PL_CONN_CLOSED)
+        e->bad++;
+    if (ev == PL_CONN_MESSAGE) {
+        if (e->holding || len > sizeof e->held) {
+            e->bad++; /* a message while paused */
+            return;
+        }
+        int rc = pl_conn_send(c, data, len);
+        if (rc == PL_ERR_AGAIN) {
+            memcpy(e->held, data, len);
+            e->held_len = len;
+            e->holding = 1;
+            e->pauses++;
+            assert_int_equal(pl_conn_pause(c, 1), PL_OK);
+        } else if (rc != PL_OK) {
+            e->bad++;
+        }
+    } else if (ev == PL_CONN_ACKED && e->holding) {
+        int rc = pl_conn_send(c, e->held, e->held_len);
+        if (rc == PL_OK) {
+            e->holding = 0;
+            assert_int_equal(pl_conn_pause(c, 0), PL_OK);
+        } else if (rc != PL_ERR_AGAIN) {
+            e->bad++;
+        }
+    }
+}
+
+typedef struct bulk {
+    uint32_t next_echo;
+    int bad;
+} bulk;
+
+static void fill(uint8_t *buf, size_t len, uint32_t idx)
+{
+    buf[0] = (uint8_t)(idx >> 24);
+    buf[1] = (uint8_t)(idx >> 16);
+    buf[2] = (uint8_t)(idx >> 8);
+    buf[3] = (uint8_t)idx;
+    for (size_t k = 4; k < len; k++)
+        buf[k] = (uint8_t)(idx * 7 + k);
+}
+
+static void on_bulk(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    bulk *b = ud;
+    if (ev == PL_CONN_INTERRUPTED || ev == PL_CONN_CLOSED)
+        b->bad++;
+    if (ev != PL_CONN_MESSAGE)
+        return;
+    uint8_t want[4000];
+    fill(want, sizeof want, b->next_echo);
+    if (len != sizeof want || memcmp(data, want, len) != 0)
+        b->bad++;
+    b->next_echo++;
+}
+
+static void test_echo_with_backpressure_does_not_deadlock(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    /* Below what the client leaves unacknowledged before it Acks (32 KiB
+     * or 16 messages): the server's echoes do meet the limit. */
+    const size_t limit = 32 * 1024;
+    const uint32_t n = 3000; /* 12 MB each way, ~370 times the limit */
+    assert_int_equal(pl_conn_set_send_limit(f->cli.conn, limit), PL_OK);
+    assert_int_equal(pl_conn_set_send_limit(f->srv.conn, limit), PL_OK);
+    echo e = {.conn = f->srv.conn};
+    bulk b = {0};
+    pl_conn_set_callback(f->srv.conn, on_echo, &e);
+    pl_conn_set_callback(f->cli.conn, on_bulk, &b);
+    uint8_t buf[4000];
+    uint32_t sent = 0;
+    int64_t end = now_ms() + 30000;
+    while (b.next_echo < n && now_ms() < end && !b.bad && !e.bad) {
+        while (sent < n) {
+            fill(buf, sizeof buf, sent);
+            int rc = pl_conn_send(f->cli.conn, buf, sizeof buf);
+            if (rc == PL_ERR_AGAIN)
+                break; /* the bulk client simply tries again after the next loop turn */
+            assert_int_equal(rc, PL_OK);
+            sent++;
+        }
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    }
+    assert_int_equal(e.bad, 0);
+    assert_int_equal(b.bad, 0);
+    assert_int_equal(b.next_echo, n); /* every echo, in order, none twice */
+    assert_true(e.pauses > 0);        /* the pattern was exercised */
+    assert_false(e.holding);
+    assert_true(pl_conn_unacked(f->srv.conn) <= limit);
+}
+
+/* A paused receiver on a byte channel bounds its input: the pipe is told
+ * to stop (PL_ERR_AGAIN) and to go on (input_ready), and nothing is lost. */
+typedef struct counter {
+    int messages, bad, open;
+    uint32_t next;
+} counter;
+
+static void on_count(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    counter *k = ud;
+    if (ev == PL_CONN_OPEN)
+        k->open++;
+    if (ev == PL_CONN_CLOSED && status != PL_OK)
+        k->bad++;
+    if (ev != PL_CONN_MESSAGE)
+        return;
+    uint8_t want[4000];
+    fill(want, sizeof want, k->next);
+    if (len != sizeof want || memcmp(data, want, len) != 0)
+        k->bad++;
+    k->next++;
+    k->messages++;
+}
+
+static void test_channel_input_is_bounded(void **state)
+{
+    fixture *f = *state;
+    static const pl_channel_ops ops = {pipe_write, pipe_close, pipe_input_ready};
+    pipe_end ie = {0}, re = {0};
+    counter k = {0};
+    ie.other = &re;
+    re.other = &ie;
+    ie.budget = 16384; /* a pipe that takes 16 KiB per write */
+    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &ie, PL_ROLE_INITIATOR, f->cli_ks, "aware", on_conn,
+                                         &f->cli, &ie.self), PL_OK);
+    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &re, PL_ROLE_RESPONDER, f->srv_ks, "aware", on_count, &k,
+                                         &re.self), PL_OK);
+    assert_int_equal(pl_conn_set_code(ie.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_conn_set_code(re.self, "abc-42"), PL_OK);
+    /* The sender may have 1 MiB unacknowledged; the receiver holds at most 16 KiB. */
+    assert_int_equal(pl_conn_set_send_limit(ie.self, 1024 * 1024), PL_OK);
+    assert_int_equal(pl_conn_set_receive_limit(re.self, 16 * 1024), PL_OK);
+    run_until(f, &f->cli.open);
+    run_until(f, &k.open);
+    assert_int_equal(pl_conn_pause(re.self, 1), PL_OK);
+    const uint32_t n = 200; /* 800 KB */
+    uint8_t buf[4000];
+    for (uint32_t i = 0; i < n; i++) {
+        fill(buf, sizeof buf, i);
+        assert_int_equal(pl_conn_send(ie.self, buf, sizeof buf), PL_OK);
+    }
+    int64_t end = now_ms() + 300;
+    while (now_ms() < end) {
+        pl_conn_channel_writable(ie.self); /* the pipe has room: only the reader can stop it */
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    }
+    assert_int_equal(k.messages, 0);   /* paused: nothing delivered */
+    assert_true(ie.refused > 0);       /* the pipe was told to stop */
+    assert_true(pl_conn_pending(ie.self) > 700 * 1000); /* and most of it still waits with the sender */
+    assert_int_equal(pl_conn_pause(re.self, 0), PL_OK);
+    end = now_ms() + 10000;
+    while ((k.messages < (int)n || f->cli.acked < n) && now_ms() < end && !k.bad) {
+        pl_conn_channel_writable(ie.self);
+        pl_conn_channel_writable(re.self);
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    }
+    assert_int_equal(k.bad, 0);
+    assert_int_equal(k.messages, n);   /* all of it, in order, once */
+    assert_int_equal(f->cli.acked, n);
+    assert_true(re.readied > 0);       /* and told to go on */
+    assert_int_equal(f->cli.interrupted, 0);
+    pl_conn_free(ie.self);
+    pl_conn_free(re.self);
 }
 
 /* A receiver that pauses in the middle of a stream, several times, with the
@@ -761,6 +961,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_over_socketpair_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_when_receiver_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_mid_stream_keeps_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_with_backpressure_does_not_deadlock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_input_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_reaches_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_dial_leaves_one_session, setup, teardown),
     };

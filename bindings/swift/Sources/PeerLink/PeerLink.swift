@@ -191,6 +191,8 @@ public final class Session: @unchecked Sendable {
     var opened: CheckedContinuation<Void, Error>?
     var channel: ByteChannel?
     var writing = false
+    /// Channel input the session refused for now (PL_ERR_AGAIN), in order; fed on input_ready.
+    var refused: [Data] = []
     private var continuation: AsyncThrowingStream<Data, Error>.Continuation!
     /// The peer's messages; ends when the session closes (with an error unless cleanly).
     public private(set) var messages: AsyncThrowingStream<Data, Error>!
@@ -275,6 +277,9 @@ public final class Session: @unchecked Sendable {
                     s.channel?.close()
                     s.channel = nil
                 }
+                ops.input_ready = { ctx in
+                    Unmanaged<Session>.fromOpaque(ctx!).takeUnretainedValue().feedRefused()
+                }
                 let ud = Unmanaged.passRetained(s).toOpaque()
                 var rc = pl_conn_new_channel(loop.poll, &ops, ud, role, keystore.raw, instance, Session.callback, ud, &s.conn)
                 if rc == 0, let code { rc = pl_conn_set_code(s.conn, code) }
@@ -287,12 +292,23 @@ public final class Session: @unchecked Sendable {
                 }
                 channel.start { data in
                     loop.perform {
-                        data.withUnsafeBytes { _ = pl_conn_channel_input(s.conn, $0.baseAddress, $0.count) }
+                        // ByteChannel cannot be paused: what the session refuses waits here, in order.
+                        s.refused.append(data)
+                        s.feedRefused()
                     }
                 }
             }
         }
         return s
+    }
+
+    /// On the loop: give the session the channel input it refused before, until it refuses again.
+    func feedRefused() {
+        while let conn, let data = refused.first {
+            let rc = data.withUnsafeBytes { pl_conn_channel_input(conn, $0.baseAddress, $0.count) }
+            if rc == PL_ERR_AGAIN.rawValue { return } // input_ready comes when there is room
+            refused.removeFirst()
+        }
     }
 
     public func send(_ data: Data) async throws {
