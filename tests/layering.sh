@@ -1,6 +1,6 @@
 #!/bin/sh
 # The sans-I/O layer calls no operating system and reads no clock: the
-# objects of lib/core (protocol engine, codecs, crypto) and the built-in
+# objects of lib/core (protocol engine, session policy, codecs, crypto) and the built-in
 # mDNS engine's core (lib/mdns/engine.c, dns.c) may refer only to the C
 # library's memory and string functions, libsodium, protobuf-c and each
 # other - never to sockets, files, time, threads or the layers above
@@ -10,7 +10,7 @@ set -eu
 b=$top_builddir
 objs=
 for src in lib/core/buf lib/core/txt lib/core/frame lib/core/hkdf lib/core/cpace lib/core/record \
-	lib/core/engine lib/core/peerlink.pb-c lib/mdns/dns lib/mdns/engine; do
+	lib/core/engine lib/core/session lib/core/peerlink.pb-c lib/mdns/dns lib/mdns/engine; do
 	dir=$(dirname "$src") base=$(basename "$src")
 	o=$b/$dir/.libs/libplcore_la-$base.o
 	[ -f "$o" ] || o=$b/$dir/libplcore_la-$base.o

@@ -1,10 +1,19 @@
 /*
- * Sessions on POSIX: a thin shell around the sans-I/O engine
- * (core/engine.c). It connects over TCP (Happy Eyeballs over every
- * address of a service), accepts, or runs over an application's file
- * descriptor or byte channel; it feeds the engine what arrives and
- * hands on what the engine queues, and wires the engine's hooks to the
- * keystore and the pairing policy. No protocol logic lives here.
+ * Sessions on POSIX: the shell around the sans-I/O engine
+ * (core/engine.c: handshake, records, the stream) and the session's
+ * clocked policy (core/session.c: Acks, keepalive, the interruption
+ * window, dialling back-off, the simultaneous-dial rule). It connects
+ * over TCP (Happy Eyeballs over every address of a service), accepts,
+ * or runs over an application's file descriptor or byte channel; it
+ * feeds the engine what arrives, hands on what the engine queues, runs
+ * one timer at the session's next deadline, and wires the engine's
+ * hooks to the keystore and the pairing policy.
+ *
+ * Protocol logic that still lives here, waiting for a node object
+ * (issue 11): matching a resumed TCP link to its interrupted session
+ * (hook_find_session, resume_into) and the bookkeeping of simultaneous
+ * dials (hook_admit), both over the keystore's list of live sessions.
+ * Byte-channel sessions are not resumed yet (can_resume()).
  */
 #include "internal.h"
 
@@ -18,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/engine.h"
+#include "core/session.h"
 #include "keystore_internal.h"
 #include "pairing.h"
 
@@ -39,18 +49,8 @@
 #define CHANNEL_INPUT_MAX READ_CHUNK
 /* Pairing failures a listener keeps for its callback until the loop delivers them. */
 #define MAX_PAIRING_NEWS 8
-/* Sessions: how long one may stay interrupted, liveness probes, the send buffer. */
-#define DEFAULT_RESUME_MS 30000
-#define DEFAULT_KEEPALIVE_MS 5000
+/* The send buffer (the timing of sessions is core/session.h's). */
 #define DEFAULT_SEND_LIMIT (4u * 1024u * 1024u)
-/* Acknowledgements: at once past this much delivered, else after this delay
- * (one Ack then covers a burst, and a reply need not wait behind one). */
-#define ACK_NOW_BYTES (32u * 1024u)
-#define ACK_NOW_MESSAGES 16
-#define ACK_DELAY_MS 5
-/* Reconnecting: the first attempt at once, then a back-off doubling to this. */
-#define RECONNECT_FIRST_MS 50
-#define RECONNECT_MAX_MS 2000
 
 typedef struct attempt {
     int fd;
@@ -99,21 +99,13 @@ struct pl_conn {
     pl_listener *listener;
     pl_conn *lnext;
 
-    /* The session across connections. */
-    int resume_ms;        /* how long it may stay interrupted; 0: a broken link closes it */
-    int keepalive_ms;     /* probe a silent link this often; 0: never */
+    /* The session across connections: its clocked policy (core/session.h)
+     * and the one timer that serves it. */
+    pl_session ss;
+    pl_timeout *tick;
     size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
     size_t receive_limit; /* paused: bound of held messages before reading stops */
-    int interrupted;      /* the link is gone and the session waits for a new one */
-    unsigned retry_ms;    /* initiator: back-off before the next reconnect; 0 again once a link carried data */
-    pl_timeout *lost;     /* interrupted: gives up the session */
-    pl_timeout *retry;    /* initiator, interrupted: the next reconnect */
-    pl_timeout *alive;    /* open: keepalive ticks */
-    pl_timeout *ack_timer; /* a delayed Ack is due */
-    size_t unacked_in;    /* bytes delivered since our last Ack */
-    int ack_armed;        /* ack_timer runs */
-    int rx_seen;          /* bytes arrived since the last keepalive tick */
-    int ping_out;         /* a Ping is unanswered */
+    pl_timeout *dup;      /* a simultaneous dial of the peer's won: give ours up from the loop */
     uint64_t acked;       /* the count PL_CONN_ACKED last reported */
     pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
     pl_discovery *disc;   /* initiator: browse for the service again while interrupted */
@@ -159,7 +151,6 @@ static void listener_destroy(pl_listener *l);
 static int conn_start(pl_conn *c);
 static int conn_input(pl_conn *c, const uint8_t *buf, size_t n);
 static int conn_attach_fd(pl_conn *c, int fd);
-static int start_keepalive(pl_conn *c);
 static void resume_into(pl_conn *c, pl_conn *s, const uint8_t *rest, size_t n);
 static int report_acked(pl_conn *c);
 static int ack_soon(pl_conn *c);
@@ -209,10 +200,6 @@ static void link_down(pl_conn *c)
     c->fd = -1;
     free_timeout(c, &c->timer);
     free_timeout(c, &c->deadline);
-    free_timeout(c, &c->alive);
-    free_timeout(c, &c->ack_timer);
-    c->unacked_in = 0;
-    c->ack_armed = 0;
 }
 
 /* Stop all I/O; the object stays allocated. */
@@ -220,8 +207,8 @@ static void conn_teardown(pl_conn *c)
 {
     link_down(c);
     free_timeout(c, &c->kick);
-    free_timeout(c, &c->lost);
-    free_timeout(c, &c->retry);
+    free_timeout(c, &c->tick);
+    free_timeout(c, &c->dup);
     free_timeout(c, &c->drain);
     if (c->browser)
         pl_browser_free(c->browser);
@@ -292,8 +279,6 @@ static void conn_close(pl_conn *c, int status)
     emit(c, PL_CONN_CLOSED, status, NULL, 0);
 }
 
-static void reconnect_due(pl_timeout *t, void *userdata);
-static void session_lost(pl_timeout *t, void *userdata);
 static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata);
 
 /* A link failure the session can outlive: not the peer's abort, not a
@@ -302,11 +287,31 @@ static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl
  * PL_ERR_MALFORMED, PL_ERR_TOO_LARGE for a header's length...) */
 static int can_resume(const pl_conn *c, int status)
 {
-    if (c->resume_ms <= 0 || c->listener || !c->eng.st.established || c->zombie || c->eng.unsendable)
+    if (c->ss.resume_ms <= 0 || c->listener || !c->eng.st.established || c->zombie || c->eng.unsendable)
         return 0;
-    if (status == PL_ERR_ABORTED || status == PL_ERR_NOMEM || status == PL_ERR_STATE || status == PL_ERR_INVALID)
-        return 0;
-    return !c->byte_session; /* a new link comes from the dialler, to a listener */
+    return pl_session_resumable_error(status) &&
+           !c->byte_session; /* a new link comes from the dialler, to a listener */
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Set the session's timer to its next deadline. */
+static void arm(pl_conn *c)
+{
+    if (!c->tick || c->closed)
+        return;
+    int64_t d = pl_session_deadline(&c->ss);
+    if (d < 0) {
+        c->poll->timeout_update(c->tick, -1);
+        return;
+    }
+    int64_t wait = d - now_ms();
+    c->poll->timeout_update(c->tick, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int)wait);
 }
 
 /* The link failed with status: interrupt the session if it can go on, else end it. */
@@ -326,33 +331,14 @@ static void conn_fail(pl_conn *c, int status)
     }
     flush_once(c);
     link_down(c);
-    if (c->initiator) {
-        /* Reconnect from the loop, at once the first time, then backing off. */
-        if (!c->retry && !(c->retry = c->poll->timeout_new(c->poll, -1, reconnect_due, c))) {
-            conn_close(c, PL_ERR_NOMEM);
-            return;
-        }
-        c->poll->timeout_update(c->retry, (int)c->retry_ms);
-        c->retry_ms = !c->retry_ms ? RECONNECT_FIRST_MS
-                                   : c->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->retry_ms * 2;
-    }
+    /* The session waits; the dialling side dials again from the loop (at
+     * once the first time, then backing off). */
+    int first = pl_session_interrupt(&c->ss, now_ms());
     if (c->initiator && c->disc && !c->browser && c->svc_type[0])
         (void)pl_browse(c->disc, c->svc_type, NULL, rediscovered, c, &c->browser); /* else: the known addresses */
-    if (c->interrupted)
-        return;
-    c->interrupted = 1;
-    if (!c->lost && !(c->lost = c->poll->timeout_new(c->poll, -1, session_lost, c))) {
-        conn_close(c, PL_ERR_NOMEM);
-        return;
-    }
-    c->poll->timeout_update(c->lost, c->resume_ms);
-    emit(c, PL_CONN_INTERRUPTED, status, NULL, 0);
-}
-
-static void session_lost(pl_timeout *t, void *userdata)
-{
-    pl_conn *c = userdata;
-    conn_close(c, PL_ERR_TIMEOUT);
+    arm(c);
+    if (first)
+        emit(c, PL_CONN_INTERRUPTED, status, NULL, 0);
 }
 
 /*
@@ -370,9 +356,10 @@ static int input_full(const pl_conn *c)
     return st->held_n > 1 && st->held_cost > c->receive_limit;
 }
 
-/* Ask for the I/O the engine's state needs. */
+/* Ask for the I/O the engine's state needs, and the time the session's policy needs. */
 static void update_interest(pl_conn *c)
 {
+    arm(c);
     if (c->w) {
         unsigned ev = input_full(c) ? 0 : PL_WATCH_IN;
         if (pl_buf_size(&c->eng.out))
@@ -454,7 +441,7 @@ static const pl_stream *hook_find_session(void *ctx, const uint8_t id[PL_SESSION
     pl_conn *c = ctx;
     for (pl_conn *s = *sessions_of(c->ks); s; s = s->knext) {
         if (s == c || s->initiator || s->byte_session || s->closed || s->zombie || s->listener ||
-            !s->eng.st.established || s->resume_ms <= 0)
+            !s->eng.st.established || s->ss.resume_ms <= 0)
             continue;
         if (sodium_memcmp(s->eng.st.id, id, PL_SESSION_ID_SIZE) == 0 &&
             sodium_memcmp(s->eng.peer_id, peer_id, 32) == 0) {
@@ -480,7 +467,7 @@ static int hook_admit(void *ctx, const uint8_t peer_id[32])
     pl_conn *c = ctx;
     uint8_t me[32];
     crypto_sign_ed25519_sk_to_pk(me, c->eng.identity_sk);
-    int ours_wins = memcmp(me, peer_id, 32) < 0;
+    int ours_wins = pl_session_our_dial_wins(me, peer_id);
     for (pl_conn *o = *sessions_of(c->ks); o; o = o->knext) {
         if (!o->initiator || o->closed || o->zombie || o->dup_lost || !o->has_target ||
             memcmp(o->target_id, peer_id, 32) != 0)
@@ -489,10 +476,10 @@ static int hook_admit(void *ctx, const uint8_t peer_id[32])
             return PL_ERR_DUPLICATE;
         if (o->eng.st.established)
             continue; /* open before this dial began: not a simultaneous one */
-        free_timeout(o, &o->retry);
         o->dup_lost = 1;
-        o->retry = o->poll->timeout_new(o->poll, 0, dup_due, o);
-        if (!o->retry) {
+        if (!o->dup)
+            o->dup = o->poll->timeout_new(o->poll, 0, dup_due, o);
+        if (!o->dup) {
             o->dup_lost = 0;
             return PL_ERR_NOMEM;
         }
@@ -558,51 +545,43 @@ static int conn_start(pl_conn *c)
 
 /* ---------------------------------------------------------------- input and output */
 
-static void keepalive_tick(pl_timeout *t, void *userdata);
+static int reconnect(pl_conn *c);
 
-/* Open: start probing a silent link. */
-static int start_keepalive(pl_conn *c)
-{
-    c->rx_seen = 1;
-    c->ping_out = 0;
-    if (c->keepalive_ms <= 0)
-        return PL_OK;
-    c->alive = c->poll->timeout_new(c->poll, c->keepalive_ms, keepalive_tick, c);
-    return c->alive ? PL_OK : PL_ERR_NOMEM;
-}
-
-/* Nothing arrived for a whole period: ask for an Ack; still nothing a
- * period later: the link is dead. While reading has stopped (input_full)
- * we judge nothing; we Ping instead, so that the peer, which gets no Acks
- * from us, still hears that we are alive. */
-static void keepalive_tick(pl_timeout *t, void *userdata)
+/* What the session's policy says is due: give up, drop a silent link,
+ * dial again, Ping, Ack. */
+static void tick(pl_timeout *t, void *userdata)
 {
     pl_conn *c = userdata;
-    if (input_full(c)) {
-        if (pl_engine_ping(&c->eng) == PL_OK)
-            update_interest(c);
-        c->ping_out = 0;
-    } else if (c->rx_seen) {
-        c->ping_out = 0;
-    } else if (c->ping_out) {
+    unsigned due = pl_session_due(&c->ss, now_ms(), input_full(c));
+    if (due & PL_SESSION_GIVE_UP) {
+        conn_close(c, PL_ERR_TIMEOUT);
+        return;
+    }
+    if (due & PL_SESSION_DEAD) {
         conn_fail(c, PL_ERR_TIMEOUT);
         return;
-    } else if (pl_engine_ping(&c->eng) == PL_OK) {
-        c->ping_out = 1;
-        update_interest(c);
     }
-    c->rx_seen = 0;
-    c->poll->timeout_update(t, c->keepalive_ms);
+    if ((due & PL_SESSION_DIAL) && !reconnect(c))
+        return;
+    if (due & PL_SESSION_PING)
+        (void)pl_engine_ping(&c->eng); /* fails only if not open: nothing to probe */
+    if (due & PL_SESSION_ACK) {
+        int rc = pl_engine_ack(&c->eng);
+        pl_session_ack_sent(&c->ss);
+        if (rc != PL_OK) {
+            conn_fail(c, rc);
+            return;
+        }
+    }
+    update_interest(c);
 }
 
 /* The peer authenticated. Returns 0 if c is gone or closed. */
 static int handle_open(pl_conn *c)
 {
     free_timeout(c, &c->deadline);
-    if (start_keepalive(c) != PL_OK) {
-        conn_fail(c, PL_ERR_NOMEM);
-        return 0;
-    }
+    int resumed = pl_session_link_open(&c->ss, now_ms());
+    update_interest(c);
     pl_listener *l = c->listener;
     if (c->dup_lost) {
         dup_give_up(c); /* a simultaneous dial of the peer's won while this one finished */
@@ -615,13 +594,10 @@ static int handle_open(pl_conn *c)
         conn_close(c, PL_OK);
         return 0;
     }
-    if (!l && c->interrupted) {
-        c->interrupted = 0;
+    if (!l && resumed) {
         if (c->browser)
             pl_browser_free(c->browser);
         c->browser = NULL;
-        if (c->lost)
-            c->poll->timeout_update(c->lost, -1);
         return emit(c, PL_CONN_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
                report_acked(c);
     }
@@ -659,11 +635,10 @@ static int deliver(pl_conn *c, const pl_engine_event *ev)
 {
     switch (ev->type) {
     case PL_ENGINE_ACKED:
-        c->retry_ms = 0; /* the link carries the session: the next break reconnects at once */
+        pl_session_carried(&c->ss, 0); /* the link carries the session: the next break dials at once */
         return report_acked(c);
     case PL_ENGINE_MESSAGE:
-        c->retry_ms = 0;
-        c->unacked_in += ev->len;
+        pl_session_carried(&c->ss, ev->len);
         return emit(c, PL_CONN_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
     case PL_ENGINE_PEER_EOF:
         return emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
@@ -688,6 +663,7 @@ static int input_done(pl_conn *c)
 static int conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
+    pl_session_input(&c->ss);
     while (off < n) {
         size_t used = 0;
         pl_engine_event ev;
@@ -726,45 +702,14 @@ static void drain_due(pl_timeout *t, void *userdata)
         input_done(c);
 }
 
-static void ack_due(pl_timeout *t, void *userdata)
-{
-    pl_conn *c = userdata;
-    int rc = pl_engine_ack(&c->eng);
-    c->unacked_in = 0;
-    c->ack_armed = 0;
-    if (rc != PL_OK) {
-        conn_fail(c, rc);
-        return;
-    }
-    update_interest(c);
-}
-
-/* After a batch of input: tell the peer what the application now has.
- * At once after a burst, the peer's end-of-stream or a Ping; otherwise
- * in ACK_DELAY_MS, so that one Ack covers what comes meanwhile. Returns
- * 0 if c ended. */
+/* After a batch of input: tell the peer what the application now has,
+ * at once or a little later (core/session.h). Returns 0 if c ended. */
 static int ack_soon(pl_conn *c)
 {
-    const pl_stream *st = &c->eng.st;
-    uint64_t delivered = pl_stream_delivered(st);
-    if (delivered == st->rx_acked && !c->eng.ping_owed)
-        return 1;
-    if (c->unacked_in < ACK_NOW_BYTES && delivered - st->rx_acked < ACK_NOW_MESSAGES &&
-        !(st->peer_eof && !st->held_eos) && !c->eng.ping_owed) {
-        if (!c->ack_timer && !(c->ack_timer = c->poll->timeout_new(c->poll, -1, ack_due, c))) {
-            conn_fail(c, PL_ERR_NOMEM);
-            return 0;
-        }
-        if (!c->ack_armed) /* never pushed back: a steady trickle still gets its Acks */
-            c->poll->timeout_update(c->ack_timer, ACK_DELAY_MS);
-        c->ack_armed = 1;
-        return 1;
-    }
+    if (!pl_session_ack_now(&c->ss, now_ms(), &c->eng.st, c->eng.ping_owed))
+        return 1; /* nothing owed, or the timer (armed by update_interest) will say */
     int rc = pl_engine_ack(&c->eng);
-    c->unacked_in = 0;
-    c->ack_armed = 0;
-    if (c->ack_timer)
-        c->poll->timeout_update(c->ack_timer, -1);
+    pl_session_ack_sent(&c->ss);
     if (rc != PL_OK) {
         conn_fail(c, rc);
         return 0;
@@ -807,15 +752,12 @@ static void resume_into(pl_conn *c, pl_conn *s, const uint8_t *rest, size_t n)
         rc = conn_attach_fd(s, fd);
     else
         close(fd);
-    if (rc == PL_OK)
-        rc = start_keepalive(s);
     if (rc != PL_OK) {
         conn_fail(s, rc);
         return;
     }
-    s->interrupted = 0;
-    if (s->lost)
-        s->poll->timeout_update(s->lost, -1);
+    pl_session_link_open(&s->ss, now_ms());
+    arm(s);
     if (!emit(s, PL_CONN_RESUMED, PL_OK, NULL, 0) || s->closed || !report_acked(s))
         return;
     if (n)
@@ -861,7 +803,6 @@ static int do_read(pl_conn *c)
         conn_input_end(c);
         return 0;
     }
-    c->rx_seen = 1;
     return conn_input(c, buf, (size_t)n);
 }
 
@@ -975,10 +916,10 @@ static void kicked(pl_timeout *t, void *userdata)
 
 /* ---------------------------------------------------------------- connecting */
 
-/* Initiator, interrupted: dial the service's addresses again and continue the session. */
-static void reconnect_due(pl_timeout *t, void *userdata)
+/* Initiator, interrupted: dial the service's addresses again and continue
+ * the session. Returns 0 if c ended. */
+static int reconnect(pl_conn *c)
 {
-    pl_conn *c = userdata;
     link_down(c); /* a round still under way (new addresses came) starts over */
     pl_engine_relink(&c->eng);
     c->next_addr = 0;
@@ -988,9 +929,10 @@ static void reconnect_due(pl_timeout *t, void *userdata)
         c->deadline = c->poll->timeout_new(c->poll, DEFAULT_TIMEOUT_MS, deadline_expired, c);
     if (!c->timer || !c->deadline) {
         conn_close(c, PL_ERR_NOMEM);
-        return;
+        return 0;
     }
     he_next(c);
+    return 1;
 }
 
 static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
@@ -1110,6 +1052,12 @@ static pl_conn *conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_mess
         memcpy(c->instance, instance, strlen(instance) + 1);
     c->send_limit = DEFAULT_SEND_LIMIT;
     c->receive_limit = DEFAULT_SEND_LIMIT; /* what a peer with the default send limit can have unacknowledged */
+    pl_session_init(&c->ss, initiator, 0, 0); /* byte sessions: neither resumed nor probed */
+    c->tick = poll->timeout_new(poll, -1, tick, c);
+    if (!c->tick) {
+        free(c);
+        return NULL;
+    }
     pl_engine_init(&c->eng, max_message);
     pl_buf_init(&c->ch_in);
     pl_conn **head = sessions_of(ks);
@@ -1184,13 +1132,15 @@ int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
 {
     if (!c || !svc || !c->addrs || c->closed)
         return PL_ERR_INVALID;
-    if (!c->interrupted && c->fd < 0)
+    if (!c->ss.interrupted && c->fd < 0)
         return PL_ERR_STATE; /* still dialling the first time */
     /* Interrupted and not in a handshake: attempts, or the pause before them, are under way. */
-    int dialling = c->interrupted && c->fd < 0;
+    int dialling = c->ss.interrupted && c->fd < 0;
     int rc = fill_addresses(c, svc);
-    if (rc == PL_OK && dialling && c->retry)
-        c->poll->timeout_update(c->retry, 0); /* dial the new ones now */
+    if (rc == PL_OK && dialling) {
+        pl_session_dial_now(&c->ss, now_ms()); /* dial the new ones now */
+        arm(c);
+    }
     return rc;
 }
 
@@ -1205,8 +1155,7 @@ int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int 
         return PL_ERR_NOMEM;
     c->cb = cb;
     c->userdata = userdata;
-    c->resume_ms = DEFAULT_RESUME_MS;
-    c->keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    pl_session_init(&c->ss, 1, PL_SESSION_DEFAULT_RESUME_MS, PL_SESSION_DEFAULT_KEEPALIVE_MS);
     if (svc->type && strlen(svc->type) < sizeof c->svc_type)
         memcpy(c->svc_type, svc->type, strlen(svc->type) + 1);
     pl_paired_peer known;
@@ -1410,7 +1359,7 @@ int pl_conn_set_resume(pl_conn *c, int timeout_ms)
 {
     if (!c || timeout_ms < 0)
         return PL_ERR_INVALID;
-    c->resume_ms = timeout_ms;
+    c->ss.resume_ms = timeout_ms;
     return PL_OK;
 }
 
@@ -1418,10 +1367,8 @@ int pl_conn_set_keepalive(pl_conn *c, int interval_ms)
 {
     if (!c || interval_ms < 0)
         return PL_ERR_INVALID;
-    c->keepalive_ms = interval_ms;
-    free_timeout(c, &c->alive);
-    if (pl_engine_open(&c->eng) && !c->closed)
-        return start_keepalive(c);
+    pl_session_set_keepalive(&c->ss, now_ms(), interval_ms);
+    arm(c);
     return PL_OK;
 }
 
@@ -1579,8 +1526,7 @@ static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata
             continue;
         }
         c->listener = l;
-        c->resume_ms = l->resume_ms;
-        c->keepalive_ms = l->keepalive_ms;
+        pl_session_init(&c->ss, 0, l->resume_ms, l->keepalive_ms);
         c->deadline = l->poll->timeout_new(l->poll, LISTENER_HANDSHAKE_MS, deadline_expired, c);
         int rc = c->deadline ? conn_attach_fd(c, s) : PL_ERR_NOMEM;
         if (rc == PL_OK)
@@ -1689,8 +1635,8 @@ int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_acce
     l->cb = cb;
     l->userdata = userdata;
     l->max_message = PL_DEFAULT_MAX_MESSAGE;
-    l->resume_ms = DEFAULT_RESUME_MS;
-    l->keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    l->resume_ms = PL_SESSION_DEFAULT_RESUME_MS;
+    l->keepalive_ms = PL_SESSION_DEFAULT_KEEPALIVE_MS;
     l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
     l->w = poll->watch_new(poll, fd, PL_WATCH_IN, listener_accept, l);
