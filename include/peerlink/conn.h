@@ -17,13 +17,16 @@
  * sender keeps it. When the link breaks (a cut, a reset, a tampered
  * record, a silent peer), a session made with pl_connect() or accepted
  * by a pl_listener is not closed but interrupted (PL_CONN_INTERRUPTED):
- * the side that dialled reconnects to the service's addresses with the
+ * the side that dialled reconnects - pl_connect() by itself, to the
+ * service's addresses; a session over the application's descriptors or
+ * pipes through the application (pl_conn_attach_channel()) - with the
  * stored identity keys, proves that it holds the session's secret, and
  * both sides send again what the other has not acknowledged
- * (PL_CONN_RESUMED). The application sees each message once and in
- * order. pl_conn_set_resume() bounds how long a session may stay
- * interrupted; sessions over a file descriptor or a channel are not
- * resumed (a broken pipe closes them). See docs/PROTOCOL.md section 8.
+ * (PL_CONN_RESUMED). Any kind of link may continue a session that began
+ * on another. The application sees each message once and in order.
+ * pl_conn_set_resume() bounds how long a session may stay interrupted;
+ * sessions the application creates over a descriptor or a pipe are not
+ * resumed unless it sets it. See docs/PROTOCOL.md section 8.
  *
  * Callback rules: callbacks run only from inside the pl_poll loop the
  * object was created with, never from inside a constructor; data
@@ -152,53 +155,104 @@ typedef enum pl_role { PL_ROLE_RESPONDER = 0, PL_ROLE_INITIATOR = 1 } pl_role;
 /**
  * A session over a connected, bidirectional file descriptor the
  * application opened (a socket, a BLE L2CAP or Wi-Fi Aware socket).
- * The session takes ownership of fd (closes it when freed). instance is
- * the name both sides bind the handshake to (the responder's advertised
- * instance name, or any name both agree on); it is copied.
+ * The session takes ownership of fd (closes it when its link ends).
+ * instance is the name both sides bind the handshake to (the
+ * responder's advertised instance name, or any name both agree on); it
+ * is copied. The handshake starts from the loop.
+ *
+ * Such a session is not resumed unless pl_conn_set_resume() says so.
+ * Then, as initiator, every break of its link comes as
+ * PL_CONN_INTERRUPTED: open a new descriptor to the peer and give it
+ * with pl_conn_attach_fd() (or a channel, pl_conn_attach_channel()).
+ * As responder it resumes when the peer's new link reaches a
+ * pl_listener on the same keystore (pl_listener_add_fd(),
+ * pl_listener_add_channel(), or its TCP socket).
  * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM with
  * *out untouched (fd is then not closed).
  */
 PL_EXPORT int pl_conn_new_fd(const pl_poll *poll, int fd, pl_role role, pl_keystore *ks,
                              const char *instance, pl_conn_cb cb, void *userdata, pl_conn **out);
 
+/**
+ * Interrupted initiator of a session whose links the application brings
+ * (pl_conn_new_fd(), pl_conn_new_channel()): carry it on over a new
+ * connected descriptor (taken over, as in pl_conn_new_fd()). The
+ * resuming handshake starts from the loop; PL_CONN_RESUMED follows, or
+ * PL_CONN_INTERRUPTED again if this link fails too. PL_OK, PL_ERR_INVALID
+ * (fd is then not taken), PL_ERR_STATE (not such a session, not
+ * interrupted, or a link is attached already), PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_conn_attach_fd(pl_conn *c, int fd);
+
+/** One byte pipe of the application's: what pl_channel_input() feeds. */
+typedef struct pl_channel pl_channel;
+
 /** A byte pipe the application moves bytes over (a Wi-Fi Aware path opened by Swift or Java code). */
 typedef struct pl_channel_ops {
     /** Take up to len bytes for the peer. Return how many were taken (0..len), or -1 if the pipe
-     *  failed (the session ends with PL_ERR_IO). After taking fewer than len, call
-     *  pl_conn_channel_writable() once more can be taken. Called from the loop only. */
+     *  failed (its link breaks with PL_ERR_IO). After taking fewer than len, call
+     *  pl_channel_writable() once more can be taken. Called from the loop only. */
     long (*write)(void *ctx, const uint8_t *data, size_t len);
-    /** The session is over (or freed): release the pipe. Called once; may be NULL. */
+    /** The link is over - the session ended or was freed, or this pipe broke and the session may go
+     *  on over another: release the pipe. From then on the pl_channel handle is invalid. Called
+     *  once, from the loop; may be NULL. */
     void (*close)(void *ctx);
-    /** After pl_conn_channel_input() returned PL_ERR_AGAIN: the session has room again; give it
-     *  the refused bytes, and more. Called once per refusal, from the loop; may call
-     *  pl_conn_channel_input() at once. May be NULL (then the application retries by itself). */
+    /** After pl_channel_input() returned PL_ERR_AGAIN: the session has room again; give it the
+     *  refused bytes, and more. Called once per refusal, from the loop; may call pl_channel_input()
+     *  at once. May be NULL (then the application retries by itself). */
     void (*input_ready)(void *ctx);
 } pl_channel_ops;
 
 /**
  * A session over an application byte pipe: peerlink hands outgoing
  * bytes to ops->write and is given incoming bytes with
- * pl_conn_channel_input(). ops is copied. Otherwise as pl_conn_new_fd().
+ * pl_channel_input() (pl_conn_channel() is the pipe's handle). ops is
+ * copied. Otherwise as pl_conn_new_fd(), resumption included (with
+ * pl_conn_attach_channel()).
  */
 PL_EXPORT int pl_conn_new_channel(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_role role,
                                   pl_keystore *ks, const char *instance, pl_conn_cb cb, void *userdata,
                                   pl_conn **out);
 
 /**
- * Bytes that arrived from the peer on a channel session (copied;
- * processed from the loop). len == 0 means the pipe reached its end
- * (always taken). Input is bounded like a socket's receive buffer: while
- * up to 64 KiB wait for the loop (one chunk of any size is taken when
- * none waits), or while the session holds as much as a paused
- * application may leave it (pl_conn_pause()), input is refused with
- * PL_ERR_AGAIN and nothing is taken: keep the bytes, stop reading the
- * pipe, and give them again when ops->input_ready is called. PL_OK,
- * PL_ERR_AGAIN, PL_ERR_STATE (not a channel session, or closed, or after
- * the end), PL_ERR_INVALID, PL_ERR_NOMEM.
+ * Interrupted initiator (see pl_conn_attach_fd()): carry the session on
+ * over a new pipe; its handle is pl_conn_channel(c). ops is copied.
+ * PL_OK, PL_ERR_INVALID (no ops->write), PL_ERR_STATE, PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_channel_input(pl_conn *c, const void *data, size_t len);
+PL_EXPORT int pl_conn_attach_channel(pl_conn *c, const pl_channel_ops *ops, void *ctx);
+
+/** The pipe that carries c now, or NULL (not a channel, or between links). Borrowed. */
+PL_EXPORT pl_channel *pl_conn_channel(const pl_conn *c);
+
+/**
+ * Bytes that arrived from the peer on a pipe (copied; processed from the
+ * loop). len == 0 means the pipe reached its end (always taken). Input
+ * is bounded like a socket's receive buffer: while up to 64 KiB wait for
+ * the loop (one chunk of any size is taken when none waits), or while
+ * the session holds as much as a paused application may leave it
+ * (pl_conn_pause()), input is refused with PL_ERR_AGAIN and nothing is
+ * taken: keep the bytes, stop reading the pipe, and give them again when
+ * ops->input_ready is called. PL_OK, PL_ERR_AGAIN, PL_ERR_STATE (the
+ * session is closed, or after the end or a failure), PL_ERR_INVALID,
+ * PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_channel_input(pl_channel *ch, const void *data, size_t len);
 
 /** The pipe can take more bytes: peerlink calls ops->write again from the loop. */
+PL_EXPORT void pl_channel_writable(pl_channel *ch);
+
+/**
+ * The pipe failed (status: why, e.g. PL_ERR_CLOSED or PL_ERR_IO; a
+ * value >= 0 reads PL_ERR_IO). From the loop, the link breaks: the
+ * session is interrupted if it resumes, else it ends with status; then
+ * ops->close is called.
+ */
+PL_EXPORT void pl_channel_fail(pl_channel *ch, int status);
+
+/** pl_channel_input() on the pipe that carries c now; PL_ERR_STATE if none. */
+PL_EXPORT int pl_conn_channel_input(pl_conn *c, const void *data, size_t len);
+
+/** pl_channel_writable() on the pipe that carries c now. */
 PL_EXPORT void pl_conn_channel_writable(pl_conn *c);
 
 /**
@@ -284,8 +338,9 @@ PL_EXPORT int pl_conn_set_receive_limit(pl_conn *c, size_t bytes);
  * How long the session may stay interrupted before it ends with
  * PL_CONN_CLOSED / PL_ERR_TIMEOUT (milliseconds; 0: never resume, a
  * broken link closes the session at once). Default 30000 for
- * pl_connect() and accepted sessions (see pl_listener_set_resume());
- * byte sessions are never resumed. PL_OK or PL_ERR_INVALID.
+ * pl_connect() and accepted sessions (see pl_listener_set_resume()), 0
+ * for pl_conn_new_fd() and pl_conn_new_channel() sessions (see
+ * pl_conn_attach_channel()). PL_OK or PL_ERR_INVALID.
  */
 PL_EXPORT int pl_conn_set_resume(pl_conn *c, int timeout_ms);
 
@@ -365,6 +420,36 @@ typedef void (*pl_accept_cb)(pl_listener *l, pl_conn *c, void *userdata);
  */
 PL_EXPORT int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_accept_cb cb,
                               void *userdata, pl_listener **out);
+
+/**
+ * A listener with no socket of its own: it accepts the links the
+ * application hands it (pl_listener_add_channel(), pl_listener_add_fd()):
+ * Network.framework connections, Wi-Fi Aware or BLE pipes. Otherwise as
+ * pl_listener_new() (port 0). PL_OK, PL_ERR_INVALID, PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_listener_new_detached(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata,
+                                       pl_listener **out);
+
+/**
+ * An inbound pipe for the listener (any listener, detached or not): the
+ * responder's handshake runs on it under the listener's pairing policy
+ * and deadline (10 s), among at most 64 pending handshakes (past that
+ * the oldest is dropped). Then either the accept callback gets a new
+ * session, or an interrupted session with the same peer continues on
+ * the pipe, whatever link it had before (PL_CONN_RESUMED on that
+ * session). *out is the pipe's handle for pl_channel_input(); a pipe
+ * whose handshake fails is closed (ops->close). ops is copied. PL_OK,
+ * PL_ERR_INVALID (no ops->write), PL_ERR_NOMEM, or the keystore's error;
+ * on error nothing is kept and ops->close is not called.
+ */
+PL_EXPORT int pl_listener_add_channel(pl_listener *l, const pl_channel_ops *ops, void *ctx, pl_channel **out);
+
+/**
+ * An inbound connected descriptor for the listener, as
+ * pl_listener_add_channel() (taken over; untouched on error). PL_OK,
+ * PL_ERR_INVALID, PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_listener_add_fd(pl_listener *l, int fd);
 
 /**
  * The instance name every handshake is bound to (copied, at most 63

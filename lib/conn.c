@@ -1,0 +1,758 @@
+/*
+ * The session shell: a pl_conn drives the sans-I/O engine (core/engine.c:
+ * handshake, records, the stream) and the session's clocked policy
+ * (core/session.c: Acks, keepalive, the interruption window, dialling
+ * back-off) over whatever link carries it now (conn_internal.h): it
+ * feeds the engine what the link brings, asks the link to write what the
+ * engine queued, runs one timer at the session's next deadline, and
+ * wires the engine's hooks to the keystore, the pairing policy and the
+ * node logic of listener.c. It knows no socket: links do (posix/tcp.c,
+ * channel.c).
+ */
+#include "conn_internal.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+int64_t pl__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void pl__free_timeout(const pl_poll *poll, pl_timeout **t)
+{
+    if (*t)
+        poll->timeout_free(*t);
+    *t = NULL;
+}
+
+pl_conn **pl__sessions_of(pl_keystore *ks)
+{
+    return (pl_conn **)pl__keystore_sessions(ks);
+}
+
+void pl__conn_attach(pl_conn *c, pl_link *lk)
+{
+    lk->c = c;
+    c->link = lk;
+    pl__conn_update_interest(c);
+}
+
+void pl__conn_drop_link(pl_conn *c)
+{
+    pl_link *lk = c->link;
+    if (!lk)
+        return;
+    c->link = NULL;
+    lk->c = NULL;
+    lk->ops->close(lk);
+}
+
+/* Stop all I/O; the object stays allocated. */
+static void conn_teardown(pl_conn *c)
+{
+    pl__conn_drop_link(c);
+    pl__dial_stop(c);
+    pl__free_timeout(c->poll, &c->deadline);
+    pl__free_timeout(c->poll, &c->tick);
+    pl__free_timeout(c->poll, &c->dup);
+    pl__free_timeout(c->poll, &c->drain);
+    if (c->browser)
+        pl_browser_free(c->browser);
+    c->browser = NULL;
+}
+
+int pl__conn_emit(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len)
+{
+    if (!c->cb)
+        return 1;
+    c->busy++;
+    c->cb(c, ev, status, data, len, c->userdata);
+    if (--c->busy == 0 && c->zombie) {
+        pl__conn_destroy(c);
+        return 0;
+    }
+    return !c->zombie;
+}
+
+static void flush_once(pl_conn *c)
+{
+    if (c->link && pl_buf_size(&c->eng.out))
+        c->link->ops->flush_once(c->link);
+}
+
+void pl__conn_close(pl_conn *c, int status)
+{
+    if (c->closed)
+        return;
+    flush_once(c);
+    conn_teardown(c);
+    c->closed = 1;
+    if (c->listener) {
+        pl__listener_unlink(c);
+        pl__conn_destroy(c);
+        return;
+    }
+    pl__conn_emit(c, PL_CONN_CLOSED, status, NULL, 0);
+}
+
+/* A link failure the session can outlive: not the peer's abort, not a
+ * message the peer will never take, not running out of memory. (A
+ * corrupted link shows as any error of the received bytes: PL_ERR_AUTH,
+ * PL_ERR_MALFORMED, PL_ERR_TOO_LARGE for a header's length...) A new
+ * link comes from the initiator: this library's dial, or the
+ * application's (pl_conn_attach_channel()); to a listener. */
+static int can_resume(const pl_conn *c, int status)
+{
+    return c->ss.resume_ms > 0 && !c->listener && c->eng.st.established && !c->zombie && !c->eng.unsendable &&
+           pl_session_resumable_error(status);
+}
+
+/* Set the session's timer to its next deadline. */
+static void arm(pl_conn *c)
+{
+    if (!c->tick || c->closed)
+        return;
+    int64_t d = pl_session_deadline(&c->ss);
+    if (d < 0) {
+        c->poll->timeout_update(c->tick, -1);
+        return;
+    }
+    int64_t wait = d - pl__now_ms();
+    c->poll->timeout_update(c->tick, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int)wait);
+}
+
+static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
+{
+    pl_conn *c = userdata;
+    (void)b;
+    (void)status;
+    if ((ev == PL_BROWSE_ADD || ev == PL_BROWSE_UPDATE) && svc->name && strcmp(svc->name, c->instance) == 0)
+        (void)pl_conn_set_addresses(c, svc);
+}
+
+void pl__conn_fail(pl_conn *c, int status)
+{
+    if (c->closed)
+        return;
+    if (pl_stream_complete(&c->eng.st)) {
+        /* Everything both ways was delivered, our end-of-stream included:
+         * only our last Ack may be lost, which the peer can outlive. */
+        pl__conn_close(c, PL_OK);
+        return;
+    }
+    if (!can_resume(c, status)) {
+        pl__conn_close(c, status);
+        return;
+    }
+    flush_once(c);
+    pl__conn_drop_link(c);
+    pl__dial_stop(c);
+    pl__free_timeout(c->poll, &c->deadline);
+    /* The session waits; this library's dial dials again from the loop
+     * (at once the first time, then backing off). */
+    int first = pl_session_interrupt(&c->ss, pl__now_ms());
+    if (c->addrs && c->disc && !c->browser && c->svc_type[0])
+        (void)pl_browse(c->disc, c->svc_type, NULL, rediscovered, c, &c->browser); /* else: the known addresses */
+    arm(c);
+    /* The application that brings the links hears of every failure: each
+     * one asks it for another. */
+    if (first || (c->app_links && c->initiator))
+        pl__conn_emit(c, PL_CONN_INTERRUPTED, status, NULL, 0);
+}
+
+int pl__conn_input_full(const pl_conn *c)
+{
+    /* More of the peer's messages held than the receive limit allows, in
+     * more than one: read no more until the application takes some. A
+     * peer whose send limit is not larger never gets us there (it cannot
+     * have more unacknowledged), so a paused side keeps reading its Acks
+     * and Pings. */
+    const pl_stream *st = &c->eng.st;
+    return st->held_n > 1 && st->held_cost > c->receive_limit;
+}
+
+void pl__conn_update_interest(pl_conn *c)
+{
+    arm(c);
+    if (c->link && !c->closed)
+        c->link->ops->interest(c->link);
+}
+
+/* ---------------------------------------------------------------- engine hooks */
+
+static int hook_pair_begin(void *ctx, const char **code)
+{
+    pl_conn *c = ctx;
+    pl_pairing *p = c->listener ? (c->listener->pairing_on ? &c->listener->pairing : NULL) : c->own_pairing;
+    if (!p)
+        return PL_ERR_NOT_PAIRED;
+    int rc = pl__pairing_begin(p, code);
+    if (rc == PL_OK)
+        c->pairing = p;
+    return rc;
+}
+
+static void hook_pair_end(void *ctx, int result)
+{
+    pl_conn *c = ctx;
+    pl_pairing *p = c->pairing;
+    c->pairing = NULL;
+    if (!p)
+        return;
+    pl__pairing_end(p, result);
+    pl_listener *l = c->listener;
+    if (l && p == &l->pairing && (result != PL_OK || p->code_changed)) {
+        if (result != PL_OK && l->n_news < PL_MAX_PAIRING_NEWS)
+            l->news_failures[l->n_news++] = result;
+        pl__listener_news(l);
+    }
+}
+
+static int hook_peer_known(void *ctx, const uint8_t id[32])
+{
+    pl_conn *c = ctx;
+    pl_paired_peer p;
+    return pl__keystore_find_peer(c->ks, id, &p) == PL_OK ? PL_OK : PL_ERR_NOT_PAIRED;
+}
+
+static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
+{
+    pl_conn *c = ctx;
+    pl_paired_peer p = {0};
+    memcpy(p.id, id, 32);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    p.paired_at = (int64_t)time(NULL);
+    if (c->initiator) {
+        /* A responder re-paired under its name replaces what we knew of that name. */
+        int rc = pl_keystore_forget(c->ks, name);
+        if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
+            return rc;
+    }
+    return pl__keystore_save_peer(c->ks, &p);
+}
+
+static const pl_engine_hooks conn_hooks = {
+    .pair_begin = hook_pair_begin,
+    .pair_end = hook_pair_end,
+    .peer_known = hook_peer_known,
+    .peer_paired = hook_peer_paired,
+    .find_session = pl__find_session,
+    .admit = pl__admit,
+};
+
+int pl__conn_start(pl_conn *c)
+{
+    if (!sodium_is_zero(c->eng.identity_sk, sizeof c->eng.identity_sk))
+        return pl_engine_start(&c->eng); /* configured before: a session's next link */
+    uint8_t sk[64];
+    pl_paired_peer known;
+    char host[PL_NAME_MAX + 1] = "";
+    int rc = pl__keystore_identity_secret(c->ks, sk);
+    if (rc != PL_OK)
+        return rc;
+    if (c->initiator || !c->instance[0]) {
+        gethostname(host, sizeof host - 1);
+        host[PL_NAME_MAX] = 0;
+    }
+    pl_engine_config cfg = {
+        .initiator = c->initiator,
+        .identity_sk = sk,
+        .name = c->initiator ? host : (c->instance[0] ? c->instance : host),
+        .instance = (c->have_instance || !c->initiator) ? c->instance : NULL,
+        .code = c->initiator && c->code[0] ? c->code : NULL,
+        .hooks = &conn_hooks,
+        .hooks_ctx = c,
+    };
+    if (c->initiator && !c->code[0] && c->have_instance &&
+        pl__keystore_find_peer_by_name(c->ks, c->instance, &known) == PL_OK)
+        cfg.expected_peer = known.id;
+    rc = pl_engine_configure(&c->eng, &cfg);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(c->code, sizeof c->code);
+    return rc == PL_OK ? pl_engine_start(&c->eng) : rc;
+}
+
+int pl__conn_start_if_idle(pl_conn *c)
+{
+    if (c->eng.state != PL_HS_IDLE)
+        return 1;
+    int rc = pl__conn_start(c);
+    if (rc != PL_OK) {
+        pl__conn_fail(c, rc);
+        return 0;
+    }
+    pl__conn_update_interest(c);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- the session's timer */
+
+/* What the session's policy says is due: give up, drop a silent link,
+ * dial again, Ping, Ack. */
+static void tick(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    (void)t;
+    unsigned due = pl_session_due(&c->ss, pl__now_ms(), pl__conn_input_full(c));
+    if (due & PL_SESSION_GIVE_UP) {
+        pl__conn_close(c, PL_ERR_TIMEOUT);
+        return;
+    }
+    if (due & PL_SESSION_DEAD) {
+        pl__conn_fail(c, PL_ERR_TIMEOUT);
+        return;
+    }
+    if ((due & PL_SESSION_DIAL) && !pl__reconnect(c))
+        return;
+    if (due & PL_SESSION_PING)
+        (void)pl_engine_ping(&c->eng); /* fails only if not open: nothing to probe */
+    if (due & PL_SESSION_ACK) {
+        int rc = pl_engine_ack(&c->eng);
+        pl_session_ack_sent(&c->ss);
+        if (rc != PL_OK) {
+            pl__conn_fail(c, rc);
+            return;
+        }
+    }
+    pl__conn_update_interest(c);
+}
+
+/* ---------------------------------------------------------------- input and output */
+
+/* Tell the application how many of its messages the peer has now (if
+ * more than last said): after an Ack, and after a resumption, whose
+ * handshake acknowledges too. Returns 0 if c is gone or closed. */
+static int report_acked(pl_conn *c)
+{
+    uint64_t n = pl_stream_acked_messages(&c->eng.st);
+    if (n <= c->acked)
+        return 1;
+    c->acked = n;
+    return pl__conn_emit(c, PL_CONN_ACKED, PL_OK, NULL, (size_t)n) && !c->closed;
+}
+
+/* A new link continues the session (after the application was told of
+ * the break, or before it noticed). Returns 0 if c is gone or closed. */
+static int report_resumed(pl_conn *c)
+{
+    if (c->browser)
+        pl_browser_free(c->browser);
+    c->browser = NULL;
+    return pl__conn_emit(c, PL_CONN_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
+           report_acked(c);
+}
+
+int pl__conn_resumed(pl_conn *s)
+{
+    pl_session_link_open(&s->ss, pl__now_ms());
+    pl__conn_update_interest(s);
+    return report_resumed(s);
+}
+
+/* The peer authenticated. Returns 0 if c is gone or closed. */
+static int handle_open(pl_conn *c)
+{
+    pl__free_timeout(c->poll, &c->deadline);
+    int resumed = pl_session_link_open(&c->ss, pl__now_ms());
+    pl__conn_update_interest(c);
+    pl_listener *l = c->listener;
+    if (c->dup_lost) {
+        pl__dup_give_up(c); /* a simultaneous dial of the peer's won while this one finished */
+        return 0;
+    }
+    if (c->eng.finished) {
+        /* The peer forgot a session that had delivered everything: end this link's new one. */
+        if (pl_engine_abort(&c->eng) == PL_OK)
+            flush_once(c);
+        pl__conn_close(c, PL_OK);
+        return 0;
+    }
+    if (!l && resumed)
+        return report_resumed(c);
+    if (!l)
+        return pl__conn_emit(c, PL_CONN_OPEN, PL_OK, NULL, 0) && !c->closed;
+    /* Hand it to the application: from now on it owns c. */
+    pl__listener_unlink(c);
+    c->busy++;
+    l->busy++;
+    l->cb(l, c, l->userdata);
+    if (--l->busy == 0 && l->zombie)
+        pl__listener_destroy(l); /* freed from inside its callback */
+    if (--c->busy == 0 && c->zombie) {
+        pl__conn_destroy(c);
+        return 0;
+    }
+    return !c->zombie && !c->closed;
+}
+
+/* Both directions ended and our end-of-stream is out: close cleanly.
+ * Returns 1 if the connection goes on, 0 if it ended. */
+static int maybe_finish(pl_conn *c)
+{
+    if (!pl_engine_done(&c->eng) || pl_buf_size(&c->eng.out))
+        return 1;
+    conn_teardown(c);
+    c->closed = 1;
+    pl__conn_emit(c, PL_CONN_CLOSED, PL_OK, NULL, 0);
+    return 0;
+}
+
+/* A message, the peer's end-of-stream or an Ack to the application.
+ * Returns 0 if c is gone or closed. */
+static int deliver(pl_conn *c, const pl_engine_event *ev)
+{
+    switch (ev->type) {
+    case PL_ENGINE_ACKED:
+        pl_session_carried(&c->ss, 0); /* the link carries the session: the next break dials at once */
+        return report_acked(c);
+    case PL_ENGINE_MESSAGE:
+        pl_session_carried(&c->ss, ev->len);
+        return pl__conn_emit(c, PL_CONN_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
+    case PL_ENGINE_PEER_EOF:
+        return pl__conn_emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
+    default:
+        return 1;
+    }
+}
+
+/* After a batch of input: tell the peer what the application now has,
+ * at once or a little later (core/session.h). Returns 0 if c ended. */
+static int ack_soon(pl_conn *c)
+{
+    if (!pl_session_ack_now(&c->ss, pl__now_ms(), &c->eng.st, c->eng.ping_owed))
+        return 1; /* nothing owed, or the timer (armed by update_interest) will say */
+    int rc = pl_engine_ack(&c->eng);
+    pl_session_ack_sent(&c->ss);
+    if (rc != PL_OK) {
+        pl__conn_fail(c, rc);
+        return 0;
+    }
+    return 1;
+}
+
+/* After a batch of input or of held entries: Ack, I/O, a clean end.
+ * Returns 0 if c ended. */
+static int input_done(pl_conn *c)
+{
+    if (!ack_soon(c))
+        return 0;
+    pl__conn_update_interest(c); /* the handshake may have queued a reply */
+    return maybe_finish(c);
+}
+
+int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n)
+{
+    size_t off = 0;
+    pl_session_input(&c->ss);
+    while (off < n) {
+        size_t used = 0;
+        pl_engine_event ev;
+        int r = pl_engine_receive(&c->eng, buf + off, n - off, &used, &ev);
+        off += used;
+        if (r < 0) {
+            pl__conn_fail(c, r);
+            return 0;
+        }
+        if (r == 0)
+            break;
+        if (ev.type == PL_ENGINE_OPEN) {
+            if (c->listener && c->eng.resumed && c->resume_of) {
+                pl__resume_into(c, buf + off, n - off);
+                return 0;
+            }
+            if (!handle_open(c))
+                return 0;
+        } else if (!deliver(c, &ev)) {
+            return 0;
+        }
+    }
+    return input_done(c);
+}
+
+/* The application takes messages again: hand out what the engine held,
+ * until it pauses again. */
+static void drain_due(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    (void)t;
+    pl_engine_event ev;
+    while (!c->closed && pl_engine_next_held(&c->eng, &ev))
+        if (!deliver(c, &ev))
+            return;
+    if (!c->closed)
+        input_done(c);
+}
+
+void pl__conn_input_end(pl_conn *c)
+{
+    /* A peer closes only once both directions have ended; any other end
+     * loses data and is reported as such. */
+    if (maybe_finish(c))
+        pl__conn_fail(c, PL_ERR_CLOSED);
+}
+
+int pl__conn_wrote(pl_conn *c, size_t n)
+{
+    pl_buf *out = &c->eng.out;
+    pl_buf_consume(out, n);
+    pl__conn_update_interest(c);
+    if (pl_buf_size(out))
+        return 1;
+    if (!c->listener && pl_engine_open(&c->eng) && !pl__conn_emit(c, PL_CONN_DRAINED, PL_OK, NULL, 0))
+        return 0;
+    if (c->closed)
+        return 0;
+    return maybe_finish(c);
+}
+
+/* ---------------------------------------------------------------- life */
+
+static void deadline_expired(pl_timeout *t, void *userdata)
+{
+    (void)t;
+    pl__conn_fail(userdata, PL_ERR_TIMEOUT);
+}
+
+int pl__conn_set_deadline(pl_conn *c, int ms)
+{
+    pl__free_timeout(c->poll, &c->deadline);
+    c->deadline = c->poll->timeout_new(c->poll, ms, deadline_expired, c);
+    return c->deadline ? PL_OK : PL_ERR_NOMEM;
+}
+
+pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message, int initiator,
+                        const char *instance)
+{
+    if (instance && strlen(instance) > PL_NAME_MAX)
+        return NULL;
+    pl_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->poll = poll;
+    c->ks = ks;
+    c->initiator = initiator;
+    c->have_instance = instance != NULL;
+    if (instance)
+        memcpy(c->instance, instance, strlen(instance) + 1);
+    c->send_limit = PL_DEFAULT_SEND_LIMIT;
+    c->receive_limit = PL_DEFAULT_SEND_LIMIT; /* what a peer with the default send limit can have unacknowledged */
+    pl_session_init(&c->ss, 0, 0, 0);        /* neither resumed nor probed unless the kind of session says */
+    c->tick = poll->timeout_new(poll, -1, tick, c);
+    if (!c->tick) {
+        free(c);
+        return NULL;
+    }
+    pl_engine_init(&c->eng, max_message);
+    pl_conn **head = pl__sessions_of(ks);
+    c->knext = *head;
+    *head = c;
+    return c;
+}
+
+void pl__conn_destroy(pl_conn *c)
+{
+    for (pl_conn **pc = pl__sessions_of(c->ks); *pc; pc = &(*pc)->knext) {
+        if (*pc == c) {
+            *pc = c->knext;
+            break;
+        }
+    }
+    /* A handshake conn that was to continue c forgets it. */
+    for (pl_conn *o = *pl__sessions_of(c->ks); o; o = o->knext)
+        if (o->resume_of == c)
+            o->resume_of = NULL;
+    conn_teardown(c);
+    pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
+    if (c->own_pairing) {
+        pl__pairing_clear(c->own_pairing);
+        free(c->own_pairing);
+    }
+    pl__dial_free(c);
+    sodium_memzero(c->code, sizeof c->code);
+    free(c);
+}
+
+void pl_conn_free(pl_conn *c)
+{
+    if (!c || c->zombie)
+        return;
+    /* An open session that did not end cleanly: tell the peer not to wait
+     * to resume it (a session that is never resumed: its link's end says it). */
+    if (!c->closed && c->ss.resume_ms > 0 && pl_engine_open(&c->eng) && !pl_engine_done(&c->eng) &&
+        pl_engine_abort(&c->eng) == PL_OK)
+        flush_once(c);
+    conn_teardown(c);
+    c->closed = 1;
+    pl__listener_unlink(c);
+    if (c->busy) {
+        c->zombie = 1;
+        return;
+    }
+    pl__conn_destroy(c);
+}
+
+/* ---------------------------------------------------------------- conn API */
+
+int pl_conn_set_max_message(pl_conn *c, size_t max)
+{
+    if (!c)
+        return PL_ERR_INVALID;
+    return pl_engine_set_max_message(&c->eng, max);
+}
+
+void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata)
+{
+    if (!c)
+        return;
+    c->cb = cb;
+    c->userdata = userdata;
+}
+
+int pl_conn_set_code(pl_conn *c, const char *code)
+{
+    if (!c || !code || !code[0] || strlen(code) > PL_CODE_MAX)
+        return PL_ERR_INVALID;
+    for (const char *p = code; *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return PL_ERR_INVALID;
+    if (c->eng.state != PL_HS_IDLE || c->listener)
+        return PL_ERR_STATE;
+    if (c->initiator) {
+        memcpy(c->code, code, strlen(code) + 1);
+        c->has_target = 0; /* pairing: no simultaneous-dial resolution */
+        return PL_OK;
+    }
+    pl_pairing *p = c->own_pairing ? c->own_pairing : calloc(1, sizeof *p);
+    if (!p)
+        return PL_ERR_NOMEM;
+    int rc = pl__pairing_init(p, c->ks, code, 0, 0);
+    if (rc != PL_OK) {
+        if (!c->own_pairing)
+            free(p);
+        return rc;
+    }
+    c->own_pairing = p;
+    return PL_OK;
+}
+
+int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE])
+{
+    if (!c || !id)
+        return PL_ERR_INVALID;
+    if (!pl_engine_open(&c->eng) && !c->eng.st.established)
+        return PL_ERR_STATE;
+    memcpy(id, c->eng.peer_id, PL_ID_SIZE);
+    return PL_OK;
+}
+
+const char *pl_conn_peer_name(const pl_conn *c)
+{
+    return c && (pl_engine_open(&c->eng) || c->eng.st.established) ? c->eng.peer_name : NULL;
+}
+
+int pl_conn_paired(const pl_conn *c)
+{
+    return c && pl_engine_open(&c->eng) && c->eng.pairing;
+}
+
+int pl_conn_send(pl_conn *c, const void *data, size_t len)
+{
+    if (!c || (!data && len))
+        return PL_ERR_INVALID;
+    if (c->closed)
+        return PL_ERR_STATE;
+    int err = pl_engine_send(&c->eng, data, len, c->send_limit);
+    if (err == PL_OK)
+        pl__conn_update_interest(c);
+    return err;
+}
+
+size_t pl_conn_pending(const pl_conn *c)
+{
+    if (!c)
+        return 0;
+    const pl_stream *st = &c->eng.st;
+    return pl_buf_size(&c->eng.out) + (pl_buf_size(&st->unacked) - st->sent_off);
+}
+
+size_t pl_conn_unacked(const pl_conn *c)
+{
+    return c ? c->eng.st.unacked_bytes : 0;
+}
+
+int pl_conn_set_resume(pl_conn *c, int timeout_ms)
+{
+    if (!c || timeout_ms < 0)
+        return PL_ERR_INVALID;
+    c->ss.resume_ms = timeout_ms;
+    return PL_OK;
+}
+
+int pl_conn_set_keepalive(pl_conn *c, int interval_ms)
+{
+    if (!c || interval_ms < 0)
+        return PL_ERR_INVALID;
+    pl_session_set_keepalive(&c->ss, pl__now_ms(), interval_ms);
+    arm(c);
+    return PL_OK;
+}
+
+int pl_conn_set_send_limit(pl_conn *c, size_t bytes)
+{
+    if (!c || bytes == 0)
+        return PL_ERR_INVALID;
+    c->send_limit = bytes;
+    return PL_OK;
+}
+
+int pl_conn_set_receive_limit(pl_conn *c, size_t bytes)
+{
+    if (!c || bytes == 0)
+        return PL_ERR_INVALID;
+    c->receive_limit = bytes;
+    pl__conn_update_interest(c);
+    return PL_OK;
+}
+
+int pl_conn_pause(pl_conn *c, int paused)
+{
+    if (!c)
+        return PL_ERR_INVALID;
+    if (c->closed)
+        return PL_ERR_STATE;
+    if (!paused && c->eng.st.held_n) {
+        if (!c->drain && !(c->drain = c->poll->timeout_new(c->poll, -1, drain_due, c)))
+            return PL_ERR_NOMEM;
+        c->poll->timeout_update(c->drain, 0);
+    }
+    pl_engine_hold(&c->eng, paused);
+    pl__conn_update_interest(c);
+    return PL_OK;
+}
+
+int pl_conn_shutdown(pl_conn *c)
+{
+    if (!c)
+        return PL_ERR_INVALID;
+    if (c->closed)
+        return PL_ERR_STATE;
+    int err = pl_engine_shutdown(&c->eng);
+    if (err == PL_OK)
+        pl__conn_update_interest(c);
+    return err;
+}
+
+int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap)
+{
+    if (!c || !buf)
+        return PL_ERR_INVALID;
+    if (!c->link || !c->link->ops->peer_string)
+        return PL_ERR_STATE;
+    return c->link->ops->peer_string(c->link, buf, cap);
+}

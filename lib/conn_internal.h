@@ -1,0 +1,210 @@
+/*
+ * Sessions and their links, shared by the session shell (conn.c), the
+ * listener (listener.c), the link kinds (posix/tcp.c: sockets and file
+ * descriptors, channel.c: an application's byte pipe). Not installed.
+ *
+ * A pl_conn is a session as the application sees it: the engine (the
+ * connection's handshake and records, and the session's stream), the
+ * session's clocked policy (core/session.h), and the link that carries
+ * it now. A link is one pipe: it feeds what arrives to its session's
+ * engine and hands on what the engine queued. Links are private objects
+ * behind pl_link_ops (curl's vtls table, nng's pipe ops): every kind
+ * moves from the connection that ran a resuming handshake to the
+ * interrupted session it continues, so every kind resumes.
+ */
+#ifndef PL_CONN_INTERNAL_H
+#define PL_CONN_INTERNAL_H
+
+#include "internal.h"
+
+#include "core/engine.h"
+#include "core/session.h"
+#include "keystore_internal.h"
+#include "pairing.h"
+
+/* RFC 8305 section 5 recommends 250 ms between connection attempts. */
+#define PL_HE_STAGGER_MS 250
+#define PL_CONNECT_TIMEOUT_MS 10000
+/* Connections in handshake held by a listener, and how long each may take. */
+#define PL_LISTENER_MAX_PENDING 64
+#define PL_LISTENER_HANDSHAKE_MS 10000
+/* One read from a link. */
+#define PL_READ_CHUNK 65536
+/* Pairing failures a listener keeps for its callback until the loop delivers them. */
+#define PL_MAX_PAIRING_NEWS 8
+/* The send buffer and what a paused session holds (the timing of sessions is core/session.h's). */
+#define PL_DEFAULT_SEND_LIMIT (4u * 1024u * 1024u)
+
+typedef struct pl_link pl_link;
+
+typedef struct pl_link_ops {
+    const char *kind; /* "tcp", "fd", "channel" */
+    /* Ask for the I/O the session needs now: read unless its input is
+     * full (pl__conn_input_full), write while its engine has output. */
+    void (*interest)(pl_link *lk);
+    /* Hand what the engine queued to the pipe once, without waiting (an
+     * Error or Abort before closing). */
+    void (*flush_once)(pl_link *lk);
+    /* Release the pipe and free the link (it is detached already). */
+    void (*close)(pl_link *lk);
+    /* The peer's address as text, or PL_ERR_STATE (no address). */
+    int (*peer_string)(const pl_link *lk, char *buf, size_t cap);
+} pl_link_ops;
+
+/* The common head of every link. */
+struct pl_link {
+    const pl_link_ops *ops;
+    pl_conn *c; /* the session it carries; moves on a resumption */
+};
+
+typedef struct pl_attempt {
+    int fd;
+    pl_watch *w;
+    pl_conn *c;
+} pl_attempt;
+
+struct pl_conn {
+    const pl_poll *poll;
+    pl_engine eng;
+    pl_conn_cb cb;
+    void *userdata;
+    pl_keystore *ks;
+    int initiator;
+    char instance[PL_NAME_MAX + 1];
+    int have_instance;
+    char code[PL_CODE_MAX + 1]; /* set by pl_conn_set_code(), wiped once handed to the engine */
+    pl_pairing *pairing;        /* responder: the policy of the attempt in progress */
+    pl_pairing *own_pairing;    /* responder byte session with a code */
+
+    pl_link *link;  /* what carries the session now; NULL between links */
+    int app_links;  /* the application brings the links (fd, channel): it is told of each failure */
+
+    /* Dialling over TCP: addresses to try, in order (posix/tcp.c). */
+    struct sockaddr_storage *addrs;
+    size_t n_addrs, next_addr;
+    pl_attempt *attempts; /* one slot per address */
+    size_t n_pending;
+    pl_timeout *timer;    /* Happy Eyeballs: the stagger between attempts */
+    pl_timeout *deadline; /* connecting plus handshake */
+    pl_discovery *disc;   /* initiator: browse for the service again while interrupted */
+    pl_browser *browser;
+    char svc_type[PL_NAME_MAX + 1];
+
+    /* Accepted and still in handshake: owned by this listener. */
+    pl_listener *listener;
+    pl_conn *lnext;
+
+    /* The session across connections: its clocked policy and the one
+     * timer that serves it. */
+    pl_session ss;
+    pl_timeout *tick;
+    size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
+    size_t receive_limit; /* paused: bound of held messages before reading stops */
+    uint64_t acked;       /* the count PL_CONN_ACKED last reported */
+    pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
+    int has_target;       /* initiator: the stored id of the peer it dials */
+    uint8_t target_id[PL_ID_SIZE];
+    int dup_lost;         /* a simultaneous dial made this connection the one to give up */
+    pl_timeout *dup;      /* ... given up from the loop */
+    pl_conn *resume_of;   /* a listener's handshake conn: the session it continues */
+    pl_conn *knext;       /* the keystore's session list */
+
+    int closed; /* PL_CONN_CLOSED was reported, or the conn is being torn down */
+    int busy;   /* inside the application's callback */
+    int zombie; /* freed by the application during a callback */
+};
+
+struct pl_listener {
+    const pl_poll *poll;
+    pl_keystore *ks;
+    int fd; /* -1: detached (it accepts only the links handed to it) */
+    pl_watch *w;
+    pl_timeout *retry; /* accept back-off */
+    uint16_t port;
+    size_t max_message;
+    char instance[PL_NAME_MAX + 1];
+    pl_accept_cb cb;
+    void *userdata;
+    pl_pairing pairing;
+    int pairing_on;
+    pl_pairing_cb pairing_cb;
+    void *pairing_ud;
+    pl_timeout *news; /* delivers pairing news from the loop */
+    int news_failures[PL_MAX_PAIRING_NEWS];
+    size_t n_news;
+    int resume_ms, keepalive_ms; /* for accepted sessions */
+    pl_conn *pending; /* newest first */
+    size_t n_pending;
+    int busy, zombie;
+};
+
+/* ---------------------------------------------------------------- conn.c */
+
+pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message, int initiator,
+                        const char *instance);
+void pl__conn_destroy(pl_conn *c);
+/* A new link carries c (it had none): attach it and ask for its I/O. */
+void pl__conn_attach(pl_conn *c, pl_link *lk);
+/* Close c's link, if any (the session stays). */
+void pl__conn_drop_link(pl_conn *c);
+/* Configure the engine (unless a session goes on) and queue our Hello. */
+int pl__conn_start(pl_conn *c);
+/* Start the handshake if it has not begun. Returns 0 if that failed (c ended). */
+int pl__conn_start_if_idle(pl_conn *c);
+/* Bytes from the link. Returns 0 if c ended. */
+int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n);
+/* The link's input ended (the peer closed it). */
+void pl__conn_input_end(pl_conn *c);
+/* n bytes of the engine's output were written. Returns 0 if c ended. */
+int pl__conn_wrote(pl_conn *c, size_t n);
+/* The link failed: interrupt the session if it can go on, else end it. */
+void pl__conn_fail(pl_conn *c, int status);
+/* End the session with status (a listener's handshake conn goes silently). */
+void pl__conn_close(pl_conn *c, int status);
+/* Ask the link for the I/O the engine needs, and arm the session's timer. */
+void pl__conn_update_interest(pl_conn *c);
+/* The handshake (or connecting plus handshake) must end within ms. PL_OK or PL_ERR_NOMEM. */
+int pl__conn_set_deadline(pl_conn *c, int ms);
+/* A new link continues the interrupted session s: probing restarts, the
+ * application hears PL_CONN_RESUMED and PL_CONN_ACKED. Returns 0 if s is gone or closed. */
+int pl__conn_resumed(pl_conn *s);
+/* The session holds as much of the peer's input as it may: stop reading. */
+int pl__conn_input_full(const pl_conn *c);
+/* Call the application; returns 0 if c was freed during the call. */
+int pl__conn_emit(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len);
+int64_t pl__now_ms(void);
+void pl__free_timeout(const pl_poll *poll, pl_timeout **t);
+/* The keystore's list of live sessions (until a node object owns them). */
+pl_conn **pl__sessions_of(pl_keystore *ks);
+
+/* ---------------------------------------------------------------- listener.c */
+
+/* A link reached l: run the responder's handshake on a new conn it owns
+ * until it opens (accepted, or continuing an interrupted session). On
+ * error the link is closed. */
+int pl__listener_take(pl_listener *l, pl_link *lk);
+void pl__listener_unlink(pl_conn *c);
+void pl__listener_destroy(pl_listener *l);
+void pl__listener_news(pl_listener *l);
+/* Engine hooks of the node: a session to continue; a new session to admit (8.8). */
+const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32]);
+int pl__admit(void *ctx, const uint8_t peer_id[32]);
+/* c's handshake opened as a resumption of c->resume_of: the session takes c's link and engine. */
+void pl__resume_into(pl_conn *c, const uint8_t *rest, size_t n);
+/* Our dial lost a simultaneous dial while in its handshake: give it up. */
+void pl__dup_give_up(pl_conn *c);
+
+int pl__listener_alloc(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata, pl_listener **out);
+
+/* ---------------------------------------------------------------- posix/tcp.c */
+
+int pl__set_nonblock(int fd);
+/* Close a listener's TCP socket, if it has one. */
+void pl__tcp_unlisten(pl_listener *l);
+/* Dialling side, interrupted: dial again. Returns 0 if c ended. */
+int pl__reconnect(pl_conn *c);
+/* Stop the attempts of a dial under way and its timers. */
+void pl__dial_stop(pl_conn *c);
+void pl__dial_free(pl_conn *c);
+
+#endif

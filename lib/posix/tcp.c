@@ -1,0 +1,631 @@
+/*
+ * Links over POSIX sockets and file descriptors: the "tcp" link (a
+ * connection this library dialled or accepted) and the "fd" link (a
+ * connected descriptor the application opened: a socket, a BLE L2CAP or
+ * Wi-Fi Aware socket). Also dialling with Happy Eyeballs (RFC 8305) over
+ * every address of a service, again after a break, and the TCP socket of
+ * a pl_listener. The session logic is conn.c's; this file only moves
+ * bytes.
+ */
+#include "conn_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+/* Back-off when accept() fails for lack of descriptors or memory. */
+#define ACCEPT_RETRY_MS 100
+
+typedef struct fd_link {
+    pl_link head;
+    const pl_poll *poll;
+    int fd;
+    pl_watch *w;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+} fd_link;
+
+int pl__set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* ---------------------------------------------------------------- the fd link */
+
+static void fd_interest(pl_link *lk)
+{
+    fd_link *f = (fd_link *)lk;
+    pl_conn *c = lk->c;
+    unsigned ev = pl__conn_input_full(c) ? 0 : PL_WATCH_IN;
+    if (pl_buf_size(&c->eng.out) || c->eng.state == PL_HS_IDLE) /* idle: start once writable */
+        ev |= PL_WATCH_OUT;
+    f->poll->watch_update(f->w, ev);
+}
+
+static void fd_flush_once(pl_link *lk)
+{
+    fd_link *f = (fd_link *)lk;
+    pl_buf *out = &lk->c->eng.out;
+    (void)send(f->fd, pl_buf_head(out), pl_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void fd_close(pl_link *lk)
+{
+    fd_link *f = (fd_link *)lk;
+    if (f->w)
+        f->poll->watch_free(f->w);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f);
+}
+
+static int fd_peer_string(const pl_link *lk, char *buf, size_t cap)
+{
+    const fd_link *f = (const fd_link *)lk;
+    pl_address a = {0};
+    uint16_t port;
+    if (f->peer_len && f->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&f->peer;
+        port = ntohs(s6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) { /* an IPv4 peer of a dual-stack listener */
+            a.family = AF_INET;
+            memcpy(a.addr, s6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            a.family = AF_INET6;
+            memcpy(a.addr, &s6->sin6_addr, 16);
+            a.ifindex = s6->sin6_scope_id;
+        }
+    } else if (f->peer_len && f->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&f->peer;
+        a.family = AF_INET;
+        memcpy(a.addr, &s4->sin_addr, 4);
+        port = ntohs(s4->sin_port);
+    } else {
+        return PL_ERR_STATE; /* not an IP socket */
+    }
+    char host[PL_ADDRSTRLEN];
+    int err = pl_address_to_string(&a, host, sizeof host);
+    if (err != PL_OK)
+        return err;
+    int n = snprintf(buf, cap, a.family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    return (n < 0 || (size_t)n >= cap) ? PL_ERR_TOO_LARGE : PL_OK;
+}
+
+static const pl_link_ops tcp_ops = {"tcp", fd_interest, fd_flush_once, fd_close, fd_peer_string};
+static const pl_link_ops fd_ops = {"fd", fd_interest, fd_flush_once, fd_close, fd_peer_string};
+
+/* Returns 0 if the session ended (or the link moved on). */
+static int do_read(pl_conn *c, int fd)
+{
+    uint8_t buf[PL_READ_CHUNK];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 1;
+        pl__conn_fail(c, PL_ERR_IO);
+        return 0;
+    }
+    if (n == 0) {
+        pl__conn_input_end(c);
+        return 0;
+    }
+    return pl__conn_input(c, buf, (size_t)n);
+}
+
+static int do_write(pl_conn *c, int fd)
+{
+    pl_buf *out = &c->eng.out;
+    if (!pl_buf_size(out))
+        return 1;
+    ssize_t n = send(fd, pl_buf_head(out), pl_buf_size(out), MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 1;
+        pl__conn_fail(c, errno == EPIPE || errno == ECONNRESET ? PL_ERR_CLOSED : PL_ERR_IO);
+        return 0;
+    }
+    return pl__conn_wrote(c, (size_t)n);
+}
+
+static void fd_io(pl_watch *w, int fd, unsigned events, void *userdata)
+{
+    pl_link *lk = userdata;
+    pl_conn *c = lk->c;
+    (void)w;
+    /* A byte session starts its handshake here, on its first event (the
+     * descriptor is writable at once): never inside its constructor. */
+    if (!c || !pl__conn_start_if_idle(c))
+        return;
+    if ((events & PL_WATCH_OUT) && !do_write(c, fd))
+        return;
+    /* What the input made the engine (or the application's callbacks)
+     * queue - a handshake reply, an echo - goes out now: the socket is
+     * almost always writable, and waiting for the next poll() round
+     * costs a system call and a loop iteration per reply. */
+    if ((events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR)) && do_read(c, fd) && pl_buf_size(&c->eng.out))
+        do_write(c, fd);
+}
+
+/* A link over fd (connected, taken over: closed with the link). On
+ * error fd is untouched. */
+static int fd_link_new(const pl_poll *poll, int fd, const pl_link_ops *ops, pl_link **out)
+{
+    fd_link *f = calloc(1, sizeof *f);
+    if (!f)
+        return PL_ERR_NOMEM;
+    f->head.ops = ops;
+    f->poll = poll;
+    f->fd = fd;
+    f->peer_len = sizeof f->peer;
+    if (getpeername(fd, (struct sockaddr *)&f->peer, &f->peer_len) < 0)
+        f->peer_len = 0;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef SO_NOSIGPIPE
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    f->w = poll->watch_new(poll, fd, PL_WATCH_IN | PL_WATCH_OUT, fd_io, f);
+    if (!f->w) {
+        free(f);
+        return PL_ERR_NOMEM;
+    }
+    *out = &f->head;
+    return PL_OK;
+}
+
+/* Free a link whose descriptor stays the caller's. */
+static void fd_link_abandon(pl_link *lk)
+{
+    ((fd_link *)lk)->fd = -1;
+    fd_close(lk);
+}
+
+/* ---------------------------------------------------------------- dialling */
+
+static void attempt_close(const pl_poll *poll, pl_attempt *a)
+{
+    if (a->w)
+        poll->watch_free(a->w);
+    if (a->fd >= 0)
+        close(a->fd);
+    a->w = NULL;
+    a->fd = -1;
+}
+
+void pl__dial_stop(pl_conn *c)
+{
+    for (size_t i = 0; c->attempts && i < c->n_addrs; i++)
+        attempt_close(c->poll, &c->attempts[i]);
+    c->n_pending = 0;
+    pl__free_timeout(c->poll, &c->timer);
+}
+
+void pl__dial_free(pl_conn *c)
+{
+    free(c->addrs);
+    free(c->attempts);
+    c->addrs = NULL;
+    c->attempts = NULL;
+}
+
+static void he_next(pl_conn *c);
+
+static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
+{
+    pl_attempt *a = userdata;
+    pl_conn *c = a->c;
+    (void)w;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == 0 && (events & PL_WATCH_OUT)) {
+        /* The winner: drop every other attempt and the stagger timer. */
+        int won = a->fd;
+        a->fd = -1;
+        pl__dial_stop(c);
+        pl_link *lk = NULL;
+        int r = fd_link_new(c->poll, won, &tcp_ops, &lk);
+        if (r != PL_OK) {
+            close(won);
+            pl__conn_fail(c, r);
+            return;
+        }
+        lk->c = c;
+        c->link = lk;
+        r = pl__conn_start(c);
+        if (r != PL_OK) {
+            pl__conn_fail(c, r);
+            return;
+        }
+        pl__conn_update_interest(c);
+        return;
+    }
+    if (err == 0 && !(events & (PL_WATCH_ERR | PL_WATCH_HUP)))
+        return;
+    attempt_close(c->poll, a);
+    c->n_pending--;
+    if (c->n_pending == 0)
+        he_next(c); /* don't wait out the stagger when nothing is pending */
+}
+
+static int attempt_start(pl_conn *c, size_t i)
+{
+    pl_attempt *a = &c->attempts[i];
+    const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[i];
+    socklen_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    a->c = c;
+    a->fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (a->fd < 0)
+        return -1;
+    if (pl__set_nonblock(a->fd) < 0 || (connect(a->fd, sa, salen) < 0 && errno != EINPROGRESS)) {
+        close(a->fd);
+        a->fd = -1;
+        return -1;
+    }
+    a->w = c->poll->watch_new(c->poll, a->fd, PL_WATCH_OUT, attempt_io, a);
+    if (!a->w) {
+        close(a->fd);
+        a->fd = -1;
+        return -1;
+    }
+    c->n_pending++;
+    return 0;
+}
+
+static void he_timer(pl_timeout *t, void *userdata)
+{
+    pl_conn *c = userdata;
+    (void)t;
+    if (c->n_pending == 0 && c->next_addr >= c->n_addrs) {
+        pl__conn_fail(c, PL_ERR_CONNECT);
+        return;
+    }
+    he_next(c);
+}
+
+/* Start the next attempt that gets going; re-arm the stagger, or the failure report. */
+static void he_next(pl_conn *c)
+{
+    while (c->next_addr < c->n_addrs && attempt_start(c, c->next_addr++) != 0)
+        ;
+    int more = c->next_addr < c->n_addrs;
+    if (c->n_pending == 0 && !more)
+        c->poll->timeout_update(c->timer, 0); /* report from the loop, not from here */
+    else
+        c->poll->timeout_update(c->timer, more ? PL_HE_STAGGER_MS : -1);
+}
+
+/* A round of attempts over every address, the first ones at once. */
+static int dial(pl_conn *c)
+{
+    c->next_addr = 0;
+    if (!c->timer)
+        c->timer = c->poll->timeout_new(c->poll, -1, he_timer, c);
+    if (!c->timer)
+        return PL_ERR_NOMEM;
+    he_next(c);
+    return PL_OK;
+}
+
+int pl__reconnect(pl_conn *c)
+{
+    pl__conn_drop_link(c);
+    pl__dial_stop(c); /* a round still under way (new addresses came) starts over */
+    pl_engine_relink(&c->eng);
+    int rc = c->deadline ? PL_OK : pl__conn_set_deadline(c, PL_CONNECT_TIMEOUT_MS);
+    if (rc == PL_OK)
+        rc = dial(c);
+    if (rc != PL_OK) {
+        pl__conn_close(c, rc);
+        return 0;
+    }
+    return 1;
+}
+
+static int fill_sockaddr(const pl_address *a, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        memcpy(&s4->sin_addr, a->addr, 4);
+        return 0;
+    }
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        memcpy(&s6->sin6_addr, a->addr, 16);
+        if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr))
+            s6->sin6_scope_id = a->ifindex;
+        return 0;
+    }
+    return -1;
+}
+
+/* The addresses to dial, RFC 8305 section 4: the families interleaved, IPv6 first. */
+static int fill_addresses(pl_conn *c, const pl_service *svc)
+{
+    size_t n = svc->n_addresses;
+    if (n == 0 || !svc->addresses || svc->port == 0)
+        return PL_ERR_INVALID;
+    struct sockaddr_storage *addrs = calloc(n, sizeof *addrs);
+    pl_attempt *attempts = calloc(n, sizeof *attempts);
+    if (!addrs || !attempts) {
+        free(addrs);
+        free(attempts);
+        return PL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        attempts[i].fd = -1;
+    size_t k = 0;
+    for (size_t i6 = 0, i4 = 0; i6 < n || i4 < n;) {
+        while (i6 < n && svc->addresses[i6].family != AF_INET6)
+            i6++;
+        if (i6 < n && fill_sockaddr(&svc->addresses[i6++], svc->port, &addrs[k]) == 0)
+            k++;
+        while (i4 < n && svc->addresses[i4].family != AF_INET)
+            i4++;
+        if (i4 < n && fill_sockaddr(&svc->addresses[i4++], svc->port, &addrs[k]) == 0)
+            k++;
+    }
+    if (k == 0) {
+        free(addrs);
+        free(attempts);
+        return PL_ERR_INVALID;
+    }
+    pl__dial_stop(c);
+    pl__dial_free(c);
+    c->addrs = addrs;
+    c->attempts = attempts;
+    c->n_addrs = k;
+    c->next_addr = 0;
+    return PL_OK;
+}
+
+int pl_conn_set_discovery(pl_conn *c, pl_discovery *d)
+{
+    if (!c || !c->addrs || !c->svc_type[0])
+        return PL_ERR_INVALID;
+    if (c->browser)
+        pl_browser_free(c->browser);
+    c->browser = NULL;
+    c->disc = d;
+    return PL_OK;
+}
+
+int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
+{
+    if (!c || !svc || !c->addrs || c->closed)
+        return PL_ERR_INVALID;
+    if (!c->ss.interrupted && !c->link)
+        return PL_ERR_STATE; /* still dialling the first time */
+    /* Interrupted and not in a handshake: attempts, or the pause before them, are under way. */
+    int dialling = c->ss.interrupted && !c->link;
+    int rc = fill_addresses(c, svc);
+    if (rc == PL_OK && dialling) {
+        pl_session_dial_now(&c->ss, pl__now_ms()); /* dial the new ones now */
+        pl__conn_update_interest(c);
+    }
+    return rc;
+}
+
+int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
+               void *userdata, pl_conn **out)
+{
+    if (!poll || !svc || !ks || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
+        !svc->name || strlen(svc->name) > PL_NAME_MAX)
+        return PL_ERR_INVALID;
+    pl_conn *c = pl__conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
+    if (!c)
+        return PL_ERR_NOMEM;
+    c->cb = cb;
+    c->userdata = userdata;
+    pl_session_init(&c->ss, 1, PL_SESSION_DEFAULT_RESUME_MS, PL_SESSION_DEFAULT_KEEPALIVE_MS);
+    if (svc->type && strlen(svc->type) < sizeof c->svc_type)
+        memcpy(c->svc_type, svc->type, strlen(svc->type) + 1);
+    pl_paired_peer known;
+    if (pl__keystore_find_peer_by_name(ks, svc->name, &known) == PL_OK) {
+        memcpy(c->target_id, known.id, PL_ID_SIZE);
+        c->has_target = 1;
+    }
+    int rc = fill_addresses(c, svc);
+    if (rc == PL_OK)
+        rc = pl__conn_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CONNECT_TIMEOUT_MS);
+    if (rc == PL_OK)
+        rc = dial(c);
+    if (rc != PL_OK) {
+        pl__conn_destroy(c);
+        return rc;
+    }
+    *out = c;
+    return PL_OK;
+}
+
+/* ---------------------------------------------------------------- descriptors of the application */
+
+int pl_conn_new_fd(const pl_poll *poll, int fd, pl_role role, pl_keystore *ks, const char *instance,
+                   pl_conn_cb cb, void *userdata, pl_conn **out)
+{
+    if (!poll || !ks || !instance || !out || fd < 0 || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER) ||
+        pl__set_nonblock(fd) < 0)
+        return PL_ERR_INVALID;
+    pl_conn *c = pl__conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    if (!c)
+        return PL_ERR_NOMEM;
+    pl_link *lk = NULL;
+    int rc = fd_link_new(poll, fd, &fd_ops, &lk);
+    if (rc != PL_OK) {
+        pl__conn_destroy(c);
+        return rc; /* fd is not ours on failure */
+    }
+    c->cb = cb;
+    c->userdata = userdata;
+    c->app_links = 1;
+    pl__conn_attach(c, lk);
+    *out = c;
+    return PL_OK;
+}
+
+int pl_conn_attach_fd(pl_conn *c, int fd)
+{
+    if (!c || fd < 0)
+        return PL_ERR_INVALID;
+    if (!c->app_links || !c->initiator || !c->ss.interrupted || c->link || c->closed)
+        return PL_ERR_STATE;
+    if (pl__set_nonblock(fd) < 0)
+        return PL_ERR_INVALID;
+    pl_link *lk = NULL;
+    int rc = fd_link_new(c->poll, fd, &fd_ops, &lk);
+    if (rc != PL_OK)
+        return rc;
+    pl_engine_relink(&c->eng);
+    pl__conn_attach(c, lk); /* the handshake starts from the loop */
+    return PL_OK;
+}
+
+int pl_listener_add_fd(pl_listener *l, int fd)
+{
+    if (!l || fd < 0 || pl__set_nonblock(fd) < 0)
+        return PL_ERR_INVALID;
+    pl_link *lk = NULL;
+    int rc = fd_link_new(l->poll, fd, &fd_ops, &lk);
+    if (rc == PL_OK && (rc = pl__listener_take(l, lk)) != PL_OK)
+        fd_link_abandon(lk);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the listener's socket */
+
+static void accept_retry(pl_timeout *t, void *userdata)
+{
+    pl_listener *l = userdata;
+    (void)t;
+    l->poll->watch_update(l->w, PL_WATCH_IN);
+}
+
+static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata)
+{
+    pl_listener *l = userdata;
+    (void)w;
+    (void)fd;
+    (void)events;
+    /* Accept what is queued now, bounded so that a flood cannot starve the loop. */
+    for (int i = 0; i < 256; i++) {
+        int s = accept(l->fd, NULL, NULL);
+        if (s < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The connection stays queued and the socket readable: pause instead of spinning. */
+                l->poll->watch_update(l->w, 0);
+                l->poll->timeout_update(l->retry, ACCEPT_RETRY_MS);
+            }
+            return;
+        }
+        pl_link *lk = NULL;
+        if (pl__set_nonblock(s) != 0 || fd_link_new(l->poll, s, &tcp_ops, &lk) != PL_OK) {
+            close(s);
+            continue;
+        }
+        if (pl__listener_take(l, lk) != PL_OK)
+            fd_close(lk);
+    }
+}
+
+static int tcp_listen(uint16_t port, int *out, uint16_t *bound)
+{
+    int one = 1, zero = 0;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd >= 0) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in6 s6 = {0};
+        s6.sin6_family = AF_INET6;
+        s6.sin6_addr = in6addr_any;
+        s6.sin6_port = htons(port);
+        if (bind(fd, (struct sockaddr *)&s6, sizeof s6) < 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            if (e != EAFNOSUPPORT && e != EADDRNOTAVAIL) {
+                errno = e;
+                return PL_ERR_IO;
+            }
+        }
+    }
+    if (fd < 0) { /* no IPv6 on this system: IPv4 only */
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return PL_ERR_IO;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in s4 = {0};
+        s4.sin_family = AF_INET;
+        s4.sin_addr.s_addr = htonl(INADDR_ANY);
+        s4.sin_port = htons(port);
+        if (bind(fd, (struct sockaddr *)&s4, sizeof s4) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return PL_ERR_IO;
+        }
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (pl__set_nonblock(fd) < 0 || listen(fd, 128) < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return PL_ERR_IO;
+    }
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                            : ((struct sockaddr_in *)&ss)->sin_port);
+    *out = fd;
+    return PL_OK;
+}
+
+int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_accept_cb cb, void *userdata,
+                    pl_listener **out)
+{
+    pl_listener *l = NULL;
+    int rc = pl__listener_alloc(poll, ks, cb, userdata, &l);
+    if (rc != PL_OK)
+        return rc;
+    rc = tcp_listen(port, &l->fd, &l->port);
+    if (rc == PL_OK) {
+        l->w = poll->watch_new(poll, l->fd, PL_WATCH_IN, listener_accept, l);
+        l->retry = poll->timeout_new(poll, -1, accept_retry, l);
+        if (!l->w || !l->retry)
+            rc = PL_ERR_NOMEM;
+    }
+    if (rc != PL_OK) {
+        int e = errno;
+        pl_listener_free(l);
+        errno = e;
+        return rc;
+    }
+    *out = l;
+    return PL_OK;
+}
+
+void pl__tcp_unlisten(pl_listener *l)
+{
+    if (l->w)
+        l->poll->watch_free(l->w);
+    l->w = NULL;
+    pl__free_timeout(l->poll, &l->retry);
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+}
