@@ -462,6 +462,7 @@ static void pipe_close(void *ctx)
 {
     pipe_end *p = ctx;
     p->closed = 1;
+    p->self = NULL; /* its session lets go of this end: nothing is fed to it any more */
     if (p->other->self)
         pl_conn_channel_input(p->other->self, NULL, 0);
 }

@@ -1,0 +1,513 @@
+/*
+ * Sessions resumed over every kind of link, in one process with real
+ * loop objects: application pipes in memory (pl_conn_new_channel(),
+ * pl_listener_add_channel()), descriptors (socketpairs: pl_conn_new_fd(),
+ * pl_listener_add_fd()), and a TCP dialler (pl_connect()) whose
+ * connections reach a detached listener as pipes, the way a Linux
+ * accessory's TCP connection reaches an iPhone's Network.framework
+ * listener. Each link is cut several times while both sides send; every
+ * message must arrive exactly once and in order, each side must see the
+ * session resumed (not reset), and both must end cleanly.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <peerlink/peerlink.h>
+
+#define CODE "135790"
+#define INSTANCE "aware"
+#define MSG 1500
+#define N_MSGS 400
+#define MAX_LINKS 16
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fill(uint8_t *b, uint32_t idx, int from_cli)
+{
+    b[0] = (uint8_t)(idx >> 24);
+    b[1] = (uint8_t)(idx >> 16);
+    b[2] = (uint8_t)(idx >> 8);
+    b[3] = (uint8_t)idx;
+    for (size_t k = 4; k < MSG; k++)
+        b[k] = (uint8_t)(idx * 31 + k + (from_cli ? 7 : 0));
+}
+
+/* One side of the session under test. */
+typedef struct side {
+    pl_conn *conn;
+    int from_cli;      /* what its peer's messages look like */
+    uint32_t next_in;  /* the index of the next message expected */
+    uint32_t sent;
+    int open, interrupted, resumed, resets, closed, status, bad, eof;
+    int linked; /* a link carries the session now (as far as the callbacks told) */
+} side;
+
+static void on_side(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    side *s = ud;
+    (void)c;
+    switch (ev) {
+    case PL_CONN_OPEN:
+        s->open++;
+        s->linked = 1;
+        break;
+    case PL_CONN_INTERRUPTED:
+        s->interrupted++;
+        s->linked = 0;
+        break;
+    case PL_CONN_RESUMED:
+        s->resumed++;
+        s->linked = 1;
+        if (status != PL_OK)
+            s->resets++;
+        break;
+    case PL_CONN_PEER_EOF: s->eof++; break;
+    case PL_CONN_CLOSED:
+        s->closed++;
+        s->status = status;
+        break;
+    case PL_CONN_MESSAGE: {
+        uint8_t want[MSG];
+        fill(want, s->next_in, s->from_cli);
+        if (len != MSG || memcmp(data, want, MSG) != 0)
+            s->bad++; /* lost, repeated, reordered or altered */
+        s->next_in++;
+        break;
+    }
+    default: break;
+    }
+}
+
+typedef struct fixture {
+    pl_loop *loop;
+    const pl_poll *poll;
+    pl_keystore *cli_ks, *srv_ks;
+    pl_listener *l;
+    side cli, srv;
+} fixture;
+
+static void on_accept(pl_listener *l, pl_conn *c, void *ud)
+{
+    fixture *f = ud;
+    (void)l;
+    if (f->srv.conn) {
+        pl_conn_free(c); /* one session only: a second one would be a failure to resume */
+        f->srv.bad++;
+        return;
+    }
+    f->srv.conn = c;
+    f->srv.linked = 1;
+    pl_conn_set_callback(c, on_side, &f->srv);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(pl_loop_new(&f->loop), PL_OK);
+    f->poll = pl_loop_get_poll(f->loop);
+    assert_int_equal(pl_keystore_new_memory(&f->cli_ks), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&f->srv_ks), PL_OK);
+    assert_int_equal(pl_listener_new_detached(f->poll, f->srv_ks, on_accept, f, &f->l), PL_OK);
+    assert_int_equal(pl_listener_set_instance(f->l, INSTANCE), PL_OK);
+    assert_int_equal(pl_listener_set_pairing(f->l, CODE, 0, 0), PL_OK);
+    assert_int_equal(pl_listener_set_resume(f->l, 30000, 0), PL_OK);
+    f->cli.from_cli = 0;
+    f->srv.from_cli = 1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    pl_conn_free(f->cli.conn);
+    pl_conn_free(f->srv.conn);
+    pl_listener_free(f->l);
+    for (int i = 0; i < 5; i++)
+        pl_loop_iterate(f->loop, 1);
+    pl_keystore_free(f->cli_ks);
+    pl_keystore_free(f->srv_ks);
+    pl_loop_free(f->loop);
+    free(f);
+    return 0;
+}
+
+/* Send what the send limit lets through, up to message limit (the last
+ * one ends the direction). */
+static void pump(side *s, uint32_t limit)
+{
+    uint8_t buf[MSG];
+    while (s->sent < limit) {
+        fill(buf, s->sent, s->from_cli ? 0 : 1); /* ours look as our peer expects them */
+        int rc = pl_conn_send(s->conn, buf, MSG);
+        if (rc == PL_ERR_AGAIN)
+            return;
+        assert_int_equal(rc, PL_OK);
+        s->sent++;
+        if (s->sent == N_MSGS)
+            assert_int_equal(pl_conn_shutdown(s->conn), PL_OK);
+    }
+}
+
+/* The exchange: both send N_MSGS in cuts + 1 rounds; once both sides
+ * have sent a round's messages, cut(f) breaks the link while they are
+ * still on their way; relink(f) gives the interrupted initiator a new
+ * link (pl_connect dials again by itself: NULL). */
+typedef void (*cut_fn)(fixture *f);
+typedef void (*relink_fn)(fixture *f);
+
+static void run_exchange(fixture *f, int cuts, cut_fn cut, relink_fn relink)
+{
+    int done_cuts = 0, handled = 0;
+    int64_t end = now_ms() + 30000;
+    while ((f->cli.closed == 0 || f->srv.closed == 0) && now_ms() < end && !f->cli.bad && !f->srv.bad) {
+        uint32_t limit = done_cuts < cuts ? (uint32_t)(N_MSGS * (done_cuts + 1) / (cuts + 1)) : N_MSGS;
+        if (f->cli.conn && !f->cli.closed)
+            pump(&f->cli, limit);
+        if (f->srv.conn && !f->srv.closed)
+            pump(&f->srv, limit);
+        if (done_cuts < cuts && f->srv.conn && f->cli.sent == limit && f->srv.sent == limit && f->cli.linked &&
+            f->srv.linked) {
+            cut(f);
+            done_cuts++;
+        }
+        if (relink && f->cli.interrupted > handled) {
+            handled = f->cli.interrupted; /* each PL_CONN_INTERRUPTED asks for one new link */
+            relink(f);
+        }
+        assert_true(pl_loop_iterate(f->loop, 5) >= 0);
+    }
+    assert_int_equal(f->cli.bad, 0);
+    assert_int_equal(f->srv.bad, 0);
+    assert_int_equal(done_cuts, cuts);
+    assert_int_equal(f->cli.next_in, N_MSGS); /* everything, once, in order */
+    assert_int_equal(f->srv.next_in, N_MSGS);
+    assert_int_equal(f->cli.closed, 1);
+    assert_int_equal(f->srv.closed, 1);
+    assert_int_equal(f->cli.status, PL_OK); /* both directions delivered */
+    assert_int_equal(f->srv.status, PL_OK);
+    assert_true(f->cli.resumed >= cuts);    /* resumed after every cut ... */
+    assert_true(f->srv.resumed >= cuts);
+    assert_int_equal(f->cli.resets + f->srv.resets, 0); /* ... never as a new session */
+    assert_int_equal(f->cli.open, 1);
+    assert_int_equal(f->srv.open, 0); /* accepted once (no OPEN event for accepted sessions) */
+}
+
+/* ---------------------------------------------------------------- pipes in memory */
+
+typedef struct pipe_end {
+    pl_channel *ch; /* NULL once closed */
+    struct pipe_end *other;
+} pipe_end;
+
+static pipe_end ends[MAX_LINKS][2]; /* [k][0]: initiator's end of the k-th link; [k][1]: responder's */
+static int n_links;
+
+static long pipe_write(void *ctx, const uint8_t *data, size_t len)
+{
+    pipe_end *p = ctx;
+    if (!p->other->ch)
+        return -1; /* the other end is gone */
+    int rc = pl_channel_input(p->other->ch, data, len);
+    if (rc == PL_ERR_AGAIN)
+        return 0; /* its input_ready makes us writable again */
+    return rc == PL_OK ? (long)len : -1;
+}
+
+static void pipe_close(void *ctx)
+{
+    pipe_end *p = ctx;
+    p->ch = NULL;
+    if (p->other->ch)
+        pl_channel_input(p->other->ch, NULL, 0); /* the other end reads the end */
+}
+
+static void pipe_input_ready(void *ctx)
+{
+    pipe_end *p = ctx;
+    if (p->other->ch)
+        pl_channel_writable(p->other->ch);
+}
+
+static const pl_channel_ops pipe_ops = {pipe_write, pipe_close, pipe_input_ready};
+
+/* The responder's end of a new pipe goes to the listener. */
+static pipe_end *new_pipe(fixture *f)
+{
+    assert_true(n_links < MAX_LINKS);
+    pipe_end *e = ends[n_links++];
+    memset(e, 0, 2 * sizeof *e);
+    e[0].other = &e[1];
+    e[1].other = &e[0];
+    assert_int_equal(pl_listener_add_channel(f->l, &pipe_ops, &e[1], &e[1].ch), PL_OK);
+    return e;
+}
+
+static void pipe_cut(fixture *f)
+{
+    (void)f;
+    pipe_end *e = ends[n_links - 1];
+    /* Both ends notice: what was in flight is lost. */
+    if (e[0].ch)
+        pl_channel_fail(e[0].ch, PL_ERR_CLOSED);
+    if (e[1].ch)
+        pl_channel_fail(e[1].ch, PL_ERR_CLOSED);
+}
+
+static void pipe_relink(fixture *f)
+{
+    assert_null(pl_conn_channel(f->cli.conn)); /* interrupted: no pipe */
+    pipe_end *e = new_pipe(f);
+    assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_OK);
+    e[0].ch = pl_conn_channel(f->cli.conn);
+    assert_non_null(e[0].ch);
+    assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE); /* one at a time */
+}
+
+static void test_channel_session_resumes(void **state)
+{
+    fixture *f = *state;
+    n_links = 0;
+    pipe_end *e = new_pipe(f);
+    assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
+                                         on_side, &f->cli, &f->cli.conn), PL_OK);
+    e[0].ch = pl_conn_channel(f->cli.conn);
+    assert_non_null(e[0].ch);
+    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_conn_set_resume(f->cli.conn, 30000), PL_OK);
+    run_exchange(f, 5, pipe_cut, pipe_relink);
+    assert_true(n_links >= 6);
+    /* A link still attached when the session is over was released. */
+    for (int k = 0; k < n_links; k++)
+        assert_true(ends[k][0].ch == NULL && ends[k][1].ch == NULL);
+}
+
+/* Without pl_conn_set_resume(), a pipe session ends with its pipe, as before. */
+static void test_channel_session_not_resumable_by_default(void **state)
+{
+    fixture *f = *state;
+    n_links = 0;
+    pipe_end *e = new_pipe(f);
+    assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
+                                         on_side, &f->cli, &f->cli.conn), PL_OK);
+    e[0].ch = pl_conn_channel(f->cli.conn);
+    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    int64_t end = now_ms() + 10000;
+    while (!f->srv.conn && now_ms() < end)
+        pl_loop_iterate(f->loop, 5);
+    assert_non_null(f->srv.conn);
+    pipe_cut(f);
+    end = now_ms() + 10000;
+    while (!f->cli.closed && now_ms() < end)
+        pl_loop_iterate(f->loop, 5);
+    assert_int_equal(f->cli.closed, 1);
+    assert_int_equal(f->cli.status, PL_ERR_CLOSED);
+    assert_int_equal(f->cli.interrupted, 0);
+    assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE);
+    /* The accepting side waits to be resumed (the listener's window), as over TCP. */
+    assert_int_equal(f->srv.interrupted, 1);
+}
+
+/* ---------------------------------------------------------------- descriptors */
+
+static int fd_pair[MAX_LINKS][2];
+
+static void fd_new_pair(fixture *f)
+{
+    assert_true(n_links < MAX_LINKS);
+    int *sv = fd_pair[n_links++];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(pl_listener_add_fd(f->l, sv[1]), PL_OK);
+}
+
+static void fd_cut(fixture *f)
+{
+    (void)f;
+    int *sv = fd_pair[n_links - 1];
+    shutdown(sv[0], SHUT_RDWR); /* both ends see the end at once; the sessions still own the fds */
+    shutdown(sv[1], SHUT_RDWR);
+}
+
+static void fd_relink(fixture *f)
+{
+    fd_new_pair(f);
+    assert_int_equal(pl_conn_attach_fd(f->cli.conn, fd_pair[n_links - 1][0]), PL_OK);
+}
+
+static void test_fd_session_resumes(void **state)
+{
+    fixture *f = *state;
+    n_links = 0;
+    fd_new_pair(f);
+    assert_int_equal(pl_conn_new_fd(f->poll, fd_pair[0][0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE, on_side, &f->cli,
+                                    &f->cli.conn), PL_OK);
+    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_conn_set_resume(f->cli.conn, 30000), PL_OK);
+    assert_int_equal(pl_conn_attach_fd(f->cli.conn, 0), PL_ERR_STATE); /* not interrupted */
+    run_exchange(f, 4, fd_cut, fd_relink);
+}
+
+/* ---------------------------------------------------------------- a TCP dialler, a listener of pipes */
+
+/* The test's own TCP socket stands for Network.framework's listener: each
+ * connection it accepts becomes a pipe for the detached listener. */
+typedef struct sock_pipe {
+    int fd;
+    pl_watch *w;
+    pl_channel *ch;
+    const pl_poll *poll;
+    int refused;
+} sock_pipe;
+
+static sock_pipe socks[MAX_LINKS];
+static int lsock = -1;
+static pl_watch *lwatch;
+
+static long sock_write(void *ctx, const uint8_t *data, size_t len)
+{
+    sock_pipe *s = ctx;
+    ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    if ((size_t)n < len)
+        s->poll->watch_update(s->w, PL_WATCH_IN | PL_WATCH_OUT); /* writable again: tell the channel */
+    return (long)n;
+}
+
+static void sock_close(void *ctx)
+{
+    sock_pipe *s = ctx;
+    s->ch = NULL;
+    s->poll->watch_free(s->w);
+    s->w = NULL;
+    close(s->fd);
+    s->fd = -1;
+}
+
+static void sock_input_ready(void *ctx)
+{
+    sock_pipe *s = ctx;
+    s->refused = 0;
+    s->poll->watch_update(s->w, PL_WATCH_IN);
+}
+
+static const pl_channel_ops sock_ops = {sock_write, sock_close, sock_input_ready};
+
+static void sock_io(pl_watch *w, int fd, unsigned events, void *ud)
+{
+    sock_pipe *s = ud;
+    (void)w;
+    if ((events & PL_WATCH_OUT) && s->ch) {
+        s->poll->watch_update(s->w, s->refused ? 0 : PL_WATCH_IN);
+        pl_channel_writable(s->ch);
+    }
+    if (!(events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR)) || !s->ch || s->refused)
+        return;
+    uint8_t buf[65536];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK); /* taken only if the channel takes it */
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        pl_channel_input(s->ch, NULL, 0);
+        s->poll->watch_update(s->w, 0);
+        return;
+    }
+    int rc = pl_channel_input(s->ch, buf, (size_t)n);
+    if (rc == PL_ERR_AGAIN) {
+        s->refused = 1;
+        s->poll->watch_update(s->w, 0); /* until input_ready */
+        return;
+    }
+    assert_int_equal(rc, PL_OK);
+    assert_int_equal(recv(fd, buf, (size_t)n, 0), n);
+}
+
+static void on_tcp_accept(pl_watch *w, int fd, unsigned events, void *ud)
+{
+    fixture *f = ud;
+    (void)w;
+    (void)events;
+    int s = accept(fd, NULL, NULL);
+    if (s < 0)
+        return;
+    assert_true(n_links < MAX_LINKS);
+    sock_pipe *p = &socks[n_links++];
+    memset(p, 0, sizeof *p);
+    p->fd = s;
+    p->poll = f->poll;
+    assert_int_equal(fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK), 0);
+    p->w = f->poll->watch_new(f->poll, s, PL_WATCH_IN, sock_io, p);
+    assert_non_null(p->w);
+    assert_int_equal(pl_listener_add_channel(f->l, &sock_ops, p, &p->ch), PL_OK);
+}
+
+static void sock_cut(fixture *f)
+{
+    (void)f;
+    sock_pipe *p = &socks[n_links - 1];
+    if (p->fd >= 0)
+        shutdown(p->fd, SHUT_RDWR); /* the dialler sees its TCP connection end; so does the pipe */
+}
+
+static void test_tcp_dialler_resumes_into_pipe_listener(void **state)
+{
+    fixture *f = *state;
+    n_links = 0;
+    lsock = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lsock >= 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lsock, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lsock, 16), 0);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(lsock, (struct sockaddr *)&sa, &sl), 0);
+    lwatch = f->poll->watch_new(f->poll, lsock, PL_WATCH_IN, on_tcp_accept, f);
+    assert_non_null(lwatch);
+
+    pl_address a = {0};
+    a.family = AF_INET;
+    memcpy(a.addr, &sa.sin_addr, 4);
+    pl_service svc = {0};
+    svc.name = INSTANCE;
+    svc.port = ntohs(sa.sin_port);
+    svc.addresses = &a;
+    svc.n_addresses = 1;
+    assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 0, on_side, &f->cli, &f->cli.conn), PL_OK);
+    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_conn_set_keepalive(f->cli.conn, 0), PL_OK);
+    run_exchange(f, 3, sock_cut, NULL); /* pl_connect dials again by itself */
+    assert_true(n_links >= 4);
+    f->poll->watch_free(lwatch);
+    close(lsock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_channel_session_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_session_not_resumable_by_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_session_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("sessions over every kind of link", tests, NULL, NULL);
+}
