@@ -62,9 +62,11 @@ typedef struct pl_apple_listener pl_apple_listener;
 
 /**
  * Called once per accepted connection whose peer completed the
- * handshake. The callee owns c and must call pl_conn_set_callback() or
- * pl_conn_free() before returning. Connections that fail, or stall
- * for 10 s, before completing the handshake never reach it.
+ * handshake and started a new session. The callee owns c and must call
+ * pl_conn_set_callback() or pl_conn_free() before returning.
+ * Connections that fail, or stall for 10 s, before completing the
+ * handshake never reach it; nor do those that continue an interrupted
+ * session (PL_CONN_RESUMED comes on that session instead).
  */
 typedef void (*pl_apple_accept_cb)(pl_apple_listener *l, pl_conn *c, void *userdata);
 
@@ -73,6 +75,10 @@ typedef void (*pl_apple_accept_cb)(pl_apple_listener *l, pl_conn *c, void *userd
  * publication p (made with pl_publish() on the "apple" backend). The
  * handshake is bound to the publication's current name, renames
  * included. Only paired peers get in until pl_apple_listener_set_code().
+ * Each accepted connection is a link of a generic pl_listener: accepted
+ * sessions resume when their initiator comes back within 30 s (a
+ * pl_connect() dialler does so by itself), and pairing attempts draw on
+ * the keystore's one budget.
  * p must outlive l (freeing p stops l accepting; free l as usual).
  * Returns PL_OK with *out set; PL_ERR_UNSUPPORTED if p is not on the
  * "apple" backend (or not an Apple build); PL_ERR_STATE if p already
@@ -88,7 +94,7 @@ PL_EXPORT int pl_apple_listener_new(pl_publication *p, pl_keystore *ks, pl_apple
  */
 PL_EXPORT int pl_apple_listener_set_code(pl_apple_listener *l, const char *code);
 
-/** Connections still in handshake (at most 64; past that the oldest is dropped). */
+/** Connections not yet ready or still in handshake (at most 64 of each; past that the oldest is dropped). */
 PL_EXPORT size_t pl_apple_listener_pending(const pl_apple_listener *l);
 
 /** Stop accepting; connections in handshake are dropped; accepted ones live on. NULL is accepted. */

@@ -12,8 +12,8 @@ struct pl_chan {
     void *io;
     int state;
     int io_closed;        /* ops->finish or ops->cancel was called */
-    pl_conn *conn;        /* the session; NULL before it exists (responder) or once it is gone */
-    int session_started;  /* a session was created (it owns the glue's reference from then on) */
+    pl_channel *pch;      /* the link of a session over this transport; NULL before (responder) or once it closed */
+    int session_started;  /* a link was created (the session owns the glue's reference from then on) */
     int open;             /* PL_CONN_OPEN went by */
     int in_eof;           /* the end of the input was handed to the session */
     uint8_t *in_held;     /* a chunk the session refused (PL_ERR_AGAIN): given again on input_ready */
@@ -26,19 +26,21 @@ struct pl_chan {
     /* The initiator's application callback. */
     pl_conn_cb app_cb;
     void *app_ud;
-    /* The responder's acceptor while in handshake. */
+    /* The responder's acceptor until its transport is ready. */
     pl_chan_acceptor *acc;
     pl_chan *anext;
 };
 
+/* Transports wait here until they are ready; then each becomes a link of
+ * the generic listener (listener.c), which runs the handshake under its
+ * pairing policy and hands over a new session, or continues an
+ * interrupted one. */
 struct pl_chan_acceptor {
     const pl_poll *poll;
-    pl_keystore *ks;
     pl_chan_accept_ops ops;
     void *ctx;
-    char code[33];
-    int pairing;
-    pl_chan *pending;
+    pl_listener *l;   /* detached: it accepts only the links handed to it */
+    pl_chan *pending; /* not ready yet */
     size_t n_pending;
 };
 
@@ -121,13 +123,14 @@ static long ch_write(void *ctx, const uint8_t *data, size_t len)
     return (long)n;
 }
 
-/* The session is over (or freed). Its CLOSED callback may still follow
- * in the same call stack and uses ch as userdata: the glue's reference
- * goes on the next loop iteration. */
+/* The link is over (the session ended, was freed, or goes on over
+ * another link). A CLOSED callback may still follow in the same call
+ * stack and use ch as userdata: the glue's reference goes on the next
+ * loop iteration. */
 static void ch_close(void *ctx)
 {
     pl_chan *ch = ctx;
-    ch->conn = NULL;
+    ch->pch = NULL;
     acc_unlink(ch);
     io_close(ch, 1);
     free_timeout(ch, &ch->deadline);
@@ -140,9 +143,9 @@ static void ch_close(void *ctx)
 static void ch_input_ready(void *ctx)
 {
     pl_chan *ch = ctx;
-    if (!ch->in_held || !ch->conn)
+    if (!ch->in_held || !ch->pch)
         return;
-    int rc = pl_conn_channel_input(ch->conn, ch->in_held, ch->in_held_len);
+    int rc = pl_channel_input(ch->pch, ch->in_held, ch->in_held_len);
     if (rc == PL_ERR_AGAIN)
         return; /* refused again: the next input_ready */
     free(ch->in_held);
@@ -176,29 +179,6 @@ static void initiator_cb(pl_conn *c, pl_conn_event ev, int status, const void *d
         ch->app_cb(c, ev, status, data, len, ch->app_ud);
 }
 
-static void responder_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
-{
-    pl_chan *ch = ud;
-    (void)status;
-    (void)data;
-    (void)len;
-    if (ev == PL_CONN_OPEN) {
-        ch->open = 1;
-        free_timeout(ch, &ch->deadline);
-        pl_chan_acceptor *a = ch->acc;
-        acc_unlink(ch);
-        /* The callee owns c from here: it sets its callback or frees it. */
-        pl_conn_set_callback(c, NULL, NULL);
-        if (a)
-            a->ops.accepted(a->ctx, c);
-        else
-            pl_conn_free(c);
-        return;
-    }
-    if (ev == PL_CONN_CLOSED)
-        pl_conn_free(c); /* ended in handshake: silently */
-}
-
 static void deadline_expired(pl_timeout *t, void *userdata)
 {
     pl_chan *ch = userdata;
@@ -208,14 +188,10 @@ static void deadline_expired(pl_timeout *t, void *userdata)
         return;
     ch->fail_status = PL_ERR_TIMEOUT;
     io_close(ch, 0);
-    if (ch->conn && !ch->acc) {
-        ch->in_eof = 1;
-        pl_conn_channel_input(ch->conn, NULL, 0); /* the session ends from the loop */
-    } else if (ch->conn) {
-        pl_conn_free(ch->conn); /* a responder in handshake goes silently */
-    } else if (!ch->session_started) {
+    if (ch->pch)
+        pl_channel_fail(ch->pch, PL_ERR_TIMEOUT); /* the link breaks, from the loop */
+    else if (!ch->session_started)
         glue_done(ch); /* an accepted transport that never became ready */
-    }
 }
 
 /* ---------------------------------------------------------------- initiator */
@@ -258,7 +234,7 @@ int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_ke
         free(ch); /* io untouched: no release */
         return rc;
     }
-    ch->conn = c;
+    ch->pch = pl_conn_channel(c);
     ch->session_started = 1;
     *out = ch;
     *conn = c;
@@ -279,19 +255,19 @@ void pl__chan_ready(pl_chan *ch)
         return;
     }
     ch->ops->receive(ch->io);
-    if (ch->blocked && ch->conn) {
+    if (ch->blocked && ch->pch) {
         ch->blocked = 0;
-        pl_conn_channel_writable(ch->conn);
+        pl_channel_writable(ch->pch);
     }
 }
 
 void pl__chan_input(pl_chan *ch, const uint8_t *data, size_t len)
 {
-    if (!ch->conn || ch->io_closed || ch->in_eof)
+    if (!ch->pch || ch->io_closed || ch->in_eof)
         return;
     ch->in_eof = len == 0;
     /* Behind a kept chunk, input waits too, in order. */
-    int rc = ch->in_held && len ? PL_ERR_AGAIN : pl_conn_channel_input(ch->conn, data, len);
+    int rc = ch->in_held && len ? PL_ERR_AGAIN : pl_channel_input(ch->pch, data, len);
     if (rc == PL_ERR_AGAIN) {
         /* The session holds all it may: keep the chunk (after any kept
          * before), and ask the transport for nothing more until input_ready. */
@@ -320,9 +296,9 @@ void pl__chan_sent(pl_chan *ch, size_t n, int status)
         pl__chan_failed(ch, status);
         return;
     }
-    if (ch->blocked && ch->conn && ch->state == CH_READY && ch->inflight < PL_CHAN_WINDOW) {
+    if (ch->blocked && ch->pch && ch->state == CH_READY && ch->inflight < PL_CHAN_WINDOW) {
         ch->blocked = 0;
-        pl_conn_channel_writable(ch->conn);
+        pl_channel_writable(ch->pch);
     }
 }
 
@@ -337,13 +313,9 @@ void pl__chan_failed(pl_chan *ch, int status)
         glue_done(ch); /* an inbound connection that never became ready: no session, no attempt */
         return;
     }
-    if (!ch->conn)
-        return;
-    if (ch->acc) {
-        pl_conn_free(ch->conn); /* in handshake on the responder's side: silently */
-    } else if (!ch->in_eof) {
+    if (ch->pch && !ch->in_eof) {
         ch->in_eof = 1;
-        pl_conn_channel_input(ch->conn, NULL, 0); /* the session ends, from the loop */
+        pl_channel_fail(ch->pch, ch->fail_status); /* the link breaks, from the loop */
     }
 }
 
@@ -365,6 +337,14 @@ static void acc_unlink(pl_chan *ch)
     ch->anext = NULL;
 }
 
+static void acc_accepted(pl_listener *l, pl_conn *c, void *userdata)
+{
+    pl_chan_acceptor *a = userdata;
+    (void)l;
+    /* The callee owns c from here: it sets its callback or frees it. */
+    a->ops.accepted(a->ctx, c);
+}
+
 int pl__chan_acceptor_new(const pl_poll *poll, pl_keystore *ks, const pl_chan_accept_ops *ops, void *ctx,
                           pl_chan_acceptor **out)
 {
@@ -373,8 +353,12 @@ int pl__chan_acceptor_new(const pl_poll *poll, pl_keystore *ks, const pl_chan_ac
     pl_chan_acceptor *a = calloc(1, sizeof *a);
     if (!a)
         return PL_ERR_NOMEM;
+    int rc = pl_listener_new_detached(poll, ks, acc_accepted, a, &a->l);
+    if (rc != PL_OK) {
+        free(a);
+        return rc;
+    }
     a->poll = poll;
-    a->ks = ks;
     a->ops = *ops;
     a->ctx = ctx;
     *out = a;
@@ -386,40 +370,24 @@ int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code)
     if (!a)
         return PL_ERR_INVALID;
     if (!code) {
-        a->pairing = 0;
-        memset(a->code, 0, sizeof a->code);
+        pl_listener_stop_pairing(a->l);
         return PL_OK;
     }
-    size_t n = strlen(code);
-    if (n == 0 || n >= sizeof a->code)
-        return PL_ERR_INVALID;
-    for (size_t i = 0; i < n; i++)
-        if (code[i] < 0x21 || code[i] > 0x7e)
-            return PL_ERR_INVALID;
-    memcpy(a->code, code, n + 1);
-    a->pairing = 1;
-    return PL_OK;
+    return pl_listener_set_pairing(a->l, code, 0, 0);
 }
 
 size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a)
 {
-    return a ? a->n_pending : 0;
+    return a ? a->n_pending + pl_listener_pending(a->l) : 0;
 }
 
 void pl__chan_acceptor_free(pl_chan_acceptor *a)
 {
     if (!a)
         return;
-    while (a->pending) {
-        pl_chan *ch = a->pending;
-        acc_unlink(ch);
-        ch->acc = NULL;
-        if (ch->conn)
-            pl_conn_free(ch->conn); /* calls ch_close: the glue lets go on the next iteration */
-        else if (!ch->session_started)
-            glue_done(ch);
-    }
-    memset(a->code, 0, sizeof a->code);
+    while (a->pending)
+        glue_done(a->pending); /* not ready yet: no session */
+    pl_listener_free(a->l);    /* drops the handshakes: their links close (ch_close) */
     free(a);
 }
 
@@ -444,23 +412,21 @@ int pl__chan_accept(pl_chan_acceptor *a, const pl_chan_io *ops, void *io, pl_cha
     return PL_OK;
 }
 
-/* The inbound transport is ready: now, and only now, a session. */
+/* The inbound transport is ready: now, and only now, a link for the
+ * listener, bound to the publication's current name. */
 static int responder_start(pl_chan *ch)
 {
     pl_chan_acceptor *a = ch->acc;
     if (!a)
         return PL_ERR_STATE;
     const char *instance = a->ops.instance(a->ctx);
-    pl_conn *c = NULL;
-    int rc = pl_conn_new_channel(ch->poll, &chan_channel_ops, ch, PL_ROLE_RESPONDER, a->ks,
-                                 instance ? instance : "", responder_cb, ch, &c);
+    int rc = pl_listener_set_instance(a->l, instance ? instance : "");
+    if (rc == PL_OK)
+        rc = pl_listener_add_channel(a->l, &chan_channel_ops, ch, &ch->pch);
     if (rc != PL_OK)
         return rc;
-    ch->conn = c;
+    acc_unlink(ch);
+    free_timeout(ch, &ch->deadline); /* the listener's handshake deadline applies now */
     ch->session_started = 1;
-    if (a->pairing && (rc = pl_conn_set_code(c, a->code)) != PL_OK) {
-        pl_conn_free(c); /* calls ch_close */
-        return rc;
-    }
     return PL_OK;
 }

@@ -1,9 +1,14 @@
 /*
  * Sessions over a transport that reports asynchronously (on Apple: an
  * nw_connection), in plain C: the glue between a transport and the
- * project's sans-I/O session through the public byte-channel API
- * (pl_conn_new_channel, pl_conn_channel_input, pl_conn_channel_writable).
- * No protocol logic: the session engine does all of that.
+ * project's sessions through the public API for application pipes
+ * (pl_conn_new_channel, pl_channel_input, pl_channel_writable,
+ * pl_channel_fail) and, on the responder's side, the generic listener
+ * (pl_listener_new_detached, pl_listener_add_channel): its pairing
+ * policy, its handshake deadline and cap, and resumption - an inbound
+ * connection that continues an interrupted session (a Linux dialler
+ * coming back) resumes it instead of starting a new one. No protocol
+ * logic: the session engine and the listener do all of that.
  *
  * Everything here runs on the loop thread. The transport implements
  * pl_chan_io and reports through the pl__chan_* functions, from the
@@ -95,9 +100,11 @@ size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a);
 void pl__chan_acceptor_free(pl_chan_acceptor *a);
 
 /*
- * An inbound transport: it becomes a session when it reports ready and
- * is handed over when the handshake is done; before that it ends
- * silently (failure, timeout, or more than PL_CHAN_MAX_PENDING waiting).
+ * An inbound transport: it becomes a link of the acceptor's listener
+ * when it reports ready; the listener hands over a new session when the
+ * handshake is done, or continues an interrupted one. Before that it ends
+ * silently (failure, timeout, or more than PL_CHAN_MAX_PENDING waiting
+ * to be ready; then the listener's own deadline and cap apply).
  * On error io is untouched.
  */
 #define PL_CHAN_MAX_PENDING 64

@@ -774,7 +774,7 @@ static void fio_clear(fake_io *io)
 
 typedef struct cseen {
     pl_conn *conn;
-    int open, messages, closed, status, eof;
+    int open, messages, closed, status, eof, interrupted, istatus, resumed, rstatus;
     char last[32];
 } cseen;
 
@@ -792,6 +792,14 @@ static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, 
     case PL_CONN_CLOSED:
         s->closed++;
         s->status = status;
+        break;
+    case PL_CONN_INTERRUPTED:
+        s->interrupted++;
+        s->istatus = status;
+        break;
+    case PL_CONN_RESUMED:
+        s->resumed++;
+        s->rstatus = status;
         break;
     default: break;
     }
@@ -1020,15 +1028,99 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     assert_int_equal(pl_conn_send(c, "ping", 4), PL_OK);
     run_until(&ac.srv.messages);
     assert_string_equal(ac.srv.last, "ping");
-    /* The peer vanishes: the accepted session learns it from the transport. */
+    /* The peer vanishes: the accepted session learns it from the transport
+     * and, accepted by the generic listener, waits to be resumed. */
     pl_conn_free(c);
-    run_until(&ac.srv.closed);
+    run_until(&ac.srv.interrupted);
     /* the end of the pipe, or a failed write (its Ack of "ping") if that comes first */
-    assert_true(ac.srv.status == PL_ERR_CLOSED || ac.srv.status == PL_ERR_IO);
+    assert_true(ac.srv.istatus == PL_ERR_CLOSED || ac.srv.istatus == PL_ERR_IO);
+    assert_int_equal(ac.srv.closed, 0);
     pl_conn_free(ac.srv.conn);
     run_for(20);
     assert_int_equal(io.released, 1);
     fio_clear(&io);
+    pl__chan_acceptor_free(a);
+    pl_keystore_free(cks);
+    pl_keystore_free(sks);
+}
+
+/*
+ * The headline pairing: a Linux dialler to an iPhone's listener. Here the
+ * Apple glue's acceptor over a stand-in transport (what the mock does not
+ * prove: Network.framework's own behaviour - see apple_typecheck.sh for
+ * the types), a descriptor initiator on the other end. The transport
+ * breaks; the initiator comes back over a new transport, which the
+ * acceptor hands to the generic listener: the session resumes (no reset,
+ * nothing lost or repeated) instead of starting anew.
+ */
+static void test_chan_acceptor_session_resumes(void **state)
+{
+    (void)state;
+    pl_keystore *cks, *sks;
+    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    accept_ctx ac = {.instance = "Kitchen"};
+    pl_chan_acceptor *a;
+    assert_int_equal(pl__chan_acceptor_new(lpoll, sks, &acc_ops, &ac, &a), PL_OK);
+    assert_int_equal(pl__chan_acceptor_set_code(a, CODE), PL_OK);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fake_io io;
+    fio_init(&io, sv[0]);
+    assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
+    cseen cli = {0};
+    pl_conn *c;
+    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_INITIATOR, cks, "Kitchen", on_conn, &cli, &c), PL_OK);
+    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
+    assert_int_equal(pl_conn_set_resume(c, 30000), PL_OK);
+    pl__chan_ready(io.ch);
+    run_until(&cli.open);
+    run_until(&ac.accepted);
+    assert_int_equal(pl_conn_send(c, "one", 3), PL_OK);
+    run_until(&ac.srv.messages);
+    assert_string_equal(ac.srv.last, "one");
+
+    /* The transport breaks (Network.framework reports a failure). */
+    pl__chan_failed(io.ch, PL_ERR_CLOSED);
+    run_until(&cli.interrupted);
+    run_until(&ac.srv.interrupted);
+    assert_int_equal(pl_conn_send(c, "two", 3), PL_OK); /* queued while interrupted */
+
+    /* The initiator dials again: a new transport reaches the acceptor. */
+    int sv2[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv2), 0);
+    fake_io io2;
+    fio_init(&io2, sv2[0]);
+    assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io2, &io2.ch), PL_OK);
+    assert_int_equal(pl_conn_attach_fd(c, sv2[1]), PL_OK);
+    pl__chan_ready(io2.ch);
+    run_until(&cli.resumed);
+    run_until(&ac.srv.resumed);
+    assert_int_equal(cli.rstatus, PL_OK);     /* the same session, not a new one */
+    assert_int_equal(ac.srv.rstatus, PL_OK);
+    assert_int_equal(ac.accepted, 1);         /* never handed over a second time */
+    for (int i = 0; i < 200 && ac.srv.messages < 2; i++)
+        pl_loop_iterate(loop, 10);
+    assert_int_equal(ac.srv.messages, 2);     /* "one" once, then "two" */
+    assert_string_equal(ac.srv.last, "two");
+    assert_int_equal(pl_conn_send(ac.srv.conn, "back", 4), PL_OK);
+    run_until(&cli.messages);
+    assert_string_equal(cli.last, "back");
+    /* Both end: clean close. */
+    pl_conn_shutdown(c);
+    pl_conn_shutdown(ac.srv.conn);
+    run_until(&cli.closed);
+    run_until(&ac.srv.closed);
+    assert_int_equal(cli.status, PL_OK);
+    assert_int_equal(ac.srv.status, PL_OK);
+    pl_conn_free(c);
+    pl_conn_free(ac.srv.conn);
+    run_for(30);
+    assert_int_equal(io.released, 1);
+    assert_int_equal(io2.released, 1);
+    fio_clear(&io);
+    fio_clear(&io2);
     pl__chan_acceptor_free(a);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
@@ -1087,6 +1179,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chan_initiator_connect_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_initiator_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_acceptor_also_rans_then_pairing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chan_acceptor_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_acceptor_free_with_pending, setup, teardown),
     };
     return cmocka_run_group_tests_name("apple_logic", tests, NULL, NULL);
