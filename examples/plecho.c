@@ -14,7 +14,8 @@
  * handshakes are bound to; default "plecho"), accepts pairing with CODE
  * (default: a generated code, printed), and prints one line per event
  * to stderr. -1: exit after the first session ends (0 if it ended
- * cleanly), printing how often it paused and its peak resident memory.
+ * cleanly), printing how often it paused, the most the library kept for
+ * it (pl_conn_held(), pl_conn_unacked()) and its peak resident memory.
  * --send-limit bounds the echoes the peer has not acknowledged (default
  * 4 MiB). The pattern is free of deadlock while the peer's send limit
  * is not above this side's receive limit (both 4 MiB by default; see
@@ -36,6 +37,7 @@ typedef struct server {
     pl_listener *listener;
     size_t send_limit;
     long pauses;
+    size_t peak_held, peak_unacked; /* what the library kept for the sessions, at most */
     int once, sessions, status;
 } server;
 
@@ -85,6 +87,10 @@ static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *dat
 {
     session *s = ud;
     int rc;
+    if (pl_conn_held(c) > s->srv->peak_held)
+        s->srv->peak_held = pl_conn_held(c);
+    if (pl_conn_unacked(c) > s->srv->peak_unacked)
+        s->srv->peak_unacked = pl_conn_unacked(c);
     switch (ev) {
     case PL_CONN_MESSAGE:
         rc = pl_conn_send(c, data, len);
@@ -239,7 +245,8 @@ int main(int argc, char **argv)
     pl_loop_run(srv.loop);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
-        fprintf(stderr, "plecho: paused %ld times; peak resident memory %ld KiB\n", srv.pauses, ru.ru_maxrss);
+        fprintf(stderr, "plecho: paused %ld times; at most %zu bytes held, %zu unacknowledged; peak resident memory %ld KiB\n",
+                srv.pauses, srv.peak_held, srv.peak_unacked, ru.ru_maxrss);
     pl_listener_free(srv.listener);
     pl_loop_free(srv.loop);
     pl_keystore_free(ks);

@@ -128,6 +128,12 @@ static int ch_new(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_
     return PL_OK;
 }
 
+void pl__channel_abandon(pl_channel *ch)
+{
+    if (ch)
+        ch->ops.close = NULL;
+}
+
 /* ---------------------------------------------------------------- the pipe's API */
 
 int pl_channel_input(pl_channel *ch, const void *data, size_t len)
@@ -216,7 +222,7 @@ int pl_conn_attach_channel(pl_conn *c, const pl_channel_ops *ops, void *ctx)
 {
     if (!c)
         return PL_ERR_INVALID;
-    if (!c->app_links || !c->initiator || !c->ss.interrupted || c->link || c->closed)
+    if (!(c->app_links || c->redial) || !c->initiator || !c->ss.interrupted || c->link || c->closed)
         return PL_ERR_STATE;
     pl_channel *ch = NULL;
     int rc = ch_new(c->poll, ops, ctx, &ch);

@@ -293,6 +293,30 @@ int pl__conn_start_if_idle(pl_conn *c)
 
 /* ---------------------------------------------------------------- the session's timer */
 
+/* Dialling side, interrupted: a new link, from the dialler that made the
+ * first one. Returns 0 if c ended. */
+static int dial_again(pl_conn *c)
+{
+    if (!c->redial)
+        return pl__reconnect(c);
+    pl__conn_drop_link(c); /* a link still in its handshake starts over */
+    int rc = c->redial(c->redial_ctx, c); /* pl_conn_attach_channel() relinks the engine */
+    if (rc != PL_OK) {
+        pl__conn_fail(c, rc); /* the next try backs off, or the session ends */
+        return !c->closed;
+    }
+    return 1;
+}
+
+void pl__conn_set_redial(pl_conn *c, int (*redial)(void *ctx, pl_conn *c), void *ctx, void (*ctx_free)(void *ctx))
+{
+    c->redial = redial;
+    c->redial_ctx = ctx;
+    c->redial_free = ctx_free;
+    c->app_links = 0;
+    pl_session_init(&c->ss, 1, PL_SESSION_DEFAULT_RESUME_MS, PL_SESSION_DEFAULT_KEEPALIVE_MS);
+}
+
 /* What the session's policy says is due: give up, drop a silent link,
  * dial again, Ping, Ack. */
 static void tick(pl_timeout *t, void *userdata)
@@ -308,7 +332,7 @@ static void tick(pl_timeout *t, void *userdata)
         pl__conn_fail(c, PL_ERR_TIMEOUT);
         return;
     }
-    if ((due & PL_SESSION_DIAL) && !pl__reconnect(c))
+    if ((due & PL_SESSION_DIAL) && !dial_again(c))
         return;
     if (due & PL_SESSION_PING)
         (void)pl_engine_ping(&c->eng); /* fails only if not open: nothing to probe */
@@ -574,6 +598,8 @@ void pl__conn_destroy(pl_conn *c)
         free(c->own_pairing);
     }
     pl__dial_free(c);
+    if (c->redial_free)
+        c->redial_free(c->redial_ctx);
     sodium_memzero(c->code, sizeof c->code);
     free(c);
 }
@@ -684,6 +710,11 @@ size_t pl_conn_pending(const pl_conn *c)
 size_t pl_conn_unacked(const pl_conn *c)
 {
     return c ? c->eng.st.unacked_bytes : 0;
+}
+
+size_t pl_conn_held(const pl_conn *c)
+{
+    return c ? c->eng.st.held_cost : 0;
 }
 
 int pl_conn_set_resume(pl_conn *c, int timeout_ms)

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 
+#include "conn_glue.h"
 #include "core/engine.h"
 #include "core/session.h"
 #include "keystore_internal.h"
@@ -78,6 +79,11 @@ struct pl_conn {
 
     pl_link *link;  /* what carries the session now; NULL between links */
     int app_links;  /* the application brings the links (fd, channel): it is told of each failure */
+    /* A dialler of the library's other than TCP (the Apple glue): called
+     * when the session's policy says to dial again; owned by c. */
+    int (*redial)(void *ctx, pl_conn *c);
+    void *redial_ctx;
+    void (*redial_free)(void *ctx);
 
     /* Dialling over TCP: addresses to try, in order (posix/tcp.c). */
     struct sockaddr_storage *addrs;
@@ -145,8 +151,6 @@ pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message
 void pl__conn_destroy(pl_conn *c);
 /* A new link carries c (it had none): attach it and ask for its I/O. */
 void pl__conn_attach(pl_conn *c, pl_link *lk);
-/* Close c's link, if any (the session stays). */
-void pl__conn_drop_link(pl_conn *c);
 /* Configure the engine (unless a session goes on) and queue our Hello. */
 int pl__conn_start(pl_conn *c);
 /* Start the handshake if it has not begun. Returns 0 if that failed (c ended). */
@@ -163,8 +167,6 @@ void pl__conn_fail(pl_conn *c, int status);
 void pl__conn_close(pl_conn *c, int status);
 /* Ask the link for the I/O the engine needs, and arm the session's timer. */
 void pl__conn_update_interest(pl_conn *c);
-/* The handshake (or connecting plus handshake) must end within ms. PL_OK or PL_ERR_NOMEM. */
-int pl__conn_set_deadline(pl_conn *c, int ms);
 /* A new link continues the interrupted session s: probing restarts, the
  * application hears PL_CONN_RESUMED and PL_CONN_ACKED. Returns 0 if s is gone or closed. */
 int pl__conn_resumed(pl_conn *s);

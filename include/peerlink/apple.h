@@ -49,9 +49,11 @@ extern "C" {
  * unreachable, or local network access denied: see
  * pl_apple_local_network_denied()),
  * PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s) for connecting and the
- * handshake together, or the session's error. (That mapping is done by
- * the callback given here; pl_conn_set_callback() before PL_CONN_OPEN
- * replaces it, and the transport's failures then read PL_ERR_CLOSED.)
+ * handshake together, or the session's error. Once open, the session
+ * resumes as a pl_connect() one does: when the connection breaks, a new
+ * nw_connection to the same service is made at once, then backing off
+ * (pl_conn_set_resume(), default 30 s); PL_CONN_INTERRUPTED and
+ * PL_CONN_RESUMED report it.
  * Returns PL_OK with *out set, PL_ERR_INVALID, PL_ERR_NOMEM, or
  * PL_ERR_UNSUPPORTED (not an Apple build); *out is untouched on error.
  */

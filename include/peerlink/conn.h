@@ -292,6 +292,13 @@ PL_EXPORT size_t pl_conn_pending(const pl_conn *c);
 PL_EXPORT size_t pl_conn_unacked(const pl_conn *c);
 
 /**
+ * What a paused session keeps of the peer's messages for the
+ * application, counted as the receive limit counts it (each message's
+ * bytes plus 48): see pl_conn_pause(). 0 when none is kept.
+ */
+PL_EXPORT size_t pl_conn_held(const pl_conn *c);
+
+/**
  * Bound the bytes of unacknowledged messages (default 4 MiB; each
  * message also counts 48 bytes, so that empty ones are bounded too;
  * pl_conn_unacked() reports the messages' bytes alone). A slow

@@ -2,6 +2,7 @@
 #include "apple/chan.h"
 
 #include "apple/hop.h"
+#include "conn_glue.h"
 
 enum { CH_CONNECTING = 0, CH_READY = 1, CH_DONE = 2 };
 
@@ -14,18 +15,14 @@ struct pl_chan {
     int io_closed;        /* ops->finish or ops->cancel was called */
     pl_channel *pch;      /* the link of a session over this transport; NULL before (responder) or once it closed */
     int session_started;  /* a link was created (the session owns the glue's reference from then on) */
-    int open;             /* PL_CONN_OPEN went by */
     int in_eof;           /* the end of the input was handed to the session */
     uint8_t *in_held;     /* a chunk the session refused (PL_ERR_AGAIN): given again on input_ready */
     size_t in_held_len;
     size_t inflight;      /* bytes sent and not yet confirmed */
     int blocked;          /* write took less than offered: call writable when there is room */
-    int fail_status;      /* why the transport ended, for a CLOSED before OPEN */
-    pl_timeout *deadline;
+    int fail_status;      /* why the transport ended: the status its link breaks with */
+    pl_timeout *deadline; /* responder: until the transport is ready */
     pl_timeout *reaper;
-    /* The initiator's application callback. */
-    pl_conn_cb app_cb;
-    void *app_ud;
     /* The responder's acceptor until its transport is ready. */
     pl_chan_acceptor *acc;
     pl_chan *anext;
@@ -163,39 +160,19 @@ static const pl_channel_ops chan_channel_ops = {
     .input_ready = ch_input_ready,
 };
 
-/* ---------------------------------------------------------------- the wrapped callbacks */
-
-static void initiator_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
-{
-    pl_chan *ch = ud;
-    if (ev == PL_CONN_OPEN) {
-        ch->open = 1;
-        free_timeout(ch, &ch->deadline);
-    }
-    if (ev == PL_CONN_CLOSED && !ch->open && ch->fail_status &&
-        (status == PL_ERR_CLOSED || status == PL_ERR_IO))
-        status = ch->fail_status;
-    if (ch->app_cb)
-        ch->app_cb(c, ev, status, data, len, ch->app_ud);
-}
-
+/* An inbound transport that did not become ready in time. */
 static void deadline_expired(pl_timeout *t, void *userdata)
 {
     pl_chan *ch = userdata;
     (void)t;
     free_timeout(ch, &ch->deadline);
-    if (ch->open)
-        return;
     ch->fail_status = PL_ERR_TIMEOUT;
-    io_close(ch, 0);
-    if (ch->pch)
-        pl_channel_fail(ch->pch, PL_ERR_TIMEOUT); /* the link breaks, from the loop */
-    else if (!ch->session_started)
-        glue_done(ch); /* an accepted transport that never became ready */
+    glue_done(ch);
 }
 
 /* ---------------------------------------------------------------- initiator */
 
+/* A glue for io; with a deadline for becoming ready if timeout_ms > 0. */
 static pl_chan *chan_alloc(const pl_poll *poll, const pl_chan_io *ops, void *io, int timeout_ms)
 {
     pl_chan *ch = calloc(1, sizeof *ch);
@@ -206,38 +183,104 @@ static pl_chan *chan_alloc(const pl_poll *poll, const pl_chan_io *ops, void *io,
     ch->poll = poll;
     ch->ops = ops;
     ch->io = io;
-    ch->deadline = poll->timeout_new(poll, timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS,
-                                     deadline_expired, ch);
-    if (!ch->deadline) {
+    if (timeout_ms > 0 && !(ch->deadline = poll->timeout_new(poll, timeout_ms, deadline_expired, ch))) {
         free(ch);
         return NULL;
     }
     return ch;
 }
 
-int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks,
-                     const char *instance, int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan **out,
-                     pl_conn **conn)
+/* The initiator's side across transports, owned by its session (freed
+ * with it): how to reach the responder again after a break. */
+struct pl_chan_dialer {
+    const pl_poll *poll;
+    const pl_chan_io *ops;
+    int timeout_ms;
+    pl_conn *conn;
+    pl_chan_redial_fn redial;
+    void *target;
+    void (*target_free)(void *target);
+};
+
+static int dialer_redial(void *ctx, pl_conn *c)
+{
+    pl_chan_dialer *d = ctx;
+    (void)c;
+    return d->redial(d->target, d);
+}
+
+static void dialer_free(void *ctx)
+{
+    pl_chan_dialer *d = ctx;
+    if (d->target_free)
+        d->target_free(d->target);
+    free(d);
+}
+
+int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks, const char *instance,
+                     int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
+                     void (*target_free)(void *target), pl_chan **out, pl_conn **conn)
 {
     if (!poll || !ops || !ks || !instance || !out || !conn)
         return PL_ERR_INVALID;
-    pl_chan *ch = chan_alloc(poll, ops, io, timeout_ms);
-    if (!ch)
-        return PL_ERR_NOMEM;
-    ch->app_cb = cb;
-    ch->app_ud = userdata;
+    pl_chan *ch = chan_alloc(poll, ops, io, 0);
+    pl_chan_dialer *d = redial ? calloc(1, sizeof *d) : NULL;
+    if (!ch || (redial && !d)) {
+        free(ch);
+        free(d);
+        return PL_ERR_NOMEM; /* io and target untouched */
+    }
     pl_conn *c = NULL;
-    int rc = pl_conn_new_channel(poll, &chan_channel_ops, ch, PL_ROLE_INITIATOR, ks, instance, initiator_cb,
-                                 ch, &c);
+    int rc = pl_conn_new_channel(poll, &chan_channel_ops, ch, PL_ROLE_INITIATOR, ks, instance, cb, userdata, &c);
+    if (rc == PL_OK)
+        rc = pl__conn_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS);
     if (rc != PL_OK) {
-        poll->timeout_free(ch->deadline);
+        if (c) {
+            pl__channel_abandon(pl_conn_channel(c)); /* its close must not reach io */
+            pl_conn_free(c);
+        }
         free(ch); /* io untouched: no release */
+        free(d);
         return rc;
+    }
+    if (d) {
+        d->poll = poll;
+        d->ops = ops;
+        d->timeout_ms = timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS;
+        d->conn = c;
+        d->redial = redial;
+        d->target = target;
+        d->target_free = target_free;
+        pl__conn_set_redial(c, dialer_redial, d, dialer_free);
     }
     ch->pch = pl_conn_channel(c);
     ch->session_started = 1;
     *out = ch;
     *conn = c;
+    return PL_OK;
+}
+
+int pl__chan_redialed(pl_chan_dialer *d, void *io, pl_chan **out)
+{
+    if (!d || !out)
+        return PL_ERR_INVALID;
+    pl_chan *ch = chan_alloc(d->poll, d->ops, io, 0);
+    if (!ch)
+        return PL_ERR_NOMEM;
+    int rc = pl_conn_attach_channel(d->conn, &chan_channel_ops, ch);
+    if (rc == PL_OK)
+        rc = pl__conn_set_deadline(d->conn, d->timeout_ms); /* connecting plus the resuming handshake */
+    if (rc != PL_OK) {
+        if (pl_conn_channel(d->conn)) {
+            pl__channel_abandon(pl_conn_channel(d->conn)); /* its close must not reach io */
+            pl__conn_drop_link(d->conn);
+        }
+        free(ch); /* io untouched */
+        return rc;
+    }
+    ch->pch = pl_conn_channel(d->conn);
+    ch->session_started = 1;
+    *out = ch;
     return PL_OK;
 }
 

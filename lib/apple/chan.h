@@ -54,15 +54,26 @@ typedef struct pl_chan_acceptor pl_chan_acceptor;
 
 /*
  * The initiator's side: a session over io, to the responder named
- * instance. cb/userdata are the application's; CLOSED before OPEN
- * carries why the transport failed (PL_ERR_CONNECT, PL_ERR_TIMEOUT, ...)
- * instead of the session's PL_ERR_CLOSED. On PL_OK *conn is the
- * session (the application's) and *out the glue (the transport's
- * reporting handle). On error nothing was created and io is untouched.
+ * instance, with the application's cb/userdata. timeout_ms (<= 0: 10 s)
+ * bounds connecting plus each handshake; a transport that fails before
+ * ready ends the first link with its status (PL_ERR_CONNECT,
+ * PL_ERR_TIMEOUT, ...). With redial, the session resumes as a
+ * pl_connect() one does: after a break the session's policy calls
+ * redial(target, d) (at once, then backing off) to start a new
+ * transport for the same target and give it to pl__chan_redialed();
+ * target is freed with target_free when the session goes. On PL_OK *conn
+ * is the session (the application's) and *out the glue of the first
+ * transport (its reporting handle). On error nothing was created and io
+ * and target are untouched.
  */
-int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks,
-                     const char *instance, int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan **out,
-                     pl_conn **conn);
+typedef struct pl_chan_dialer pl_chan_dialer;
+typedef int (*pl_chan_redial_fn)(void *target, pl_chan_dialer *d);
+int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks, const char *instance,
+                     int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
+                     void (*target_free)(void *target), pl_chan **out, pl_conn **conn);
+/* From redial: io, a new transport (same ops), carries the interrupted
+ * session on once ready. PL_OK with *out its glue; on error io is untouched. */
+int pl__chan_redialed(pl_chan_dialer *d, void *io, pl_chan **out);
 
 /* ---------------------------------------------------------------- transport → glue */
 

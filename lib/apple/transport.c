@@ -324,29 +324,75 @@ static nw_endpoint_t endpoint_for(const pl_apple_target *t)
     return NULL;
 }
 
+/* What a session dials, again after a break: the endpoint, kept. */
+typedef struct nwtarget {
+    const pl_poll *poll;
+    nw_endpoint_t ep; /* ours */
+} nwtarget;
+
+static void target_free(void *ctx)
+{
+    nwtarget *t = ctx;
+    PL_NW_RELEASE(t->ep);
+    free(t);
+}
+
+/* A new connection to t's endpoint; NULL on failure. */
+static nwio *dial(const nwtarget *t)
+{
+    nw_parameters_t params = pl__nw_parameters();
+    nw_connection_t conn = params ? PL_NW_TAKE(nw_connection_create(t->ep, params)) : NULL;
+    PL_NW_RELEASE(params);
+    if (!conn)
+        return NULL;
+    nwio *io = nwio_new(t->poll, conn);
+    if (!io)
+        PL_NW_RELEASE(conn);
+    return io;
+}
+
+/* The session's policy asks for a new link: dial the endpoint again. */
+static int redial(void *ctx, pl_chan_dialer *d)
+{
+    nwtarget *t = ctx;
+    nwio *io = dial(t);
+    if (!io)
+        return PL_ERR_NOMEM;
+    int rc = pl__chan_redialed(d, io, &io->ch);
+    if (rc != PL_OK) {
+        nw_connection_t conn = io->conn;
+        nwio_abandon(io);
+        PL_NW_RELEASE(conn);
+        return rc;
+    }
+    nwio_start(io);
+    return PL_OK;
+}
+
 int pl_apple_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
                      void *userdata, pl_conn **out)
 {
-    pl_apple_target t;
-    if (!poll || !svc || !ks || !out || !svc->name || pl__apple_target(svc, &t) != PL_OK)
+    pl_apple_target at;
+    if (!poll || !svc || !ks || !out || !svc->name || pl__apple_target(svc, &at) != PL_OK)
         return PL_ERR_INVALID;
-    nw_endpoint_t ep = endpoint_for(&t);
-    nw_parameters_t params = pl__nw_parameters();
-    nw_connection_t conn = (ep && params) ? PL_NW_TAKE(nw_connection_create(ep, params)) : NULL;
-    PL_NW_RELEASE(ep);
-    PL_NW_RELEASE(params);
-    if (!conn)
+    nwtarget *t = calloc(1, sizeof *t);
+    if (!t)
         return PL_ERR_NOMEM;
-    nwio *io = nwio_new(poll, conn);
+    t->poll = poll;
+    t->ep = endpoint_for(&at);
+    nwio *io = t->ep ? dial(t) : NULL;
     if (!io) {
-        PL_NW_RELEASE(conn);
+        target_free(t);
         return PL_ERR_NOMEM;
     }
     pl_conn *c = NULL;
-    int rc = pl__chan_connect(poll, &nw_chan_io, io, ks, svc->name, timeout_ms, cb, userdata, &io->ch, &c);
+    int rc = pl__chan_connect(poll, &nw_chan_io, io, ks, svc->name, timeout_ms, cb, userdata, redial, t, target_free,
+                              &io->ch, &c);
     if (rc != PL_OK) {
+        nw_connection_t conn = io->conn;
         nwio_abandon(io);
         PL_NW_RELEASE(conn);
+        target_free(t);
         return rc;
     }
     nwio_start(io);

@@ -820,7 +820,7 @@ static void test_chan_initiator_pairs(void **state)
     fio_init(&io, sv[0]);
     cseen cli = {0}, srv = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, &io.ch, &c),
+    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
     assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_RESPONDER, sks, "Kitchen", on_conn, &srv, &srv.conn),
@@ -871,7 +871,7 @@ static void test_chan_paused_session_stops_receiving(void **state)
     fio_init(&io, sv[0]);
     cseen cli = {0}, srv = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, &io.ch, &c),
+    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
     assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_RESPONDER, sks, "Kitchen", on_conn, &srv, &srv.conn),
@@ -911,6 +911,113 @@ static void test_chan_paused_session_stops_receiving(void **state)
     pl_keystore_free(sks);
 }
 
+/* The other headline direction: an iPhone dialling a Linux accessory.
+ * The glue's initiator over stand-in transports; after a break the
+ * session's policy asks the glue to dial again (the redial function
+ * stands in for a new nw_connection to the same endpoint), and the new
+ * transport carries the session on: resumed, nothing lost or repeated. */
+typedef struct redialer {
+    fake_io io[4];
+    int n, sv_other[4];
+    pl_listener *l;
+    fake_io *pending_ready;
+} redialer;
+
+static int test_redial(void *target, pl_chan_dialer *d)
+{
+    redialer *r = target;
+    assert_true(r->n < 4);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fake_io *io = &r->io[r->n];
+    fio_init(io, sv[0]);
+    r->sv_other[r->n++] = sv[1];
+    int rc = pl__chan_redialed(d, io, &io->ch);
+    assert_int_equal(rc, PL_OK);
+    assert_int_equal(pl_listener_add_fd(r->l, sv[1]), PL_OK); /* the accessory accepts it */
+    r->pending_ready = io; /* ready a moment later, from the loop */
+    return PL_OK;
+}
+
+static cseen acc_srv;
+static void on_acc(pl_listener *l, pl_conn *c, void *ud)
+{
+    (void)l;
+    (void)ud;
+    acc_srv.conn = c;
+    pl_conn_set_callback(c, on_conn, &acc_srv);
+}
+
+static void test_chan_initiator_redials_and_resumes(void **state)
+{
+    (void)state;
+    pl_keystore *cks, *sks;
+    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    memset(&acc_srv, 0, sizeof acc_srv);
+    redialer r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(pl_listener_new_detached(lpoll, sks, on_acc, NULL, &r.l), PL_OK);
+    assert_int_equal(pl_listener_set_instance(r.l, "Kitchen"), PL_OK);
+    assert_int_equal(pl_listener_set_pairing(r.l, CODE, 0, 0), PL_OK);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fake_io io;
+    fio_init(&io, sv[0]);
+    cseen cli = {0};
+    pl_conn *c;
+    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, test_redial, &r,
+                                      NULL, &io.ch, &c), PL_OK);
+    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
+    assert_int_equal(pl_listener_add_fd(r.l, sv[1]), PL_OK);
+    pl__chan_ready(io.ch);
+    run_until(&cli.open);
+    for (int i = 0; i < 500 && !acc_srv.conn; i++)
+        pl_loop_iterate(loop, 10);
+    assert_non_null(acc_srv.conn);
+    assert_int_equal(pl_conn_send(c, "one", 3), PL_OK);
+    run_until(&acc_srv.messages);
+
+    /* The connection breaks on both ends. */
+    shutdown(sv[1], SHUT_RDWR);
+    pl__chan_failed(io.ch, PL_ERR_CLOSED);
+    run_until(&cli.interrupted);
+    assert_int_equal(cli.istatus, PL_ERR_CLOSED);
+    assert_int_equal(pl_conn_send(c, "two", 3), PL_OK); /* queued while interrupted */
+    /* The policy dials again at once: a new transport, ready a moment later. */
+    for (int i = 0; i < 500 && !r.pending_ready; i++)
+        pl_loop_iterate(loop, 10);
+    assert_non_null(r.pending_ready);
+    pl__chan_ready(r.pending_ready->ch);
+    run_until(&cli.resumed);
+    run_until(&acc_srv.resumed);
+    assert_int_equal(cli.rstatus, PL_OK); /* the same session, not a new one */
+    assert_int_equal(acc_srv.rstatus, PL_OK);
+    assert_int_equal(r.n, 1);
+    for (int i = 0; i < 200 && acc_srv.messages < 2; i++)
+        pl_loop_iterate(loop, 10);
+    assert_int_equal(acc_srv.messages, 2); /* "one" once, then "two" */
+    assert_string_equal(acc_srv.last, "two");
+    /* Both end cleanly over the second transport. */
+    pl_conn_shutdown(c);
+    pl_conn_shutdown(acc_srv.conn);
+    run_until(&cli.closed);
+    run_until(&acc_srv.closed);
+    assert_int_equal(cli.status, PL_OK);
+    assert_int_equal(acc_srv.status, PL_OK);
+    pl_conn_free(c);
+    pl_conn_free(acc_srv.conn);
+    run_for(30);
+    assert_int_equal(io.released, 1);
+    assert_int_equal(r.io[0].released, 1);
+    fio_clear(&io);
+    fio_clear(&r.io[0]);
+    pl_listener_free(r.l);
+    pl_keystore_free(cks);
+    pl_keystore_free(sks);
+}
+
 /* The transport fails before ready: CLOSED says PL_ERR_CONNECT (not the session's PL_ERR_CLOSED). */
 static void test_chan_initiator_connect_fails(void **state)
 {
@@ -921,7 +1028,7 @@ static void test_chan_initiator_connect_fails(void **state)
     fio_init(&io, -1);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, ks, "Kitchen", 5000, on_conn, &cli, &io.ch, &c),
+    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, ks, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     pl_conn_set_code(c, CODE);
     run_for(20);
@@ -947,7 +1054,7 @@ static void test_chan_initiator_times_out(void **state)
     fio_init(&io, -1);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, ks, "Kitchen", 150, on_conn, &cli, &io.ch, &c),
+    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, ks, "Kitchen", 150, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     run_until(&cli.closed);
     assert_int_equal(cli.status, PL_ERR_TIMEOUT);
@@ -1175,6 +1282,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_browse_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_browse_free_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_initiator_pairs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chan_initiator_redials_and_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_paused_session_stops_receiving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_initiator_connect_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_initiator_times_out, setup, teardown),
