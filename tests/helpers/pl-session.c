@@ -1,7 +1,7 @@
 /*
  * pl-session — drives resumable sessions for the integration tests.
  *
- *   pl-session relay --port P --relay-port R --messages N --seed S
+ *   pl-session relay --port P --relay-port R --messages N --seed S [--links tcp|channel]
  *       One process, two peers: a listener on 127.0.0.1:P and a
  *       connection to 127.0.0.1:R, where a fault-injecting relay
  *       (pl-relay) forwards to P. They pair first over a direct
@@ -12,6 +12,13 @@
  *       length and every byte, so a message lost, repeated, reordered
  *       or altered fails the run. Ends with a clean close on both sides.
  *       Prints "seed S", progress, and a summary line; exit 0 on success.
+ *       With --links channel, neither side lets the library touch a
+ *       socket: the helper's own TCP sockets are application pipes
+ *       (tests/helpers/sockpipe.c) - a detached listener takes the
+ *       accepted ones (pl_listener_add_channel), and the initiator dials
+ *       itself and, after every break, attaches a new pipe
+ *       (pl_conn_attach_channel) - as an app over Network.framework or
+ *       Wi-Fi Aware would.
  *
  *   pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]
  *       A listener (instance "pl-session") that accepts pairing with CODE;
@@ -45,7 +52,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <peerlink/peerlink.h>
+
+#include "sockpipe.h"
 
 #define CODE_DEFAULT "424242"
 #define INSTANCE "pl-session"
@@ -178,6 +190,8 @@ static int all_done(void)
     return g_i.closed && g_r.closed;
 }
 
+static void initiator_interrupted(void);
+
 static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
 {
     side *s = ud;
@@ -199,6 +213,8 @@ static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *dat
         break;
     case PL_CONN_INTERRUPTED:
         s->interrupts++;
+        if (s == &g_i)
+            initiator_interrupted();
         break;
     case PL_CONN_RESUMED:
         s->resumes++;
@@ -250,6 +266,11 @@ typedef struct relay_ctx {
     int pairing_done;
     pl_conn *pair_i, *pair_r;
     int pair_closed;
+    int channels;         /* --links channel */
+    pl_listener *l;
+    int lsock;            /* channels: the helper's own listening socket */
+    pl_watch *lwatch;
+    pl_timeout *reattach; /* channels: a new pipe for the interrupted initiator, from the loop */
 } relay_ctx;
 
 static relay_ctx g_rc;
@@ -273,6 +294,113 @@ static void on_pair(pl_conn *c, pl_conn_event ev, int status, const void *data, 
 
 static void connect_session(void);
 
+/* ---- --links channel: the helper's sockets as application pipes */
+
+/* A TCP connection to 127.0.0.1:port, as a pipe. NULL on failure. */
+static sock_pipe *dial_pipe(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    sock_pipe *p = sock_pipe_new(g_rc.poll, fd);
+    if (!p)
+        close(fd);
+    return p;
+}
+
+/* A session over a pipe to port, pairing with code (or not). */
+static int channel_connect(uint16_t port, const char *code, pl_conn_cb cb, void *ud, pl_conn **out)
+{
+    sock_pipe *p = dial_pipe(port);
+    if (!p)
+        return PL_ERR_CONNECT;
+    int rc = pl_conn_new_channel(g_rc.poll, sock_pipe_ops(), p, PL_ROLE_INITIATOR, g_rc.ks_i, INSTANCE, cb, ud, out);
+    if (rc != PL_OK) {
+        sock_pipe_free(p);
+        return rc;
+    }
+    sock_pipe_bind(p, pl_conn_channel(*out));
+    if (code)
+        rc = pl_conn_set_code(*out, code);
+    return rc;
+}
+
+/* Over pipes the application brings the links: dial again, from the loop. */
+static void initiator_interrupted(void)
+{
+    if (g_rc.channels)
+        g_rc.poll->timeout_update(g_rc.reattach, 0);
+}
+
+/* The initiator's link broke: dial again and attach the new pipe. */
+static void reattach_due(pl_timeout *t, void *ud)
+{
+    (void)t;
+    (void)ud;
+    if (!g_i.c || g_i.closed || pl_conn_channel(g_i.c))
+        return;
+    sock_pipe *p = dial_pipe(g_rc.svc.port);
+    if (!p) {
+        g_rc.poll->timeout_update(g_rc.reattach, 50); /* the relay is not there: try again soon */
+        return;
+    }
+    int rc = pl_conn_attach_channel(g_i.c, sock_pipe_ops(), p);
+    if (rc != PL_OK) {
+        sock_pipe_free(p);
+        fail("pl_conn_attach_channel: %s", pl_strerror(rc));
+        return;
+    }
+    sock_pipe_bind(p, pl_conn_channel(g_i.c));
+}
+
+static void on_pipe_accept(pl_watch *w, int fd, unsigned events, void *ud)
+{
+    (void)w;
+    (void)events;
+    (void)ud;
+    int s = accept(fd, NULL, NULL);
+    if (s < 0)
+        return;
+    sock_pipe *p = sock_pipe_new(g_rc.poll, s);
+    pl_channel *ch = NULL;
+    if (!p) {
+        close(s);
+        return;
+    }
+    if (pl_listener_add_channel(g_rc.l, sock_pipe_ops(), p, &ch) != PL_OK) {
+        sock_pipe_free(p);
+        return;
+    }
+    sock_pipe_bind(p, ch);
+}
+
+/* A detached listener, and the helper's own socket on 127.0.0.1:port for it. */
+static int channel_listen(uint16_t port, pl_keystore *ks, pl_accept_cb cb)
+{
+    int rc = pl_listener_new_detached(g_rc.poll, ks, cb, NULL, &g_rc.l);
+    if (rc != PL_OK)
+        return rc;
+    int one = 1;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    g_rc.lsock = socket(AF_INET, SOCK_STREAM, 0);
+    if (g_rc.lsock < 0 || setsockopt(g_rc.lsock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(g_rc.lsock, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(g_rc.lsock, 64) < 0)
+        return PL_ERR_IO;
+    g_rc.lwatch = g_rc.poll->watch_new(g_rc.poll, g_rc.lsock, PL_WATCH_IN, on_pipe_accept, NULL);
+    g_rc.reattach = g_rc.poll->timeout_new(g_rc.poll, -1, reattach_due, NULL);
+    return g_rc.lwatch && g_rc.reattach ? PL_OK : PL_ERR_NOMEM;
+}
+
 static void on_first(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
 {
     /* The session's first handshake may be cut by the relay: dial again. */
@@ -292,9 +420,10 @@ static void on_first(pl_conn *c, pl_conn_event ev, int status, const void *data,
 static void connect_session(void)
 {
     pl_conn *c;
-    int rc = pl_connect(g_rc.poll, &g_rc.svc, g_rc.ks_i, 5000, on_first, &g_i, &c);
+    int rc = g_rc.channels ? channel_connect(g_rc.svc.port, NULL, on_first, &g_i, &c)
+                           : pl_connect(g_rc.poll, &g_rc.svc, g_rc.ks_i, 5000, on_first, &g_i, &c);
     if (rc != PL_OK) {
-        fail("pl_connect: %s", pl_strerror(rc));
+        fail("%s: %s", g_rc.channels ? "a session over a pipe" : "pl_connect", pl_strerror(rc));
         return;
     }
     pl_conn_set_resume(c, 60000);
@@ -332,17 +461,22 @@ static void on_accept_relay(pl_listener *l, pl_conn *c, void *ud)
     pump(&g_r);
 }
 
-static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t seed, int timeout_s)
+static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t seed, int timeout_s, int channels)
 {
-    printf("seed %" PRIu64 "\n", seed);
+    printf("seed %" PRIu64 "%s\n", seed, channels ? " links channel" : "");
     fflush(stdout);
     const pl_poll *poll = pl_loop_get_poll(g_loop);
     pl_keystore *ks_r = NULL;
     pl_listener *l = NULL;
+    g_rc.poll = poll;
+    g_rc.channels = channels;
+    g_rc.lsock = -1;
     int rc = pl_keystore_new_memory(&g_rc.ks_i);
     if (rc == PL_OK)
         rc = pl_keystore_new_memory(&ks_r);
-    if (rc == PL_OK)
+    if (rc == PL_OK && channels && (rc = channel_listen(port, ks_r, on_accept_relay)) == PL_OK)
+        l = g_rc.l;
+    else if (rc == PL_OK && !channels)
         rc = pl_listener_new(poll, port, ks_r, on_accept_relay, NULL, &l);
     if (rc != PL_OK) {
         fail("setup: %s", pl_strerror(rc));
@@ -351,13 +485,16 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     pl_listener_set_instance(l, INSTANCE);
     pl_listener_set_pairing(l, CODE_DEFAULT, 0, 0);
     pl_listener_set_resume(l, 60000, 1000);
-    g_rc.poll = poll;
     local_service(&g_rc.svc, &g_rc.addr, port, INSTANCE);
 
     /* 1. Pair over a direct connection, and close it cleanly. */
-    rc = pl_connect(poll, &g_rc.svc, g_rc.ks_i, 5000, on_pair, NULL, &g_rc.pair_i);
-    if (rc == PL_OK)
-        rc = pl_conn_set_code(g_rc.pair_i, CODE_DEFAULT);
+    if (channels) {
+        rc = channel_connect(port, CODE_DEFAULT, on_pair, NULL, &g_rc.pair_i);
+    } else {
+        rc = pl_connect(poll, &g_rc.svc, g_rc.ks_i, 5000, on_pair, NULL, &g_rc.pair_i);
+        if (rc == PL_OK)
+            rc = pl_conn_set_code(g_rc.pair_i, CODE_DEFAULT);
+    }
     if (rc != PL_OK) {
         fail("pairing: %s", pl_strerror(rc));
         return 1;
@@ -407,6 +544,12 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     pl_conn_free(g_i.c);
     pl_conn_free(g_r.c);
     pl_listener_free(l);
+    if (g_rc.lwatch)
+        poll->watch_free(g_rc.lwatch);
+    if (g_rc.reattach)
+        poll->timeout_free(g_rc.reattach);
+    if (g_rc.lsock >= 0)
+        close(g_rc.lsock);
     pl_keystore_free(g_rc.ks_i);
     pl_keystore_free(ks_r);
     free(g_i.buf);
@@ -713,7 +856,7 @@ static int run_send(uint16_t port, const char *keys, const char *code, uint64_t 
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pl-session relay --port P --relay-port R --messages N --seed S [--timeout SEC]\n"
+    fprintf(stderr, "usage: pl-session relay --port P --relay-port R --messages N --seed S [--timeout SEC] [--links tcp|channel]\n"
                     "       pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]\n"
                     "       pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]\n"
                     "                       [--resume-ms MS] [--browse]\n");
@@ -731,6 +874,7 @@ int main(int argc, char **argv)
     double rate = 0;
     int timeout_s = 600, resume_ms = -1, browse = 0;
     unsigned long publish_port = 0;
+    int channels = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--browse")) {
@@ -759,6 +903,8 @@ int main(int argc, char **argv)
             resume_ms = atoi(v);
         else if (!strcmp(a, "--publish-port"))
             publish_port = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--links") && (!strcmp(v, "tcp") || !strcmp(v, "channel")))
+            channels = !strcmp(v, "channel");
         else
             usage();
         i++;
@@ -769,7 +915,7 @@ int main(int argc, char **argv)
         return 1;
     int rc;
     if (!strcmp(mode, "relay") && port && relay_port)
-        rc = run_relay((uint16_t)port, (uint16_t)relay_port, n, seed, timeout_s);
+        rc = run_relay((uint16_t)port, (uint16_t)relay_port, n, seed, timeout_s, channels);
     else if (!strcmp(mode, "listen") && port)
         rc = run_listen((uint16_t)port, keys, code, publish_port);
     else if (!strcmp(mode, "send") && (port || browse))

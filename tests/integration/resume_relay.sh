@@ -7,6 +7,11 @@
 # length and every byte), across at least PL_RESUME_MIN_CUTS (default 200)
 # cuts and truncations, and the session must end cleanly on both sides.
 #
+# PL_RESUME_LINKS=channel runs the same over application pipes instead of
+# the library's own sockets (resume_relay_channel.sh): the helper's sockets
+# reach a detached listener through pl_listener_add_channel, and the
+# initiator attaches a new pipe after every break.
+#
 # The seed is printed; replay a failure with PL_RESUME_SEED=<seed>. A longer
 # randomized run: PL_RESUME_SEED=random PL_RESUME_MESSAGES=200000 make check
 # TESTS=tests/integration/resume_relay.sh
@@ -25,7 +30,8 @@ MIN_CUTS=${PL_RESUME_MIN_CUTS:-200}
 # About 1.8 KB a message and its resends: a fault every 350 kB gives some
 # 500 faults, of which 4 in 7 cut or truncate the link.
 MEAN=${PL_RESUME_MEAN_BYTES:-350000}
-pl_log "seed $SEED, $N messages each way, a fault every $MEAN bytes on average"
+LINKS=${PL_RESUME_LINKS:-tcp}
+pl_log "seed $SEED, $N messages each way over $LINKS links, a fault every $MEAN bytes on average"
 
 # Loopback only, inside the test's own network namespace.
 pl_start relay null "$RELAY" --listen 4701 --target 4700 --seed "$SEED" --mean-bytes "$MEAN" \
@@ -33,7 +39,7 @@ pl_start relay null "$RELAY" --listen 4701 --target 4700 --seed "$SEED" --mean-b
 pl_wait_for_line "$(pl_out relay)" '^port 4701$' 10 >/dev/null
 
 rc=0
-pl_run 900 "$SESSION" relay --port 4700 --relay-port 4701 --messages "$N" --seed "$SEED" --timeout 850 \
+pl_run 900 "$SESSION" relay --port 4700 --relay-port 4701 --messages "$N" --seed "$SEED" --timeout 850 --links "$LINKS" \
 	>"$PL_TMP/session.out" 2>"$PL_TMP/session.err" || rc=$?
 pl_stop relay
 grep -E '^(summary|FAIL)' "$PL_TMP/session.out" >&2 || true
@@ -50,4 +56,4 @@ flips=$(stat flip)
 pl_log "relay: $(tr '\n' ' ' <"$PL_TMP/relay.stats")"
 [ "$cuts" -ge "$MIN_CUTS" ] || pl_fail "only $cuts cuts and truncations (want >= $MIN_CUTS; seed $SEED)"
 [ "$flips" -ge 1 ] || pl_fail "no bit was flipped (seed $SEED)"
-pl_log "PASS: $((2 * N)) messages exactly once and in order across $cuts cuts and $flips bit flips (seed $SEED)"
+pl_log "PASS: $((2 * N)) messages exactly once and in order over $LINKS links across $cuts cuts and $flips bit flips (seed $SEED)"

@@ -27,6 +27,8 @@
 
 #include <peerlink/peerlink.h>
 
+#include "../helpers/sockpipe.h"
+
 #define CODE "135790"
 #define INSTANCE "aware"
 #define MSG 1500
@@ -370,76 +372,9 @@ static void test_fd_session_resumes(void **state)
 
 /* The test's own TCP socket stands for Network.framework's listener: each
  * connection it accepts becomes a pipe for the detached listener. */
-typedef struct sock_pipe {
-    int fd;
-    pl_watch *w;
-    pl_channel *ch;
-    const pl_poll *poll;
-    int refused;
-} sock_pipe;
-
-static sock_pipe socks[MAX_LINKS];
+static sock_pipe *socks[MAX_LINKS];
 static int lsock = -1;
 static pl_watch *lwatch;
-
-static long sock_write(void *ctx, const uint8_t *data, size_t len)
-{
-    sock_pipe *s = ctx;
-    ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    if ((size_t)n < len)
-        s->poll->watch_update(s->w, PL_WATCH_IN | PL_WATCH_OUT); /* writable again: tell the channel */
-    return (long)n;
-}
-
-static void sock_close(void *ctx)
-{
-    sock_pipe *s = ctx;
-    s->ch = NULL;
-    s->poll->watch_free(s->w);
-    s->w = NULL;
-    close(s->fd);
-    s->fd = -1;
-}
-
-static void sock_input_ready(void *ctx)
-{
-    sock_pipe *s = ctx;
-    s->refused = 0;
-    s->poll->watch_update(s->w, PL_WATCH_IN);
-}
-
-static const pl_channel_ops sock_ops = {sock_write, sock_close, sock_input_ready};
-
-static void sock_io(pl_watch *w, int fd, unsigned events, void *ud)
-{
-    sock_pipe *s = ud;
-    (void)w;
-    if ((events & PL_WATCH_OUT) && s->ch) {
-        s->poll->watch_update(s->w, s->refused ? 0 : PL_WATCH_IN);
-        pl_channel_writable(s->ch);
-    }
-    if (!(events & (PL_WATCH_IN | PL_WATCH_HUP | PL_WATCH_ERR)) || !s->ch || s->refused)
-        return;
-    uint8_t buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK); /* taken only if the channel takes it */
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        pl_channel_input(s->ch, NULL, 0);
-        s->poll->watch_update(s->w, 0);
-        return;
-    }
-    int rc = pl_channel_input(s->ch, buf, (size_t)n);
-    if (rc == PL_ERR_AGAIN) {
-        s->refused = 1;
-        s->poll->watch_update(s->w, 0); /* until input_ready */
-        return;
-    }
-    assert_int_equal(rc, PL_OK);
-    assert_int_equal(recv(fd, buf, (size_t)n, 0), n);
-}
 
 static void on_tcp_accept(pl_watch *w, int fd, unsigned events, void *ud)
 {
@@ -450,22 +385,20 @@ static void on_tcp_accept(pl_watch *w, int fd, unsigned events, void *ud)
     if (s < 0)
         return;
     assert_true(n_links < MAX_LINKS);
-    sock_pipe *p = &socks[n_links++];
-    memset(p, 0, sizeof *p);
-    p->fd = s;
-    p->poll = f->poll;
-    assert_int_equal(fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK), 0);
-    p->w = f->poll->watch_new(f->poll, s, PL_WATCH_IN, sock_io, p);
-    assert_non_null(p->w);
-    assert_int_equal(pl_listener_add_channel(f->l, &sock_ops, p, &p->ch), PL_OK);
+    sock_pipe *p = sock_pipe_new(f->poll, s);
+    assert_non_null(p);
+    pl_channel *ch = NULL;
+    assert_int_equal(pl_listener_add_channel(f->l, sock_pipe_ops(), p, &ch), PL_OK);
+    sock_pipe_bind(p, ch);
+    socks[n_links++] = p;
 }
 
 static void sock_cut(fixture *f)
 {
     (void)f;
-    sock_pipe *p = &socks[n_links - 1];
-    if (p->fd >= 0)
-        shutdown(p->fd, SHUT_RDWR); /* the dialler sees its TCP connection end; so does the pipe */
+    /* The dialler sees its TCP connection end; so does the pipe (the
+     * newest one carries the session: the cut waits for both to be linked). */
+    shutdown(sock_pipe_fd(socks[n_links - 1]), SHUT_RDWR);
 }
 
 static void test_tcp_dialler_resumes_into_pipe_listener(void **state)
