@@ -28,14 +28,7 @@
  */
 #include "keystore_internal.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
@@ -54,7 +47,7 @@ void **pl__keystore_sessions(pl_keystore *ks)
     return &ks->sessions;
 }
 
-#define NAME_MAX_LEN 64
+
 
 #define SEAL_MAGIC "PLK1"
 #define SEAL_HEAD 7  /* magic (4) + type (1) + length (2) */
@@ -74,13 +67,13 @@ enum { ITEM_IDENTITY = 1, ITEM_PEER = 2, ITEM_ATTEMPTS = 3 };
 
 /* ------------------------------------------------------------ helpers */
 
-static int valid_item_name(const char *name)
+int pl__keystore_item_name_ok(const char *name)
 {
     if (!name)
         return 0;
     size_t n = 0;
     for (; name[n]; n++) {
-        if (n >= NAME_MAX_LEN)
+        if (n >= PL_KEYSTORE_NAME_MAX)
             return 0;
         char c = name[n];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
@@ -90,10 +83,6 @@ static int valid_item_name(const char *name)
     return n >= 1;
 }
 
-static int has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
 
 static void put_u16(uint8_t *p, uint16_t v)
 {
@@ -135,8 +124,7 @@ static int64_t get_i64(const uint8_t *p)
     return -(int64_t)(~u) - 1;
 }
 
-/* Wipe and free a buffer that may have held a secret. */
-static void wipe_free(uint8_t *p, size_t len)
+void pl__wipe_free(uint8_t *p, size_t len)
 {
     if (p) {
         sodium_memzero(p, len);
@@ -194,7 +182,7 @@ static int store_rc(int rc)
  * PL_KEYSTORE_MAX_ITEM bytes; a larger item is PL_ERR_CORRUPT. */
 static int ks_get(pl_keystore *ks, const char *name, uint8_t **data, size_t *len)
 {
-    if (!valid_item_name(name))
+    if (!pl__keystore_item_name_ok(name))
         return PL_ERR_INVALID;
     uint8_t *d = NULL;
     size_t n = 0;
@@ -215,14 +203,14 @@ static int ks_get(pl_keystore *ks, const char *name, uint8_t **data, size_t *len
 
 static int ks_put(pl_keystore *ks, const char *name, const uint8_t *data, size_t len)
 {
-    if (!valid_item_name(name) || len > PL_KEYSTORE_MAX_ITEM)
+    if (!pl__keystore_item_name_ok(name) || len > PL_KEYSTORE_MAX_ITEM)
         return PL_ERR_INVALID;
     return store_rc(ks->ops.put(ks->ctx, name, data, len));
 }
 
 static int ks_del(pl_keystore *ks, const char *name)
 {
-    if (!valid_item_name(name))
+    if (!pl__keystore_item_name_ok(name))
         return PL_ERR_INVALID;
     return store_rc(ks->ops.del(ks->ctx, name));
 }
@@ -230,7 +218,7 @@ static int ks_del(pl_keystore *ks, const char *name)
 /* The names of the items with a prefix, collected (no store call is made
  * while the store is listing). */
 typedef struct name_list {
-    char (*names)[NAME_MAX_LEN + 1];
+    char (*names)[PL_KEYSTORE_NAME_MAX + 1];
     size_t n, cap;
     const char *prefix;
     int failed;
@@ -240,7 +228,7 @@ static int collect_name(const char *name, void *arg)
 {
     name_list *l = arg;
     /* Never trust a store: check what it hands us. */
-    if (!valid_item_name(name) || !has_prefix(name, l->prefix))
+    if (!pl__keystore_item_name_ok(name) || !pl__has_prefix(name, l->prefix))
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -285,6 +273,11 @@ int pl_keystore_new(const pl_keystore_ops *ops, void *ctx, pl_keystore **out)
     ks->ctx = ctx;
     *out = ks;
     return PL_OK;
+}
+
+void pl__keystore_set_lock(pl_keystore *ks, int (*xlock)(void *ctx, int on))
+{
+    ks->xlock = xlock;
 }
 
 void pl_keystore_free(pl_keystore *ks)
@@ -356,7 +349,7 @@ static int identity_secret(pl_keystore *ks, uint8_t sk[64])
             rc = check_identity(p, n);
         if (rc == PL_OK)
             memcpy(sk, p, crypto_sign_SECRETKEYBYTES);
-        wipe_free(data, len);
+        pl__wipe_free(data, len);
     }
     if (rc != PL_OK)
         sodium_memzero(sk, 64);
@@ -399,12 +392,12 @@ int pl_keystore_identity(pl_keystore *ks, uint8_t id[PL_ID_SIZE])
  * id, which is checked on every load, and two ids sharing a 232-bit prefix
  * can't be found (they would share one item: the later save replaces).
  */
-#define PEER_NAME_ID ((NAME_MAX_LEN - (sizeof PEER_PREFIX - 1)) / 2)
+#define PEER_NAME_ID ((PL_KEYSTORE_NAME_MAX - (sizeof PEER_PREFIX - 1)) / 2)
 
-static void peer_item_name(const uint8_t id[PL_ID_SIZE], char name[NAME_MAX_LEN + 1])
+static void peer_item_name(const uint8_t id[PL_ID_SIZE], char name[PL_KEYSTORE_NAME_MAX + 1])
 {
     memcpy(name, PEER_PREFIX, sizeof PEER_PREFIX - 1);
-    sodium_bin2hex(name + sizeof PEER_PREFIX - 1, NAME_MAX_LEN + 1 - (sizeof PEER_PREFIX - 1), id,
+    sodium_bin2hex(name + sizeof PEER_PREFIX - 1, PL_KEYSTORE_NAME_MAX + 1 - (sizeof PEER_PREFIX - 1), id,
                    PEER_NAME_ID);
 }
 
@@ -423,7 +416,7 @@ static int load_peer(pl_keystore *ks, const char *name, pl_paired_peer *out)
     if (rc == PL_OK) {
         pl_paired_peer peer;
         memset(&peer, 0, sizeof peer);
-        char expect[NAME_MAX_LEN + 1];
+        char expect[PL_KEYSTORE_NAME_MAX + 1];
         size_t nl = n >= PEER_FIXED ? p[PEER_FIXED - 1] : 0;
         if (n < PEER_FIXED || nl > PEER_NAME_MAX || n != PEER_FIXED + nl ||
             memchr(p + PEER_FIXED, '\0', nl)) {
@@ -440,7 +433,7 @@ static int load_peer(pl_keystore *ks, const char *name, pl_paired_peer *out)
                 *out = peer;
         }
     }
-    wipe_free(data, len);
+    pl__wipe_free(data, len);
     return rc;
 }
 
@@ -458,7 +451,7 @@ int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p)
     memcpy(payload + PEER_FIXED, p->name, nl);
     uint8_t sealed[sizeof payload + SEAL_OVERHEAD];
     size_t n = seal(ITEM_PEER, payload, PEER_FIXED + nl, sealed);
-    char name[NAME_MAX_LEN + 1];
+    char name[PL_KEYSTORE_NAME_MAX + 1];
     peer_item_name(p->id, name);
     return ks_put(ks, name, sealed, n);
 }
@@ -467,7 +460,7 @@ int pl__keystore_find_peer(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_pai
 {
     if (!ks || !id || !out)
         return PL_ERR_INVALID;
-    char name[NAME_MAX_LEN + 1];
+    char name[PL_KEYSTORE_NAME_MAX + 1];
     peer_item_name(id, name);
     pl_paired_peer p;
     int rc = load_peer(ks, name, &p);
@@ -558,7 +551,7 @@ int pl_keystore_forget(pl_keystore *ks, const char *name)
     for (size_t i = 0; i < count; i++) {
         if (strcmp(arr[i].name, name) != 0)
             continue;
-        char item[NAME_MAX_LEN + 1];
+        char item[PL_KEYSTORE_NAME_MAX + 1];
         peer_item_name(arr[i].id, item);
         int r = ks_del(ks, item);
         if (r == PL_OK || r == PL_ERR_NOT_FOUND) {
@@ -608,20 +601,20 @@ int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_
  * can't take the name of a long scope whose hash it happens to equal.
  * A scope is never truncated, so different scopes never share an item.
  */
-#define ATTEMPTS_HEX_MAX ((NAME_MAX_LEN - (sizeof ATTEMPTS_PREFIX - 1)) / 2)
+#define ATTEMPTS_HEX_MAX ((PL_KEYSTORE_NAME_MAX - (sizeof ATTEMPTS_PREFIX - 1)) / 2)
 
-static void attempts_name(const char *scope, char name[NAME_MAX_LEN + 1])
+static void attempts_name(const char *scope, char name[PL_KEYSTORE_NAME_MAX + 1])
 {
     size_t len = strlen(scope);
     size_t off = sizeof ATTEMPTS_PREFIX - 1;
     memcpy(name, ATTEMPTS_PREFIX, off);
     if (len <= ATTEMPTS_HEX_MAX) {
-        sodium_bin2hex(name + off, NAME_MAX_LEN + 1 - off, (const uint8_t *)scope, len);
+        sodium_bin2hex(name + off, PL_KEYSTORE_NAME_MAX + 1 - off, (const uint8_t *)scope, len);
     } else {
         uint8_t h[16];
         crypto_generichash(h, sizeof h, (const uint8_t *)scope, len, NULL, 0);
         name[off++] = '_';
-        sodium_bin2hex(name + off, NAME_MAX_LEN + 1 - off, h, sizeof h);
+        sodium_bin2hex(name + off, PL_KEYSTORE_NAME_MAX + 1 - off, h, sizeof h);
     }
 }
 
@@ -629,7 +622,7 @@ int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a
 {
     if (!ks || !scope || !a)
         return PL_ERR_INVALID;
-    char name[NAME_MAX_LEN + 1];
+    char name[PL_KEYSTORE_NAME_MAX + 1];
     attempts_name(scope, name);
     uint8_t *data = NULL;
     size_t len = 0;
@@ -656,7 +649,7 @@ int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a
             a->retry_at_ms = get_i64(p + 32);
         }
     }
-    wipe_free(data, len);
+    pl__wipe_free(data, len);
     return rc;
 }
 
@@ -664,7 +657,7 @@ int pl__keystore_put_attempts(pl_keystore *ks, const char *scope, const pl_attem
 {
     if (!ks || !scope || !a)
         return PL_ERR_INVALID;
-    char name[NAME_MAX_LEN + 1];
+    char name[PL_KEYSTORE_NAME_MAX + 1];
     attempts_name(scope, name);
     uint8_t payload[ATTEMPTS_SIZE];
     put_u32(payload, a->failures);
@@ -697,340 +690,3 @@ int pl__keystore_update_attempts(pl_keystore *ks, const char *scope,
     return rc < 0 ? rc : PL_OK;
 }
 
-/* ------------------------------------------------------- memory store */
-
-typedef struct mem_item {
-    struct mem_item *next;
-    char name[NAME_MAX_LEN + 1];
-    uint8_t *data;
-    size_t len;
-} mem_item;
-
-typedef struct mem_store {
-    mem_item *head;
-} mem_store;
-
-static mem_item **mem_find(mem_store *m, const char *name)
-{
-    mem_item **pp = &m->head;
-    while (*pp && strcmp((*pp)->name, name) != 0)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static int mem_get(void *ctx, const char *name, uint8_t **data, size_t *len)
-{
-    mem_item *it = *mem_find(ctx, name);
-    if (!it)
-        return PL_ERR_NOT_FOUND;
-    uint8_t *d = malloc(it->len ? it->len : 1);
-    if (!d)
-        return PL_ERR_NOMEM;
-    if (it->len)
-        memcpy(d, it->data, it->len);
-    *data = d;
-    *len = it->len;
-    return PL_OK;
-}
-
-static int mem_put(void *ctx, const char *name, const uint8_t *data, size_t len)
-{
-    mem_store *m = ctx;
-    if (strlen(name) > NAME_MAX_LEN)
-        return PL_ERR_INVALID;
-    uint8_t *d = malloc(len ? len : 1);
-    if (!d)
-        return PL_ERR_NOMEM;
-    if (len)
-        memcpy(d, data, len);
-    mem_item **pp = mem_find(m, name);
-    mem_item *it = *pp;
-    if (it) {
-        wipe_free(it->data, it->len);
-    } else {
-        it = calloc(1, sizeof *it);
-        if (!it) {
-            wipe_free(d, len);
-            return PL_ERR_NOMEM;
-        }
-        strcpy(it->name, name);
-        *pp = it;
-    }
-    it->data = d;
-    it->len = len;
-    return PL_OK;
-}
-
-static int mem_del(void *ctx, const char *name)
-{
-    mem_item **pp = mem_find(ctx, name);
-    mem_item *it = *pp;
-    if (!it)
-        return PL_ERR_NOT_FOUND;
-    *pp = it->next;
-    wipe_free(it->data, it->len);
-    sodium_memzero(it, sizeof *it);
-    free(it);
-    return PL_OK;
-}
-
-static int mem_list(void *ctx, const char *prefix, int (*fn)(const char *name, void *arg),
-                    void *arg)
-{
-    mem_store *m = ctx;
-    for (mem_item *it = m->head; it; it = it->next)
-        if (has_prefix(it->name, prefix) && fn(it->name, arg) != 0)
-            break;
-    return PL_OK;
-}
-
-static void mem_free(void *ctx)
-{
-    mem_store *m = ctx;
-    if (!m)
-        return;
-    mem_item *it = m->head;
-    while (it) {
-        mem_item *next = it->next;
-        wipe_free(it->data, it->len);
-        sodium_memzero(it, sizeof *it);
-        free(it);
-        it = next;
-    }
-    free(m);
-}
-
-int pl_keystore_new_memory(pl_keystore **out)
-{
-    if (!out)
-        return PL_ERR_INVALID;
-    static const pl_keystore_ops ops = {mem_get, mem_put, mem_del, mem_list, mem_free};
-    mem_store *m = calloc(1, sizeof *m);
-    if (!m)
-        return PL_ERR_NOMEM;
-    int rc = pl_keystore_new(&ops, m, out);
-    if (rc != PL_OK)
-        free(m);
-    return rc;
-}
-
-/* ---------------------------------------------------- directory store */
-
-typedef struct dir_store {
-    int dirfd; /* the directory, O_DIRECTORY: every operation is relative to it */
-} dir_store;
-
-/* The names the directory store holds: item names other than "." and
- * "..", and without ".tmp." (which marks the temporary files of puts,
- * "<name>.tmp.<pid>", so a leftover is never taken for an item). The
- * keystore's own names ("identity", "peer.<hex>", "attempts.<hex>")
- * always qualify. */
-static int dir_name_ok(const char *name)
-{
-    return valid_item_name(name) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-           !strstr(name, ".tmp.");
-}
-
-static int sync_dir(dir_store *d)
-{
-    return fsync(d->dirfd) == 0 ? PL_OK : PL_ERR_IO;
-}
-
-static int dir_get(void *ctx, const char *name, uint8_t **data, size_t *len)
-{
-    dir_store *d = ctx;
-    if (!dir_name_ok(name))
-        return PL_ERR_INVALID;
-    /* O_NONBLOCK: a FIFO planted under an item's name must not hang us. */
-    int fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return PL_ERR_IO;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > PL_KEYSTORE_MAX_ITEM) {
-        close(fd);
-        return PL_ERR_CORRUPT;
-    }
-    /* Read up to one byte more than an item may hold, so a file that grew
-     * after fstat is still caught. */
-    uint8_t *buf = malloc(PL_KEYSTORE_MAX_ITEM + 1);
-    if (!buf) {
-        close(fd);
-        return PL_ERR_NOMEM;
-    }
-    size_t got = 0;
-    while (got < PL_KEYSTORE_MAX_ITEM + 1) {
-        ssize_t r = read(fd, buf + got, PL_KEYSTORE_MAX_ITEM + 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            wipe_free(buf, got);
-            close(fd);
-            errno = e;
-            return PL_ERR_IO;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got > PL_KEYSTORE_MAX_ITEM) {
-        wipe_free(buf, got);
-        return PL_ERR_CORRUPT;
-    }
-    *data = buf;
-    *len = got;
-    return PL_OK;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int dir_put(void *ctx, const char *name, const uint8_t *data, size_t len)
-{
-    dir_store *d = ctx;
-    if (!dir_name_ok(name))
-        return PL_ERR_INVALID;
-    char tmp[NAME_MAX_LEN + 32];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", name, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return PL_ERR_INVALID;
-    /* O_NOFOLLOW: never truncate what a link planted under the temporary name points to. */
-    int fd = openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return PL_ERR_IO;
-    int ok = fchmod(fd, 0600) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
-    int e = errno;
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    if (ok && renameat(d->dirfd, tmp, d->dirfd, name) != 0) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        unlinkat(d->dirfd, tmp, 0);
-        errno = e;
-        return PL_ERR_IO;
-    }
-    return sync_dir(d);
-}
-
-static int dir_del(void *ctx, const char *name)
-{
-    dir_store *d = ctx;
-    if (!dir_name_ok(name))
-        return PL_ERR_INVALID;
-    if (unlinkat(d->dirfd, name, 0) != 0)
-        return errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO;
-    return sync_dir(d);
-}
-
-static int dir_list(void *ctx, const char *prefix, int (*fn)(const char *name, void *arg),
-                    void *arg)
-{
-    dir_store *d = ctx;
-    /* A new open file description, so the listing starts at the beginning. */
-    int fd = openat(d->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return PL_ERR_IO;
-    DIR *dp = fdopendir(fd);
-    if (!dp) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return PL_ERR_IO;
-    }
-    int rc = PL_OK;
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(dp);
-        if (!de) {
-            if (errno != 0)
-                rc = PL_ERR_IO;
-            break;
-        }
-        /* Skips ".", "..", other files and "*.tmp.*" leftovers of puts. */
-        if (!dir_name_ok(de->d_name) || !has_prefix(de->d_name, prefix))
-            continue;
-        if (fn(de->d_name, arg) != 0)
-            break;
-    }
-    int e = errno;
-    closedir(dp);
-    errno = e;
-    return rc;
-}
-
-/* flock() on the directory itself: every keystore opened on it, in this
- * process or another, has its own open file description, so they
- * exclude one another. */
-static int dir_lock(void *ctx, int on)
-{
-    dir_store *d = ctx;
-    int rc;
-    while ((rc = flock(d->dirfd, on ? LOCK_EX : LOCK_UN)) != 0 && errno == EINTR)
-        ;
-    return rc == 0 ? PL_OK : PL_ERR_IO;
-}
-
-static void dir_free(void *ctx)
-{
-    dir_store *d = ctx;
-    if (!d)
-        return;
-    close(d->dirfd);
-    free(d);
-}
-
-int pl_keystore_open_dir(const char *dir, pl_keystore **out)
-{
-    if (!dir || !*dir || !out)
-        return PL_ERR_INVALID;
-    int created = 0;
-    if (mkdir(dir, 0700) == 0)
-        created = 1;
-    else if (errno != EEXIST)
-        return PL_ERR_IO;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return PL_ERR_IO;
-    /* The umask may have narrowed a new directory's mode; make it exactly 0700. */
-    if (created && fchmod(fd, 0700) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return PL_ERR_IO;
-    }
-    dir_store *d = malloc(sizeof *d);
-    if (!d) {
-        close(fd);
-        return PL_ERR_NOMEM;
-    }
-    d->dirfd = fd;
-    static const pl_keystore_ops ops = {dir_get, dir_put, dir_del, dir_list, dir_free};
-    int rc = pl_keystore_new(&ops, d, out);
-    if (rc != PL_OK)
-        dir_free(d);
-    else
-        (*out)->xlock = dir_lock;
-    return rc;
-}

@@ -5,6 +5,18 @@
 #include "internal.h"
 #include <peerlink/keystore.h>
 
+/* Item names: 1..PL_KEYSTORE_NAME_MAX bytes of [a-z0-9._-]. */
+#define PL_KEYSTORE_NAME_MAX 64
+int pl__keystore_item_name_ok(const char *name);
+static inline int pl__has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+/* Wipe and free a buffer that may have held a secret (NULL is fine). */
+void pl__wipe_free(uint8_t *p, size_t len);
+/* The store's lock across processes (keystore_stores.c: the directory's). */
+void pl__keystore_set_lock(pl_keystore *ks, int (*xlock)(void *ctx, int on));
+
 /* The Ed25519 secret key (libsodium's 64-byte form, which embeds the
  * public key), created on first use. The caller wipes sk after use. */
 int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64]);
