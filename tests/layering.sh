@@ -10,7 +10,7 @@ set -eu
 b=$top_builddir
 objs=
 for src in lib/core/buf lib/core/txt lib/core/frame lib/core/hkdf lib/core/cpace lib/core/record \
-	lib/core/engine lib/core/session lib/core/peerlink.pb-c lib/mdns/dns lib/mdns/engine; do
+	lib/core/engine lib/core/handshake lib/core/stream lib/core/session lib/core/peerlink.pb-c lib/mdns/dns lib/mdns/engine; do
 	dir=$(dirname "$src") base=$(basename "$src")
 	o=$b/$dir/.libs/libplcore_la-$base.o
 	[ -f "$o" ] || o=$b/$dir/libplcore_la-$base.o
