@@ -807,6 +807,24 @@ static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, 
 
 #define CODE "482913"
 
+/* The glue's initiator over a stand-in transport on one end of a
+ * socketpair, a descriptor responder on the other, both pairing with
+ * CODE; the transport is not ready yet. Returns the initiator's session. */
+static pl_conn *glue_pair(fake_io *io, pl_keystore *cks, pl_keystore *sks, cseen *cli, cseen *srv)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fio_init(io, sv[0]);
+    pl_conn *c;
+    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, io, cks, "Kitchen", 5000, on_conn, cli, NULL, NULL, NULL,
+                                      &io->ch, &c),
+                     PL_OK);
+    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
+    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_RESPONDER, sks, "Kitchen", on_conn, srv, &srv->conn), PL_OK);
+    assert_int_equal(pl_conn_set_code(srv->conn, CODE), PL_OK);
+    return c;
+}
+
 /* Initiator through the glue, over a transport that becomes ready late, to a real responder session. */
 static void test_chan_initiator_pairs(void **state)
 {
@@ -814,18 +832,9 @@ static void test_chan_initiator_pairs(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io io;
-    fio_init(&io, sv[0]);
     cseen cli = {0}, srv = {0};
-    pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
-                     PL_OK);
-    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
-    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_RESPONDER, sks, "Kitchen", on_conn, &srv, &srv.conn),
-                     PL_OK);
-    assert_int_equal(pl_conn_set_code(srv.conn, CODE), PL_OK);
+    pl_conn *c = glue_pair(&io, cks, sks, &cli, &srv);
     assert_int_equal(pl_conn_send(c, "hello", 5), PL_OK); /* held until the handshake is done */
     run_for(100);
     /* Not ready yet: the session's bytes wait in the glue, nothing reached the transport. */
@@ -865,18 +874,9 @@ static void test_chan_paused_session_stops_receiving(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io io;
-    fio_init(&io, sv[0]);
     cseen cli = {0}, srv = {0};
-    pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
-                     PL_OK);
-    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
-    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_RESPONDER, sks, "Kitchen", on_conn, &srv, &srv.conn),
-                     PL_OK);
-    assert_int_equal(pl_conn_set_code(srv.conn, CODE), PL_OK);
+    pl_conn *c = glue_pair(&io, cks, sks, &cli, &srv);
     assert_int_equal(pl_conn_set_receive_limit(c, 16 * 1024), PL_OK);       /* what the paused side holds */
     assert_int_equal(pl_conn_set_send_limit(srv.conn, 4 * 1024 * 1024), PL_OK); /* the sender may send it all */
     pl__chan_ready(io.ch);

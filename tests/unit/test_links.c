@@ -285,16 +285,23 @@ static void pipe_relink(fixture *f)
     assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE); /* one at a time */
 }
 
-static void test_channel_session_resumes(void **state)
+/* The initiator's session over a first pipe, pairing with CODE. */
+static pipe_end *start_pipe_session(fixture *f)
 {
-    fixture *f = *state;
     n_links = 0;
     pipe_end *e = new_pipe(f);
-    assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
-                                         on_side, &f->cli, &f->cli.conn), PL_OK);
+    assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE, on_side,
+                                         &f->cli, &f->cli.conn), PL_OK);
     e[0].ch = pl_conn_channel(f->cli.conn);
     assert_non_null(e[0].ch);
     assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    return e;
+}
+
+static void test_channel_session_resumes(void **state)
+{
+    fixture *f = *state;
+    start_pipe_session(f);
     assert_int_equal(pl_conn_set_resume(f->cli.conn, 30000), PL_OK);
     run_exchange(f, 5, pipe_cut, pipe_relink);
     assert_true(n_links >= 6);
@@ -307,12 +314,7 @@ static void test_channel_session_resumes(void **state)
 static void test_channel_session_not_resumable_by_default(void **state)
 {
     fixture *f = *state;
-    n_links = 0;
-    pipe_end *e = new_pipe(f);
-    assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
-                                         on_side, &f->cli, &f->cli.conn), PL_OK);
-    e[0].ch = pl_conn_channel(f->cli.conn);
-    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    pipe_end *e = start_pipe_session(f);
     int64_t end = now_ms() + 10000;
     while (!f->srv.conn && now_ms() < end)
         pl_loop_iterate(f->loop, 5);
