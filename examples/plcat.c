@@ -43,7 +43,6 @@ typedef struct app {
     const pl_poll *poll;
     pl_discovery *disc;
     pl_keystore *ks;
-    pl_publication *pub;
     pl_browser *browser;
     pl_listener *listener;
     pl_conn *conn;
@@ -386,8 +385,7 @@ static void on_publish(pl_publication *p, pl_publish_event ev, int status, const
         fprintf(stderr, "%s: published \"%s\" (%s) on port %u\n", prog, name, a->type,
                 pl_listener_port(a->listener));
         break;
-    case PL_PUBLISH_RENAMED:
-        pl_listener_set_instance(a->listener, name); /* handshakes bind the current name */
+    case PL_PUBLISH_RENAMED: /* the listener binds its handshakes to the new name by itself */
         fprintf(stderr, "%s: renamed to \"%s\"\n", prog, name);
         break;
     case PL_PUBLISH_FAILED:
@@ -412,11 +410,9 @@ static int run_listen(app *a)
         snprintf(defname, sizeof defname, "plcat on %.54s", host); /* at most 63 bytes */
         a->name = defname;
     }
-    err = pl_listener_set_instance(a->listener, a->name);
-    if (err == PL_OK)
-        err = pl_listener_set_pairing(a->listener, a->have_code ? a->code : NULL, 0, a->max_attempts);
+    err = pl_listener_set_pairing(a->listener, a->have_code ? a->code : NULL, 0, a->max_attempts);
     if (err != PL_OK) {
-        fprintf(stderr, "%s: bad name or code: %s\n", prog, pl_strerror(err));
+        fprintf(stderr, "%s: bad code: %s\n", prog, pl_strerror(err));
         return EXIT_USAGE;
     }
     pl_listener_set_pairing_callback(a->listener, on_pairing, a);
@@ -424,8 +420,7 @@ static int run_listen(app *a)
         pl_listener_set_resume(a->listener, a->resume_s * 1000, 5000);
     if (!a->have_code)
         fprintf(stderr, "%s: pairing code: %s\n", prog, pl_listener_code(a->listener));
-    err = pl_publish(a->disc, a->name, a->type, pl_listener_port(a->listener), a->txt, on_publish, a,
-                     &a->pub);
+    err = pl_listener_publish(a->listener, a->disc, a->name, a->type, a->txt, on_publish, a);
     if (err != PL_OK) {
         fprintf(stderr, "%s: cannot publish \"%s\" (%s): %s\n", prog, a->name, a->type,
                 pl_strerror(err));

@@ -141,6 +141,9 @@ struct pl_listener {
     int resume_ms, keepalive_ms; /* for accepted sessions */
     pl_conn *pending; /* newest first */
     size_t n_pending;
+    pl_publication *pub; /* pl_listener_publish(): its instance name is the listener's */
+    pl_publish_cb pub_cb;
+    void *pub_ud;
     int busy, zombie;
 };
 

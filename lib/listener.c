@@ -302,6 +302,39 @@ size_t pl_listener_pending(const pl_listener *l)
     return l ? l->n_pending : 0;
 }
 
+/* The publication's name is the one handshakes bind to: follow it, then
+ * tell the application. */
+static void on_publish(pl_publication *p, pl_publish_event ev, int status, const char *name, void *userdata)
+{
+    pl_listener *l = userdata;
+    if ((ev == PL_PUBLISH_ESTABLISHED || ev == PL_PUBLISH_RENAMED) && name)
+        (void)pl_listener_set_instance(l, name); /* a name the backend gave is at most 63 bytes */
+    if (l->pub_cb)
+        l->pub_cb(p, ev, status, name, l->pub_ud); /* may free l: nothing after this */
+}
+
+int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const char *type, const pl_txt *txt,
+                        pl_publish_cb cb, void *userdata)
+{
+    if (!l || !d || !name || strlen(name) > PL_NAME_MAX)
+        return PL_ERR_INVALID;
+    if (l->pub)
+        return PL_ERR_STATE;
+    pl_publication *p = NULL;
+    int rc = pl_publish(d, name, type, l->port, txt, on_publish, l, &p);
+    if (rc != PL_OK)
+        return rc;
+    l->pub = p;
+    l->pub_cb = cb;
+    l->pub_ud = userdata;
+    return pl_listener_set_instance(l, name);
+}
+
+pl_publication *pl_listener_publication(const pl_listener *l)
+{
+    return l ? l->pub : NULL;
+}
+
 void pl__listener_destroy(pl_listener *l)
 {
     pl__pairing_clear(&l->pairing);
@@ -323,6 +356,10 @@ void pl_listener_free(pl_listener *l)
     }
     pl__tcp_unlisten(l);
     pl__free_timeout(l->poll, &l->news);
+    if (l->pub)
+        pl_publication_free(l->pub); /* withdrawn first: no one is sent to a port that is closed */
+    l->pub = NULL;
+    l->pub_cb = NULL;
     l->pairing_cb = NULL;
     if (l->busy) {
         l->zombie = 1;

@@ -460,10 +460,30 @@ PL_EXPORT int pl_listener_add_fd(pl_listener *l, int fd);
 
 /**
  * The instance name every handshake is bound to (copied, at most 63
- * bytes): the name the listener is published under. Set it again after
- * a PL_PUBLISH_RENAMED. Default "". PL_OK or PL_ERR_INVALID.
+ * bytes): the name the listener is published under. A listener that
+ * publishes itself (pl_listener_publish()) keeps it right by itself;
+ * otherwise set it again after a PL_PUBLISH_RENAMED. Default "". PL_OK
+ * or PL_ERR_INVALID.
  */
 PL_EXPORT int pl_listener_set_instance(pl_listener *l, const char *name);
+
+/**
+ * Publish the listener through d: instance name, type and TXT record
+ * (copied) at the listener's port, as pl_publish() does, with one
+ * object: from then on every handshake is bound to the publication's
+ * current name, renames included (an accessory renamed "Kitchen #2" by a
+ * name conflict is reached under that name at once). cb (may be NULL)
+ * gets the publication's events, after the listener has followed them.
+ * The publication is the listener's: pl_listener_free() withdraws it
+ * (pl_listener_publication() gives it for pl_publication_set_txt()); d
+ * must outlive the listener. PL_OK; PL_ERR_STATE (it publishes already);
+ * otherwise as pl_publish(), nothing published.
+ */
+PL_EXPORT int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const char *type,
+                                  const pl_txt *txt, pl_publish_cb cb, void *userdata);
+
+/** The listener's own publication (pl_listener_publish()), or NULL. Borrowed. */
+PL_EXPORT pl_publication *pl_listener_publication(const pl_listener *l);
 
 /**
  * Accept pairing. code: a fixed code (1..32 printable ASCII bytes; the
