@@ -21,4 +21,10 @@ for f in $(sed -n 's/^PL_EXPORT [^(]*[ *]\(pl_[a-z0-9_]*\)(.*/\1/p' "$top_srcdir
 	printf '%s\n' "$syms" | grep -qx "$f" || missing="$missing $f"
 done
 [ -z "$missing" ] || { echo "exports: declared but not exported:$missing"; exit 1; }
-echo "exports: $(printf '%s\n' "$syms" | wc -l) symbols, all pl_, all declared ones present"
+# The headers' compile-time version is the package's.
+h=$top_srcdir/include/peerlink/common.h
+hv=$(sed -n 's/^#define PL_VERSION_MAJOR \([0-9]*\)$/\1/p' "$h").$(sed -n 's/^#define PL_VERSION_MINOR \([0-9]*\)$/\1/p' "$h").$(sed -n 's/^#define PL_VERSION_PATCH \([0-9]*\)$/\1/p' "$h")
+pv=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$top_builddir/config.h")
+[ "$hv" = "$pv" ] || { echo "exports: common.h says version $hv, configure.ac $pv"; exit 1; }
+echo "exports: $(printf '%s\n' "$syms" | wc -l) symbols, all pl_, all declared ones present; headers version $hv"
+

@@ -60,6 +60,14 @@ typedef enum pl_error {
  */
 PL_EXPORT const char *pl_strerror(int err);
 
+/** The version of these headers, at compile time (the library's at run time: pl_version()). */
+#define PL_VERSION_MAJOR 0
+#define PL_VERSION_MINOR 1
+#define PL_VERSION_PATCH 0
+/** The same as one number, to compare: PL_VERSION_NUMBER >= PL_VERSION_AT(0, 2, 0). */
+#define PL_VERSION_AT(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
+#define PL_VERSION_NUMBER PL_VERSION_AT(PL_VERSION_MAJOR, PL_VERSION_MINOR, PL_VERSION_PATCH)
+
 /** The library version as a string, e.g. "0.1.0". Thread-safe. */
 PL_EXPORT const char *pl_version(void);
 
