@@ -1,7 +1,8 @@
 #!/bin/sh
 # The sans-I/O layer calls no operating system and reads no clock: the
-# objects of lib/core (protocol engine, session policy, codecs, crypto) and the built-in
-# mDNS engine's core (lib/mdns/engine.c, dns.c) may refer only to the C
+# objects of lib/core (protocol engine, session policy, codecs, crypto)
+# and the built-in mDNS engine's core (lib/mdns/engine.c, publish.c,
+# input.c, browse.c, dns.c) may refer only to the C
 # library's memory and string functions, libsodium, protobuf-c and each
 # other - never to sockets, files, time, threads or the layers above
 # (conn.c, loop.c, keystore.c...). Checked on the compiled objects, as
@@ -10,7 +11,8 @@ set -eu
 b=$top_builddir
 objs=
 for src in lib/core/buf lib/core/txt lib/core/frame lib/core/hkdf lib/core/cpace lib/core/record \
-	lib/core/engine lib/core/handshake lib/core/stream lib/core/session lib/core/peerlink.pb-c lib/mdns/dns lib/mdns/engine; do
+	lib/core/engine lib/core/handshake lib/core/stream lib/core/session lib/core/peerlink.pb-c \
+	lib/mdns/dns lib/mdns/engine lib/mdns/publish lib/mdns/input lib/mdns/browse; do
 	dir=$(dirname "$src") base=$(basename "$src")
 	o=$b/$dir/.libs/libplcore_la-$base.o
 	[ -f "$o" ] || o=$b/$dir/libplcore_la-$base.o

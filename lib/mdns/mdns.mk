@@ -8,7 +8,8 @@
 lib_libplcore_la_CPPFLAGS += -DPL_HAVE_MDNS
 lib_libplcore_la_SOURCES += \
 	lib/mdns/dns.c lib/mdns/dns.h \
-	lib/mdns/engine.c lib/mdns/engine.h \
+	lib/mdns/engine.c lib/mdns/engine.h lib/mdns/engine_int.h \
+	lib/mdns/publish.c lib/mdns/input.c lib/mdns/browse.c \
 	lib/mdns/socket.c
 
 # ---------------------------------------------------------------- unit tests

@@ -1,0 +1,205 @@
+/*
+ * The built-in mDNS engine: browsing and resolving (RFC 6763), derived
+ * from the cache. See engine.c.
+ */
+#include "mdns/engine_int.h"
+
+/* ---------------------------------------------------------------- browsing */
+
+static const centry *cache_newest(pl_mdns *m, int li, const pl_dns_name *name, uint16_t type, int64_t now)
+{
+    const centry *best = NULL;
+    for (size_t i = 0; i < m->n_cache; i++) {
+        const centry *c = m->cache[i];
+        if (c->link != li || c->type != type || c->expire <= now || !pl_dns_name_equal(&c->name, name))
+            continue;
+        /* Live records before goodbyes, then the newest (last received). */
+        if (!best || (best->ttl == 0 && c->ttl != 0) || ((best->ttl == 0) == (c->ttl == 0) && c->seq > best->seq))
+            best = c;
+    }
+    return best;
+}
+
+void pl__mdns_send_resolve_query(pl_mdns *m, int li, minst *in, int64_t now)
+{
+    builder *b = malloc(sizeof *b);
+    if (!b)
+        return;
+    pl__mdns_b_init(b, m, li, now, 0);
+    pl_dns_question q = {.name = in->full, .type = PL_DNS_SRV, .qclass = PL_DNS_CLASS_IN};
+    pl__mdns_b_question(b, &q);
+    q.type = PL_DNS_TXT;
+    pl__mdns_b_question(b, &q);
+    if (in->has_target) {
+        q.name = in->target;
+        q.type = PL_DNS_A;
+        pl__mdns_b_question(b, &q);
+        q.type = PL_DNS_AAAA;
+        pl__mdns_b_question(b, &q);
+    }
+    pl__mdns_b_flush(b);
+    free(b);
+}
+
+static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
+{
+    for (size_t i = 0; i < b->n_insts; i++)
+        b->insts[i].mark = 0;
+    for (size_t ci = 0; ci < m->n_cache; ci++) {
+        const centry *c = m->cache[ci];
+        if (c->type != PL_DNS_PTR || c->expire <= now || !pl_dns_name_equal(&c->name, &b->name))
+            continue;
+        pl_dns_name target, parent;
+        target.len = (uint8_t)c->rdlen;
+        memcpy(target.wire, c->rdata, c->rdlen);
+        pl_dns_name_parent(&target, &parent);
+        if (!pl_dns_name_equal(&parent, &b->name))
+            continue;
+        minst *in = NULL;
+        for (size_t i = 0; i < b->n_insts; i++) {
+            if (b->insts[i].link == c->link && pl_dns_name_equal(&b->insts[i].full, &target)) {
+                in = &b->insts[i];
+                break;
+            }
+        }
+        if (!in) {
+            char label[64];
+            if (pl_dns_name_first_label(&target, label, sizeof label) != PL_OK || !label[0])
+                continue;
+            if (b->n_insts >= PL_MDNS_MAX_INSTANCES)
+                continue;
+            minst *v = realloc(b->insts, (b->n_insts + 1) * sizeof *v);
+            if (!v)
+                continue;
+            b->insts = v;
+            in = &b->insts[b->n_insts];
+            memset(in, 0, sizeof *in);
+            in->link = c->link;
+            in->full = target;
+            memcpy(in->name, label, sizeof label);
+            in->next_query = now; /* resolve at once if the answer lacked something */
+            if (!pl__mdns_event_push(m, PL_MDNS_EV_SEEN, b->id, &m->links[c->link], in->name, NULL, 0))
+                continue; /* not tracked: seen again on a later update */
+            b->n_insts++;
+        }
+        in->mark = 1;
+    }
+    for (size_t i = 0; i < b->n_insts;) {
+        minst *in = &b->insts[i];
+        if (!in->mark) {
+            if (!pl__mdns_event_push(m, PL_MDNS_EV_LOST, b->id, &m->links[in->link], in->name, NULL, 0)) {
+                i++; /* kept: reported lost on a later update */
+                continue;
+            }
+            b->insts[i] = b->insts[--b->n_insts];
+            continue;
+        }
+        i++;
+        const mlink *l = &m->links[in->link];
+        const centry *srv = cache_newest(m, in->link, &in->full, PL_DNS_SRV, now);
+        const centry *txt = cache_newest(m, in->link, &in->full, PL_DNS_TXT, now);
+        const centry *addr = NULL;
+        in->has_target = 0;
+        if (srv && srv->rdlen > 6) {
+            in->has_target = 1;
+            in->target.len = (uint8_t)(srv->rdlen - 6);
+            memcpy(in->target.wire, srv->rdata + 6, srv->rdlen - 6);
+            uint16_t mine = l->family == AF_INET ? PL_DNS_A : PL_DNS_AAAA;
+            uint16_t other = l->family == AF_INET ? PL_DNS_AAAA : PL_DNS_A;
+            addr = cache_newest(m, in->link, &in->target, mine, now);
+            if (!addr)
+                addr = cache_newest(m, in->link, &in->target, other, now);
+        }
+        in->complete = srv && txt && addr;
+        if (!in->complete)
+            continue;
+        uint32_t sig = pl__mdns_fnv(2166136261u, srv->rdata, srv->rdlen);
+        sig = pl__mdns_fnv(sig, txt->rdata, txt->rdlen);
+        sig = pl__mdns_fnv(sig, addr->rdata, addr->rdlen);
+        sig |= 1;
+        if (sig == in->sig)
+            continue;
+        qevent *q = pl__mdns_event_push(m, PL_MDNS_EV_RESOLVED, b->id, l, in->name, txt->rdata, txt->rdlen);
+        if (!q)
+            continue; /* sig unchanged: reported on a later update */
+        in->sig = sig;
+        in->queries = 0;
+        q->ev.port = (uint16_t)(srv->rdata[4] << 8 | srv->rdata[5]);
+        if (pl_dns_name_to_text(&in->target, q->ev.host, sizeof q->ev.host) != PL_OK)
+            q->ev.host[0] = 0;
+        size_t hl = strlen(q->ev.host);
+        if (hl && q->ev.host[hl - 1] == '.')
+            q->ev.host[hl - 1] = 0;
+        q->ev.has_addr = 1;
+        q->ev.addr.family = addr->type == PL_DNS_A ? AF_INET : AF_INET6;
+        memcpy(q->ev.addr.addr, addr->rdata, addr->rdlen);
+    }
+}
+
+void pl__mdns_browse_update(pl_mdns *m, int64_t now)
+{
+    for (size_t i = 0; i < m->n_browses; i++)
+        browse_update_one(m, m->browses[i], now);
+}
+
+void pl__mdns_send_browse_query(pl_mdns *m, browse *b, int64_t now)
+{
+    for (size_t li = 0; li < m->n_links; li++) {
+        builder *w = malloc(sizeof *w);
+        if (!w)
+            return;
+        pl__mdns_b_init(w, m, (int)li, now, 0);
+        pl_dns_question q = {.name = b->name, .type = PL_DNS_PTR, .qclass = PL_DNS_CLASS_IN};
+        pl__mdns_b_question(w, &q);
+        /* Known answers (RFC 6762 7.1): PTRs with more than half their TTL left. */
+        for (size_t i = 0; i < m->n_cache; i++) {
+            const centry *c = m->cache[i];
+            if (c->link != (int)li || c->type != PL_DNS_PTR || c->ttl == 0 ||
+                !pl_dns_name_equal(&c->name, &b->name))
+                continue;
+            int64_t left = (c->expire - now) / 1000;
+            if (left <= (int64_t)c->ttl / 2)
+                continue;
+            pl_dns_record r;
+            memset(&r, 0, sizeof r);
+            r.name = c->name;
+            r.type = PL_DNS_PTR;
+            r.rrclass = PL_DNS_CLASS_IN;
+            r.ttl = (uint32_t)left;
+            if (pl__mdns_record_set_rdata(&r, c->rdata, c->rdlen) != 0)
+                continue;
+            if (!pl__mdns_b_record(w, 1, &r, 0))
+                break; /* the rest would need a multi-packet query (TC): not sent */
+        }
+        pl__mdns_b_flush(w);
+        free(w);
+    }
+}
+
+/* Is cache entry c something a browse needs kept fresh? */
+int pl__mdns_wanted(pl_mdns *m, const centry *c)
+{
+    for (size_t i = 0; i < m->n_browses; i++) {
+        browse *b = m->browses[i];
+        if (c->type == PL_DNS_PTR && pl_dns_name_equal(&c->name, &b->name))
+            return 1;
+        for (size_t k = 0; k < b->n_insts; k++) {
+            const minst *in = &b->insts[k];
+            if (in->link != c->link)
+                continue;
+            if ((c->type == PL_DNS_SRV || c->type == PL_DNS_TXT) && pl_dns_name_equal(&c->name, &in->full))
+                return 1;
+            if ((c->type == PL_DNS_A || c->type == PL_DNS_AAAA) && in->has_target &&
+                pl_dns_name_equal(&c->name, &in->target))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+int64_t pl__mdns_refresh_time(const centry *c)
+{
+    if (c->ttl == 0 || c->refreshed >= 2)
+        return -1;
+    return c->recv + (int64_t)c->ttl * (c->refreshed ? 900 : 800);
+}
