@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -436,6 +437,114 @@ static void test_tcp_dialler_resumes_into_pipe_listener(void **state)
     close(lsock);
 }
 
+/* ---------------------------------------------------------------- one pairing budget */
+
+/*
+ * Wrong-code attempts all at once, on every kind of responder one
+ * keystore has: a TCP listener, a detached listener fed pipes, and
+ * responder sessions over pipes each with its own code. The keystore's
+ * one budget (limit 10) holds however they are spread: at most 10 codes
+ * are tested, the others are told BUSY or LOCKED. (Before the budget was
+ * per keystore, each pipe responder had a policy of its own: every one
+ * of them was tested at once.)
+ */
+#define ATTACKERS 12 /* per kind of responder */
+
+typedef struct attacker {
+    int closed, status;
+} attacker;
+
+static void on_attacker(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+{
+    attacker *a = ud;
+    (void)c;
+    (void)data;
+    (void)len;
+    if (ev == PL_CONN_CLOSED) {
+        a->closed = 1;
+        a->status = status;
+    }
+}
+
+static void test_attempt_budget_across_links(void **state)
+{
+    fixture *f = *state;
+    static pipe_end pe[2 * ATTACKERS][2];
+    static attacker att[3 * ATTACKERS];
+    pl_conn *conns[3 * ATTACKERS] = {0}, *responders[ATTACKERS] = {0};
+    memset(pe, 0, sizeof pe);
+    memset(att, 0, sizeof att);
+    pl_listener *tcp = NULL;
+    assert_int_equal(pl_listener_new(f->poll, 0, f->srv_ks, on_accept, f, &tcp), PL_OK);
+    assert_int_equal(pl_listener_set_instance(tcp, INSTANCE), PL_OK);
+    assert_int_equal(pl_listener_set_pairing(tcp, CODE, 0, 0), PL_OK);
+    pl_address a = {0};
+    a.family = AF_INET;
+    a.addr[0] = 127;
+    a.addr[3] = 1;
+    pl_service svc = {0};
+    svc.name = INSTANCE;
+    svc.port = pl_listener_port(tcp);
+    svc.addresses = &a;
+    svc.n_addresses = 1;
+    for (int i = 0; i < ATTACKERS; i++) {
+        char wrong[16];
+        snprintf(wrong, sizeof wrong, "%06d", 100000 + i); /* never CODE */
+        /* over TCP, to the TCP listener */
+        assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 0, on_attacker, &att[i], &conns[i]), PL_OK);
+        assert_int_equal(pl_conn_set_code(conns[i], wrong), PL_OK);
+        /* over a pipe, to the detached listener */
+        pipe_end *e = pe[i];
+        e[0].other = &e[1];
+        e[1].other = &e[0];
+        assert_int_equal(pl_listener_add_channel(f->l, &pipe_ops, &e[1], &e[1].ch), PL_OK);
+        assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
+                                             on_attacker, &att[ATTACKERS + i], &conns[ATTACKERS + i]), PL_OK);
+        e[0].ch = pl_conn_channel(conns[ATTACKERS + i]);
+        assert_int_equal(pl_conn_set_code(conns[ATTACKERS + i], wrong), PL_OK);
+        /* over a pipe, to a responder session with a code of its own */
+        e = pe[ATTACKERS + i];
+        e[0].other = &e[1];
+        e[1].other = &e[0];
+        assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[1], PL_ROLE_RESPONDER, f->srv_ks, INSTANCE,
+                                             NULL, NULL, &responders[i]), PL_OK);
+        e[1].ch = pl_conn_channel(responders[i]);
+        assert_int_equal(pl_conn_set_code(responders[i], CODE), PL_OK);
+        assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
+                                             on_attacker, &att[2 * ATTACKERS + i], &conns[2 * ATTACKERS + i]),
+                         PL_OK);
+        e[0].ch = pl_conn_channel(conns[2 * ATTACKERS + i]);
+        assert_int_equal(pl_conn_set_code(conns[2 * ATTACKERS + i], wrong), PL_OK);
+    }
+    int done = 0;
+    int64_t end = now_ms() + 20000;
+    while (done < 3 * ATTACKERS && now_ms() < end) {
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+        done = 0;
+        for (int i = 0; i < 3 * ATTACKERS; i++)
+            done += att[i].closed;
+    }
+    assert_int_equal(done, 3 * ATTACKERS);
+    int tested = 0, refused = 0;
+    for (int i = 0; i < 3 * ATTACKERS; i++) {
+        if (att[i].status == PL_ERR_WRONG_CODE)
+            tested++;
+        else if (att[i].status == PL_ERR_BUSY || att[i].status == PL_ERR_LOCKED)
+            refused++;
+        else
+            fail_msg("attacker %d ended with %s", i, pl_strerror(att[i].status));
+    }
+    assert_true(tested >= 1);
+    assert_true(tested <= 10);  /* the keystore's budget, wherever they went */
+    assert_int_equal(tested + refused, 3 * ATTACKERS);
+    assert_null(f->srv.conn); /* nobody got in */
+    for (int i = 0; i < 3 * ATTACKERS; i++)
+        pl_conn_free(conns[i]);
+    for (int i = 0; i < ATTACKERS; i++)
+        pl_conn_free(responders[i]);
+    pl_listener_free(tcp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +552,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_channel_session_not_resumable_by_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_budget_across_links, setup, teardown),
     };
     return cmocka_run_group_tests_name("sessions over every kind of link", tests, NULL, NULL);
 }
