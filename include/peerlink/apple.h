@@ -46,9 +46,8 @@ extern "C" {
  * Peer-to-peer links (AWDL) are allowed. Otherwise as pl_connect():
  * pairing with pl_conn_set_code() before returning to the loop, and
  * PL_CONN_CLOSED before PL_CONN_OPEN says why: PL_ERR_CONNECT (refused,
- * unreachable, or local network access denied: see
- * pl_apple_local_network_denied()),
- * PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s) for connecting and the
+ * unreachable), PL_ERR_DENIED (the user denied local network access:
+ * see pl_apple_local_network_denied()), PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s) for connecting and the
  * handshake together, or the session's error. Once open, the session
  * resumes as a pl_connect() one does: when the connection breaks, a new
  * nw_connection to the same service is made at once, then backing off
@@ -106,9 +105,8 @@ PL_EXPORT void pl_apple_listener_free(pl_apple_listener *l);
  * 1 if the last word from Network.framework on local network access,
  * in this process, was a refusal: the user denied it (the privacy
  * prompt, or Settings > Privacy > Local Network). The refusal itself
- * was reported as PL_BROWSE_FAILED / PL_PUBLISH_FAILED with
- * PL_ERR_BACKEND, or PL_CONN_CLOSED with PL_ERR_CONNECT; use this to
- * tell the user where to allow it. Back to 0 once a browser, listener
+ * was reported as PL_BROWSE_FAILED / PL_PUBLISH_FAILED, or PL_CONN_CLOSED,
+ * with PL_ERR_DENIED; use this to tell the user where to allow it. Back to 0 once a browser, listener
  * or connection gets going. Any thread.
  */
 PL_EXPORT int pl_apple_local_network_denied(void);
