@@ -11,6 +11,8 @@
  */
 #include "conn_internal.h"
 
+#include <peerlink/apple.h>
+
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -624,6 +626,19 @@ void pl_conn_free(pl_conn *c)
 }
 
 /* ---------------------------------------------------------------- conn API */
+
+int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
+               void *userdata, pl_conn **out)
+{
+    if (poll && svc && ks && out && svc->type && (svc->port == 0 || svc->n_addresses == 0)) {
+        /* A Network.framework browse result names a Bonjour service and has
+         * no address: Network.framework resolves and connects to it. */
+        int rc = pl_apple_connect(poll, svc, ks, timeout_ms, cb, userdata, out);
+        if (rc != PL_ERR_UNSUPPORTED) /* not an Apple build: no address is invalid (below) */
+            return rc;
+    }
+    return pl__tcp_connect(poll, svc, ks, timeout_ms, cb, userdata, out);
+}
 
 int pl_conn_set_max_message(pl_conn *c, size_t max)
 {

@@ -204,6 +204,9 @@ int pl__listener_alloc(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, vo
 /* ---------------------------------------------------------------- posix/tcp.c */
 
 int pl__set_nonblock(int fd);
+/* pl_connect() over TCP to the service's addresses (Happy Eyeballs). */
+int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
+                    void *userdata, pl_conn **out);
 /* Close a listener's TCP socket, if it has one. */
 void pl__tcp_unlisten(pl_listener *l);
 /* Dialling side, interrupted: dial again. Returns 0 if c ended. */

@@ -94,7 +94,10 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
                            void *userdata);
 
 /**
- * Connect to a service found by a browser. Its addresses are copied
+ * Connect to a service found by a browser. On Apple platforms a browse
+ * result of the "apple" backend (a Bonjour service with no address) is
+ * connected with Network.framework (pl_apple_connect()), so portable
+ * code does not branch on the platform. Otherwise its addresses are copied
  * and tried in turn, IPv6 and IPv4 interleaved, a new attempt starting
  * every 250 ms while earlier ones are pending (Happy Eyeballs, RFC
  * 8305); the first to connect wins. If all fail, PL_CONN_CLOSED comes

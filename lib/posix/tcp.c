@@ -423,8 +423,8 @@ int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
     return rc;
 }
 
-int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
-               void *userdata, pl_conn **out)
+int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
+                    void *userdata, pl_conn **out)
 {
     if (!poll || !svc || !ks || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
         !svc->name || strlen(svc->name) > PL_NAME_MAX)

@@ -545,6 +545,21 @@ static void test_attempt_budget_across_links(void **state)
     pl_listener_free(tcp);
 }
 
+/* A browse result with no address (what the "apple" backend gives) is
+ * Network.framework's to connect on Apple; here, with no Apple backend,
+ * it is invalid, as before, and nothing is created. */
+static void test_connect_without_addresses(void **state)
+{
+    fixture *f = *state;
+    pl_service svc = {0};
+    svc.name = INSTANCE;
+    svc.type = "_peerlink._tcp";
+    svc.domain = "local";
+    pl_conn *c = (pl_conn *)&svc; /* must stay untouched */
+    assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 0, on_side, &f->cli, &c), PL_ERR_INVALID);
+    assert_ptr_equal(c, (pl_conn *)&svc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fd_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_budget_across_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_without_addresses, setup, teardown),
     };
     return cmocka_run_group_tests_name("sessions over every kind of link", tests, NULL, NULL);
 }
