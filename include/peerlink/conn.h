@@ -75,7 +75,10 @@ typedef enum pl_conn_event {
                                PL_ERR_AUTH for a tampered, replayed, reordered or forged record and
                                PL_ERR_CLOSED for a connection cut before both sides ended; ... */
     PL_CONN_INTERRUPTED = 5, /**< the link broke (status says why); the session waits for a new one.
-                                  pl_conn_send() still queues (within the send limit). */
+                                  pl_conn_send() still queues (within the send limit). Reported once
+                                  per interruption, or, for an initiator whose links the application
+                                  brings (pl_conn_new_fd(), pl_conn_new_channel()), after every
+                                  failed link: each asks for a new one (pl_conn_attach_channel()). */
     PL_CONN_RESUMED = 6,  /**< a new link carries the session on; what the peer had not acknowledged is sent
                                again (without a PL_CONN_INTERRUPTED first if the peer noticed the broken
                                link before this side did). status PL_OK; or PL_ERR_PEER_RESET: the peer
