@@ -6,8 +6,8 @@
  * feeds the engine what the link brings, asks the link to write what the
  * engine queued, runs one timer at the session's next deadline, and
  * wires the engine's hooks to the keystore, the pairing policy and the
- * node logic of listener.c. It knows no socket: links do (posix/tcp.c,
- * channel.c).
+ * node logic of listener.c. It knows no socket: links do (backends/posix/tcp.c,
+ * backends/channel/channel.c).
  */
 #include "conn_internal.h"
 

@@ -1,5 +1,5 @@
 /*
- * What a transport glue inside the library (lib/apple/chan.c) may do with
+ * What a transport glue inside the library (lib/backends/apple/chan.c) may do with
  * a session beyond the public API. Free of the core's headers, so that
  * platform code compiles against a bare SDK (scripts/apple-typecheck).
  * Not installed.

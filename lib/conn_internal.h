@@ -1,7 +1,7 @@
 /*
  * Sessions and their links, shared by the session shell (conn.c), the
- * listener (listener.c), the link kinds (posix/tcp.c: sockets and file
- * descriptors, channel.c: an application's byte pipe). Not installed.
+ * listener (listener.c), the link kinds (backends/posix/tcp.c: sockets and file
+ * descriptors, backends/channel/channel.c: an application's byte pipe). Not installed.
  *
  * A pl_conn is a session as the application sees it: the engine (the
  * connection's handshake and records, and the session's stream), the
@@ -85,7 +85,7 @@ struct pl_conn {
     void *redial_ctx;
     void (*redial_free)(void *ctx);
 
-    /* Dialling over TCP: addresses to try, in order (posix/tcp.c). */
+    /* Dialling over TCP: addresses to try, in order (backends/posix/tcp.c). */
     struct sockaddr_storage *addrs;
     size_t n_addrs, next_addr;
     pl_attempt *attempts; /* one slot per address */
@@ -201,7 +201,7 @@ void pl__dup_give_up(pl_conn *c);
 
 int pl__listener_alloc(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata, pl_listener **out);
 
-/* ---------------------------------------------------------------- posix/tcp.c */
+/* ---------------------------------------------------------------- backends/posix/tcp.c */
 
 int pl__set_nonblock(int fd);
 /* pl_connect() over TCP to the service's addresses (Happy Eyeballs). */

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 
 #ifdef PL_HAVE_APPLE
-extern const pl_discovery_ops pl__apple_ops; /* lib/apple/apple.c */
+extern const pl_discovery_ops pl__apple_ops; /* lib/backends/apple/apple.c */
 #endif
 
 static const pl_discovery_ops *const backends[] = {

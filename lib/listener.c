@@ -1,6 +1,6 @@
 /*
  * The listener: one for every kind of link. A link that reaches it - a
- * TCP connection its socket accepted (posix/tcp.c), a file descriptor or
+ * TCP connection its socket accepted (backends/posix/tcp.c), a file descriptor or
  * an application's byte channel handed to it - runs the responder's
  * handshake under the listener's pairing policy and deadline, among at
  * most PL_LISTENER_MAX_PENDING others; then either the application gets

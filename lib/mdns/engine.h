@@ -3,7 +3,7 @@
  * DNS-SD (RFC 6763), sans-I/O.
  *
  * The engine owns no socket, no clock and no thread. Its caller (the
- * socket shell, lib/mdns/socket.c, or a unit test):
+ * socket shell, lib/backends/mdns/socket.c, or a unit test):
  *  - declares links: one per (interface, address family) it has a
  *    socket for, with the interface's addresses;
  *  - feeds every packet received with pl_mdns_input();

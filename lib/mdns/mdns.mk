@@ -10,7 +10,7 @@ lib_libplcore_la_SOURCES += \
 	lib/mdns/dns.c lib/mdns/dns.h \
 	lib/mdns/engine.c lib/mdns/engine.h lib/mdns/engine_int.h \
 	lib/mdns/publish.c lib/mdns/input.c lib/mdns/browse.c \
-	lib/mdns/socket.c
+	lib/backends/mdns/socket.c
 
 # ---------------------------------------------------------------- unit tests
 if HAVE_CMOCKA

@@ -1,6 +1,6 @@
 /*
  * The Apple backend's platform-independent parts, on Linux: the
- * dispatch-queue-to-loop hop (lib/apple/hop.c), the retain/release
+ * dispatch-queue-to-loop hop (lib/backends/apple/hop.c), the retain/release
  * ledger (ledger.c), TXT conversion, names, error mapping, endpoint
  * choice and the reporting of browse changes to the generic layer
  * (logic.c), and the session glue over an asynchronous transport
@@ -51,10 +51,10 @@
 
 #include <peerlink/peerlink.h>
 
-#include "apple/chan.h"
-#include "apple/hop.h"
-#include "apple/ledger.h"
-#include "apple/logic.h"
+#include "backends/apple/chan.h"
+#include "backends/apple/hop.h"
+#include "backends/apple/ledger.h"
+#include "backends/apple/logic.h"
 #include "discovery_backend.h"
 
 static pl_loop *loop;

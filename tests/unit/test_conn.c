@@ -1,6 +1,6 @@
 /*
- * Tests of sessions over TCP and pipes (lib/conn.c, lib/posix/tcp.c,
- * lib/channel.c) on real loopback sockets, in one process: message exchange both ways with clean
+ * Tests of sessions over TCP and pipes (lib/conn.c, lib/backends/posix/tcp.c,
+ * lib/backends/channel/channel.c) on real loopback sockets, in one process: message exchange both ways with clean
  * close, addresses tried in turn, failure to connect, the message size
  * bound, a listener that survives 1,000 connections closing at once,
  * pairing, byte sessions, flow control with a receiver that stops

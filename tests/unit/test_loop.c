@@ -1,4 +1,4 @@
-/* Unit tests of the built-in event loop (lib/loop.c), on real pipes. */
+/* Unit tests of the built-in event loop (lib/backends/posix/loop.c), on real pipes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
 #include "config.h"
 #endif
 
-#include "apple/hop.h"
+#include "backends/apple/hop.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,7 +15,7 @@
  * a timer of 0 ms fires on a later turn of the queue, never inside
  * timeout_new or timeout_update.
  */
-#include "apple/nw.h"
+#include "backends/apple/nw.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -3,24 +3,24 @@
 # Paths are relative to the top of the tree.
 
 # The public header is installed everywhere: off Apple its functions
-# exist and return PL_ERR_UNSUPPORTED (lib/apple/stubs.c).
+# exist and return PL_ERR_UNSUPPORTED (lib/backends/apple/stubs.c).
 pkginclude_HEADERS += include/peerlink/apple.h
 
 # Platform-independent parts, also compiled into the Linux unit test.
 APPLE_LOGIC_SOURCES = \
-	lib/apple/hop.c lib/apple/hop.h \
-	lib/apple/ledger.c lib/apple/ledger.h \
-	lib/apple/logic.c lib/apple/logic.h \
-	lib/apple/chan.c lib/apple/chan.h
+	lib/backends/apple/hop.c lib/backends/apple/hop.h \
+	lib/backends/apple/ledger.c lib/backends/apple/ledger.h \
+	lib/backends/apple/logic.c lib/backends/apple/logic.h \
+	lib/backends/apple/chan.c lib/backends/apple/chan.h
 
 if HAVE_APPLE
 # configure defines PL_HAVE_APPLE, APPLE_CFLAGS (-fblocks) and APPLE_LIBS (-framework Network).
 lib_libplcore_la_SOURCES += $(APPLE_LOGIC_SOURCES) \
-	lib/apple/apple.c lib/apple/transport.c lib/apple/gcd_poll.c lib/apple/nw.h
+	lib/backends/apple/apple.c lib/backends/apple/transport.c lib/backends/apple/gcd_poll.c lib/backends/apple/nw.h
 lib_libplcore_la_CFLAGS += $(APPLE_CFLAGS)
 lib_libplcore_la_LIBADD += $(APPLE_LIBS)
 else
-lib_libplcore_la_SOURCES += lib/apple/stubs.c
+lib_libplcore_la_SOURCES += lib/backends/apple/stubs.c
 endif
 
 # ---------------------------------------------------------------- tests
@@ -37,7 +37,7 @@ tests_unit_test_apple_logic_LDADD = $(TEST_LIBS)
 tests_unit_test_apple_logic_LDFLAGS = -pthread
 endif
 
-# Type check of lib/apple against a real Apple SDK (APPLE_SDK), and the
+# Type check of lib/backends/apple against a real Apple SDK (APPLE_SDK), and the
 # Swift package's module map; both skip (77) without their tool or SDK.
 TESTS += tests/apple_typecheck.sh tests/check_modulemap.sh
 

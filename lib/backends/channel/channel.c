@@ -1,7 +1,7 @@
 /*
  * The "channel" link: a byte pipe the application moves bytes over (a
  * Wi-Fi Aware data path or a BLE channel opened by Swift, Kotlin or Java
- * code; a Network.framework connection through lib/apple). Outgoing
+ * code; a Network.framework connection through lib/backends/apple). Outgoing
  * bytes go to ops.write; incoming ones come with pl_channel_input(),
  * bounded like a socket's receive buffer; everything is processed from
  * the loop, never inside the application's call.

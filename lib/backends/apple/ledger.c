@@ -3,7 +3,7 @@
 #include "config.h"
 #endif
 
-#include "apple/ledger.h"
+#include "backends/apple/ledger.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * surface, so they can neither disturb a pairing nor count as failed
  * attempts. An inbound connection becomes a session only once ready.
  */
-#include "apple/nw.h"
+#include "backends/apple/nw.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

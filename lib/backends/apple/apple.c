@@ -24,7 +24,7 @@
  *   kDNSServiceErr_PolicyDenied; that is reported at once as
  *   PL_BROWSE_FAILED / PL_PUBLISH_FAILED (never a silent wait).
  */
-#include "apple/nw.h"
+#include "backends/apple/nw.h"
 
 #include <dns_sd.h>
 #include <stdio.h>

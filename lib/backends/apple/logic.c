@@ -1,5 +1,5 @@
 /* Platform-independent logic of the Apple backend. See logic.h. */
-#include "apple/logic.h"
+#include "backends/apple/logic.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -29,10 +29,10 @@
 
 #include <peerlink/apple.h>
 
-#include "apple/chan.h"
-#include "apple/hop.h"
-#include "apple/ledger.h"
-#include "apple/logic.h"
+#include "backends/apple/chan.h"
+#include "backends/apple/hop.h"
+#include "backends/apple/ledger.h"
+#include "backends/apple/logic.h"
 #include "discovery_backend.h"
 
 #if OS_OBJECT_USE_OBJC

@@ -1,7 +1,7 @@
 /* Sessions over an asynchronous transport. See chan.h. */
-#include "apple/chan.h"
+#include "backends/apple/chan.h"
 
-#include "apple/hop.h"
+#include "backends/apple/hop.h"
 #include "conn_glue.h"
 
 enum { CH_CONNECTING = 0, CH_READY = 1, CH_DONE = 2 };
