@@ -1,7 +1,7 @@
 /*
  * The session shell: a pl_conn drives the sans-I/O engine (core/engine.c:
  * handshake, records, the stream) and the session's clocked policy
- * (core/session.c: Acks, keepalive, the interruption window, dialling
+ * (core/policy.c: Acks, keepalive, the interruption window, dialling
  * back-off) over whatever link carries it now (conn_internal.h): it
  * feeds the engine what the link brings, asks the link to write what the
  * engine queued, runs one timer at the session's next deadline, and
@@ -112,7 +112,7 @@ void pl__conn_close(pl_conn *c, int status)
 static int can_resume(const pl_conn *c, int status)
 {
     return c->ss.resume_ms > 0 && !c->listener && c->eng.st.established && !c->zombie && !c->eng.unsendable &&
-           pl_session_resumable_error(status);
+           pl_policy_resumable_error(status);
 }
 
 /* Set the session's timer to its next deadline. */
@@ -120,7 +120,7 @@ static void arm(pl_conn *c)
 {
     if (!c->tick || c->closed)
         return;
-    int64_t d = pl_session_deadline(&c->ss);
+    int64_t d = pl_policy_deadline(&c->ss);
     if (d < 0) {
         c->poll->timeout_update(c->tick, -1);
         return;
@@ -158,7 +158,7 @@ void pl__conn_fail(pl_conn *c, int status)
     pl__free_timeout(c->poll, &c->deadline);
     /* The session waits; this library's dial dials again from the loop
      * (at once the first time, then backing off). */
-    int first = pl_session_interrupt(&c->ss, pl__now_ms());
+    int first = pl_policy_interrupt(&c->ss, pl__now_ms());
     if (c->addrs && c->disc && !c->browser && c->svc_type[0])
         (void)pl_browse(c->disc, c->svc_type, NULL, rediscovered, c, &c->browser); /* else: the known addresses */
     arm(c);
@@ -316,7 +316,7 @@ void pl__conn_set_redial(pl_conn *c, int (*redial)(void *ctx, pl_conn *c), void 
     c->redial_ctx = ctx;
     c->redial_free = ctx_free;
     c->app_links = 0;
-    pl_session_init(&c->ss, 1, PL_SESSION_DEFAULT_RESUME_MS, PL_SESSION_DEFAULT_KEEPALIVE_MS);
+    pl_policy_init(&c->ss, 1, PL_POLICY_DEFAULT_RESUME_MS, PL_POLICY_DEFAULT_KEEPALIVE_MS);
 }
 
 /* What the session's policy says is due: give up, drop a silent link,
@@ -325,22 +325,22 @@ static void tick(pl_timeout *t, void *userdata)
 {
     pl_conn *c = userdata;
     (void)t;
-    unsigned due = pl_session_due(&c->ss, pl__now_ms(), pl__conn_input_full(c));
-    if (due & PL_SESSION_GIVE_UP) {
+    unsigned due = pl_policy_due(&c->ss, pl__now_ms(), pl__conn_input_full(c));
+    if (due & PL_POLICY_GIVE_UP) {
         pl__conn_close(c, PL_ERR_TIMEOUT);
         return;
     }
-    if (due & PL_SESSION_DEAD) {
+    if (due & PL_POLICY_DEAD) {
         pl__conn_fail(c, PL_ERR_TIMEOUT);
         return;
     }
-    if ((due & PL_SESSION_DIAL) && !dial_again(c))
+    if ((due & PL_POLICY_DIAL) && !dial_again(c))
         return;
-    if (due & PL_SESSION_PING)
+    if (due & PL_POLICY_PING)
         (void)pl_engine_ping(&c->eng); /* fails only if not open: nothing to probe */
-    if (due & PL_SESSION_ACK) {
+    if (due & PL_POLICY_ACK) {
         int rc = pl_engine_ack(&c->eng);
-        pl_session_ack_sent(&c->ss);
+        pl_policy_ack_sent(&c->ss);
         if (rc != PL_OK) {
             pl__conn_fail(c, rc);
             return;
@@ -376,7 +376,7 @@ static int report_resumed(pl_conn *c)
 
 int pl__conn_resumed(pl_conn *s)
 {
-    pl_session_link_open(&s->ss, pl__now_ms());
+    pl_policy_link_open(&s->ss, pl__now_ms());
     pl__conn_update_interest(s);
     return report_resumed(s);
 }
@@ -385,7 +385,7 @@ int pl__conn_resumed(pl_conn *s)
 static int handle_open(pl_conn *c)
 {
     pl__free_timeout(c->poll, &c->deadline);
-    int resumed = pl_session_link_open(&c->ss, pl__now_ms());
+    int resumed = pl_policy_link_open(&c->ss, pl__now_ms());
     pl__conn_update_interest(c);
     pl_listener *l = c->listener;
     if (c->dup_lost) {
@@ -435,10 +435,10 @@ static int deliver(pl_conn *c, const pl_engine_event *ev)
 {
     switch (ev->type) {
     case PL_ENGINE_ACKED:
-        pl_session_carried(&c->ss, 0); /* the link carries the session: the next break dials at once */
+        pl_policy_carried(&c->ss, 0); /* the link carries the session: the next break dials at once */
         return report_acked(c);
     case PL_ENGINE_MESSAGE:
-        pl_session_carried(&c->ss, ev->len);
+        pl_policy_carried(&c->ss, ev->len);
         return pl__conn_emit(c, PL_CONN_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
     case PL_ENGINE_PEER_EOF:
         return pl__conn_emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
@@ -448,13 +448,13 @@ static int deliver(pl_conn *c, const pl_engine_event *ev)
 }
 
 /* After a batch of input: tell the peer what the application now has,
- * at once or a little later (core/session.h). Returns 0 if c ended. */
+ * at once or a little later (core/policy.h). Returns 0 if c ended. */
 static int ack_soon(pl_conn *c)
 {
-    if (!pl_session_ack_now(&c->ss, pl__now_ms(), &c->eng.st, c->eng.ping_owed))
+    if (!pl_policy_ack_now(&c->ss, pl__now_ms(), &c->eng.st, c->eng.ping_owed))
         return 1; /* nothing owed, or the timer (armed by update_interest) will say */
     int rc = pl_engine_ack(&c->eng);
-    pl_session_ack_sent(&c->ss);
+    pl_policy_ack_sent(&c->ss);
     if (rc != PL_OK) {
         pl__conn_fail(c, rc);
         return 0;
@@ -475,7 +475,7 @@ static int input_done(pl_conn *c)
 int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
-    pl_session_input(&c->ss);
+    pl_policy_input(&c->ss);
     while (off < n) {
         size_t used = 0;
         pl_engine_event ev;
@@ -568,7 +568,7 @@ pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message
         memcpy(c->instance, instance, strlen(instance) + 1);
     c->send_limit = PL_DEFAULT_SEND_LIMIT;
     c->receive_limit = PL_DEFAULT_SEND_LIMIT; /* what a peer with the default send limit can have unacknowledged */
-    pl_session_init(&c->ss, 0, 0, 0);        /* neither resumed nor probed unless the kind of session says */
+    pl_policy_init(&c->ss, 0, 0, 0);        /* neither resumed nor probed unless the kind of session says */
     c->tick = poll->timeout_new(poll, -1, tick, c);
     if (!c->tick) {
         free(c);
@@ -744,7 +744,7 @@ int pl_conn_set_keepalive(pl_conn *c, int interval_ms)
 {
     if (!c || interval_ms < 0)
         return PL_ERR_INVALID;
-    pl_session_set_keepalive(&c->ss, pl__now_ms(), interval_ms);
+    pl_policy_set_keepalive(&c->ss, pl__now_ms(), interval_ms);
     arm(c);
     return PL_OK;
 }

@@ -5,7 +5,7 @@
  *
  * A pl_conn is a session as the application sees it: the engine (the
  * connection's handshake and records, and the session's stream), the
- * session's clocked policy (core/session.h), and the link that carries
+ * session's clocked policy (core/policy.h), and the link that carries
  * it now. A link is one pipe: it feeds what arrives to its session's
  * engine and hands on what the engine queued. Links are private objects
  * behind pl_link_ops (curl's vtls table, nng's pipe ops): every kind
@@ -19,7 +19,7 @@
 
 #include "conn_glue.h"
 #include "core/engine.h"
-#include "core/session.h"
+#include "core/policy.h"
 #include "keystore_internal.h"
 #include "pairing.h"
 
@@ -33,7 +33,7 @@
 #define PL_READ_CHUNK 65536
 /* Pairing failures a listener keeps for its callback until the loop delivers them. */
 #define PL_MAX_PAIRING_NEWS 8
-/* The send buffer and what a paused session holds (the timing of sessions is core/session.h's). */
+/* The send buffer and what a paused session holds (the timing of sessions is core/policy.h's). */
 #define PL_DEFAULT_SEND_LIMIT (4u * 1024u * 1024u)
 
 typedef struct pl_link pl_link;
@@ -102,7 +102,7 @@ struct pl_conn {
 
     /* The session across connections: its clocked policy and the one
      * timer that serves it. */
-    pl_session ss;
+    pl_policy ss;
     pl_timeout *tick;
     size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
     size_t receive_limit; /* paused: bound of held messages before reading stops */

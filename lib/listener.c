@@ -38,7 +38,7 @@ int pl__listener_take(pl_listener *l, pl_link *lk)
     if (!c)
         return PL_ERR_NOMEM;
     c->listener = l;
-    pl_session_init(&c->ss, 0, l->resume_ms, l->keepalive_ms);
+    pl_policy_init(&c->ss, 0, l->resume_ms, l->keepalive_ms);
     int rc = pl__conn_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
     if (rc == PL_OK) {
         c->link = lk;
@@ -154,7 +154,7 @@ static void dup_due(pl_timeout *t, void *userdata)
 
 /*
  * Simultaneous dials: a new session from peer_id is about to open here
- * while we dial the same peer. Both sides decide alike (core/session.h):
+ * while we dial the same peer. Both sides decide alike (core/policy.h):
  * the session dialled by the peer with the smaller id survives. Ours
  * wins: refuse this one while our dial lives (in its handshake, open or
  * interrupted: the peer's handshake may end after ours). Theirs wins: our
@@ -166,7 +166,7 @@ int pl__admit(void *ctx, const uint8_t peer_id[32])
     pl_conn *c = ctx;
     uint8_t me[32];
     crypto_sign_ed25519_sk_to_pk(me, c->eng.identity_sk);
-    int ours_wins = pl_session_our_dial_wins(me, peer_id);
+    int ours_wins = pl_policy_our_dial_wins(me, peer_id);
     for (pl_conn *o = *pl__sessions_of(c->ks); o; o = o->knext) {
         if (!o->initiator || o->closed || o->zombie || o->dup_lost || !o->has_target ||
             memcmp(o->target_id, peer_id, 32) != 0)
@@ -209,8 +209,8 @@ int pl__listener_alloc(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, vo
     l->cb = cb;
     l->userdata = userdata;
     l->max_message = PL_DEFAULT_MAX_MESSAGE;
-    l->resume_ms = PL_SESSION_DEFAULT_RESUME_MS;
-    l->keepalive_ms = PL_SESSION_DEFAULT_KEEPALIVE_MS;
+    l->resume_ms = PL_POLICY_DEFAULT_RESUME_MS;
+    l->keepalive_ms = PL_POLICY_DEFAULT_KEEPALIVE_MS;
     l->news = poll->timeout_new(poll, -1, news_due, l);
     if (!l->news) {
         free(l);

@@ -11,7 +11,7 @@ set -eu
 b=$top_builddir
 objs=
 for src in lib/core/buf lib/core/txt lib/core/frame lib/core/hkdf lib/core/cpace lib/core/record \
-	lib/core/engine lib/core/handshake lib/core/stream lib/core/session lib/core/peerlink.pb-c \
+	lib/core/engine lib/core/handshake lib/core/stream lib/core/policy lib/core/peerlink.pb-c \
 	lib/mdns/dns lib/mdns/engine lib/mdns/publish lib/mdns/input lib/mdns/browse; do
 	dir=$(dirname "$src") base=$(basename "$src")
 	o=$b/$dir/.libs/libplcore_la-$base.o

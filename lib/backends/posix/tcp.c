@@ -417,7 +417,7 @@ int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
     int dialling = c->ss.interrupted && !c->link;
     int rc = fill_addresses(c, svc);
     if (rc == PL_OK && dialling) {
-        pl_session_dial_now(&c->ss, pl__now_ms()); /* dial the new ones now */
+        pl_policy_dial_now(&c->ss, pl__now_ms()); /* dial the new ones now */
         pl__conn_update_interest(c);
     }
     return rc;
@@ -434,7 +434,7 @@ int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks,
         return PL_ERR_NOMEM;
     c->cb = cb;
     c->userdata = userdata;
-    pl_session_init(&c->ss, 1, PL_SESSION_DEFAULT_RESUME_MS, PL_SESSION_DEFAULT_KEEPALIVE_MS);
+    pl_policy_init(&c->ss, 1, PL_POLICY_DEFAULT_RESUME_MS, PL_POLICY_DEFAULT_KEEPALIVE_MS);
     if (svc->type && strlen(svc->type) < sizeof c->svc_type)
         memcpy(c->svc_type, svc->type, strlen(svc->type) + 1);
     pl_paired_peer known;
