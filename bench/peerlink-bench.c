@@ -676,6 +676,7 @@ typedef struct peer {
     int64_t t_done, cpu_hs; /* handshake done (monotonic ns), its CPU time */
     /* peerlink */
     pl_keystore *ks;
+    pl_node *node;
     const char *code;
     pl_loop *loop;
     pl_conn *c;
@@ -779,7 +780,9 @@ static int pl_peer_prepare(peer *p)
 static int pl_peer_start(peer *p, pl_role role)
 {
     p->cpu0 = cpu_ns();
-    int rc = pl_conn_new_fd(pl_loop_get_poll(p->loop), p->fd, role, p->ks, INSTANCE, pl_cb, p, &p->c);
+    int rc = pl_node_new(pl_loop_get_poll(p->loop), p->ks, &p->node);
+    if (rc == PL_OK)
+        rc = pl_conn_new_fd(p->node, p->fd, role, INSTANCE, pl_cb, p, &p->c);
     if (rc == PL_OK && p->code)
         rc = pl_conn_set_code(p->c, p->code);
     if (rc != PL_OK) {
@@ -803,6 +806,8 @@ static void pl_peer_finish(peer *p)
     if (p->c)
         pl_conn_free(p->c);
     p->c = NULL;
+    pl_node_free(p->node);
+    p->node = NULL;
     if (p->loop)
         pl_loop_free(p->loop);
     p->loop = NULL;
@@ -2009,7 +2014,8 @@ static void mem_clients(uint16_t port, size_t n, int report_fd, int quit_fd)
 {
     pl_loop *loop;
     pl_conn **conns = calloc(n, sizeof *conns);
-    if (!conns || pl_loop_new(&loop) != PL_OK)
+    pl_node *node;
+    if (!conns || pl_loop_new(&loop) != PL_OK || pl_node_new(pl_loop_get_poll(loop), g_cli_ks, &node) != PL_OK)
         _exit(1);
     memcli m = {0};
     size_t started = 0;
@@ -2023,7 +2029,7 @@ static void mem_clients(uint16_t port, size_t n, int report_fd, int quit_fd)
         while (started < n && started - m.open - m.failed < 32) {
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-                pl_conn_new_fd(pl_loop_get_poll(loop), fd, PL_ROLE_INITIATOR, g_cli_ks, INSTANCE, mem_client_cb, &m,
+                pl_conn_new_fd(node, fd, PL_ROLE_INITIATOR, INSTANCE, mem_client_cb, &m,
                                &conns[started]) != PL_OK) {
                 dprintf(report_fd, "error: cannot open session %zu: %s\n", started, strerror(errno));
                 _exit(1);
@@ -2066,7 +2072,8 @@ static void mem_run(size_t n, int out_fd)
     if (!m.conns || pl_loop_new(&loop) != PL_OK || pipe2(rp, O_CLOEXEC) != 0 || pipe2(qp, O_CLOEXEC) != 0)
         _exit(1);
     const pl_poll *poll = pl_loop_get_poll(loop);
-    if (pl_listener_new(poll, 0, g_srv_ks, mem_accept, &m, &l) != PL_OK ||
+    pl_node *node;
+    if (pl_node_new(poll, g_srv_ks, &node) != PL_OK || pl_listener_new(node, 0, mem_accept, &m, &l) != PL_OK ||
         pl_listener_set_instance(l, INSTANCE) != PL_OK) {
         dprintf(out_fd, "error: cannot listen\n");
         _exit(1);

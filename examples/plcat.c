@@ -43,6 +43,7 @@ typedef struct app {
     const pl_poll *poll;
     pl_discovery *disc;
     pl_keystore *ks;
+    pl_node *node; /* the loop and the keystore: every session and listener */
     pl_browser *browser;
     pl_listener *listener;
     pl_conn *conn;
@@ -397,7 +398,7 @@ static void on_publish(pl_publication *p, pl_publish_event ev, int status, const
 
 static int run_listen(app *a)
 {
-    int err = pl_listener_new(a->poll, (uint16_t)a->port, a->ks, on_accept, a, &a->listener);
+    int err = pl_listener_new(a->node, (uint16_t)a->port, on_accept, a, &a->listener);
     if (err != PL_OK) {
         fprintf(stderr, "%s: cannot listen on port %d: %s (%s)\n", prog, a->port, pl_strerror(err),
                 strerror(errno));
@@ -456,7 +457,7 @@ static void print_plain(const char *sign, const pl_service *s)
 /* Connect to the service found (again, after a code was typed). 0 or an exit status. */
 static int start_connect(app *a)
 {
-    int err = pl_connect(a->poll, &a->found, a->ks, 0, conn_event, a, &a->conn);
+    int err = pl_connect(a->node, &a->found, 0, conn_event, a, &a->conn);
     if (err == PL_OK && a->have_code)
         err = pl_conn_set_code(a->conn, a->code);
     if (err == PL_OK)
@@ -735,6 +736,10 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     a.poll = pl_loop_get_poll(a.loop);
+    if (a.ks && pl_node_new(a.poll, a.ks, &a.node) != PL_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return EXIT_RUNTIME;
+    }
     int err = pl_discovery_new(a.poll, a.backend, &a.disc);
     if (err != PL_OK) {
         if (err == PL_ERR_UNSUPPORTED)
@@ -760,6 +765,7 @@ int main(int argc, char **argv)
     pl_conn_free(a.conn);
     pl_listener_free(a.listener);
     pl_discovery_free(a.disc); /* withdraws the publication, stops the browser */
+    pl_node_free(a.node);
     pl_keystore_free(a.ks);
     pl_txt_free(a.txt);
     free(a.found_addrs);

@@ -227,9 +227,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "plecho: keystore %s: %s\n", keys ? keys : "(memory)", pl_strerror(rc));
         return 1;
     }
+    pl_node *node = NULL;
     rc = pl_loop_new(&srv.loop);
     if (rc == PL_OK)
-        rc = pl_listener_new(pl_loop_get_poll(srv.loop), (uint16_t)port, ks, on_accept, &srv, &srv.listener);
+        rc = pl_node_new(pl_loop_get_poll(srv.loop), ks, &node);
+    if (rc == PL_OK)
+        rc = pl_listener_new(node, (uint16_t)port, on_accept, &srv, &srv.listener);
     if (rc == PL_OK)
         rc = pl_listener_set_instance(srv.listener, name);
     if (rc == PL_OK)
@@ -248,6 +251,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "plecho: paused %ld times; at most %zu bytes held, %zu unacknowledged; peak resident memory %ld KiB\n",
                 srv.pauses, srv.peak_held, srv.peak_unacked, ru.ru_maxrss);
     pl_listener_free(srv.listener);
+    pl_node_free(node); /* and the sessions still open */
     pl_loop_free(srv.loop);
     pl_keystore_free(ks);
     return srv.status;

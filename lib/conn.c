@@ -33,11 +33,6 @@ void pl__free_timeout(const pl_poll *poll, pl_timeout **t)
     *t = NULL;
 }
 
-pl_conn **pl__sessions_of(pl_keystore *ks)
-{
-    return (pl_conn **)pl__keystore_sessions(ks);
-}
-
 void pl__conn_attach(pl_conn *c, pl_link *lk)
 {
     lk->c = c;
@@ -60,10 +55,10 @@ static void conn_teardown(pl_conn *c)
 {
     pl__conn_drop_link(c);
     pl__dial_stop(c);
-    pl__free_timeout(c->poll, &c->deadline);
-    pl__free_timeout(c->poll, &c->tick);
-    pl__free_timeout(c->poll, &c->dup);
-    pl__free_timeout(c->poll, &c->drain);
+    pl__free_timeout(c->node->poll, &c->deadline);
+    pl__free_timeout(c->node->poll, &c->tick);
+    pl__free_timeout(c->node->poll, &c->dup);
+    pl__free_timeout(c->node->poll, &c->drain);
     if (c->browser)
         pl_browser_free(c->browser);
     c->browser = NULL;
@@ -122,11 +117,11 @@ static void arm(pl_conn *c)
         return;
     int64_t d = pl_policy_deadline(&c->ss);
     if (d < 0) {
-        c->poll->timeout_update(c->tick, -1);
+        c->node->poll->timeout_update(c->tick, -1);
         return;
     }
     int64_t wait = d - pl__now_ms();
-    c->poll->timeout_update(c->tick, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int)wait);
+    c->node->poll->timeout_update(c->tick, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int)wait);
 }
 
 static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
@@ -155,7 +150,7 @@ void pl__conn_fail(pl_conn *c, int status)
     flush_once(c);
     pl__conn_drop_link(c);
     pl__dial_stop(c);
-    pl__free_timeout(c->poll, &c->deadline);
+    pl__free_timeout(c->node->poll, &c->deadline);
     /* The session waits; this library's dial dials again from the loop
      * (at once the first time, then backing off). */
     int first = pl_policy_interrupt(&c->ss, pl__now_ms());
@@ -220,7 +215,7 @@ static int hook_peer_known(void *ctx, const uint8_t id[32])
 {
     pl_conn *c = ctx;
     pl_paired_peer p;
-    return pl__keystore_find_peer(c->ks, id, &p) == PL_OK ? PL_OK : PL_ERR_NOT_PAIRED;
+    return pl__keystore_find_peer(c->node->ks, id, &p) == PL_OK ? PL_OK : PL_ERR_NOT_PAIRED;
 }
 
 static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
@@ -232,11 +227,11 @@ static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
     p.paired_at = (int64_t)time(NULL);
     if (c->initiator) {
         /* A responder re-paired under its name replaces what we knew of that name. */
-        int rc = pl_keystore_forget(c->ks, name);
+        int rc = pl_keystore_forget(c->node->ks, name);
         if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
             return rc;
     }
-    return pl__keystore_save_peer(c->ks, &p);
+    return pl__keystore_save_peer(c->node->ks, &p);
 }
 
 static const pl_engine_hooks conn_hooks = {
@@ -255,7 +250,7 @@ int pl__conn_start(pl_conn *c)
     uint8_t sk[64];
     pl_paired_peer known;
     char host[PL_NAME_MAX + 1] = "";
-    int rc = pl__keystore_identity_secret(c->ks, sk);
+    int rc = pl__keystore_identity_secret(c->node->ks, sk);
     if (rc != PL_OK)
         return rc;
     if (c->initiator || !c->instance[0]) {
@@ -272,7 +267,7 @@ int pl__conn_start(pl_conn *c)
         .hooks_ctx = c,
     };
     if (c->initiator && !c->code[0] && c->have_instance &&
-        pl__keystore_find_peer_by_name(c->ks, c->instance, &known) == PL_OK)
+        pl__keystore_find_peer_by_name(c->node->ks, c->instance, &known) == PL_OK)
         cfg.expected_peer = known.id;
     rc = pl_engine_configure(&c->eng, &cfg);
     sodium_memzero(sk, sizeof sk);
@@ -384,7 +379,7 @@ int pl__conn_resumed(pl_conn *s)
 /* The peer authenticated. Returns 0 if c is gone or closed. */
 static int handle_open(pl_conn *c)
 {
-    pl__free_timeout(c->poll, &c->deadline);
+    pl__free_timeout(c->node->poll, &c->deadline);
     int resumed = pl_policy_link_open(&c->ss, pl__now_ms());
     pl__conn_update_interest(c);
     pl_listener *l = c->listener;
@@ -547,21 +542,19 @@ static void deadline_expired(pl_timeout *t, void *userdata)
 
 int pl__conn_set_deadline(pl_conn *c, int ms)
 {
-    pl__free_timeout(c->poll, &c->deadline);
-    c->deadline = c->poll->timeout_new(c->poll, ms, deadline_expired, c);
+    pl__free_timeout(c->node->poll, &c->deadline);
+    c->deadline = c->node->poll->timeout_new(c->node->poll, ms, deadline_expired, c);
     return c->deadline ? PL_OK : PL_ERR_NOMEM;
 }
 
-pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message, int initiator,
-                        const char *instance)
+pl_conn *pl__conn_alloc(pl_node *node, size_t max_message, int initiator, const char *instance)
 {
     if (instance && strlen(instance) > PL_NAME_MAX)
         return NULL;
     pl_conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->poll = poll;
-    c->ks = ks;
+    c->node = node;
     c->initiator = initiator;
     c->have_instance = instance != NULL;
     if (instance)
@@ -569,30 +562,19 @@ pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message
     c->send_limit = PL_DEFAULT_SEND_LIMIT;
     c->receive_limit = PL_DEFAULT_SEND_LIMIT; /* what a peer with the default send limit can have unacknowledged */
     pl_policy_init(&c->ss, 0, 0, 0);        /* neither resumed nor probed unless the kind of session says */
-    c->tick = poll->timeout_new(poll, -1, tick, c);
+    c->tick = node->poll->timeout_new(node->poll, -1, tick, c);
     if (!c->tick) {
         free(c);
         return NULL;
     }
     pl_engine_init(&c->eng, max_message);
-    pl_conn **head = pl__sessions_of(ks);
-    c->knext = *head;
-    *head = c;
+    pl__node_add(node, c);
     return c;
 }
 
 void pl__conn_destroy(pl_conn *c)
 {
-    for (pl_conn **pc = pl__sessions_of(c->ks); *pc; pc = &(*pc)->knext) {
-        if (*pc == c) {
-            *pc = c->knext;
-            break;
-        }
-    }
-    /* A handshake conn that was to continue c forgets it. */
-    for (pl_conn *o = *pl__sessions_of(c->ks); o; o = o->knext)
-        if (o->resume_of == c)
-            o->resume_of = NULL;
+    pl__node_remove(c->node, c);
     conn_teardown(c);
     pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
     if (c->own_pairing) {
@@ -627,17 +609,16 @@ void pl_conn_free(pl_conn *c)
 
 /* ---------------------------------------------------------------- conn API */
 
-int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
-               void *userdata, pl_conn **out)
+int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata, pl_conn **out)
 {
-    if (poll && svc && ks && out && svc->type && (svc->port == 0 || svc->n_addresses == 0)) {
+    if (node && svc && out && svc->type && (svc->port == 0 || svc->n_addresses == 0)) {
         /* A Network.framework browse result names a Bonjour service and has
          * no address: Network.framework resolves and connects to it. */
-        int rc = pl_apple_connect(poll, svc, ks, timeout_ms, cb, userdata, out);
+        int rc = pl_apple_connect(node, svc, timeout_ms, cb, userdata, out);
         if (rc != PL_ERR_UNSUPPORTED) /* not an Apple build: no address is invalid (below) */
             return rc;
     }
-    return pl__tcp_connect(poll, svc, ks, timeout_ms, cb, userdata, out);
+    return pl__tcp_connect(node, svc, timeout_ms, cb, userdata, out);
 }
 
 int pl_conn_set_max_message(pl_conn *c, size_t max)
@@ -672,7 +653,7 @@ int pl_conn_set_code(pl_conn *c, const char *code)
     pl_pairing *p = c->own_pairing ? c->own_pairing : calloc(1, sizeof *p);
     if (!p)
         return PL_ERR_NOMEM;
-    int rc = pl__pairing_init(p, c->ks, code, 0, 0);
+    int rc = pl__pairing_init(p, c->node->ks, code, 0, 0);
     if (rc != PL_OK) {
         if (!c->own_pairing)
             free(p);
@@ -773,9 +754,9 @@ int pl_conn_pause(pl_conn *c, int paused)
     if (c->closed)
         return PL_ERR_STATE;
     if (!paused && c->eng.st.held_n) {
-        if (!c->drain && !(c->drain = c->poll->timeout_new(c->poll, -1, drain_due, c)))
+        if (!c->drain && !(c->drain = c->node->poll->timeout_new(c->node->poll, -1, drain_due, c)))
             return PL_ERR_NOMEM;
-        c->poll->timeout_update(c->drain, 0);
+        c->node->poll->timeout_update(c->drain, 0);
     }
     pl_engine_hold(&c->eng, paused);
     pl__conn_update_interest(c);

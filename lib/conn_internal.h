@@ -64,12 +64,19 @@ typedef struct pl_attempt {
     pl_conn *c;
 } pl_attempt;
 
-struct pl_conn {
+/* The node (pl_node_new()): every session and listener it has. */
+struct pl_node {
     const pl_poll *poll;
+    pl_keystore *ks;
+    pl_conn *sessions;       /* listeners' handshakes included; linked by knext */
+    pl_listener *listeners;  /* linked by next */
+};
+
+struct pl_conn {
+    pl_node *node;
     pl_engine eng;
     pl_conn_cb cb;
     void *userdata;
-    pl_keystore *ks;
     int initiator;
     char instance[PL_NAME_MAX + 1];
     int have_instance;
@@ -113,7 +120,7 @@ struct pl_conn {
     int dup_lost;         /* a simultaneous dial made this connection the one to give up */
     pl_timeout *dup;      /* ... given up from the loop */
     pl_conn *resume_of;   /* a listener's handshake conn: the session it continues */
-    pl_conn *knext;       /* the keystore's session list */
+    pl_conn *knext;       /* the node's session list */
 
     int closed; /* PL_CONN_CLOSED was reported, or the conn is being torn down */
     int busy;   /* inside the application's callback */
@@ -121,8 +128,8 @@ struct pl_conn {
 };
 
 struct pl_listener {
-    const pl_poll *poll;
-    pl_keystore *ks;
+    pl_node *node;
+    pl_listener *next; /* the node's list */
     int fd; /* -1: detached (it accepts only the links handed to it) */
     pl_watch *w;
     pl_timeout *retry; /* accept back-off */
@@ -149,8 +156,7 @@ struct pl_listener {
 
 /* ---------------------------------------------------------------- conn.c */
 
-pl_conn *pl__conn_alloc(const pl_poll *poll, pl_keystore *ks, size_t max_message, int initiator,
-                        const char *instance);
+pl_conn *pl__conn_alloc(pl_node *node, size_t max_message, int initiator, const char *instance);
 void pl__conn_destroy(pl_conn *c);
 /* A new link carries c (it had none): attach it and ask for its I/O. */
 void pl__conn_attach(pl_conn *c, pl_link *lk);
@@ -179,8 +185,6 @@ int pl__conn_input_full(const pl_conn *c);
 int pl__conn_emit(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len);
 int64_t pl__now_ms(void);
 void pl__free_timeout(const pl_poll *poll, pl_timeout **t);
-/* The keystore's list of live sessions (until a node object owns them). */
-pl_conn **pl__sessions_of(pl_keystore *ks);
 
 /* ---------------------------------------------------------------- listener.c */
 
@@ -191,7 +195,15 @@ int pl__listener_take(pl_listener *l, pl_link *lk);
 void pl__listener_unlink(pl_conn *c);
 void pl__listener_destroy(pl_listener *l);
 void pl__listener_news(pl_listener *l);
-/* Engine hooks of the node: a session to continue; a new session to admit (8.8). */
+int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out);
+
+/* ---------------------------------------------------------------- node.c */
+
+void pl__node_add(pl_node *n, pl_conn *c);
+void pl__node_remove(pl_node *n, pl_conn *c);
+void pl__node_add_listener(pl_node *n, pl_listener *l);
+void pl__node_remove_listener(pl_node *n, pl_listener *l);
+/* Engine hooks: a session to continue (8.6); a new session to admit (8.8). */
 const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32]);
 int pl__admit(void *ctx, const uint8_t peer_id[32]);
 /* c's handshake opened as a resumption of c->resume_of: the session takes c's link and engine. */
@@ -199,14 +211,12 @@ void pl__resume_into(pl_conn *c, const uint8_t *rest, size_t n);
 /* Our dial lost a simultaneous dial while in its handshake: give it up. */
 void pl__dup_give_up(pl_conn *c);
 
-int pl__listener_alloc(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata, pl_listener **out);
-
 /* ---------------------------------------------------------------- backends/posix/tcp.c */
 
 int pl__set_nonblock(int fd);
 /* pl_connect() over TCP to the service's addresses (Happy Eyeballs). */
-int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
-                    void *userdata, pl_conn **out);
+int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
+                    pl_conn **out);
 /* Close a listener's TCP socket, if it has one. */
 void pl__tcp_unlisten(pl_listener *l);
 /* Dialling side, interrupted: dial again. Returns 0 if c ended. */

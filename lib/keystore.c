@@ -39,13 +39,7 @@ struct pl_keystore {
      * take, 0: release); NULL where the store has none (memory, an
      * application's store). */
     int (*xlock)(void *ctx, int on);
-    void *sessions; /* see pl__keystore_sessions() */
 };
-
-void **pl__keystore_sessions(pl_keystore *ks)
-{
-    return &ks->sessions;
-}
 
 
 

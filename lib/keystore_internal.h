@@ -20,9 +20,6 @@ void pl__keystore_set_lock(pl_keystore *ks, int (*xlock)(void *ctx, int on));
 /* The Ed25519 secret key (libsodium's 64-byte form, which embeds the
  * public key), created on first use. The caller wipes sk after use. */
 int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64]);
-/* The head of the list of sessions using this keystore (kept by conn.c,
- * to find a session to continue and to resolve simultaneous dials). */
-void **pl__keystore_sessions(pl_keystore *ks);
 
 /* Look a peer up by id. PL_OK with *out filled, PL_ERR_NOT_FOUND, PL_ERR_CORRUPT, PL_ERR_IO. */
 int pl__keystore_find_peer(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out);

@@ -6,11 +6,8 @@
  * most PL_LISTENER_MAX_PENDING others; then either the application gets
  * a new session (pl_accept_cb), or an interrupted session continues on
  * the link, whatever kind of link it had before.
- *
- * Also here, until a node object owns the live sessions: matching a
- * resuming handshake to its session, and the simultaneous-dial rule
- * (docs/PROTOCOL.md sections 8.6 and 8.8), over the keystore's list of
- * sessions.
+ * Matching a resuming handshake to its session is the node's
+ * (node.c), over the sessions of every listener.
  */
 #include "conn_internal.h"
 
@@ -34,7 +31,7 @@ void pl__listener_unlink(pl_conn *c)
 
 int pl__listener_take(pl_listener *l, pl_link *lk)
 {
-    pl_conn *c = pl__conn_alloc(l->poll, l->ks, l->max_message, 0, l->instance);
+    pl_conn *c = pl__conn_alloc(l->node, l->max_message, 0, l->instance);
     if (!c)
         return PL_ERR_NOMEM;
     c->listener = l;
@@ -91,139 +88,38 @@ static void news_due(pl_timeout *t, void *userdata)
 
 void pl__listener_news(pl_listener *l)
 {
-    l->poll->timeout_update(l->news, 0);
-}
-
-/* ---------------------------------------------------------------- resuming, simultaneous dials */
-
-/* A listener's handshake conn: the peer asks to continue session id.
- * Only a session accepted before, by any listener on this keystore and
- * over any kind of link, from the same peer, qualifies. */
-const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32])
-{
-    pl_conn *c = ctx;
-    for (pl_conn *s = *pl__sessions_of(c->ks); s; s = s->knext) {
-        if (s == c || s->initiator || s->closed || s->zombie || s->listener || !s->eng.st.established ||
-            s->ss.resume_ms <= 0)
-            continue;
-        if (sodium_memcmp(s->eng.st.id, id, PL_SESSION_ID_SIZE) == 0 &&
-            sodium_memcmp(s->eng.peer_id, peer_id, 32) == 0) {
-            c->resume_of = s;
-            return &s->eng.st;
-        }
-    }
-    return NULL;
-}
-
-void pl__resume_into(pl_conn *c, const uint8_t *rest, size_t n)
-{
-    pl_conn *s = c->resume_of;
-    pl__listener_unlink(c);
-    /* s takes c's engine (which takes s's stream in turn) and c's link;
-     * a link s still had, whose loss it had not noticed, goes. */
-    pl__conn_drop_link(s);
-    pl_engine tmp = s->eng;
-    s->eng = c->eng;
-    c->eng = tmp;
-    s->eng.hooks_ctx = s;
-    c->eng.hooks_ctx = c;
-    sodium_memzero(&tmp, sizeof tmp); /* a copy of keys: both engines live on elsewhere */
-    int rc = pl_engine_adopt(&s->eng, &c->eng.st);
-    pl_link *lk = c->link;
-    c->link = NULL;
-    lk->c = NULL;
-    pl__conn_destroy(c);
-    if (rc != PL_OK) {
-        lk->ops->close(lk);
-        pl__conn_fail(s, rc);
-        return;
-    }
-    lk->c = s;
-    s->link = lk;
-    if (!pl__conn_resumed(s))
-        return;
-    if (n)
-        pl__conn_input(s, rest, n);
-}
-
-static void dup_due(pl_timeout *t, void *userdata)
-{
-    (void)t;
-    pl__dup_give_up(userdata);
-}
-
-/*
- * Simultaneous dials: a new session from peer_id is about to open here
- * while we dial the same peer. Both sides decide alike (core/policy.h):
- * the session dialled by the peer with the smaller id survives. Ours
- * wins: refuse this one while our dial lives (in its handshake, open or
- * interrupted: the peer's handshake may end after ours). Theirs wins: our
- * dial, if still in its handshake, ends (from the loop) with
- * PL_ERR_DUPLICATE.
- */
-int pl__admit(void *ctx, const uint8_t peer_id[32])
-{
-    pl_conn *c = ctx;
-    uint8_t me[32];
-    crypto_sign_ed25519_sk_to_pk(me, c->eng.identity_sk);
-    int ours_wins = pl_policy_our_dial_wins(me, peer_id);
-    for (pl_conn *o = *pl__sessions_of(c->ks); o; o = o->knext) {
-        if (!o->initiator || o->closed || o->zombie || o->dup_lost || !o->has_target ||
-            memcmp(o->target_id, peer_id, 32) != 0)
-            continue;
-        if (ours_wins)
-            return PL_ERR_DUPLICATE;
-        if (o->eng.st.established)
-            continue; /* open before this dial began: not a simultaneous one */
-        o->dup_lost = 1;
-        if (!o->dup)
-            o->dup = o->poll->timeout_new(o->poll, 0, dup_due, o);
-        if (!o->dup) {
-            o->dup_lost = 0;
-            return PL_ERR_NOMEM;
-        }
-    }
-    return PL_OK;
-}
-
-void pl__dup_give_up(pl_conn *c)
-{
-    /* It may have opened meanwhile: then the peer must not wait for it. */
-    if (pl_engine_open(&c->eng) && pl_engine_abort(&c->eng) == PL_OK && c->link)
-        c->link->ops->flush_once(c->link);
-    pl__conn_close(c, PL_ERR_DUPLICATE);
+    l->node->poll->timeout_update(l->news, 0);
 }
 
 /* ---------------------------------------------------------------- the listener API */
 
-int pl__listener_alloc(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata, pl_listener **out)
+int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out)
 {
-    if (!poll || !ks || !cb || !out)
+    if (!node || !cb || !out)
         return PL_ERR_INVALID;
     pl_listener *l = calloc(1, sizeof *l);
     if (!l)
         return PL_ERR_NOMEM;
-    l->poll = poll;
-    l->ks = ks;
+    l->node = node;
     l->fd = -1;
     l->cb = cb;
     l->userdata = userdata;
     l->max_message = PL_DEFAULT_MAX_MESSAGE;
     l->resume_ms = PL_POLICY_DEFAULT_RESUME_MS;
     l->keepalive_ms = PL_POLICY_DEFAULT_KEEPALIVE_MS;
-    l->news = poll->timeout_new(poll, -1, news_due, l);
+    l->news = node->poll->timeout_new(node->poll, -1, news_due, l);
     if (!l->news) {
         free(l);
         return PL_ERR_NOMEM;
     }
+    pl__node_add_listener(node, l);
     *out = l;
     return PL_OK;
 }
 
-int pl_listener_new_detached(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata,
-                             pl_listener **out)
+int pl_listener_new_detached(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out)
 {
-    return pl__listener_alloc(poll, ks, cb, userdata, out);
+    return pl__listener_alloc(node, cb, userdata, out);
 }
 
 uint16_t pl_listener_port(const pl_listener *l)
@@ -261,7 +157,7 @@ int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits, u
     if (!l || pl__pairing_busy(&l->pairing))
         return l ? PL_ERR_STATE : PL_ERR_INVALID;
     pl_pairing p;
-    int rc = pl__pairing_init(&p, l->ks, code, digits, max_failures);
+    int rc = pl__pairing_init(&p, l->node->ks, code, digits, max_failures);
     if (rc != PL_OK)
         return rc;
     l->pairing = p;
@@ -337,6 +233,7 @@ pl_publication *pl_listener_publication(const pl_listener *l)
 
 void pl__listener_destroy(pl_listener *l)
 {
+    pl__node_remove_listener(l->node, l);
     pl__pairing_clear(&l->pairing);
     free(l);
 }
@@ -355,7 +252,7 @@ void pl_listener_free(pl_listener *l)
         pl__conn_destroy(c);
     }
     pl__tcp_unlisten(l);
-    pl__free_timeout(l->poll, &l->news);
+    pl__free_timeout(l->node->poll, &l->news);
     if (l->pub)
         pl_publication_free(l->pub); /* withdrawn first: no one is sent to a port that is closed */
     l->pub = NULL;

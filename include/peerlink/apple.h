@@ -56,8 +56,8 @@ extern "C" {
  * Returns PL_OK with *out set, PL_ERR_INVALID, PL_ERR_NOMEM, or
  * PL_ERR_UNSUPPORTED (not an Apple build); *out is untouched on error.
  */
-PL_EXPORT int pl_apple_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms,
-                               pl_conn_cb cb, void *userdata, pl_conn **out);
+PL_EXPORT int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb,
+                               void *userdata, pl_conn **out);
 
 typedef struct pl_apple_listener pl_apple_listener;
 
@@ -85,7 +85,7 @@ typedef void (*pl_apple_accept_cb)(pl_apple_listener *l, pl_conn *c, void *userd
  * "apple" backend (or not an Apple build); PL_ERR_STATE if p already
  * has a listener; PL_ERR_INVALID; PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_apple_listener_new(pl_publication *p, pl_keystore *ks, pl_apple_accept_cb cb, void *userdata,
+PL_EXPORT int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_accept_cb cb, void *userdata,
                                     pl_apple_listener **out);
 
 /**

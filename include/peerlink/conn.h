@@ -40,6 +40,7 @@
 #include <peerlink/common.h>
 #include <peerlink/discovery.h>
 #include <peerlink/keystore.h>
+#include <peerlink/node.h>
 #include <peerlink/poll.h>
 
 #ifdef __cplusplus
@@ -132,8 +133,8 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
  * Returns PL_OK with *out set, or PL_ERR_INVALID (no address, port 0,
  * no keystore) / PL_ERR_NOMEM with *out untouched.
  */
-PL_EXPORT int pl_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms,
-                         pl_conn_cb cb, void *userdata, pl_conn **out);
+PL_EXPORT int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
+                         pl_conn **out);
 
 /**
  * Pair using code (copied; wiped after use) instead of a stored
@@ -176,8 +177,8 @@ typedef enum pl_role { PL_ROLE_RESPONDER = 0, PL_ROLE_INITIATOR = 1 } pl_role;
  * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM with
  * *out untouched (fd is then not closed).
  */
-PL_EXPORT int pl_conn_new_fd(const pl_poll *poll, int fd, pl_role role, pl_keystore *ks,
-                             const char *instance, pl_conn_cb cb, void *userdata, pl_conn **out);
+PL_EXPORT int pl_conn_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_conn_cb cb,
+                             void *userdata, pl_conn **out);
 
 /**
  * Interrupted initiator of a session whose links the application brings
@@ -216,9 +217,8 @@ typedef struct pl_channel_ops {
  * copied. Otherwise as pl_conn_new_fd(), resumption included (with
  * pl_conn_attach_channel()).
  */
-PL_EXPORT int pl_conn_new_channel(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_role role,
-                                  pl_keystore *ks, const char *instance, pl_conn_cb cb, void *userdata,
-                                  pl_conn **out);
+PL_EXPORT int pl_conn_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role,
+                                  const char *instance, pl_conn_cb cb, void *userdata, pl_conn **out);
 
 /**
  * Interrupted initiator (see pl_conn_attach_fd()): carry the session on
@@ -431,8 +431,7 @@ typedef void (*pl_accept_cb)(pl_listener *l, pl_conn *c, void *userdata);
  * Returns PL_OK with *out set, or PL_ERR_IO (errno set, e.g.
  * EADDRINUSE) / PL_ERR_NOMEM / PL_ERR_INVALID with *out untouched.
  */
-PL_EXPORT int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_accept_cb cb,
-                              void *userdata, pl_listener **out);
+PL_EXPORT int pl_listener_new(pl_node *node, uint16_t port, pl_accept_cb cb, void *userdata, pl_listener **out);
 
 /**
  * A listener with no socket of its own: it accepts the links the
@@ -440,8 +439,7 @@ PL_EXPORT int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *k
  * Network.framework connections, Wi-Fi Aware or BLE pipes. Otherwise as
  * pl_listener_new() (port 0). PL_OK, PL_ERR_INVALID, PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_listener_new_detached(const pl_poll *poll, pl_keystore *ks, pl_accept_cb cb, void *userdata,
-                                       pl_listener **out);
+PL_EXPORT int pl_listener_new_detached(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out);
 
 /**
  * An inbound pipe for the listener (any listener, detached or not): the

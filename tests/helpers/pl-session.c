@@ -261,6 +261,7 @@ static void local_service(pl_service *svc, pl_address *a, uint16_t port, const c
 typedef struct relay_ctx {
     const pl_poll *poll;
     pl_keystore *ks_i;
+    pl_node *node_i;
     pl_service svc;
     pl_address addr;
     int pairing_done;
@@ -321,7 +322,7 @@ static int channel_connect(uint16_t port, const char *code, pl_conn_cb cb, void 
     sock_pipe *p = dial_pipe(port);
     if (!p)
         return PL_ERR_CONNECT;
-    int rc = pl_conn_new_channel(g_rc.poll, sock_pipe_ops(), p, PL_ROLE_INITIATOR, g_rc.ks_i, INSTANCE, cb, ud, out);
+    int rc = pl_conn_new_channel(g_rc.node_i, sock_pipe_ops(), p, PL_ROLE_INITIATOR, INSTANCE, cb, ud, out);
     if (rc != PL_OK) {
         sock_pipe_free(p);
         return rc;
@@ -382,9 +383,9 @@ static void on_pipe_accept(pl_watch *w, int fd, unsigned events, void *ud)
 }
 
 /* A detached listener, and the helper's own socket on 127.0.0.1:port for it. */
-static int channel_listen(uint16_t port, pl_keystore *ks, pl_accept_cb cb)
+static int channel_listen(uint16_t port, pl_node *node, pl_accept_cb cb)
 {
-    int rc = pl_listener_new_detached(g_rc.poll, ks, cb, NULL, &g_rc.l);
+    int rc = pl_listener_new_detached(node, cb, NULL, &g_rc.l);
     if (rc != PL_OK)
         return rc;
     int one = 1;
@@ -421,7 +422,7 @@ static void connect_session(void)
 {
     pl_conn *c;
     int rc = g_rc.channels ? channel_connect(g_rc.svc.port, NULL, on_first, &g_i, &c)
-                           : pl_connect(g_rc.poll, &g_rc.svc, g_rc.ks_i, 5000, on_first, &g_i, &c);
+                           : pl_connect(g_rc.node_i, &g_rc.svc, 5000, on_first, &g_i, &c);
     if (rc != PL_OK) {
         fail("%s: %s", g_rc.channels ? "a session over a pipe" : "pl_connect", pl_strerror(rc));
         return;
@@ -467,6 +468,7 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     fflush(stdout);
     const pl_poll *poll = pl_loop_get_poll(g_loop);
     pl_keystore *ks_r = NULL;
+    pl_node *node_r = NULL;
     pl_listener *l = NULL;
     g_rc.poll = poll;
     g_rc.channels = channels;
@@ -474,10 +476,14 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     int rc = pl_keystore_new_memory(&g_rc.ks_i);
     if (rc == PL_OK)
         rc = pl_keystore_new_memory(&ks_r);
-    if (rc == PL_OK && channels && (rc = channel_listen(port, ks_r, on_accept_relay)) == PL_OK)
+    if (rc == PL_OK)
+        rc = pl_node_new(poll, g_rc.ks_i, &g_rc.node_i);
+    if (rc == PL_OK)
+        rc = pl_node_new(poll, ks_r, &node_r);
+    if (rc == PL_OK && channels && (rc = channel_listen(port, node_r, on_accept_relay)) == PL_OK)
         l = g_rc.l;
     else if (rc == PL_OK && !channels)
-        rc = pl_listener_new(poll, port, ks_r, on_accept_relay, NULL, &l);
+        rc = pl_listener_new(node_r, port, on_accept_relay, NULL, &l);
     if (rc != PL_OK) {
         fail("setup: %s", pl_strerror(rc));
         return 1;
@@ -491,7 +497,7 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     if (channels) {
         rc = channel_connect(port, CODE_DEFAULT, on_pair, NULL, &g_rc.pair_i);
     } else {
-        rc = pl_connect(poll, &g_rc.svc, g_rc.ks_i, 5000, on_pair, NULL, &g_rc.pair_i);
+        rc = pl_connect(g_rc.node_i, &g_rc.svc, 5000, on_pair, NULL, &g_rc.pair_i);
         if (rc == PL_OK)
             rc = pl_conn_set_code(g_rc.pair_i, CODE_DEFAULT);
     }
@@ -550,6 +556,8 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
         poll->timeout_free(g_rc.reattach);
     if (g_rc.lsock >= 0)
         close(g_rc.lsock);
+    pl_node_free(g_rc.node_i);
+    pl_node_free(node_r);
     pl_keystore_free(g_rc.ks_i);
     pl_keystore_free(ks_r);
     free(g_i.buf);
@@ -607,6 +615,7 @@ static void on_listen_accept(pl_listener *l, pl_conn *c, void *ud)
 typedef struct sender {
     pl_conn *c;
     pl_keystore *ks;
+    pl_node *node;
     pl_discovery *disc;
     pl_browser *browser;
     const char *code;
@@ -765,8 +774,11 @@ static int run_listen(uint16_t port, const char *keys, const char *code, unsigne
 {
     pl_keystore *ks = open_keys(keys);
     const pl_poll *poll = pl_loop_get_poll(g_loop);
+    pl_node *node = NULL;
     pl_listener *l;
-    int rc = pl_listener_new(poll, port, ks, on_listen_accept, NULL, &l);
+    int rc = pl_node_new(poll, ks, &node);
+    if (rc == PL_OK)
+        rc = pl_listener_new(node, port, on_listen_accept, NULL, &l);
     if (rc != PL_OK) {
         fprintf(stderr, "listen: %s\n", pl_strerror(rc));
         return 1;
@@ -787,6 +799,7 @@ static int run_listen(uint16_t port, const char *keys, const char *code, unsigne
     pl_publication_free(p.pub);
     pl_discovery_free(p.disc);
     pl_listener_free(l);
+    pl_node_free(node);
     pl_keystore_free(ks);
     (void)w; /* freed with the loop */
     return 0;
@@ -794,7 +807,7 @@ static int run_listen(uint16_t port, const char *keys, const char *code, unsigne
 
 static void send_connect(sender *s, const pl_service *svc)
 {
-    int rc = pl_connect(pl_loop_get_poll(g_loop), svc, s->ks, 5000, on_send_conn, s, &s->c);
+    int rc = pl_connect(s->node, svc, 5000, on_send_conn, s, &s->c);
     if (rc == PL_OK && s->code)
         rc = pl_conn_set_code(s->c, s->code);
     if (rc == PL_OK && s->disc)
@@ -828,6 +841,10 @@ static int run_send(uint16_t port, const char *keys, const char *code, uint64_t 
 {
     sender s = {.total = n, .rate = rate, .code = code, .resume_ms = resume_ms};
     s.ks = open_keys(keys);
+    if (pl_node_new(pl_loop_get_poll(g_loop), s.ks, &s.node) != PL_OK) {
+        fprintf(stderr, "node: out of memory\n");
+        return 1;
+    }
     s.tick = pl_loop_get_poll(g_loop)->timeout_new(pl_loop_get_poll(g_loop), -1, on_tick, &s);
     if (browse) {
         s.disc = open_discovery();
@@ -848,6 +865,7 @@ static int run_send(uint16_t port, const char *keys, const char *code, uint64_t 
     pl_browser_free(s.browser);
     pl_discovery_free(s.disc);
     pl_loop_get_poll(g_loop)->timeout_free(s.tick);
+    pl_node_free(s.node);
     pl_keystore_free(s.ks);
     return g_failed;
 }

@@ -810,17 +810,17 @@ static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, 
 /* The glue's initiator over a stand-in transport on one end of a
  * socketpair, a descriptor responder on the other, both pairing with
  * CODE; the transport is not ready yet. Returns the initiator's session. */
-static pl_conn *glue_pair(fake_io *io, pl_keystore *cks, pl_keystore *sks, cseen *cli, cseen *srv)
+static pl_conn *glue_pair(fake_io *io, pl_node *cnode, pl_node *snode, cseen *cli, cseen *srv)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fio_init(io, sv[0]);
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, io, cks, "Kitchen", 5000, on_conn, cli, NULL, NULL, NULL,
+    assert_int_equal(pl__chan_connect(cnode, &fake_chan_io, io, "Kitchen", 5000, on_conn, cli, NULL, NULL, NULL,
                                       &io->ch, &c),
                      PL_OK);
     assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
-    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_RESPONDER, sks, "Kitchen", on_conn, srv, &srv->conn), PL_OK);
+    assert_int_equal(pl_conn_new_fd(snode, sv[1], PL_ROLE_RESPONDER, "Kitchen", on_conn, srv, &srv->conn), PL_OK);
     assert_int_equal(pl_conn_set_code(srv->conn, CODE), PL_OK);
     return c;
 }
@@ -832,9 +832,12 @@ static void test_chan_initiator_pairs(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    pl_node *cnode, *snode;
+    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     fake_io io;
     cseen cli = {0}, srv = {0};
-    pl_conn *c = glue_pair(&io, cks, sks, &cli, &srv);
+    pl_conn *c = glue_pair(&io, cnode, snode, &cli, &srv);
     assert_int_equal(pl_conn_send(c, "hello", 5), PL_OK); /* held until the handshake is done */
     run_for(100);
     /* Not ready yet: the session's bytes wait in the glue, nothing reached the transport. */
@@ -861,6 +864,8 @@ static void test_chan_initiator_pairs(void **state)
     pl_conn_free(c);
     pl_conn_free(srv.conn);
     fio_clear(&io);
+    pl_node_free(cnode);
+    pl_node_free(snode);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
 }
@@ -874,9 +879,12 @@ static void test_chan_paused_session_stops_receiving(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    pl_node *cnode, *snode;
+    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     fake_io io;
     cseen cli = {0}, srv = {0};
-    pl_conn *c = glue_pair(&io, cks, sks, &cli, &srv);
+    pl_conn *c = glue_pair(&io, cnode, snode, &cli, &srv);
     assert_int_equal(pl_conn_set_receive_limit(c, 16 * 1024), PL_OK);       /* what the paused side holds */
     assert_int_equal(pl_conn_set_send_limit(srv.conn, 4 * 1024 * 1024), PL_OK); /* the sender may send it all */
     pl__chan_ready(io.ch);
@@ -907,6 +915,8 @@ static void test_chan_paused_session_stops_receiving(void **state)
     pl_conn_free(srv.conn);
     run_for(30);
     fio_clear(&io);
+    pl_node_free(cnode);
+    pl_node_free(snode);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
 }
@@ -954,10 +964,13 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    pl_node *cnode, *snode;
+    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     memset(&acc_srv, 0, sizeof acc_srv);
     redialer r;
     memset(&r, 0, sizeof r);
-    assert_int_equal(pl_listener_new_detached(lpoll, sks, on_acc, NULL, &r.l), PL_OK);
+    assert_int_equal(pl_listener_new_detached(snode, on_acc, NULL, &r.l), PL_OK);
     assert_int_equal(pl_listener_set_instance(r.l, "Kitchen"), PL_OK);
     assert_int_equal(pl_listener_set_pairing(r.l, CODE, 0, 0), PL_OK);
 
@@ -967,7 +980,7 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     fio_init(&io, sv[0]);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, cks, "Kitchen", 5000, on_conn, &cli, test_redial, &r,
+    assert_int_equal(pl__chan_connect(cnode, &fake_chan_io, &io, "Kitchen", 5000, on_conn, &cli, test_redial, &r,
                                       NULL, &io.ch, &c), PL_OK);
     assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
     assert_int_equal(pl_listener_add_fd(r.l, sv[1]), PL_OK);
@@ -1014,6 +1027,8 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     fio_clear(&io);
     fio_clear(&r.io[0]);
     pl_listener_free(r.l);
+    pl_node_free(cnode);
+    pl_node_free(snode);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
 }
@@ -1024,11 +1039,13 @@ static void test_chan_initiator_connect_fails(void **state)
     (void)state;
     pl_keystore *ks;
     assert_int_equal(pl_keystore_new_memory(&ks), PL_OK);
+    pl_node *node;
+    assert_int_equal(pl_node_new(lpoll, ks, &node), PL_OK);
     fake_io io;
     fio_init(&io, -1);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, ks, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
+    assert_int_equal(pl__chan_connect(node, &fake_chan_io, &io, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     pl_conn_set_code(c, CODE);
     run_for(20);
@@ -1041,6 +1058,7 @@ static void test_chan_initiator_connect_fails(void **state)
     run_for(20);
     assert_int_equal(io.released, 1);
     fio_clear(&io);
+    pl_node_free(node);
     pl_keystore_free(ks);
 }
 
@@ -1050,11 +1068,13 @@ static void test_chan_initiator_times_out(void **state)
     (void)state;
     pl_keystore *ks;
     assert_int_equal(pl_keystore_new_memory(&ks), PL_OK);
+    pl_node *node;
+    assert_int_equal(pl_node_new(lpoll, ks, &node), PL_OK);
     fake_io io;
     fio_init(&io, -1);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl__chan_connect(lpoll, &fake_chan_io, &io, ks, "Kitchen", 150, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
+    assert_int_equal(pl__chan_connect(node, &fake_chan_io, &io, "Kitchen", 150, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     run_until(&cli.closed);
     assert_int_equal(cli.status, PL_ERR_TIMEOUT);
@@ -1063,6 +1083,7 @@ static void test_chan_initiator_times_out(void **state)
     run_for(20);
     assert_int_equal(io.released, 1);
     fio_clear(&io);
+    pl_node_free(node);
     pl_keystore_free(ks);
 }
 
@@ -1091,9 +1112,12 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    pl_node *cnode, *snode;
+    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     accept_ctx ac = {.instance = "Kitchen"};
     pl_chan_acceptor *a;
-    assert_int_equal(pl__chan_acceptor_new(lpoll, sks, &acc_ops, &ac, &a), PL_OK);
+    assert_int_equal(pl__chan_acceptor_new(snode, &acc_ops, &ac, &a), PL_OK);
     assert_int_equal(pl__chan_acceptor_set_code(a, CODE), PL_OK);
     assert_int_equal(pl__chan_acceptor_set_code(a, "bad code"), PL_ERR_INVALID);
     fake_io also[3];
@@ -1123,7 +1147,7 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_INITIATOR, cks, "Kitchen", on_conn, &cli, &c), PL_OK);
+    assert_int_equal(pl_conn_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
     assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
     run_for(50);
     assert_int_equal(io.sends, 0); /* no session before ready */
@@ -1147,6 +1171,8 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     assert_int_equal(io.released, 1);
     fio_clear(&io);
     pl__chan_acceptor_free(a);
+    pl_node_free(cnode);
+    pl_node_free(snode);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
 }
@@ -1166,9 +1192,12 @@ static void test_chan_acceptor_session_resumes(void **state)
     pl_keystore *cks, *sks;
     assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    pl_node *cnode, *snode;
+    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     accept_ctx ac = {.instance = "Kitchen"};
     pl_chan_acceptor *a;
-    assert_int_equal(pl__chan_acceptor_new(lpoll, sks, &acc_ops, &ac, &a), PL_OK);
+    assert_int_equal(pl__chan_acceptor_new(snode, &acc_ops, &ac, &a), PL_OK);
     assert_int_equal(pl__chan_acceptor_set_code(a, CODE), PL_OK);
 
     int sv[2];
@@ -1178,7 +1207,7 @@ static void test_chan_acceptor_session_resumes(void **state)
     assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
     pl_conn *c;
-    assert_int_equal(pl_conn_new_fd(lpoll, sv[1], PL_ROLE_INITIATOR, cks, "Kitchen", on_conn, &cli, &c), PL_OK);
+    assert_int_equal(pl_conn_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
     assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
     assert_int_equal(pl_conn_set_resume(c, 30000), PL_OK);
     pl__chan_ready(io.ch);
@@ -1229,6 +1258,8 @@ static void test_chan_acceptor_session_resumes(void **state)
     fio_clear(&io);
     fio_clear(&io2);
     pl__chan_acceptor_free(a);
+    pl_node_free(cnode);
+    pl_node_free(snode);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
 }
@@ -1239,9 +1270,11 @@ static void test_chan_acceptor_free_with_pending(void **state)
     (void)state;
     pl_keystore *ks;
     assert_int_equal(pl_keystore_new_memory(&ks), PL_OK);
+    pl_node *node;
+    assert_int_equal(pl_node_new(lpoll, ks, &node), PL_OK);
     accept_ctx ac = {.instance = "Kitchen"};
     pl_chan_acceptor *a;
-    assert_int_equal(pl__chan_acceptor_new(lpoll, ks, &acc_ops, &ac, &a), PL_OK);
+    assert_int_equal(pl__chan_acceptor_new(node, &acc_ops, &ac, &a), PL_OK);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io connecting, ready;
@@ -1261,6 +1294,7 @@ static void test_chan_acceptor_free_with_pending(void **state)
     fio_clear(&connecting);
     fio_clear(&ready);
     close(sv[1]);
+    pl_node_free(node);
     pl_keystore_free(ks);
 }
 

@@ -43,6 +43,7 @@ typedef struct fixture {
     pl_loop *loop;
     const pl_poll *poll;
     pl_keystore *srv_ks, *cli_ks;
+    pl_node *srv_node, *cli_node; /* the two peers */
     pl_listener *l;
     side srv, cli;
     int accepted;
@@ -123,7 +124,9 @@ static int setup(void **state)
     f->poll = pl_loop_get_poll(f->loop);
     assert_int_equal(pl_keystore_new_memory(&f->srv_ks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&f->cli_ks), PL_OK);
-    assert_int_equal(pl_listener_new(f->poll, 0, f->srv_ks, on_accept, f, &f->l), PL_OK);
+    assert_int_equal(pl_node_new(f->poll, f->srv_ks, &f->srv_node), PL_OK);
+    assert_int_equal(pl_node_new(f->poll, f->cli_ks, &f->cli_node), PL_OK);
+    assert_int_equal(pl_listener_new(f->srv_node, 0, on_accept, f, &f->l), PL_OK);
     assert_int_equal(pl_listener_set_instance(f->l, "t"), PL_OK);
     assert_int_equal(pl_listener_set_pairing(f->l, CODE, 0, 3), PL_OK);
     pl_listener_set_pairing_callback(f->l, on_pairing, f);
@@ -139,6 +142,8 @@ static int teardown(void **state)
     pl_conn_free(f->srv.conn);
     pl_conn_free(f->cli.conn);
     pl_listener_free(f->l);
+    pl_node_free(f->srv_node);
+    pl_node_free(f->cli_node);
     pl_loop_free(f->loop);
     pl_keystore_free(f->srv_ks);
     pl_keystore_free(f->cli_ks);
@@ -159,7 +164,7 @@ static void connect_to(fixture *f, const pl_address *addrs, size_t n, uint16_t p
     pl_txt *txt;
     assert_int_equal(pl_txt_new(&txt), PL_OK);
     pl_service svc = {"t", "_peerlink._tcp", "local", "localhost", port, txt, n, addrs};
-    assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
+    assert_int_equal(pl_connect(f->cli_node, &svc, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
     if (f->code)
         assert_int_equal(pl_conn_set_code(f->cli.conn, f->code), PL_OK);
     pl_txt_free(txt); /* the service was copied */
@@ -475,9 +480,9 @@ static void test_session_over_byte_channel(void **state)
     ie.other = &re;
     re.other = &ie;
     ie.budget = 7; /* a pipe that takes a few bytes at a time */
-    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &ie, PL_ROLE_INITIATOR, f->cli_ks, "aware", on_conn,
+    assert_int_equal(pl_conn_new_channel(f->cli_node, &ops, &ie, PL_ROLE_INITIATOR, "aware", on_conn,
                                          &f->cli, &ie.self), PL_OK);
-    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &re, PL_ROLE_RESPONDER, f->srv_ks, "aware", on_conn,
+    assert_int_equal(pl_conn_new_channel(f->srv_node, &ops, &re, PL_ROLE_RESPONDER, "aware", on_conn,
                                          &f->srv, &re.self), PL_OK);
     f->cli.conn = ie.self;
     f->srv.conn = re.self;
@@ -511,9 +516,9 @@ static void test_session_over_socketpair_fd(void **state)
     fixture *f = *state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(pl_conn_new_fd(f->poll, sv[0], PL_ROLE_INITIATOR, f->cli_ks, "l2cap", on_conn, &f->cli,
+    assert_int_equal(pl_conn_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, "l2cap", on_conn, &f->cli,
                                     &f->cli.conn), PL_OK);
-    assert_int_equal(pl_conn_new_fd(f->poll, sv[1], PL_ROLE_RESPONDER, f->srv_ks, "l2cap", on_conn, &f->srv,
+    assert_int_equal(pl_conn_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, "l2cap", on_conn, &f->srv,
                                     &f->srv.conn), PL_OK);
     assert_int_equal(pl_conn_set_code(f->cli.conn, "7777"), PL_OK);
     assert_int_equal(pl_conn_set_code(f->srv.conn, "7777"), PL_OK);
@@ -731,9 +736,9 @@ static void test_channel_input_is_bounded(void **state)
     ie.other = &re;
     re.other = &ie;
     ie.budget = 16384; /* a pipe that takes 16 KiB per write */
-    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &ie, PL_ROLE_INITIATOR, f->cli_ks, "aware", on_conn,
+    assert_int_equal(pl_conn_new_channel(f->cli_node, &ops, &ie, PL_ROLE_INITIATOR, "aware", on_conn,
                                          &f->cli, &ie.self), PL_OK);
-    assert_int_equal(pl_conn_new_channel(f->poll, &ops, &re, PL_ROLE_RESPONDER, f->srv_ks, "aware", on_count, &k,
+    assert_int_equal(pl_conn_new_channel(f->srv_node, &ops, &re, PL_ROLE_RESPONDER, "aware", on_count, &k,
                                          &re.self), PL_OK);
     assert_int_equal(pl_conn_set_code(ie.self, "abc-42"), PL_OK);
     assert_int_equal(pl_conn_set_code(re.self, "abc-42"), PL_OK);
@@ -860,6 +865,7 @@ static void test_abort_reaches_the_peer(void **state)
 /* Both peers listen, and dial each other in the same loop turn. */
 typedef struct dialer {
     pl_keystore *ks;
+    pl_node *node;
     pl_listener *l;
     side dial, acc;
     int accepted;
@@ -879,7 +885,7 @@ static void dial(fixture *f, dialer *from, const char *name, uint16_t port, cons
     pl_address a = v4("127.0.0.1");
     pl_service svc = {name, "_peerlink._tcp", "local", "localhost", port, NULL, 1, &a};
     memset(&from->dial, 0, sizeof from->dial);
-    assert_int_equal(pl_connect(f->poll, &svc, from->ks, 5000, on_conn, &from->dial, &from->dial.conn), PL_OK);
+    assert_int_equal(pl_connect(from->node, &svc, 5000, on_conn, &from->dial, &from->dial.conn), PL_OK);
     if (code)
         assert_int_equal(pl_conn_set_code(from->dial.conn, code), PL_OK);
 }
@@ -899,8 +905,10 @@ static void test_simultaneous_dial_leaves_one_session(void **state)
     dialer A = {0}, B = {0};
     A.ks = f->cli_ks;
     B.ks = f->srv_ks;
-    assert_int_equal(pl_listener_new(f->poll, 0, A.ks, on_dial_accept, &A, &A.l), PL_OK);
-    assert_int_equal(pl_listener_new(f->poll, 0, B.ks, on_dial_accept, &B, &B.l), PL_OK);
+    A.node = f->cli_node;
+    B.node = f->srv_node;
+    assert_int_equal(pl_listener_new(A.node, 0, on_dial_accept, &A, &A.l), PL_OK);
+    assert_int_equal(pl_listener_new(B.node, 0, on_dial_accept, &B, &B.l), PL_OK);
     /* A pairs with B's listener "b"; B stores A under A's name, the host
      * name, which A's listener then takes as its instance name. */
     char host[64] = "";

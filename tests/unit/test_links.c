@@ -103,6 +103,7 @@ typedef struct fixture {
     pl_loop *loop;
     const pl_poll *poll;
     pl_keystore *cli_ks, *srv_ks;
+    pl_node *cli_node, *srv_node;
     pl_listener *l;
     side cli, srv;
 } fixture;
@@ -129,7 +130,9 @@ static int setup(void **state)
     f->poll = pl_loop_get_poll(f->loop);
     assert_int_equal(pl_keystore_new_memory(&f->cli_ks), PL_OK);
     assert_int_equal(pl_keystore_new_memory(&f->srv_ks), PL_OK);
-    assert_int_equal(pl_listener_new_detached(f->poll, f->srv_ks, on_accept, f, &f->l), PL_OK);
+    assert_int_equal(pl_node_new(f->poll, f->cli_ks, &f->cli_node), PL_OK);
+    assert_int_equal(pl_node_new(f->poll, f->srv_ks, &f->srv_node), PL_OK);
+    assert_int_equal(pl_listener_new_detached(f->srv_node, on_accept, f, &f->l), PL_OK);
     assert_int_equal(pl_listener_set_instance(f->l, INSTANCE), PL_OK);
     assert_int_equal(pl_listener_set_pairing(f->l, CODE, 0, 0), PL_OK);
     assert_int_equal(pl_listener_set_resume(f->l, 30000, 0), PL_OK);
@@ -147,6 +150,8 @@ static int teardown(void **state)
     pl_listener_free(f->l);
     for (int i = 0; i < 5; i++)
         pl_loop_iterate(f->loop, 1);
+    pl_node_free(f->cli_node);
+    pl_node_free(f->srv_node);
     pl_keystore_free(f->cli_ks);
     pl_keystore_free(f->srv_ks);
     pl_loop_free(f->loop);
@@ -291,7 +296,7 @@ static pipe_end *start_pipe_session(fixture *f)
 {
     n_links = 0;
     pipe_end *e = new_pipe(f);
-    assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE, on_side,
+    assert_int_equal(pl_conn_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE, on_side,
                                          &f->cli, &f->cli.conn), PL_OK);
     e[0].ch = pl_conn_channel(f->cli.conn);
     assert_non_null(e[0].ch);
@@ -309,6 +314,32 @@ static void test_channel_session_resumes(void **state)
     /* A link still attached when the session is over was released. */
     for (int k = 0; k < n_links; k++)
         assert_true(ends[k][0].ch == NULL && ends[k][1].ch == NULL);
+}
+
+/* Freeing the node frees what it still has: the listener and both open
+ * sessions go, and every pipe is released (ops->close); ASan and
+ * Valgrind check that nothing leaks. */
+static void test_node_free_releases_sessions(void **state)
+{
+    fixture *f = *state;
+    start_pipe_session(f);
+    int64_t end = now_ms() + 10000;
+    while ((!f->srv.conn || !f->cli.open) && now_ms() < end)
+        pl_loop_iterate(f->loop, 5);
+    assert_non_null(f->srv.conn);
+    assert_int_equal(f->cli.open, 1);
+    assert_int_equal(pl_conn_send(f->cli.conn, "x", 1), PL_OK); /* unacknowledged: dropped with the session */
+    pl_node_free(f->cli_node);
+    pl_node_free(f->srv_node); /* with f->l */
+    f->cli_node = f->srv_node = NULL;
+    f->cli.conn = f->srv.conn = NULL;
+    f->l = NULL;
+    for (int k = 0; k < n_links; k++)
+        assert_true(ends[k][0].ch == NULL && ends[k][1].ch == NULL);
+    assert_int_equal(f->cli.closed + f->srv.closed, 0); /* no callback after a free */
+    assert_int_equal(pl_node_new(NULL, f->cli_ks, &f->cli_node), PL_ERR_INVALID);
+    assert_int_equal(pl_node_new(f->poll, NULL, &f->cli_node), PL_ERR_INVALID);
+    assert_null(f->cli_node);
 }
 
 /* Without pl_conn_set_resume(), a pipe session ends with its pipe, as before. */
@@ -363,7 +394,7 @@ static void test_fd_session_resumes(void **state)
     fixture *f = *state;
     n_links = 0;
     fd_new_pair(f);
-    assert_int_equal(pl_conn_new_fd(f->poll, fd_pair[0][0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE, on_side, &f->cli,
+    assert_int_equal(pl_conn_new_fd(f->cli_node, fd_pair[0][0], PL_ROLE_INITIATOR, INSTANCE, on_side, &f->cli,
                                     &f->cli.conn), PL_OK);
     assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
     assert_int_equal(pl_conn_set_resume(f->cli.conn, 30000), PL_OK);
@@ -428,7 +459,7 @@ static void test_tcp_dialler_resumes_into_pipe_listener(void **state)
     svc.port = ntohs(sa.sin_port);
     svc.addresses = &a;
     svc.n_addresses = 1;
-    assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 0, on_side, &f->cli, &f->cli.conn), PL_OK);
+    assert_int_equal(pl_connect(f->cli_node, &svc, 0, on_side, &f->cli, &f->cli.conn), PL_OK);
     assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
     assert_int_equal(pl_conn_set_keepalive(f->cli.conn, 0), PL_OK);
     run_exchange(f, 3, sock_cut, NULL); /* pl_connect dials again by itself */
@@ -475,7 +506,7 @@ static void test_attempt_budget_across_links(void **state)
     memset(pe, 0, sizeof pe);
     memset(att, 0, sizeof att);
     pl_listener *tcp = NULL;
-    assert_int_equal(pl_listener_new(f->poll, 0, f->srv_ks, on_accept, f, &tcp), PL_OK);
+    assert_int_equal(pl_listener_new(f->srv_node, 0, on_accept, f, &tcp), PL_OK);
     assert_int_equal(pl_listener_set_instance(tcp, INSTANCE), PL_OK);
     assert_int_equal(pl_listener_set_pairing(tcp, CODE, 0, 0), PL_OK);
     pl_address a = {0};
@@ -491,14 +522,14 @@ static void test_attempt_budget_across_links(void **state)
         char wrong[16];
         snprintf(wrong, sizeof wrong, "%06d", 100000 + i); /* never CODE */
         /* over TCP, to the TCP listener */
-        assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 0, on_attacker, &att[i], &conns[i]), PL_OK);
+        assert_int_equal(pl_connect(f->cli_node, &svc, 0, on_attacker, &att[i], &conns[i]), PL_OK);
         assert_int_equal(pl_conn_set_code(conns[i], wrong), PL_OK);
         /* over a pipe, to the detached listener */
         pipe_end *e = pe[i];
         e[0].other = &e[1];
         e[1].other = &e[0];
         assert_int_equal(pl_listener_add_channel(f->l, &pipe_ops, &e[1], &e[1].ch), PL_OK);
-        assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
+        assert_int_equal(pl_conn_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE,
                                              on_attacker, &att[ATTACKERS + i], &conns[ATTACKERS + i]), PL_OK);
         e[0].ch = pl_conn_channel(conns[ATTACKERS + i]);
         assert_int_equal(pl_conn_set_code(conns[ATTACKERS + i], wrong), PL_OK);
@@ -506,11 +537,11 @@ static void test_attempt_budget_across_links(void **state)
         e = pe[ATTACKERS + i];
         e[0].other = &e[1];
         e[1].other = &e[0];
-        assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[1], PL_ROLE_RESPONDER, f->srv_ks, INSTANCE,
+        assert_int_equal(pl_conn_new_channel(f->srv_node, &pipe_ops, &e[1], PL_ROLE_RESPONDER, INSTANCE,
                                              NULL, NULL, &responders[i]), PL_OK);
         e[1].ch = pl_conn_channel(responders[i]);
         assert_int_equal(pl_conn_set_code(responders[i], CODE), PL_OK);
-        assert_int_equal(pl_conn_new_channel(f->poll, &pipe_ops, &e[0], PL_ROLE_INITIATOR, f->cli_ks, INSTANCE,
+        assert_int_equal(pl_conn_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE,
                                              on_attacker, &att[2 * ATTACKERS + i], &conns[2 * ATTACKERS + i]),
                          PL_OK);
         e[0].ch = pl_conn_channel(conns[2 * ATTACKERS + i]);
@@ -556,7 +587,7 @@ static void test_connect_without_addresses(void **state)
     svc.type = "_peerlink._tcp";
     svc.domain = "local";
     pl_conn *c = (pl_conn *)&svc; /* must stay untouched */
-    assert_int_equal(pl_connect(f->poll, &svc, f->cli_ks, 0, on_side, &f->cli, &c), PL_ERR_INVALID);
+    assert_int_equal(pl_connect(f->cli_node, &svc, 0, on_side, &f->cli, &c), PL_ERR_INVALID);
     assert_ptr_equal(c, (pl_conn *)&svc);
 }
 
@@ -565,6 +596,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_channel_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_session_not_resumable_by_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_free_releases_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_budget_across_links, setup, teardown),

@@ -522,10 +522,10 @@ static const pl_chan_accept_ops acc_ops = {
     .accepted = acc_accepted,
 };
 
-int pl_apple_listener_new(pl_publication *p, pl_keystore *ks, pl_apple_accept_cb cb, void *userdata,
+int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_accept_cb cb, void *userdata,
                           pl_apple_listener **out)
 {
-    if (!p || !ks || !cb || !out)
+    if (!p || !node || !cb || !out)
         return PL_ERR_INVALID;
     if (p->d->ops != &pl__apple_ops || !p->priv)
         return PL_ERR_UNSUPPORTED;
@@ -535,7 +535,7 @@ int pl_apple_listener_new(pl_publication *p, pl_keystore *ks, pl_apple_accept_cb
     pl_apple_listener *l = calloc(1, sizeof *l);
     if (!l)
         return PL_ERR_NOMEM;
-    int rc = pl__chan_acceptor_new(p->d->poll, ks, &acc_ops, l, &l->acc);
+    int rc = pl__chan_acceptor_new(node, &acc_ops, l, &l->acc);
     if (rc != PL_OK) {
         free(l);
         return rc;

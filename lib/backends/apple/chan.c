@@ -217,11 +217,12 @@ static void dialer_free(void *ctx)
     free(d);
 }
 
-int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks, const char *instance,
-                     int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
+int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char *instance, int timeout_ms,
+                     pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
                      void (*target_free)(void *target), pl_chan **out, pl_conn **conn)
 {
-    if (!poll || !ops || !ks || !instance || !out || !conn)
+    const pl_poll *poll = pl_node_poll(node);
+    if (!poll || !ops || !instance || !out || !conn)
         return PL_ERR_INVALID;
     pl_chan *ch = chan_alloc(poll, ops, io, 0);
     pl_chan_dialer *d = redial ? calloc(1, sizeof *d) : NULL;
@@ -231,7 +232,7 @@ int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_ke
         return PL_ERR_NOMEM; /* io and target untouched */
     }
     pl_conn *c = NULL;
-    int rc = pl_conn_new_channel(poll, &chan_channel_ops, ch, PL_ROLE_INITIATOR, ks, instance, cb, userdata, &c);
+    int rc = pl_conn_new_channel(node, &chan_channel_ops, ch, PL_ROLE_INITIATOR, instance, cb, userdata, &c);
     if (rc == PL_OK)
         rc = pl__conn_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS);
     if (rc != PL_OK) {
@@ -388,15 +389,15 @@ static void acc_accepted(pl_listener *l, pl_conn *c, void *userdata)
     a->ops.accepted(a->ctx, c);
 }
 
-int pl__chan_acceptor_new(const pl_poll *poll, pl_keystore *ks, const pl_chan_accept_ops *ops, void *ctx,
-                          pl_chan_acceptor **out)
+int pl__chan_acceptor_new(pl_node *node, const pl_chan_accept_ops *ops, void *ctx, pl_chan_acceptor **out)
 {
-    if (!poll || !ks || !ops || !ops->accepted || !ops->instance || !out)
+    const pl_poll *poll = pl_node_poll(node);
+    if (!poll || !ops || !ops->accepted || !ops->instance || !out)
         return PL_ERR_INVALID;
     pl_chan_acceptor *a = calloc(1, sizeof *a);
     if (!a)
         return PL_ERR_NOMEM;
-    int rc = pl_listener_new_detached(poll, ks, acc_accepted, a, &a->l);
+    int rc = pl_listener_new_detached(node, acc_accepted, a, &a->l);
     if (rc != PL_OK) {
         free(a);
         return rc;

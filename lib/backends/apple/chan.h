@@ -68,7 +68,7 @@ typedef struct pl_chan_acceptor pl_chan_acceptor;
  */
 typedef struct pl_chan_dialer pl_chan_dialer;
 typedef int (*pl_chan_redial_fn)(void *target, pl_chan_dialer *d);
-int pl__chan_connect(const pl_poll *poll, const pl_chan_io *ops, void *io, pl_keystore *ks, const char *instance,
+int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char *instance,
                      int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
                      void (*target_free)(void *target), pl_chan **out, pl_conn **conn);
 /* From redial: io, a new transport (same ops), carries the interrupted
@@ -101,8 +101,7 @@ typedef struct pl_chan_accept_ops {
     void (*accepted)(void *ctx, pl_conn *c);
 } pl_chan_accept_ops;
 
-int pl__chan_acceptor_new(const pl_poll *poll, pl_keystore *ks, const pl_chan_accept_ops *ops, void *ctx,
-                          pl_chan_acceptor **out);
+int pl__chan_acceptor_new(pl_node *node, const pl_chan_accept_ops *ops, void *ctx, pl_chan_acceptor **out);
 /* Pairing: a fixed code (copied; checked as pl_conn_set_code() does), or NULL: off. */
 int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code);
 /* Connections still in handshake. */

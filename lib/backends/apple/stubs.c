@@ -7,17 +7,17 @@
 
 #include <peerlink/apple.h>
 
-int pl_apple_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
-                     void *userdata, pl_conn **out)
+int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
+                     pl_conn **out)
 {
-    (void)poll, (void)svc, (void)ks, (void)timeout_ms, (void)cb, (void)userdata, (void)out;
+    (void)node, (void)svc, (void)timeout_ms, (void)cb, (void)userdata, (void)out;
     return PL_ERR_UNSUPPORTED;
 }
 
-int pl_apple_listener_new(pl_publication *p, pl_keystore *ks, pl_apple_accept_cb cb, void *userdata,
+int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_accept_cb cb, void *userdata,
                           pl_apple_listener **out)
 {
-    (void)p, (void)ks, (void)cb, (void)userdata, (void)out;
+    (void)p, (void)node, (void)cb, (void)userdata, (void)out;
     return PL_ERR_UNSUPPORTED;
 }
 

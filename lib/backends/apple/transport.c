@@ -369,11 +369,12 @@ static int redial(void *ctx, pl_chan_dialer *d)
     return PL_OK;
 }
 
-int pl_apple_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
-                     void *userdata, pl_conn **out)
+int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
+                     pl_conn **out)
 {
     pl_apple_target at;
-    if (!poll || !svc || !ks || !out || !svc->name || pl__apple_target(svc, &at) != PL_OK)
+    const pl_poll *poll = pl_node_poll(node);
+    if (!poll || !svc || !out || !svc->name || pl__apple_target(svc, &at) != PL_OK)
         return PL_ERR_INVALID;
     nwtarget *t = calloc(1, sizeof *t);
     if (!t)
@@ -386,7 +387,7 @@ int pl_apple_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks
         return PL_ERR_NOMEM;
     }
     pl_conn *c = NULL;
-    int rc = pl__chan_connect(poll, &nw_chan_io, io, ks, svc->name, timeout_ms, cb, userdata, redial, t, target_free,
+    int rc = pl__chan_connect(node, &nw_chan_io, io, svc->name, timeout_ms, cb, userdata, redial, t, target_free,
                               &io->ch, &c);
     if (rc != PL_OK) {
         nw_connection_t conn = io->conn;

@@ -196,16 +196,16 @@ void pl_conn_channel_writable(pl_conn *c)
 
 /* ---------------------------------------------------------------- sessions over channels */
 
-int pl_conn_new_channel(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_role role, pl_keystore *ks,
-                        const char *instance, pl_conn_cb cb, void *userdata, pl_conn **out)
+int pl_conn_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role, const char *instance,
+                        pl_conn_cb cb, void *userdata, pl_conn **out)
 {
-    if (!poll || !ks || !instance || !out || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER))
+    if (!node || !instance || !out || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER))
         return PL_ERR_INVALID;
     pl_channel *ch = NULL;
-    int rc = ch_new(poll, ops, ctx, &ch);
+    int rc = ch_new(node->poll, ops, ctx, &ch);
     if (rc != PL_OK)
         return rc;
-    pl_conn *c = pl__conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    pl_conn *c = pl__conn_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
     if (!c) {
         ch_free(ch, 0);
         return PL_ERR_NOMEM;
@@ -225,7 +225,7 @@ int pl_conn_attach_channel(pl_conn *c, const pl_channel_ops *ops, void *ctx)
     if (!(c->app_links || c->redial) || !c->initiator || !c->ss.interrupted || c->link || c->closed)
         return PL_ERR_STATE;
     pl_channel *ch = NULL;
-    int rc = ch_new(c->poll, ops, ctx, &ch);
+    int rc = ch_new(c->node->poll, ops, ctx, &ch);
     if (rc != PL_OK)
         return rc;
     pl_engine_relink(&c->eng);
@@ -238,7 +238,7 @@ int pl_listener_add_channel(pl_listener *l, const pl_channel_ops *ops, void *ctx
     if (!l || !out)
         return PL_ERR_INVALID;
     pl_channel *ch = NULL;
-    int rc = ch_new(l->poll, ops, ctx, &ch);
+    int rc = ch_new(l->node->poll, ops, ctx, &ch);
     if (rc != PL_OK)
         return rc;
     rc = pl__listener_take(l, &ch->head);

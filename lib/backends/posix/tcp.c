@@ -206,9 +206,9 @@ static void attempt_close(const pl_poll *poll, pl_attempt *a)
 void pl__dial_stop(pl_conn *c)
 {
     for (size_t i = 0; c->attempts && i < c->n_addrs; i++)
-        attempt_close(c->poll, &c->attempts[i]);
+        attempt_close(c->node->poll, &c->attempts[i]);
     c->n_pending = 0;
-    pl__free_timeout(c->poll, &c->timer);
+    pl__free_timeout(c->node->poll, &c->timer);
 }
 
 void pl__dial_free(pl_conn *c)
@@ -236,7 +236,7 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
         a->fd = -1;
         pl__dial_stop(c);
         pl_link *lk = NULL;
-        int r = fd_link_new(c->poll, won, &tcp_ops, &lk);
+        int r = fd_link_new(c->node->poll, won, &tcp_ops, &lk);
         if (r != PL_OK) {
             close(won);
             pl__conn_fail(c, r);
@@ -254,7 +254,7 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
     }
     if (err == 0 && !(events & (PL_WATCH_ERR | PL_WATCH_HUP)))
         return;
-    attempt_close(c->poll, a);
+    attempt_close(c->node->poll, a);
     c->n_pending--;
     if (c->n_pending == 0)
         he_next(c); /* don't wait out the stagger when nothing is pending */
@@ -274,7 +274,7 @@ static int attempt_start(pl_conn *c, size_t i)
         a->fd = -1;
         return -1;
     }
-    a->w = c->poll->watch_new(c->poll, a->fd, PL_WATCH_OUT, attempt_io, a);
+    a->w = c->node->poll->watch_new(c->node->poll, a->fd, PL_WATCH_OUT, attempt_io, a);
     if (!a->w) {
         close(a->fd);
         a->fd = -1;
@@ -302,9 +302,9 @@ static void he_next(pl_conn *c)
         ;
     int more = c->next_addr < c->n_addrs;
     if (c->n_pending == 0 && !more)
-        c->poll->timeout_update(c->timer, 0); /* report from the loop, not from here */
+        c->node->poll->timeout_update(c->timer, 0); /* report from the loop, not from here */
     else
-        c->poll->timeout_update(c->timer, more ? PL_HE_STAGGER_MS : -1);
+        c->node->poll->timeout_update(c->timer, more ? PL_HE_STAGGER_MS : -1);
 }
 
 /* A round of attempts over every address, the first ones at once. */
@@ -312,7 +312,7 @@ static int dial(pl_conn *c)
 {
     c->next_addr = 0;
     if (!c->timer)
-        c->timer = c->poll->timeout_new(c->poll, -1, he_timer, c);
+        c->timer = c->node->poll->timeout_new(c->node->poll, -1, he_timer, c);
     if (!c->timer)
         return PL_ERR_NOMEM;
     he_next(c);
@@ -423,13 +423,13 @@ int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
     return rc;
 }
 
-int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks, int timeout_ms, pl_conn_cb cb,
-                    void *userdata, pl_conn **out)
+int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
+                    pl_conn **out)
 {
-    if (!poll || !svc || !ks || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
+    if (!node || !svc || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
         !svc->name || strlen(svc->name) > PL_NAME_MAX)
         return PL_ERR_INVALID;
-    pl_conn *c = pl__conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
+    pl_conn *c = pl__conn_alloc(node, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
     if (!c)
         return PL_ERR_NOMEM;
     c->cb = cb;
@@ -438,7 +438,7 @@ int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks,
     if (svc->type && strlen(svc->type) < sizeof c->svc_type)
         memcpy(c->svc_type, svc->type, strlen(svc->type) + 1);
     pl_paired_peer known;
-    if (pl__keystore_find_peer_by_name(ks, svc->name, &known) == PL_OK) {
+    if (pl__keystore_find_peer_by_name(node->ks, svc->name, &known) == PL_OK) {
         memcpy(c->target_id, known.id, PL_ID_SIZE);
         c->has_target = 1;
     }
@@ -457,17 +457,17 @@ int pl__tcp_connect(const pl_poll *poll, const pl_service *svc, pl_keystore *ks,
 
 /* ---------------------------------------------------------------- descriptors of the application */
 
-int pl_conn_new_fd(const pl_poll *poll, int fd, pl_role role, pl_keystore *ks, const char *instance,
-                   pl_conn_cb cb, void *userdata, pl_conn **out)
+int pl_conn_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_conn_cb cb, void *userdata,
+                   pl_conn **out)
 {
-    if (!poll || !ks || !instance || !out || fd < 0 || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER) ||
+    if (!node || !instance || !out || fd < 0 || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER) ||
         pl__set_nonblock(fd) < 0)
         return PL_ERR_INVALID;
-    pl_conn *c = pl__conn_alloc(poll, ks, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    pl_conn *c = pl__conn_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
     if (!c)
         return PL_ERR_NOMEM;
     pl_link *lk = NULL;
-    int rc = fd_link_new(poll, fd, &fd_ops, &lk);
+    int rc = fd_link_new(node->poll, fd, &fd_ops, &lk);
     if (rc != PL_OK) {
         pl__conn_destroy(c);
         return rc; /* fd is not ours on failure */
@@ -489,7 +489,7 @@ int pl_conn_attach_fd(pl_conn *c, int fd)
     if (pl__set_nonblock(fd) < 0)
         return PL_ERR_INVALID;
     pl_link *lk = NULL;
-    int rc = fd_link_new(c->poll, fd, &fd_ops, &lk);
+    int rc = fd_link_new(c->node->poll, fd, &fd_ops, &lk);
     if (rc != PL_OK)
         return rc;
     pl_engine_relink(&c->eng);
@@ -502,7 +502,7 @@ int pl_listener_add_fd(pl_listener *l, int fd)
     if (!l || fd < 0 || pl__set_nonblock(fd) < 0)
         return PL_ERR_INVALID;
     pl_link *lk = NULL;
-    int rc = fd_link_new(l->poll, fd, &fd_ops, &lk);
+    int rc = fd_link_new(l->node->poll, fd, &fd_ops, &lk);
     if (rc == PL_OK && (rc = pl__listener_take(l, lk)) != PL_OK)
         fd_link_abandon(lk);
     return rc;
@@ -514,7 +514,7 @@ static void accept_retry(pl_timeout *t, void *userdata)
 {
     pl_listener *l = userdata;
     (void)t;
-    l->poll->watch_update(l->w, PL_WATCH_IN);
+    l->node->poll->watch_update(l->w, PL_WATCH_IN);
 }
 
 static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata)
@@ -529,13 +529,13 @@ static void listener_accept(pl_watch *w, int fd, unsigned events, void *userdata
         if (s < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* The connection stays queued and the socket readable: pause instead of spinning. */
-                l->poll->watch_update(l->w, 0);
-                l->poll->timeout_update(l->retry, ACCEPT_RETRY_MS);
+                l->node->poll->watch_update(l->w, 0);
+                l->node->poll->timeout_update(l->retry, ACCEPT_RETRY_MS);
             }
             return;
         }
         pl_link *lk = NULL;
-        if (pl__set_nonblock(s) != 0 || fd_link_new(l->poll, s, &tcp_ops, &lk) != PL_OK) {
+        if (pl__set_nonblock(s) != 0 || fd_link_new(l->node->poll, s, &tcp_ops, &lk) != PL_OK) {
             close(s);
             continue;
         }
@@ -595,13 +595,13 @@ static int tcp_listen(uint16_t port, int *out, uint16_t *bound)
     return PL_OK;
 }
 
-int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_accept_cb cb, void *userdata,
-                    pl_listener **out)
+int pl_listener_new(pl_node *node, uint16_t port, pl_accept_cb cb, void *userdata, pl_listener **out)
 {
     pl_listener *l = NULL;
-    int rc = pl__listener_alloc(poll, ks, cb, userdata, &l);
+    int rc = pl__listener_alloc(node, cb, userdata, &l);
     if (rc != PL_OK)
         return rc;
+    const pl_poll *poll = node->poll;
     rc = tcp_listen(port, &l->fd, &l->port);
     if (rc == PL_OK) {
         l->w = poll->watch_new(poll, l->fd, PL_WATCH_IN, listener_accept, l);
@@ -622,9 +622,9 @@ int pl_listener_new(const pl_poll *poll, uint16_t port, pl_keystore *ks, pl_acce
 void pl__tcp_unlisten(pl_listener *l)
 {
     if (l->w)
-        l->poll->watch_free(l->w);
+        l->node->poll->watch_free(l->w);
     l->w = NULL;
-    pl__free_timeout(l->poll, &l->retry);
+    pl__free_timeout(l->node->poll, &l->retry);
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
