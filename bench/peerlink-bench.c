@@ -679,7 +679,7 @@ typedef struct peer {
     pl_node *node;
     const char *code;
     pl_loop *loop;
-    pl_conn *c;
+    pl_session *c;
     int open, closed, status, peer_eof;
     uint64_t msgs;
     int64_t cpu0;
@@ -733,37 +733,37 @@ static void *stream_server(void *arg)
 
 static pl_keystore *g_cli_ks, *g_srv_ks;
 
-static void pl_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void pl_cb(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     peer *p = ud;
     switch (ev) {
-    case PL_CONN_OPEN:
+    case PL_SESSION_OPEN:
         p->open = 1;
         p->t_done = now_ns();
         p->cpu_hs = cpu_ns() - p->cpu0;
         break;
-    case PL_CONN_MESSAGE:
+    case PL_SESSION_MESSAGE:
         p->msgs++;
         if (p->job == JOB_SINK) {
             if (len != p->size)
                 p->err = 1;
-            if (p->msgs == p->count && pl_conn_send(c, "A", 1) != PL_OK)
+            if (p->msgs == p->count && pl_session_send(c, "A", 1) != PL_OK)
                 p->err = 1;
         } else if (p->job == JOB_ECHO) {
-            if (pl_conn_send(c, data, len) != PL_OK)
+            if (pl_session_send(c, data, len) != PL_OK)
                 p->err = 1;
         }
         break;
-    case PL_CONN_PEER_EOF:
+    case PL_SESSION_PEER_EOF:
         p->peer_eof = 1;
-        pl_conn_shutdown(c);
+        pl_session_shutdown(c);
         break;
-    case PL_CONN_DRAINED:
-    case PL_CONN_ACKED:
-    case PL_CONN_INTERRUPTED: /* byte sessions are never interrupted */
-    case PL_CONN_RESUMED:
+    case PL_SESSION_DRAINED:
+    case PL_SESSION_ACKED:
+    case PL_SESSION_INTERRUPTED: /* byte sessions are never interrupted */
+    case PL_SESSION_RESUMED:
         break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_CLOSED:
         p->closed = 1;
         p->status = status;
         break;
@@ -782,11 +782,11 @@ static int pl_peer_start(peer *p, pl_role role)
     p->cpu0 = cpu_ns();
     int rc = pl_node_new(pl_loop_get_poll(p->loop), p->ks, &p->node);
     if (rc == PL_OK)
-        rc = pl_conn_new_fd(p->node, p->fd, role, INSTANCE, pl_cb, p, &p->c);
+        rc = pl_session_new_fd(p->node, p->fd, role, INSTANCE, pl_cb, p, &p->c);
     if (rc == PL_OK && p->code)
-        rc = pl_conn_set_code(p->c, p->code);
+        rc = pl_session_set_code(p->c, p->code);
     if (rc != PL_OK) {
-        fail("pl_conn_new_fd: %s", pl_strerror(rc));
+        fail("pl_session_new_fd: %s", pl_strerror(rc));
         return -1;
     }
     return 0;
@@ -804,7 +804,7 @@ static int pl_run_until(peer *p, int *cond, int64_t deadline)
 static void pl_peer_finish(peer *p)
 {
     if (p->c)
-        pl_conn_free(p->c);
+        pl_session_free(p->c);
     p->c = NULL;
     pl_node_free(p->node);
     p->node = NULL;
@@ -888,7 +888,7 @@ static int session_start_pl(session *s, int job, size_t size, uint64_t count, co
 static void session_end_pl(session *s)
 {
     if (s->cli.c && !s->cli.closed) {
-        pl_conn_shutdown(s->cli.c);
+        pl_session_shutdown(s->cli.c);
         int64_t deadline = now_ns() + 10 * SEC;
         while (!s->cli.closed && now_ns() < deadline)
             if (pl_loop_iterate(s->cli.loop, 20) < 0)
@@ -917,8 +917,8 @@ static double tput_pl(const uint8_t *payload, size_t size, uint64_t count)
     uint64_t sent = 0;
     int64_t t0 = now_ns(), deadline = t0 + 30 * SEC;
     while (c->msgs == 0 && !c->closed && now_ns() < deadline) {
-        while (sent < count && pl_conn_pending(c->c) < high) {
-            int rc = pl_conn_send(c->c, payload, size);
+        while (sent < count && pl_session_pending(c->c) < high) {
+            int rc = pl_session_send(c->c, payload, size);
             if (rc == PL_ERR_AGAIN)
                 break; /* the send limit: wait for the receiver's acknowledgements */
             if (rc != PL_OK) {
@@ -1078,7 +1078,7 @@ static int rtt_pl(int n, samples *out)
     for (int i = 0; i < n && ok; i++) {
         uint64_t before = c->msgs;
         int64_t t0 = now_ns(), deadline = t0 + 5 * SEC;
-        if (pl_conn_send(c->c, msg, sizeof msg) != PL_OK)
+        if (pl_session_send(c->c, msg, sizeof msg) != PL_OK)
             ok = 0;
         while (ok && c->msgs == before && !c->closed && now_ns() < deadline)
             if (pl_loop_iterate(c->loop, 20) < 0)
@@ -1946,33 +1946,33 @@ static void case_discovery(void)
 /* ---------------------------------------------------------------- memory per idle session */
 
 typedef struct memsrv {
-    pl_conn **conns;
+    pl_session **conns;
     size_t n, cap, closed;
     int client_done;
     char report[128];
 } memsrv;
 
-static void mem_conn_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void mem_conn_cb(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     memsrv *m = ud;
     (void)c;
     (void)status;
     (void)data;
     (void)len;
-    if (ev == PL_CONN_CLOSED)
+    if (ev == PL_SESSION_CLOSED)
         m->closed++;
 }
 
-static void mem_accept(pl_listener *l, pl_conn *c, void *ud)
+static void mem_accept(pl_listener *l, pl_session *c, void *ud)
 {
     memsrv *m = ud;
     (void)l;
     if (m->n == m->cap) {
-        pl_conn_free(c);
+        pl_session_free(c);
         return;
     }
     m->conns[m->n++] = c;
-    pl_conn_set_callback(c, mem_conn_cb, m);
+    pl_session_set_callback(c, mem_conn_cb, m);
 }
 
 static void mem_report(pl_watch *w, int fd, unsigned events, void *ud)
@@ -1988,15 +1988,15 @@ typedef struct memcli {
     size_t open, failed;
 } memcli;
 
-static void mem_client_cb(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void mem_client_cb(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     memcli *m = ud;
     (void)c;
     (void)data;
     (void)len;
-    if (ev == PL_CONN_OPEN)
+    if (ev == PL_SESSION_OPEN)
         m->open++;
-    else if (ev == PL_CONN_CLOSED && status != PL_OK)
+    else if (ev == PL_SESSION_CLOSED && status != PL_OK)
         m->failed++;
 }
 
@@ -2013,7 +2013,7 @@ static size_t heap_in_use(void)
 static void mem_clients(uint16_t port, size_t n, int report_fd, int quit_fd)
 {
     pl_loop *loop;
-    pl_conn **conns = calloc(n, sizeof *conns);
+    pl_session **conns = calloc(n, sizeof *conns);
     pl_node *node;
     if (!conns || pl_loop_new(&loop) != PL_OK || pl_node_new(pl_loop_get_poll(loop), g_cli_ks, &node) != PL_OK)
         _exit(1);
@@ -2029,7 +2029,7 @@ static void mem_clients(uint16_t port, size_t n, int report_fd, int quit_fd)
         while (started < n && started - m.open - m.failed < 32) {
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-                pl_conn_new_fd(node, fd, PL_ROLE_INITIATOR, INSTANCE, mem_client_cb, &m,
+                pl_session_new_fd(node, fd, PL_ROLE_INITIATOR, INSTANCE, mem_client_cb, &m,
                                &conns[started]) != PL_OK) {
                 dprintf(report_fd, "error: cannot open session %zu: %s\n", started, strerror(errno));
                 _exit(1);
@@ -2166,7 +2166,7 @@ static void case_memory(void)
     char w[96];
     snprintf(w, sizeof w, "heap per idle session, responder, %zu sessions on one listener", sn);
     add_row(w, (double)hr / (double)sn, -1, U_BYTES, T_ABS_LE, 8192);
-    snprintf(w, sizeof w, "heap per idle session, initiator (pl_conn_new_fd), %zu sessions", sn);
+    snprintf(w, sizeof w, "heap per idle session, initiator (pl_session_new_fd), %zu sessions", sn);
     add_row(w, (double)hi / (double)sn, -1, U_BYTES, T_NONE, 0);
 }
 

@@ -46,7 +46,7 @@ typedef struct app {
     pl_node *node; /* the loop and the keystore: every session and listener */
     pl_browser *browser;
     pl_listener *listener;
-    pl_conn *conn;
+    pl_session *conn;
     pl_timeout *wait_timer;
     pl_watch *stdin_watch;
     /* options */
@@ -234,8 +234,8 @@ static int start_connect(app *a);
 
 static void stdin_interest(app *a)
 {
-    int want = a->conn && !a->stdin_eof && !a->held_len && pl_conn_pending(a->conn) < HIGH_WATER &&
-               pl_conn_peer_name(a->conn);
+    int want = a->conn && !a->stdin_eof && !a->held_len && pl_session_pending(a->conn) < HIGH_WATER &&
+               pl_session_peer_name(a->conn);
     if (want && !a->stdin_watch)
         a->stdin_watch = a->poll->watch_new(a->poll, STDIN_FILENO, PL_WATCH_IN, stdin_ready, a);
     else if (!want && a->stdin_watch) {
@@ -244,12 +244,12 @@ static void stdin_interest(app *a)
     }
 }
 
-/* Send the chunk read from stdin; past the send limit it waits for PL_CONN_ACKED. 0 on error. */
+/* Send the chunk read from stdin; past the send limit it waits for PL_SESSION_ACKED. 0 on error. */
 static int send_held(app *a)
 {
     if (!a->held_len || !a->conn)
         return 1;
-    int err = pl_conn_send(a->conn, a->held, a->held_len);
+    int err = pl_session_send(a->conn, a->held, a->held_len);
     if (err == PL_ERR_AGAIN)
         return 1;
     if (err != PL_OK) {
@@ -271,7 +271,7 @@ static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata)
         if (n < 0)
             fprintf(stderr, "%s: reading standard input: %s\n", prog, strerror(errno));
         a->stdin_eof = 1;
-        pl_conn_shutdown(a->conn);
+        pl_session_shutdown(a->conn);
     } else {
         a->held_len = (size_t)n;
         if (!send_held(a))
@@ -280,15 +280,15 @@ static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata)
     stdin_interest(a);
 }
 
-static void conn_event(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len,
+static void conn_event(pl_session *c, pl_session_event ev, int status, const void *data, size_t len,
                        void *userdata)
 {
     app *a = userdata;
     switch (ev) {
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         fprintf(stderr, "%s: connection interrupted (%s); resuming\n", prog, pl_strerror(status));
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         if (status == PL_OK)
             fprintf(stderr, "%s: resumed\n", prog);
         else
@@ -296,31 +296,31 @@ static void conn_event(pl_conn *c, pl_conn_event ev, int status, const void *dat
                     pl_strerror(status));
         stdin_interest(a);
         break;
-    case PL_CONN_ACKED:
+    case PL_SESSION_ACKED:
         if (send_held(a))
             stdin_interest(a);
         break;
-    case PL_CONN_OPEN:
-        fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_conn_paired(c) ? "paired with" : "authenticated",
-                pl_conn_peer_name(c));
+    case PL_SESSION_OPEN:
+        fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_session_paired(c) ? "paired with" : "authenticated",
+                pl_session_peer_name(c));
         if (a->stdin_eof)
-            pl_conn_shutdown(c);
+            pl_session_shutdown(c);
         stdin_interest(a);
         break;
-    case PL_CONN_MESSAGE:
+    case PL_SESSION_MESSAGE:
         /* Unbuffered, so that a pipeline sees each message as it comes. */
         if (len && (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)) {
             fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
             finish(a, EXIT_RUNTIME);
         }
         break;
-    case PL_CONN_PEER_EOF:
+    case PL_SESSION_PEER_EOF:
         break;
-    case PL_CONN_DRAINED:
+    case PL_SESSION_DRAINED:
         stdin_interest(a);
         break;
-    case PL_CONN_CLOSED:
-        pl_conn_free(c);
+    case PL_SESSION_CLOSED:
+        pl_session_free(c);
         a->conn = NULL;
         stdin_interest(a);
         if (status == PL_ERR_NOT_PAIRED && !a->listen && !a->have_code) {
@@ -342,22 +342,22 @@ static void conn_event(pl_conn *c, pl_conn_event ev, int status, const void *dat
 
 /* ---------------------------------------------------------------- listen mode */
 
-static void on_accept(pl_listener *l, pl_conn *c, void *userdata)
+static void on_accept(pl_listener *l, pl_session *c, void *userdata)
 {
     app *a = userdata;
     if (a->conn || a->done) {
-        pl_conn_free(c); /* one peer at a time */
+        pl_session_free(c); /* one peer at a time */
         return;
     }
     char peer[PL_ADDRSTRLEN + 16] = "?";
-    pl_conn_peer_string(c, peer, sizeof peer);
-    fprintf(stderr, "%s: %s \"%s\" from %s\n", prog, pl_conn_paired(c) ? "paired with" : "authenticated",
-            pl_conn_peer_name(c), peer);
+    pl_session_peer_string(c, peer, sizeof peer);
+    fprintf(stderr, "%s: %s \"%s\" from %s\n", prog, pl_session_paired(c) ? "paired with" : "authenticated",
+            pl_session_peer_name(c), peer);
     a->conn = c;
-    pl_conn_set_callback(c, conn_event, a);
-    pl_conn_set_send_limit(c, SEND_LIMIT);
+    pl_session_set_callback(c, conn_event, a);
+    pl_session_set_send_limit(c, SEND_LIMIT);
     if (a->stdin_eof)
-        pl_conn_shutdown(c);
+        pl_session_shutdown(c);
     stdin_interest(a);
 }
 
@@ -459,16 +459,16 @@ static int start_connect(app *a)
 {
     int err = pl_connect(a->node, &a->found, 0, conn_event, a, &a->conn);
     if (err == PL_OK && a->have_code)
-        err = pl_conn_set_code(a->conn, a->code);
+        err = pl_session_set_code(a->conn, a->code);
     if (err == PL_OK)
-        err = pl_conn_set_send_limit(a->conn, SEND_LIMIT);
+        err = pl_session_set_send_limit(a->conn, SEND_LIMIT);
     if (err == PL_OK && a->resume_s >= 0)
-        err = pl_conn_set_resume(a->conn, a->resume_s * 1000);
+        err = pl_session_set_resume(a->conn, a->resume_s * 1000);
     if (err == PL_OK && !a->address)
-        err = pl_conn_set_discovery(a->conn, a->disc);
+        err = pl_session_set_discovery(a->conn, a->disc);
     if (err != PL_OK) {
         fprintf(stderr, "%s: cannot connect to \"%s\": %s\n", prog, a->name, pl_strerror(err));
-        pl_conn_free(a->conn);
+        pl_session_free(a->conn);
         a->conn = NULL;
         return err == PL_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
     }
@@ -516,7 +516,7 @@ static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_se
     a->found.name = a->found_name;
     a->found.addresses = a->found_addrs;
     a->found.txt = NULL;
-    a->found.type = a->type; /* to find it again if it moves (pl_conn_set_discovery) */
+    a->found.type = a->type; /* to find it again if it moves (pl_session_set_discovery) */
     a->found.domain = a->found.host = NULL;
     a->poll->timeout_update(a->wait_timer, -1);
     pl_browser_free(b);
@@ -762,7 +762,7 @@ int main(int argc, char **argv)
         a.poll->watch_free(a.stdin_watch);
     if (a.wait_timer)
         a.poll->timeout_free(a.wait_timer);
-    pl_conn_free(a.conn);
+    pl_session_free(a.conn);
     pl_listener_free(a.listener);
     pl_discovery_free(a.disc); /* withdraws the publication, stops the browser */
     pl_node_free(a.node);

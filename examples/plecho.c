@@ -2,7 +2,7 @@
  * plecho — an echo server over peerlink, and the example of flow control
  * that cannot deadlock: every message that arrives is sent back; when
  * the send limit refuses one (PL_ERR_AGAIN), the session keeps it and
- * pauses (takes no more messages); on PL_CONN_ACKED it sends the kept
+ * pauses (takes no more messages); on PL_SESSION_ACKED it sends the kept
  * one again and, once that goes, takes messages again. A paused session
  * still reads the link, so the peer's Acks get through even while both
  * sides send in bulk. When the peer ends its direction, plecho ends its
@@ -15,11 +15,11 @@
  * (default: a generated code, printed), and prints one line per event
  * to stderr. -1: exit after the first session ends (0 if it ended
  * cleanly), printing how often it paused, the most the library kept for
- * it (pl_conn_held(), pl_conn_unacked()) and its peak resident memory.
+ * it (pl_session_held(), pl_session_unacked()) and its peak resident memory.
  * --send-limit bounds the echoes the peer has not acknowledged (default
  * 4 MiB). The pattern is free of deadlock while the peer's send limit
  * is not above this side's receive limit (both 4 MiB by default; see
- * pl_conn_pause()). Try it with plcat:
+ * pl_session_pause()). Try it with plcat:
  *
  *   plecho -p 4242 --code 123456 &
  *   plcat --address 127.0.0.1:4242 --code 123456 plecho < file > echoed
@@ -43,10 +43,10 @@ typedef struct server {
 
 /* One session: at most one message is kept, so the memory spent on a
  * slow peer is the send limit plus one message (plus what the library
- * holds for a paused session: see pl_conn_pause()). */
+ * holds for a paused session: see pl_session_pause()). */
 typedef struct session {
     server *srv;
-    pl_conn *conn;
+    pl_session *conn;
     void *kept; /* the echo the send limit refused */
     size_t kept_len;
     int have_kept, peer_ended;
@@ -55,7 +55,7 @@ typedef struct session {
 static void session_end(session *s, int status)
 {
     server *srv = s->srv;
-    pl_conn_free(s->conn);
+    pl_session_free(s->conn);
     free(s->kept);
     free(s);
     srv->sessions--;
@@ -70,7 +70,7 @@ static int send_kept(session *s)
 {
     if (!s->have_kept)
         return 1;
-    int rc = pl_conn_send(s->conn, s->kept, s->kept_len);
+    int rc = pl_session_send(s->conn, s->kept, s->kept_len);
     if (rc == PL_ERR_AGAIN)
         return 0;
     free(s->kept);
@@ -83,17 +83,17 @@ static int send_kept(session *s)
     return 1;
 }
 
-static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_session(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     session *s = ud;
     int rc;
-    if (pl_conn_held(c) > s->srv->peak_held)
-        s->srv->peak_held = pl_conn_held(c);
-    if (pl_conn_unacked(c) > s->srv->peak_unacked)
-        s->srv->peak_unacked = pl_conn_unacked(c);
+    if (pl_session_held(c) > s->srv->peak_held)
+        s->srv->peak_held = pl_session_held(c);
+    if (pl_session_unacked(c) > s->srv->peak_unacked)
+        s->srv->peak_unacked = pl_session_unacked(c);
     switch (ev) {
-    case PL_CONN_MESSAGE:
-        rc = pl_conn_send(c, data, len);
+    case PL_SESSION_MESSAGE:
+        rc = pl_session_send(c, data, len);
         if (rc == PL_ERR_AGAIN) {
             /* Keep it, and take no more messages until it has gone. */
             s->kept = malloc(len ? len : 1);
@@ -106,35 +106,35 @@ static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *dat
             s->kept_len = len;
             s->have_kept = 1;
             s->srv->pauses++;
-            pl_conn_pause(c, 1);
+            pl_session_pause(c, 1);
         } else if (rc != PL_OK) {
             fprintf(stderr, "plecho: send failed: %s\n", pl_strerror(rc));
             session_end(s, rc);
         }
         break;
-    case PL_CONN_ACKED:
+    case PL_SESSION_ACKED:
         rc = send_kept(s);
         if (rc < 0) {
             session_end(s, PL_ERR_STATE);
         } else if (rc > 0) {
-            pl_conn_pause(c, 0);
+            pl_session_pause(c, 0);
             if (s->peer_ended)
-                pl_conn_shutdown(c);
+                pl_session_shutdown(c);
         }
         break;
-    case PL_CONN_PEER_EOF:
+    case PL_SESSION_PEER_EOF:
         /* The peer's messages have all arrived; end ours after the last echo. */
         s->peer_ended = 1;
         if (!s->have_kept)
-            pl_conn_shutdown(c);
+            pl_session_shutdown(c);
         break;
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         fprintf(stderr, "plecho: interrupted (%s); waiting for the peer to resume\n", pl_strerror(status));
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         fprintf(stderr, "plecho: resumed\n");
         break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_CLOSED:
         if (status == PL_OK)
             fprintf(stderr, "plecho: session ended cleanly\n");
         else
@@ -146,23 +146,23 @@ static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *dat
     }
 }
 
-static void on_accept(pl_listener *l, pl_conn *c, void *ud)
+static void on_accept(pl_listener *l, pl_session *c, void *ud)
 {
     server *srv = ud;
     (void)l;
     session *s = calloc(1, sizeof *s);
     if (!s) {
-        pl_conn_free(c);
+        pl_session_free(c);
         return;
     }
     s->srv = srv;
     s->conn = c;
     srv->sessions++;
     if (srv->send_limit)
-        pl_conn_set_send_limit(c, srv->send_limit);
-    pl_conn_set_callback(c, on_session, s);
-    fprintf(stderr, "plecho: %s \"%s\"\n", pl_conn_paired(c) ? "paired with" : "authenticated",
-            pl_conn_peer_name(c));
+        pl_session_set_send_limit(c, srv->send_limit);
+    pl_session_set_callback(c, on_session, s);
+    fprintf(stderr, "plecho: %s \"%s\"\n", pl_session_paired(c) ? "paired with" : "authenticated",
+            pl_session_peer_name(c));
 }
 
 static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const char *code, void *ud)

@@ -9,16 +9,16 @@
  * Matching a resuming handshake to its session is the node's
  * (node.c), over the sessions of every listener.
  */
-#include "conn_internal.h"
+#include "session_internal.h"
 
 /* ---------------------------------------------------------------- pending handshakes */
 
-void pl__listener_unlink(pl_conn *c)
+void pl__listener_unlink(pl_session *c)
 {
     pl_listener *l = c->listener;
     if (!l)
         return;
-    for (pl_conn **pc = &l->pending; *pc; pc = &(*pc)->lnext) {
+    for (pl_session **pc = &l->pending; *pc; pc = &(*pc)->lnext) {
         if (*pc == c) {
             *pc = c->lnext;
             l->n_pending--;
@@ -31,33 +31,33 @@ void pl__listener_unlink(pl_conn *c)
 
 int pl__listener_take(pl_listener *l, pl_link *lk)
 {
-    pl_conn *c = pl__conn_alloc(l->node, l->max_message, 0, l->instance);
+    pl_session *c = pl__session_alloc(l->node, l->max_message, 0, l->instance);
     if (!c)
         return PL_ERR_NOMEM;
     c->listener = l;
     pl_policy_init(&c->ss, 0, l->resume_ms, l->keepalive_ms);
-    int rc = pl__conn_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
+    int rc = pl__session_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
     if (rc == PL_OK) {
         c->link = lk;
         lk->c = c;
-        rc = pl__conn_start(c);
+        rc = pl__session_start(c);
     }
     if (rc != PL_OK) {
         c->link = NULL; /* the caller's again */
         lk->c = NULL;
         c->listener = NULL;
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
         return rc;
     }
     c->lnext = l->pending;
     l->pending = c;
     l->n_pending++;
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     if (l->n_pending > PL_LISTENER_MAX_PENDING) {
-        pl_conn *oldest = l->pending;
+        pl_session *oldest = l->pending;
         while (oldest->lnext)
             oldest = oldest->lnext;
-        pl__conn_fail(oldest, PL_ERR_TIMEOUT);
+        pl__session_fail(oldest, PL_ERR_TIMEOUT);
     }
     return PL_OK;
 }
@@ -243,13 +243,13 @@ void pl_listener_free(pl_listener *l)
     if (!l || l->zombie)
         return;
     while (l->pending) {
-        pl_conn *c = l->pending;
+        pl_session *c = l->pending;
         pl__listener_unlink(c);
         c->listener = l; /* so that an unfinished pairing is charged to this policy */
-        pl__conn_drop_link(c);
+        pl__session_drop_link(c);
         pl_engine_clear(&c->eng);
         c->listener = NULL;
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
     }
     pl__tcp_unlisten(l);
     pl__free_timeout(l->node->poll, &l->news);

@@ -6,7 +6,7 @@
  * and kind of link it came through, and the simultaneous-dial rule
  * (docs/PROTOCOL.md sections 8.6 and 8.8).
  */
-#include "conn_internal.h"
+#include "session_internal.h"
 
 int pl_node_new(const pl_poll *poll, pl_keystore *ks, pl_node **out)
 {
@@ -43,30 +43,30 @@ void pl_node_free(pl_node *n)
             pl__listener_destroy(l);
     }
     while (n->sessions) {
-        pl_conn *c = n->sessions;
-        pl_conn_free(c);
+        pl_session *c = n->sessions;
+        pl_session_free(c);
         if (n->sessions == c) /* still busy: the caller broke the rule (not from a callback) */
-            pl__conn_destroy(c);
+            pl__session_destroy(c);
     }
     free(n);
 }
 
-void pl__node_add(pl_node *n, pl_conn *c)
+void pl__node_add(pl_node *n, pl_session *c)
 {
     c->knext = n->sessions;
     n->sessions = c;
 }
 
-void pl__node_remove(pl_node *n, pl_conn *c)
+void pl__node_remove(pl_node *n, pl_session *c)
 {
-    for (pl_conn **pc = &n->sessions; *pc; pc = &(*pc)->knext) {
+    for (pl_session **pc = &n->sessions; *pc; pc = &(*pc)->knext) {
         if (*pc == c) {
             *pc = c->knext;
             break;
         }
     }
     /* A handshake that was to continue c forgets it. */
-    for (pl_conn *o = n->sessions; o; o = o->knext)
+    for (pl_session *o = n->sessions; o; o = o->knext)
         if (o->resume_of == c)
             o->resume_of = NULL;
 }
@@ -94,8 +94,8 @@ void pl__node_remove_listener(pl_node *n, pl_listener *l)
  * any kind of link, from the same peer, qualifies. */
 const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32])
 {
-    pl_conn *c = ctx;
-    for (pl_conn *s = c->node->sessions; s; s = s->knext) {
+    pl_session *c = ctx;
+    for (pl_session *s = c->node->sessions; s; s = s->knext) {
         if (s == c || s->initiator || s->closed || s->zombie || s->listener || !s->eng.st.established ||
             s->ss.resume_ms <= 0)
             continue;
@@ -108,13 +108,13 @@ const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE
     return NULL;
 }
 
-void pl__resume_into(pl_conn *c, const uint8_t *rest, size_t n)
+void pl__resume_into(pl_session *c, const uint8_t *rest, size_t n)
 {
-    pl_conn *s = c->resume_of;
+    pl_session *s = c->resume_of;
     pl__listener_unlink(c);
     /* s takes c's engine (which takes s's stream in turn) and c's link;
      * a link s still had, whose loss it had not noticed, goes. */
-    pl__conn_drop_link(s);
+    pl__session_drop_link(s);
     pl_engine tmp = s->eng;
     s->eng = c->eng;
     c->eng = tmp;
@@ -125,18 +125,18 @@ void pl__resume_into(pl_conn *c, const uint8_t *rest, size_t n)
     pl_link *lk = c->link;
     c->link = NULL;
     lk->c = NULL;
-    pl__conn_destroy(c);
+    pl__session_destroy(c);
     if (rc != PL_OK) {
         lk->ops->close(lk);
-        pl__conn_fail(s, rc);
+        pl__session_fail(s, rc);
         return;
     }
     lk->c = s;
     s->link = lk;
-    if (!pl__conn_resumed(s))
+    if (!pl__session_resumed(s))
         return;
     if (n)
-        pl__conn_input(s, rest, n);
+        pl__session_input(s, rest, n);
 }
 
 static void dup_due(pl_timeout *t, void *userdata)
@@ -156,11 +156,11 @@ static void dup_due(pl_timeout *t, void *userdata)
  */
 int pl__admit(void *ctx, const uint8_t peer_id[32])
 {
-    pl_conn *c = ctx;
+    pl_session *c = ctx;
     uint8_t me[32];
     crypto_sign_ed25519_sk_to_pk(me, c->eng.identity_sk);
     int ours_wins = pl_policy_our_dial_wins(me, peer_id);
-    for (pl_conn *o = c->node->sessions; o; o = o->knext) {
+    for (pl_session *o = c->node->sessions; o; o = o->knext) {
         if (!o->initiator || o->closed || o->zombie || o->dup_lost || !o->has_target ||
             memcmp(o->target_id, peer_id, 32) != 0)
             continue;
@@ -179,10 +179,10 @@ int pl__admit(void *ctx, const uint8_t peer_id[32])
     return PL_OK;
 }
 
-void pl__dup_give_up(pl_conn *c)
+void pl__dup_give_up(pl_session *c)
 {
     /* It may have opened meanwhile: then the peer must not wait for it. */
     if (pl_engine_open(&c->eng) && pl_engine_abort(&c->eng) == PL_OK && c->link)
         c->link->ops->flush_once(c->link);
-    pl__conn_close(c, PL_ERR_DUPLICATE);
+    pl__session_close(c, PL_ERR_DUPLICATE);
 }

@@ -5,7 +5,7 @@
 # input.c, browse.c, dns.c) may refer only to the C
 # library's memory and string functions, libsodium, protobuf-c and each
 # other - never to sockets, files, time, threads or the layers above
-# (conn.c, loop.c, keystore.c...). Checked on the compiled objects, as
+# (session.c, loop.c, keystore.c...). Checked on the compiled objects, as
 # tests/exports.sh checks the exports.
 set -eu
 b=$top_builddir

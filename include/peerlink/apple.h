@@ -14,9 +14,9 @@
  *    is the one that advertises (pl_publish's port is the port it
  *    listens on; 0 lets the system choose).
  *
- * Sessions are ordinary pl_conn objects (conn.h) over a byte channel:
+ * Sessions are ordinary pl_session objects (session.h) over a byte channel:
  * the same protocol, byte for byte, as on every other platform.
- * Callback and threading rules are those of conn.h and discovery.h:
+ * Callback and threading rules are those of session.h and discovery.h:
  * Network.framework calls back on a dispatch queue of the library's,
  * and the library carries every event to the pl_poll loop; nothing is
  * called back on any other thread.
@@ -29,7 +29,7 @@
 #define PEERLINK_APPLE_H
 
 #include <peerlink/common.h>
-#include <peerlink/conn.h>
+#include <peerlink/session.h>
 #include <peerlink/discovery.h>
 #include <peerlink/keystore.h>
 #include <peerlink/poll.h>
@@ -44,32 +44,32 @@ extern "C" {
  * which Network.framework resolves and connects to. A service without
  * a type is reached at its first address (or its host) and port.
  * Peer-to-peer links (AWDL) are allowed. Otherwise as pl_connect():
- * pairing with pl_conn_set_code() before returning to the loop, and
- * PL_CONN_CLOSED before PL_CONN_OPEN says why: PL_ERR_CONNECT (refused,
+ * pairing with pl_session_set_code() before returning to the loop, and
+ * PL_SESSION_CLOSED before PL_SESSION_OPEN says why: PL_ERR_CONNECT (refused,
  * unreachable), PL_ERR_DENIED (the user denied local network access:
  * see pl_apple_local_network_denied()), PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s) for connecting and the
  * handshake together, or the session's error. Once open, the session
  * resumes as a pl_connect() one does: when the connection breaks, a new
  * nw_connection to the same service is made at once, then backing off
- * (pl_conn_set_resume(), default 30 s); PL_CONN_INTERRUPTED and
- * PL_CONN_RESUMED report it.
+ * (pl_session_set_resume(), default 30 s); PL_SESSION_INTERRUPTED and
+ * PL_SESSION_RESUMED report it.
  * Returns PL_OK with *out set, PL_ERR_INVALID, PL_ERR_NOMEM, or
  * PL_ERR_UNSUPPORTED (not an Apple build); *out is untouched on error.
  */
-PL_EXPORT int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb,
-                               void *userdata, pl_conn **out);
+PL_EXPORT int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb,
+                               void *userdata, pl_session **out);
 
 typedef struct pl_apple_listener pl_apple_listener;
 
 /**
  * Called once per accepted connection whose peer completed the
  * handshake and started a new session. The callee owns c and must call
- * pl_conn_set_callback() or pl_conn_free() before returning.
+ * pl_session_set_callback() or pl_session_free() before returning.
  * Connections that fail, or stall for 10 s, before completing the
  * handshake never reach it; nor do those that continue an interrupted
- * session (PL_CONN_RESUMED comes on that session instead).
+ * session (PL_SESSION_RESUMED comes on that session instead).
  */
-typedef void (*pl_apple_accept_cb)(pl_apple_listener *l, pl_conn *c, void *userdata);
+typedef void (*pl_apple_accept_cb)(pl_apple_listener *l, pl_session *c, void *userdata);
 
 /**
  * Accept sessions on the Network.framework listener that carries
@@ -91,7 +91,7 @@ PL_EXPORT int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_a
 /**
  * Accept pairing with this code (1..32 printable ASCII, copied), or
  * stop (NULL). Failed attempts count in the keystore as for any
- * responder session (see pl_conn_set_code()). PL_OK or PL_ERR_INVALID.
+ * responder session (see pl_session_set_code()). PL_OK or PL_ERR_INVALID.
  */
 PL_EXPORT int pl_apple_listener_set_code(pl_apple_listener *l, const char *code);
 
@@ -105,7 +105,7 @@ PL_EXPORT void pl_apple_listener_free(pl_apple_listener *l);
  * 1 if the last word from Network.framework on local network access,
  * in this process, was a refusal: the user denied it (the privacy
  * prompt, or Settings > Privacy > Local Network). The refusal itself
- * was reported as PL_BROWSE_FAILED / PL_PUBLISH_FAILED, or PL_CONN_CLOSED,
+ * was reported as PL_BROWSE_FAILED / PL_PUBLISH_FAILED, or PL_SESSION_CLOSED,
  * with PL_ERR_DENIED; use this to tell the user where to allow it. Back to 0 once a browser, listener
  * or connection gets going. Any thread.
  */

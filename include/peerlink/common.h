@@ -48,9 +48,9 @@ typedef enum pl_error {
     PL_ERR_AUTH = -21,        /**< authentication failed: a tampered, replayed or forged message, or an unexpected identity */
     PL_ERR_CORRUPT = -22,     /**< a keystore item is corrupt (checksum or format) */
     PL_ERR_DENIED = -23,      /**< the system refused access to the local network (e.g. the user declined the prompt) */
-    PL_ERR_AGAIN = -24,       /**< the send buffer is full: wait for PL_CONN_ACKED and send again */
+    PL_ERR_AGAIN = -24,       /**< the send buffer is full: wait for PL_SESSION_ACKED and send again */
     PL_ERR_ABORTED = -25,     /**< the peer aborted the session (its messages in flight are lost) */
-    PL_ERR_PEER_RESET = -26,  /**< the peer lost the session (it restarted): see PL_CONN_RESUMED */
+    PL_ERR_PEER_RESET = -26,  /**< the peer lost the session (it restarted): see PL_SESSION_RESUMED */
     PL_ERR_DUPLICATE = -27    /**< both peers dialled each other at once: the other session survives */
 } pl_error;
 

@@ -6,7 +6,8 @@
 #define PEERLINK_PEERLINK_H
 
 #include <peerlink/common.h>
-#include <peerlink/conn.h>
+#include <peerlink/node.h>
+#include <peerlink/session.h>
 #include <peerlink/discovery.h>
 #include <peerlink/poll.h>
 #include <peerlink/txt.h>

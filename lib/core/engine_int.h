@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include <peerlink/common.h>
-#include <peerlink/conn.h>
+#include <peerlink/session.h>
 
 #include "engine.h"
 #include "peerlink.pb-c.h"

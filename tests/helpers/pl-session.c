@@ -17,7 +17,7 @@
  *       (tests/helpers/sockpipe.c) - a detached listener takes the
  *       accepted ones (pl_listener_add_channel), and the initiator dials
  *       itself and, after every break, attaches a new pipe
- *       (pl_conn_attach_channel) - as an app over Network.framework or
+ *       (pl_session_attach_channel) - as an app over Network.framework or
  *       Wi-Fi Aware would.
  *
  *   pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]
@@ -130,7 +130,7 @@ static uint64_t msg_index(const uint8_t *p)
 typedef struct side {
     const char *name;
     int dir; /* the direction this side sends: 0 initiator to responder, 1 back */
-    pl_conn *c;
+    pl_session *c;
     uint64_t seed, total;
     uint64_t sent, received, acked;
     uint64_t interrupts, resumes;
@@ -144,21 +144,21 @@ static void pump(side *s)
     while (s->c && !s->closed && s->sent < s->total) {
         size_t n = msg_size(s->seed, s->dir, s->sent);
         msg_fill(s->seed, s->dir, s->sent, s->buf, n);
-        int rc = pl_conn_send(s->c, s->buf, n);
+        int rc = pl_session_send(s->c, s->buf, n);
         if (rc == PL_ERR_AGAIN)
-            break; /* backpressure: PL_CONN_ACKED brings us back */
+            break; /* backpressure: PL_SESSION_ACKED brings us back */
         if (rc != PL_OK) {
             fail("%s: send %" PRIu64 ": %s", s->name, s->sent, pl_strerror(rc));
             return;
         }
         s->sent++;
-        size_t u = pl_conn_unacked(s->c);
+        size_t u = pl_session_unacked(s->c);
         if (u > s->max_unacked)
             s->max_unacked = u;
     }
     if (s->c && !s->closed && s->sent == s->total && !s->shut) {
         s->shut = 1;
-        int rc = pl_conn_shutdown(s->c);
+        int rc = pl_session_shutdown(s->c);
         if (rc != PL_OK)
             fail("%s: shutdown: %s", s->name, pl_strerror(rc));
     }
@@ -192,43 +192,43 @@ static int all_done(void)
 
 static void initiator_interrupted(void);
 
-static void on_session(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_session(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     side *s = ud;
     switch (ev) {
-    case PL_CONN_OPEN:
+    case PL_SESSION_OPEN:
         s->opened = 1;
         pump(s);
         break;
-    case PL_CONN_MESSAGE:
+    case PL_SESSION_MESSAGE:
         check_message(s, data, len);
         break;
-    case PL_CONN_PEER_EOF:
+    case PL_SESSION_PEER_EOF:
         s->eof = 1;
         if (s->received != s->total)
             fail("%s: end of stream after %" PRIu64 " of %" PRIu64 " messages", s->name, s->received,
                  s->total);
         break;
-    case PL_CONN_DRAINED:
+    case PL_SESSION_DRAINED:
         break;
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         s->interrupts++;
         if (s == &g_i)
             initiator_interrupted();
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         s->resumes++;
         if (status != PL_OK)
             fail("%s: resumed with %s", s->name, pl_strerror(status));
         pump(s);
         break;
-    case PL_CONN_ACKED:
+    case PL_SESSION_ACKED:
         if (len < s->acked || len > s->sent + 1)
             fail("%s: acked %zu after %" PRIu64 " (sent %" PRIu64 ")", s->name, len, s->acked, s->sent);
         s->acked = len;
         pump(s);
         break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_CLOSED:
         s->closed = 1;
         s->status = status;
         if (status != PL_OK && s->opened)
@@ -265,7 +265,7 @@ typedef struct relay_ctx {
     pl_service svc;
     pl_address addr;
     int pairing_done;
-    pl_conn *pair_i, *pair_r;
+    pl_session *pair_i, *pair_r;
     int pair_closed;
     int channels;         /* --links channel */
     pl_listener *l;
@@ -276,14 +276,14 @@ typedef struct relay_ctx {
 
 static relay_ctx g_rc;
 
-static void on_pair(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_pair(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     (void)data;
     (void)len;
     (void)ud;
-    if (ev == PL_CONN_OPEN || ev == PL_CONN_PEER_EOF)
-        pl_conn_shutdown(c);
-    if (ev == PL_CONN_CLOSED) {
+    if (ev == PL_SESSION_OPEN || ev == PL_SESSION_PEER_EOF)
+        pl_session_shutdown(c);
+    if (ev == PL_SESSION_CLOSED) {
         if (status != PL_OK) {
             fail("pairing session closed with %s", pl_strerror(status));
             return;
@@ -317,19 +317,19 @@ static sock_pipe *dial_pipe(uint16_t port)
 }
 
 /* A session over a pipe to port, pairing with code (or not). */
-static int channel_connect(uint16_t port, const char *code, pl_conn_cb cb, void *ud, pl_conn **out)
+static int channel_connect(uint16_t port, const char *code, pl_session_cb cb, void *ud, pl_session **out)
 {
     sock_pipe *p = dial_pipe(port);
     if (!p)
         return PL_ERR_CONNECT;
-    int rc = pl_conn_new_channel(g_rc.node_i, sock_pipe_ops(), p, PL_ROLE_INITIATOR, INSTANCE, cb, ud, out);
+    int rc = pl_session_new_channel(g_rc.node_i, sock_pipe_ops(), p, PL_ROLE_INITIATOR, INSTANCE, cb, ud, out);
     if (rc != PL_OK) {
         sock_pipe_free(p);
         return rc;
     }
-    sock_pipe_bind(p, pl_conn_channel(*out));
+    sock_pipe_bind(p, pl_session_channel(*out));
     if (code)
-        rc = pl_conn_set_code(*out, code);
+        rc = pl_session_set_code(*out, code);
     return rc;
 }
 
@@ -345,20 +345,20 @@ static void reattach_due(pl_timeout *t, void *ud)
 {
     (void)t;
     (void)ud;
-    if (!g_i.c || g_i.closed || pl_conn_channel(g_i.c))
+    if (!g_i.c || g_i.closed || pl_session_channel(g_i.c))
         return;
     sock_pipe *p = dial_pipe(g_rc.svc.port);
     if (!p) {
         g_rc.poll->timeout_update(g_rc.reattach, 50); /* the relay is not there: try again soon */
         return;
     }
-    int rc = pl_conn_attach_channel(g_i.c, sock_pipe_ops(), p);
+    int rc = pl_session_attach_channel(g_i.c, sock_pipe_ops(), p);
     if (rc != PL_OK) {
         sock_pipe_free(p);
-        fail("pl_conn_attach_channel: %s", pl_strerror(rc));
+        fail("pl_session_attach_channel: %s", pl_strerror(rc));
         return;
     }
-    sock_pipe_bind(p, pl_conn_channel(g_i.c));
+    sock_pipe_bind(p, pl_session_channel(g_i.c));
 }
 
 static void on_pipe_accept(pl_watch *w, int fd, unsigned events, void *ud)
@@ -402,11 +402,11 @@ static int channel_listen(uint16_t port, pl_node *node, pl_accept_cb cb)
     return g_rc.lwatch && g_rc.reattach ? PL_OK : PL_ERR_NOMEM;
 }
 
-static void on_first(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_first(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     /* The session's first handshake may be cut by the relay: dial again. */
-    if (ev == PL_CONN_CLOSED && !g_i.opened) {
-        pl_conn_free(c);
+    if (ev == PL_SESSION_CLOSED && !g_i.opened) {
+        pl_session_free(c);
         g_i.c = NULL;
         if (++g_conn_tries > 100) {
             fail("no session through the relay after 100 attempts: %s", pl_strerror(status));
@@ -420,45 +420,45 @@ static void on_first(pl_conn *c, pl_conn_event ev, int status, const void *data,
 
 static void connect_session(void)
 {
-    pl_conn *c;
+    pl_session *c;
     int rc = g_rc.channels ? channel_connect(g_rc.svc.port, NULL, on_first, &g_i, &c)
                            : pl_connect(g_rc.node_i, &g_rc.svc, 5000, on_first, &g_i, &c);
     if (rc != PL_OK) {
         fail("%s: %s", g_rc.channels ? "a session over a pipe" : "pl_connect", pl_strerror(rc));
         return;
     }
-    pl_conn_set_resume(c, 60000);
-    pl_conn_set_keepalive(c, 1000);
-    pl_conn_set_send_limit(c, 256 * 1024);
+    pl_session_set_resume(c, 60000);
+    pl_session_set_keepalive(c, 1000);
+    pl_session_set_send_limit(c, 256 * 1024);
     g_i.c = c;
 }
 
-static void on_accept_relay(pl_listener *l, pl_conn *c, void *ud)
+static void on_accept_relay(pl_listener *l, pl_session *c, void *ud)
 {
     (void)l;
     (void)ud;
     if (!g_rc.pairing_done) {
         g_rc.pair_r = c;
-        pl_conn_set_callback(c, on_pair, NULL);
-        pl_conn_shutdown(c);
+        pl_session_set_callback(c, on_pair, NULL);
+        pl_session_shutdown(c);
         return;
     }
     if (g_r.c) {
         if (g_i.opened) {
             fail("a second session reached the accept callback");
-            pl_conn_free(c);
+            pl_session_free(c);
             return;
         }
         /* The relay cut the first handshake after this side opened and before
          * the initiator did: that session was never the initiator's; start over. */
-        pl_conn_free(g_r.c);
+        pl_session_free(g_r.c);
         uint8_t *buf = g_r.buf;
         g_r = (side){.name = "responder", .dir = 1, .seed = g_r.seed, .total = g_r.total, .buf = buf};
     }
     g_r.c = c;
     g_r.opened = 1;
-    pl_conn_set_send_limit(c, 256 * 1024);
-    pl_conn_set_callback(c, on_session, &g_r);
+    pl_session_set_send_limit(c, 256 * 1024);
+    pl_session_set_callback(c, on_session, &g_r);
     pump(&g_r);
 }
 
@@ -499,7 +499,7 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     } else {
         rc = pl_connect(g_rc.node_i, &g_rc.svc, 5000, on_pair, NULL, &g_rc.pair_i);
         if (rc == PL_OK)
-            rc = pl_conn_set_code(g_rc.pair_i, CODE_DEFAULT);
+            rc = pl_session_set_code(g_rc.pair_i, CODE_DEFAULT);
     }
     if (rc != PL_OK) {
         fail("pairing: %s", pl_strerror(rc));
@@ -508,8 +508,8 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     pl_loop_run(g_loop);
     if (g_failed)
         return 1;
-    pl_conn_free(g_rc.pair_i);
-    pl_conn_free(g_rc.pair_r);
+    pl_session_free(g_rc.pair_i);
+    pl_session_free(g_rc.pair_r);
     g_rc.pairing_done = 1;
     printf("paired\n");
     fflush(stdout);
@@ -547,8 +547,8 @@ static int run_relay(uint16_t port, uint16_t relay_port, uint64_t n, uint64_t se
     if (g_i.max_unacked > 256 * 1024 + 65536 || g_r.max_unacked > 256 * 1024 + 65536)
         fail("unacknowledged bytes passed the send limit");
     fflush(stdout);
-    pl_conn_free(g_i.c);
-    pl_conn_free(g_r.c);
+    pl_session_free(g_i.c);
+    pl_session_free(g_r.c);
     pl_listener_free(l);
     if (g_rc.lwatch)
         poll->watch_free(g_rc.lwatch);
@@ -578,42 +578,42 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-static void on_listen_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_listen_conn(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     (void)ud;
     switch (ev) {
-    case PL_CONN_MESSAGE:
+    case PL_SESSION_MESSAGE:
         say("msg %" PRIu64, len >= 8 ? msg_index(data) : UINT64_MAX);
         break;
-    case PL_CONN_PEER_EOF:
+    case PL_SESSION_PEER_EOF:
         say("eof");
-        pl_conn_shutdown(c);
+        pl_session_shutdown(c);
         break;
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         say("interrupted %s", pl_strerror(status));
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         say("resumed %d", status);
         break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_CLOSED:
         say("closed %d", status);
-        pl_conn_free(c);
+        pl_session_free(c);
         break;
     default:
         break;
     }
 }
 
-static void on_listen_accept(pl_listener *l, pl_conn *c, void *ud)
+static void on_listen_accept(pl_listener *l, pl_session *c, void *ud)
 {
     (void)l;
     (void)ud;
     say("open");
-    pl_conn_set_callback(c, on_listen_conn, NULL);
+    pl_session_set_callback(c, on_listen_conn, NULL);
 }
 
 typedef struct sender {
-    pl_conn *c;
+    pl_session *c;
     pl_keystore *ks;
     pl_node *node;
     pl_discovery *disc;
@@ -634,7 +634,7 @@ static void sender_pump(sender *s)
         for (int k = 0; k < 8; k++)
             s->buf[k] = (uint8_t)(s->sent >> (56 - 8 * k));
         memset(s->buf + 8, 'x', sizeof s->buf - 8);
-        int rc = pl_conn_send(s->c, s->buf, sizeof s->buf);
+        int rc = pl_session_send(s->c, s->buf, sizeof s->buf);
         if (rc == PL_ERR_AGAIN)
             return;
         if (rc != PL_OK) {
@@ -645,7 +645,7 @@ static void sender_pump(sender *s)
     }
     if (s->sent == s->total && !s->shut) {
         s->shut = 1;
-        pl_conn_shutdown(s->c);
+        pl_session_shutdown(s->c);
     }
 }
 
@@ -657,18 +657,18 @@ static void on_tick(pl_timeout *t, void *ud)
         pl_loop_get_poll(g_loop)->timeout_update(t, 10);
 }
 
-static void on_send_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_send_conn(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     (void)c;
     (void)data;
     sender *s = ud;
     switch (ev) {
-    case PL_CONN_OPEN:
+    case PL_SESSION_OPEN:
         say("open");
         s->t0 = now_s();
         pl_loop_get_poll(g_loop)->timeout_update(s->tick, 0);
         break;
-    case PL_CONN_ACKED:
+    case PL_SESSION_ACKED:
         s->acked = len;
         if (len >= s->last_said + 100 || len > s->total) {
             s->last_said = len;
@@ -676,14 +676,14 @@ static void on_send_conn(pl_conn *c, pl_conn_event ev, int status, const void *d
         }
         sender_pump(s);
         break;
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         say("interrupted %s", pl_strerror(status));
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         say("resumed %d acked %" PRIu64, status, s->acked);
         sender_pump(s);
         break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_CLOSED:
         say("closed %d acked %" PRIu64, status, s->acked);
         if (status != PL_OK)
             g_failed = 1;
@@ -809,16 +809,16 @@ static void send_connect(sender *s, const pl_service *svc)
 {
     int rc = pl_connect(s->node, svc, 5000, on_send_conn, s, &s->c);
     if (rc == PL_OK && s->code)
-        rc = pl_conn_set_code(s->c, s->code);
+        rc = pl_session_set_code(s->c, s->code);
     if (rc == PL_OK && s->disc)
-        rc = pl_conn_set_discovery(s->c, s->disc); /* found again if it moves */
+        rc = pl_session_set_discovery(s->c, s->disc); /* found again if it moves */
     if (rc != PL_OK) {
         fail("connect: %s", pl_strerror(rc));
         return;
     }
-    pl_conn_set_keepalive(s->c, 500);
+    pl_session_set_keepalive(s->c, 500);
     if (s->resume_ms >= 0)
-        pl_conn_set_resume(s->c, s->resume_ms);
+        pl_session_set_resume(s->c, s->resume_ms);
 }
 
 static void on_found(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *ud)
@@ -861,7 +861,7 @@ static int run_send(uint16_t port, const char *keys, const char *code, uint64_t 
     }
     if (!g_failed)
         pl_loop_run(g_loop);
-    pl_conn_free(s.c);
+    pl_session_free(s.c);
     pl_browser_free(s.browser);
     pl_discovery_free(s.disc);
     pl_loop_get_poll(g_loop)->timeout_free(s.tick);

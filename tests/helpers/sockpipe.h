@@ -16,7 +16,7 @@ typedef struct sock_pipe sock_pipe;
 /* A pipe over fd (taken over: closed when the session lets go of it,
  * through ops->close, which also frees the pipe). NULL on failure (fd
  * untouched). Give sock_pipe_ops() and the pipe as ctx to
- * pl_conn_new_channel(), pl_conn_attach_channel() or
+ * pl_session_new_channel(), pl_session_attach_channel() or
  * pl_listener_add_channel(), then sock_pipe_bind() the pl_channel. */
 sock_pipe *sock_pipe_new(const pl_poll *poll, int fd);
 const pl_channel_ops *sock_pipe_ops(void);

@@ -1,7 +1,7 @@
 #!/bin/bash
-# plecho: the echo server example, which follows conn.h's flow-control
+# plecho: the echo server example, which follows session.h's flow-control
 # pattern (keep the refused echo and pause on PL_ERR_AGAIN, send it and
-# unpause on PL_CONN_ACKED), against plcat sending 16 MiB in bulk while it
+# unpause on PL_SESSION_ACKED), against plcat sending 16 MiB in bulk while it
 # reads the echoes. Every byte comes back in order, both exit 0 (no
 # deadlock: before, the paused server stopped reading the client's Acks),
 # and the server's peak memory stays within a bound far below the data.

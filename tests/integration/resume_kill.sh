@@ -1,7 +1,7 @@
 #!/bin/bash
 # resume_kill: the receiving peer is killed (SIGKILL) in the middle of a
 # stream of numbered messages and started again with the same keystore.
-# The sender's session comes back as a new one (PL_CONN_RESUMED with
+# The sender's session comes back as a new one (PL_SESSION_RESUMED with
 # PL_ERR_PEER_RESET: the restarted peer lost the old session) and goes on:
 # the messages acknowledged before the kill are not sent again, every one
 # not acknowledged is, once and in order. Then, killed and not restarted:

@@ -773,31 +773,31 @@ static void fio_clear(fake_io *io)
 }
 
 typedef struct cseen {
-    pl_conn *conn;
+    pl_session *conn;
     int open, messages, closed, status, eof, interrupted, istatus, resumed, rstatus;
     char last[32];
 } cseen;
 
-static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_conn(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     cseen *s = ud;
     (void)c;
     switch (ev) {
-    case PL_CONN_OPEN: s->open++; break;
-    case PL_CONN_MESSAGE:
+    case PL_SESSION_OPEN: s->open++; break;
+    case PL_SESSION_MESSAGE:
         s->messages++;
         snprintf(s->last, sizeof s->last, "%.*s", (int)len, (const char *)data);
         break;
-    case PL_CONN_PEER_EOF: s->eof++; break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_PEER_EOF: s->eof++; break;
+    case PL_SESSION_CLOSED:
         s->closed++;
         s->status = status;
         break;
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         s->interrupted++;
         s->istatus = status;
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         s->resumed++;
         s->rstatus = status;
         break;
@@ -810,18 +810,18 @@ static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, 
 /* The glue's initiator over a stand-in transport on one end of a
  * socketpair, a descriptor responder on the other, both pairing with
  * CODE; the transport is not ready yet. Returns the initiator's session. */
-static pl_conn *glue_pair(fake_io *io, pl_node *cnode, pl_node *snode, cseen *cli, cseen *srv)
+static pl_session *glue_pair(fake_io *io, pl_node *cnode, pl_node *snode, cseen *cli, cseen *srv)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fio_init(io, sv[0]);
-    pl_conn *c;
+    pl_session *c;
     assert_int_equal(pl__chan_connect(cnode, &fake_chan_io, io, "Kitchen", 5000, on_conn, cli, NULL, NULL, NULL,
                                       &io->ch, &c),
                      PL_OK);
-    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
-    assert_int_equal(pl_conn_new_fd(snode, sv[1], PL_ROLE_RESPONDER, "Kitchen", on_conn, srv, &srv->conn), PL_OK);
-    assert_int_equal(pl_conn_set_code(srv->conn, CODE), PL_OK);
+    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    assert_int_equal(pl_session_new_fd(snode, sv[1], PL_ROLE_RESPONDER, "Kitchen", on_conn, srv, &srv->conn), PL_OK);
+    assert_int_equal(pl_session_set_code(srv->conn, CODE), PL_OK);
     return c;
 }
 
@@ -837,8 +837,8 @@ static void test_chan_initiator_pairs(void **state)
     assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     fake_io io;
     cseen cli = {0}, srv = {0};
-    pl_conn *c = glue_pair(&io, cnode, snode, &cli, &srv);
-    assert_int_equal(pl_conn_send(c, "hello", 5), PL_OK); /* held until the handshake is done */
+    pl_session *c = glue_pair(&io, cnode, snode, &cli, &srv);
+    assert_int_equal(pl_session_send(c, "hello", 5), PL_OK); /* held until the handshake is done */
     run_for(100);
     /* Not ready yet: the session's bytes wait in the glue, nothing reached the transport. */
     assert_int_equal(io.sends, 0);
@@ -847,13 +847,13 @@ static void test_chan_initiator_pairs(void **state)
     run_until(&cli.open);
     run_until(&srv.messages);
     assert_string_equal(srv.last, "hello");
-    assert_int_equal(pl_conn_paired(c), 1);
-    assert_int_equal(pl_conn_send(srv.conn, "back", 4), PL_OK);
+    assert_int_equal(pl_session_paired(c), 1);
+    assert_int_equal(pl_session_send(srv.conn, "back", 4), PL_OK);
     run_until(&cli.messages);
     assert_string_equal(cli.last, "back");
     /* Both end: clean close on both sides, then the transport is finished gracefully. */
-    pl_conn_shutdown(c);
-    pl_conn_shutdown(srv.conn);
+    pl_session_shutdown(c);
+    pl_session_shutdown(srv.conn);
     run_until(&cli.closed);
     run_until(&srv.closed);
     assert_int_equal(cli.status, PL_OK);
@@ -861,8 +861,8 @@ static void test_chan_initiator_pairs(void **state)
     run_for(30);
     assert_int_equal(io.finishes + io.cancels, 1);
     assert_int_equal(io.released, 1); /* the glue let go after the transport's final report */
-    pl_conn_free(c);
-    pl_conn_free(srv.conn);
+    pl_session_free(c);
+    pl_session_free(srv.conn);
     fio_clear(&io);
     pl_node_free(cnode);
     pl_node_free(snode);
@@ -884,26 +884,26 @@ static void test_chan_paused_session_stops_receiving(void **state)
     assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
     fake_io io;
     cseen cli = {0}, srv = {0};
-    pl_conn *c = glue_pair(&io, cnode, snode, &cli, &srv);
-    assert_int_equal(pl_conn_set_receive_limit(c, 16 * 1024), PL_OK);       /* what the paused side holds */
-    assert_int_equal(pl_conn_set_send_limit(srv.conn, 4 * 1024 * 1024), PL_OK); /* the sender may send it all */
+    pl_session *c = glue_pair(&io, cnode, snode, &cli, &srv);
+    assert_int_equal(pl_session_set_receive_limit(c, 16 * 1024), PL_OK);       /* what the paused side holds */
+    assert_int_equal(pl_session_set_send_limit(srv.conn, 4 * 1024 * 1024), PL_OK); /* the sender may send it all */
     pl__chan_ready(io.ch);
     run_until(&cli.open);
-    assert_int_equal(pl_conn_pause(c, 1), PL_OK);
+    assert_int_equal(pl_session_pause(c, 1), PL_OK);
     enum { N = 300 };
     char buf[4000];
     for (int i = 0; i < N; i++) {
         memset(buf, 'a' + i % 26, sizeof buf);
         snprintf(buf, sizeof buf, "%d", i);
-        assert_int_equal(pl_conn_send(srv.conn, buf, sizeof buf), PL_OK);
+        assert_int_equal(pl_session_send(srv.conn, buf, sizeof buf), PL_OK);
     }
     run_for(200);
     int receives = io.receives;
     run_for(200);
     assert_int_equal(io.receives, receives);                  /* the glue stopped asking */
     assert_int_equal(cli.messages, 0);                        /* paused: nothing delivered */
-    assert_true(pl_conn_pending(srv.conn) > (size_t)N * 4000 / 2); /* most still waits with the sender */
-    assert_int_equal(pl_conn_pause(c, 0), PL_OK);
+    assert_true(pl_session_pending(srv.conn) > (size_t)N * 4000 / 2); /* most still waits with the sender */
+    assert_int_equal(pl_session_pause(c, 0), PL_OK);
     for (int i = 0; i < 1000 && cli.messages < N; i++)
         pl_loop_iterate(loop, 10);
     assert_int_equal(cli.messages, N);
@@ -911,8 +911,8 @@ static void test_chan_paused_session_stops_receiving(void **state)
     snprintf(want, sizeof want, "%d", N - 1);
     assert_string_equal(cli.last, want);                      /* the last one last */
     assert_true(io.receives > receives);
-    pl_conn_free(c);
-    pl_conn_free(srv.conn);
+    pl_session_free(c);
+    pl_session_free(srv.conn);
     run_for(30);
     fio_clear(&io);
     pl_node_free(cnode);
@@ -950,12 +950,12 @@ static int test_redial(void *target, pl_chan_dialer *d)
 }
 
 static cseen acc_srv;
-static void on_acc(pl_listener *l, pl_conn *c, void *ud)
+static void on_acc(pl_listener *l, pl_session *c, void *ud)
 {
     (void)l;
     (void)ud;
     acc_srv.conn = c;
-    pl_conn_set_callback(c, on_conn, &acc_srv);
+    pl_session_set_callback(c, on_conn, &acc_srv);
 }
 
 static void test_chan_initiator_redials_and_resumes(void **state)
@@ -979,17 +979,17 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     fake_io io;
     fio_init(&io, sv[0]);
     cseen cli = {0};
-    pl_conn *c;
+    pl_session *c;
     assert_int_equal(pl__chan_connect(cnode, &fake_chan_io, &io, "Kitchen", 5000, on_conn, &cli, test_redial, &r,
                                       NULL, &io.ch, &c), PL_OK);
-    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
+    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
     assert_int_equal(pl_listener_add_fd(r.l, sv[1]), PL_OK);
     pl__chan_ready(io.ch);
     run_until(&cli.open);
     for (int i = 0; i < 500 && !acc_srv.conn; i++)
         pl_loop_iterate(loop, 10);
     assert_non_null(acc_srv.conn);
-    assert_int_equal(pl_conn_send(c, "one", 3), PL_OK);
+    assert_int_equal(pl_session_send(c, "one", 3), PL_OK);
     run_until(&acc_srv.messages);
 
     /* The connection breaks on both ends. */
@@ -997,7 +997,7 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     pl__chan_failed(io.ch, PL_ERR_CLOSED);
     run_until(&cli.interrupted);
     assert_int_equal(cli.istatus, PL_ERR_CLOSED);
-    assert_int_equal(pl_conn_send(c, "two", 3), PL_OK); /* queued while interrupted */
+    assert_int_equal(pl_session_send(c, "two", 3), PL_OK); /* queued while interrupted */
     /* The policy dials again at once: a new transport, ready a moment later. */
     for (int i = 0; i < 500 && !r.pending_ready; i++)
         pl_loop_iterate(loop, 10);
@@ -1013,14 +1013,14 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     assert_int_equal(acc_srv.messages, 2); /* "one" once, then "two" */
     assert_string_equal(acc_srv.last, "two");
     /* Both end cleanly over the second transport. */
-    pl_conn_shutdown(c);
-    pl_conn_shutdown(acc_srv.conn);
+    pl_session_shutdown(c);
+    pl_session_shutdown(acc_srv.conn);
     run_until(&cli.closed);
     run_until(&acc_srv.closed);
     assert_int_equal(cli.status, PL_OK);
     assert_int_equal(acc_srv.status, PL_OK);
-    pl_conn_free(c);
-    pl_conn_free(acc_srv.conn);
+    pl_session_free(c);
+    pl_session_free(acc_srv.conn);
     run_for(30);
     assert_int_equal(io.released, 1);
     assert_int_equal(r.io[0].released, 1);
@@ -1044,17 +1044,17 @@ static void test_chan_initiator_connect_fails(void **state)
     fake_io io;
     fio_init(&io, -1);
     cseen cli = {0};
-    pl_conn *c;
+    pl_session *c;
     assert_int_equal(pl__chan_connect(node, &fake_chan_io, &io, "Kitchen", 5000, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
-    pl_conn_set_code(c, CODE);
+    pl_session_set_code(c, CODE);
     run_for(20);
     pl__chan_failed(io.ch, PL_ERR_CONNECT);
     run_until(&cli.closed);
     assert_int_equal(cli.status, PL_ERR_CONNECT);
     assert_int_equal(cli.open, 0);
     assert_int_equal(io.cancels, 1);
-    pl_conn_free(c);
+    pl_session_free(c);
     run_for(20);
     assert_int_equal(io.released, 1);
     fio_clear(&io);
@@ -1073,13 +1073,13 @@ static void test_chan_initiator_times_out(void **state)
     fake_io io;
     fio_init(&io, -1);
     cseen cli = {0};
-    pl_conn *c;
+    pl_session *c;
     assert_int_equal(pl__chan_connect(node, &fake_chan_io, &io, "Kitchen", 150, on_conn, &cli, NULL, NULL, NULL, &io.ch, &c),
                      PL_OK);
     run_until(&cli.closed);
     assert_int_equal(cli.status, PL_ERR_TIMEOUT);
     assert_int_equal(io.cancels, 1);
-    pl_conn_free(c);
+    pl_session_free(c);
     run_for(20);
     assert_int_equal(io.released, 1);
     fio_clear(&io);
@@ -1094,12 +1094,12 @@ typedef struct accept_ctx {
 } accept_ctx;
 
 static const char *acc_instance(void *ctx) { return ((accept_ctx *)ctx)->instance; }
-static void acc_accepted(void *ctx, pl_conn *c)
+static void acc_accepted(void *ctx, pl_session *c)
 {
     accept_ctx *a = ctx;
     a->accepted++;
     a->srv.conn = c;
-    pl_conn_set_callback(c, on_conn, &a->srv);
+    pl_session_set_callback(c, on_conn, &a->srv);
 }
 static const pl_chan_accept_ops acc_ops = {acc_instance, acc_accepted};
 
@@ -1146,27 +1146,27 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     fio_init(&io, sv[0]);
     assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
-    pl_conn *c;
-    assert_int_equal(pl_conn_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
-    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
+    pl_session *c;
+    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
+    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
     run_for(50);
     assert_int_equal(io.sends, 0); /* no session before ready */
     pl__chan_ready(io.ch);
     run_until(&cli.open);
     run_until(&ac.accepted);
     assert_int_equal(pl__chan_acceptor_pending(a), 0);
-    assert_int_equal(pl_conn_paired(c), 1);
-    assert_int_equal(pl_conn_send(c, "ping", 4), PL_OK);
+    assert_int_equal(pl_session_paired(c), 1);
+    assert_int_equal(pl_session_send(c, "ping", 4), PL_OK);
     run_until(&ac.srv.messages);
     assert_string_equal(ac.srv.last, "ping");
     /* The peer vanishes: the accepted session learns it from the transport
      * and, accepted by the generic listener, waits to be resumed. */
-    pl_conn_free(c);
+    pl_session_free(c);
     run_until(&ac.srv.interrupted);
     /* the end of the pipe, or a failed write (its Ack of "ping") if that comes first */
     assert_true(ac.srv.istatus == PL_ERR_CLOSED || ac.srv.istatus == PL_ERR_IO);
     assert_int_equal(ac.srv.closed, 0);
-    pl_conn_free(ac.srv.conn);
+    pl_session_free(ac.srv.conn);
     run_for(20);
     assert_int_equal(io.released, 1);
     fio_clear(&io);
@@ -1206,14 +1206,14 @@ static void test_chan_acceptor_session_resumes(void **state)
     fio_init(&io, sv[0]);
     assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
-    pl_conn *c;
-    assert_int_equal(pl_conn_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
-    assert_int_equal(pl_conn_set_code(c, CODE), PL_OK);
-    assert_int_equal(pl_conn_set_resume(c, 30000), PL_OK);
+    pl_session *c;
+    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
+    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    assert_int_equal(pl_session_set_resume(c, 30000), PL_OK);
     pl__chan_ready(io.ch);
     run_until(&cli.open);
     run_until(&ac.accepted);
-    assert_int_equal(pl_conn_send(c, "one", 3), PL_OK);
+    assert_int_equal(pl_session_send(c, "one", 3), PL_OK);
     run_until(&ac.srv.messages);
     assert_string_equal(ac.srv.last, "one");
 
@@ -1221,7 +1221,7 @@ static void test_chan_acceptor_session_resumes(void **state)
     pl__chan_failed(io.ch, PL_ERR_CLOSED);
     run_until(&cli.interrupted);
     run_until(&ac.srv.interrupted);
-    assert_int_equal(pl_conn_send(c, "two", 3), PL_OK); /* queued while interrupted */
+    assert_int_equal(pl_session_send(c, "two", 3), PL_OK); /* queued while interrupted */
 
     /* The initiator dials again: a new transport reaches the acceptor. */
     int sv2[2];
@@ -1229,7 +1229,7 @@ static void test_chan_acceptor_session_resumes(void **state)
     fake_io io2;
     fio_init(&io2, sv2[0]);
     assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io2, &io2.ch), PL_OK);
-    assert_int_equal(pl_conn_attach_fd(c, sv2[1]), PL_OK);
+    assert_int_equal(pl_session_attach_fd(c, sv2[1]), PL_OK);
     pl__chan_ready(io2.ch);
     run_until(&cli.resumed);
     run_until(&ac.srv.resumed);
@@ -1240,18 +1240,18 @@ static void test_chan_acceptor_session_resumes(void **state)
         pl_loop_iterate(loop, 10);
     assert_int_equal(ac.srv.messages, 2);     /* "one" once, then "two" */
     assert_string_equal(ac.srv.last, "two");
-    assert_int_equal(pl_conn_send(ac.srv.conn, "back", 4), PL_OK);
+    assert_int_equal(pl_session_send(ac.srv.conn, "back", 4), PL_OK);
     run_until(&cli.messages);
     assert_string_equal(cli.last, "back");
     /* Both end: clean close. */
-    pl_conn_shutdown(c);
-    pl_conn_shutdown(ac.srv.conn);
+    pl_session_shutdown(c);
+    pl_session_shutdown(ac.srv.conn);
     run_until(&cli.closed);
     run_until(&ac.srv.closed);
     assert_int_equal(cli.status, PL_OK);
     assert_int_equal(ac.srv.status, PL_OK);
-    pl_conn_free(c);
-    pl_conn_free(ac.srv.conn);
+    pl_session_free(c);
+    pl_session_free(ac.srv.conn);
     run_for(30);
     assert_int_equal(io.released, 1);
     assert_int_equal(io2.released, 1);

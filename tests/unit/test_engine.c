@@ -21,7 +21,7 @@
 #include <sodium.h>
 
 #include <peerlink/common.h>
-#include <peerlink/conn.h>
+#include <peerlink/session.h>
 
 #include "buf.h"
 #include "engine.h"

@@ -1,7 +1,7 @@
 /*
  * Sessions resumed over every kind of link, in one process with real
- * loop objects: application pipes in memory (pl_conn_new_channel(),
- * pl_listener_add_channel()), descriptors (socketpairs: pl_conn_new_fd(),
+ * loop objects: application pipes in memory (pl_session_new_channel(),
+ * pl_listener_add_channel()), descriptors (socketpairs: pl_session_new_fd(),
  * pl_listener_add_fd()), and a TCP dialler (pl_connect()) whose
  * connections reach a detached listener as pipes, the way a Linux
  * accessory's TCP connection reaches an iPhone's Network.framework
@@ -55,7 +55,7 @@ static void fill(uint8_t *b, uint32_t idx, int from_cli)
 
 /* One side of the session under test. */
 typedef struct side {
-    pl_conn *conn;
+    pl_session *conn;
     int from_cli;      /* what its peer's messages look like */
     uint32_t next_in;  /* the index of the next message expected */
     uint32_t sent;
@@ -63,31 +63,31 @@ typedef struct side {
     int linked; /* a link carries the session now (as far as the callbacks told) */
 } side;
 
-static void on_side(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_side(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     side *s = ud;
     (void)c;
     switch (ev) {
-    case PL_CONN_OPEN:
+    case PL_SESSION_OPEN:
         s->open++;
         s->linked = 1;
         break;
-    case PL_CONN_INTERRUPTED:
+    case PL_SESSION_INTERRUPTED:
         s->interrupted++;
         s->linked = 0;
         break;
-    case PL_CONN_RESUMED:
+    case PL_SESSION_RESUMED:
         s->resumed++;
         s->linked = 1;
         if (status != PL_OK)
             s->resets++;
         break;
-    case PL_CONN_PEER_EOF: s->eof++; break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_PEER_EOF: s->eof++; break;
+    case PL_SESSION_CLOSED:
         s->closed++;
         s->status = status;
         break;
-    case PL_CONN_MESSAGE: {
+    case PL_SESSION_MESSAGE: {
         uint8_t want[MSG];
         fill(want, s->next_in, s->from_cli);
         if (len != MSG || memcmp(data, want, MSG) != 0)
@@ -108,18 +108,18 @@ typedef struct fixture {
     side cli, srv;
 } fixture;
 
-static void on_accept(pl_listener *l, pl_conn *c, void *ud)
+static void on_accept(pl_listener *l, pl_session *c, void *ud)
 {
     fixture *f = ud;
     (void)l;
     if (f->srv.conn) {
-        pl_conn_free(c); /* one session only: a second one would be a failure to resume */
+        pl_session_free(c); /* one session only: a second one would be a failure to resume */
         f->srv.bad++;
         return;
     }
     f->srv.conn = c;
     f->srv.linked = 1;
-    pl_conn_set_callback(c, on_side, &f->srv);
+    pl_session_set_callback(c, on_side, &f->srv);
 }
 
 static int setup(void **state)
@@ -145,8 +145,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    pl_conn_free(f->cli.conn);
-    pl_conn_free(f->srv.conn);
+    pl_session_free(f->cli.conn);
+    pl_session_free(f->srv.conn);
     pl_listener_free(f->l);
     for (int i = 0; i < 5; i++)
         pl_loop_iterate(f->loop, 1);
@@ -166,13 +166,13 @@ static void pump(side *s, uint32_t limit)
     uint8_t buf[MSG];
     while (s->sent < limit) {
         fill(buf, s->sent, s->from_cli ? 0 : 1); /* ours look as our peer expects them */
-        int rc = pl_conn_send(s->conn, buf, MSG);
+        int rc = pl_session_send(s->conn, buf, MSG);
         if (rc == PL_ERR_AGAIN)
             return;
         assert_int_equal(rc, PL_OK);
         s->sent++;
         if (s->sent == N_MSGS)
-            assert_int_equal(pl_conn_shutdown(s->conn), PL_OK);
+            assert_int_equal(pl_session_shutdown(s->conn), PL_OK);
     }
 }
 
@@ -199,7 +199,7 @@ static void run_exchange(fixture *f, int cuts, cut_fn cut, relink_fn relink)
             done_cuts++;
         }
         if (relink && f->cli.interrupted > handled) {
-            handled = f->cli.interrupted; /* each PL_CONN_INTERRUPTED asks for one new link */
+            handled = f->cli.interrupted; /* each PL_SESSION_INTERRUPTED asks for one new link */
             relink(f);
         }
         assert_true(pl_loop_iterate(f->loop, 5) >= 0);
@@ -283,12 +283,12 @@ static void pipe_cut(fixture *f)
 
 static void pipe_relink(fixture *f)
 {
-    assert_null(pl_conn_channel(f->cli.conn)); /* interrupted: no pipe */
+    assert_null(pl_session_channel(f->cli.conn)); /* interrupted: no pipe */
     pipe_end *e = new_pipe(f);
-    assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_OK);
-    e[0].ch = pl_conn_channel(f->cli.conn);
+    assert_int_equal(pl_session_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_OK);
+    e[0].ch = pl_session_channel(f->cli.conn);
     assert_non_null(e[0].ch);
-    assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE); /* one at a time */
+    assert_int_equal(pl_session_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE); /* one at a time */
 }
 
 /* The initiator's session over a first pipe, pairing with CODE. */
@@ -296,11 +296,11 @@ static pipe_end *start_pipe_session(fixture *f)
 {
     n_links = 0;
     pipe_end *e = new_pipe(f);
-    assert_int_equal(pl_conn_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE, on_side,
+    assert_int_equal(pl_session_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE, on_side,
                                          &f->cli, &f->cli.conn), PL_OK);
-    e[0].ch = pl_conn_channel(f->cli.conn);
+    e[0].ch = pl_session_channel(f->cli.conn);
     assert_non_null(e[0].ch);
-    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_session_set_code(f->cli.conn, CODE), PL_OK);
     return e;
 }
 
@@ -308,7 +308,7 @@ static void test_channel_session_resumes(void **state)
 {
     fixture *f = *state;
     start_pipe_session(f);
-    assert_int_equal(pl_conn_set_resume(f->cli.conn, 30000), PL_OK);
+    assert_int_equal(pl_session_set_resume(f->cli.conn, 30000), PL_OK);
     run_exchange(f, 5, pipe_cut, pipe_relink);
     assert_true(n_links >= 6);
     /* A link still attached when the session is over was released. */
@@ -328,7 +328,7 @@ static void test_node_free_releases_sessions(void **state)
         pl_loop_iterate(f->loop, 5);
     assert_non_null(f->srv.conn);
     assert_int_equal(f->cli.open, 1);
-    assert_int_equal(pl_conn_send(f->cli.conn, "x", 1), PL_OK); /* unacknowledged: dropped with the session */
+    assert_int_equal(pl_session_send(f->cli.conn, "x", 1), PL_OK); /* unacknowledged: dropped with the session */
     pl_node_free(f->cli_node);
     pl_node_free(f->srv_node); /* with f->l */
     f->cli_node = f->srv_node = NULL;
@@ -342,7 +342,7 @@ static void test_node_free_releases_sessions(void **state)
     assert_null(f->cli_node);
 }
 
-/* Without pl_conn_set_resume(), a pipe session ends with its pipe, as before. */
+/* Without pl_session_set_resume(), a pipe session ends with its pipe, as before. */
 static void test_channel_session_not_resumable_by_default(void **state)
 {
     fixture *f = *state;
@@ -358,7 +358,7 @@ static void test_channel_session_not_resumable_by_default(void **state)
     assert_int_equal(f->cli.closed, 1);
     assert_int_equal(f->cli.status, PL_ERR_CLOSED);
     assert_int_equal(f->cli.interrupted, 0);
-    assert_int_equal(pl_conn_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE);
+    assert_int_equal(pl_session_attach_channel(f->cli.conn, &pipe_ops, &e[0]), PL_ERR_STATE);
     /* The accepting side waits to be resumed (the listener's window), as over TCP. */
     assert_int_equal(f->srv.interrupted, 1);
 }
@@ -386,7 +386,7 @@ static void fd_cut(fixture *f)
 static void fd_relink(fixture *f)
 {
     fd_new_pair(f);
-    assert_int_equal(pl_conn_attach_fd(f->cli.conn, fd_pair[n_links - 1][0]), PL_OK);
+    assert_int_equal(pl_session_attach_fd(f->cli.conn, fd_pair[n_links - 1][0]), PL_OK);
 }
 
 static void test_fd_session_resumes(void **state)
@@ -394,11 +394,11 @@ static void test_fd_session_resumes(void **state)
     fixture *f = *state;
     n_links = 0;
     fd_new_pair(f);
-    assert_int_equal(pl_conn_new_fd(f->cli_node, fd_pair[0][0], PL_ROLE_INITIATOR, INSTANCE, on_side, &f->cli,
+    assert_int_equal(pl_session_new_fd(f->cli_node, fd_pair[0][0], PL_ROLE_INITIATOR, INSTANCE, on_side, &f->cli,
                                     &f->cli.conn), PL_OK);
-    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
-    assert_int_equal(pl_conn_set_resume(f->cli.conn, 30000), PL_OK);
-    assert_int_equal(pl_conn_attach_fd(f->cli.conn, 0), PL_ERR_STATE); /* not interrupted */
+    assert_int_equal(pl_session_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_session_set_resume(f->cli.conn, 30000), PL_OK);
+    assert_int_equal(pl_session_attach_fd(f->cli.conn, 0), PL_ERR_STATE); /* not interrupted */
     run_exchange(f, 4, fd_cut, fd_relink);
 }
 
@@ -460,8 +460,8 @@ static void test_tcp_dialler_resumes_into_pipe_listener(void **state)
     svc.addresses = &a;
     svc.n_addresses = 1;
     assert_int_equal(pl_connect(f->cli_node, &svc, 0, on_side, &f->cli, &f->cli.conn), PL_OK);
-    assert_int_equal(pl_conn_set_code(f->cli.conn, CODE), PL_OK);
-    assert_int_equal(pl_conn_set_keepalive(f->cli.conn, 0), PL_OK);
+    assert_int_equal(pl_session_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_session_set_keepalive(f->cli.conn, 0), PL_OK);
     run_exchange(f, 3, sock_cut, NULL); /* pl_connect dials again by itself */
     assert_true(n_links >= 4);
     f->poll->watch_free(lwatch);
@@ -485,13 +485,13 @@ typedef struct attacker {
     int closed, status;
 } attacker;
 
-static void on_attacker(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_attacker(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     attacker *a = ud;
     (void)c;
     (void)data;
     (void)len;
-    if (ev == PL_CONN_CLOSED) {
+    if (ev == PL_SESSION_CLOSED) {
         a->closed = 1;
         a->status = status;
     }
@@ -502,7 +502,7 @@ static void test_attempt_budget_across_links(void **state)
     fixture *f = *state;
     static pipe_end pe[2 * ATTACKERS][2];
     static attacker att[3 * ATTACKERS];
-    pl_conn *conns[3 * ATTACKERS] = {0}, *responders[ATTACKERS] = {0};
+    pl_session *conns[3 * ATTACKERS] = {0}, *responders[ATTACKERS] = {0};
     memset(pe, 0, sizeof pe);
     memset(att, 0, sizeof att);
     pl_listener *tcp = NULL;
@@ -523,29 +523,29 @@ static void test_attempt_budget_across_links(void **state)
         snprintf(wrong, sizeof wrong, "%06d", 100000 + i); /* never CODE */
         /* over TCP, to the TCP listener */
         assert_int_equal(pl_connect(f->cli_node, &svc, 0, on_attacker, &att[i], &conns[i]), PL_OK);
-        assert_int_equal(pl_conn_set_code(conns[i], wrong), PL_OK);
+        assert_int_equal(pl_session_set_code(conns[i], wrong), PL_OK);
         /* over a pipe, to the detached listener */
         pipe_end *e = pe[i];
         e[0].other = &e[1];
         e[1].other = &e[0];
         assert_int_equal(pl_listener_add_channel(f->l, &pipe_ops, &e[1], &e[1].ch), PL_OK);
-        assert_int_equal(pl_conn_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE,
+        assert_int_equal(pl_session_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE,
                                              on_attacker, &att[ATTACKERS + i], &conns[ATTACKERS + i]), PL_OK);
-        e[0].ch = pl_conn_channel(conns[ATTACKERS + i]);
-        assert_int_equal(pl_conn_set_code(conns[ATTACKERS + i], wrong), PL_OK);
+        e[0].ch = pl_session_channel(conns[ATTACKERS + i]);
+        assert_int_equal(pl_session_set_code(conns[ATTACKERS + i], wrong), PL_OK);
         /* over a pipe, to a responder session with a code of its own */
         e = pe[ATTACKERS + i];
         e[0].other = &e[1];
         e[1].other = &e[0];
-        assert_int_equal(pl_conn_new_channel(f->srv_node, &pipe_ops, &e[1], PL_ROLE_RESPONDER, INSTANCE,
+        assert_int_equal(pl_session_new_channel(f->srv_node, &pipe_ops, &e[1], PL_ROLE_RESPONDER, INSTANCE,
                                              NULL, NULL, &responders[i]), PL_OK);
-        e[1].ch = pl_conn_channel(responders[i]);
-        assert_int_equal(pl_conn_set_code(responders[i], CODE), PL_OK);
-        assert_int_equal(pl_conn_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE,
+        e[1].ch = pl_session_channel(responders[i]);
+        assert_int_equal(pl_session_set_code(responders[i], CODE), PL_OK);
+        assert_int_equal(pl_session_new_channel(f->cli_node, &pipe_ops, &e[0], PL_ROLE_INITIATOR, INSTANCE,
                                              on_attacker, &att[2 * ATTACKERS + i], &conns[2 * ATTACKERS + i]),
                          PL_OK);
-        e[0].ch = pl_conn_channel(conns[2 * ATTACKERS + i]);
-        assert_int_equal(pl_conn_set_code(conns[2 * ATTACKERS + i], wrong), PL_OK);
+        e[0].ch = pl_session_channel(conns[2 * ATTACKERS + i]);
+        assert_int_equal(pl_session_set_code(conns[2 * ATTACKERS + i], wrong), PL_OK);
     }
     int done = 0;
     int64_t end = now_ms() + 20000;
@@ -570,9 +570,9 @@ static void test_attempt_budget_across_links(void **state)
     assert_int_equal(tested + refused, 3 * ATTACKERS);
     assert_null(f->srv.conn); /* nobody got in */
     for (int i = 0; i < 3 * ATTACKERS; i++)
-        pl_conn_free(conns[i]);
+        pl_session_free(conns[i]);
     for (int i = 0; i < ATTACKERS; i++)
-        pl_conn_free(responders[i]);
+        pl_session_free(responders[i]);
     pl_listener_free(tcp);
 }
 
@@ -586,9 +586,9 @@ static void test_connect_without_addresses(void **state)
     svc.name = INSTANCE;
     svc.type = "_peerlink._tcp";
     svc.domain = "local";
-    pl_conn *c = (pl_conn *)&svc; /* must stay untouched */
+    pl_session *c = (pl_session *)&svc; /* must stay untouched */
     assert_int_equal(pl_connect(f->cli_node, &svc, 0, on_side, &f->cli, &c), PL_ERR_INVALID);
-    assert_ptr_equal(c, (pl_conn *)&svc);
+    assert_ptr_equal(c, (pl_session *)&svc);
 }
 
 int main(void)

@@ -511,7 +511,7 @@ static const char *acc_instance(void *ctx)
     return l->pub && l->pub->p ? l->pub->p->name : "";
 }
 
-static void acc_accepted(void *ctx, pl_conn *c)
+static void acc_accepted(void *ctx, pl_session *c)
 {
     pl_apple_listener *l = ctx;
     l->cb(l, c, l->userdata);

@@ -2,7 +2,7 @@
 #include "backends/apple/chan.h"
 
 #include "backends/apple/hop.h"
-#include "conn_glue.h"
+#include "session_glue.h"
 
 enum { CH_CONNECTING = 0, CH_READY = 1, CH_DONE = 2 };
 
@@ -196,13 +196,13 @@ struct pl_chan_dialer {
     const pl_poll *poll;
     const pl_chan_io *ops;
     int timeout_ms;
-    pl_conn *conn;
+    pl_session *conn;
     pl_chan_redial_fn redial;
     void *target;
     void (*target_free)(void *target);
 };
 
-static int dialer_redial(void *ctx, pl_conn *c)
+static int dialer_redial(void *ctx, pl_session *c)
 {
     pl_chan_dialer *d = ctx;
     (void)c;
@@ -218,8 +218,8 @@ static void dialer_free(void *ctx)
 }
 
 int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char *instance, int timeout_ms,
-                     pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
-                     void (*target_free)(void *target), pl_chan **out, pl_conn **conn)
+                     pl_session_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
+                     void (*target_free)(void *target), pl_chan **out, pl_session **conn)
 {
     const pl_poll *poll = pl_node_poll(node);
     if (!poll || !ops || !instance || !out || !conn)
@@ -231,14 +231,14 @@ int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char 
         free(d);
         return PL_ERR_NOMEM; /* io and target untouched */
     }
-    pl_conn *c = NULL;
-    int rc = pl_conn_new_channel(node, &chan_channel_ops, ch, PL_ROLE_INITIATOR, instance, cb, userdata, &c);
+    pl_session *c = NULL;
+    int rc = pl_session_new_channel(node, &chan_channel_ops, ch, PL_ROLE_INITIATOR, instance, cb, userdata, &c);
     if (rc == PL_OK)
-        rc = pl__conn_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS);
+        rc = pl__session_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CHAN_DEFAULT_TIMEOUT_MS);
     if (rc != PL_OK) {
         if (c) {
-            pl__channel_abandon(pl_conn_channel(c)); /* its close must not reach io */
-            pl_conn_free(c);
+            pl__channel_abandon(pl_session_channel(c)); /* its close must not reach io */
+            pl_session_free(c);
         }
         free(ch); /* io untouched: no release */
         free(d);
@@ -252,9 +252,9 @@ int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char 
         d->redial = redial;
         d->target = target;
         d->target_free = target_free;
-        pl__conn_set_redial(c, dialer_redial, d, dialer_free);
+        pl__session_set_redial(c, dialer_redial, d, dialer_free);
     }
-    ch->pch = pl_conn_channel(c);
+    ch->pch = pl_session_channel(c);
     ch->session_started = 1;
     *out = ch;
     *conn = c;
@@ -268,18 +268,18 @@ int pl__chan_redialed(pl_chan_dialer *d, void *io, pl_chan **out)
     pl_chan *ch = chan_alloc(d->poll, d->ops, io, 0);
     if (!ch)
         return PL_ERR_NOMEM;
-    int rc = pl_conn_attach_channel(d->conn, &chan_channel_ops, ch);
+    int rc = pl_session_attach_channel(d->conn, &chan_channel_ops, ch);
     if (rc == PL_OK)
-        rc = pl__conn_set_deadline(d->conn, d->timeout_ms); /* connecting plus the resuming handshake */
+        rc = pl__session_set_deadline(d->conn, d->timeout_ms); /* connecting plus the resuming handshake */
     if (rc != PL_OK) {
-        if (pl_conn_channel(d->conn)) {
-            pl__channel_abandon(pl_conn_channel(d->conn)); /* its close must not reach io */
-            pl__conn_drop_link(d->conn);
+        if (pl_session_channel(d->conn)) {
+            pl__channel_abandon(pl_session_channel(d->conn)); /* its close must not reach io */
+            pl__session_drop_link(d->conn);
         }
         free(ch); /* io untouched */
         return rc;
     }
-    ch->pch = pl_conn_channel(d->conn);
+    ch->pch = pl_session_channel(d->conn);
     ch->session_started = 1;
     *out = ch;
     return PL_OK;
@@ -381,7 +381,7 @@ static void acc_unlink(pl_chan *ch)
     ch->anext = NULL;
 }
 
-static void acc_accepted(pl_listener *l, pl_conn *c, void *userdata)
+static void acc_accepted(pl_listener *l, pl_session *c, void *userdata)
 {
     pl_chan_acceptor *a = userdata;
     (void)l;

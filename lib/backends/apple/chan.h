@@ -2,7 +2,7 @@
  * Sessions over a transport that reports asynchronously (on Apple: an
  * nw_connection), in plain C: the glue between a transport and the
  * project's sessions through the public API for application pipes
- * (pl_conn_new_channel, pl_channel_input, pl_channel_writable,
+ * (pl_session_new_channel, pl_channel_input, pl_channel_writable,
  * pl_channel_fail) and, on the responder's side, the generic listener
  * (pl_listener_new_detached, pl_listener_add_channel): its pairing
  * policy, its handshake deadline and cap, and resumption - an inbound
@@ -69,8 +69,8 @@ typedef struct pl_chan_acceptor pl_chan_acceptor;
 typedef struct pl_chan_dialer pl_chan_dialer;
 typedef int (*pl_chan_redial_fn)(void *target, pl_chan_dialer *d);
 int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char *instance,
-                     int timeout_ms, pl_conn_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
-                     void (*target_free)(void *target), pl_chan **out, pl_conn **conn);
+                     int timeout_ms, pl_session_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
+                     void (*target_free)(void *target), pl_chan **out, pl_session **conn);
 /* From redial: io, a new transport (same ops), carries the interrupted
  * session on once ready. PL_OK with *out its glue; on error io is untouched. */
 int pl__chan_redialed(pl_chan_dialer *d, void *io, pl_chan **out);
@@ -98,11 +98,11 @@ typedef struct pl_chan_accept_ops {
     /* The name handshakes are bound to now (the publication's current name). */
     const char *(*instance)(void *ctx);
     /* A session completed its handshake: the callee owns c (sets its callback or frees it). */
-    void (*accepted)(void *ctx, pl_conn *c);
+    void (*accepted)(void *ctx, pl_session *c);
 } pl_chan_accept_ops;
 
 int pl__chan_acceptor_new(pl_node *node, const pl_chan_accept_ops *ops, void *ctx, pl_chan_acceptor **out);
-/* Pairing: a fixed code (copied; checked as pl_conn_set_code() does), or NULL: off. */
+/* Pairing: a fixed code (copied; checked as pl_session_set_code() does), or NULL: off. */
 int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code);
 /* Connections still in handshake. */
 size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a);

@@ -7,8 +7,8 @@
 
 #include <peerlink/apple.h>
 
-int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
-                     pl_conn **out)
+int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata,
+                     pl_session **out)
 {
     (void)node, (void)svc, (void)timeout_ms, (void)cb, (void)userdata, (void)out;
     return PL_ERR_UNSUPPORTED;

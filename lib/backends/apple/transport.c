@@ -369,8 +369,8 @@ static int redial(void *ctx, pl_chan_dialer *d)
     return PL_OK;
 }
 
-int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
-                     pl_conn **out)
+int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata,
+                     pl_session **out)
 {
     pl_apple_target at;
     const pl_poll *poll = pl_node_poll(node);
@@ -386,7 +386,7 @@ int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_co
         target_free(t);
         return PL_ERR_NOMEM;
     }
-    pl_conn *c = NULL;
+    pl_session *c = NULL;
     int rc = pl__chan_connect(node, &nw_chan_io, io, svc->name, timeout_ms, cb, userdata, redial, t, target_free,
                               &io->ch, &c);
     if (rc != PL_OK) {

@@ -6,7 +6,7 @@
  * bounded like a socket's receive buffer; everything is processed from
  * the loop, never inside the application's call.
  */
-#include "conn_internal.h"
+#include "session_internal.h"
 
 /* Input waiting for the loop: more is refused (PL_ERR_AGAIN), except
  * that one chunk of any size is taken when none waits. */
@@ -28,8 +28,8 @@ struct pl_channel {
 static void ch_interest(pl_link *lk)
 {
     pl_channel *ch = (pl_channel *)lk;
-    pl_conn *c = lk->c;
-    int room = !pl__conn_input_full(c);
+    pl_session *c = lk->c;
+    int room = !pl__session_input_full(c);
     if (c->eng.state == PL_HS_IDLE || ch->failed || (pl_buf_size(&c->eng.out) && !ch->blocked) ||
         (room && (pl_buf_size(&ch->in) || ch->eof || ch->refused)))
         ch->poll->timeout_update(ch->kick, 0);
@@ -64,43 +64,43 @@ static const pl_link_ops channel_ops = {"channel", ch_interest, ch_flush_once, c
 static void kicked(pl_timeout *t, void *userdata)
 {
     pl_channel *ch = userdata;
-    pl_conn *c = ch->head.c;
+    pl_session *c = ch->head.c;
     (void)t;
     if (!c)
         return;
     if (ch->failed) {
-        pl__conn_fail(c, ch->failed);
+        pl__session_fail(c, ch->failed);
         return;
     }
-    if (!pl__conn_start_if_idle(c))
+    if (!pl__session_start_if_idle(c))
         return;
     pl_buf *out = &c->eng.out;
     if (pl_buf_size(out) && !ch->blocked) {
         long n = ch->ops.write(ch->ctx, pl_buf_head(out), pl_buf_size(out));
         if (n < 0 || (size_t)n > pl_buf_size(out)) {
-            pl__conn_fail(c, PL_ERR_IO);
+            pl__session_fail(c, PL_ERR_IO);
             return;
         }
         ch->blocked = (size_t)n < pl_buf_size(out);
-        if (n > 0 && !pl__conn_wrote(c, (size_t)n))
+        if (n > 0 && !pl__session_wrote(c, (size_t)n))
             return;
     }
     /* A read's worth at a time, as from a socket, until the session holds
      * as much as the application may leave it; the rest waits. */
-    while (pl_buf_size(&ch->in) && !pl__conn_input_full(c)) {
+    while (pl_buf_size(&ch->in) && !pl__session_input_full(c)) {
         uint8_t buf[PL_READ_CHUNK];
         size_t n = pl_buf_size(&ch->in) < sizeof buf ? pl_buf_size(&ch->in) : sizeof buf;
         memcpy(buf, pl_buf_head(&ch->in), n); /* callbacks may add input meanwhile */
         pl_buf_consume(&ch->in, n);
-        if (!pl__conn_input(c, buf, n) || ch->head.c != c)
+        if (!pl__session_input(c, buf, n) || ch->head.c != c)
             return; /* the session ended, or the link moved to the session it resumes */
     }
     if (ch->eof && !pl_buf_size(&ch->in)) {
         ch->eof = 0;
-        pl__conn_input_end(c);
+        pl__session_input_end(c);
         return;
     }
-    if (ch->refused && !pl_buf_size(&ch->in) && !pl__conn_input_full(c)) {
+    if (ch->refused && !pl_buf_size(&ch->in) && !pl__session_input_full(c)) {
         ch->refused = 0;
         if (ch->ops.input_ready)
             ch->ops.input_ready(ch->ctx); /* may give input again at once */
@@ -140,7 +140,7 @@ int pl_channel_input(pl_channel *ch, const void *data, size_t len)
 {
     if (!ch)
         return PL_ERR_INVALID;
-    pl_conn *c = ch->head.c;
+    pl_session *c = ch->head.c;
     if (!c || c->closed || ch->eof || ch->failed)
         return PL_ERR_STATE;
     size_t have = pl_buf_size(&ch->in);
@@ -148,7 +148,7 @@ int pl_channel_input(pl_channel *ch, const void *data, size_t len)
         ch->eof = 1;
     } else if (!data) {
         return PL_ERR_INVALID;
-    } else if (ch->refused || pl__conn_input_full(c) || (have && len > CHANNEL_INPUT_MAX - have)) {
+    } else if (ch->refused || pl__session_input_full(c) || (have && len > CHANNEL_INPUT_MAX - have)) {
         /* As a socket's receive buffer: what the pipe brings waits with the
          * application until the session has room (ops.input_ready). */
         ch->refused = 1;
@@ -156,7 +156,7 @@ int pl_channel_input(pl_channel *ch, const void *data, size_t len)
     } else if (pl_buf_append(&ch->in, data, len) != PL_OK) {
         return PL_ERR_NOMEM;
     }
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     return PL_OK;
 }
 
@@ -165,7 +165,7 @@ void pl_channel_writable(pl_channel *ch)
     if (!ch || !ch->head.c || ch->head.c->closed)
         return;
     ch->blocked = 0;
-    pl__conn_update_interest(ch->head.c);
+    pl__session_update_interest(ch->head.c);
 }
 
 void pl_channel_fail(pl_channel *ch, int status)
@@ -173,31 +173,31 @@ void pl_channel_fail(pl_channel *ch, int status)
     if (!ch || !ch->head.c || ch->failed)
         return;
     ch->failed = status < 0 ? status : PL_ERR_IO;
-    pl__conn_update_interest(ch->head.c);
+    pl__session_update_interest(ch->head.c);
 }
 
-pl_channel *pl_conn_channel(const pl_conn *c)
+pl_channel *pl_session_channel(const pl_session *c)
 {
     return c && c->link && c->link->ops == &channel_ops ? (pl_channel *)c->link : NULL;
 }
 
-int pl_conn_channel_input(pl_conn *c, const void *data, size_t len)
+int pl_session_channel_input(pl_session *c, const void *data, size_t len)
 {
     if (!c)
         return PL_ERR_INVALID;
-    pl_channel *ch = pl_conn_channel(c);
+    pl_channel *ch = pl_session_channel(c);
     return ch ? pl_channel_input(ch, data, len) : PL_ERR_STATE;
 }
 
-void pl_conn_channel_writable(pl_conn *c)
+void pl_session_channel_writable(pl_session *c)
 {
-    pl_channel_writable(pl_conn_channel(c));
+    pl_channel_writable(pl_session_channel(c));
 }
 
 /* ---------------------------------------------------------------- sessions over channels */
 
-int pl_conn_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role, const char *instance,
-                        pl_conn_cb cb, void *userdata, pl_conn **out)
+int pl_session_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role, const char *instance,
+                           pl_session_cb cb, void *userdata, pl_session **out)
 {
     if (!node || !instance || !out || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER))
         return PL_ERR_INVALID;
@@ -205,7 +205,7 @@ int pl_conn_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_
     int rc = ch_new(node->poll, ops, ctx, &ch);
     if (rc != PL_OK)
         return rc;
-    pl_conn *c = pl__conn_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
     if (!c) {
         ch_free(ch, 0);
         return PL_ERR_NOMEM;
@@ -213,12 +213,12 @@ int pl_conn_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_
     c->cb = cb;
     c->userdata = userdata;
     c->app_links = 1;
-    pl__conn_attach(c, &ch->head); /* the handshake starts from the loop */
+    pl__session_attach(c, &ch->head); /* the handshake starts from the loop */
     *out = c;
     return PL_OK;
 }
 
-int pl_conn_attach_channel(pl_conn *c, const pl_channel_ops *ops, void *ctx)
+int pl_session_attach_channel(pl_session *c, const pl_channel_ops *ops, void *ctx)
 {
     if (!c)
         return PL_ERR_INVALID;
@@ -229,7 +229,7 @@ int pl_conn_attach_channel(pl_conn *c, const pl_channel_ops *ops, void *ctx)
     if (rc != PL_OK)
         return rc;
     pl_engine_relink(&c->eng);
-    pl__conn_attach(c, &ch->head); /* the resuming handshake starts from the loop */
+    pl__session_attach(c, &ch->head); /* the resuming handshake starts from the loop */
     return PL_OK;
 }
 

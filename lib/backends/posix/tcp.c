@@ -4,10 +4,10 @@
  * connected descriptor the application opened: a socket, a BLE L2CAP or
  * Wi-Fi Aware socket). Also dialling with Happy Eyeballs (RFC 8305) over
  * every address of a service, again after a break, and the TCP socket of
- * a pl_listener. The session logic is conn.c's; this file only moves
+ * a pl_listener. The session logic is session.c's; this file only moves
  * bytes.
  */
-#include "conn_internal.h"
+#include "session_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +46,8 @@ int pl__set_nonblock(int fd)
 static void fd_interest(pl_link *lk)
 {
     fd_link *f = (fd_link *)lk;
-    pl_conn *c = lk->c;
-    unsigned ev = pl__conn_input_full(c) ? 0 : PL_WATCH_IN;
+    pl_session *c = lk->c;
+    unsigned ev = pl__session_input_full(c) ? 0 : PL_WATCH_IN;
     if (pl_buf_size(&c->eng.out) || c->eng.state == PL_HS_IDLE) /* idle: start once writable */
         ev |= PL_WATCH_OUT;
     f->poll->watch_update(f->w, ev);
@@ -106,24 +106,24 @@ static const pl_link_ops tcp_ops = {"tcp", fd_interest, fd_flush_once, fd_close,
 static const pl_link_ops fd_ops = {"fd", fd_interest, fd_flush_once, fd_close, fd_peer_string};
 
 /* Returns 0 if the session ended (or the link moved on). */
-static int do_read(pl_conn *c, int fd)
+static int do_read(pl_session *c, int fd)
 {
     uint8_t buf[PL_READ_CHUNK];
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 1;
-        pl__conn_fail(c, PL_ERR_IO);
+        pl__session_fail(c, PL_ERR_IO);
         return 0;
     }
     if (n == 0) {
-        pl__conn_input_end(c);
+        pl__session_input_end(c);
         return 0;
     }
-    return pl__conn_input(c, buf, (size_t)n);
+    return pl__session_input(c, buf, (size_t)n);
 }
 
-static int do_write(pl_conn *c, int fd)
+static int do_write(pl_session *c, int fd)
 {
     pl_buf *out = &c->eng.out;
     if (!pl_buf_size(out))
@@ -132,20 +132,20 @@ static int do_write(pl_conn *c, int fd)
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 1;
-        pl__conn_fail(c, errno == EPIPE || errno == ECONNRESET ? PL_ERR_CLOSED : PL_ERR_IO);
+        pl__session_fail(c, errno == EPIPE || errno == ECONNRESET ? PL_ERR_CLOSED : PL_ERR_IO);
         return 0;
     }
-    return pl__conn_wrote(c, (size_t)n);
+    return pl__session_wrote(c, (size_t)n);
 }
 
 static void fd_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     pl_link *lk = userdata;
-    pl_conn *c = lk->c;
+    pl_session *c = lk->c;
     (void)w;
     /* A byte session starts its handshake here, on its first event (the
      * descriptor is writable at once): never inside its constructor. */
-    if (!c || !pl__conn_start_if_idle(c))
+    if (!c || !pl__session_start_if_idle(c))
         return;
     if ((events & PL_WATCH_OUT) && !do_write(c, fd))
         return;
@@ -203,7 +203,7 @@ static void attempt_close(const pl_poll *poll, pl_attempt *a)
     a->fd = -1;
 }
 
-void pl__dial_stop(pl_conn *c)
+void pl__dial_stop(pl_session *c)
 {
     for (size_t i = 0; c->attempts && i < c->n_addrs; i++)
         attempt_close(c->node->poll, &c->attempts[i]);
@@ -211,7 +211,7 @@ void pl__dial_stop(pl_conn *c)
     pl__free_timeout(c->node->poll, &c->timer);
 }
 
-void pl__dial_free(pl_conn *c)
+void pl__dial_free(pl_session *c)
 {
     free(c->addrs);
     free(c->attempts);
@@ -219,12 +219,12 @@ void pl__dial_free(pl_conn *c)
     c->attempts = NULL;
 }
 
-static void he_next(pl_conn *c);
+static void he_next(pl_session *c);
 
 static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     pl_attempt *a = userdata;
-    pl_conn *c = a->c;
+    pl_session *c = a->c;
     (void)w;
     int err = 0;
     socklen_t len = sizeof err;
@@ -239,17 +239,17 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
         int r = fd_link_new(c->node->poll, won, &tcp_ops, &lk);
         if (r != PL_OK) {
             close(won);
-            pl__conn_fail(c, r);
+            pl__session_fail(c, r);
             return;
         }
         lk->c = c;
         c->link = lk;
-        r = pl__conn_start(c);
+        r = pl__session_start(c);
         if (r != PL_OK) {
-            pl__conn_fail(c, r);
+            pl__session_fail(c, r);
             return;
         }
-        pl__conn_update_interest(c);
+        pl__session_update_interest(c);
         return;
     }
     if (err == 0 && !(events & (PL_WATCH_ERR | PL_WATCH_HUP)))
@@ -260,7 +260,7 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
         he_next(c); /* don't wait out the stagger when nothing is pending */
 }
 
-static int attempt_start(pl_conn *c, size_t i)
+static int attempt_start(pl_session *c, size_t i)
 {
     pl_attempt *a = &c->attempts[i];
     const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[i];
@@ -286,17 +286,17 @@ static int attempt_start(pl_conn *c, size_t i)
 
 static void he_timer(pl_timeout *t, void *userdata)
 {
-    pl_conn *c = userdata;
+    pl_session *c = userdata;
     (void)t;
     if (c->n_pending == 0 && c->next_addr >= c->n_addrs) {
-        pl__conn_fail(c, PL_ERR_CONNECT);
+        pl__session_fail(c, PL_ERR_CONNECT);
         return;
     }
     he_next(c);
 }
 
 /* Start the next attempt that gets going; re-arm the stagger, or the failure report. */
-static void he_next(pl_conn *c)
+static void he_next(pl_session *c)
 {
     while (c->next_addr < c->n_addrs && attempt_start(c, c->next_addr++) != 0)
         ;
@@ -308,7 +308,7 @@ static void he_next(pl_conn *c)
 }
 
 /* A round of attempts over every address, the first ones at once. */
-static int dial(pl_conn *c)
+static int dial(pl_session *c)
 {
     c->next_addr = 0;
     if (!c->timer)
@@ -319,16 +319,16 @@ static int dial(pl_conn *c)
     return PL_OK;
 }
 
-int pl__reconnect(pl_conn *c)
+int pl__reconnect(pl_session *c)
 {
-    pl__conn_drop_link(c);
+    pl__session_drop_link(c);
     pl__dial_stop(c); /* a round still under way (new addresses came) starts over */
     pl_engine_relink(&c->eng);
-    int rc = c->deadline ? PL_OK : pl__conn_set_deadline(c, PL_CONNECT_TIMEOUT_MS);
+    int rc = c->deadline ? PL_OK : pl__session_set_deadline(c, PL_CONNECT_TIMEOUT_MS);
     if (rc == PL_OK)
         rc = dial(c);
     if (rc != PL_OK) {
-        pl__conn_close(c, rc);
+        pl__session_close(c, rc);
         return 0;
     }
     return 1;
@@ -357,7 +357,7 @@ static int fill_sockaddr(const pl_address *a, uint16_t port, struct sockaddr_sto
 }
 
 /* The addresses to dial, RFC 8305 section 4: the families interleaved, IPv6 first. */
-static int fill_addresses(pl_conn *c, const pl_service *svc)
+static int fill_addresses(pl_session *c, const pl_service *svc)
 {
     size_t n = svc->n_addresses;
     if (n == 0 || !svc->addresses || svc->port == 0)
@@ -396,7 +396,7 @@ static int fill_addresses(pl_conn *c, const pl_service *svc)
     return PL_OK;
 }
 
-int pl_conn_set_discovery(pl_conn *c, pl_discovery *d)
+int pl_session_set_discovery(pl_session *c, pl_discovery *d)
 {
     if (!c || !c->addrs || !c->svc_type[0])
         return PL_ERR_INVALID;
@@ -407,7 +407,7 @@ int pl_conn_set_discovery(pl_conn *c, pl_discovery *d)
     return PL_OK;
 }
 
-int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
+int pl_session_set_addresses(pl_session *c, const pl_service *svc)
 {
     if (!c || !svc || !c->addrs || c->closed)
         return PL_ERR_INVALID;
@@ -418,18 +418,18 @@ int pl_conn_set_addresses(pl_conn *c, const pl_service *svc)
     int rc = fill_addresses(c, svc);
     if (rc == PL_OK && dialling) {
         pl_policy_dial_now(&c->ss, pl__now_ms()); /* dial the new ones now */
-        pl__conn_update_interest(c);
+        pl__session_update_interest(c);
     }
     return rc;
 }
 
-int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
-                    pl_conn **out)
+int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata,
+                    pl_session **out)
 {
     if (!node || !svc || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
         !svc->name || strlen(svc->name) > PL_NAME_MAX)
         return PL_ERR_INVALID;
-    pl_conn *c = pl__conn_alloc(node, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
+    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
     if (!c)
         return PL_ERR_NOMEM;
     c->cb = cb;
@@ -444,11 +444,11 @@ int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_con
     }
     int rc = fill_addresses(c, svc);
     if (rc == PL_OK)
-        rc = pl__conn_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CONNECT_TIMEOUT_MS);
+        rc = pl__session_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CONNECT_TIMEOUT_MS);
     if (rc == PL_OK)
         rc = dial(c);
     if (rc != PL_OK) {
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
         return rc;
     }
     *out = c;
@@ -457,30 +457,30 @@ int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_con
 
 /* ---------------------------------------------------------------- descriptors of the application */
 
-int pl_conn_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_conn_cb cb, void *userdata,
-                   pl_conn **out)
+int pl_session_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_session_cb cb, void *userdata,
+                      pl_session **out)
 {
     if (!node || !instance || !out || fd < 0 || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER) ||
         pl__set_nonblock(fd) < 0)
         return PL_ERR_INVALID;
-    pl_conn *c = pl__conn_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
     if (!c)
         return PL_ERR_NOMEM;
     pl_link *lk = NULL;
     int rc = fd_link_new(node->poll, fd, &fd_ops, &lk);
     if (rc != PL_OK) {
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
         return rc; /* fd is not ours on failure */
     }
     c->cb = cb;
     c->userdata = userdata;
     c->app_links = 1;
-    pl__conn_attach(c, lk);
+    pl__session_attach(c, lk);
     *out = c;
     return PL_OK;
 }
 
-int pl_conn_attach_fd(pl_conn *c, int fd)
+int pl_session_attach_fd(pl_session *c, int fd)
 {
     if (!c || fd < 0)
         return PL_ERR_INVALID;
@@ -493,7 +493,7 @@ int pl_conn_attach_fd(pl_conn *c, int fd)
     if (rc != PL_OK)
         return rc;
     pl_engine_relink(&c->eng);
-    pl__conn_attach(c, lk); /* the handshake starts from the loop */
+    pl__session_attach(c, lk); /* the handshake starts from the loop */
     return PL_OK;
 }
 

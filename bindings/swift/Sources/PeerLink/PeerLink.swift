@@ -77,6 +77,25 @@ public final class Keystore: @unchecked Sendable {
     deinit { pl_keystore_free(raw) }
 }
 
+/// This device as one peer (pl_node): the loop, the keystore, and the sessions made with it.
+/// Every Session keeps its node alive; the node is freed, on the loop, after the last one.
+public final class Node: @unchecked Sendable {
+    let raw: OpaquePointer
+    public let loop: Loop
+    public let keystore: Keystore
+    public init(loop: Loop, keystore: Keystore) throws {
+        var n: OpaquePointer?
+        try check(pl_node_new(loop.poll, keystore.raw, &n))
+        raw = n!
+        self.loop = loop
+        self.keystore = keystore
+    }
+    deinit {
+        let n = raw, keystore = keystore
+        loop.perform { pl_node_free(n); _ = keystore } // the keystore outlives the node
+    }
+}
+
 public struct Service: Sendable, Hashable {
     public let name: String
     public let type: String
@@ -184,9 +203,10 @@ public final class NWConnectionChannel: ByteChannel {
     public func close() { connection.cancel() }
 }
 
-/// An authenticated, encrypted session (pl_conn).
+/// An authenticated, encrypted session (pl_session).
 public final class Session: @unchecked Sendable {
-    public let loop: Loop
+    public let node: Node
+    public var loop: Loop { node.loop }
     var conn: OpaquePointer?
     var opened: CheckedContinuation<Void, Error>?
     var channel: ByteChannel?
@@ -197,20 +217,20 @@ public final class Session: @unchecked Sendable {
     /// The peer's messages; ends when the session closes (with an error unless cleanly).
     public private(set) var messages: AsyncThrowingStream<Data, Error>!
 
-    init(loop: Loop) {
-        self.loop = loop
+    init(node: Node) {
+        self.node = node
         messages = AsyncThrowingStream { self.continuation = $0 }
     }
 
-    static let callback: pl_conn_cb = { _, ev, status, data, len, ud in
+    static let callback: pl_session_cb = { _, ev, status, data, len, ud in
         let s = Unmanaged<Session>.fromOpaque(ud!).takeUnretainedValue()
         switch ev {
-        case PL_CONN_OPEN:
+        case PL_SESSION_OPEN:
             s.opened?.resume()
             s.opened = nil
-        case PL_CONN_MESSAGE:
+        case PL_SESSION_MESSAGE:
             s.continuation.yield(Data(bytes: data!, count: len))
-        case PL_CONN_CLOSED:
+        case PL_SESSION_CLOSED:
             let error = status == 0 ? nil : PeerLinkError(code: status)
             s.opened?.resume(throwing: error ?? PeerLinkError(code: PL_ERR_CLOSED.rawValue))
             s.opened = nil
@@ -223,9 +243,9 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Connect to a browsed service; pairs with code if given, else uses the stored keys.
-    public static func connect(to service: Service, loop: Loop, keystore: Keystore,
-                               code: String? = nil) async throws -> Session {
-        let s = Session(loop: loop)
+    public static func connect(to service: Service, node: Node, code: String? = nil) async throws -> Session {
+        let s = Session(node: node)
+        let loop = node.loop
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             loop.perform {
                 s.opened = cont
@@ -235,11 +255,11 @@ public final class Session: @unchecked Sendable {
                     service.type.withCString { t in
                         service.domain.withCString { d -> Int32 in
                             svc.name = n; svc.type = t; svc.domain = d
-                            return pl_apple_connect(loop.poll, &svc, keystore.raw, 0, Session.callback, ud, &s.conn)
+                            return pl_apple_connect(node.raw, &svc, 0, Session.callback, ud, &s.conn)
                         }
                     }
                 }
-                if rc == 0, let code { _ = pl_conn_set_code(s.conn, code) }
+                if rc == 0, let code { _ = pl_session_set_code(s.conn, code) }
                 if rc != 0 {
                     Unmanaged<Session>.fromOpaque(ud).release()
                     s.opened = nil
@@ -252,9 +272,10 @@ public final class Session: @unchecked Sendable {
 
     /// Run a session over a byte channel the application opened (a Wi-Fi Aware data path).
     /// instance: the name both sides bind the handshake to.
-    public static func over(_ channel: ByteChannel, role: pl_role, instance: String, loop: Loop,
-                            keystore: Keystore, code: String? = nil) async throws -> Session {
-        let s = Session(loop: loop)
+    public static func over(_ channel: ByteChannel, role: pl_role, instance: String, node: Node,
+                            code: String? = nil) async throws -> Session {
+        let s = Session(node: node)
+        let loop = node.loop
         s.channel = channel
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             loop.perform {
@@ -267,7 +288,7 @@ public final class Session: @unchecked Sendable {
                     channel.write(Data(bytes: data!, count: len)) { error in
                         s.loop.perform {
                             s.writing = false
-                            if error != nil { _ = pl_conn_channel_input(s.conn, nil, 0) } else { pl_conn_channel_writable(s.conn) }
+                            if error != nil { _ = pl_session_channel_input(s.conn, nil, 0) } else { pl_session_channel_writable(s.conn) }
                         }
                     }
                     return len
@@ -281,10 +302,10 @@ public final class Session: @unchecked Sendable {
                     Unmanaged<Session>.fromOpaque(ctx!).takeUnretainedValue().feedRefused()
                 }
                 let ud = Unmanaged.passRetained(s).toOpaque()
-                var rc = pl_conn_new_channel(loop.poll, &ops, ud, role, keystore.raw, instance, Session.callback, ud, &s.conn)
-                if rc == 0, let code { rc = pl_conn_set_code(s.conn, code) }
+                var rc = pl_session_new_channel(node.raw, &ops, ud, role, instance, Session.callback, ud, &s.conn)
+                if rc == 0, let code { rc = pl_session_set_code(s.conn, code) }
                 if rc != 0 {
-                    pl_conn_free(s.conn)
+                    pl_session_free(s.conn)
                     Unmanaged<Session>.fromOpaque(ud).release()
                     s.opened = nil
                     cont.resume(throwing: PeerLinkError(code: rc))
@@ -305,7 +326,7 @@ public final class Session: @unchecked Sendable {
     /// On the loop: give the session the channel input it refused before, until it refuses again.
     func feedRefused() {
         while let conn, let data = refused.first {
-            let rc = data.withUnsafeBytes { pl_conn_channel_input(conn, $0.baseAddress, $0.count) }
+            let rc = data.withUnsafeBytes { pl_session_channel_input(conn, $0.baseAddress, $0.count) }
             if rc == PL_ERR_AGAIN.rawValue { return } // input_ready comes when there is room
             refused.removeFirst()
         }
@@ -314,20 +335,20 @@ public final class Session: @unchecked Sendable {
     public func send(_ data: Data) async throws {
         try await loop.call { [self] in
             guard let conn else { throw PeerLinkError(code: PL_ERR_STATE.rawValue) }
-            try data.withUnsafeBytes { try check(pl_conn_send(conn, $0.baseAddress, $0.count)) }
+            try data.withUnsafeBytes { try check(pl_session_send(conn, $0.baseAddress, $0.count)) }
         }
     }
 
     /// End our direction; messages continues until the peer ends too.
     public func finish() async throws {
-        try await loop.call { [self] in try check(pl_conn_shutdown(conn)) }
+        try await loop.call { [self] in try check(pl_session_shutdown(conn)) }
     }
 
     /// Close at once.
     public func close() {
         loop.perform { [self] in
             guard let conn else { return }
-            pl_conn_free(conn)
+            pl_session_free(conn)
             self.conn = nil
             continuation.finish()
             Unmanaged.passUnretained(self).release()

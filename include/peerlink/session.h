@@ -2,7 +2,7 @@
  * peerlink — authenticated, encrypted message sessions, over TCP or
  * over any byte pipe the application provides.
  *
- * A pl_conn carries whole messages (any bytes, up to a maximum size)
+ * A pl_session carries whole messages (any bytes, up to a maximum size)
  * in both directions, each direction ending on its own, like a TCP
  * stream with half-close but message-oriented. Before any message
  * flows, the two sides either pair (prove they know the same short
@@ -16,15 +16,15 @@
  * peer acknowledges what its application has received; until then the
  * sender keeps it. When the link breaks (a cut, a reset, a tampered
  * record, a silent peer), a session made with pl_connect() or accepted
- * by a pl_listener is not closed but interrupted (PL_CONN_INTERRUPTED):
+ * by a pl_listener is not closed but interrupted (PL_SESSION_INTERRUPTED):
  * the side that dialled reconnects - pl_connect() by itself, to the
  * service's addresses; a session over the application's descriptors or
- * pipes through the application (pl_conn_attach_channel()) - with the
+ * pipes through the application (pl_session_attach_channel()) - with the
  * stored identity keys, proves that it holds the session's secret, and
  * both sides send again what the other has not acknowledged
- * (PL_CONN_RESUMED). Any kind of link may continue a session that began
+ * (PL_SESSION_RESUMED). Any kind of link may continue a session that began
  * on another. The application sees each message once and in order.
- * pl_conn_set_resume() bounds how long a session may stay interrupted;
+ * pl_session_set_resume() bounds how long a session may stay interrupted;
  * sessions the application creates over a descriptor or a pipe are not
  * resumed unless it sets it. See docs/PROTOCOL.md section 8.
  *
@@ -34,8 +34,8 @@
  * freed from inside its own callback.
  * Threading: not thread-safe; use every object from the loop's thread.
  */
-#ifndef PEERLINK_CONN_H
-#define PEERLINK_CONN_H
+#ifndef PEERLINK_SESSION_H
+#define PEERLINK_SESSION_H
 
 #include <peerlink/common.h>
 #include <peerlink/discovery.h>
@@ -57,44 +57,44 @@ PL_EXPORT size_t pl_default_max_message(void);
 /** PL_MAX_MESSAGE_LIMIT as a function, for bindings. */
 PL_EXPORT size_t pl_max_message_limit(void);
 
-typedef struct pl_conn pl_conn;
+typedef struct pl_session pl_session;
 typedef struct pl_listener pl_listener;
 
-typedef enum pl_conn_event {
-    PL_CONN_OPEN = 0,     /**< the handshake is done: the peer is authenticated (see pl_conn_peer_id()) */
-    PL_CONN_MESSAGE = 1,  /**< data/len hold one complete message (borrowed) */
-    PL_CONN_PEER_EOF = 2, /**< the peer will send no more messages */
-    PL_CONN_DRAINED = 3,  /**< everything queued by pl_conn_send() was handed to the kernel */
-    PL_CONN_CLOSED = 4,   /**< the session is over: status PL_OK if both directions ended and each side
+typedef enum pl_session_event {
+    PL_SESSION_OPEN = 0,     /**< the handshake is done: the peer is authenticated (see pl_session_peer_id()) */
+    PL_SESSION_MESSAGE = 1,  /**< data/len hold one complete message (borrowed) */
+    PL_SESSION_PEER_EOF = 2, /**< the peer will send no more messages */
+    PL_SESSION_DRAINED = 3,  /**< everything queued by pl_session_send() was handed to the kernel */
+    PL_SESSION_CLOSED = 4,   /**< the session is over: status PL_OK if both directions ended and each side
                                acknowledged the other's end-of-stream (everything was delivered; or, when
                                the peer lost the session after it, everything but our end-of-stream was
                                acknowledged and the peer's end-of-stream had arrived), else the
                                error: PL_ERR_WRONG_CODE, PL_ERR_NOT_PAIRED, PL_ERR_LOCKED, PL_ERR_BUSY during
                                pairing; PL_ERR_DUPLICATE (simultaneous dial, see pl_connect());
                                PL_ERR_ABORTED (the peer freed the session); PL_ERR_TIMEOUT (interrupted
-                               longer than pl_conn_set_resume() allows); for a session that is not resumed,
+                               longer than pl_session_set_resume() allows); for a session that is not resumed,
                                PL_ERR_AUTH for a tampered, replayed, reordered or forged record and
                                PL_ERR_CLOSED for a connection cut before both sides ended; ... */
-    PL_CONN_INTERRUPTED = 5, /**< the link broke (status says why); the session waits for a new one.
-                                  pl_conn_send() still queues (within the send limit). Reported once
+    PL_SESSION_INTERRUPTED = 5, /**< the link broke (status says why); the session waits for a new one.
+                                  pl_session_send() still queues (within the send limit). Reported once
                                   per interruption, or, for an initiator whose links the application
-                                  brings (pl_conn_new_fd(), pl_conn_new_channel()), after every
-                                  failed link: each asks for a new one (pl_conn_attach_channel()). */
-    PL_CONN_RESUMED = 6,  /**< a new link carries the session on; what the peer had not acknowledged is sent
-                               again (without a PL_CONN_INTERRUPTED first if the peer noticed the broken
+                                  brings (pl_session_new_fd(), pl_session_new_channel()), after every
+                                  failed link: each asks for a new one (pl_session_attach_channel()). */
+    PL_SESSION_RESUMED = 6,  /**< a new link carries the session on; what the peer had not acknowledged is sent
+                               again (without a PL_SESSION_INTERRUPTED first if the peer noticed the broken
                                link before this side did). status PL_OK; or PL_ERR_PEER_RESET: the peer
                                no longer knew the session
                                (it restarted), so a new session with it carries the messages it had not
                                acknowledged, and the messages of the old one it had received but not yet
                                acknowledged may reach its application a second time. */
-    PL_CONN_ACKED = 7     /**< len = how many of our messages (in pl_conn_send() order) the peer's
+    PL_SESSION_ACKED = 7     /**< len = how many of our messages (in pl_session_send() order) the peer's
                                application has received in all; messages 0 .. len-1 are delivered and
                                their memory is released. Only ever grows. */
-} pl_conn_event;
+} pl_session_event;
 
-/** data and len are set for PL_CONN_MESSAGE (len also for PL_CONN_ACKED); status for
- *  PL_CONN_CLOSED, PL_CONN_INTERRUPTED and PL_CONN_RESUMED. */
-typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len,
+/** data and len are set for PL_SESSION_MESSAGE (len also for PL_SESSION_ACKED); status for
+ *  PL_SESSION_CLOSED, PL_SESSION_INTERRUPTED and PL_SESSION_RESUMED. */
+typedef void (*pl_session_cb)(pl_session *c, pl_session_event ev, int status, const void *data, size_t len,
                            void *userdata);
 
 /**
@@ -104,18 +104,18 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
  * code does not branch on the platform. Otherwise its addresses are copied
  * and tried in turn, IPv6 and IPv4 interleaved, a new attempt starting
  * every 250 ms while earlier ones are pending (Happy Eyeballs, RFC
- * 8305); the first to connect wins. If all fail, PL_CONN_CLOSED comes
+ * 8305); the first to connect wins. If all fail, PL_SESSION_CLOSED comes
  * with PL_ERR_CONNECT, or PL_ERR_TIMEOUT after timeout_ms (<= 0: 10 s)
  * for connecting and the handshake together.
  *
- * Once open, the session is resumable (pl_conn_set_resume(), default
+ * Once open, the session is resumable (pl_session_set_resume(), default
  * 30 s): if the link breaks, this side reconnects to the same addresses
  * (at once, then backing off to every 2 s), or where discovery finds it
- * now (pl_conn_set_discovery(), pl_conn_set_addresses()).
+ * now (pl_session_set_discovery(), pl_session_set_addresses()).
  *
  * If both peers dial each other at once (each has a pl_listener and
- * dials the other with stored keys, sharing one keystore between its
- * listener and its connections), one session survives: the one dialled
+ * dials the other with stored keys, its listener and its dials made with
+ * one pl_node), one session survives: the one dialled
  * by the peer whose id is smaller. The other connection ends with
  * PL_ERR_DUPLICATE (the peer is sent an Abort if it had opened), and the
  * surviving one arrives at the listener's accept callback. So, while a
@@ -123,38 +123,39 @@ typedef void (*pl_conn_cb)(pl_conn *c, pl_conn_event ev, int status, const void 
  * or interrupted), that peer cannot open another session to this side:
  * its dials end with PL_ERR_DUPLICATE; it has the session already.
  *
- * ks holds our identity and the peers we paired with; it must outlive
- * the connection. If a peer was paired under svc->name, the connection
+ * The node's keystore holds our identity and the peers we paired with.
+ * The session belongs to node (pl_node_free() frees it). If a peer was
+ * paired under svc->name, the connection
  * authenticates with the stored key; otherwise, or to pair anew, call
- * pl_conn_set_code() before returning to the loop. With neither, the
+ * pl_session_set_code() before returning to the loop. With neither, the
  * connection ends with PL_ERR_NOT_PAIRED (also when the responder has
  * forgotten us or its identity changed): ask the user for the code and
  * connect again with it.
- * Returns PL_OK with *out set, or PL_ERR_INVALID (no address, port 0,
- * no keystore) / PL_ERR_NOMEM with *out untouched.
+ * Returns PL_OK with *out set, or PL_ERR_INVALID (no node, no address,
+ * port 0) / PL_ERR_NOMEM with *out untouched.
  */
-PL_EXPORT int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
-                         pl_conn **out);
+PL_EXPORT int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata,
+                         pl_session **out);
 
 /**
  * Pair using code (copied; wiped after use) instead of a stored
  * identity. Initiator: the code the user typed or was given. Responder
- * of a byte-channel session (pl_conn_new_fd(), pl_conn_new_channel()):
+ * of a byte-channel session (pl_session_new_fd(), pl_session_new_channel()):
  * the code it accepts, under the attempt limits of the keystore (see
  * pl_listener_set_pairing()). Call before returning to the loop.
  * PL_OK, PL_ERR_INVALID (empty, longer than 32 bytes, not printable
  * ASCII) or PL_ERR_STATE (the handshake has begun).
  */
-PL_EXPORT int pl_conn_set_code(pl_conn *c, const char *code);
+PL_EXPORT int pl_session_set_code(pl_session *c, const char *code);
 
-/** After PL_CONN_OPEN: the peer's identity key into id. PL_OK or PL_ERR_STATE. */
-PL_EXPORT int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE]);
+/** After PL_SESSION_OPEN: the peer's identity key into id. PL_OK or PL_ERR_STATE. */
+PL_EXPORT int pl_session_peer_id(const pl_session *c, uint8_t id[PL_ID_SIZE]);
 
-/** After PL_CONN_OPEN: the name the peer gave (its instance or device name). Borrowed; NULL before. */
-PL_EXPORT const char *pl_conn_peer_name(const pl_conn *c);
+/** After PL_SESSION_OPEN: the name the peer gave (its instance or device name). Borrowed; NULL before. */
+PL_EXPORT const char *pl_session_peer_name(const pl_session *c);
 
-/** After PL_CONN_OPEN: 1 if this connection paired with a code, 0 if it used stored keys. */
-PL_EXPORT int pl_conn_paired(const pl_conn *c);
+/** After PL_SESSION_OPEN: 1 if this connection paired with a code, 0 if it used stored keys. */
+PL_EXPORT int pl_session_paired(const pl_session *c);
 
 /** Which end of a byte-channel session this side is: the initiator pairs or reconnects, the responder accepts. */
 typedef enum pl_role { PL_ROLE_RESPONDER = 0, PL_ROLE_INITIATOR = 1 } pl_role;
@@ -167,29 +168,29 @@ typedef enum pl_role { PL_ROLE_RESPONDER = 0, PL_ROLE_INITIATOR = 1 } pl_role;
  * responder's advertised instance name, or any name both agree on); it
  * is copied. The handshake starts from the loop.
  *
- * Such a session is not resumed unless pl_conn_set_resume() says so.
+ * Such a session is not resumed unless pl_session_set_resume() says so.
  * Then, as initiator, every break of its link comes as
- * PL_CONN_INTERRUPTED: open a new descriptor to the peer and give it
- * with pl_conn_attach_fd() (or a channel, pl_conn_attach_channel()).
+ * PL_SESSION_INTERRUPTED: open a new descriptor to the peer and give it
+ * with pl_session_attach_fd() (or a channel, pl_session_attach_channel()).
  * As responder it resumes when the peer's new link reaches a
- * pl_listener on the same keystore (pl_listener_add_fd(),
+ * pl_listener of the same node (pl_listener_add_fd(),
  * pl_listener_add_channel(), or its TCP socket).
  * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM with
  * *out untouched (fd is then not closed).
  */
-PL_EXPORT int pl_conn_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_conn_cb cb,
-                             void *userdata, pl_conn **out);
+PL_EXPORT int pl_session_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_session_cb cb,
+                                void *userdata, pl_session **out);
 
 /**
  * Interrupted initiator of a session whose links the application brings
- * (pl_conn_new_fd(), pl_conn_new_channel()): carry it on over a new
- * connected descriptor (taken over, as in pl_conn_new_fd()). The
- * resuming handshake starts from the loop; PL_CONN_RESUMED follows, or
- * PL_CONN_INTERRUPTED again if this link fails too. PL_OK, PL_ERR_INVALID
+ * (pl_session_new_fd(), pl_session_new_channel()): carry it on over a new
+ * connected descriptor (taken over, as in pl_session_new_fd()). The
+ * resuming handshake starts from the loop; PL_SESSION_RESUMED follows, or
+ * PL_SESSION_INTERRUPTED again if this link fails too. PL_OK, PL_ERR_INVALID
  * (fd is then not taken), PL_ERR_STATE (not such a session, not
  * interrupted, or a link is attached already), PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_attach_fd(pl_conn *c, int fd);
+PL_EXPORT int pl_session_attach_fd(pl_session *c, int fd);
 
 /** One byte pipe of the application's: what pl_channel_input() feeds. */
 typedef struct pl_channel pl_channel;
@@ -213,22 +214,22 @@ typedef struct pl_channel_ops {
 /**
  * A session over an application byte pipe: peerlink hands outgoing
  * bytes to ops->write and is given incoming bytes with
- * pl_channel_input() (pl_conn_channel() is the pipe's handle). ops is
- * copied. Otherwise as pl_conn_new_fd(), resumption included (with
- * pl_conn_attach_channel()).
+ * pl_channel_input() (pl_session_channel() is the pipe's handle). ops is
+ * copied. Otherwise as pl_session_new_fd(), resumption included (with
+ * pl_session_attach_channel()).
  */
-PL_EXPORT int pl_conn_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role,
-                                  const char *instance, pl_conn_cb cb, void *userdata, pl_conn **out);
+PL_EXPORT int pl_session_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role,
+                                     const char *instance, pl_session_cb cb, void *userdata, pl_session **out);
 
 /**
- * Interrupted initiator (see pl_conn_attach_fd()): carry the session on
- * over a new pipe; its handle is pl_conn_channel(c). ops is copied.
+ * Interrupted initiator (see pl_session_attach_fd()): carry the session on
+ * over a new pipe; its handle is pl_session_channel(c). ops is copied.
  * PL_OK, PL_ERR_INVALID (no ops->write), PL_ERR_STATE, PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_attach_channel(pl_conn *c, const pl_channel_ops *ops, void *ctx);
+PL_EXPORT int pl_session_attach_channel(pl_session *c, const pl_channel_ops *ops, void *ctx);
 
 /** The pipe that carries c now, or NULL (not a channel, or between links). Borrowed. */
-PL_EXPORT pl_channel *pl_conn_channel(const pl_conn *c);
+PL_EXPORT pl_channel *pl_session_channel(const pl_session *c);
 
 /**
  * Bytes that arrived from the peer on a pipe (copied; processed from the
@@ -236,7 +237,7 @@ PL_EXPORT pl_channel *pl_conn_channel(const pl_conn *c);
  * is bounded like a socket's receive buffer: while up to 64 KiB wait for
  * the loop (one chunk of any size is taken when none waits), or while
  * the session holds as much as a paused application may leave it
- * (pl_conn_pause()), input is refused with PL_ERR_AGAIN and nothing is
+ * (pl_session_pause()), input is refused with PL_ERR_AGAIN and nothing is
  * taken: keep the bytes, stop reading the pipe, and give them again when
  * ops->input_ready is called. PL_OK, PL_ERR_AGAIN, PL_ERR_STATE (the
  * session is closed, or after the end or a failure), PL_ERR_INVALID,
@@ -256,10 +257,10 @@ PL_EXPORT void pl_channel_writable(pl_channel *ch);
 PL_EXPORT void pl_channel_fail(pl_channel *ch, int status);
 
 /** pl_channel_input() on the pipe that carries c now; PL_ERR_STATE if none. */
-PL_EXPORT int pl_conn_channel_input(pl_conn *c, const void *data, size_t len);
+PL_EXPORT int pl_session_channel_input(pl_session *c, const void *data, size_t len);
 
 /** pl_channel_writable() on the pipe that carries c now. */
-PL_EXPORT void pl_conn_channel_writable(pl_conn *c);
+PL_EXPORT void pl_session_channel_writable(pl_session *c);
 
 /**
  * Set the largest message this side accepts (default
@@ -270,71 +271,71 @@ PL_EXPORT void pl_conn_channel_writable(pl_conn *c);
  * that the peer learns it in the handshake. PL_OK, PL_ERR_INVALID or
  * PL_ERR_STATE (the handshake has begun).
  */
-PL_EXPORT int pl_conn_set_max_message(pl_conn *c, size_t max);
+PL_EXPORT int pl_session_set_max_message(pl_session *c, size_t max);
 
 /** Replace the callback and its userdata. */
-PL_EXPORT void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata);
+PL_EXPORT void pl_session_set_callback(pl_session *c, pl_session_cb cb, void *userdata);
 
 /**
- * Queue a message (copied). Messages sent before PL_CONN_OPEN, or while
+ * Queue a message (copied). Messages sent before PL_SESSION_OPEN, or while
  * interrupted, wait until a link is open (nothing leaves in clear). A
  * message stays in memory until the peer acknowledges it
- * (PL_CONN_ACKED); their bytes are bounded by the send limit
- * (pl_conn_set_send_limit()). Returns PL_OK; PL_ERR_AGAIN if the message
+ * (PL_SESSION_ACKED); their bytes are bounded by the send limit
+ * (pl_session_set_send_limit()). Returns PL_OK; PL_ERR_AGAIN if the message
  * would take the unacknowledged bytes past the limit (unless none are
- * unacknowledged): backpressure, send it again after PL_CONN_ACKED;
+ * unacknowledged): backpressure, send it again after PL_SESSION_ACKED;
  * PL_ERR_TOO_LARGE if len exceeds what the peer accepts (once known) or
  * PL_MAX_MESSAGE_LIMIT (a waiting message larger than the peer turns
  * out to accept ends the session with PL_ERR_TOO_LARGE); PL_ERR_STATE
- * after pl_conn_shutdown() or once closed; PL_ERR_NOMEM. Nothing is
+ * after pl_session_shutdown() or once closed; PL_ERR_NOMEM. Nothing is
  * queued on error.
  */
-PL_EXPORT int pl_conn_send(pl_conn *c, const void *data, size_t len);
+PL_EXPORT int pl_session_send(pl_session *c, const void *data, size_t len);
 
 /** Bytes queued and not yet handed to the kernel (sealed or still waiting for a link). */
-PL_EXPORT size_t pl_conn_pending(const pl_conn *c);
+PL_EXPORT size_t pl_session_pending(const pl_session *c);
 
 /** Payload bytes of our messages the peer has not acknowledged yet (what the send limit bounds). */
-PL_EXPORT size_t pl_conn_unacked(const pl_conn *c);
+PL_EXPORT size_t pl_session_unacked(const pl_session *c);
 
 /**
  * What a paused session keeps of the peer's messages for the
  * application, counted as the receive limit counts it (each message's
- * bytes plus 48): see pl_conn_pause(). 0 when none is kept.
+ * bytes plus 48): see pl_session_pause(). 0 when none is kept.
  */
-PL_EXPORT size_t pl_conn_held(const pl_conn *c);
+PL_EXPORT size_t pl_session_held(const pl_session *c);
 
 /**
  * Bound the bytes of unacknowledged messages (default 4 MiB; each
  * message also counts 48 bytes, so that empty ones are bounded too;
- * pl_conn_unacked() reports the messages' bytes alone). A slow
+ * pl_session_unacked() reports the messages' bytes alone). A slow
  * receiver acknowledges late, so the sender's memory stays within about
  * twice this (the messages and their sealed copies) plus one message.
  * PL_OK or PL_ERR_INVALID (0).
  */
-PL_EXPORT int pl_conn_set_send_limit(pl_conn *c, size_t bytes);
+PL_EXPORT int pl_session_set_send_limit(pl_session *c, size_t bytes);
 
 /**
  * Stop (paused != 0) or restart taking messages. While paused no
- * PL_CONN_MESSAGE or PL_CONN_PEER_EOF is delivered and nothing is
+ * PL_SESSION_MESSAGE or PL_SESSION_PEER_EOF is delivered and nothing is
  * acknowledged, so the peer's sends are soon held back by its send
  * limit: flow control. The link is still read, so Acks and Pings still
  * take effect (a paused side still learns that its own messages
- * arrived: PL_CONN_ACKED); the messages that arrive are kept, and
+ * arrived: PL_SESSION_ACKED); the messages that arrive are kept, and
  * delivered in order from the loop after the pause ends. What the peer
  * can send meanwhile is bounded by its send limit; reading stops only
- * past the receive limit (pl_conn_set_receive_limit()). The messages
+ * past the receive limit (pl_session_set_receive_limit()). The messages
  * kept were not acknowledged: if the link breaks they are dropped, and
  * the peer sends them again on the next one.
  *
  * The pattern that cannot deadlock, as long as the peer's send limit is
  * not above this side's receive limit (both 4 MiB by default): on
- * PL_ERR_AGAIN from pl_conn_send(), keep that message and pause; on
- * PL_CONN_ACKED send it again and unpause (examples/plecho.c). Called
- * from a PL_CONN_MESSAGE callback, it takes effect from the next
+ * PL_ERR_AGAIN from pl_session_send(), keep that message and pause; on
+ * PL_SESSION_ACKED send it again and unpause (examples/plecho.c). Called
+ * from a PL_SESSION_MESSAGE callback, it takes effect from the next
  * message. PL_OK, PL_ERR_STATE (closed), PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_pause(pl_conn *c, int paused);
+PL_EXPORT int pl_session_pause(pl_session *c, int paused);
 
 /**
  * Bound what a paused session keeps of the peer's messages (default
@@ -345,17 +346,17 @@ PL_EXPORT int pl_conn_pause(pl_conn *c, int paused);
  * limit. Memory while paused: this bound (or one message, if larger)
  * plus one read (64 KiB). PL_OK or PL_ERR_INVALID (0).
  */
-PL_EXPORT int pl_conn_set_receive_limit(pl_conn *c, size_t bytes);
+PL_EXPORT int pl_session_set_receive_limit(pl_session *c, size_t bytes);
 
 /**
  * How long the session may stay interrupted before it ends with
- * PL_CONN_CLOSED / PL_ERR_TIMEOUT (milliseconds; 0: never resume, a
+ * PL_SESSION_CLOSED / PL_ERR_TIMEOUT (milliseconds; 0: never resume, a
  * broken link closes the session at once). Default 30000 for
  * pl_connect() and accepted sessions (see pl_listener_set_resume()), 0
- * for pl_conn_new_fd() and pl_conn_new_channel() sessions (see
- * pl_conn_attach_channel()). PL_OK or PL_ERR_INVALID.
+ * for pl_session_new_fd() and pl_session_new_channel() sessions (see
+ * pl_session_attach_channel()). PL_OK or PL_ERR_INVALID.
  */
-PL_EXPORT int pl_conn_set_resume(pl_conn *c, int timeout_ms);
+PL_EXPORT int pl_session_set_resume(pl_session *c, int timeout_ms);
 
 /**
  * Probe a silent link: when nothing has arrived for interval_ms, ask the
@@ -365,7 +366,7 @@ PL_EXPORT int pl_conn_set_resume(pl_conn *c, int timeout_ms);
  * accepted sessions, 0 for byte sessions. PL_OK, PL_ERR_INVALID,
  * PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_set_keepalive(pl_conn *c, int interval_ms);
+PL_EXPORT int pl_session_set_keepalive(pl_session *c, int interval_ms);
 
 /**
  * Rediscover the peer when it moves: while the session is interrupted,
@@ -375,7 +376,7 @@ PL_EXPORT int pl_conn_set_keepalive(pl_conn *c, int interval_ms);
  * PL_ERR_INVALID (not a pl_connect() session, or its service had no
  * type).
  */
-PL_EXPORT int pl_conn_set_discovery(pl_conn *c, pl_discovery *d);
+PL_EXPORT int pl_session_set_discovery(pl_session *c, pl_discovery *d);
 
 /**
  * New addresses for the service a pl_connect() session dials (copied),
@@ -384,22 +385,22 @@ PL_EXPORT int pl_conn_set_discovery(pl_conn *c, pl_discovery *d);
  * PL_OK, PL_ERR_INVALID (not a pl_connect() session, no usable address),
  * PL_ERR_STATE (still connecting for the first time), PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_set_addresses(pl_conn *c, const pl_service *svc);
+PL_EXPORT int pl_session_set_addresses(pl_session *c, const pl_service *svc);
 
 /**
  * End this direction: after the queued messages the peer gets an
  * end-of-stream. Receiving continues until the peer ends too; once
- * each side has acknowledged the other's end-of-stream, PL_CONN_CLOSED
+ * each side has acknowledged the other's end-of-stream, PL_SESSION_CLOSED
  * follows with PL_OK: everything either side sent was delivered.
  * Idempotent. PL_OK, PL_ERR_STATE (closed), PL_ERR_NOMEM.
  */
-PL_EXPORT int pl_conn_shutdown(pl_conn *c);
+PL_EXPORT int pl_session_shutdown(pl_session *c);
 
 /**
  * Describe the peer's address ("192.0.2.1:4242", "[fe80::1%eth0]:4242")
  * into buf. PL_OK, PL_ERR_STATE if not connected, PL_ERR_TOO_LARGE.
  */
-PL_EXPORT int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap);
+PL_EXPORT int pl_session_peer_string(const pl_session *c, char *buf, size_t cap);
 
 /**
  * Abort the session and free c: queued and unacknowledged messages are
@@ -407,26 +408,26 @@ PL_EXPORT int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap);
  * at once (the peer then ends with PL_ERR_ABORTED instead of waiting to
  * resume; with a backlog in the socket it sees a broken link, and finds
  * the session gone if it resumes); a byte session just closes its pipe.
- * After a clean PL_CONN_CLOSED it only frees. No callback follows. NULL
+ * After a clean PL_SESSION_CLOSED it only frees. No callback follows. NULL
  * is accepted.
  */
-PL_EXPORT void pl_conn_free(pl_conn *c);
+PL_EXPORT void pl_session_free(pl_session *c);
 
 /* ------------------------------------------------------------------ */
 
 /**
  * Called once per connection whose peer completed the handshake.
- * The callee owns c and must call pl_conn_set_callback() or
- * pl_conn_free() before returning (the listener's maximum message size
+ * The callee owns c and must call pl_session_set_callback() or
+ * pl_session_free() before returning (the listener's maximum message size
  * already applies to it). Connections that close or stall before
  * completing the handshake never reach this callback.
  */
-typedef void (*pl_accept_cb)(pl_listener *l, pl_conn *c, void *userdata);
+typedef void (*pl_accept_cb)(pl_listener *l, pl_session *c, void *userdata);
 
 /**
  * Listen on TCP port (0: any free port) on every address, IPv6 and
- * IPv4 (one dual-stack socket). ks holds our identity and paired peers
- * and must outlive the listener and its connections. Pairing is off
+ * IPv4 (one dual-stack socket), for node: its keystore holds our
+ * identity and paired peers; pl_node_free() frees the listener. Pairing is off
  * until pl_listener_set_pairing(): until then only paired peers get in.
  * Returns PL_OK with *out set, or PL_ERR_IO (errno set, e.g.
  * EADDRINUSE) / PL_ERR_NOMEM / PL_ERR_INVALID with *out untouched.
@@ -447,7 +448,7 @@ PL_EXPORT int pl_listener_new_detached(pl_node *node, pl_accept_cb cb, void *use
  * and deadline (10 s), among at most 64 pending handshakes (past that
  * the oldest is dropped). Then either the accept callback gets a new
  * session, or an interrupted session with the same peer continues on
- * the pipe, whatever link it had before (PL_CONN_RESUMED on that
+ * the pipe, whatever link it had before (PL_SESSION_RESUMED on that
  * session). *out is the pipe's handle for pl_channel_input(); a pipe
  * whose handshake fails is closed (ops->close). ops is copied. PL_OK,
  * PL_ERR_INVALID (no ops->write), PL_ERR_NOMEM, or the keystore's error;
@@ -537,14 +538,14 @@ PL_EXPORT int pl_code_generate(char *buf, size_t cap, unsigned digits);
 /** The port actually bound (useful after port 0). */
 PL_EXPORT uint16_t pl_listener_port(const pl_listener *l);
 
-/** Largest message accepted on connections accepted from now on. As pl_conn_set_max_message(). */
+/** Largest message accepted on connections accepted from now on. As pl_session_set_max_message(). */
 PL_EXPORT int pl_listener_set_max_message(pl_listener *l, size_t max);
 
 /**
- * pl_conn_set_resume() and pl_conn_set_keepalive() values for sessions
+ * pl_session_set_resume() and pl_session_set_keepalive() values for sessions
  * accepted from now on (defaults 30000 and 5000 ms). A peer that
  * reconnects to continue a session is matched to it by the session's
- * secret, on any listener sharing the keystore, and never reaches the
+ * secret, on any listener of the same node, and never reaches the
  * accept callback again. PL_OK or PL_ERR_INVALID.
  */
 PL_EXPORT int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepalive_ms);
@@ -556,7 +557,7 @@ PL_EXPORT int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepali
  */
 PL_EXPORT size_t pl_listener_pending(const pl_listener *l);
 
-/** Stop listening, close connections still in handshake, free l. Accepted pl_conn objects live on. NULL is accepted. */
+/** Stop listening, close connections still in handshake, free l. Accepted sessions live on. NULL is accepted. */
 PL_EXPORT void pl_listener_free(pl_listener *l);
 
 #ifdef __cplusplus

@@ -1,5 +1,5 @@
 /*
- * Tests of sessions over TCP and pipes (lib/conn.c, lib/backends/posix/tcp.c,
+ * Tests of sessions over TCP and pipes (lib/session.c, lib/backends/posix/tcp.c,
  * lib/backends/channel/channel.c) on real loopback sockets, in one process: message exchange both ways with clean
  * close, addresses tried in turn, failure to connect, the message size
  * bound, a listener that survives 1,000 connections closing at once,
@@ -30,7 +30,7 @@
 #include <peerlink/peerlink.h>
 
 typedef struct side {
-    pl_conn *conn;
+    pl_session *conn;
     int open, eof, closed, status, drained, interrupted;
     size_t acked;
     int messages;
@@ -54,42 +54,42 @@ typedef struct fixture {
 #define CODE "482913"
 
 
-static void on_conn(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_conn(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     side *s = ud;
     switch (ev) {
-    case PL_CONN_OPEN: s->open++; break;
-    case PL_CONN_MESSAGE:
+    case PL_SESSION_OPEN: s->open++; break;
+    case PL_SESSION_MESSAGE:
         s->messages++;
         s->bytes += len;
         s->last_len = len < sizeof s->last ? len : sizeof s->last;
         memcpy(s->last, data, s->last_len);
         break;
-    case PL_CONN_PEER_EOF: s->eof++; break;
-    case PL_CONN_DRAINED: s->drained++; break;
-    case PL_CONN_CLOSED:
+    case PL_SESSION_PEER_EOF: s->eof++; break;
+    case PL_SESSION_DRAINED: s->drained++; break;
+    case PL_SESSION_CLOSED:
         s->closed++;
         s->status = status;
         break;
-    case PL_CONN_INTERRUPTED: s->interrupted++; break;
-    case PL_CONN_RESUMED: break;
-    case PL_CONN_ACKED:
+    case PL_SESSION_INTERRUPTED: s->interrupted++; break;
+    case PL_SESSION_RESUMED: break;
+    case PL_SESSION_ACKED:
         assert_true(len > s->acked); /* cumulative, only forward */
         s->acked = len;
         break;
     }
 }
 
-static void on_accept(pl_listener *l, pl_conn *c, void *ud)
+static void on_accept(pl_listener *l, pl_session *c, void *ud)
 {
     fixture *f = ud;
     f->accepted++;
     if (f->srv.conn) {
-        pl_conn_free(c);
+        pl_session_free(c);
         return;
     }
     f->srv.conn = c;
-    pl_conn_set_callback(c, on_conn, &f->srv);
+    pl_session_set_callback(c, on_conn, &f->srv);
 }
 
 static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const char *code, void *ud)
@@ -139,8 +139,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    pl_conn_free(f->srv.conn);
-    pl_conn_free(f->cli.conn);
+    pl_session_free(f->srv.conn);
+    pl_session_free(f->cli.conn);
     pl_listener_free(f->l);
     pl_node_free(f->srv_node);
     pl_node_free(f->cli_node);
@@ -166,7 +166,7 @@ static void connect_to(fixture *f, const pl_address *addrs, size_t n, uint16_t p
     pl_service svc = {"t", "_peerlink._tcp", "local", "localhost", port, txt, n, addrs};
     assert_int_equal(pl_connect(f->cli_node, &svc, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
     if (f->code)
-        assert_int_equal(pl_conn_set_code(f->cli.conn, f->code), PL_OK);
+        assert_int_equal(pl_session_set_code(f->cli.conn, f->code), PL_OK);
     pl_txt_free(txt); /* the service was copied */
     assert_int_equal(f->cli.closed + f->cli.open, 0); /* no callback from the constructor */
 }
@@ -177,13 +177,13 @@ static void test_exchange_and_clean_close(void **state)
     pl_address a = v4("127.0.0.1");
     connect_to(f, &a, 1, pl_listener_port(f->l));
     /* Queued before the connection is open: delivered once it is. */
-    assert_int_equal(pl_conn_send(f->cli.conn, "hello", 5), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, "hello", 5), PL_OK);
     run_until(f, &f->cli.open);
     run_until(f, &f->srv.messages);
     assert_int_equal(f->srv.last_len, 5);
     assert_memory_equal(f->srv.last, "hello", 5);
     char peer[80];
-    assert_int_equal(pl_conn_peer_string(f->srv.conn, peer, sizeof peer), PL_OK);
+    assert_int_equal(pl_session_peer_string(f->srv.conn, peer, sizeof peer), PL_OK);
     assert_non_null(strstr(peer, "127.0.0.1:"));
 
     /* A large message crosses as one. */
@@ -191,8 +191,8 @@ static void test_exchange_and_clean_close(void **state)
     uint8_t *buf = malloc(big);
     for (size_t i = 0; i < big; i++)
         buf[i] = (uint8_t)(i * 7);
-    assert_int_equal(pl_conn_send(f->srv.conn, buf, big), PL_OK);
-    assert_int_equal(pl_conn_send(f->srv.conn, "", 0), PL_OK);
+    assert_int_equal(pl_session_send(f->srv.conn, buf, big), PL_OK);
+    assert_int_equal(pl_session_send(f->srv.conn, "", 0), PL_OK);
     int two = 0;
     while (!two) {
         assert_true(pl_loop_iterate(f->loop, 100) >= 0);
@@ -203,14 +203,14 @@ static void test_exchange_and_clean_close(void **state)
     free(buf);
 
     /* Half-close one way, then the other: both close cleanly. */
-    assert_int_equal(pl_conn_shutdown(f->cli.conn), PL_OK);
-    assert_int_equal(pl_conn_send(f->cli.conn, "x", 1), PL_ERR_STATE);
+    assert_int_equal(pl_session_shutdown(f->cli.conn), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, "x", 1), PL_ERR_STATE);
     run_until(f, &f->srv.eof);
-    assert_int_equal(pl_conn_send(f->srv.conn, "late", 4), PL_OK); /* the other way still works */
+    assert_int_equal(pl_session_send(f->srv.conn, "late", 4), PL_OK); /* the other way still works */
     int before = f->cli.messages;
     while (f->cli.messages == before)
         assert_true(pl_loop_iterate(f->loop, 100) >= 0);
-    assert_int_equal(pl_conn_shutdown(f->srv.conn), PL_OK);
+    assert_int_equal(pl_session_shutdown(f->srv.conn), PL_OK);
     run_until(f, &f->cli.closed);
     run_until(f, &f->srv.closed);
     assert_int_equal(f->cli.status, PL_OK);
@@ -261,8 +261,8 @@ static void test_message_size_bound(void **state)
     connect_to(f, &a, 1, pl_listener_port(f->l));
     run_until(f, &f->cli.open);
     uint8_t buf[1001] = {0};
-    assert_int_equal(pl_conn_send(f->cli.conn, buf, 1001), PL_ERR_TOO_LARGE);
-    assert_int_equal(pl_conn_send(f->cli.conn, buf, 1000), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, buf, 1001), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_session_send(f->cli.conn, buf, 1000), PL_OK);
     run_until(f, &f->srv.messages);
     assert_int_equal(f->srv.bytes, 1000);
 }
@@ -349,8 +349,8 @@ static void test_garbage_peer_is_dropped_silently(void **state)
 /* Free both ends of the last session and forget what they saw. */
 static void reset_sides(fixture *f)
 {
-    pl_conn_free(f->srv.conn);
-    pl_conn_free(f->cli.conn);
+    pl_session_free(f->srv.conn);
+    pl_session_free(f->cli.conn);
     memset(&f->srv, 0, sizeof f->srv);
     memset(&f->cli, 0, sizeof f->cli);
     f->accepted = 0;
@@ -363,14 +363,14 @@ static void test_pair_then_reconnect_without_code(void **state)
     connect_to(f, &a, 1, pl_listener_port(f->l));
     run_until(f, &f->cli.open);
     run_until(f, &f->accepted);
-    assert_int_equal(pl_conn_paired(f->cli.conn), 1);
-    assert_string_equal(pl_conn_peer_name(f->cli.conn), "t");
+    assert_int_equal(pl_session_paired(f->cli.conn), 1);
+    assert_string_equal(pl_session_peer_name(f->cli.conn), "t");
     uint8_t srv_id[PL_ID_SIZE], seen[PL_ID_SIZE], cli_id[PL_ID_SIZE];
     assert_int_equal(pl_keystore_identity(f->srv_ks, srv_id), PL_OK);
     assert_int_equal(pl_keystore_identity(f->cli_ks, cli_id), PL_OK);
-    assert_int_equal(pl_conn_peer_id(f->cli.conn, seen), PL_OK);
+    assert_int_equal(pl_session_peer_id(f->cli.conn, seen), PL_OK);
     assert_memory_equal(seen, srv_id, PL_ID_SIZE);
-    assert_int_equal(pl_conn_peer_id(f->srv.conn, seen), PL_OK);
+    assert_int_equal(pl_session_peer_id(f->srv.conn, seen), PL_OK);
     assert_memory_equal(seen, cli_id, PL_ID_SIZE);
     /* Both stored each other. */
     pl_paired_peer *peers;
@@ -387,10 +387,10 @@ static void test_pair_then_reconnect_without_code(void **state)
     reset_sides(f);
     f->code = NULL;
     connect_to(f, &a, 1, pl_listener_port(f->l));
-    assert_int_equal(pl_conn_send(f->cli.conn, "after", 5), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, "after", 5), PL_OK);
     run_until(f, &f->cli.open);
     run_until(f, &f->srv.messages);
-    assert_int_equal(pl_conn_paired(f->cli.conn), 0);
+    assert_int_equal(pl_session_paired(f->cli.conn), 0);
     assert_memory_equal(f->srv.last, "after", 5);
 
     /* The listener forgets us: a code is needed again. */
@@ -410,7 +410,7 @@ static void test_wrong_code_fails_on_both_sides(void **state)
     f->code = "111111";
     pl_address a = v4("127.0.0.1");
     connect_to(f, &a, 1, pl_listener_port(f->l));
-    assert_int_equal(pl_conn_send(f->cli.conn, "secret", 6), PL_OK); /* never sent */
+    assert_int_equal(pl_session_send(f->cli.conn, "secret", 6), PL_OK); /* never sent */
     run_until(f, &f->cli.closed);
     assert_int_equal(f->cli.status, PL_ERR_WRONG_CODE);
     run_until(f, &f->pairing_failures);
@@ -432,7 +432,7 @@ static void test_not_paired_without_code(void **state)
 /* ---- a session over an application byte channel, both ends in memory */
 
 typedef struct pipe_end {
-    pl_conn *self;
+    pl_session *self;
     struct pipe_end *other;
     size_t budget; /* bytes write() takes before it reports a full pipe; 0: unlimited */
     int closed;
@@ -446,7 +446,7 @@ static long pipe_write(void *ctx, const uint8_t *data, size_t len)
         len = p->budget;
     if (!p->other->self)
         return -1;
-    int rc = pl_conn_channel_input(p->other->self, data, len);
+    int rc = pl_session_channel_input(p->other->self, data, len);
     if (rc == PL_ERR_AGAIN) {
         p->refused++;
         return 0; /* the reader is full: its input_ready makes us writable again */
@@ -460,7 +460,7 @@ static void pipe_input_ready(void *ctx)
     pipe_end *p = ctx;
     p->readied++;
     if (p->other->self)
-        pl_conn_channel_writable(p->other->self);
+        pl_session_channel_writable(p->other->self);
 }
 
 static void pipe_close(void *ctx)
@@ -469,7 +469,7 @@ static void pipe_close(void *ctx)
     p->closed = 1;
     p->self = NULL; /* its session lets go of this end: nothing is fed to it any more */
     if (p->other->self)
-        pl_conn_channel_input(p->other->self, NULL, 0);
+        pl_session_channel_input(p->other->self, NULL, 0);
 }
 
 static void test_session_over_byte_channel(void **state)
@@ -480,29 +480,29 @@ static void test_session_over_byte_channel(void **state)
     ie.other = &re;
     re.other = &ie;
     ie.budget = 7; /* a pipe that takes a few bytes at a time */
-    assert_int_equal(pl_conn_new_channel(f->cli_node, &ops, &ie, PL_ROLE_INITIATOR, "aware", on_conn,
+    assert_int_equal(pl_session_new_channel(f->cli_node, &ops, &ie, PL_ROLE_INITIATOR, "aware", on_conn,
                                          &f->cli, &ie.self), PL_OK);
-    assert_int_equal(pl_conn_new_channel(f->srv_node, &ops, &re, PL_ROLE_RESPONDER, "aware", on_conn,
+    assert_int_equal(pl_session_new_channel(f->srv_node, &ops, &re, PL_ROLE_RESPONDER, "aware", on_conn,
                                          &f->srv, &re.self), PL_OK);
     f->cli.conn = ie.self;
     f->srv.conn = re.self;
-    assert_int_equal(pl_conn_set_code(ie.self, "abc-42"), PL_OK);
-    assert_int_equal(pl_conn_set_code(re.self, "abc-42"), PL_OK);
-    assert_int_equal(pl_conn_send(ie.self, "over the air", 12), PL_OK);
+    assert_int_equal(pl_session_set_code(ie.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_session_set_code(re.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_session_send(ie.self, "over the air", 12), PL_OK);
     /* The pipe takes 7 bytes per write: keep telling it that it may take more. */
     int64_t end = now_ms() + 10000;
     while (!f->srv.messages && now_ms() < end) {
-        pl_conn_channel_writable(ie.self);
-        pl_conn_channel_writable(re.self);
+        pl_session_channel_writable(ie.self);
+        pl_session_channel_writable(re.self);
         assert_true(pl_loop_iterate(f->loop, 10) >= 0);
     }
     assert_int_equal(f->srv.messages, 1);
     assert_memory_equal(f->srv.last, "over the air", 12);
-    assert_int_equal(pl_conn_paired(re.self), 1);
+    assert_int_equal(pl_session_paired(re.self), 1);
     /* Both ends shut down: both close cleanly. */
     ie.budget = 0;
-    assert_int_equal(pl_conn_shutdown(ie.self), PL_OK);
-    assert_int_equal(pl_conn_shutdown(re.self), PL_OK);
+    assert_int_equal(pl_session_shutdown(ie.self), PL_OK);
+    assert_int_equal(pl_session_shutdown(re.self), PL_OK);
     run_until(f, &f->cli.closed);
     run_until(f, &f->srv.closed);
     assert_int_equal(f->cli.status, PL_OK);
@@ -516,15 +516,15 @@ static void test_session_over_socketpair_fd(void **state)
     fixture *f = *state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(pl_conn_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, "l2cap", on_conn, &f->cli,
+    assert_int_equal(pl_session_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, "l2cap", on_conn, &f->cli,
                                     &f->cli.conn), PL_OK);
-    assert_int_equal(pl_conn_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, "l2cap", on_conn, &f->srv,
+    assert_int_equal(pl_session_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, "l2cap", on_conn, &f->srv,
                                     &f->srv.conn), PL_OK);
-    assert_int_equal(pl_conn_set_code(f->cli.conn, "7777"), PL_OK);
-    assert_int_equal(pl_conn_set_code(f->srv.conn, "7777"), PL_OK);
+    assert_int_equal(pl_session_set_code(f->cli.conn, "7777"), PL_OK);
+    assert_int_equal(pl_session_set_code(f->srv.conn, "7777"), PL_OK);
     run_until(f, &f->cli.open);
     run_until(f, &f->srv.open);
-    assert_int_equal(pl_conn_send(f->srv.conn, "fd", 2), PL_OK);
+    assert_int_equal(pl_session_send(f->srv.conn, "fd", 2), PL_OK);
     run_until(f, &f->cli.messages);
     assert_memory_equal(f->cli.last, "fd", 2);
 }
@@ -548,11 +548,11 @@ static void test_backpressure_when_receiver_stops(void **state)
     fixture *f = *state;
     open_paired_session(f);
     const size_t limit = 64 * 1024, msg = 4000;
-    assert_int_equal(pl_conn_set_send_limit(f->cli.conn, limit), PL_OK);
+    assert_int_equal(pl_session_set_send_limit(f->cli.conn, limit), PL_OK);
     /* Liveness probes far shorter than the pause: a paused receiver must not look dead. */
-    assert_int_equal(pl_conn_set_keepalive(f->cli.conn, 50), PL_OK);
-    assert_int_equal(pl_conn_set_keepalive(f->srv.conn, 50), PL_OK);
-    assert_int_equal(pl_conn_pause(f->srv.conn, 1), PL_OK);
+    assert_int_equal(pl_session_set_keepalive(f->cli.conn, 50), PL_OK);
+    assert_int_equal(pl_session_set_keepalive(f->srv.conn, 50), PL_OK);
+    assert_int_equal(pl_session_pause(f->srv.conn, 1), PL_OK);
     uint8_t buf[4000];
     memset(buf, 'q', sizeof buf);
     /* Send as fast as allowed for 500 ms while the receiver takes nothing. */
@@ -560,17 +560,17 @@ static void test_backpressure_when_receiver_stops(void **state)
     size_t max_unacked = 0, max_pending = 0;
     int64_t end = now_ms() + 500;
     while (now_ms() < end) {
-        int rc = pl_conn_send(f->cli.conn, buf, msg);
+        int rc = pl_session_send(f->cli.conn, buf, msg);
         if (rc == PL_OK)
             sent++;
         else {
             assert_int_equal(rc, PL_ERR_AGAIN);
             again++;
         }
-        if (pl_conn_unacked(f->cli.conn) > max_unacked)
-            max_unacked = pl_conn_unacked(f->cli.conn);
-        if (pl_conn_pending(f->cli.conn) > max_pending)
-            max_pending = pl_conn_pending(f->cli.conn);
+        if (pl_session_unacked(f->cli.conn) > max_unacked)
+            max_unacked = pl_session_unacked(f->cli.conn);
+        if (pl_session_pending(f->cli.conn) > max_pending)
+            max_pending = pl_session_pending(f->cli.conn);
         assert_true(pl_loop_iterate(f->loop, 1) >= 0);
     }
     assert_true(again > 0);                     /* the sender was told to wait */
@@ -581,57 +581,57 @@ static void test_backpressure_when_receiver_stops(void **state)
     assert_int_equal(f->cli.acked, 0);
     assert_int_equal(f->cli.interrupted + f->srv.interrupted, 0);
     /* The receiver takes messages again: everything arrives, acks free the sender. */
-    assert_int_equal(pl_conn_pause(f->srv.conn, 0), PL_OK);
+    assert_int_equal(pl_session_pause(f->srv.conn, 0), PL_OK);
     int64_t t = now_ms() + 10000;
     while ((f->srv.messages < sent || f->cli.acked < (size_t)sent) && now_ms() < t)
         assert_true(pl_loop_iterate(f->loop, 100) >= 0);
     assert_int_equal(f->srv.messages, sent);
     assert_int_equal(f->srv.bytes, (size_t)sent * msg);
     assert_int_equal(f->cli.acked, (size_t)sent);
-    assert_int_equal(pl_conn_unacked(f->cli.conn), 0);
+    assert_int_equal(pl_session_unacked(f->cli.conn), 0);
     assert_int_equal(f->cli.interrupted + f->srv.interrupted, 0);
-    assert_int_equal(pl_conn_send(f->cli.conn, buf, msg), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, buf, msg), PL_OK);
 }
 
 /*
- * An echo server that follows conn.h's backpressure pattern - on
- * PL_ERR_AGAIN keep the message and pause; on PL_CONN_ACKED send it
+ * An echo server that follows session.h's backpressure pattern - on
+ * PL_ERR_AGAIN keep the message and pause; on PL_SESSION_ACKED send it
  * again and unpause - against a client that sends in bulk and reads the
  * echoes. The paused server must still read the client's Acks, or both
  * wait for ever (before, it stopped reading: 31 sent, 15 echoed, stuck).
  */
 typedef struct echo {
-    pl_conn *conn;
+    pl_session *conn;
     uint8_t held[4000];
     size_t held_len;
     int holding, pauses, bad;
 } echo;
 
-static void on_echo(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_echo(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     echo *e = ud;
-    if (ev == PL_CONN_INTERRUPTED || ev == PL_CONN_CLOSED)
+    if (ev == PL_SESSION_INTERRUPTED || ev == PL_SESSION_CLOSED)
         e->bad++;
-    if (ev == PL_CONN_MESSAGE) {
+    if (ev == PL_SESSION_MESSAGE) {
         if (e->holding || len > sizeof e->held) {
             e->bad++; /* a message while paused */
             return;
         }
-        int rc = pl_conn_send(c, data, len);
+        int rc = pl_session_send(c, data, len);
         if (rc == PL_ERR_AGAIN) {
             memcpy(e->held, data, len);
             e->held_len = len;
             e->holding = 1;
             e->pauses++;
-            assert_int_equal(pl_conn_pause(c, 1), PL_OK);
+            assert_int_equal(pl_session_pause(c, 1), PL_OK);
         } else if (rc != PL_OK) {
             e->bad++;
         }
-    } else if (ev == PL_CONN_ACKED && e->holding) {
-        int rc = pl_conn_send(c, e->held, e->held_len);
+    } else if (ev == PL_SESSION_ACKED && e->holding) {
+        int rc = pl_session_send(c, e->held, e->held_len);
         if (rc == PL_OK) {
             e->holding = 0;
-            assert_int_equal(pl_conn_pause(c, 0), PL_OK);
+            assert_int_equal(pl_session_pause(c, 0), PL_OK);
         } else if (rc != PL_ERR_AGAIN) {
             e->bad++;
         }
@@ -653,12 +653,12 @@ static void fill(uint8_t *buf, size_t len, uint32_t idx)
         buf[k] = (uint8_t)(idx * 7 + k);
 }
 
-static void on_bulk(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_bulk(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     bulk *b = ud;
-    if (ev == PL_CONN_INTERRUPTED || ev == PL_CONN_CLOSED)
+    if (ev == PL_SESSION_INTERRUPTED || ev == PL_SESSION_CLOSED)
         b->bad++;
-    if (ev != PL_CONN_MESSAGE)
+    if (ev != PL_SESSION_MESSAGE)
         return;
     uint8_t want[4000];
     fill(want, sizeof want, b->next_echo);
@@ -675,19 +675,19 @@ static void test_echo_with_backpressure_does_not_deadlock(void **state)
      * or 16 messages): the server's echoes do meet the limit. */
     const size_t limit = 32 * 1024;
     const uint32_t n = 3000; /* 12 MB each way, ~370 times the limit */
-    assert_int_equal(pl_conn_set_send_limit(f->cli.conn, limit), PL_OK);
-    assert_int_equal(pl_conn_set_send_limit(f->srv.conn, limit), PL_OK);
+    assert_int_equal(pl_session_set_send_limit(f->cli.conn, limit), PL_OK);
+    assert_int_equal(pl_session_set_send_limit(f->srv.conn, limit), PL_OK);
     echo e = {.conn = f->srv.conn};
     bulk b = {0};
-    pl_conn_set_callback(f->srv.conn, on_echo, &e);
-    pl_conn_set_callback(f->cli.conn, on_bulk, &b);
+    pl_session_set_callback(f->srv.conn, on_echo, &e);
+    pl_session_set_callback(f->cli.conn, on_bulk, &b);
     uint8_t buf[4000];
     uint32_t sent = 0;
     int64_t end = now_ms() + 30000;
     while (b.next_echo < n && now_ms() < end && !b.bad && !e.bad) {
         while (sent < n) {
             fill(buf, sizeof buf, sent);
-            int rc = pl_conn_send(f->cli.conn, buf, sizeof buf);
+            int rc = pl_session_send(f->cli.conn, buf, sizeof buf);
             if (rc == PL_ERR_AGAIN)
                 break; /* the bulk client simply tries again after the next loop turn */
             assert_int_equal(rc, PL_OK);
@@ -700,7 +700,7 @@ static void test_echo_with_backpressure_does_not_deadlock(void **state)
     assert_int_equal(b.next_echo, n); /* every echo, in order, none twice */
     assert_true(e.pauses > 0);        /* the pattern was exercised */
     assert_false(e.holding);
-    assert_true(pl_conn_unacked(f->srv.conn) <= limit);
+    assert_true(pl_session_unacked(f->srv.conn) <= limit);
 }
 
 /* A paused receiver on a byte channel bounds its input: the pipe is told
@@ -710,14 +710,14 @@ typedef struct counter {
     uint32_t next;
 } counter;
 
-static void on_count(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_count(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     counter *k = ud;
-    if (ev == PL_CONN_OPEN)
+    if (ev == PL_SESSION_OPEN)
         k->open++;
-    if (ev == PL_CONN_CLOSED && status != PL_OK)
+    if (ev == PL_SESSION_CLOSED && status != PL_OK)
         k->bad++;
-    if (ev != PL_CONN_MESSAGE)
+    if (ev != PL_SESSION_MESSAGE)
         return;
     uint8_t want[4000];
     fill(want, sizeof want, k->next);
@@ -736,37 +736,37 @@ static void test_channel_input_is_bounded(void **state)
     ie.other = &re;
     re.other = &ie;
     ie.budget = 16384; /* a pipe that takes 16 KiB per write */
-    assert_int_equal(pl_conn_new_channel(f->cli_node, &ops, &ie, PL_ROLE_INITIATOR, "aware", on_conn,
+    assert_int_equal(pl_session_new_channel(f->cli_node, &ops, &ie, PL_ROLE_INITIATOR, "aware", on_conn,
                                          &f->cli, &ie.self), PL_OK);
-    assert_int_equal(pl_conn_new_channel(f->srv_node, &ops, &re, PL_ROLE_RESPONDER, "aware", on_count, &k,
+    assert_int_equal(pl_session_new_channel(f->srv_node, &ops, &re, PL_ROLE_RESPONDER, "aware", on_count, &k,
                                          &re.self), PL_OK);
-    assert_int_equal(pl_conn_set_code(ie.self, "abc-42"), PL_OK);
-    assert_int_equal(pl_conn_set_code(re.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_session_set_code(ie.self, "abc-42"), PL_OK);
+    assert_int_equal(pl_session_set_code(re.self, "abc-42"), PL_OK);
     /* The sender may have 1 MiB unacknowledged; the receiver holds at most 16 KiB. */
-    assert_int_equal(pl_conn_set_send_limit(ie.self, 1024 * 1024), PL_OK);
-    assert_int_equal(pl_conn_set_receive_limit(re.self, 16 * 1024), PL_OK);
+    assert_int_equal(pl_session_set_send_limit(ie.self, 1024 * 1024), PL_OK);
+    assert_int_equal(pl_session_set_receive_limit(re.self, 16 * 1024), PL_OK);
     run_until(f, &f->cli.open);
     run_until(f, &k.open);
-    assert_int_equal(pl_conn_pause(re.self, 1), PL_OK);
+    assert_int_equal(pl_session_pause(re.self, 1), PL_OK);
     const uint32_t n = 200; /* 800 KB */
     uint8_t buf[4000];
     for (uint32_t i = 0; i < n; i++) {
         fill(buf, sizeof buf, i);
-        assert_int_equal(pl_conn_send(ie.self, buf, sizeof buf), PL_OK);
+        assert_int_equal(pl_session_send(ie.self, buf, sizeof buf), PL_OK);
     }
     int64_t end = now_ms() + 300;
     while (now_ms() < end) {
-        pl_conn_channel_writable(ie.self); /* the pipe has room: only the reader can stop it */
+        pl_session_channel_writable(ie.self); /* the pipe has room: only the reader can stop it */
         assert_true(pl_loop_iterate(f->loop, 10) >= 0);
     }
     assert_int_equal(k.messages, 0);   /* paused: nothing delivered */
     assert_true(ie.refused > 0);       /* the pipe was told to stop */
-    assert_true(pl_conn_pending(ie.self) > 700 * 1000); /* and most of it still waits with the sender */
-    assert_int_equal(pl_conn_pause(re.self, 0), PL_OK);
+    assert_true(pl_session_pending(ie.self) > 700 * 1000); /* and most of it still waits with the sender */
+    assert_int_equal(pl_session_pause(re.self, 0), PL_OK);
     end = now_ms() + 10000;
     while ((k.messages < (int)n || f->cli.acked < n) && now_ms() < end && !k.bad) {
-        pl_conn_channel_writable(ie.self);
-        pl_conn_channel_writable(re.self);
+        pl_session_channel_writable(ie.self);
+        pl_session_channel_writable(re.self);
         assert_true(pl_loop_iterate(f->loop, 10) >= 0);
     }
     assert_int_equal(k.bad, 0);
@@ -774,8 +774,8 @@ static void test_channel_input_is_bounded(void **state)
     assert_int_equal(f->cli.acked, n);
     assert_true(re.readied > 0);       /* and told to go on */
     assert_int_equal(f->cli.interrupted, 0);
-    pl_conn_free(ie.self);
-    pl_conn_free(re.self);
+    pl_session_free(ie.self);
+    pl_session_free(re.self);
 }
 
 /* A receiver that pauses in the middle of a stream, several times, with the
@@ -790,15 +790,15 @@ typedef struct pauser {
 static void pauser_resume(pl_timeout *t, void *ud)
 {
     pauser *p = ud;
-    pl_conn_pause(p->f->srv.conn, 0);
+    pl_session_pause(p->f->srv.conn, 0);
 }
 
-static void on_pausing(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len, void *ud)
+static void on_pausing(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     pauser *p = ud;
-    if (ev == PL_CONN_INTERRUPTED || (ev == PL_CONN_CLOSED && status != PL_OK))
+    if (ev == PL_SESSION_INTERRUPTED || (ev == PL_SESSION_CLOSED && status != PL_OK))
         p->bad++;
-    if (ev != PL_CONN_MESSAGE)
+    if (ev != PL_SESSION_MESSAGE)
         return;
     const uint8_t *b = data;
     uint32_t idx = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -809,7 +809,7 @@ static void on_pausing(pl_conn *c, pl_conn_event ev, int status, const void *dat
         p->bad++;
     p->next++;
     if (p->next % 7 == 0) { /* in the middle of a read: the rest is kept */
-        assert_int_equal(pl_conn_pause(c, 1), PL_OK);
+        assert_int_equal(pl_session_pause(c, 1), PL_OK);
         p->pauses++;
         p->f->poll->timeout_update(p->resume, 2);
     }
@@ -821,7 +821,7 @@ static void test_pause_mid_stream_keeps_order(void **state)
     open_paired_session(f);
     pauser p = {.f = f};
     p.resume = f->poll->timeout_new(f->poll, -1, pauser_resume, &p);
-    pl_conn_set_callback(f->srv.conn, on_pausing, &p);
+    pl_session_set_callback(f->srv.conn, on_pausing, &p);
     const uint32_t n = 700;
     uint8_t buf[3000];
     uint32_t sent = 0;
@@ -834,7 +834,7 @@ static void test_pause_mid_stream_keeps_order(void **state)
             buf[3] = (uint8_t)sent;
             for (size_t k = 4; k < sizeof buf; k++)
                 buf[k] = (uint8_t)(sent + k);
-            int rc = pl_conn_send(f->cli.conn, buf, sizeof buf);
+            int rc = pl_session_send(f->cli.conn, buf, sizeof buf);
             if (rc == PL_ERR_AGAIN)
                 break;
             assert_int_equal(rc, PL_OK);
@@ -853,9 +853,9 @@ static void test_abort_reaches_the_peer(void **state)
 {
     fixture *f = *state;
     open_paired_session(f);
-    assert_int_equal(pl_conn_send(f->cli.conn, "bye", 3), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, "bye", 3), PL_OK);
     run_until(f, &f->srv.messages);
-    pl_conn_free(f->cli.conn); /* abort: the peer must not wait to resume */
+    pl_session_free(f->cli.conn); /* abort: the peer must not wait to resume */
     f->cli.conn = NULL;
     run_until(f, &f->srv.closed);
     assert_int_equal(f->srv.status, PL_ERR_ABORTED);
@@ -871,13 +871,13 @@ typedef struct dialer {
     int accepted;
 } dialer;
 
-static void on_dial_accept(pl_listener *l, pl_conn *c, void *ud)
+static void on_dial_accept(pl_listener *l, pl_session *c, void *ud)
 {
     dialer *d = ud;
     d->accepted++;
     assert_null(d->acc.conn);
     d->acc.conn = c;
-    pl_conn_set_callback(c, on_conn, &d->acc);
+    pl_session_set_callback(c, on_conn, &d->acc);
 }
 
 static void dial(fixture *f, dialer *from, const char *name, uint16_t port, const char *code)
@@ -887,13 +887,13 @@ static void dial(fixture *f, dialer *from, const char *name, uint16_t port, cons
     memset(&from->dial, 0, sizeof from->dial);
     assert_int_equal(pl_connect(from->node, &svc, 5000, on_conn, &from->dial, &from->dial.conn), PL_OK);
     if (code)
-        assert_int_equal(pl_conn_set_code(from->dial.conn, code), PL_OK);
+        assert_int_equal(pl_session_set_code(from->dial.conn, code), PL_OK);
 }
 
 static void undial(dialer *d)
 {
-    pl_conn_free(d->dial.conn);
-    pl_conn_free(d->acc.conn);
+    pl_session_free(d->dial.conn);
+    pl_session_free(d->acc.conn);
     memset(&d->dial, 0, sizeof d->dial);
     memset(&d->acc, 0, sizeof d->acc);
     d->accepted = 0;
@@ -943,9 +943,9 @@ static void test_simultaneous_dial_leaves_one_session(void **state)
         assert_int_equal(high->dial.status, PL_ERR_DUPLICATE);
         assert_int_equal(low->accepted, 0);
         /* and it carries messages both ways */
-        assert_int_equal(pl_conn_send(low->dial.conn, "ping", 4), PL_OK);
+        assert_int_equal(pl_session_send(low->dial.conn, "ping", 4), PL_OK);
         run_until(f, &high->acc.messages);
-        assert_int_equal(pl_conn_send(high->acc.conn, "pong", 4), PL_OK);
+        assert_int_equal(pl_session_send(high->acc.conn, "pong", 4), PL_OK);
         run_until(f, &low->dial.messages);
         undial(&A);
         undial(&B);

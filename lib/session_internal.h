@@ -1,9 +1,9 @@
 /*
- * Sessions and their links, shared by the session shell (conn.c), the
+ * Sessions and their links, shared by the session shell (session.c), the
  * listener (listener.c), the link kinds (backends/posix/tcp.c: sockets and file
  * descriptors, backends/channel/channel.c: an application's byte pipe). Not installed.
  *
- * A pl_conn is a session as the application sees it: the engine (the
+ * A pl_session is a session as the application sees it: the engine (the
  * connection's handshake and records, and the session's stream), the
  * session's clocked policy (core/policy.h), and the link that carries
  * it now. A link is one pipe: it feeds what arrives to its session's
@@ -12,12 +12,12 @@
  * moves from the connection that ran a resuming handshake to the
  * interrupted session it continues, so every kind resumes.
  */
-#ifndef PL_CONN_INTERNAL_H
-#define PL_CONN_INTERNAL_H
+#ifndef PL_SESSION_INTERNAL_H
+#define PL_SESSION_INTERNAL_H
 
 #include "internal.h"
 
-#include "conn_glue.h"
+#include "session_glue.h"
 #include "core/engine.h"
 #include "core/policy.h"
 #include "keystore_internal.h"
@@ -41,7 +41,7 @@ typedef struct pl_link pl_link;
 typedef struct pl_link_ops {
     const char *kind; /* "tcp", "fd", "channel" */
     /* Ask for the I/O the session needs now: read unless its input is
-     * full (pl__conn_input_full), write while its engine has output. */
+     * full (pl__session_input_full), write while its engine has output. */
     void (*interest)(pl_link *lk);
     /* Hand what the engine queued to the pipe once, without waiting (an
      * Error or Abort before closing). */
@@ -55,32 +55,32 @@ typedef struct pl_link_ops {
 /* The common head of every link. */
 struct pl_link {
     const pl_link_ops *ops;
-    pl_conn *c; /* the session it carries; moves on a resumption */
+    pl_session *c; /* the session it carries; moves on a resumption */
 };
 
 typedef struct pl_attempt {
     int fd;
     pl_watch *w;
-    pl_conn *c;
+    pl_session *c;
 } pl_attempt;
 
 /* The node (pl_node_new()): every session and listener it has. */
 struct pl_node {
     const pl_poll *poll;
     pl_keystore *ks;
-    pl_conn *sessions;       /* listeners' handshakes included; linked by knext */
+    pl_session *sessions;       /* listeners' handshakes included; linked by knext */
     pl_listener *listeners;  /* linked by next */
 };
 
-struct pl_conn {
+struct pl_session {
     pl_node *node;
     pl_engine eng;
-    pl_conn_cb cb;
+    pl_session_cb cb;
     void *userdata;
     int initiator;
     char instance[PL_NAME_MAX + 1];
     int have_instance;
-    char code[PL_CODE_MAX + 1]; /* set by pl_conn_set_code(), wiped once handed to the engine */
+    char code[PL_CODE_MAX + 1]; /* set by pl_session_set_code(), wiped once handed to the engine */
     pl_pairing *pairing;        /* responder: the policy of the attempt in progress */
     pl_pairing *own_pairing;    /* responder byte session with a code */
 
@@ -88,7 +88,7 @@ struct pl_conn {
     int app_links;  /* the application brings the links (fd, channel): it is told of each failure */
     /* A dialler of the library's other than TCP (the Apple glue): called
      * when the session's policy says to dial again; owned by c. */
-    int (*redial)(void *ctx, pl_conn *c);
+    int (*redial)(void *ctx, pl_session *c);
     void *redial_ctx;
     void (*redial_free)(void *ctx);
 
@@ -105,24 +105,24 @@ struct pl_conn {
 
     /* Accepted and still in handshake: owned by this listener. */
     pl_listener *listener;
-    pl_conn *lnext;
+    pl_session *lnext;
 
     /* The session across connections: its clocked policy and the one
      * timer that serves it. */
     pl_policy ss;
     pl_timeout *tick;
-    size_t send_limit;    /* bound of unacknowledged bytes (pl_conn_send: PL_ERR_AGAIN) */
+    size_t send_limit;    /* bound of unacknowledged bytes (pl_session_send: PL_ERR_AGAIN) */
     size_t receive_limit; /* paused: bound of held messages before reading stops */
-    uint64_t acked;       /* the count PL_CONN_ACKED last reported */
+    uint64_t acked;       /* the count PL_SESSION_ACKED last reported */
     pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
     int has_target;       /* initiator: the stored id of the peer it dials */
     uint8_t target_id[PL_ID_SIZE];
     int dup_lost;         /* a simultaneous dial made this connection the one to give up */
     pl_timeout *dup;      /* ... given up from the loop */
-    pl_conn *resume_of;   /* a listener's handshake conn: the session it continues */
-    pl_conn *knext;       /* the node's session list */
+    pl_session *resume_of;   /* a listener's handshake conn: the session it continues */
+    pl_session *knext;       /* the node's session list */
 
-    int closed; /* PL_CONN_CLOSED was reported, or the conn is being torn down */
+    int closed; /* PL_SESSION_CLOSED was reported, or the conn is being torn down */
     int busy;   /* inside the application's callback */
     int zombie; /* freed by the application during a callback */
 };
@@ -146,7 +146,7 @@ struct pl_listener {
     int news_failures[PL_MAX_PAIRING_NEWS];
     size_t n_news;
     int resume_ms, keepalive_ms; /* for accepted sessions */
-    pl_conn *pending; /* newest first */
+    pl_session *pending; /* newest first */
     size_t n_pending;
     pl_publication *pub; /* pl_listener_publish(): its instance name is the listener's */
     pl_publish_cb pub_cb;
@@ -154,35 +154,35 @@ struct pl_listener {
     int busy, zombie;
 };
 
-/* ---------------------------------------------------------------- conn.c */
+/* ---------------------------------------------------------------- session.c */
 
-pl_conn *pl__conn_alloc(pl_node *node, size_t max_message, int initiator, const char *instance);
-void pl__conn_destroy(pl_conn *c);
+pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, const char *instance);
+void pl__session_destroy(pl_session *c);
 /* A new link carries c (it had none): attach it and ask for its I/O. */
-void pl__conn_attach(pl_conn *c, pl_link *lk);
+void pl__session_attach(pl_session *c, pl_link *lk);
 /* Configure the engine (unless a session goes on) and queue our Hello. */
-int pl__conn_start(pl_conn *c);
+int pl__session_start(pl_session *c);
 /* Start the handshake if it has not begun. Returns 0 if that failed (c ended). */
-int pl__conn_start_if_idle(pl_conn *c);
+int pl__session_start_if_idle(pl_session *c);
 /* Bytes from the link. Returns 0 if c ended. */
-int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n);
+int pl__session_input(pl_session *c, const uint8_t *buf, size_t n);
 /* The link's input ended (the peer closed it). */
-void pl__conn_input_end(pl_conn *c);
+void pl__session_input_end(pl_session *c);
 /* n bytes of the engine's output were written. Returns 0 if c ended. */
-int pl__conn_wrote(pl_conn *c, size_t n);
+int pl__session_wrote(pl_session *c, size_t n);
 /* The link failed: interrupt the session if it can go on, else end it. */
-void pl__conn_fail(pl_conn *c, int status);
+void pl__session_fail(pl_session *c, int status);
 /* End the session with status (a listener's handshake conn goes silently). */
-void pl__conn_close(pl_conn *c, int status);
+void pl__session_close(pl_session *c, int status);
 /* Ask the link for the I/O the engine needs, and arm the session's timer. */
-void pl__conn_update_interest(pl_conn *c);
+void pl__session_update_interest(pl_session *c);
 /* A new link continues the interrupted session s: probing restarts, the
- * application hears PL_CONN_RESUMED and PL_CONN_ACKED. Returns 0 if s is gone or closed. */
-int pl__conn_resumed(pl_conn *s);
+ * application hears PL_SESSION_RESUMED and PL_SESSION_ACKED. Returns 0 if s is gone or closed. */
+int pl__session_resumed(pl_session *s);
 /* The session holds as much of the peer's input as it may: stop reading. */
-int pl__conn_input_full(const pl_conn *c);
+int pl__session_input_full(const pl_session *c);
 /* Call the application; returns 0 if c was freed during the call. */
-int pl__conn_emit(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len);
+int pl__session_emit(pl_session *c, pl_session_event ev, int status, const void *data, size_t len);
 int64_t pl__now_ms(void);
 void pl__free_timeout(const pl_poll *poll, pl_timeout **t);
 
@@ -192,37 +192,37 @@ void pl__free_timeout(const pl_poll *poll, pl_timeout **t);
  * until it opens (accepted, or continuing an interrupted session). On
  * error the link is closed. */
 int pl__listener_take(pl_listener *l, pl_link *lk);
-void pl__listener_unlink(pl_conn *c);
+void pl__listener_unlink(pl_session *c);
 void pl__listener_destroy(pl_listener *l);
 void pl__listener_news(pl_listener *l);
 int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out);
 
 /* ---------------------------------------------------------------- node.c */
 
-void pl__node_add(pl_node *n, pl_conn *c);
-void pl__node_remove(pl_node *n, pl_conn *c);
+void pl__node_add(pl_node *n, pl_session *c);
+void pl__node_remove(pl_node *n, pl_session *c);
 void pl__node_add_listener(pl_node *n, pl_listener *l);
 void pl__node_remove_listener(pl_node *n, pl_listener *l);
 /* Engine hooks: a session to continue (8.6); a new session to admit (8.8). */
 const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32]);
 int pl__admit(void *ctx, const uint8_t peer_id[32]);
 /* c's handshake opened as a resumption of c->resume_of: the session takes c's link and engine. */
-void pl__resume_into(pl_conn *c, const uint8_t *rest, size_t n);
+void pl__resume_into(pl_session *c, const uint8_t *rest, size_t n);
 /* Our dial lost a simultaneous dial while in its handshake: give it up. */
-void pl__dup_give_up(pl_conn *c);
+void pl__dup_give_up(pl_session *c);
 
 /* ---------------------------------------------------------------- backends/posix/tcp.c */
 
 int pl__set_nonblock(int fd);
 /* pl_connect() over TCP to the service's addresses (Happy Eyeballs). */
-int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata,
-                    pl_conn **out);
+int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata,
+                    pl_session **out);
 /* Close a listener's TCP socket, if it has one. */
 void pl__tcp_unlisten(pl_listener *l);
 /* Dialling side, interrupted: dial again. Returns 0 if c ended. */
-int pl__reconnect(pl_conn *c);
+int pl__reconnect(pl_session *c);
 /* Stop the attempts of a dial under way and its timers. */
-void pl__dial_stop(pl_conn *c);
-void pl__dial_free(pl_conn *c);
+void pl__dial_stop(pl_session *c);
+void pl__dial_free(pl_session *c);
 
 #endif

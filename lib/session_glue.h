@@ -4,21 +4,22 @@
  * platform code compiles against a bare SDK (scripts/apple-typecheck).
  * Not installed.
  */
-#ifndef PL_CONN_GLUE_H
-#define PL_CONN_GLUE_H
+#ifndef PL_SESSION_GLUE_H
+#define PL_SESSION_GLUE_H
 
-#include <peerlink/conn.h>
+#include <peerlink/session.h>
 
 /* The handshake (or connecting plus handshake) must end within ms, else
  * the link breaks with PL_ERR_TIMEOUT. PL_OK or PL_ERR_NOMEM. */
-int pl__conn_set_deadline(pl_conn *c, int ms);
+int pl__session_set_deadline(pl_session *c, int ms);
 /* c's links come from a dialler of the library's (not TCP): redial(ctx, c)
- * gives the interrupted session a new link (pl_conn_attach_channel) or
+ * gives the interrupted session a new link (pl_session_attach_channel) or
  * returns an error (the next try backs off); ctx is freed with c. The
  * session becomes resumable as pl_connect()'s are (30 s, keepalive 5 s). */
-void pl__conn_set_redial(pl_conn *c, int (*redial)(void *ctx, pl_conn *c), void *ctx, void (*ctx_free)(void *ctx));
+void pl__session_set_redial(pl_session *c, int (*redial)(void *ctx, pl_session *c), void *ctx,
+                            void (*ctx_free)(void *ctx));
 /* Close c's link, if any (the session stays). */
-void pl__conn_drop_link(pl_conn *c);
+void pl__session_drop_link(pl_session *c);
 /* The pipe stays the caller's: closing its link will not call ops.close. */
 void pl__channel_abandon(pl_channel *ch);
 

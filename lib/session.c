@@ -1,15 +1,15 @@
 /*
- * The session shell: a pl_conn drives the sans-I/O engine (core/engine.c:
+ * The session shell: a pl_session drives the sans-I/O engine (core/engine.c:
  * handshake, records, the stream) and the session's clocked policy
  * (core/policy.c: Acks, keepalive, the interruption window, dialling
- * back-off) over whatever link carries it now (conn_internal.h): it
+ * back-off) over whatever link carries it now (session_internal.h): it
  * feeds the engine what the link brings, asks the link to write what the
  * engine queued, runs one timer at the session's next deadline, and
  * wires the engine's hooks to the keystore, the pairing policy and the
  * node logic of listener.c. It knows no socket: links do (backends/posix/tcp.c,
  * backends/channel/channel.c).
  */
-#include "conn_internal.h"
+#include "session_internal.h"
 
 #include <peerlink/apple.h>
 
@@ -33,14 +33,14 @@ void pl__free_timeout(const pl_poll *poll, pl_timeout **t)
     *t = NULL;
 }
 
-void pl__conn_attach(pl_conn *c, pl_link *lk)
+void pl__session_attach(pl_session *c, pl_link *lk)
 {
     lk->c = c;
     c->link = lk;
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
 }
 
-void pl__conn_drop_link(pl_conn *c)
+void pl__session_drop_link(pl_session *c)
 {
     pl_link *lk = c->link;
     if (!lk)
@@ -51,9 +51,9 @@ void pl__conn_drop_link(pl_conn *c)
 }
 
 /* Stop all I/O; the object stays allocated. */
-static void conn_teardown(pl_conn *c)
+static void conn_teardown(pl_session *c)
 {
-    pl__conn_drop_link(c);
+    pl__session_drop_link(c);
     pl__dial_stop(c);
     pl__free_timeout(c->node->poll, &c->deadline);
     pl__free_timeout(c->node->poll, &c->tick);
@@ -64,26 +64,26 @@ static void conn_teardown(pl_conn *c)
     c->browser = NULL;
 }
 
-int pl__conn_emit(pl_conn *c, pl_conn_event ev, int status, const void *data, size_t len)
+int pl__session_emit(pl_session *c, pl_session_event ev, int status, const void *data, size_t len)
 {
     if (!c->cb)
         return 1;
     c->busy++;
     c->cb(c, ev, status, data, len, c->userdata);
     if (--c->busy == 0 && c->zombie) {
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
         return 0;
     }
     return !c->zombie;
 }
 
-static void flush_once(pl_conn *c)
+static void flush_once(pl_session *c)
 {
     if (c->link && pl_buf_size(&c->eng.out))
         c->link->ops->flush_once(c->link);
 }
 
-void pl__conn_close(pl_conn *c, int status)
+void pl__session_close(pl_session *c, int status)
 {
     if (c->closed)
         return;
@@ -92,10 +92,10 @@ void pl__conn_close(pl_conn *c, int status)
     c->closed = 1;
     if (c->listener) {
         pl__listener_unlink(c);
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
         return;
     }
-    pl__conn_emit(c, PL_CONN_CLOSED, status, NULL, 0);
+    pl__session_emit(c, PL_SESSION_CLOSED, status, NULL, 0);
 }
 
 /* A link failure the session can outlive: not the peer's abort, not a
@@ -103,15 +103,15 @@ void pl__conn_close(pl_conn *c, int status)
  * corrupted link shows as any error of the received bytes: PL_ERR_AUTH,
  * PL_ERR_MALFORMED, PL_ERR_TOO_LARGE for a header's length...) A new
  * link comes from the initiator: this library's dial, or the
- * application's (pl_conn_attach_channel()); to a listener. */
-static int can_resume(const pl_conn *c, int status)
+ * application's (pl_session_attach_channel()); to a listener. */
+static int can_resume(const pl_session *c, int status)
 {
     return c->ss.resume_ms > 0 && !c->listener && c->eng.st.established && !c->zombie && !c->eng.unsendable &&
            pl_policy_resumable_error(status);
 }
 
 /* Set the session's timer to its next deadline. */
-static void arm(pl_conn *c)
+static void arm(pl_session *c)
 {
     if (!c->tick || c->closed)
         return;
@@ -126,29 +126,29 @@ static void arm(pl_conn *c)
 
 static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
 {
-    pl_conn *c = userdata;
+    pl_session *c = userdata;
     (void)b;
     (void)status;
     if ((ev == PL_BROWSE_ADD || ev == PL_BROWSE_UPDATE) && svc->name && strcmp(svc->name, c->instance) == 0)
-        (void)pl_conn_set_addresses(c, svc);
+        (void)pl_session_set_addresses(c, svc);
 }
 
-void pl__conn_fail(pl_conn *c, int status)
+void pl__session_fail(pl_session *c, int status)
 {
     if (c->closed)
         return;
     if (pl_stream_complete(&c->eng.st)) {
         /* Everything both ways was delivered, our end-of-stream included:
          * only our last Ack may be lost, which the peer can outlive. */
-        pl__conn_close(c, PL_OK);
+        pl__session_close(c, PL_OK);
         return;
     }
     if (!can_resume(c, status)) {
-        pl__conn_close(c, status);
+        pl__session_close(c, status);
         return;
     }
     flush_once(c);
-    pl__conn_drop_link(c);
+    pl__session_drop_link(c);
     pl__dial_stop(c);
     pl__free_timeout(c->node->poll, &c->deadline);
     /* The session waits; this library's dial dials again from the loop
@@ -160,10 +160,10 @@ void pl__conn_fail(pl_conn *c, int status)
     /* The application that brings the links hears of every failure: each
      * one asks it for another. */
     if (first || (c->app_links && c->initiator))
-        pl__conn_emit(c, PL_CONN_INTERRUPTED, status, NULL, 0);
+        pl__session_emit(c, PL_SESSION_INTERRUPTED, status, NULL, 0);
 }
 
-int pl__conn_input_full(const pl_conn *c)
+int pl__session_input_full(const pl_session *c)
 {
     /* More of the peer's messages held than the receive limit allows, in
      * more than one: read no more until the application takes some. A
@@ -174,7 +174,7 @@ int pl__conn_input_full(const pl_conn *c)
     return st->held_n > 1 && st->held_cost > c->receive_limit;
 }
 
-void pl__conn_update_interest(pl_conn *c)
+void pl__session_update_interest(pl_session *c)
 {
     arm(c);
     if (c->link && !c->closed)
@@ -185,7 +185,7 @@ void pl__conn_update_interest(pl_conn *c)
 
 static int hook_pair_begin(void *ctx, const char **code)
 {
-    pl_conn *c = ctx;
+    pl_session *c = ctx;
     pl_pairing *p = c->listener ? (c->listener->pairing_on ? &c->listener->pairing : NULL) : c->own_pairing;
     if (!p)
         return PL_ERR_NOT_PAIRED;
@@ -197,7 +197,7 @@ static int hook_pair_begin(void *ctx, const char **code)
 
 static void hook_pair_end(void *ctx, int result)
 {
-    pl_conn *c = ctx;
+    pl_session *c = ctx;
     pl_pairing *p = c->pairing;
     c->pairing = NULL;
     if (!p)
@@ -213,14 +213,14 @@ static void hook_pair_end(void *ctx, int result)
 
 static int hook_peer_known(void *ctx, const uint8_t id[32])
 {
-    pl_conn *c = ctx;
+    pl_session *c = ctx;
     pl_paired_peer p;
     return pl__keystore_find_peer(c->node->ks, id, &p) == PL_OK ? PL_OK : PL_ERR_NOT_PAIRED;
 }
 
 static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
 {
-    pl_conn *c = ctx;
+    pl_session *c = ctx;
     pl_paired_peer p = {0};
     memcpy(p.id, id, 32);
     snprintf(p.name, sizeof p.name, "%s", name);
@@ -243,7 +243,7 @@ static const pl_engine_hooks conn_hooks = {
     .admit = pl__admit,
 };
 
-int pl__conn_start(pl_conn *c)
+int pl__session_start(pl_session *c)
 {
     if (!sodium_is_zero(c->eng.identity_sk, sizeof c->eng.identity_sk))
         return pl_engine_start(&c->eng); /* configured before: a session's next link */
@@ -275,16 +275,16 @@ int pl__conn_start(pl_conn *c)
     return rc == PL_OK ? pl_engine_start(&c->eng) : rc;
 }
 
-int pl__conn_start_if_idle(pl_conn *c)
+int pl__session_start_if_idle(pl_session *c)
 {
     if (c->eng.state != PL_HS_IDLE)
         return 1;
-    int rc = pl__conn_start(c);
+    int rc = pl__session_start(c);
     if (rc != PL_OK) {
-        pl__conn_fail(c, rc);
+        pl__session_fail(c, rc);
         return 0;
     }
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     return 1;
 }
 
@@ -292,20 +292,21 @@ int pl__conn_start_if_idle(pl_conn *c)
 
 /* Dialling side, interrupted: a new link, from the dialler that made the
  * first one. Returns 0 if c ended. */
-static int dial_again(pl_conn *c)
+static int dial_again(pl_session *c)
 {
     if (!c->redial)
         return pl__reconnect(c);
-    pl__conn_drop_link(c); /* a link still in its handshake starts over */
-    int rc = c->redial(c->redial_ctx, c); /* pl_conn_attach_channel() relinks the engine */
+    pl__session_drop_link(c); /* a link still in its handshake starts over */
+    int rc = c->redial(c->redial_ctx, c); /* pl_session_attach_channel() relinks the engine */
     if (rc != PL_OK) {
-        pl__conn_fail(c, rc); /* the next try backs off, or the session ends */
+        pl__session_fail(c, rc); /* the next try backs off, or the session ends */
         return !c->closed;
     }
     return 1;
 }
 
-void pl__conn_set_redial(pl_conn *c, int (*redial)(void *ctx, pl_conn *c), void *ctx, void (*ctx_free)(void *ctx))
+void pl__session_set_redial(pl_session *c, int (*redial)(void *ctx, pl_session *c), void *ctx,
+                            void (*ctx_free)(void *ctx))
 {
     c->redial = redial;
     c->redial_ctx = ctx;
@@ -318,15 +319,15 @@ void pl__conn_set_redial(pl_conn *c, int (*redial)(void *ctx, pl_conn *c), void 
  * dial again, Ping, Ack. */
 static void tick(pl_timeout *t, void *userdata)
 {
-    pl_conn *c = userdata;
+    pl_session *c = userdata;
     (void)t;
-    unsigned due = pl_policy_due(&c->ss, pl__now_ms(), pl__conn_input_full(c));
+    unsigned due = pl_policy_due(&c->ss, pl__now_ms(), pl__session_input_full(c));
     if (due & PL_POLICY_GIVE_UP) {
-        pl__conn_close(c, PL_ERR_TIMEOUT);
+        pl__session_close(c, PL_ERR_TIMEOUT);
         return;
     }
     if (due & PL_POLICY_DEAD) {
-        pl__conn_fail(c, PL_ERR_TIMEOUT);
+        pl__session_fail(c, PL_ERR_TIMEOUT);
         return;
     }
     if ((due & PL_POLICY_DIAL) && !dial_again(c))
@@ -337,11 +338,11 @@ static void tick(pl_timeout *t, void *userdata)
         int rc = pl_engine_ack(&c->eng);
         pl_policy_ack_sent(&c->ss);
         if (rc != PL_OK) {
-            pl__conn_fail(c, rc);
+            pl__session_fail(c, rc);
             return;
         }
     }
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
 }
 
 /* ---------------------------------------------------------------- input and output */
@@ -349,39 +350,39 @@ static void tick(pl_timeout *t, void *userdata)
 /* Tell the application how many of its messages the peer has now (if
  * more than last said): after an Ack, and after a resumption, whose
  * handshake acknowledges too. Returns 0 if c is gone or closed. */
-static int report_acked(pl_conn *c)
+static int report_acked(pl_session *c)
 {
     uint64_t n = pl_stream_acked_messages(&c->eng.st);
     if (n <= c->acked)
         return 1;
     c->acked = n;
-    return pl__conn_emit(c, PL_CONN_ACKED, PL_OK, NULL, (size_t)n) && !c->closed;
+    return pl__session_emit(c, PL_SESSION_ACKED, PL_OK, NULL, (size_t)n) && !c->closed;
 }
 
 /* A new link continues the session (after the application was told of
  * the break, or before it noticed). Returns 0 if c is gone or closed. */
-static int report_resumed(pl_conn *c)
+static int report_resumed(pl_session *c)
 {
     if (c->browser)
         pl_browser_free(c->browser);
     c->browser = NULL;
-    return pl__conn_emit(c, PL_CONN_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
+    return pl__session_emit(c, PL_SESSION_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
            report_acked(c);
 }
 
-int pl__conn_resumed(pl_conn *s)
+int pl__session_resumed(pl_session *s)
 {
     pl_policy_link_open(&s->ss, pl__now_ms());
-    pl__conn_update_interest(s);
+    pl__session_update_interest(s);
     return report_resumed(s);
 }
 
 /* The peer authenticated. Returns 0 if c is gone or closed. */
-static int handle_open(pl_conn *c)
+static int handle_open(pl_session *c)
 {
     pl__free_timeout(c->node->poll, &c->deadline);
     int resumed = pl_policy_link_open(&c->ss, pl__now_ms());
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     pl_listener *l = c->listener;
     if (c->dup_lost) {
         pl__dup_give_up(c); /* a simultaneous dial of the peer's won while this one finished */
@@ -391,13 +392,13 @@ static int handle_open(pl_conn *c)
         /* The peer forgot a session that had delivered everything: end this link's new one. */
         if (pl_engine_abort(&c->eng) == PL_OK)
             flush_once(c);
-        pl__conn_close(c, PL_OK);
+        pl__session_close(c, PL_OK);
         return 0;
     }
     if (!l && resumed)
         return report_resumed(c);
     if (!l)
-        return pl__conn_emit(c, PL_CONN_OPEN, PL_OK, NULL, 0) && !c->closed;
+        return pl__session_emit(c, PL_SESSION_OPEN, PL_OK, NULL, 0) && !c->closed;
     /* Hand it to the application: from now on it owns c. */
     pl__listener_unlink(c);
     c->busy++;
@@ -406,7 +407,7 @@ static int handle_open(pl_conn *c)
     if (--l->busy == 0 && l->zombie)
         pl__listener_destroy(l); /* freed from inside its callback */
     if (--c->busy == 0 && c->zombie) {
-        pl__conn_destroy(c);
+        pl__session_destroy(c);
         return 0;
     }
     return !c->zombie && !c->closed;
@@ -414,19 +415,19 @@ static int handle_open(pl_conn *c)
 
 /* Both directions ended and our end-of-stream is out: close cleanly.
  * Returns 1 if the connection goes on, 0 if it ended. */
-static int maybe_finish(pl_conn *c)
+static int maybe_finish(pl_session *c)
 {
     if (!pl_engine_done(&c->eng) || pl_buf_size(&c->eng.out))
         return 1;
     conn_teardown(c);
     c->closed = 1;
-    pl__conn_emit(c, PL_CONN_CLOSED, PL_OK, NULL, 0);
+    pl__session_emit(c, PL_SESSION_CLOSED, PL_OK, NULL, 0);
     return 0;
 }
 
 /* A message, the peer's end-of-stream or an Ack to the application.
  * Returns 0 if c is gone or closed. */
-static int deliver(pl_conn *c, const pl_engine_event *ev)
+static int deliver(pl_session *c, const pl_engine_event *ev)
 {
     switch (ev->type) {
     case PL_ENGINE_ACKED:
@@ -434,9 +435,9 @@ static int deliver(pl_conn *c, const pl_engine_event *ev)
         return report_acked(c);
     case PL_ENGINE_MESSAGE:
         pl_policy_carried(&c->ss, ev->len);
-        return pl__conn_emit(c, PL_CONN_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
+        return pl__session_emit(c, PL_SESSION_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
     case PL_ENGINE_PEER_EOF:
-        return pl__conn_emit(c, PL_CONN_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
+        return pl__session_emit(c, PL_SESSION_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
     default:
         return 1;
     }
@@ -444,14 +445,14 @@ static int deliver(pl_conn *c, const pl_engine_event *ev)
 
 /* After a batch of input: tell the peer what the application now has,
  * at once or a little later (core/policy.h). Returns 0 if c ended. */
-static int ack_soon(pl_conn *c)
+static int ack_soon(pl_session *c)
 {
     if (!pl_policy_ack_now(&c->ss, pl__now_ms(), &c->eng.st, c->eng.ping_owed))
         return 1; /* nothing owed, or the timer (armed by update_interest) will say */
     int rc = pl_engine_ack(&c->eng);
     pl_policy_ack_sent(&c->ss);
     if (rc != PL_OK) {
-        pl__conn_fail(c, rc);
+        pl__session_fail(c, rc);
         return 0;
     }
     return 1;
@@ -459,15 +460,15 @@ static int ack_soon(pl_conn *c)
 
 /* After a batch of input or of held entries: Ack, I/O, a clean end.
  * Returns 0 if c ended. */
-static int input_done(pl_conn *c)
+static int input_done(pl_session *c)
 {
     if (!ack_soon(c))
         return 0;
-    pl__conn_update_interest(c); /* the handshake may have queued a reply */
+    pl__session_update_interest(c); /* the handshake may have queued a reply */
     return maybe_finish(c);
 }
 
-int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n)
+int pl__session_input(pl_session *c, const uint8_t *buf, size_t n)
 {
     size_t off = 0;
     pl_policy_input(&c->ss);
@@ -477,7 +478,7 @@ int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n)
         int r = pl_engine_receive(&c->eng, buf + off, n - off, &used, &ev);
         off += used;
         if (r < 0) {
-            pl__conn_fail(c, r);
+            pl__session_fail(c, r);
             return 0;
         }
         if (r == 0)
@@ -500,7 +501,7 @@ int pl__conn_input(pl_conn *c, const uint8_t *buf, size_t n)
  * until it pauses again. */
 static void drain_due(pl_timeout *t, void *userdata)
 {
-    pl_conn *c = userdata;
+    pl_session *c = userdata;
     (void)t;
     pl_engine_event ev;
     while (!c->closed && pl_engine_next_held(&c->eng, &ev))
@@ -510,22 +511,22 @@ static void drain_due(pl_timeout *t, void *userdata)
         input_done(c);
 }
 
-void pl__conn_input_end(pl_conn *c)
+void pl__session_input_end(pl_session *c)
 {
     /* A peer closes only once both directions have ended; any other end
      * loses data and is reported as such. */
     if (maybe_finish(c))
-        pl__conn_fail(c, PL_ERR_CLOSED);
+        pl__session_fail(c, PL_ERR_CLOSED);
 }
 
-int pl__conn_wrote(pl_conn *c, size_t n)
+int pl__session_wrote(pl_session *c, size_t n)
 {
     pl_buf *out = &c->eng.out;
     pl_buf_consume(out, n);
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     if (pl_buf_size(out))
         return 1;
-    if (!c->listener && pl_engine_open(&c->eng) && !pl__conn_emit(c, PL_CONN_DRAINED, PL_OK, NULL, 0))
+    if (!c->listener && pl_engine_open(&c->eng) && !pl__session_emit(c, PL_SESSION_DRAINED, PL_OK, NULL, 0))
         return 0;
     if (c->closed)
         return 0;
@@ -537,21 +538,21 @@ int pl__conn_wrote(pl_conn *c, size_t n)
 static void deadline_expired(pl_timeout *t, void *userdata)
 {
     (void)t;
-    pl__conn_fail(userdata, PL_ERR_TIMEOUT);
+    pl__session_fail(userdata, PL_ERR_TIMEOUT);
 }
 
-int pl__conn_set_deadline(pl_conn *c, int ms)
+int pl__session_set_deadline(pl_session *c, int ms)
 {
     pl__free_timeout(c->node->poll, &c->deadline);
     c->deadline = c->node->poll->timeout_new(c->node->poll, ms, deadline_expired, c);
     return c->deadline ? PL_OK : PL_ERR_NOMEM;
 }
 
-pl_conn *pl__conn_alloc(pl_node *node, size_t max_message, int initiator, const char *instance)
+pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, const char *instance)
 {
     if (instance && strlen(instance) > PL_NAME_MAX)
         return NULL;
-    pl_conn *c = calloc(1, sizeof *c);
+    pl_session *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->node = node;
@@ -572,7 +573,7 @@ pl_conn *pl__conn_alloc(pl_node *node, size_t max_message, int initiator, const 
     return c;
 }
 
-void pl__conn_destroy(pl_conn *c)
+void pl__session_destroy(pl_session *c)
 {
     pl__node_remove(c->node, c);
     conn_teardown(c);
@@ -588,7 +589,7 @@ void pl__conn_destroy(pl_conn *c)
     free(c);
 }
 
-void pl_conn_free(pl_conn *c)
+void pl_session_free(pl_session *c)
 {
     if (!c || c->zombie)
         return;
@@ -604,12 +605,12 @@ void pl_conn_free(pl_conn *c)
         c->zombie = 1;
         return;
     }
-    pl__conn_destroy(c);
+    pl__session_destroy(c);
 }
 
 /* ---------------------------------------------------------------- conn API */
 
-int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb cb, void *userdata, pl_conn **out)
+int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata, pl_session **out)
 {
     if (node && svc && out && svc->type && (svc->port == 0 || svc->n_addresses == 0)) {
         /* A Network.framework browse result names a Bonjour service and has
@@ -621,14 +622,14 @@ int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_conn_cb 
     return pl__tcp_connect(node, svc, timeout_ms, cb, userdata, out);
 }
 
-int pl_conn_set_max_message(pl_conn *c, size_t max)
+int pl_session_set_max_message(pl_session *c, size_t max)
 {
     if (!c)
         return PL_ERR_INVALID;
     return pl_engine_set_max_message(&c->eng, max);
 }
 
-void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata)
+void pl_session_set_callback(pl_session *c, pl_session_cb cb, void *userdata)
 {
     if (!c)
         return;
@@ -636,7 +637,7 @@ void pl_conn_set_callback(pl_conn *c, pl_conn_cb cb, void *userdata)
     c->userdata = userdata;
 }
 
-int pl_conn_set_code(pl_conn *c, const char *code)
+int pl_session_set_code(pl_session *c, const char *code)
 {
     if (!c || !code || !code[0] || strlen(code) > PL_CODE_MAX)
         return PL_ERR_INVALID;
@@ -663,7 +664,7 @@ int pl_conn_set_code(pl_conn *c, const char *code)
     return PL_OK;
 }
 
-int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE])
+int pl_session_peer_id(const pl_session *c, uint8_t id[PL_ID_SIZE])
 {
     if (!c || !id)
         return PL_ERR_INVALID;
@@ -673,17 +674,17 @@ int pl_conn_peer_id(const pl_conn *c, uint8_t id[PL_ID_SIZE])
     return PL_OK;
 }
 
-const char *pl_conn_peer_name(const pl_conn *c)
+const char *pl_session_peer_name(const pl_session *c)
 {
     return c && (pl_engine_open(&c->eng) || c->eng.st.established) ? c->eng.peer_name : NULL;
 }
 
-int pl_conn_paired(const pl_conn *c)
+int pl_session_paired(const pl_session *c)
 {
     return c && pl_engine_open(&c->eng) && c->eng.pairing;
 }
 
-int pl_conn_send(pl_conn *c, const void *data, size_t len)
+int pl_session_send(pl_session *c, const void *data, size_t len)
 {
     if (!c || (!data && len))
         return PL_ERR_INVALID;
@@ -691,11 +692,11 @@ int pl_conn_send(pl_conn *c, const void *data, size_t len)
         return PL_ERR_STATE;
     int err = pl_engine_send(&c->eng, data, len, c->send_limit);
     if (err == PL_OK)
-        pl__conn_update_interest(c);
+        pl__session_update_interest(c);
     return err;
 }
 
-size_t pl_conn_pending(const pl_conn *c)
+size_t pl_session_pending(const pl_session *c)
 {
     if (!c)
         return 0;
@@ -703,17 +704,17 @@ size_t pl_conn_pending(const pl_conn *c)
     return pl_buf_size(&c->eng.out) + (pl_buf_size(&st->unacked) - st->sent_off);
 }
 
-size_t pl_conn_unacked(const pl_conn *c)
+size_t pl_session_unacked(const pl_session *c)
 {
     return c ? c->eng.st.unacked_bytes : 0;
 }
 
-size_t pl_conn_held(const pl_conn *c)
+size_t pl_session_held(const pl_session *c)
 {
     return c ? c->eng.st.held_cost : 0;
 }
 
-int pl_conn_set_resume(pl_conn *c, int timeout_ms)
+int pl_session_set_resume(pl_session *c, int timeout_ms)
 {
     if (!c || timeout_ms < 0)
         return PL_ERR_INVALID;
@@ -721,7 +722,7 @@ int pl_conn_set_resume(pl_conn *c, int timeout_ms)
     return PL_OK;
 }
 
-int pl_conn_set_keepalive(pl_conn *c, int interval_ms)
+int pl_session_set_keepalive(pl_session *c, int interval_ms)
 {
     if (!c || interval_ms < 0)
         return PL_ERR_INVALID;
@@ -730,7 +731,7 @@ int pl_conn_set_keepalive(pl_conn *c, int interval_ms)
     return PL_OK;
 }
 
-int pl_conn_set_send_limit(pl_conn *c, size_t bytes)
+int pl_session_set_send_limit(pl_session *c, size_t bytes)
 {
     if (!c || bytes == 0)
         return PL_ERR_INVALID;
@@ -738,16 +739,16 @@ int pl_conn_set_send_limit(pl_conn *c, size_t bytes)
     return PL_OK;
 }
 
-int pl_conn_set_receive_limit(pl_conn *c, size_t bytes)
+int pl_session_set_receive_limit(pl_session *c, size_t bytes)
 {
     if (!c || bytes == 0)
         return PL_ERR_INVALID;
     c->receive_limit = bytes;
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     return PL_OK;
 }
 
-int pl_conn_pause(pl_conn *c, int paused)
+int pl_session_pause(pl_session *c, int paused)
 {
     if (!c)
         return PL_ERR_INVALID;
@@ -759,11 +760,11 @@ int pl_conn_pause(pl_conn *c, int paused)
         c->node->poll->timeout_update(c->drain, 0);
     }
     pl_engine_hold(&c->eng, paused);
-    pl__conn_update_interest(c);
+    pl__session_update_interest(c);
     return PL_OK;
 }
 
-int pl_conn_shutdown(pl_conn *c)
+int pl_session_shutdown(pl_session *c)
 {
     if (!c)
         return PL_ERR_INVALID;
@@ -771,11 +772,11 @@ int pl_conn_shutdown(pl_conn *c)
         return PL_ERR_STATE;
     int err = pl_engine_shutdown(&c->eng);
     if (err == PL_OK)
-        pl__conn_update_interest(c);
+        pl__session_update_interest(c);
     return err;
 }
 
-int pl_conn_peer_string(const pl_conn *c, char *buf, size_t cap)
+int pl_session_peer_string(const pl_session *c, char *buf, size_t cap)
 {
     if (!c || !buf)
         return PL_ERR_INVALID;
