@@ -44,6 +44,26 @@ const char *pl_version(void)
 size_t pl_default_max_message(void) { return PL_DEFAULT_MAX_MESSAGE; }
 size_t pl_max_message_limit(void) { return PL_MAX_MESSAGE_LIMIT; }
 
+int pl__copy_vtable(void *dst, size_t dst_size, const void *src, size_t v1_size)
+{
+    size_t size;
+    if (!src)
+        return PL_ERR_INVALID;
+    memcpy(&size, src, sizeof size);
+    if (size < v1_size)
+        return PL_ERR_INVALID;
+    memset(dst, 0, dst_size);
+    memcpy(dst, src, size < dst_size ? size : dst_size);
+    memcpy(dst, &dst_size, sizeof dst_size);
+    return PL_OK;
+}
+
+int pl__poll_ok(const pl_poll *p)
+{
+    return p && p->size >= PL__POLL_V1_SIZE && p->watch_new && p->watch_update && p->watch_free &&
+           p->timeout_new && p->timeout_update && p->timeout_free;
+}
+
 char *pl__strdup(const char *s)
 {
     if (!s)

@@ -129,7 +129,7 @@ int pl__discovery_open(const pl_poll *poll, const pl_discovery_ops *ops, const v
 
 int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **out)
 {
-    if (!poll || !out)
+    if (!pl__poll_ok(poll) || !out)
         return PL_ERR_INVALID;
     int err = PL_ERR_UNSUPPORTED;
     for (size_t i = 0; backends[i]; i++) {

@@ -12,6 +12,18 @@
 
 #include <peerlink/peerlink.h>
 
+/* The application's vtables begin with their size (pl_poll,
+ * pl_keystore_ops, pl_channel_ops). What the first version of each holds: */
+#define PL__POLL_V1_SIZE (offsetof(pl_poll, timeout_free) + sizeof(void (*)(pl_timeout *)))
+#define PL__KEYSTORE_OPS_V1_SIZE (offsetof(pl_keystore_ops, free) + sizeof(void (*)(void *)))
+#define PL__CHANNEL_OPS_V1_SIZE (offsetof(pl_channel_ops, input_ready) + sizeof(void (*)(void *)))
+/* Copy such a table into dst (dst_size bytes): the members both know, the
+ * rest zero, dst's size set to dst_size. PL_ERR_INVALID if src is NULL
+ * or its size is below v1_size. */
+int pl__copy_vtable(void *dst, size_t dst_size, const void *src, size_t v1_size);
+/* A usable pl_poll: its size covers the first version, every function set. */
+int pl__poll_ok(const pl_poll *poll);
+
 /* Duplicate a NUL-terminated string; NULL on allocation failure or NULL input. */
 char *pl__strdup(const char *s);
 

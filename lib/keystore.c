@@ -256,14 +256,16 @@ static int ks_list_names(pl_keystore *ks, const char *prefix, name_list *l)
 
 int pl_keystore_new(const pl_keystore_ops *ops, void *ctx, pl_keystore **out)
 {
-    if (!ops || !out || !ops->get || !ops->put || !ops->del || !ops->list)
+    pl_keystore_ops o;
+    if (!out || pl__copy_vtable(&o, sizeof o, ops, PL__KEYSTORE_OPS_V1_SIZE) != PL_OK || !o.get || !o.put || !o.del ||
+        !o.list)
         return PL_ERR_INVALID;
     if (sodium_init() < 0)
         return PL_ERR_NOMEM;
     pl_keystore *ks = calloc(1, sizeof *ks);
     if (!ks)
         return PL_ERR_NOMEM;
-    ks->ops = *ops;
+    ks->ops = o;
     ks->ctx = ctx;
     *out = ks;
     return PL_OK;

@@ -124,7 +124,7 @@ int pl_keystore_new_memory(pl_keystore **out)
 {
     if (!out)
         return PL_ERR_INVALID;
-    static const pl_keystore_ops ops = {mem_get, mem_put, mem_del, mem_list, mem_free};
+    static const pl_keystore_ops ops = {sizeof(pl_keystore_ops), mem_get, mem_put, mem_del, mem_list, mem_free};
     mem_store *m = calloc(1, sizeof *m);
     if (!m)
         return PL_ERR_NOMEM;
@@ -346,7 +346,7 @@ int pl_keystore_open_dir(const char *dir, pl_keystore **out)
         return PL_ERR_NOMEM;
     }
     d->dirfd = fd;
-    static const pl_keystore_ops ops = {dir_get, dir_put, dir_del, dir_list, dir_free};
+    static const pl_keystore_ops ops = {sizeof(pl_keystore_ops), dir_get, dir_put, dir_del, dir_list, dir_free};
     int rc = pl_keystore_new(&ops, d, out);
     if (rc != PL_OK)
         dir_free(d);

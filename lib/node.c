@@ -10,7 +10,7 @@
 
 int pl_node_new(const pl_poll *poll, pl_keystore *ks, pl_node **out)
 {
-    if (!poll || !ks || !out)
+    if (!pl__poll_ok(poll) || !ks || !out)
         return PL_ERR_INVALID;
     pl_node *n = calloc(1, sizeof *n);
     if (!n)

@@ -34,6 +34,10 @@ typedef struct pl_keystore pl_keystore;
  * negative pl_error. They are called from the loop's thread only.
  */
 typedef struct pl_keystore_ops {
+    /** sizeof(pl_keystore_ops), set by whoever fills the table: the library reads only the members it
+     *  covers, so that later versions can append members; a size below the first version's
+     *  is refused with PL_ERR_INVALID. */
+    size_t size;
     /** Read item name into a malloc'd buffer (*data, *len; the caller frees). PL_ERR_NOT_FOUND if absent. */
     int (*get)(void *ctx, const char *name, uint8_t **data, size_t *len);
     /** Create or replace item name, atomically: after a crash either the old or the new value is there. */

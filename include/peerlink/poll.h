@@ -49,6 +49,10 @@ typedef void (*pl_timeout_cb)(pl_timeout *t, void *userdata);
  * (never from inside timeout_new or timeout_update).
  */
 struct pl_poll {
+    /** sizeof(pl_poll), set by whoever fills the table: the library reads only the members it
+     *  covers, so that later versions can append members; a size below the first version's
+     *  is refused with PL_ERR_INVALID. */
+    size_t size;
     void *userdata; /**< for the implementation */
     /** Watch fd for events (a mask of pl_watch_event). NULL on failure. */
     pl_watch *(*watch_new)(const pl_poll *api, int fd, unsigned events, pl_watch_cb cb,

@@ -197,6 +197,10 @@ typedef struct pl_channel pl_channel;
 
 /** A byte pipe the application moves bytes over (a Wi-Fi Aware path opened by Swift or Java code). */
 typedef struct pl_channel_ops {
+    /** sizeof(pl_channel_ops), set by whoever fills the table: the library reads only the members it
+     *  covers, so that later versions can append members; a size below the first version's
+     *  is refused with PL_ERR_INVALID. */
+    size_t size;
     /** Take up to len bytes for the peer. Return how many were taken (0..len), or -1 if the pipe
      *  failed (its link breaks with PL_ERR_IO). After taking fewer than len, call
      *  pl_channel_writable() once more can be taken. Called from the loop only. */

@@ -47,7 +47,7 @@ static void sp_input_ready(void *ctx)
     p->poll->watch_update(p->w, wanted(p, 0));
 }
 
-static const pl_channel_ops ops = {sp_write, sp_close, sp_input_ready};
+static const pl_channel_ops ops = {sizeof(pl_channel_ops), sp_write, sp_close, sp_input_ready};
 
 const pl_channel_ops *sock_pipe_ops(void)
 {

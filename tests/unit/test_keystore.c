@@ -931,7 +931,7 @@ static void ts_free(void *ctx)
     s->freed++;
 }
 
-static const pl_keystore_ops ts_ops = {ts_get, ts_put, ts_del, ts_list, ts_free};
+static const pl_keystore_ops ts_ops = {sizeof(pl_keystore_ops), ts_get, ts_put, ts_del, ts_list, ts_free};
 
 static void test_custom_store(void **state)
 {
@@ -948,7 +948,25 @@ static void test_custom_store(void **state)
     assert_int_equal(pl_keystore_new(NULL, s, &ks), PL_ERR_INVALID);
     assert_int_equal(pl_keystore_new(&ts_ops, s, NULL), PL_ERR_INVALID);
     assert_null(ks);
+    pl_keystore_ops unsized = ts_ops; /* no size: a table of no known version */
+    unsized.size = 0;
+    assert_int_equal(pl_keystore_new(&unsized, s, &ks), PL_ERR_INVALID);
+    unsized.size = sizeof(pl_keystore_ops) - sizeof(void *); /* older than the first version */
+    assert_int_equal(pl_keystore_new(&unsized, s, &ks), PL_ERR_INVALID);
+    assert_null(ks);
     assert_int_equal(s->freed, 0);
+    /* A later version's larger table: the members this version knows are used. */
+    struct {
+        pl_keystore_ops ops;
+        void (*later)(void);
+    } grown = {ts_ops, NULL};
+    grown.ops.size = sizeof grown;
+    assert_int_equal(pl_keystore_new(&grown.ops, s, &ks), PL_OK);
+    check_identity(ks);
+    pl_keystore_free(ks); /* calls the free hook */
+    ks = NULL;
+    assert_int_equal(s->freed, 1);
+    s->freed = 0;
 
     /* ops is copied: changing ours afterwards has no effect. */
     pl_keystore_ops ops = ts_ops;

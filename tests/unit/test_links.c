@@ -256,7 +256,7 @@ static void pipe_input_ready(void *ctx)
         pl_channel_writable(p->other->ch);
 }
 
-static const pl_channel_ops pipe_ops = {pipe_write, pipe_close, pipe_input_ready};
+static const pl_channel_ops pipe_ops = {sizeof(pl_channel_ops), pipe_write, pipe_close, pipe_input_ready};
 
 /* The responder's end of a new pipe goes to the listener. */
 static pipe_end *new_pipe(fixture *f)
@@ -339,7 +339,25 @@ static void test_node_free_releases_sessions(void **state)
     assert_int_equal(f->cli.closed + f->srv.closed, 0); /* no callback after a free */
     assert_int_equal(pl_node_new(NULL, f->cli_ks, &f->cli_node), PL_ERR_INVALID);
     assert_int_equal(pl_node_new(f->poll, NULL, &f->cli_node), PL_ERR_INVALID);
+    pl_poll unsized = *f->poll; /* a vtable must say its size (its version) */
+    unsized.size = 0;
+    assert_int_equal(pl_node_new(&unsized, f->cli_ks, &f->cli_node), PL_ERR_INVALID);
     assert_null(f->cli_node);
+}
+
+/* The application's pipe operations must say their size too. */
+static void test_channel_ops_need_size(void **state)
+{
+    fixture *f = *state;
+    pl_channel_ops ops = pipe_ops;
+    ops.size = 0;
+    pl_session *c = NULL;
+    assert_int_equal(pl_session_new_channel(f->cli_node, &ops, NULL, PL_ROLE_INITIATOR, INSTANCE, on_side, &f->cli, &c),
+                     PL_ERR_INVALID);
+    pl_channel *ch = NULL;
+    assert_int_equal(pl_listener_add_channel(f->l, &ops, NULL, &ch), PL_ERR_INVALID);
+    assert_null(c);
+    assert_null(ch);
 }
 
 /* Without pl_session_set_resume(), a pipe session ends with its pipe, as before. */
@@ -597,6 +615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_channel_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_session_not_resumable_by_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_free_releases_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_ops_need_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_budget_across_links, setup, teardown),

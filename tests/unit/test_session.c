@@ -475,7 +475,7 @@ static void pipe_close(void *ctx)
 static void test_session_over_byte_channel(void **state)
 {
     fixture *f = *state;
-    static const pl_channel_ops ops = {pipe_write, pipe_close, pipe_input_ready};
+    static const pl_channel_ops ops = {sizeof(pl_channel_ops), pipe_write, pipe_close, pipe_input_ready};
     pipe_end ie = {0}, re = {0};
     ie.other = &re;
     re.other = &ie;
@@ -730,7 +730,7 @@ static void on_count(pl_session *c, pl_session_event ev, int status, const void 
 static void test_channel_input_is_bounded(void **state)
 {
     fixture *f = *state;
-    static const pl_channel_ops ops = {pipe_write, pipe_close, pipe_input_ready};
+    static const pl_channel_ops ops = {sizeof(pl_channel_ops), pipe_write, pipe_close, pipe_input_ready};
     pipe_end ie = {0}, re = {0};
     counter k = {0};
     ie.other = &re;

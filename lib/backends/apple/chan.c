@@ -155,6 +155,7 @@ static void ch_input_ready(void *ctx)
 }
 
 static const pl_channel_ops chan_channel_ops = {
+    .size = sizeof(pl_channel_ops),
     .write = ch_write,
     .close = ch_close,
     .input_ready = ch_input_ready,

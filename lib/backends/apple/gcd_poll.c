@@ -219,6 +219,7 @@ int pl_apple_poll_new(pl_apple_poll **out)
         free(p);
         return PL_ERR_NOMEM;
     }
+    p->api.size = sizeof p->api;
     p->api.userdata = p;
     p->api.watch_new = gw_new;
     p->api.watch_update = gw_update;

@@ -109,14 +109,15 @@ static void kicked(pl_timeout *t, void *userdata)
 
 static int ch_new(const pl_poll *poll, const pl_channel_ops *ops, void *ctx, pl_channel **out)
 {
-    if (!ops || !ops->write)
+    pl_channel_ops o;
+    if (pl__copy_vtable(&o, sizeof o, ops, PL__CHANNEL_OPS_V1_SIZE) != PL_OK || !o.write)
         return PL_ERR_INVALID;
     pl_channel *ch = calloc(1, sizeof *ch);
     if (!ch)
         return PL_ERR_NOMEM;
     ch->head.ops = &channel_ops;
     ch->poll = poll;
-    ch->ops = *ops;
+    ch->ops = o;
     ch->ctx = ctx;
     pl_buf_init(&ch->in);
     ch->kick = poll->timeout_new(poll, -1, kicked, ch);

@@ -703,7 +703,7 @@ const pl_discovery_ops pl__mdns_ops = {
 int pl_discovery_new_mdns(const pl_poll *poll, const char *const *interfaces, size_t n,
                           pl_discovery **out)
 {
-    if (!poll || !out || (n && !interfaces) || n > MAX_IFACES)
+    if (!pl__poll_ok(poll) || !out || (n && !interfaces) || n > MAX_IFACES)
         return PL_ERR_INVALID;
     for (size_t i = 0; i < n; i++)
         if (!interfaces[i] || !interfaces[i][0] || strlen(interfaces[i]) >= IF_NAMESIZE)

@@ -214,6 +214,7 @@ int pl_loop_new(pl_loop **out)
     pl_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return PL_ERR_NOMEM;
+    loop->api.size = sizeof loop->api;
     loop->api.userdata = loop;
     loop->api.watch_new = loop_watch_new;
     loop->api.watch_update = loop_watch_update;

@@ -281,6 +281,7 @@ public final class Session: @unchecked Sendable {
             loop.perform {
                 s.opened = cont
                 var ops = pl_channel_ops()
+                ops.size = MemoryLayout<pl_channel_ops>.size
                 ops.write = { ctx, data, len in
                     let s = Unmanaged<Session>.fromOpaque(ctx!).takeUnretainedValue()
                     guard !s.writing, let channel = s.channel else { return 0 }
