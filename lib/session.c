@@ -40,6 +40,40 @@ void pl__session_attach(pl_session *c, pl_link *lk)
     pl__session_update_interest(c);
 }
 
+int pl__session_args_ok(const pl_node *node, pl_role role, const char *instance, pl_session **out)
+{
+    return node && out && instance && strlen(instance) <= PL_NAME_MAX &&
+                   (role == PL_ROLE_INITIATOR || role == PL_ROLE_RESPONDER)
+               ? PL_OK
+               : PL_ERR_INVALID;
+}
+
+int pl__session_new_on(pl_node *node, pl_link *lk, pl_role role, const char *instance, pl_session_cb cb,
+                       void *userdata, pl_session **out)
+{
+    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
+    if (!c)
+        return PL_ERR_NOMEM;
+    c->cb = cb;
+    c->userdata = userdata;
+    c->app_links = 1;
+    pl__session_attach(c, lk); /* the handshake starts from the loop */
+    *out = c;
+    return PL_OK;
+}
+
+int pl__session_can_relink(const pl_session *c)
+{
+    return (c->app_links || c->redial) && c->initiator && c->ss.interrupted && !c->link && !c->closed ? PL_OK
+                                                                                                         : PL_ERR_STATE;
+}
+
+void pl__session_relink(pl_session *c, pl_link *lk)
+{
+    pl_engine_relink(&c->eng);
+    pl__session_attach(c, lk); /* the resuming handshake starts from the loop */
+}
+
 void pl__session_drop_link(pl_session *c)
 {
     pl_link *lk = c->link;

@@ -160,6 +160,17 @@ pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, 
 void pl__session_destroy(pl_session *c);
 /* A new link carries c (it had none): attach it and ask for its I/O. */
 void pl__session_attach(pl_session *c, pl_link *lk);
+/* The arguments of a session whose links the application brings: PL_OK or PL_ERR_INVALID. */
+int pl__session_args_ok(const pl_node *node, pl_role role, const char *instance, pl_session **out);
+/* A session whose links the application brings (fd, channel, inproc), over
+ * its first link lk, taken over on success. PL_OK or PL_ERR_NOMEM. */
+int pl__session_new_on(pl_node *node, pl_link *lk, pl_role role, const char *instance, pl_session_cb cb,
+                       void *userdata, pl_session **out);
+/* PL_OK if c is an interrupted initiator that takes a new link from the
+ * application (or the glue), else PL_ERR_STATE. */
+int pl__session_can_relink(const pl_session *c);
+/* ... and then it takes lk: the resuming handshake starts from the loop. */
+void pl__session_relink(pl_session *c, pl_link *lk);
 /* Configure the engine (unless a session goes on) and queue our Hello. */
 int pl__session_start(pl_session *c);
 /* Start the handshake if it has not begun. Returns 0 if that failed (c ended). */

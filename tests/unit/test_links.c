@@ -2,7 +2,8 @@
  * Sessions resumed over every kind of link, in one process with real
  * loop objects: application pipes in memory (pl_session_new_channel(),
  * pl_listener_add_channel()), descriptors (socketpairs: pl_session_new_fd(),
- * pl_listener_add_fd()), and a TCP dialler (pl_connect()) whose
+ * pl_listener_add_fd()), the library's in-memory link (inproc), and a
+ * TCP dialler (pl_connect()) whose
  * connections reach a detached listener as pipes, the way a Linux
  * accessory's TCP connection reaches an iPhone's Network.framework
  * listener. Each link is cut several times while both sides send; every
@@ -29,6 +30,7 @@
 #include <peerlink/peerlink.h>
 
 #include "../helpers/sockpipe.h"
+#include "backends/inproc/inproc.h"
 
 #define CODE "135790"
 #define INSTANCE "aware"
@@ -381,6 +383,47 @@ static void test_channel_session_not_resumable_by_default(void **state)
     assert_int_equal(f->srv.interrupted, 1);
 }
 
+/* ---------------------------------------------------------------- in memory (inproc) */
+
+static pl_link *ip_end[MAX_LINKS]; /* the initiator's end of the k-th link (freed with it) */
+
+/* A new in-memory link: its responder's end goes to the listener. */
+static pl_link *ip_new_pair(fixture *f)
+{
+    assert_true(n_links < MAX_LINKS);
+    pl_link *a = NULL, *b = NULL;
+    assert_int_equal(pl__inproc_pair(f->poll, &a, &b), PL_OK);
+    assert_int_equal(pl__listener_take(f->l, b), PL_OK);
+    ip_end[n_links++] = a;
+    return a;
+}
+
+static void ip_cut(fixture *f)
+{
+    (void)f;
+    pl__inproc_cut(ip_end[n_links - 1], PL_ERR_IO); /* the other end reads the end of its input */
+}
+
+static void ip_relink(fixture *f)
+{
+    assert_int_equal(pl__session_can_relink(f->cli.conn), PL_OK);
+    pl__session_relink(f->cli.conn, ip_new_pair(f));
+}
+
+static void test_inproc_session_resumes(void **state)
+{
+    fixture *f = *state;
+    n_links = 0;
+    pl_link *a = ip_new_pair(f);
+    assert_int_equal(pl__session_new_on(f->cli_node, a, PL_ROLE_INITIATOR, INSTANCE, on_side, &f->cli, &f->cli.conn),
+                     PL_OK);
+    assert_int_equal(pl_session_set_code(f->cli.conn, CODE), PL_OK);
+    assert_int_equal(pl_session_set_resume(f->cli.conn, 30000), PL_OK);
+    assert_int_equal(pl__session_can_relink(f->cli.conn), PL_ERR_STATE); /* not interrupted */
+    run_exchange(f, 5, ip_cut, ip_relink);
+    assert_int_equal(n_links, 6);
+}
+
 /* ---------------------------------------------------------------- descriptors */
 
 static int fd_pair[MAX_LINKS][2];
@@ -617,6 +660,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_node_free_releases_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_ops_need_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_session_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inproc_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_budget_across_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_without_addresses, setup, teardown),

@@ -23,7 +23,19 @@ struct pl_channel {
     int failed;       /* the pipe failed: this status, from the loop */
     int blocked;      /* ops.write took less than offered: wait for pl_channel_writable() */
     int refused;      /* pl_channel_input() said PL_ERR_AGAIN: call ops.input_ready once there is room */
+    int kicked;       /* the kick is armed: arming it again would put it off */
 };
+
+/* Input and output wake the link all the time (the application's calls,
+ * the session's sends): a kick once armed is left alone, or a steady
+ * stream of wake-ups could keep putting it off. */
+static void kick_soon(pl_channel *ch)
+{
+    if (!ch->kicked) {
+        ch->kicked = 1;
+        ch->poll->timeout_update(ch->kick, 0);
+    }
+}
 
 static void ch_interest(pl_link *lk)
 {
@@ -32,7 +44,7 @@ static void ch_interest(pl_link *lk)
     int room = !pl__session_input_full(c);
     if (c->eng.state == PL_HS_IDLE || ch->failed || (pl_buf_size(&c->eng.out) && !ch->blocked) ||
         (room && (pl_buf_size(&ch->in) || ch->eof || ch->refused)))
-        ch->poll->timeout_update(ch->kick, 0);
+        kick_soon(ch);
 }
 
 static void ch_flush_once(pl_link *lk)
@@ -66,6 +78,7 @@ static void kicked(pl_timeout *t, void *userdata)
     pl_channel *ch = userdata;
     pl_session *c = ch->head.c;
     (void)t;
+    ch->kicked = 0;
     if (!c)
         return;
     if (ch->failed) {
@@ -200,38 +213,22 @@ void pl_session_channel_writable(pl_session *c)
 int pl_session_new_channel(pl_node *node, const pl_channel_ops *ops, void *ctx, pl_role role, const char *instance,
                            pl_session_cb cb, void *userdata, pl_session **out)
 {
-    if (!node || !instance || !out || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER))
-        return PL_ERR_INVALID;
+    int rc = pl__session_args_ok(node, role, instance, out);
     pl_channel *ch = NULL;
-    int rc = ch_new(node->poll, ops, ctx, &ch);
-    if (rc != PL_OK)
-        return rc;
-    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
-    if (!c) {
+    if (rc == PL_OK && (rc = ch_new(node->poll, ops, ctx, &ch)) == PL_OK && (rc = pl__session_new_on(node, &ch->head, role, instance, cb, userdata, out)) != PL_OK)
         ch_free(ch, 0);
-        return PL_ERR_NOMEM;
-    }
-    c->cb = cb;
-    c->userdata = userdata;
-    c->app_links = 1;
-    pl__session_attach(c, &ch->head); /* the handshake starts from the loop */
-    *out = c;
-    return PL_OK;
+    return rc;
 }
 
 int pl_session_attach_channel(pl_session *c, const pl_channel_ops *ops, void *ctx)
 {
     if (!c)
         return PL_ERR_INVALID;
-    if (!(c->app_links || c->redial) || !c->initiator || !c->ss.interrupted || c->link || c->closed)
-        return PL_ERR_STATE;
+    int rc = pl__session_can_relink(c);
     pl_channel *ch = NULL;
-    int rc = ch_new(c->node->poll, ops, ctx, &ch);
-    if (rc != PL_OK)
-        return rc;
-    pl_engine_relink(&c->eng);
-    pl__session_attach(c, &ch->head); /* the resuming handshake starts from the loop */
-    return PL_OK;
+    if (rc == PL_OK && (rc = ch_new(c->node->poll, ops, ctx, &ch)) == PL_OK)
+        pl__session_relink(c, &ch->head);
+    return rc;
 }
 
 int pl_listener_add_channel(pl_listener *l, const pl_channel_ops *ops, void *ctx, pl_channel **out)

@@ -460,41 +460,29 @@ int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_ses
 int pl_session_new_fd(pl_node *node, int fd, pl_role role, const char *instance, pl_session_cb cb, void *userdata,
                       pl_session **out)
 {
-    if (!node || !instance || !out || fd < 0 || (role != PL_ROLE_INITIATOR && role != PL_ROLE_RESPONDER) ||
-        pl__set_nonblock(fd) < 0)
+    int rc = pl__session_args_ok(node, role, instance, out);
+    if (rc != PL_OK || fd < 0 || pl__set_nonblock(fd) < 0)
         return PL_ERR_INVALID;
-    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, role == PL_ROLE_INITIATOR, instance);
-    if (!c)
-        return PL_ERR_NOMEM;
     pl_link *lk = NULL;
-    int rc = fd_link_new(node->poll, fd, &fd_ops, &lk);
-    if (rc != PL_OK) {
-        pl__session_destroy(c);
-        return rc; /* fd is not ours on failure */
-    }
-    c->cb = cb;
-    c->userdata = userdata;
-    c->app_links = 1;
-    pl__session_attach(c, lk);
-    *out = c;
-    return PL_OK;
+    if ((rc = fd_link_new(node->poll, fd, &fd_ops, &lk)) == PL_OK &&
+        (rc = pl__session_new_on(node, lk, role, instance, cb, userdata, out)) != PL_OK)
+        fd_link_abandon(lk); /* fd is not ours on failure */
+    return rc;
 }
 
 int pl_session_attach_fd(pl_session *c, int fd)
 {
     if (!c || fd < 0)
         return PL_ERR_INVALID;
-    if (!c->app_links || !c->initiator || !c->ss.interrupted || c->link || c->closed)
-        return PL_ERR_STATE;
+    int rc = pl__session_can_relink(c);
+    if (rc != PL_OK)
+        return rc;
     if (pl__set_nonblock(fd) < 0)
         return PL_ERR_INVALID;
     pl_link *lk = NULL;
-    int rc = fd_link_new(c->node->poll, fd, &fd_ops, &lk);
-    if (rc != PL_OK)
-        return rc;
-    pl_engine_relink(&c->eng);
-    pl__session_attach(c, lk); /* the handshake starts from the loop */
-    return PL_OK;
+    if ((rc = fd_link_new(c->node->poll, fd, &fd_ops, &lk)) == PL_OK)
+        pl__session_relink(c, lk);
+    return rc;
 }
 
 int pl_listener_add_fd(pl_listener *l, int fd)
