@@ -27,6 +27,11 @@ typedef struct pl_discovery_ops {
     int (*browse)(pl_browser *b);
     /* Stop browsing and release b->priv. Must not call back. */
     void (*unbrowse)(pl_browser *b);
+    /* Optional: the backend's publications accept connections themselves
+     * (Network.framework's nw_listener listens where it advertises). Hand
+     * what p accepts to l as links, until p is withdrawn. NULL: the
+     * application's listener accepts on the port it publishes. */
+    int (*accept_into)(pl_publication *p, pl_listener *l);
 } pl_discovery_ops;
 
 struct pl_discovery {

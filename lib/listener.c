@@ -11,6 +11,8 @@
  */
 #include "session_internal.h"
 
+#include "discovery_backend.h"
+
 /* ---------------------------------------------------------------- pending handshakes */
 
 void pl__listener_unlink(pl_session *c)
@@ -216,14 +218,30 @@ int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const
         return PL_ERR_INVALID;
     if (l->pub)
         return PL_ERR_STATE;
+    /* A backend whose publications accept by themselves (apple: an
+     * nw_listener) listens on a port of its choosing and hands over what
+     * it accepts; the listener's own socket, an unadvertised second way
+     * in, closes. */
+    int accepts = d->ops->accept_into != NULL;
     pl_publication *p = NULL;
-    int rc = pl_publish(d, name, type, l->port, txt, on_publish, l, &p);
+    int rc = pl_publish(d, name, type, accepts ? 0 : l->port, txt, on_publish, l, &p);
+    if (rc == PL_OK && accepts && (rc = d->ops->accept_into(p, l)) != PL_OK)
+        pl_publication_free(p);
     if (rc != PL_OK)
         return rc;
+    if (accepts) {
+        pl__tcp_unlisten(l);
+        l->port = 0;
+    }
     l->pub = p;
     l->pub_cb = cb;
     l->pub_ud = userdata;
     return pl_listener_set_instance(l, name);
+}
+
+const pl_poll *pl__listener_poll(const pl_listener *l)
+{
+    return l->node->poll;
 }
 
 pl_publication *pl_listener_publication(const pl_listener *l)

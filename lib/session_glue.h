@@ -22,5 +22,7 @@ void pl__session_set_redial(pl_session *c, int (*redial)(void *ctx, pl_session *
 void pl__session_drop_link(pl_session *c);
 /* The pipe stays the caller's: closing its link will not call ops.close. */
 void pl__channel_abandon(pl_channel *ch);
+/* The loop the listener runs on (its node's). */
+const pl_poll *pl__listener_poll(const pl_listener *l);
 
 #endif

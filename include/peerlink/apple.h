@@ -6,13 +6,17 @@
  * browse results name a Bonjour service (name, type, domain) and carry
  * its TXT record, but no port and no addresses: Network.framework
  * resolves the service itself when it connects, racing every address
- * and interface it knows, peer-to-peer (AWDL) included. So on Apple:
+ * and interface it knows, peer-to-peer (AWDL) included. Portable code
+ * does not branch on the platform:
  *
- *  - connect with pl_apple_connect(), not pl_connect();
- *  - accept with pl_apple_listener_new() on the publication, not
- *    pl_listener_new(): on Network.framework the listener that accepts
- *    is the one that advertises (pl_publish's port is the port it
- *    listens on; 0 lets the system choose).
+ *  - pl_connect() connects such a browse result with Network.framework
+ *    (pl_apple_connect(), below);
+ *  - pl_listener_publish() through the "apple" backend makes the
+ *    publication's nw_listener (on Network.framework, the listener that
+ *    accepts is the one that advertises, on a port of the system's
+ *    choosing) hand every inbound connection to the pl_listener, under
+ *    its pairing policy, instance name and accept callback; the
+ *    listener's own TCP socket closes (pl_listener_port() is then 0).
  *
  * Sessions are ordinary pl_session objects (session.h) over a byte channel:
  * the same protocol, byte for byte, as on every other platform.
@@ -58,48 +62,6 @@ extern "C" {
  */
 PL_EXPORT int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb,
                                void *userdata, pl_session **out);
-
-typedef struct pl_apple_listener pl_apple_listener;
-
-/**
- * Called once per accepted connection whose peer completed the
- * handshake and started a new session. The callee owns c and must call
- * pl_session_set_callback() or pl_session_free() before returning.
- * Connections that fail, or stall for 10 s, before completing the
- * handshake never reach it; nor do those that continue an interrupted
- * session (PL_SESSION_RESUMED comes on that session instead).
- */
-typedef void (*pl_apple_accept_cb)(pl_apple_listener *l, pl_session *c, void *userdata);
-
-/**
- * Accept sessions on the Network.framework listener that carries
- * publication p (made with pl_publish() on the "apple" backend). The
- * handshake is bound to the publication's current name, renames
- * included. Only paired peers get in until pl_apple_listener_set_code().
- * Each accepted connection is a link of a generic pl_listener: accepted
- * sessions resume when their initiator comes back within 30 s (a
- * pl_connect() dialler does so by itself), and pairing attempts draw on
- * the keystore's one budget.
- * p must outlive l (freeing p stops l accepting; free l as usual).
- * Returns PL_OK with *out set; PL_ERR_UNSUPPORTED if p is not on the
- * "apple" backend (or not an Apple build); PL_ERR_STATE if p already
- * has a listener; PL_ERR_INVALID; PL_ERR_NOMEM.
- */
-PL_EXPORT int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_accept_cb cb, void *userdata,
-                                    pl_apple_listener **out);
-
-/**
- * Accept pairing with this code (1..32 printable ASCII, copied), or
- * stop (NULL). Failed attempts count in the keystore as for any
- * responder session (see pl_session_set_code()). PL_OK or PL_ERR_INVALID.
- */
-PL_EXPORT int pl_apple_listener_set_code(pl_apple_listener *l, const char *code);
-
-/** Connections not yet ready or still in handshake (at most 64 of each; past that the oldest is dropped). */
-PL_EXPORT size_t pl_apple_listener_pending(const pl_apple_listener *l);
-
-/** Stop accepting; connections in handshake are dropped; accepted ones live on. NULL is accepted. */
-PL_EXPORT void pl_apple_listener_free(pl_apple_listener *l);
 
 /**
  * 1 if the last word from Network.framework on local network access,

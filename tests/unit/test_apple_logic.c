@@ -498,7 +498,7 @@ static void fake_unpublish(pl_publication *p) { (void)p; }
 static int fake_browse(pl_browser *b) { b->priv = &fake_unbrowsed; return PL_OK; }
 static void fake_unbrowse(pl_browser *b) { fake_unbrowsed = 1; b->priv = NULL; }
 static const pl_discovery_ops fake_ops = {"fake", fake_open, fake_close, fake_publish, fake_update,
-                                          fake_unpublish, fake_browse, fake_unbrowse};
+                                          fake_unpublish, fake_browse, fake_unbrowse, NULL};
 
 static int alive_probe(void *ctx) { (void)ctx; return !fake_unbrowsed; }
 
@@ -1090,18 +1090,31 @@ static void test_chan_initiator_times_out(void **state)
 typedef struct accept_ctx {
     int accepted;
     cseen srv;
-    const char *instance;
 } accept_ctx;
 
-static const char *acc_instance(void *ctx) { return ((accept_ctx *)ctx)->instance; }
-static void acc_accepted(void *ctx, pl_session *c)
+static void acc_accepted(pl_listener *l, pl_session *c, void *ctx)
 {
     accept_ctx *a = ctx;
+    (void)l;
     a->accepted++;
     a->srv.conn = c;
     pl_session_set_callback(c, on_conn, &a->srv);
 }
-static const pl_chan_accept_ops acc_ops = {acc_instance, acc_accepted};
+
+/* What pl_listener_publish() sets up through the "apple" backend: a
+ * listener (here a detached one, as the publication's nw_listener takes
+ * the connections), its instance name and pairing code, and the glue's
+ * acceptor feeding it. */
+static pl_listener *acc_listener(pl_node *node, accept_ctx *ac, const char *code, pl_chan_acceptor **a)
+{
+    pl_listener *l;
+    assert_int_equal(pl_listener_new_detached(node, acc_accepted, ac, &l), PL_OK);
+    assert_int_equal(pl_listener_set_instance(l, "Kitchen"), PL_OK);
+    if (code)
+        assert_int_equal(pl_listener_set_pairing(l, code, 0, 0), PL_OK);
+    assert_int_equal(pl__chan_acceptor_new(l, a), PL_OK);
+    return l;
+}
 
 /* Inbound attempts that fail before ready (how a losing Happy Eyeballs
  * attempt would look): no session, nothing sent, not handed over, not
@@ -1115,11 +1128,9 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     pl_node *cnode, *snode;
     assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
     assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
-    accept_ctx ac = {.instance = "Kitchen"};
+    accept_ctx ac = {0};
     pl_chan_acceptor *a;
-    assert_int_equal(pl__chan_acceptor_new(snode, &acc_ops, &ac, &a), PL_OK);
-    assert_int_equal(pl__chan_acceptor_set_code(a, CODE), PL_OK);
-    assert_int_equal(pl__chan_acceptor_set_code(a, "bad code"), PL_ERR_INVALID);
+    pl_listener *l = acc_listener(snode, &ac, CODE, &a);
     fake_io also[3];
     for (int i = 0; i < 3; i++) {
         fio_init(&also[i], -1);
@@ -1171,6 +1182,7 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     assert_int_equal(io.released, 1);
     fio_clear(&io);
     pl__chan_acceptor_free(a);
+    pl_listener_free(l);
     pl_node_free(cnode);
     pl_node_free(snode);
     pl_keystore_free(cks);
@@ -1195,10 +1207,9 @@ static void test_chan_acceptor_session_resumes(void **state)
     pl_node *cnode, *snode;
     assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
     assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
-    accept_ctx ac = {.instance = "Kitchen"};
+    accept_ctx ac = {0};
     pl_chan_acceptor *a;
-    assert_int_equal(pl__chan_acceptor_new(snode, &acc_ops, &ac, &a), PL_OK);
-    assert_int_equal(pl__chan_acceptor_set_code(a, CODE), PL_OK);
+    pl_listener *l = acc_listener(snode, &ac, CODE, &a);
 
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -1258,13 +1269,98 @@ static void test_chan_acceptor_session_resumes(void **state)
     fio_clear(&io);
     fio_clear(&io2);
     pl__chan_acceptor_free(a);
+    pl_listener_free(l);
     pl_node_free(cnode);
     pl_node_free(snode);
     pl_keystore_free(cks);
     pl_keystore_free(sks);
 }
 
-/* Freeing the acceptor drops transports still in handshake, silently. */
+/* A stand-in for the "apple" backend's publication, which accepts by
+ * itself (what it does not prove: Network.framework's nw_listener). */
+static pl_chan_acceptor *facc;
+static int facc_port = -1;
+static int facc_publish(pl_publication *p)
+{
+    facc_port = p->port;
+    p->priv = &facc_port;
+    return PL_OK;
+}
+static void facc_unpublish(pl_publication *p)
+{
+    p->priv = NULL;
+    pl__chan_acceptor_free(facc);
+    facc = NULL;
+}
+static int facc_accept_into(pl_publication *p, pl_listener *l)
+{
+    (void)p;
+    return facc ? PL_ERR_STATE : pl__chan_acceptor_new(l, &facc);
+}
+static const pl_discovery_ops accepting_ops = {"accepting",   fake_open,     fake_close,
+                                               facc_publish,  fake_update,   facc_unpublish,
+                                               fake_browse,   fake_unbrowse, facc_accept_into};
+
+/* Portable accessory code on Apple: pl_listener_new() and
+ * pl_listener_publish(), as on Linux. Through a backend whose
+ * publications accept by themselves, the listener's socket closes, the
+ * publication listens on a port of its own, and what it accepts reaches
+ * the listener: its pairing code, its instance name, its callback. */
+static void test_listener_publish_through_accepting_backend(void **state)
+{
+    (void)state;
+    pl_keystore *cks, *sks;
+    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    pl_node *cnode, *snode;
+    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    pl_discovery *d = fake_discovery();
+    d->ops = &accepting_ops;
+    accept_ctx ac = {0};
+    pl_listener *l;
+    assert_int_equal(pl_listener_new(snode, 0, acc_accepted, &ac, &l), PL_OK);
+    assert_true(pl_listener_port(l) > 0);
+    assert_int_equal(pl_listener_set_pairing(l, CODE, 0, 0), PL_OK);
+    assert_int_equal(pl_listener_publish(l, d, "Kitchen", "_peerlink._tcp", NULL, NULL, NULL), PL_OK);
+    assert_int_equal(facc_port, 0);           /* the publication's own port */
+    assert_int_equal(pl_listener_port(l), 0); /* the listener's socket is closed */
+    assert_non_null(facc);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fake_io io;
+    fio_init(&io, sv[0]);
+    assert_int_equal(pl__chan_accept(facc, &fake_chan_io, &io, &io.ch), PL_OK);
+    cseen cli = {0};
+    pl_session *c;
+    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
+    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    pl__chan_ready(io.ch);
+    run_until(&cli.open);
+    run_until(&ac.accepted);
+    assert_int_equal(pl_session_paired(c), 1);
+    assert_int_equal(pl_session_send(c, "hello", 5), PL_OK);
+    run_until(&ac.srv.messages);
+    assert_string_equal(ac.srv.last, "hello");
+
+    pl_session_free(c);
+    pl_session_free(ac.srv.conn);
+    pl_listener_free(l); /* withdraws the publication, which frees its acceptor */
+    assert_null(facc);
+    run_for(20);
+    assert_int_equal(io.released, 1);
+    fio_clear(&io);
+    pl_discovery_free(d);
+    pl_node_free(cnode);
+    pl_node_free(snode);
+    pl_keystore_free(cks);
+    pl_keystore_free(sks);
+}
+
+/* Freeing the acceptor (the publication is withdrawn) drops transports
+ * not ready yet, silently; what became the listener's handshake is the
+ * listener's, and goes when the listener does. */
 static void test_chan_acceptor_free_with_pending(void **state)
 {
     (void)state;
@@ -1272,9 +1368,9 @@ static void test_chan_acceptor_free_with_pending(void **state)
     assert_int_equal(pl_keystore_new_memory(&ks), PL_OK);
     pl_node *node;
     assert_int_equal(pl_node_new(lpoll, ks, &node), PL_OK);
-    accept_ctx ac = {.instance = "Kitchen"};
+    accept_ctx ac = {0};
     pl_chan_acceptor *a;
-    assert_int_equal(pl__chan_acceptor_new(node, &acc_ops, &ac, &a), PL_OK);
+    pl_listener *l = acc_listener(node, &ac, NULL, &a);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io connecting, ready;
@@ -1284,11 +1380,16 @@ static void test_chan_acceptor_free_with_pending(void **state)
     assert_int_equal(pl__chan_accept(a, &fake_chan_io, &ready, &ready.ch), PL_OK);
     pl__chan_ready(ready.ch); /* a session exists now, in handshake */
     run_for(20);
+    assert_int_equal(pl__chan_acceptor_pending(a), 1);
+    assert_int_equal(pl_listener_pending(l), 1);
     pl__chan_acceptor_free(a);
     run_for(30);
     assert_int_equal(connecting.cancels, 1);
-    assert_int_equal(ready.finishes + ready.cancels, 1);
     assert_int_equal(connecting.released, 1);
+    assert_int_equal(ready.finishes + ready.cancels, 0); /* still the listener's */
+    pl_listener_free(l);
+    run_for(30);
+    assert_int_equal(ready.finishes + ready.cancels, 1);
     assert_int_equal(ready.released, 1);
     assert_int_equal(ac.accepted, 0);
     fio_clear(&connecting);
@@ -1323,6 +1424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chan_acceptor_also_rans_then_pairing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_acceptor_session_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chan_acceptor_free_with_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_publish_through_accepting_backend, setup, teardown),
     };
     return cmocka_run_group_tests_name("apple_logic", tests, NULL, NULL);
 }

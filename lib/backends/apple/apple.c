@@ -14,8 +14,9 @@
  *   resolves the Bonjour endpoint when it connects (pl_apple_connect(),
  *   transport.c). Services are reported with host "" and port 0.
  * - A publication is an nw_listener: it listens on the port given to
- *   pl_publish (0: any) and advertises; pl_apple_listener_new() turns
- *   its inbound connections into sessions. Without one, they are refused.
+ *   pl_publish (0: any) and advertises; published by a pl_listener
+ *   (pl_listener_publish(), accept_into), its inbound connections become
+ *   that listener's links. Without one, they are refused.
  * - Threading: every handler runs on the library's dispatch queue, copies
  *   what it needs out of Network.framework's objects and posts it
  *   through the discovery's hop (hop.h); the loop runs it. Nothing here
@@ -54,16 +55,8 @@ typedef struct nwpub {
     pl_hop *hop;
     int cancelled;
     int established;
-    pl_apple_listener *acceptor; /* loop thread */
+    pl_chan_acceptor *acc; /* loop thread: pl_listener_publish() hands inbound connections to its listener */
 } nwpub;
-
-struct pl_apple_listener {
-    nwpub *pub; /* NULL once the publication is gone */
-    pl_chan_acceptor *acc;
-    const pl_poll *poll;
-    pl_apple_accept_cb cb;
-    void *userdata;
-};
 
 /* ---------------------------------------------------------------- events */
 
@@ -192,8 +185,8 @@ static void dev_run(pl_hop_event *e)
         }
         break;
     case D_PUB_CONN:
-        if (np->p && np->acceptor)
-            pl__nw_accept(np->acceptor->poll, np->acceptor->acc, ev->conn);
+        if (np->p && np->acc)
+            pl__nw_accept(np->p->d->poll, np->acc, ev->conn);
         else
             pl__nw_refuse(ev->conn);
         ev->conn = NULL;
@@ -495,9 +488,8 @@ static void ap_unpublish(pl_publication *p)
 {
     nwpub *np = p->priv;
     np->p = NULL;
-    if (np->acceptor)
-        np->acceptor->pub = NULL;
-    np->acceptor = NULL;
+    pl__chan_acceptor_free(np->acc); /* transports not ready yet; the listener keeps its handshakes */
+    np->acc = NULL;
     pub_cancel(np); /* withdraws the advertisement */
     p->priv = NULL;
     pub_put(np);
@@ -505,68 +497,14 @@ static void ap_unpublish(pl_publication *p)
 
 /* ---------------------------------------------------------------- accepting */
 
-static const char *acc_instance(void *ctx)
+/* pl_listener_publish() through this backend: the nw_listener's inbound
+ * connections become links of l (its policy, its sessions). */
+static int ap_accept_into(pl_publication *p, pl_listener *l)
 {
-    pl_apple_listener *l = ctx;
-    return l->pub && l->pub->p ? l->pub->p->name : "";
-}
-
-static void acc_accepted(void *ctx, pl_session *c)
-{
-    pl_apple_listener *l = ctx;
-    l->cb(l, c, l->userdata);
-}
-
-static const pl_chan_accept_ops acc_ops = {
-    .instance = acc_instance,
-    .accepted = acc_accepted,
-};
-
-int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_accept_cb cb, void *userdata,
-                          pl_apple_listener **out)
-{
-    if (!p || !node || !cb || !out)
-        return PL_ERR_INVALID;
-    if (p->d->ops != &pl__apple_ops || !p->priv)
-        return PL_ERR_UNSUPPORTED;
     nwpub *np = p->priv;
-    if (np->acceptor)
+    if (!np || np->acc)
         return PL_ERR_STATE;
-    pl_apple_listener *l = calloc(1, sizeof *l);
-    if (!l)
-        return PL_ERR_NOMEM;
-    int rc = pl__chan_acceptor_new(node, &acc_ops, l, &l->acc);
-    if (rc != PL_OK) {
-        free(l);
-        return rc;
-    }
-    l->poll = p->d->poll;
-    l->cb = cb;
-    l->userdata = userdata;
-    l->pub = np;
-    np->acceptor = l;
-    *out = l;
-    return PL_OK;
-}
-
-int pl_apple_listener_set_code(pl_apple_listener *l, const char *code)
-{
-    return l ? pl__chan_acceptor_set_code(l->acc, code) : PL_ERR_INVALID;
-}
-
-size_t pl_apple_listener_pending(const pl_apple_listener *l)
-{
-    return l ? pl__chan_acceptor_pending(l->acc) : 0;
-}
-
-void pl_apple_listener_free(pl_apple_listener *l)
-{
-    if (!l)
-        return;
-    if (l->pub)
-        l->pub->acceptor = NULL;
-    pl__chan_acceptor_free(l->acc);
-    free(l);
+    return pl__chan_acceptor_new(l, &np->acc);
 }
 
 /* ---------------------------------------------------------------- the backend */
@@ -602,6 +540,7 @@ const pl_discovery_ops pl__apple_ops = {
     .publish = ap_publish,
     .publish_update_txt = ap_publish_update_txt,
     .unpublish = ap_unpublish,
+    .accept_into = ap_accept_into,
     .browse = ap_browse,
     .unbrowse = ap_unbrowse,
 };

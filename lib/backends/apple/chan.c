@@ -34,9 +34,7 @@ struct pl_chan {
  * interrupted one. */
 struct pl_chan_acceptor {
     const pl_poll *poll;
-    pl_chan_accept_ops ops;
-    void *ctx;
-    pl_listener *l;   /* detached: it accepts only the links handed to it */
+    pl_listener *l;   /* the application's: its policy, instance name and accept callback */
     pl_chan *pending; /* not ready yet */
     size_t n_pending;
 };
@@ -382,48 +380,22 @@ static void acc_unlink(pl_chan *ch)
     ch->anext = NULL;
 }
 
-static void acc_accepted(pl_listener *l, pl_session *c, void *userdata)
+int pl__chan_acceptor_new(pl_listener *l, pl_chan_acceptor **out)
 {
-    pl_chan_acceptor *a = userdata;
-    (void)l;
-    /* The callee owns c from here: it sets its callback or frees it. */
-    a->ops.accepted(a->ctx, c);
-}
-
-int pl__chan_acceptor_new(pl_node *node, const pl_chan_accept_ops *ops, void *ctx, pl_chan_acceptor **out)
-{
-    const pl_poll *poll = pl_node_poll(node);
-    if (!poll || !ops || !ops->accepted || !ops->instance || !out)
+    if (!l || !out)
         return PL_ERR_INVALID;
     pl_chan_acceptor *a = calloc(1, sizeof *a);
     if (!a)
         return PL_ERR_NOMEM;
-    int rc = pl_listener_new_detached(node, acc_accepted, a, &a->l);
-    if (rc != PL_OK) {
-        free(a);
-        return rc;
-    }
-    a->poll = poll;
-    a->ops = *ops;
-    a->ctx = ctx;
+    a->poll = pl__listener_poll(l);
+    a->l = l;
     *out = a;
     return PL_OK;
 }
 
-int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code)
-{
-    if (!a)
-        return PL_ERR_INVALID;
-    if (!code) {
-        pl_listener_stop_pairing(a->l);
-        return PL_OK;
-    }
-    return pl_listener_set_pairing(a->l, code, 0, 0);
-}
-
 size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a)
 {
-    return a ? a->n_pending + pl_listener_pending(a->l) : 0;
+    return a ? a->n_pending : 0;
 }
 
 void pl__chan_acceptor_free(pl_chan_acceptor *a)
@@ -432,7 +404,6 @@ void pl__chan_acceptor_free(pl_chan_acceptor *a)
         return;
     while (a->pending)
         glue_done(a->pending); /* not ready yet: no session */
-    pl_listener_free(a->l);    /* drops the handshakes: their links close (ch_close) */
     free(a);
 }
 
@@ -464,10 +435,7 @@ static int responder_start(pl_chan *ch)
     pl_chan_acceptor *a = ch->acc;
     if (!a)
         return PL_ERR_STATE;
-    const char *instance = a->ops.instance(a->ctx);
-    int rc = pl_listener_set_instance(a->l, instance ? instance : "");
-    if (rc == PL_OK)
-        rc = pl_listener_add_channel(a->l, &chan_channel_ops, ch, &ch->pch);
+    int rc = pl_listener_add_channel(a->l, &chan_channel_ops, ch, &ch->pch);
     if (rc != PL_OK)
         return rc;
     acc_unlink(ch);

@@ -94,19 +94,14 @@ void pl__chan_io_release(pl_chan *ch);
 
 /* ---------------------------------------------------------------- the responder's side */
 
-typedef struct pl_chan_accept_ops {
-    /* The name handshakes are bound to now (the publication's current name). */
-    const char *(*instance)(void *ctx);
-    /* A session completed its handshake: the callee owns c (sets its callback or frees it). */
-    void (*accepted)(void *ctx, pl_session *c);
-} pl_chan_accept_ops;
-
-int pl__chan_acceptor_new(pl_node *node, const pl_chan_accept_ops *ops, void *ctx, pl_chan_acceptor **out);
-/* Pairing: a fixed code (copied; checked as pl_session_set_code() does), or NULL: off. */
-int pl__chan_acceptor_set_code(pl_chan_acceptor *a, const char *code);
-/* Connections still in handshake. */
+/* Inbound transports for l (borrowed: free the acceptor first): each
+ * becomes one of l's links once ready, under l's pairing policy, deadline
+ * and instance name; l's accept callback gets the sessions. */
+int pl__chan_acceptor_new(pl_listener *l, pl_chan_acceptor **out);
+/* Transports not ready yet (the listener's own handshakes not included). */
 size_t pl__chan_acceptor_pending(const pl_chan_acceptor *a);
-/* Drop every connection still in handshake (silently) and free a. */
+/* Drop every transport not ready yet (silently) and free a; what became
+ * the listener's links stays the listener's. */
 void pl__chan_acceptor_free(pl_chan_acceptor *a);
 
 /*

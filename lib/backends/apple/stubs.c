@@ -14,30 +14,6 @@ int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_se
     return PL_ERR_UNSUPPORTED;
 }
 
-int pl_apple_listener_new(pl_publication *p, pl_node *node, pl_apple_accept_cb cb, void *userdata,
-                          pl_apple_listener **out)
-{
-    (void)p, (void)node, (void)cb, (void)userdata, (void)out;
-    return PL_ERR_UNSUPPORTED;
-}
-
-int pl_apple_listener_set_code(pl_apple_listener *l, const char *code)
-{
-    (void)l, (void)code;
-    return PL_ERR_UNSUPPORTED;
-}
-
-size_t pl_apple_listener_pending(const pl_apple_listener *l)
-{
-    (void)l;
-    return 0;
-}
-
-void pl_apple_listener_free(pl_apple_listener *l)
-{
-    (void)l;
-}
-
 int pl_apple_local_network_denied(void)
 {
     return 0;
