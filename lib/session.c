@@ -64,8 +64,10 @@ int pl__session_new_on(pl_node *node, pl_link *lk, pl_role role, const char *ins
 
 int pl__session_can_relink(const pl_session *c)
 {
-    return (c->app_links || c->redial) && c->initiator && c->ss.interrupted && !c->link && !c->closed ? PL_OK
-                                                                                                         : PL_ERR_STATE;
+    return (c->app_links || (c->dialer && c->dialer->attaches)) && c->initiator && c->ss.interrupted && !c->link &&
+                   !c->closed
+               ? PL_OK
+               : PL_ERR_STATE;
 }
 
 void pl__session_relink(pl_session *c, pl_link *lk)
@@ -84,18 +86,26 @@ void pl__session_drop_link(pl_session *c)
     lk->ops->close(lk);
 }
 
-/* Stop all I/O; the object stays allocated. */
+static void dial_stop(pl_session *c)
+{
+    if (c->dialer && c->dialer->stop)
+        c->dialer->stop(c->dialer_ctx, c);
+}
+
+/* Stop all I/O; the object stays allocated. The session needs no more
+ * links: its dialler goes too. */
 static void conn_teardown(pl_session *c)
 {
     pl__session_drop_link(c);
-    pl__dial_stop(c);
+    dial_stop(c);
+    if (c->dialer && c->dialer->free)
+        c->dialer->free(c->dialer_ctx);
+    c->dialer = NULL;
+    c->dialer_ctx = NULL;
     pl__free_timeout(c->node->poll, &c->deadline);
     pl__free_timeout(c->node->poll, &c->tick);
     pl__free_timeout(c->node->poll, &c->dup);
     pl__free_timeout(c->node->poll, &c->drain);
-    if (c->browser)
-        pl_browser_free(c->browser);
-    c->browser = NULL;
 }
 
 int pl__session_emit(pl_session *c, pl_session_event ev, int status, const void *data, size_t len)
@@ -158,15 +168,6 @@ static void arm(pl_session *c)
     c->node->poll->timeout_update(c->tick, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int)wait);
 }
 
-static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
-{
-    pl_session *c = userdata;
-    (void)b;
-    (void)status;
-    if ((ev == PL_BROWSE_ADD || ev == PL_BROWSE_UPDATE) && svc->name && strcmp(svc->name, c->instance) == 0)
-        (void)pl_session_set_addresses(c, svc);
-}
-
 void pl__session_fail(pl_session *c, int status)
 {
     if (c->closed)
@@ -183,13 +184,11 @@ void pl__session_fail(pl_session *c, int status)
     }
     flush_once(c);
     pl__session_drop_link(c);
-    pl__dial_stop(c);
+    dial_stop(c);
     pl__free_timeout(c->node->poll, &c->deadline);
-    /* The session waits; this library's dial dials again from the loop
-     * (at once the first time, then backing off). */
+    /* The session waits; its dialler dials again from the loop (at once
+     * the first time, then backing off). */
     int first = pl_policy_interrupt(&c->ss, pl__now_ms());
-    if (c->addrs && c->disc && !c->browser && c->svc_type[0])
-        (void)pl_browse(c->disc, c->svc_type, NULL, rediscovered, c, &c->browser); /* else: the known addresses */
     arm(c);
     /* The application that brings the links hears of every failure: each
      * one asks it for another. */
@@ -328,10 +327,10 @@ int pl__session_start_if_idle(pl_session *c)
  * first one. Returns 0 if c ended. */
 static int dial_again(pl_session *c)
 {
-    if (!c->redial)
-        return pl__reconnect(c);
+    if (!c->dialer)
+        return 1; /* the application brings the links */
     pl__session_drop_link(c); /* a link still in its handshake starts over */
-    int rc = c->redial(c->redial_ctx, c); /* pl_session_attach_channel() relinks the engine */
+    int rc = c->dialer->dial(c->dialer_ctx, c);
     if (rc != PL_OK) {
         pl__session_fail(c, rc); /* the next try backs off, or the session ends */
         return !c->closed;
@@ -339,12 +338,10 @@ static int dial_again(pl_session *c)
     return 1;
 }
 
-void pl__session_set_redial(pl_session *c, int (*redial)(void *ctx, pl_session *c), void *ctx,
-                            void (*ctx_free)(void *ctx))
+void pl__session_set_dialer(pl_session *c, const pl_dialer_ops *ops, void *ctx)
 {
-    c->redial = redial;
-    c->redial_ctx = ctx;
-    c->redial_free = ctx_free;
+    c->dialer = ops;
+    c->dialer_ctx = ctx;
     c->app_links = 0;
     pl_policy_init(&c->ss, 1, PL_POLICY_DEFAULT_RESUME_MS, PL_POLICY_DEFAULT_KEEPALIVE_MS);
 }
@@ -397,9 +394,6 @@ static int report_acked(pl_session *c)
  * the break, or before it noticed). Returns 0 if c is gone or closed. */
 static int report_resumed(pl_session *c)
 {
-    if (c->browser)
-        pl_browser_free(c->browser);
-    c->browser = NULL;
     return pl__session_emit(c, PL_SESSION_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
            report_acked(c);
 }
@@ -616,9 +610,6 @@ void pl__session_destroy(pl_session *c)
         pl__pairing_clear(c->own_pairing);
         free(c->own_pairing);
     }
-    pl__dial_free(c);
-    if (c->redial_free)
-        c->redial_free(c->redial_ctx);
     sodium_memzero(c->code, sizeof c->code);
     free(c);
 }

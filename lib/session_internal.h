@@ -58,18 +58,12 @@ struct pl_link {
     pl_session *c; /* the session it carries; moves on a resumption */
 };
 
-typedef struct pl_attempt {
-    int fd;
-    pl_watch *w;
-    pl_session *c;
-} pl_attempt;
-
 /* The node (pl_node_new()): every session and listener it has. */
 struct pl_node {
     const pl_poll *poll;
     pl_keystore *ks;
-    pl_session *sessions;       /* listeners' handshakes included; linked by knext */
-    pl_listener *listeners;  /* linked by next */
+    pl_session *sessions;   /* listeners' handshakes included; linked by knext */
+    pl_listener *listeners; /* linked by next */
 };
 
 struct pl_session {
@@ -86,22 +80,10 @@ struct pl_session {
 
     pl_link *link;  /* what carries the session now; NULL between links */
     int app_links;  /* the application brings the links (fd, channel): it is told of each failure */
-    /* A dialler of the library's other than TCP (the Apple glue): called
-     * when the session's policy says to dial again; owned by c. */
-    int (*redial)(void *ctx, pl_session *c);
-    void *redial_ctx;
-    void (*redial_free)(void *ctx);
-
-    /* Dialling over TCP: addresses to try, in order (backends/posix/tcp.c). */
-    struct sockaddr_storage *addrs;
-    size_t n_addrs, next_addr;
-    pl_attempt *attempts; /* one slot per address */
-    size_t n_pending;
-    pl_timeout *timer;    /* Happy Eyeballs: the stagger between attempts */
+    /* The dialling side's links: pl_connect()'s TCP dialler, or the Apple glue's. */
+    const pl_dialer_ops *dialer;
+    void *dialer_ctx;
     pl_timeout *deadline; /* connecting plus handshake */
-    pl_discovery *disc;   /* initiator: browse for the service again while interrupted */
-    pl_browser *browser;
-    char svc_type[PL_NAME_MAX + 1];
 
     /* Accepted and still in handshake: owned by this listener. */
     pl_listener *listener;
@@ -230,10 +212,5 @@ int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_ses
                     pl_session **out);
 /* Close a listener's TCP socket, if it has one. */
 void pl__tcp_unlisten(pl_listener *l);
-/* Dialling side, interrupted: dial again. Returns 0 if c ended. */
-int pl__reconnect(pl_session *c);
-/* Stop the attempts of a dial under way and its timers. */
-void pl__dial_stop(pl_session *c);
-void pl__dial_free(pl_session *c);
 
 #endif

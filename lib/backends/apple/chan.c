@@ -190,7 +190,7 @@ static pl_chan *chan_alloc(const pl_poll *poll, const pl_chan_io *ops, void *io,
 }
 
 /* The initiator's side across transports, owned by its session (freed
- * with it): how to reach the responder again after a break. */
+ * when it ends): how to reach the responder again after a break. */
 struct pl_chan_dialer {
     const pl_poll *poll;
     const pl_chan_io *ops;
@@ -201,7 +201,7 @@ struct pl_chan_dialer {
     void (*target_free)(void *target);
 };
 
-static int dialer_redial(void *ctx, pl_session *c)
+static int dialer_dial(void *ctx, pl_session *c)
 {
     pl_chan_dialer *d = ctx;
     (void)c;
@@ -215,6 +215,15 @@ static void dialer_free(void *ctx)
         d->target_free(d->target);
     free(d);
 }
+
+/* A new transport to the same target; it reaches the session through
+ * pl_session_attach_channel() (pl__chan_redialed). */
+static const pl_dialer_ops chan_dialer_ops = {
+    .kind = "nw",
+    .dial = dialer_dial,
+    .free = dialer_free,
+    .attaches = 1,
+};
 
 int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char *instance, int timeout_ms,
                      pl_session_cb cb, void *userdata, pl_chan_redial_fn redial, void *target,
@@ -251,7 +260,7 @@ int pl__chan_connect(pl_node *node, const pl_chan_io *ops, void *io, const char 
         d->redial = redial;
         d->target = target;
         d->target_free = target_free;
-        pl__session_set_redial(c, dialer_redial, d, dialer_free);
+        pl__session_set_dialer(c, &chan_dialer_ops, d);
     }
     ch->pch = pl_session_channel(c);
     ch->session_started = 1;

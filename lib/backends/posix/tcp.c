@@ -193,7 +193,36 @@ static void fd_link_abandon(pl_link *lk)
 
 /* ---------------------------------------------------------------- dialling */
 
-static void attempt_close(const pl_poll *poll, pl_attempt *a)
+/* One connection attempt per address. */
+typedef struct tcp_attempt {
+    int fd;
+    pl_watch *w;
+    struct tcp_dialer *t;
+} tcp_attempt;
+
+/* pl_connect()'s dialler: Happy Eyeballs over the service's addresses,
+ * and while the session is interrupted, discovery for where it went. */
+typedef struct tcp_dialer {
+    pl_session *c;
+    const pl_poll *poll;
+    struct sockaddr_storage *addrs; /* to try, in order */
+    size_t n_addrs, next_addr;
+    tcp_attempt *attempts; /* one slot per address */
+    size_t n_pending;
+    pl_timeout *timer;     /* the stagger between attempts */
+    pl_discovery *disc;    /* pl_session_set_discovery() */
+    pl_browser *browser;   /* browsing while interrupted */
+    char svc_type[PL_NAME_MAX + 1];
+} tcp_dialer;
+
+static const pl_dialer_ops tcp_dialer_ops;
+
+static tcp_dialer *tcp_dialer_of(const pl_session *c)
+{
+    return c && c->dialer == &tcp_dialer_ops ? c->dialer_ctx : NULL;
+}
+
+static void attempt_close(const pl_poll *poll, tcp_attempt *a)
 {
     if (a->w)
         poll->watch_free(a->w);
@@ -203,28 +232,40 @@ static void attempt_close(const pl_poll *poll, pl_attempt *a)
     a->fd = -1;
 }
 
-void pl__dial_stop(pl_session *c)
+static void tcp_stop(void *ctx, pl_session *c)
 {
-    for (size_t i = 0; c->attempts && i < c->n_addrs; i++)
-        attempt_close(c->node->poll, &c->attempts[i]);
-    c->n_pending = 0;
-    pl__free_timeout(c->node->poll, &c->timer);
+    tcp_dialer *t = ctx;
+    (void)c;
+    for (size_t i = 0; t->attempts && i < t->n_addrs; i++)
+        attempt_close(t->poll, &t->attempts[i]);
+    t->n_pending = 0;
+    pl__free_timeout(t->poll, &t->timer);
 }
 
-void pl__dial_free(pl_session *c)
+static void stop_browsing(tcp_dialer *t)
 {
-    free(c->addrs);
-    free(c->attempts);
-    c->addrs = NULL;
-    c->attempts = NULL;
+    if (t->browser)
+        pl_browser_free(t->browser);
+    t->browser = NULL;
 }
 
-static void he_next(pl_session *c);
+static void tcp_free(void *ctx)
+{
+    tcp_dialer *t = ctx;
+    tcp_stop(t, t->c);
+    stop_browsing(t);
+    free(t->addrs);
+    free(t->attempts);
+    free(t);
+}
+
+static void he_next(tcp_dialer *t);
 
 static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
 {
-    pl_attempt *a = userdata;
-    pl_session *c = a->c;
+    tcp_attempt *a = userdata;
+    tcp_dialer *t = a->t;
+    pl_session *c = t->c;
     (void)w;
     int err = 0;
     socklen_t len = sizeof err;
@@ -234,9 +275,10 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
         /* The winner: drop every other attempt and the stagger timer. */
         int won = a->fd;
         a->fd = -1;
-        pl__dial_stop(c);
+        tcp_stop(t, c);
+        stop_browsing(t); /* found: if the handshake fails, the next dial browses again */
         pl_link *lk = NULL;
-        int r = fd_link_new(c->node->poll, won, &tcp_ops, &lk);
+        int r = fd_link_new(t->poll, won, &tcp_ops, &lk);
         if (r != PL_OK) {
             close(won);
             pl__session_fail(c, r);
@@ -254,18 +296,18 @@ static void attempt_io(pl_watch *w, int fd, unsigned events, void *userdata)
     }
     if (err == 0 && !(events & (PL_WATCH_ERR | PL_WATCH_HUP)))
         return;
-    attempt_close(c->node->poll, a);
-    c->n_pending--;
-    if (c->n_pending == 0)
-        he_next(c); /* don't wait out the stagger when nothing is pending */
+    attempt_close(t->poll, a);
+    t->n_pending--;
+    if (t->n_pending == 0)
+        he_next(t); /* don't wait out the stagger when nothing is pending */
 }
 
-static int attempt_start(pl_session *c, size_t i)
+static int attempt_start(tcp_dialer *t, size_t i)
 {
-    pl_attempt *a = &c->attempts[i];
-    const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[i];
+    tcp_attempt *a = &t->attempts[i];
+    const struct sockaddr *sa = (const struct sockaddr *)&t->addrs[i];
     socklen_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    a->c = c;
+    a->t = t;
     a->fd = socket(sa->sa_family, SOCK_STREAM, 0);
     if (a->fd < 0)
         return -1;
@@ -274,65 +316,79 @@ static int attempt_start(pl_session *c, size_t i)
         a->fd = -1;
         return -1;
     }
-    a->w = c->node->poll->watch_new(c->node->poll, a->fd, PL_WATCH_OUT, attempt_io, a);
+    a->w = t->poll->watch_new(t->poll, a->fd, PL_WATCH_OUT, attempt_io, a);
     if (!a->w) {
         close(a->fd);
         a->fd = -1;
         return -1;
     }
-    c->n_pending++;
+    t->n_pending++;
     return 0;
 }
 
-static void he_timer(pl_timeout *t, void *userdata)
+static void he_timer(pl_timeout *tm, void *userdata)
 {
-    pl_session *c = userdata;
-    (void)t;
-    if (c->n_pending == 0 && c->next_addr >= c->n_addrs) {
-        pl__session_fail(c, PL_ERR_CONNECT);
+    tcp_dialer *t = userdata;
+    (void)tm;
+    if (t->n_pending == 0 && t->next_addr >= t->n_addrs) {
+        pl__session_fail(t->c, PL_ERR_CONNECT);
         return;
     }
-    he_next(c);
+    he_next(t);
 }
 
 /* Start the next attempt that gets going; re-arm the stagger, or the failure report. */
-static void he_next(pl_session *c)
+static void he_next(tcp_dialer *t)
 {
-    while (c->next_addr < c->n_addrs && attempt_start(c, c->next_addr++) != 0)
+    while (t->next_addr < t->n_addrs && attempt_start(t, t->next_addr++) != 0)
         ;
-    int more = c->next_addr < c->n_addrs;
-    if (c->n_pending == 0 && !more)
-        c->node->poll->timeout_update(c->timer, 0); /* report from the loop, not from here */
+    int more = t->next_addr < t->n_addrs;
+    if (t->n_pending == 0 && !more)
+        t->poll->timeout_update(t->timer, 0); /* report from the loop, not from here */
     else
-        c->node->poll->timeout_update(c->timer, more ? PL_HE_STAGGER_MS : -1);
+        t->poll->timeout_update(t->timer, more ? PL_HE_STAGGER_MS : -1);
 }
 
 /* A round of attempts over every address, the first ones at once. */
-static int dial(pl_session *c)
+static int round_start(tcp_dialer *t)
 {
-    c->next_addr = 0;
-    if (!c->timer)
-        c->timer = c->node->poll->timeout_new(c->node->poll, -1, he_timer, c);
-    if (!c->timer)
+    t->next_addr = 0;
+    if (!t->timer)
+        t->timer = t->poll->timeout_new(t->poll, -1, he_timer, t);
+    if (!t->timer)
         return PL_ERR_NOMEM;
-    he_next(c);
+    he_next(t);
     return PL_OK;
 }
 
-int pl__reconnect(pl_session *c)
+static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
 {
-    pl__session_drop_link(c);
-    pl__dial_stop(c); /* a round still under way (new addresses came) starts over */
-    pl_engine_relink(&c->eng);
-    int rc = c->deadline ? PL_OK : pl__session_set_deadline(c, PL_CONNECT_TIMEOUT_MS);
-    if (rc == PL_OK)
-        rc = dial(c);
-    if (rc != PL_OK) {
-        pl__session_close(c, rc);
-        return 0;
-    }
-    return 1;
+    tcp_dialer *t = userdata;
+    (void)b;
+    (void)status;
+    if ((ev == PL_BROWSE_ADD || ev == PL_BROWSE_UPDATE) && svc->name && strcmp(svc->name, t->c->instance) == 0)
+        (void)pl_session_set_addresses(t->c, svc);
 }
+
+/* Interrupted: browse for where the service is now (if asked to), and
+ * dial the addresses known. */
+static int tcp_dial(void *ctx, pl_session *c)
+{
+    tcp_dialer *t = ctx;
+    tcp_stop(t, c); /* a round still under way (new addresses came) starts over */
+    pl_engine_relink(&c->eng);
+    if (t->disc && !t->browser && t->svc_type[0])
+        (void)pl_browse(t->disc, t->svc_type, NULL, rediscovered, t, &t->browser); /* else: the known addresses */
+    int rc = c->deadline ? PL_OK : pl__session_set_deadline(c, PL_CONNECT_TIMEOUT_MS);
+    return rc == PL_OK ? round_start(t) : rc;
+}
+
+static const pl_dialer_ops tcp_dialer_ops = {
+    .kind = "tcp",
+    .dial = tcp_dial,
+    .stop = tcp_stop,
+    .free = tcp_free,
+};
 
 static int fill_sockaddr(const pl_address *a, uint16_t port, struct sockaddr_storage *ss)
 {
@@ -357,13 +413,13 @@ static int fill_sockaddr(const pl_address *a, uint16_t port, struct sockaddr_sto
 }
 
 /* The addresses to dial, RFC 8305 section 4: the families interleaved, IPv6 first. */
-static int fill_addresses(pl_session *c, const pl_service *svc)
+static int fill_addresses(tcp_dialer *t, const pl_service *svc)
 {
     size_t n = svc->n_addresses;
     if (n == 0 || !svc->addresses || svc->port == 0)
         return PL_ERR_INVALID;
     struct sockaddr_storage *addrs = calloc(n, sizeof *addrs);
-    pl_attempt *attempts = calloc(n, sizeof *attempts);
+    tcp_attempt *attempts = calloc(n, sizeof *attempts);
     if (!addrs || !attempts) {
         free(addrs);
         free(attempts);
@@ -387,35 +443,36 @@ static int fill_addresses(pl_session *c, const pl_service *svc)
         free(attempts);
         return PL_ERR_INVALID;
     }
-    pl__dial_stop(c);
-    pl__dial_free(c);
-    c->addrs = addrs;
-    c->attempts = attempts;
-    c->n_addrs = k;
-    c->next_addr = 0;
+    tcp_stop(t, t->c);
+    free(t->addrs);
+    free(t->attempts);
+    t->addrs = addrs;
+    t->attempts = attempts;
+    t->n_addrs = k;
+    t->next_addr = 0;
     return PL_OK;
 }
 
 int pl_session_set_discovery(pl_session *c, pl_discovery *d)
 {
-    if (!c || !c->addrs || !c->svc_type[0])
+    tcp_dialer *t = tcp_dialer_of(c);
+    if (!t || !t->svc_type[0])
         return PL_ERR_INVALID;
-    if (c->browser)
-        pl_browser_free(c->browser);
-    c->browser = NULL;
-    c->disc = d;
+    stop_browsing(t);
+    t->disc = d;
     return PL_OK;
 }
 
 int pl_session_set_addresses(pl_session *c, const pl_service *svc)
 {
-    if (!c || !svc || !c->addrs || c->closed)
+    tcp_dialer *t = tcp_dialer_of(c);
+    if (!t || !svc || c->closed)
         return PL_ERR_INVALID;
     if (!c->ss.interrupted && !c->link)
         return PL_ERR_STATE; /* still dialling the first time */
     /* Interrupted and not in a handshake: attempts, or the pause before them, are under way. */
     int dialling = c->ss.interrupted && !c->link;
-    int rc = fill_addresses(c, svc);
+    int rc = fill_addresses(t, svc);
     if (rc == PL_OK && dialling) {
         pl_policy_dial_now(&c->ss, pl__now_ms()); /* dial the new ones now */
         pl__session_update_interest(c);
@@ -430,25 +487,31 @@ int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_ses
         !svc->name || strlen(svc->name) > PL_NAME_MAX)
         return PL_ERR_INVALID;
     pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
-    if (!c)
+    tcp_dialer *t = c ? calloc(1, sizeof *t) : NULL;
+    if (!t) {
+        if (c)
+            pl__session_destroy(c);
         return PL_ERR_NOMEM;
+    }
+    t->c = c;
+    t->poll = node->poll;
+    if (svc->type && strlen(svc->type) < sizeof t->svc_type)
+        memcpy(t->svc_type, svc->type, strlen(svc->type) + 1);
     c->cb = cb;
     c->userdata = userdata;
-    pl_policy_init(&c->ss, 1, PL_POLICY_DEFAULT_RESUME_MS, PL_POLICY_DEFAULT_KEEPALIVE_MS);
-    if (svc->type && strlen(svc->type) < sizeof c->svc_type)
-        memcpy(c->svc_type, svc->type, strlen(svc->type) + 1);
+    pl__session_set_dialer(c, &tcp_dialer_ops, t); /* resumable, as every pl_connect() session */
     pl_paired_peer known;
     if (pl__keystore_find_peer_by_name(node->ks, svc->name, &known) == PL_OK) {
         memcpy(c->target_id, known.id, PL_ID_SIZE);
         c->has_target = 1;
     }
-    int rc = fill_addresses(c, svc);
+    int rc = fill_addresses(t, svc);
     if (rc == PL_OK)
         rc = pl__session_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CONNECT_TIMEOUT_MS);
     if (rc == PL_OK)
-        rc = dial(c);
+        rc = round_start(t);
     if (rc != PL_OK) {
-        pl__session_destroy(c);
+        pl__session_destroy(c); /* frees t */
         return rc;
     }
     *out = c;
