@@ -485,8 +485,12 @@ PL_EXPORT int pl_listener_set_instance(pl_listener *l, const char *name);
  * gets the publication's events, after the listener has followed them.
  * The publication is the listener's: pl_listener_free() withdraws it
  * (pl_listener_publication() gives it for pl_publication_set_txt()); d
- * must outlive the listener. PL_OK; PL_ERR_STATE (it publishes already);
- * otherwise as pl_publish(), nothing published.
+ * must outlive the listener. Through the "apple" backend (Network.framework,
+ * where the listener that advertises is the one that accepts), the
+ * publication listens on a port of the system's choosing and hands every
+ * inbound connection to this listener; the listener's own socket closes.
+ * Portable code is the same on every platform. PL_OK; PL_ERR_STATE (it
+ * publishes already); otherwise as pl_publish(), nothing published.
  */
 PL_EXPORT int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const char *type,
                                   const pl_txt *txt, pl_publish_cb cb, void *userdata);
@@ -539,7 +543,8 @@ PL_EXPORT void pl_listener_set_pairing_callback(pl_listener *l, pl_pairing_cb cb
  */
 PL_EXPORT int pl_code_generate(char *buf, size_t cap, unsigned digits);
 
-/** The port actually bound (useful after port 0). */
+/** The port actually bound (useful after port 0); 0 for a detached listener, and once it publishes
+ *  through the "apple" backend (pl_listener_publish()). */
 PL_EXPORT uint16_t pl_listener_port(const pl_listener *l);
 
 /** Largest message accepted on connections accepted from now on. As pl_session_set_max_message(). */
