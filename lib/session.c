@@ -196,6 +196,19 @@ void pl__session_fail(pl_session *c, int status)
         pl__session_emit(c, PL_SESSION_INTERRUPTED, status, NULL, 0);
 }
 
+int pl__session_feed(pl_session *c, const pl_link *lk, pl_buf *in)
+{
+    while (pl_buf_size(in) && !pl__session_input_full(c)) {
+        uint8_t buf[PL_READ_CHUNK];
+        size_t n = pl_buf_size(in) < sizeof buf ? pl_buf_size(in) : sizeof buf;
+        memcpy(buf, pl_buf_head(in), n); /* callbacks may add input meanwhile */
+        pl_buf_consume(in, n);
+        if (!pl__session_input(c, buf, n) || lk->c != c)
+            return 0; /* the session ended, or the link moved to the session it resumes */
+    }
+    return 1;
+}
+
 int pl__session_input_full(const pl_session *c)
 {
     /* More of the peer's messages held than the receive limit allows, in

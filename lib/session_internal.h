@@ -159,6 +159,10 @@ int pl__session_start(pl_session *c);
 int pl__session_start_if_idle(pl_session *c);
 /* Bytes from the link. Returns 0 if c ended. */
 int pl__session_input(pl_session *c, const uint8_t *buf, size_t n);
+/* Bytes a link keeps for c (a pipe's buffer), a read's worth at a time,
+ * until c holds as much as its application may leave it; the rest waits
+ * in in. Returns 0 if c ended or lk moved to the session it resumes. */
+int pl__session_feed(pl_session *c, const pl_link *lk, pl_buf *in);
 /* The link's input ended (the peer closed it). */
 void pl__session_input_end(pl_session *c);
 /* n bytes of the engine's output were written. Returns 0 if c ended. */

@@ -810,6 +810,42 @@ static void on_conn(pl_session *c, pl_session_event ev, int status, const void *
 /* The glue's initiator over a stand-in transport on one end of a
  * socketpair, a descriptor responder on the other, both pairing with
  * CODE; the transport is not ready yet. Returns the initiator's session. */
+/* Two peers in one process: the dialler's keystore and node, the listener's. */
+typedef struct peers {
+    pl_keystore *cks, *sks;
+    pl_node *cnode, *snode;
+} peers;
+
+static void peers_open(peers *p)
+{
+    assert_int_equal(pl_keystore_new_memory(&p->cks), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&p->sks), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, p->cks, &p->cnode), PL_OK);
+    assert_int_equal(pl_node_new(lpoll, p->sks, &p->snode), PL_OK);
+}
+
+static void peers_close(peers *p)
+{
+    pl_node_free(p->cnode);
+    pl_node_free(p->snode);
+    pl_keystore_free(p->cks);
+    pl_keystore_free(p->sks);
+}
+
+/* An inbound transport for the acceptor a (a stand-in on one end of a
+ * socketpair) and, on the other end, an initiator pairing with CODE. */
+static pl_session *inbound_pair(pl_chan_acceptor *a, pl_node *cnode, fake_io *io, cseen *cli)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fio_init(io, sv[0]);
+    assert_int_equal(pl__chan_accept(a, &fake_chan_io, io, &io->ch), PL_OK);
+    pl_session *c;
+    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, cli, &c), PL_OK);
+    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    return c;
+}
+
 static pl_session *glue_pair(fake_io *io, pl_node *cnode, pl_node *snode, cseen *cli, cseen *srv)
 {
     int sv[2];
@@ -829,12 +865,9 @@ static pl_session *glue_pair(fake_io *io, pl_node *cnode, pl_node *snode, cseen 
 static void test_chan_initiator_pairs(void **state)
 {
     (void)state;
-    pl_keystore *cks, *sks;
-    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
-    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    pl_node *cnode, *snode;
-    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
-    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    peers P;
+    peers_open(&P);
+    pl_node *cnode = P.cnode, *snode = P.snode;
     fake_io io;
     cseen cli = {0}, srv = {0};
     pl_session *c = glue_pair(&io, cnode, snode, &cli, &srv);
@@ -864,10 +897,7 @@ static void test_chan_initiator_pairs(void **state)
     pl_session_free(c);
     pl_session_free(srv.conn);
     fio_clear(&io);
-    pl_node_free(cnode);
-    pl_node_free(snode);
-    pl_keystore_free(cks);
-    pl_keystore_free(sks);
+    peers_close(&P);
 }
 
 /* A paused session over the glue stops asking the transport for input
@@ -876,12 +906,9 @@ static void test_chan_initiator_pairs(void **state)
 static void test_chan_paused_session_stops_receiving(void **state)
 {
     (void)state;
-    pl_keystore *cks, *sks;
-    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
-    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    pl_node *cnode, *snode;
-    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
-    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    peers P;
+    peers_open(&P);
+    pl_node *cnode = P.cnode, *snode = P.snode;
     fake_io io;
     cseen cli = {0}, srv = {0};
     pl_session *c = glue_pair(&io, cnode, snode, &cli, &srv);
@@ -915,10 +942,7 @@ static void test_chan_paused_session_stops_receiving(void **state)
     pl_session_free(srv.conn);
     run_for(30);
     fio_clear(&io);
-    pl_node_free(cnode);
-    pl_node_free(snode);
-    pl_keystore_free(cks);
-    pl_keystore_free(sks);
+    peers_close(&P);
 }
 
 /* The other headline direction: an iPhone dialling a Linux accessory.
@@ -961,12 +985,9 @@ static void on_acc(pl_listener *l, pl_session *c, void *ud)
 static void test_chan_initiator_redials_and_resumes(void **state)
 {
     (void)state;
-    pl_keystore *cks, *sks;
-    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
-    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    pl_node *cnode, *snode;
-    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
-    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    peers P;
+    peers_open(&P);
+    pl_node *cnode = P.cnode, *snode = P.snode;
     memset(&acc_srv, 0, sizeof acc_srv);
     redialer r;
     memset(&r, 0, sizeof r);
@@ -1027,10 +1048,7 @@ static void test_chan_initiator_redials_and_resumes(void **state)
     fio_clear(&io);
     fio_clear(&r.io[0]);
     pl_listener_free(r.l);
-    pl_node_free(cnode);
-    pl_node_free(snode);
-    pl_keystore_free(cks);
-    pl_keystore_free(sks);
+    peers_close(&P);
 }
 
 /* The transport fails before ready: CLOSED says PL_ERR_CONNECT (not the session's PL_ERR_CLOSED). */
@@ -1122,12 +1140,9 @@ static pl_listener *acc_listener(pl_node *node, accept_ctx *ac, const char *code
 static void test_chan_acceptor_also_rans_then_pairing(void **state)
 {
     (void)state;
-    pl_keystore *cks, *sks;
-    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
-    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    pl_node *cnode, *snode;
-    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
-    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    peers P;
+    peers_open(&P);
+    pl_node *cnode = P.cnode, *snode = P.snode;
     accept_ctx ac = {0};
     pl_chan_acceptor *a;
     pl_listener *l = acc_listener(snode, &ac, CODE, &a);
@@ -1151,15 +1166,9 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     assert_int_equal(ac.accepted, 0);
 
     /* The established one: a real initiator session on the other end of the pipe. */
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io io;
-    fio_init(&io, sv[0]);
-    assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
-    pl_session *c;
-    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
-    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    pl_session *c = inbound_pair(a, cnode, &io, &cli);
     run_for(50);
     assert_int_equal(io.sends, 0); /* no session before ready */
     pl__chan_ready(io.ch);
@@ -1183,10 +1192,7 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
     fio_clear(&io);
     pl__chan_acceptor_free(a);
     pl_listener_free(l);
-    pl_node_free(cnode);
-    pl_node_free(snode);
-    pl_keystore_free(cks);
-    pl_keystore_free(sks);
+    peers_close(&P);
 }
 
 /*
@@ -1201,25 +1207,16 @@ static void test_chan_acceptor_also_rans_then_pairing(void **state)
 static void test_chan_acceptor_session_resumes(void **state)
 {
     (void)state;
-    pl_keystore *cks, *sks;
-    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
-    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    pl_node *cnode, *snode;
-    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
-    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    peers P;
+    peers_open(&P);
+    pl_node *cnode = P.cnode, *snode = P.snode;
     accept_ctx ac = {0};
     pl_chan_acceptor *a;
     pl_listener *l = acc_listener(snode, &ac, CODE, &a);
 
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io io;
-    fio_init(&io, sv[0]);
-    assert_int_equal(pl__chan_accept(a, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
-    pl_session *c;
-    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
-    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    pl_session *c = inbound_pair(a, cnode, &io, &cli);
     assert_int_equal(pl_session_set_resume(c, 30000), PL_OK);
     pl__chan_ready(io.ch);
     run_until(&cli.open);
@@ -1270,10 +1267,7 @@ static void test_chan_acceptor_session_resumes(void **state)
     fio_clear(&io2);
     pl__chan_acceptor_free(a);
     pl_listener_free(l);
-    pl_node_free(cnode);
-    pl_node_free(snode);
-    pl_keystore_free(cks);
-    pl_keystore_free(sks);
+    peers_close(&P);
 }
 
 /* A stand-in for the "apple" backend's publication, which accepts by
@@ -1309,12 +1303,9 @@ static const pl_discovery_ops accepting_ops = {"accepting",   fake_open,     fak
 static void test_listener_publish_through_accepting_backend(void **state)
 {
     (void)state;
-    pl_keystore *cks, *sks;
-    assert_int_equal(pl_keystore_new_memory(&cks), PL_OK);
-    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
-    pl_node *cnode, *snode;
-    assert_int_equal(pl_node_new(lpoll, cks, &cnode), PL_OK);
-    assert_int_equal(pl_node_new(lpoll, sks, &snode), PL_OK);
+    peers P;
+    peers_open(&P);
+    pl_node *cnode = P.cnode, *snode = P.snode;
     pl_discovery *d = fake_discovery();
     d->ops = &accepting_ops;
     accept_ctx ac = {0};
@@ -1327,15 +1318,9 @@ static void test_listener_publish_through_accepting_backend(void **state)
     assert_int_equal(pl_listener_port(l), 0); /* the listener's socket is closed */
     assert_non_null(facc);
 
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fake_io io;
-    fio_init(&io, sv[0]);
-    assert_int_equal(pl__chan_accept(facc, &fake_chan_io, &io, &io.ch), PL_OK);
     cseen cli = {0};
-    pl_session *c;
-    assert_int_equal(pl_session_new_fd(cnode, sv[1], PL_ROLE_INITIATOR, "Kitchen", on_conn, &cli, &c), PL_OK);
-    assert_int_equal(pl_session_set_code(c, CODE), PL_OK);
+    pl_session *c = inbound_pair(facc, cnode, &io, &cli);
     pl__chan_ready(io.ch);
     run_until(&cli.open);
     run_until(&ac.accepted);
@@ -1352,10 +1337,7 @@ static void test_listener_publish_through_accepting_backend(void **state)
     assert_int_equal(io.released, 1);
     fio_clear(&io);
     pl_discovery_free(d);
-    pl_node_free(cnode);
-    pl_node_free(snode);
-    pl_keystore_free(cks);
-    pl_keystore_free(sks);
+    peers_close(&P);
 }
 
 /* Freeing the acceptor (the publication is withdrawn) drops transports

@@ -98,16 +98,8 @@ static void kicked(pl_timeout *t, void *userdata)
         if (n > 0 && !pl__session_wrote(c, (size_t)n))
             return;
     }
-    /* A read's worth at a time, as from a socket, until the session holds
-     * as much as the application may leave it; the rest waits. */
-    while (pl_buf_size(&ch->in) && !pl__session_input_full(c)) {
-        uint8_t buf[PL_READ_CHUNK];
-        size_t n = pl_buf_size(&ch->in) < sizeof buf ? pl_buf_size(&ch->in) : sizeof buf;
-        memcpy(buf, pl_buf_head(&ch->in), n); /* callbacks may add input meanwhile */
-        pl_buf_consume(&ch->in, n);
-        if (!pl__session_input(c, buf, n) || ch->head.c != c)
-            return; /* the session ended, or the link moved to the session it resumes */
-    }
+    if (!pl__session_feed(c, &ch->head, &ch->in))
+        return;
     if (ch->eof && !pl_buf_size(&ch->in)) {
         ch->eof = 0;
         pl__session_input_end(c);

@@ -103,18 +103,14 @@ static void kicked(pl_timeout *t, void *userdata)
     }
     if (!pl__session_start_if_idle(c))
         return;
-    while (pl_buf_size(&e->in) && !pl__session_input_full(c)) {
-        uint8_t buf[PL_READ_CHUNK];
-        size_t n = pl_buf_size(&e->in) < sizeof buf ? pl_buf_size(&e->in) : sizeof buf;
-        memcpy(buf, pl_buf_head(&e->in), n);
-        pl_buf_consume(&e->in, n);
-        if (e->peer && e->peer->blocked) {
-            e->peer->blocked = 0; /* room for what it waits to write */
-            kick_soon(e->peer);
-        }
-        if (!pl__session_input(c, buf, n) || e->head.c != c)
-            return; /* the session ended, or the link moved to the session it resumes */
+    size_t had = pl_buf_size(&e->in);
+    int on = pl__session_feed(c, &e->head, &e->in);
+    if (pl_buf_size(&e->in) < had && e->peer && e->peer->blocked) {
+        e->peer->blocked = 0; /* room for what it waits to write */
+        kick_soon(e->peer);
     }
+    if (!on)
+        return;
     if (e->eof && !pl_buf_size(&e->in)) {
         e->eof = 0;
         pl__session_input_end(c);
