@@ -5,9 +5,9 @@
  * handshake under the listener's pairing policy and deadline, among at
  * most PL_LISTENER_MAX_PENDING others; then either the application gets
  * a new session (pl_accept_cb), or an interrupted session continues on
- * the link, whatever kind of link it had before.
- * Matching a resuming handshake to its session is the node's
- * (node.c), over the sessions of every listener.
+ * the link, whatever kind of link it had before. Matching a resuming
+ * handshake to its session is the node's (node.c), over the sessions of
+ * every listener.
  */
 #include "session_internal.h"
 

@@ -89,7 +89,7 @@ void pl__node_remove_listener(pl_node *n, pl_listener *l)
 
 /* ---------------------------------------------------------------- resuming, simultaneous dials */
 
-/* A listener's handshake conn: the peer asks to continue session id.
+/* A listener's handshake: the peer asks to continue session id.
  * Only a session accepted before, by any listener of the node and over
  * any kind of link, from the same peer, qualifies. */
 const pl_stream *pl__find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE], const uint8_t peer_id[32])

@@ -6,8 +6,8 @@
  * feeds the engine what the link brings, asks the link to write what the
  * engine queued, runs one timer at the session's next deadline, and
  * wires the engine's hooks to the keystore, the pairing policy and the
- * node logic of listener.c. It knows no socket: links do (backends/posix/tcp.c,
- * backends/channel/channel.c).
+ * node (node.c: resumption, simultaneous dials). It knows no socket:
+ * links do (lib/backends/), and so do the diallers that make them.
  */
 #include "session_internal.h"
 
@@ -94,7 +94,7 @@ static void dial_stop(pl_session *c)
 
 /* Stop all I/O; the object stays allocated. The session needs no more
  * links: its dialler goes too. */
-static void conn_teardown(pl_session *c)
+static void session_teardown(pl_session *c)
 {
     pl__session_drop_link(c);
     dial_stop(c);
@@ -132,7 +132,7 @@ void pl__session_close(pl_session *c, int status)
     if (c->closed)
         return;
     flush_once(c);
-    conn_teardown(c);
+    session_teardown(c);
     c->closed = 1;
     if (c->listener) {
         pl__listener_unlink(c);
@@ -460,7 +460,7 @@ static int maybe_finish(pl_session *c)
 {
     if (!pl_engine_done(&c->eng) || pl_buf_size(&c->eng.out))
         return 1;
-    conn_teardown(c);
+    session_teardown(c);
     c->closed = 1;
     pl__session_emit(c, PL_SESSION_CLOSED, PL_OK, NULL, 0);
     return 0;
@@ -617,7 +617,7 @@ pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, 
 void pl__session_destroy(pl_session *c)
 {
     pl__node_remove(c->node, c);
-    conn_teardown(c);
+    session_teardown(c);
     pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
     if (c->own_pairing) {
         pl__pairing_clear(c->own_pairing);
@@ -636,7 +636,7 @@ void pl_session_free(pl_session *c)
     if (!c->closed && c->ss.resume_ms > 0 && pl_engine_open(&c->eng) && !pl_engine_done(&c->eng) &&
         pl_engine_abort(&c->eng) == PL_OK)
         flush_once(c);
-    conn_teardown(c);
+    session_teardown(c);
     c->closed = 1;
     pl__listener_unlink(c);
     if (c->busy) {
@@ -646,7 +646,7 @@ void pl_session_free(pl_session *c)
     pl__session_destroy(c);
 }
 
-/* ---------------------------------------------------------------- conn API */
+/* ---------------------------------------------------------------- the session API */
 
 int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata, pl_session **out)
 {

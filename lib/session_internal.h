@@ -1,7 +1,8 @@
 /*
- * Sessions and their links, shared by the session shell (session.c), the
- * listener (listener.c), the link kinds (backends/posix/tcp.c: sockets and file
- * descriptors, backends/channel/channel.c: an application's byte pipe). Not installed.
+ * Nodes, sessions and their links, shared by the session shell
+ * (session.c), the node (node.c), the listener (listener.c) and the
+ * backends that make links and dial (lib/backends/: posix sockets and
+ * descriptors, application pipes, inproc, the Apple glue). Not installed.
  *
  * A pl_session is a session as the application sees it: the engine (the
  * connection's handshake and records, and the session's stream), the
@@ -101,10 +102,10 @@ struct pl_session {
     uint8_t target_id[PL_ID_SIZE];
     int dup_lost;         /* a simultaneous dial made this connection the one to give up */
     pl_timeout *dup;      /* ... given up from the loop */
-    pl_session *resume_of;   /* a listener's handshake conn: the session it continues */
+    pl_session *resume_of;   /* a listener's handshake: the session it continues */
     pl_session *knext;       /* the node's session list */
 
-    int closed; /* PL_SESSION_CLOSED was reported, or the conn is being torn down */
+    int closed; /* PL_SESSION_CLOSED was reported, or the session is being torn down */
     int busy;   /* inside the application's callback */
     int zombie; /* freed by the application during a callback */
 };
@@ -169,7 +170,7 @@ void pl__session_input_end(pl_session *c);
 int pl__session_wrote(pl_session *c, size_t n);
 /* The link failed: interrupt the session if it can go on, else end it. */
 void pl__session_fail(pl_session *c, int status);
-/* End the session with status (a listener's handshake conn goes silently). */
+/* End the session with status (a listener's handshake goes silently). */
 void pl__session_close(pl_session *c, int status);
 /* Ask the link for the I/O the engine needs, and arm the session's timer. */
 void pl__session_update_interest(pl_session *c);
@@ -185,7 +186,7 @@ void pl__free_timeout(const pl_poll *poll, pl_timeout **t);
 
 /* ---------------------------------------------------------------- listener.c */
 
-/* A link reached l: run the responder's handshake on a new conn it owns
+/* A link reached l: run the responder's handshake on a new session it owns
  * until it opens (accepted, or continuing an interrupted session). On
  * error the link is closed. */
 int pl__listener_take(pl_listener *l, pl_link *lk);
