@@ -3,8 +3,8 @@
  * nw_connection), in plain C: the glue between a transport and the
  * project's sessions through the public API for application pipes
  * (pl_session_new_channel, pl_channel_input, pl_channel_writable,
- * pl_channel_fail) and, on the responder's side, the generic listener
- * (pl_listener_new_detached, pl_listener_add_channel): its pairing
+ * pl_channel_fail) and, on the responder's side, the application's
+ * generic listener (pl_listener_publish, pl_listener_add_channel): its pairing
  * policy, its handshake deadline and cap, and resumption - an inbound
  * connection that continues an interrupted session (a Linux dialler
  * coming back) resumes it instead of starting a new one. No protocol
