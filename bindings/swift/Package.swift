@@ -1,19 +1,17 @@
-// swift-tools-version:5.7
+// swift-tools-version:6.0
 //
 // PeerLink for Swift: the C library as the module CPeerLink (a module map
-// over its public headers, checked by scripts/check-modulemap) and a thin
-// async/await layer, PeerLink.
+// over its public headers, checked by scripts/check-modulemap) and an
+// async/await layer, PeerLink, in the Swift 6 language mode.
 //
-// NOT BUILT HERE: the machines this was written on have no Swift toolchain
-// for Apple platforms. See docs/APPLE.md before relying on it.
-//
-// CPeerLink is a system library target: it finds the installed C library
-// through pkg-config (macOS: ./configure && make install). For iOS and tvOS,
-// build libpeerlink (with libsodium and protobuf-c) for each SDK, wrap the
-// static libraries, the headers and Sources/CPeerLink/module.modulemap into
-// an XCFramework, and replace the CPeerLink target with
-//     .binaryTarget(name: "CPeerLink", path: "CPeerLink.xcframework")
-// as docs/APPLE.md ("Building for iOS") describes.
+// Built and tested on Linux by tests/swift.sh (make check-swift, run by
+// `scripts/quickstart test`) against the library built from this tree.
+// CPeerLink is a system library target found through pkg-config: an
+// installed libpeerlink (./configure && make install), or the .pc file
+// tests/swift.sh writes for a build tree. For iOS, tvOS and macOS apps,
+// scripts/build-xcframework (run on a Mac) makes CPeerLink.xcframework, and
+// Package-xcframework.swift is this manifest with CPeerLink as that binary
+// target (docs/APPLE.md, "Using PeerLink from Swift").
 import PackageDescription
 
 let package = Package(
@@ -25,5 +23,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPeerLink", path: "Sources/CPeerLink", pkgConfig: "peerlink"),
         .target(name: "PeerLink", dependencies: ["CPeerLink"], path: "Sources/PeerLink"),
-    ]
+        .testTarget(name: "PeerLinkTests", dependencies: ["PeerLink"], path: "Tests/PeerLinkTests"),
+    ],
+    swiftLanguageModes: [.v6]
 )

@@ -44,3 +44,14 @@ TESTS += tests/apple_typecheck.sh tests/check_modulemap.sh
 EXTRA_DIST += \
 	tests/apple_typecheck.sh tests/check_modulemap.sh \
 	bindings/swift
+
+# ---------------------------------------------------------------- Swift
+# PeerLink for Swift (bindings/swift): swift build and swift test on this
+# machine against the library of this tree (tests/swift.sh; the README's
+# test command runs it). Its builds go to swift/ in the build tree.
+check-swift: all
+	top_srcdir="$(top_srcdir)" top_builddir="$(top_builddir)" $(SHELL) $(srcdir)/tests/swift.sh
+clean-local:
+	rm -rf swift
+.PHONY: check-swift
+EXTRA_DIST += tests/swift.sh

@@ -1,0 +1,161 @@
+// Sessions over byte pipes the app opens: a Wi-Fi Aware data path, a BLE
+// channel, any NWConnection. The same sessions, resumption included.
+import CPeerLink
+import Foundation
+#if canImport(Network)
+import Network
+#endif
+
+/// A byte pipe the app opened, for a session to run over.
+public protocol ByteChannel: AnyObject, Sendable {
+    /// Send bytes; call completion once they were taken (with an error if the pipe failed).
+    func write(_ data: Data, completion: @escaping @Sendable (Error?) -> Void)
+    /// Deliver every chunk that arrives to receive, in order; an empty chunk means the end.
+    func start(receive: @escaping @Sendable (Data) -> Void)
+    /// Release the pipe; nothing more is written or delivered.
+    func close()
+}
+
+/// One channel as the C library sees it (pl_channel_ops): its write,
+/// close and input_ready, on the loop. The C side holds a reference until
+/// its close.
+final class ChannelGlue: @unchecked Sendable {
+    let channel: ByteChannel
+    let loop: Loop
+    var pch: OpaquePointer? // the pl_channel; nil once closed
+    var writing = false
+    var refused: [Data] = [] // input the session refused for now (PL_ERR_AGAIN), in order
+
+    init(channel: ByteChannel, loop: Loop) {
+        self.channel = channel
+        self.loop = loop
+    }
+
+    nonisolated(unsafe) static let ops: UnsafeMutablePointer<pl_channel_ops> = {
+        let o = UnsafeMutablePointer<pl_channel_ops>.allocate(capacity: 1)
+        o.initialize(to: pl_channel_ops())
+        o.pointee.size = MemoryLayout<pl_channel_ops>.size
+        o.pointee.write = { ctx, data, len in
+            Unmanaged<ChannelGlue>.fromOpaque(ctx!).takeUnretainedValue().write(data!, len)
+        }
+        o.pointee.close = { ctx in
+            let g = Unmanaged<ChannelGlue>.fromOpaque(ctx!).takeRetainedValue() // the C side's reference
+            g.pch = nil
+            g.refused.removeAll()
+            g.channel.close()
+        }
+        o.pointee.input_ready = { ctx in
+            Unmanaged<ChannelGlue>.fromOpaque(ctx!).takeUnretainedValue().feed()
+        }
+        return o
+    }()
+
+    /// On the loop: hand the pipe to the C library with attach (ops, ctx,
+    /// the pl_channel out), then start receiving.
+    func attach(_ attach: (UnsafePointer<pl_channel_ops>, UnsafeMutableRawPointer,
+                           UnsafeMutablePointer<OpaquePointer?>) -> Int32) throws {
+        let ctx = Unmanaged.passRetained(self).toOpaque()
+        var ch: OpaquePointer?
+        let rc = attach(ChannelGlue.ops, ctx, &ch)
+        if rc != 0 {
+            Unmanaged<ChannelGlue>.fromOpaque(ctx).release() // not taken: no close will come
+            throw PeerLinkError(code: rc)
+        }
+        pch = ch
+        channel.start { [self] data in
+            loop.perform { [self] in
+                refused.append(data)
+                feed()
+            }
+        }
+    }
+
+    private func write(_ data: UnsafePointer<UInt8>, _ len: Int) -> Int {
+        guard !writing else { return 0 }
+        writing = true
+        channel.write(Data(bytes: data, count: len)) { [self] error in
+            loop.perform { [self] in
+                writing = false
+                guard let pch else { return }
+                if error != nil { pl_channel_fail(pch, PL_ERR_IO.rawValue) } else { pl_channel_writable(pch) }
+            }
+        }
+        return len
+    }
+
+    /// On the loop: give the session what arrived, until it refuses (then input_ready comes).
+    func feed() {
+        while let pch, let data = refused.first {
+            let rc = data.withUnsafeBytes { pl_channel_input(pch, $0.baseAddress, $0.count) }
+            if rc == PL_ERR_AGAIN.rawValue { return }
+            refused.removeFirst()
+            if rc != 0 { return pl_channel_fail(pch, rc) }
+        }
+    }
+}
+
+extension Session {
+    /// A session over a byte pipe the app opened. instance: the name both
+    /// sides bind the handshake to (the responder's published name). The
+    /// initiator pairs with code, or uses stored keys. resumeTimeout > 0: a
+    /// break interrupts the session instead of ending it, and the initiator
+    /// carries it on over a new pipe with attach(_:) (the responder's side
+    /// resumes when that pipe reaches a Listener of the same node). Returns
+    /// once the peer is authenticated.
+    public static func over(_ channel: ByteChannel, role: pl_role, instance: String, node: Node,
+                            code: String? = nil, resumeTimeout milliseconds: Int32 = 0) async throws -> Session {
+        let s = Session(node: node)
+        let glue = ChannelGlue(channel: channel, loop: node.loop)
+        try await s.start(code: code) { ud in
+            var c: OpaquePointer?
+            var rc: Int32 = 0
+            do {
+                try glue.attach { ops, ctx, _ in
+                    rc = pl_session_new_channel(node.raw, ops, ctx, role, instance, Session.callback, ud, &c)
+                    return rc
+                }
+            } catch {
+                return (rc, nil)
+            }
+            glue.pch = pl_session_channel(c)
+            if milliseconds > 0 { rc = pl_session_set_resume(c, milliseconds) }
+            s.channel = glue
+            return (rc, c)
+        }
+        return s
+    }
+
+    /// Interrupted initiator of a session over byte pipes: carry it on over
+    /// a new pipe. The resumption is reported in events (.resumed).
+    public func attach(_ channel: ByteChannel) async throws {
+        let glue = ChannelGlue(channel: channel, loop: loop)
+        try await loop.call { [self] in
+            guard let raw else { throw PeerLinkError.invalidState }
+            try glue.attach { ops, ctx, _ in pl_session_attach_channel(raw, ops, ctx) }
+            glue.pch = pl_session_channel(raw)
+            self.channel = glue
+        }
+    }
+}
+
+#if canImport(Network)
+/// An NWConnection (a Wi-Fi Aware path or any other Network.framework connection) as a ByteChannel.
+public final class NWConnectionChannel: ByteChannel, @unchecked Sendable {
+    let connection: NWConnection
+    public init(_ connection: NWConnection) { self.connection = connection }
+    public func write(_ data: Data, completion: @escaping @Sendable (Error?) -> Void) {
+        connection.send(content: data, completion: .contentProcessed { completion($0) })
+    }
+    public func start(receive: @escaping @Sendable (Data) -> Void) {
+        @Sendable func next() {
+            connection.receive(minimumIncompleteLength: 1, maximumLength: 65536) { data, _, complete, error in
+                if let data, !data.isEmpty { receive(data) }
+                if complete || error != nil { receive(Data()) } else { next() }
+            }
+        }
+        if connection.state == .setup { connection.start(queue: .global()) }
+        next()
+    }
+    public func close() { connection.cancel() }
+}
+#endif

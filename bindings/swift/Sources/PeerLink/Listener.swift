@@ -1,0 +1,179 @@
+// Publish and listen with one object, as NWListener does.
+import CPeerLink
+import Foundation
+
+/// How a listener accepts peers that are not paired yet.
+public enum Pairing: Sendable, Equatable {
+    /// Only paired peers get in.
+    case off
+    /// A fixed code (a printed label): 1..32 printable ASCII characters.
+    case code(String)
+    /// Numeric codes of this many digits, generated, shown to the user
+    /// (Listener.code), replaced after too many failures.
+    case generated(digits: Int)
+}
+
+final class ListenerRef: @unchecked Sendable {
+    weak var listener: Listener?
+}
+
+/// Accepts sessions: on a TCP port of its own, published through a
+/// discovery under a name with a TXT record (on Apple, the publication's
+/// Network.framework listener accepts), and over byte channels the app
+/// hands it. Every peer that completes the handshake arrives in sessions;
+/// a peer that comes back to continue an interrupted session resumes it
+/// instead. Dropping the last reference withdraws the publication and
+/// stops listening; accepted sessions live on.
+public final class Listener: @unchecked Sendable {
+    public let node: Node
+    public let discovery: Discovery?
+    /// The sessions of peers that connected, as they complete their handshake.
+    public let sessions: AsyncStream<Session>
+    let raw: OpaquePointer
+    private let ref = ListenerRef()
+    private let sink: AsyncStream<Session>.Continuation
+
+    /// Listen on port (0: any) and, with a discovery, publish as name of
+    /// type with txt. The handshake is bound to the published name, renames
+    /// included. Without a discovery nothing is published (name is still the
+    /// instance name handshakes are bound to).
+    public convenience init(node: Node, name: String, type: String = "_peerlink._tcp", txt: [String: String] = [:],
+                port: UInt16 = 0, discovery: Discovery? = nil, pairing: Pairing = .off) async throws {
+        try await self.init(node: node, discovery: discovery) { l in
+            var raw: OpaquePointer?
+            try check(pl_listener_new(node.raw, port, Listener.accepted, l, &raw))
+            return raw!
+        } setup: { raw in
+            try Listener.configure(raw, name: name, pairing: pairing)
+            if let discovery {
+                try withTXT(txt) { t in
+                    try check(pl_listener_publish(raw, discovery.raw, name, type, t, nil, nil))
+                }
+            }
+        }
+    }
+
+    /// A listener with no socket of its own: it accepts only the byte
+    /// channels given to accept(_:) (Wi-Fi Aware data paths, BLE channels).
+    public convenience init(node: Node, detachedAs name: String, pairing: Pairing = .off) async throws {
+        try await self.init(node: node, discovery: nil) { l in
+            var raw: OpaquePointer?
+            try check(pl_listener_new_detached(node.raw, Listener.accepted, l, &raw))
+            return raw!
+        } setup: { raw in
+            try Listener.configure(raw, name: name, pairing: pairing)
+        }
+    }
+
+    private init(node: Node, discovery: Discovery?,
+                 make: @escaping @Sendable (UnsafeMutableRawPointer) throws -> OpaquePointer,
+                 setup: @escaping @Sendable (OpaquePointer) throws -> Void) async throws {
+        self.node = node
+        self.discovery = discovery
+        (sessions, sink) = AsyncStream.makeStream()
+        let ref = ref
+        raw = try await node.loop.call {
+            let ud = Unmanaged.passRetained(ref).toOpaque() // the C listener's, released with it
+            do {
+                let raw = try make(ud)
+                do {
+                    try setup(raw)
+                } catch {
+                    pl_listener_free(raw)
+                    throw error
+                }
+                return Handle(raw: raw)
+            } catch {
+                Unmanaged<ListenerRef>.fromOpaque(ud).release()
+                throw error
+            }
+        }.raw
+        ref.listener = self
+    }
+
+    private static func configure(_ raw: OpaquePointer, name: String, pairing: Pairing) throws {
+        try check(pl_listener_set_instance(raw, name))
+        switch pairing {
+        case .off: break
+        case .code(let code): try check(pl_listener_set_pairing(raw, code, 0, 0))
+        case .generated(let digits): try check(pl_listener_set_pairing(raw, nil, UInt32(digits), 0))
+        }
+    }
+
+    deinit {
+        sink.finish()
+        let l = Handle(raw: raw), ref = ref, node = node, discovery = discovery
+        node.loop.perform {
+            pl_listener_free(l.raw) // withdraws the publication first
+            Unmanaged.passUnretained(ref).release()
+            _ = node
+            _ = discovery
+        }
+    }
+
+    static let accepted: pl_accept_cb = { _, c, ud in
+        guard let c else { return }
+        guard let l = Unmanaged<ListenerRef>.fromOpaque(ud!).takeUnretainedValue().listener else {
+            pl_session_free(c) // the listener is going: nobody to take it
+            return
+        }
+        l.sink.yield(Session(node: l.node, accepted: c))
+    }
+
+    /// The pairing code accepted now (a generated one changes after too many failures); nil if pairing is off.
+    public var code: String? {
+        get async {
+            let l = Handle(raw: raw)
+            return try? await node.loop.call { pl_listener_code(l.raw).map { String(cString: $0) } }
+        }
+    }
+
+    /// The TCP port listened on (0 when detached, or when the publication accepts by itself).
+    public var port: UInt16 {
+        get async {
+            let l = Handle(raw: raw)
+            return (try? await node.loop.call { pl_listener_port(l.raw) }) ?? 0
+        }
+    }
+
+    /// The name published now (a conflict may have renamed it), or nil if not published.
+    public var publishedName: String? {
+        get async {
+            let l = Handle(raw: raw)
+            return try? await node.loop.call {
+                pl_listener_publication(l.raw).flatMap { pl_publication_name($0) }.map { String(cString: $0) }
+            }
+        }
+    }
+
+    /// Replace the published TXT record.
+    public func setTXT(_ txt: [String: String]) async throws {
+        let l = Handle(raw: raw)
+        try await node.loop.call {
+            guard let p = pl_listener_publication(l.raw) else { throw PeerLinkError.invalidState }
+            try withTXT(txt) { try check(pl_publication_set_txt(p, $0)) }
+        }
+    }
+
+    /// Accept a byte channel the app opened (the responder's end): its
+    /// handshake runs under this listener's pairing; a new peer arrives in
+    /// sessions, a returning one resumes its session.
+    public func accept(_ channel: ByteChannel) async throws {
+        let glue = ChannelGlue(channel: channel, loop: node.loop)
+        let l = Handle(raw: raw)
+        try await node.loop.call {
+            try glue.attach { ops, ctx, out in pl_listener_add_channel(l.raw, ops, ctx, out) }
+        }
+    }
+}
+
+/// Call body with txt as a C TXT record (valid for the call).
+func withTXT<T>(_ txt: [String: String], _ body: (OpaquePointer?) throws -> T) throws -> T {
+    var t: OpaquePointer?
+    try check(pl_txt_new(&t))
+    defer { pl_txt_free(t) }
+    for (k, v) in txt.sorted(by: { $0.key < $1.key }) {
+        try check(pl_txt_set_str(t, k, v))
+    }
+    return try body(t)
+}
