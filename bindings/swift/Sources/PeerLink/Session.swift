@@ -28,8 +28,11 @@ public final class Session: @unchecked Sendable {
     public let node: Node
     var loop: Loop { node.loop }
     /// The peer's messages, in order; ends when the peer ends its
-    /// direction (cleanly), or with the error that ended the session.
-    public let messages: AsyncThrowingStream<Data, Error>
+    /// direction (cleanly), or with the error that ended the session. A
+    /// slow reader holds the peer back: past 1 MiB not yet read the
+    /// session pauses (the peer's sends wait), and it goes on below 256 KiB.
+    public var messages: Messages { Messages(session: self, stream: stream) }
+    private let stream: AsyncThrowingStream<Data, Error>
     /// Interruptions, resumptions and the end.
     public let events: AsyncStream<SessionEvent>
 
@@ -43,12 +46,15 @@ public final class Session: @unchecked Sendable {
     private var waiting: [(id: Int, data: Data, cont: CheckedContinuation<Void, Error>)] = []
     private var nextWaiting = 0
     private var ended: PeerLinkError??
+    private var unread = 0 // bytes of messages handed to the stream and not read yet
+    private var paused = false
+    static let pauseAbove = 1 << 20, resumeBelow = 256 << 10
     /// Sends that had to wait for room (for tests; read once the loop is idle).
     var sendsThatWaited = 0
 
     init(node: Node) {
         self.node = node
-        (messages, messageSink) = AsyncThrowingStream.makeStream()
+        (stream, messageSink) = AsyncThrowingStream.makeStream()
         (events, eventSink) = AsyncStream.makeStream()
         ref.session = self
     }
@@ -56,7 +62,7 @@ public final class Session: @unchecked Sendable {
     /// On the loop: a session the C library made (an accepted one); we own it.
     init(node: Node, accepted c: OpaquePointer) {
         self.node = node
-        (messages, messageSink) = AsyncThrowingStream.makeStream()
+        (stream, messageSink) = AsyncThrowingStream.makeStream()
         (events, eventSink) = AsyncStream.makeStream()
         ref.session = self
         raw = c
@@ -93,6 +99,10 @@ public final class Session: @unchecked Sendable {
             opened = nil
         case PL_SESSION_MESSAGE:
             messageSink.yield(len > 0 ? Data(bytes: data!, count: len) : Data())
+            unread += len
+            if !paused && unread > Session.pauseAbove, let raw {
+                paused = pl_session_pause(raw, 1) == 0
+            }
         case PL_SESSION_PEER_EOF:
             messageSink.finish()
         case PL_SESSION_INTERRUPTED:
@@ -105,6 +115,38 @@ public final class Session: @unchecked Sendable {
             end(status == 0 ? nil : PeerLinkError(code: status))
         default:
             break
+        }
+    }
+
+    /// A message of len bytes was read from messages.
+    func read(_ len: Int) {
+        loop.perform { [self] in
+            unread -= len
+            if paused && unread < Session.resumeBelow, let raw {
+                paused = pl_session_pause(raw, 0) != 0
+            }
+        }
+    }
+
+    /// The peer's messages as an AsyncSequence that tells the session what was read.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = Data
+        let session: Session
+        let stream: AsyncThrowingStream<Data, Error>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let session: Session
+            var inner: AsyncThrowingStream<Data, Error>.AsyncIterator
+
+            public mutating func next() async throws -> Data? {
+                let m = try await inner.next()
+                if let m { session.read(m.count) }
+                return m
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(session: session, inner: stream.makeAsyncIterator())
         }
     }
 

@@ -124,6 +124,51 @@ func index(of d: Data) -> Int {
     #expect(client.sendsThatWaited > 0) // the limit held: some sends waited for acknowledgements
 }
 
+final class Tally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
+}
+
+/// A reader that does not read holds the sender back (the session pauses
+/// past 1 MiB unread, the peer's send limit does the rest); once it
+/// reads, everything arrives, once and in order.
+@Test(.timeLimit(.minutes(1))) func slowReaderHoldsBackTheSender() async throws {
+    let p = try await Peers()
+    let listener = try await Listener(node: p.server, name: "Kitchen", pairing: .code(code))
+    let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
+    let client = try await within { try await Session.connect(to: service, node: p.client, code: code) }
+    var accepted = listener.sessions.makeAsyncIterator()
+    let server = try #require(await accepted.next())
+    let count = 8000, sent = Tally()
+    let sender = Task {
+        for i in 0..<count {
+            try await client.send(message(i, size: 1000))
+            sent.add()
+        }
+        try await client.finish()
+    }
+    // Nothing read: the sender stops (no progress for half a second), short
+    // of the end, having sent at most what the reader's 1 MiB, the C
+    // session's receive limit and the sender's send limit (4 MiB each) hold.
+    var stopped = -1
+    for _ in 0..<60 {
+        let before = sent.value
+        try await Task.sleep(nanoseconds: 500_000_000)
+        if sent.value == before { stopped = before; break }
+    }
+    #expect(stopped > 0 && stopped < count)
+    #expect(stopped * 1000 <= (1 << 20) + 4 * (1 << 20) + 100_000)
+    var got = 0
+    for try await m in server.messages {
+        #expect(index(of: m) == got)
+        got += 1
+    }
+    try await sender.value
+    #expect(got == count)
+}
+
 // ---------------------------------------------------------------- byte channels in memory
 
 /// One end of a pipe in memory. cut() breaks the pipe: both ends see its end.
