@@ -14,6 +14,9 @@ public enum SessionEvent: Sendable, Equatable {
     case closed(PeerLinkError?)
 }
 
+/// Names one waiting send, for its cancellation.
+final class SendToken: Sendable {}
+
 /// The C library's reference to a session: weak, so that the Swift object
 /// can go whatever the C side still has queued.
 final class SessionRef: @unchecked Sendable {
@@ -43,8 +46,7 @@ public final class Session: @unchecked Sendable {
     private let messageSink: AsyncThrowingStream<Data, Error>.Continuation
     private let eventSink: AsyncStream<SessionEvent>.Continuation
     private var opened: CheckedContinuation<Void, Error>?
-    private var waiting: [(id: Int, data: Data, cont: CheckedContinuation<Void, Error>)] = []
-    private var nextWaiting = 0
+    private var waiting: [(token: SendToken, data: Data, cont: CheckedContinuation<Void, Error>)] = []
     private var ended: PeerLinkError??
     private var unread = 0 // bytes of messages handed to the stream and not read yet
     private var paused = false
@@ -229,12 +231,7 @@ public final class Session: @unchecked Sendable {
     /// keep their order. Throws if the session ends first, or if the task
     /// is cancelled while it waits (that message is then not sent).
     public func send(_ data: Data) async throws {
-        let id = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
-            loop.perform { [self] in
-                nextWaiting += 1
-                c.resume(returning: nextWaiting)
-            }
-        }
+        let token = SendToken()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
                 loop.perform { [self] in
@@ -247,13 +244,13 @@ public final class Session: @unchecked Sendable {
                         if rc == 0 { return cont.resume() }
                         if rc != PL_ERR_AGAIN.rawValue { return cont.resume(throwing: PeerLinkError(code: rc)) }
                     }
-                    waiting.append((id, data, cont))
+                    waiting.append((token, data, cont))
                     sendsThatWaited += 1
                 }
             }
         } onCancel: {
             loop.perform { [self] in
-                if let i = waiting.firstIndex(where: { $0.id == id }) {
+                if let i = waiting.firstIndex(where: { $0.token === token }) {
                     waiting.remove(at: i).cont.resume(throwing: CancellationError())
                 }
             }
