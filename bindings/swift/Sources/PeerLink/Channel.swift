@@ -95,6 +95,16 @@ final class ChannelGlue: @unchecked Sendable {
 }
 
 extension Session {
+    /// Which end of a byte-pipe session this side is.
+    public enum Role: Sendable {
+        /// Pairs with a code, or reconnects with stored keys; brings a new pipe after a break.
+        case initiator
+        /// Accepts (usually through a Listener: Listener.accept(_:)).
+        case responder
+
+        var c: pl_role { self == .initiator ? PL_ROLE_INITIATOR : PL_ROLE_RESPONDER }
+    }
+
     /// A session over a byte pipe the app opened. instance: the name both
     /// sides bind the handshake to (the responder's published name). The
     /// initiator pairs with code, or uses stored keys. resumeTimeout > 0: a
@@ -102,7 +112,7 @@ extension Session {
     /// carries it on over a new pipe with attach(_:) (the responder's side
     /// resumes when that pipe reaches a Listener of the same node). Returns
     /// once the peer is authenticated.
-    public static func over(_ channel: ByteChannel, role: pl_role, instance: String, node: Node,
+    public static func over(_ channel: ByteChannel, role: Role, instance: String, node: Node,
                             code: String? = nil, resumeTimeout milliseconds: Int32 = 0) async throws -> Session {
         let s = Session(node: node)
         let glue = ChannelGlue(channel: channel, loop: node.loop)
@@ -111,7 +121,7 @@ extension Session {
             var rc: Int32 = 0
             do {
                 try glue.attach { ops, ctx, _ in
-                    rc = pl_session_new_channel(node.raw, ops, ctx, role, instance, Session.callback, ud, &c)
+                    rc = pl_session_new_channel(node.raw, ops, ctx, role.c, instance, Session.callback, ud, &c)
                     return rc
                 }
             } catch {

@@ -234,7 +234,7 @@ final class MemoryChannel: ByteChannel, @unchecked Sendable {
     try await listener.accept(b)
     let first = a
     let client = try await within {
-        try await Session.over(first, role: PL_ROLE_INITIATOR, instance: "aware", node: p.client, code: code,
+        try await Session.over(first, role: .initiator, instance: "aware", node: p.client, code: code,
                                resumeTimeout: 30000)
     }
     var accepted = listener.sessions.makeAsyncIterator()
