@@ -33,6 +33,7 @@ INTEGRATION_TESTS += \
 	tests/integration/mdns_loopback.sh \
 	tests/integration/mdns_two_hosts.sh \
 	tests/integration/mdns_avahi.sh \
-	tests/integration/mdns_zeroconf.sh
+	tests/integration/mdns_zeroconf.sh \
+	tests/integration/mdns_legacy_offlink.sh
 
 EXTRA_DIST += tests/fuzz/fuzz_dns.c

@@ -38,6 +38,19 @@
 #define MDNS_PORT 5353
 #define MAX_IFACES 32
 
+typedef struct mdns_iface {
+    uint32_t ifindex;
+    int loopback;
+    struct in_addr v4; /* first IPv4 address, for IP_MULTICAST_IF */
+    int has_v4;
+    /* Its subnets: a legacy query is answered only from an address on one. */
+    struct {
+        int family;
+        uint8_t addr[16], mask[16];
+    } nets[PL_MDNS_MAX_ADDRS];
+    size_t n_nets;
+} mdns_iface;
+
 typedef struct mdns_ctx {
     pl_discovery *d;
     pl_mdns *m;
@@ -47,12 +60,7 @@ typedef struct mdns_ctx {
     pl_timeout *timer;
     int pumping, again;
     size_t n_ifs;
-    struct {
-        uint32_t ifindex;
-        int loopback;
-        struct in_addr v4; /* first IPv4 address, for IP_MULTICAST_IF */
-        int has_v4;
-    } ifs[MAX_IFACES];
+    mdns_iface ifs[MAX_IFACES];
 } mdns_ctx;
 
 typedef struct mdns_obj {
@@ -252,6 +260,43 @@ static int on_link(const uint8_t *pkt, size_t n, int ttl, int to_group)
     return to_group && !response;
 }
 
+static void add_net(mdns_iface *f, int family, const uint8_t *addr, const void *mask, size_t len)
+{
+    if (f->n_nets >= PL_MDNS_MAX_ADDRS)
+        return;
+    f->nets[f->n_nets].family = family;
+    memcpy(f->nets[f->n_nets].addr, addr, len);
+    memcpy(f->nets[f->n_nets].mask, mask, len);
+    f->n_nets++;
+}
+
+/* Is src on one of the subnets of interface ifindex? IPv6 link-local
+ * addresses always are. A legacy query (source port not 5353) is answered
+ * by unicast to its source (RFC 6762 6.7): only a source on the link may
+ * have one, or a 38-byte query spoofed from anywhere would send an answer
+ * many times its size there (RFC 6762 11). */
+static int src_on_subnet(const mdns_ctx *c, uint32_t ifindex, const pl_mdns_addr *src)
+{
+    if (src->family == AF_INET6 && src->addr[0] == 0xfe && (src->addr[1] & 0xc0) == 0x80)
+        return 1;
+    size_t len = src->family == AF_INET ? 4 : 16;
+    for (size_t k = 0; k < c->n_ifs; k++) {
+        if (c->ifs[k].ifindex != ifindex)
+            continue;
+        for (size_t i = 0; i < c->ifs[k].n_nets; i++) {
+            const uint8_t *a = c->ifs[k].nets[i].addr, *m = c->ifs[k].nets[i].mask;
+            if (c->ifs[k].nets[i].family != src->family)
+                continue;
+            size_t b = 0;
+            while (b < len && (a[b] & m[b]) == (src->addr[b] & m[b]))
+                b++;
+            if (b == len)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* Read what fd has (at most 64 packets) into the engine. */
 static void read_socket(mdns_ctx *c, int fd, uint8_t *buf)
 {
@@ -325,6 +370,9 @@ static void read_socket(mdns_ctx *c, int fd, uint8_t *buf)
             memcpy(src.addr, &from.v6.sin6_addr, 16);
             port = ntohs(from.v6.sin6_port);
         }
+        int response = n >= 3 && (buf[2] & 0x80);
+        if (port != MDNS_PORT && !response && !src_on_subnet(c, ifindex, &src))
+            continue; /* a legacy query from off the link: no answer to send there */
         pl_mdns_input(c->m, ifindex, family, buf, (size_t)n, &src, port, now_ms());
         /* Take the events at once: 64 packets can hold more than the
          * engine's event queue. (pumping: a publish or free from a
@@ -465,10 +513,15 @@ static int setup_links(mdns_ctx *c, const char *const *names, size_t n_names)
             if (a->ifa_addr->sa_family == AF_INET) {
                 addrs[n].family = AF_INET;
                 memcpy(addrs[n].addr, &((struct sockaddr_in *)a->ifa_addr)->sin_addr, 4);
+                if (a->ifa_netmask)
+                    add_net(&c->ifs[k], AF_INET, addrs[n].addr, &((struct sockaddr_in *)a->ifa_netmask)->sin_addr, 4);
                 n++;
             } else if (a->ifa_addr->sa_family == AF_INET6) {
                 addrs[n].family = AF_INET6;
                 memcpy(addrs[n].addr, &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, 16);
+                if (a->ifa_netmask)
+                    add_net(&c->ifs[k], AF_INET6, addrs[n].addr,
+                            &((struct sockaddr_in6 *)a->ifa_netmask)->sin6_addr, 16);
                 n++;
                 has6 = 1;
             }
