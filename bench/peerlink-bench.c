@@ -2009,7 +2009,8 @@ static size_t heap_in_use(void)
 #endif
 }
 
-/* The initiators: n sessions to port, at most 32 in handshake at a time. */
+/* The initiators: n sessions to port, at most 8 in handshake at a time (what a
+ * listener holds from one source address: PL_LISTENER_MAX_PER_SOURCE). */
 static void mem_clients(uint16_t port, size_t n, int report_fd, int quit_fd)
 {
     pl_loop *loop;
@@ -2026,7 +2027,7 @@ static void mem_clients(uint16_t port, size_t n, int report_fd, int quit_fd)
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     while (m.open + m.failed < n && now_ns() < deadline && m.failed == 0) {
-        while (started < n && started - m.open - m.failed < 32) {
+        while (started < n && started - m.open - m.failed < 8) {
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
                 pl_session_new_fd(node, fd, PL_ROLE_INITIATOR, INSTANCE, mem_client_cb, &m,

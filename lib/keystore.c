@@ -39,6 +39,11 @@ struct pl_keystore {
      * take, 0: release); NULL where the store has none (memory, an
      * application's store). */
     int (*xlock)(void *ctx, int on);
+    /* The identity's secret key once read (or made): a listener needs it
+     * for every connection, and reading the store each time would let any
+     * neighbour make it do so at will. Wiped by pl_keystore_free(). */
+    int have_identity;
+    uint8_t identity_sk[64];
 };
 
 
@@ -282,6 +287,7 @@ void pl_keystore_free(pl_keystore *ks)
         return;
     if (ks->ops.free)
         ks->ops.free(ks->ctx);
+    sodium_memzero(ks->identity_sk, sizeof ks->identity_sk);
     free(ks);
 }
 
@@ -358,12 +364,18 @@ int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64])
 {
     if (!ks || !sk)
         return PL_ERR_INVALID;
-    if (ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK)
-        return PL_ERR_IO;
-    int rc = identity_secret(ks, sk);
-    if (ks->xlock)
-        ks->xlock(ks->ctx, 0);
-    return rc;
+    if (!ks->have_identity) {
+        if (ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK)
+            return PL_ERR_IO;
+        int rc = identity_secret(ks, ks->identity_sk);
+        if (ks->xlock)
+            ks->xlock(ks->ctx, 0);
+        if (rc != PL_OK)
+            return rc;
+        ks->have_identity = 1;
+    }
+    memcpy(sk, ks->identity_sk, sizeof ks->identity_sk);
+    return PL_OK;
 }
 
 int pl_keystore_identity(pl_keystore *ks, uint8_t id[PL_ID_SIZE])

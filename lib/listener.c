@@ -31,6 +31,64 @@ void pl__listener_unlink(pl_session *c)
     c->lnext = NULL;
 }
 
+/* Where a handshake comes from: PL_OK with its address, or PL_ERR_STATE (a pipe). */
+static int source_of(const pl_session *c, pl_address *a)
+{
+    const pl_link *lk = c->link;
+    return lk && lk->ops->peer_addr ? lk->ops->peer_addr(lk, a) : PL_ERR_STATE;
+}
+
+static int same_source(const pl_address *a, const pl_address *b)
+{
+    return a->family == b->family && memcmp(a->addr, b->addr, sizeof a->addr) == 0; /* the unused bytes are 0 */
+}
+
+/* A new handshake c made l hold too many: make room. From c's source
+ * address past PL_LISTENER_MAX_PER_SOURCE, that source's oldest goes; past
+ * PL_LISTENER_MAX_PENDING, the oldest that has not sent its Hello yet, or
+ * else the oldest of all. So a flood of connections from one host, or of
+ * silent ones, pushes out its own, not a peer that is well into its
+ * handshake (issue: "handshake slots evicted by a flood"). */
+static void make_room(pl_listener *l, pl_session *c)
+{
+    pl_address src;
+    if (source_of(c, &src) == PL_OK) {
+        size_t n = 0;
+        pl_session *oldest = NULL;
+        for (pl_session *o = l->pending; o; o = o->lnext) {
+            pl_address a;
+            if (source_of(o, &a) == PL_OK && same_source(&a, &src)) {
+                n++;
+                oldest = o;
+            }
+        }
+        if (n > PL_LISTENER_MAX_PER_SOURCE) {
+            pl__session_fail(oldest, PL_ERR_TIMEOUT);
+            return;
+        }
+    }
+    if (l->n_pending <= PL_LISTENER_MAX_PENDING)
+        return;
+    pl_session *oldest = NULL, *oldest_silent = NULL;
+    for (pl_session *o = l->pending; o; o = o->lnext) {
+        oldest = o;
+        if (!o->heard)
+            oldest_silent = o;
+    }
+    pl__session_fail(oldest_silent ? oldest_silent : oldest, PL_ERR_TIMEOUT);
+}
+
+int pl__listener_heard(pl_session *c)
+{
+    if (c->eng.state <= PL_HS_HELLO)
+        return 1;
+    c->heard = 1;
+    int rc = pl__session_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
+    if (rc != PL_OK)
+        pl__session_fail(c, rc);
+    return rc == PL_OK;
+}
+
 int pl__listener_take(pl_listener *l, pl_link *lk)
 {
     pl_session *c = pl__session_alloc(l->node, l->max_message, 0, l->instance);
@@ -38,7 +96,7 @@ int pl__listener_take(pl_listener *l, pl_link *lk)
         return PL_ERR_NOMEM;
     c->listener = l;
     pl_policy_init(&c->ss, 0, l->resume_ms, l->keepalive_ms);
-    int rc = pl__session_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
+    int rc = pl__session_set_deadline(c, PL_LISTENER_HELLO_MS);
     if (rc == PL_OK) {
         c->link = lk;
         lk->c = c;
@@ -55,12 +113,7 @@ int pl__listener_take(pl_listener *l, pl_link *lk)
     l->pending = c;
     l->n_pending++;
     pl__session_update_interest(c);
-    if (l->n_pending > PL_LISTENER_MAX_PENDING) {
-        pl_session *oldest = l->pending;
-        while (oldest->lnext)
-            oldest = oldest->lnext;
-        pl__session_fail(oldest, PL_ERR_TIMEOUT);
-    }
+    make_room(l, c);
     return PL_OK;
 }
 

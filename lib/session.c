@@ -535,6 +535,8 @@ int pl__session_input(pl_session *c, const uint8_t *buf, size_t n)
             return 0;
         }
     }
+    if (c->listener && !c->heard && !pl__listener_heard(c))
+        return 0;
     return input_done(c);
 }
 

@@ -27,9 +27,13 @@
 /* RFC 8305 section 5 recommends 250 ms between connection attempts. */
 #define PL_HE_STAGGER_MS 250
 #define PL_CONNECT_TIMEOUT_MS 10000
-/* Connections in handshake held by a listener, and how long each may take. */
+/* Connections in handshake held by a listener (at most so many from one
+ * source address), how long each may take, and how long one may stay
+ * silent before its first Hello. */
 #define PL_LISTENER_MAX_PENDING 64
+#define PL_LISTENER_MAX_PER_SOURCE 8
 #define PL_LISTENER_HANDSHAKE_MS 10000
+#define PL_LISTENER_HELLO_MS 2000
 /* One read from a link. */
 #define PL_READ_CHUNK 65536
 /* Pairing failures a listener keeps for its callback until the loop delivers them. */
@@ -51,6 +55,8 @@ typedef struct pl_link_ops {
     void (*close)(pl_link *lk);
     /* The peer's address as text, or PL_ERR_STATE (no address). */
     int (*peer_string)(const pl_link *lk, char *buf, size_t cap);
+    /* The peer's address (port aside): PL_OK, or PL_ERR_STATE (none). May be NULL. */
+    int (*peer_addr)(const pl_link *lk, pl_address *out);
 } pl_link_ops;
 
 /* The common head of every link. */
@@ -89,6 +95,7 @@ struct pl_session {
     /* Accepted and still in handshake: owned by this listener. */
     pl_listener *listener;
     pl_session *lnext;
+    int heard; /* ... and its first Hello came: the handshake's whole deadline applies */
 
     /* The session across connections: its clocked policy and the one
      * timer that serves it. */
@@ -193,6 +200,9 @@ int pl__listener_take(pl_listener *l, pl_link *lk);
 void pl__listener_unlink(pl_session *c);
 void pl__listener_destroy(pl_listener *l);
 void pl__listener_news(pl_listener *l);
+/* Input reached a handshake of l (c->listener): after the first Hello,
+ * the deadline becomes the whole handshake's. Returns 0 if c ended. */
+int pl__listener_heard(pl_session *c);
 int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out);
 
 /* ---------------------------------------------------------------- node.c */

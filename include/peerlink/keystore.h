@@ -12,7 +12,9 @@
  * reported as PL_ERR_CORRUPT, never trusted and never a crash.
  *
  * Threading: a pl_keystore is not thread-safe; use it from one thread
- * (the loop's). Secrets read from it are wiped after use.
+ * (the loop's). Secrets read from it are wiped after use; the identity's
+ * secret key is kept from its first use until pl_keystore_free(), which
+ * wipes it (a listener needs it for every connection).
  */
 #ifndef PEERLINK_KEYSTORE_H
 #define PEERLINK_KEYSTORE_H

@@ -449,8 +449,7 @@ PL_EXPORT int pl_listener_new_detached(pl_node *node, pl_accept_cb cb, void *use
 /**
  * An inbound pipe for the listener (any listener, detached or not): the
  * responder's handshake runs on it under the listener's pairing policy
- * and deadline (10 s), among at most 64 pending handshakes (past that
- * the oldest is dropped). Then either the accept callback gets a new
+ * and deadlines (see pl_listener_pending()). Then either the accept callback gets a new
  * session, or an interrupted session with the same peer continues on
  * the pipe, whatever link it had before (PL_SESSION_RESUMED on that
  * session). *out is the pipe's handle for pl_channel_input(); a pipe
@@ -560,9 +559,13 @@ PL_EXPORT int pl_listener_set_max_message(pl_listener *l, size_t max);
 PL_EXPORT int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepalive_ms);
 
 /**
- * Number of accepted sockets still in the handshake (not yet handed to
- * the accept callback). At most 64 are held; past that, the oldest
- * is dropped.
+ * Number of connections and pipes still in the handshake (not yet handed
+ * to the accept callback). Each has 2 s to send its first Hello, then
+ * 10 s for the whole handshake. At most 64 are held, and at most 8 from
+ * one source address: past 8 from one address, that address's oldest is
+ * dropped; past 64, the oldest that has not sent its Hello, or else the
+ * oldest of all. So a flood of connections from one host, or of silent
+ * ones, does not push out a peer that is well into its handshake.
  */
 PL_EXPORT size_t pl_listener_pending(const pl_listener *l);
 

@@ -563,6 +563,24 @@ static void test_dir_stale_tmp_ignored(void **state)
 
 /* -------------------------------------------------------------- corruption */
 
+/* The identity as a keystore that has not read it yet sees it (one that
+ * has keeps the key it read). */
+static int identity_anew(fixture *f, uint8_t id[PL_ID_SIZE])
+{
+    pl_keystore *k = open_dir_ok(f);
+    int rc = pl_keystore_identity(k, id);
+    pl_keystore_free(k);
+    return rc;
+}
+
+static int secret_anew(fixture *f, uint8_t sk[64])
+{
+    pl_keystore *k = open_dir_ok(f);
+    int rc = pl__keystore_identity_secret(k, sk);
+    pl_keystore_free(k);
+    return rc;
+}
+
 static void test_corrupt_identity(void **state)
 {
     fixture *f = *state;
@@ -573,11 +591,16 @@ static void test_corrupt_identity(void **state)
     size_t n = read_item_file(f, "identity", good, sizeof good);
     assert_int_equal(n, 87);
 
-    /* Every single flipped byte is caught, and the item is never replaced. */
+    /* Every single flipped byte is caught (by a keystore that reads the
+     * item: one that has read it keeps the key), and the item is never
+     * replaced. */
     for (size_t off = 0; off < n; off++) {
         flip_byte(f, "identity", off);
-        assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
-        assert_int_equal(pl__keystore_identity_secret(ks, sk), PL_ERR_CORRUPT);
+        pl_keystore *fresh = open_dir_ok(f);
+        assert_int_equal(pl_keystore_identity(fresh, id), PL_ERR_CORRUPT);
+        assert_int_equal(pl__keystore_identity_secret(fresh, sk), PL_ERR_CORRUPT);
+        pl_keystore_free(fresh);
+        assert_int_equal(pl_keystore_identity(ks, id), PL_OK);
         assert_int_equal(read_item_file(f, "identity", now, sizeof now), n);
         assert_memory_not_equal(now, good, n);
         write_item_file(f, "identity", good, n);
@@ -586,40 +609,40 @@ static void test_corrupt_identity(void **state)
 
     /* Truncated, empty, extended. */
     write_item_file(f, "identity", good, n - 1);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     write_item_file(f, "identity", good, 10);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     write_item_file(f, "identity", good, 0);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     memcpy(now, good, n);
     now[n] = 0;
     write_item_file(f, "identity", now, n + 1);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
 
     /* Valid checksums over wrong contents. */
     uint8_t item[PL_KEYSTORE_MAX_ITEM];
     size_t m = test_seal("PLK2", 1, good + 7, 64, item);
     write_item_file(f, "identity", item, m);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     m = test_seal("PLK1", 2, good + 7, 64, item); /* wrong type */
     write_item_file(f, "identity", item, m);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     m = test_seal("PLK1", 1, good + 7, 63, item); /* wrong payload size */
     write_item_file(f, "identity", item, m);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     uint8_t sk2[64];
     memcpy(sk2, good + 7, 64);
     sk2[40] ^= 1; /* public half does not match the seed */
     m = test_seal("PLK1", 1, sk2, 64, item);
     write_item_file(f, "identity", item, m);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
-    assert_int_equal(pl__keystore_identity_secret(ks, sk), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
+    assert_int_equal(secret_anew(f, sk), PL_ERR_CORRUPT);
     /* The length field disagrees with the size (checksum still valid). */
     m = test_seal("PLK1", 1, good + 7, 64, item);
     item[6] = 63;
     crypto_generichash(item + 7 + 64, 16, item, 7 + 64, NULL, 0);
     write_item_file(f, "identity", item, m);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
 
     /* Larger than an item may be. */
     memset(item, 0, sizeof item);
@@ -630,7 +653,7 @@ static void test_corrupt_identity(void **state)
     assert_int_equal(fwrite(item, 1, sizeof item, fp), sizeof item);
     assert_int_equal(fputc(0, fp), 0);
     fclose(fp);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_size, PL_KEYSTORE_MAX_ITEM + 1); /* not replaced */
@@ -638,12 +661,12 @@ static void test_corrupt_identity(void **state)
     /* A directory under the item's name. */
     assert_int_equal(unlink(p), 0);
     assert_int_equal(mkdir(p, 0700), 0);
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    assert_int_equal(identity_anew(f, id), PL_ERR_CORRUPT);
     assert_int_equal(rmdir(p), 0);
 
-    /* Deleted: a new identity is made. */
+    /* Deleted: a new identity is made (the keystore that read the old one keeps it). */
     uint8_t fresh[PL_ID_SIZE];
-    assert_int_equal(pl_keystore_identity(ks, fresh), PL_OK);
+    assert_int_equal(identity_anew(f, fresh), PL_OK);
     assert_memory_not_equal(fresh, good + 7 + 32, PL_ID_SIZE);
     sodium_memzero(good, sizeof good);
     sodium_memzero(now, sizeof now);
@@ -975,8 +998,10 @@ static void test_custom_store(void **state)
     assert_non_null(ks);
 
     check_identity(ks);
+    int calls = s->calls;
     check_identity(ks);
     assert_int_equal(s->identity_puts, 1); /* created once */
+    assert_int_equal(s->calls, calls);      /* and read once: a listener does not read it per connection */
     assert_true(s->calls > 0);
     assert_true(ts_find(s, "identity") >= 0);
     check_peers(ks);
@@ -1011,7 +1036,13 @@ static void test_custom_store(void **state)
     s->lie_size = 1;
     assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_CORRUPT);
     uint8_t id[PL_ID_SIZE];
-    assert_int_equal(pl_keystore_identity(ks, id), PL_ERR_CORRUPT);
+    pl_keystore_ops unfreed = ts_ops; /* a second keystore on the store, which reads the identity anew */
+    unfreed.free = NULL;
+    pl_keystore *fresh;
+    assert_int_equal(pl_keystore_new(&unfreed, s, &fresh), PL_OK);
+    assert_int_equal(pl_keystore_identity(fresh, id), PL_ERR_CORRUPT);
+    pl_keystore_free(fresh);
+    assert_int_equal(pl_keystore_identity(ks, id), PL_OK); /* read before: kept */
     s->lie_size = 0;
     s->lie_null = 1;
     assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_CORRUPT);
@@ -1023,11 +1054,14 @@ static void test_custom_store(void **state)
     assert_int_equal(pl__keystore_save_peer(ks, &a), PL_ERR_IO);
     s->fail_put = 0;
 
-    /* The identity is created only when missing: a failing put is reported. */
+    /* The identity is created only when missing: a failing put is reported
+     * (to a keystore that had not read it yet). */
     assert_int_equal(ts_del(s, "identity"), PL_OK);
     s->fail_put = PL_ERR_IO;
     uint8_t sk[64];
-    assert_int_equal(pl__keystore_identity_secret(ks, sk), PL_ERR_IO);
+    assert_int_equal(pl_keystore_new(&unfreed, s, &fresh), PL_OK);
+    assert_int_equal(pl__keystore_identity_secret(fresh, sk), PL_ERR_IO);
+    pl_keystore_free(fresh);
     s->fail_put = 0;
 
     pl_keystore_free(ks);

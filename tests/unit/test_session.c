@@ -404,6 +404,77 @@ static void test_pair_then_reconnect_without_code(void **state)
     assert_int_equal(f->accepted, 0);
 }
 
+/* Open n silent connections to port; from 127.0.0.2 (one source), or from
+ * n sources (127.0.1.1, 127.0.1.2, ...). */
+static void flood(int *fds, int n, uint16_t port, int many_sources)
+{
+    struct sockaddr_in dst = {0}, src = {0};
+    dst.sin_family = src.sin_family = AF_INET;
+    dst.sin_port = htons(port);
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        src.sin_addr.s_addr = htonl(many_sources ? 0x7F000100u + (uint32_t)i + 1 : 0x7F000002u);
+        assert_int_equal(bind(fds[i], (struct sockaddr *)&src, sizeof src), 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&dst, sizeof dst), 0);
+    }
+}
+
+/* A flood of silent connections while a paired peer reconnects from
+ * 127.0.0.1, ten times: each reconnect completes.
+ * - Even rounds: 100 from one source (127.0.0.2), arriving with the
+ *   reconnect: the listener holds at most 8 handshakes per source.
+ * - Odd rounds: 100 from 100 sources, arriving while the reconnecting
+ *   peer is in its handshake (its loop stops after its Hello): past 64
+ *   pending, connections that have not sent a Hello go first. */
+static void test_flood_does_not_stall_a_reconnect(void **state)
+{
+    fixture *f = *state;
+    enum { FLOOD = 100, ROUNDS = 10 };
+    pl_address a = v4("127.0.0.1");
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    run_until(f, &f->accepted);
+    reset_sides(f);
+    f->code = NULL; /* paired: from now on, stored keys */
+    /* The reconnecting peer's own loop, so that it can stand still mid-handshake. */
+    pl_loop *loop2;
+    pl_node *node2;
+    assert_int_equal(pl_loop_new(&loop2), PL_OK);
+    assert_int_equal(pl_node_new(pl_loop_get_poll(loop2), f->cli_ks, &node2), PL_OK);
+    int completed = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        int fds[FLOOD];
+        pl_service svc = {"t", "_peerlink._tcp", "local", "localhost", pl_listener_port(f->l), NULL, 1, &a};
+        if (r % 2 == 0) {
+            assert_int_equal(pl_connect(f->cli_node, &svc, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
+            flood(fds, FLOOD, pl_listener_port(f->l), 0);
+        } else {
+            assert_int_equal(pl_connect(node2, &svc, 5000, on_conn, &f->cli, &f->cli.conn), PL_OK);
+            for (int i = 0; i < 5; i++)
+                pl_loop_iterate(loop2, 10); /* connected, Hello sent; then it stands still */
+            for (int i = 0; i < 5; i++)
+                pl_loop_iterate(f->loop, 10); /* the listener takes the Hello and answers */
+            assert_int_equal(f->cli.open, 0);
+            flood(fds, FLOOD, pl_listener_port(f->l), 1);
+        }
+        int64_t end = now_ms() + 5000;
+        while (!f->cli.open && !f->cli.closed && now_ms() < end) {
+            assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+            assert_true(pl_loop_iterate(loop2, 0) >= 0);
+        }
+        completed += f->cli.open;
+        assert_true(pl_listener_pending(f->l) <= 64);
+        for (int i = 0; i < FLOOD; i++)
+            close(fds[i]);
+        reset_sides(f);
+    }
+    pl_node_free(node2);
+    pl_loop_free(loop2);
+    assert_int_equal(completed, ROUNDS);
+}
+
 static void test_wrong_code_fails_on_both_sides(void **state)
 {
     fixture *f = *state;
@@ -964,6 +1035,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listener_survives_1000_silent_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_peer_is_dropped_silently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pair_then_reconnect_without_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_does_not_stall_a_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_code_fails_on_both_sides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_paired_without_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_byte_channel, setup, teardown),

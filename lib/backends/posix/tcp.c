@@ -70,9 +70,9 @@ static void fd_close(pl_link *lk)
     free(f);
 }
 
-static int fd_peer_string(const pl_link *lk, char *buf, size_t cap)
+/* The peer's address and port (an IPv4 peer of a dual-stack socket as IPv4). */
+static int peer_of(const fd_link *f, pl_address *out, uint16_t *port_out)
 {
-    const fd_link *f = (const fd_link *)lk;
     pl_address a = {0};
     uint16_t port;
     if (f->peer_len && f->peer.ss_family == AF_INET6) {
@@ -94,16 +94,34 @@ static int fd_peer_string(const pl_link *lk, char *buf, size_t cap)
     } else {
         return PL_ERR_STATE; /* not an IP socket */
     }
+    *out = a;
+    *port_out = port;
+    return PL_OK;
+}
+
+static int fd_peer_addr(const pl_link *lk, pl_address *out)
+{
+    uint16_t port;
+    return peer_of((const fd_link *)lk, out, &port);
+}
+
+static int fd_peer_string(const pl_link *lk, char *buf, size_t cap)
+{
+    pl_address a;
+    uint16_t port;
+    int err = peer_of((const fd_link *)lk, &a, &port);
+    if (err != PL_OK)
+        return err;
     char host[PL_ADDRSTRLEN];
-    int err = pl_address_to_string(&a, host, sizeof host);
+    err = pl_address_to_string(&a, host, sizeof host);
     if (err != PL_OK)
         return err;
     int n = snprintf(buf, cap, a.family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
     return (n < 0 || (size_t)n >= cap) ? PL_ERR_TOO_LARGE : PL_OK;
 }
 
-static const pl_link_ops tcp_ops = {"tcp", fd_interest, fd_flush_once, fd_close, fd_peer_string};
-static const pl_link_ops fd_ops = {"fd", fd_interest, fd_flush_once, fd_close, fd_peer_string};
+static const pl_link_ops tcp_ops = {"tcp", fd_interest, fd_flush_once, fd_close, fd_peer_string, fd_peer_addr};
+static const pl_link_ops fd_ops = {"fd", fd_interest, fd_flush_once, fd_close, fd_peer_string, fd_peer_addr};
 
 /* Returns 0 if the session ended (or the link moved on). */
 static int do_read(pl_session *c, int fd)
