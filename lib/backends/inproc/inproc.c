@@ -103,13 +103,13 @@ static void kicked(pl_timeout *t, void *userdata)
     }
     if (!pl__session_start_if_idle(c))
         return;
-    size_t had = pl_buf_size(&e->in);
-    int on = pl__session_feed(c, &e->head, &e->in);
-    if (pl_buf_size(&e->in) < had && e->peer && e->peer->blocked) {
-        e->peer->blocked = 0; /* room for what it waits to write */
+    /* Room for what the peer waits to write: told before feeding, as
+     * feeding may end the session and free this end. */
+    if (pl_buf_size(&e->in) && !pl__session_input_full(c) && e->peer && e->peer->blocked) {
+        e->peer->blocked = 0;
         kick_soon(e->peer);
     }
-    if (!on)
+    if (!pl__session_feed(c, &e->head, &e->in))
         return;
     if (e->eof && !pl_buf_size(&e->in)) {
         e->eof = 0;
