@@ -1,18 +1,20 @@
 // swift-tools-version:6.0
 //
-// PeerLink for Swift: the C library as the module CPeerLink (a module map
-// over its public headers, checked by scripts/check-modulemap) and an
+// PeerLink for Swift: the C library as the module CPeerLink and an
 // async/await layer, PeerLink, in the Swift 6 language mode.
 //
-// Built and tested on Linux by tests/swift.sh (make check-swift, run by
-// `scripts/quickstart test`) against the library built from this tree.
-// CPeerLink is a system library target found through pkg-config: an
-// installed libpeerlink (./configure && make install), or the .pc file
-// tests/swift.sh writes for a build tree. For iOS, tvOS and macOS apps,
-// scripts/build-xcframework (run on a Mac) makes CPeerLink.xcframework, and
-// Package-xcframework.swift is this manifest with CPeerLink as that binary
-// target (docs/APPLE.md, "Using PeerLink from Swift").
+// CPeerLink is, when CPeerLink.xcframework is next to this file (made on
+// a Mac by scripts/build-xcframework: libpeerlink with its
+// Network.framework backend, libsodium and the protobuf-c runtime, for
+// iOS, tvOS and macOS), that binary target; otherwise a system library
+// found through pkg-config: an installed libpeerlink (./configure && make
+// install), or the .pc file tests/swift.sh writes for a build tree, which
+// is how this package is built and tested on Linux (make check-swift, run
+// by scripts/quickstart test). See docs/APPLE.md, "Using PeerLink from Swift".
+import Foundation
 import PackageDescription
+
+let xcframework = FileManager.default.fileExists(atPath: Context.packageDirectory + "/CPeerLink.xcframework")
 
 let package = Package(
     name: "PeerLink",
@@ -21,7 +23,9 @@ let package = Package(
         .library(name: "PeerLink", targets: ["PeerLink"]),
     ],
     targets: [
-        .systemLibrary(name: "CPeerLink", path: "Sources/CPeerLink", pkgConfig: "peerlink"),
+        xcframework
+            ? .binaryTarget(name: "CPeerLink", path: "CPeerLink.xcframework")
+            : .systemLibrary(name: "CPeerLink", path: "Sources/CPeerLink", pkgConfig: "peerlink"),
         .target(name: "PeerLink", dependencies: ["CPeerLink"], path: "Sources/PeerLink"),
         .testTarget(name: "PeerLinkTests", dependencies: ["PeerLink"], path: "Tests/PeerLinkTests"),
     ],

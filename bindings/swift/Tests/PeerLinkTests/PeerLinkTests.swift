@@ -39,6 +39,17 @@ struct Peers {
         server = try await Node(loop: loop, keystore: Keystore(inMemory: ()))
         client = try await Node(loop: loop, keystore: Keystore(inMemory: ()))
     }
+
+    /// A listener "Kitchen" on the server, and a session the client paired with it over TCP.
+    func paired() async throws -> (Listener, client: Session, server: Session) {
+        let listener = try await Listener(node: server, name: "Kitchen", pairing: .code(code))
+        let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
+        let node = client
+        let c = try await within { try await Session.connect(to: service, node: node, code: code) }
+        var accepted = listener.sessions.makeAsyncIterator()
+        let s = try #require(await accepted.next())
+        return (listener, c, s)
+    }
 }
 
 func message(_ i: Int, size: Int = 64) -> Data {
@@ -102,11 +113,7 @@ func index(of d: Data) -> Int {
 
 @Test(.timeLimit(.minutes(1))) func sendWaitsUnderBackpressureAndLosesNothing() async throws {
     let p = try await Peers()
-    let listener = try await Listener(node: p.server, name: "Kitchen", pairing: .code(code))
-    let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
-    let client = try await within { try await Session.connect(to: service, node: p.client, code: code) }
-    var accepted = listener.sessions.makeAsyncIterator()
-    let server = try #require(await accepted.next())
+    let (_, client, server) = try await p.paired() // the listener may go: accepted sessions live on
     try await client.setSendLimit(4096)
     let count = 300
     let sender = Task {
@@ -136,11 +143,7 @@ final class Tally: @unchecked Sendable {
 /// reads, everything arrives, once and in order.
 @Test(.timeLimit(.minutes(1))) func slowReaderHoldsBackTheSender() async throws {
     let p = try await Peers()
-    let listener = try await Listener(node: p.server, name: "Kitchen", pairing: .code(code))
-    let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
-    let client = try await within { try await Session.connect(to: service, node: p.client, code: code) }
-    var accepted = listener.sessions.makeAsyncIterator()
-    let server = try #require(await accepted.next())
+    let (_, client, server) = try await p.paired() // the listener may go: accepted sessions live on
     let count = 8000, sent = Tally()
     let sender = Task {
         for i in 0..<count {
@@ -277,12 +280,8 @@ final class MemoryChannel: ByteChannel, @unchecked Sendable {
     do {
         let p = try await Peers()
         weakLoop = p.loop
-        let listener = try await Listener(node: p.server, name: "Kitchen", pairing: .code(code))
+        let (listener, client, server) = try await p.paired()
         weakListener = listener
-        let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
-        let client = try await within { try await Session.connect(to: service, node: p.client, code: code) }
-        var accepted = listener.sessions.makeAsyncIterator()
-        let server = try #require(await accepted.next())
         weakSessionRef = client.cReference
         weakServerRef = server.cReference
         try await client.send(Data("open and in use".utf8))
