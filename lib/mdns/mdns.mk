@@ -23,9 +23,11 @@ endif
 
 # ---------------------------------------------------------------- fuzzing
 if ENABLE_FUZZING
-FUZZ_TARGETS += tests/fuzz/fuzz_dns
+FUZZ_TARGETS += tests/fuzz/fuzz_dns tests/fuzz/fuzz_mdns
 tests_fuzz_fuzz_dns_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_dns_LDADD = lib/libplcore.la
+tests_fuzz_fuzz_mdns_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_mdns_LDADD = lib/libplcore.la
 endif
 
 # ---------------------------------------------------------------- integration tests
@@ -36,4 +38,4 @@ INTEGRATION_TESTS += \
 	tests/integration/mdns_zeroconf.sh \
 	tests/integration/mdns_legacy_offlink.sh
 
-EXTRA_DIST += tests/fuzz/fuzz_dns.c
+EXTRA_DIST += tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_mdns.c
