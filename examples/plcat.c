@@ -81,11 +81,9 @@ static void finish(app *a, int status)
     pl_loop_quit(a->loop);
 }
 
-static void die_usage(const char *msg)
+static void usage(FILE *out)
 {
-    if (msg)
-        fprintf(stderr, "%s: %s\n", prog, msg);
-    fprintf(stderr,
+    fprintf(out,
             "usage: %s -l [-n NAME] [-t TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--code CODE]\n"
             "                [--max-attempts N] [--keys DIR] [--backend NAME] [--resume SECONDS]\n"
             "       %s -b [-t TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
@@ -94,7 +92,23 @@ static void die_usage(const char *msg)
             "       %s --list-paired [--keys DIR]\n"
             "       %s --forget NAME [--keys DIR]\n",
             prog, prog, prog, prog, prog);
+}
+
+/* A usage error: what is wrong (getopt said it already if msg is NULL), and where to look. */
+static void die_usage(const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "%s: %s\n", prog, msg);
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
     exit(EXIT_USAGE);
+}
+
+/* The program's short name: its file name (libtool's "lt-" wrapper prefix aside). */
+static const char *short_name(const char *argv0)
+{
+    const char *s = strrchr(argv0, '/');
+    s = s ? s + 1 : argv0;
+    return strncmp(s, "lt-", 3) == 0 ? s + 3 : s;
 }
 
 /* The status plcat exits with for an error of the library. */
@@ -619,6 +633,8 @@ static int parse_txt(app *a, const char *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc > 0 && argv[0] && argv[0][0])
+        argv[0] = (char *)(prog = short_name(argv[0])); /* getopt's messages use it too */
     enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS, OPT_RESUME,
            OPT_ADDRESS };
     static const struct option longopts[] = {
@@ -693,7 +709,9 @@ int main(int argc, char **argv)
             }
             break;
         }
-        case 'h': die_usage(NULL); break;
+        case 'h':
+            usage(stdout);
+            return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
         case 'V': printf("plcat (peerlink) %s\n", pl_version()); return 0;
         default: die_usage(NULL);
         }

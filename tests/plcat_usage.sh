@@ -1,0 +1,29 @@
+#!/bin/sh
+# plcat's usage habits, as nc's and the GNU tools': --help on standard
+# output with status 0; a usage error is what is wrong plus "Try 'plcat
+# --help'" on standard error, status 2, under the program's short name.
+set -u
+plcat=${top_builddir:-.}/examples/plcat
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pl-usage.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "plcat_usage: $*"; exit 1; }
+
+"$plcat" --help >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || fail "--help exited with $rc"
+grep -q '^usage: plcat -l ' "$tmp/out" || fail "--help did not print the usage on stdout: $(cat "$tmp/out")"
+[ ! -s "$tmp/err" ] || fail "--help wrote to stderr: $(cat "$tmp/err")"
+
+"$plcat" --bogus >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 2 ] || fail "an unknown option exited with $rc, not 2"
+[ ! -s "$tmp/out" ] || fail "a usage error wrote to stdout"
+[ "$(wc -l <"$tmp/err")" = 2 ] || fail "a usage error is not two lines: $(cat "$tmp/err")"
+head -n 1 "$tmp/err" | grep -q "^plcat: unrecognized option '--bogus'$" || fail "first line: $(head -n 1 "$tmp/err")"
+tail -n 1 "$tmp/err" | grep -qx "Try 'plcat --help' for more information." || fail "second line: $(tail -n 1 "$tmp/err")"
+
+"$plcat" -l -b >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 2 ] || fail "-l -b exited with $rc, not 2"
+head -n 1 "$tmp/err" | grep -q '^plcat: -l, -b' || fail "first line: $(head -n 1 "$tmp/err")"
+echo "plcat_usage: --help on stdout (0); usage errors: one line and a pointer to --help on stderr (2)"
