@@ -732,6 +732,8 @@ int main(int argc, char **argv)
             die_usage("name the instance to connect to");
         a.name = argv[optind];
     }
+    if (a.wait_s && a.listen)
+        die_usage("-w goes with -b or with connecting to NAME, not with -l");
     if ((a.keep || a.port || pl_txt_count(a.txt) || a.max_attempts) && !a.listen)
         die_usage("-k, -p, -T and --max-attempts go with -l");
     if (a.json && !a.browse)

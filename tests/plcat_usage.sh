@@ -26,4 +26,9 @@ tail -n 1 "$tmp/err" | grep -qx "Try 'plcat --help' for more information." || fa
 rc=$?
 [ "$rc" = 2 ] || fail "-l -b exited with $rc, not 2"
 head -n 1 "$tmp/err" | grep -q '^plcat: -l, -b' || fail "first line: $(head -n 1 "$tmp/err")"
+# -w means nothing to a listener: refused, never silently ignored.
+"$plcat" -l -w 5 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 2 ] || fail "-l -w exited with $rc, not 2"
+head -n 1 "$tmp/err" | grep -q '^plcat: -w goes with -b or with connecting' || fail "-l -w: $(head -n 1 "$tmp/err")"
 echo "plcat_usage: --help on stdout (0); usage errors: one line and a pointer to --help on stderr (2)"
