@@ -111,6 +111,37 @@ static const char *short_name(const char *argv0)
     return strncmp(s, "lt-", 3) == 0 ? s + 3 : s;
 }
 
+/* What a peer or any advertiser chose (names, TXT) goes to the terminal
+ * escaped, as avahi-browse does: a control byte, DEL or a backslash as
+ * \DDD (its decimal value), so that nobody can put escape sequences on
+ * the user's screen or break the one-record-a-line output. */
+static void put_escaped(FILE *f, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\')
+            fprintf(f, "\\%03u", p[i]);
+        else
+            putc(p[i], f);
+    }
+}
+
+/* s escaped into a buffer of its own (one of four, for up to four in one printf). */
+static const char *esc(const char *s)
+{
+    static char bufs[4][4 * 256 + 1];
+    static unsigned next;
+    char *b = bufs[next++ % 4];
+    if (!s)
+        return "";
+    FILE *f = fmemopen(b, sizeof bufs[0], "w");
+    if (!f)
+        return "?";
+    put_escaped(f, s, strnlen(s, 256));
+    fclose(f);
+    return b;
+}
+
 /* The status plcat exits with for an error of the library. */
 static int exit_for(int err)
 {
@@ -189,7 +220,7 @@ static int list_paired(app *a)
         pl_id_to_string(peers[i].id, id, sizeof id);
         if (gmtime_r(&t, &tm))
             strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        printf("%s\t%s\t%s\n", peers[i].name, when, id);
+        printf("%s\t%s\t%s\n", esc(peers[i].name), when, id);
     }
     free(peers);
     return 0;
@@ -316,7 +347,7 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
         break;
     case PL_SESSION_OPEN:
         fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_session_paired(c) ? "paired with" : "authenticated",
-                pl_session_peer_name(c));
+                esc(pl_session_peer_name(c)));
         if (a->stdin_eof)
             pl_session_shutdown(c);
         stdin_interest(a);
@@ -366,7 +397,7 @@ static void on_accept(pl_listener *l, pl_session *c, void *userdata)
     char peer[PL_ADDRSTRLEN + 16] = "?";
     pl_session_peer_string(c, peer, sizeof peer);
     fprintf(stderr, "%s: %s \"%s\" from %s\n", prog, pl_session_paired(c) ? "paired with" : "authenticated",
-            pl_session_peer_name(c), peer);
+            esc(pl_session_peer_name(c)), peer);
     a->conn = c;
     pl_session_set_callback(c, conn_event, a);
     pl_session_set_send_limit(c, SEND_LIMIT);
@@ -448,7 +479,7 @@ static int run_listen(app *a)
 
 static void print_plain(const char *sign, const pl_service *s)
 {
-    printf("%s %s\t%u\t", sign, s->name, s->port);
+    printf("%s %s\t%u\t", sign, esc(s->name), s->port);
     for (size_t i = 0; i < s->n_addresses; i++) {
         char buf[PL_ADDRSTRLEN];
         if (pl_address_to_string(&s->addresses[i], buf, sizeof buf) == PL_OK)
@@ -459,10 +490,10 @@ static void print_plain(const char *sign, const pl_service *s)
         const void *val;
         size_t len;
         pl_txt_at(s->txt, i, &key, &val, &len);
-        printf("\t%s", key);
+        printf("\t%s", esc(key));
         if (val) {
             putchar('=');
-            fwrite(val, 1, len, stdout);
+            put_escaped(stdout, val, len);
         }
     }
     putchar('\n');

@@ -42,4 +42,19 @@ a=$(sha256sum <"$PL_TMP/data" | cut -d' ' -f1)
 b=$(sha256sum <"$(pl_out listen)" | cut -d' ' -f1)
 [ "$a" = "$b" ] || pl_fail "the listener received other bytes than were sent"
 grep -q '^plcat: paired with "Loop Side"' "$PL_TMP/send.err" || pl_fail "the connector did not report pairing"
+
+pl_log "step: plain browse output escapes what an advertiser chose, one record a line"
+pl_require_prog "$PL_PROBE"
+pl_start esc fifo "$PL_PROBE" --backend mdns publish "Esc Test" "$PL_TYPE" 4321 $'e=\e[31m\tx\\'
+pl_wait_for_line "$(pl_out esc)" '^established Esc Test$' 15 >/dev/null
+rc=0
+pl_run 30 "$PLCAT" --backend mdns -b -w 4 >"$PL_TMP/plain.out" 2>"$PL_TMP/plain.err" || rc=$?
+[ "$rc" = 0 ] || { pl_dump "$PL_TMP/plain.err"; pl_fail "plcat -b exited with status $rc"; }
+grep -F 'Esc Test' "$PL_TMP/plain.out" | grep -qF 'e=\027[31m\009x\092' ||
+	{ pl_dump "$PL_TMP/plain.out"; pl_fail "the TXT value was not escaped as \\DDD"; }
+if LC_ALL=C grep -q $'\e' "$PL_TMP/plain.out"; then
+	pl_fail "an escape byte reached the terminal"
+fi
+pl_send esc quit
+pl_expect_exit esc 0 10
 pl_log "PASS"
