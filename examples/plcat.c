@@ -742,8 +742,12 @@ int main(int argc, char **argv)
         }
         case 'h':
             usage(stdout);
+            pl_txt_free(a.txt);
             return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
-        case 'V': printf("plcat (peerlink) %s\n", pl_version()); return 0;
+        case 'V':
+            printf("plcat (peerlink) %s\n", pl_version());
+            pl_txt_free(a.txt);
+            return 0;
         default: die_usage(NULL);
         }
     }
