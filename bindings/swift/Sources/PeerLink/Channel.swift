@@ -10,8 +10,11 @@ import Network
 public protocol ByteChannel: AnyObject, Sendable {
     /// Send bytes; call completion once they were taken (with an error if the pipe failed).
     func write(_ data: Data, completion: @escaping @Sendable (Error?) -> Void)
-    /// Deliver every chunk that arrives to receive, in order; an empty chunk means the end.
-    func start(receive: @escaping @Sendable (Data) -> Void)
+    /// Deliver the next chunk that arrives to completion, once (an empty chunk: the end). The
+    /// session asks for the next only after it took this one: a session that holds all it
+    /// may stops asking, so the pipe's own flow control holds the peer back (NWConnection's
+    /// receive works this way).
+    func receive(_ completion: @escaping @Sendable (Data) -> Void)
     /// Release the pipe; nothing more is written or delivered.
     func close()
 }
@@ -24,7 +27,7 @@ final class ChannelGlue: @unchecked Sendable {
     let loop: Loop
     var pch: OpaquePointer? // the pl_channel; nil once closed
     var writing = false
-    var refused: [Data] = [] // input the session refused for now (PL_ERR_AGAIN), in order
+    var held: Data? // the chunk received and not yet taken by the session (it said PL_ERR_AGAIN)
 
     init(channel: ByteChannel, loop: Loop) {
         self.channel = channel
@@ -41,7 +44,7 @@ final class ChannelGlue: @unchecked Sendable {
         o.pointee.close = { ctx in
             let g = Unmanaged<ChannelGlue>.fromOpaque(ctx!).takeRetainedValue() // the C side's reference
             g.pch = nil
-            g.refused.removeAll()
+            g.held = nil
             g.channel.close()
         }
         o.pointee.input_ready = { ctx in
@@ -62,9 +65,14 @@ final class ChannelGlue: @unchecked Sendable {
             throw PeerLinkError(code: rc)
         }
         pch = ch
-        channel.start { [self] data in
+        receiveNext()
+    }
+
+    /// Ask the pipe for one chunk; it goes to the session from the loop.
+    private func receiveNext() {
+        channel.receive { [self] data in
             loop.perform { [self] in
-                refused.append(data)
+                held = data
                 feed()
             }
         }
@@ -83,14 +91,15 @@ final class ChannelGlue: @unchecked Sendable {
         return len
     }
 
-    /// On the loop: give the session what arrived, until it refuses (then input_ready comes).
+    /// On the loop: give the session the chunk that arrived; once taken, ask for the next
+    /// (refused: input_ready calls this again when the session has room).
     func feed() {
-        while let pch, let data = refused.first {
-            let rc = data.withUnsafeBytes { pl_channel_input(pch, $0.baseAddress, $0.count) }
-            if rc == PL_ERR_AGAIN.rawValue { return }
-            refused.removeFirst()
-            if rc != 0 { return pl_channel_fail(pch, rc) }
-        }
+        guard let pch, let data = held else { return }
+        let rc = data.withUnsafeBytes { pl_channel_input(pch, $0.baseAddress, $0.count) }
+        if rc == PL_ERR_AGAIN.rawValue { return }
+        held = nil
+        if rc != 0 { return pl_channel_fail(pch, rc) }
+        if !data.isEmpty { receiveNext() }
     }
 }
 
@@ -156,15 +165,15 @@ public final class NWConnectionChannel: ByteChannel, @unchecked Sendable {
     public func write(_ data: Data, completion: @escaping @Sendable (Error?) -> Void) {
         connection.send(content: data, completion: .contentProcessed { completion($0) })
     }
-    public func start(receive: @escaping @Sendable (Data) -> Void) {
-        @Sendable func next() {
-            connection.receive(minimumIncompleteLength: 1, maximumLength: 65536) { data, _, complete, error in
-                if let data, !data.isEmpty { receive(data) }
-                if complete || error != nil { receive(Data()) } else { next() }
+    public func receive(_ completion: @escaping @Sendable (Data) -> Void) {
+        if connection.state == .setup { connection.start(queue: .global()) }
+        connection.receive(minimumIncompleteLength: 1, maximumLength: 65536) { data, _, complete, error in
+            if let data, !data.isEmpty {
+                completion(data) // an end that came with it is seen at the next receive
+            } else if complete || error != nil {
+                completion(Data())
             }
         }
-        if connection.state == .setup { connection.start(queue: .global()) }
-        next()
     }
     public func close() { connection.cancel() }
 }

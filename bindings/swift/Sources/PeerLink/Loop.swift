@@ -25,13 +25,11 @@ public final class Loop: @unchecked Sendable {
     let queue: DispatchQueue
     /// The vtable handed to the C library; its userdata is this loop.
     let poll: UnsafeMutablePointer<pl_poll>
-    private let onQueue = DispatchSpecificKey<Bool>()
 
     public init(label: String = "org.peerlink.loop") {
         queue = DispatchQueue(label: label)
         poll = .allocate(capacity: 1)
         poll.initialize(to: pl_poll())
-        queue.setSpecific(key: onQueue, value: true)
         poll.pointee.size = MemoryLayout<pl_poll>.size
         poll.pointee.userdata = Unmanaged.passUnretained(self).toOpaque()
         poll.pointee.watch_new = { api, fd, events, cb, ud in
@@ -79,8 +77,6 @@ public final class Loop: @unchecked Sendable {
             queue.async { cont.resume(with: Result { try body() }) }
         }
     }
-
-    var isCurrent: Bool { DispatchQueue.getSpecific(key: onQueue) == true }
 }
 
 /// One pl_watch: a read and a write source, resumed while that event is wanted.

@@ -179,8 +179,8 @@ final class MemoryChannel: ByteChannel, @unchecked Sendable {
     private let lock = NSLock()
     private let queue = DispatchQueue(label: "memory-channel")
     weak var other: MemoryChannel?
-    private var receiver: (@Sendable (Data) -> Void)?
-    private var early: [Data] = []
+    private var pending: (@Sendable (Data) -> Void)? // a receive waiting for a chunk
+    private var inbox: [Data] = []                     // chunks waiting for a receive
     private var broken = false
 
     static func pair() -> (MemoryChannel, MemoryChannel) {
@@ -197,23 +197,32 @@ final class MemoryChannel: ByteChannel, @unchecked Sendable {
         completion(nil)
     }
 
-    func start(receive: @escaping @Sendable (Data) -> Void) {
-        let waiting: [Data] = lock.withLock {
-            receiver = receive
-            defer { early.removeAll() }
-            return early
+    func receive(_ completion: @escaping @Sendable (Data) -> Void) {
+        let ready: Data? = lock.withLock {
+            if inbox.isEmpty {
+                pending = completion
+                return nil
+            }
+            return inbox.removeFirst()
         }
-        for d in waiting { queue.async { receive(d) } }
+        if let ready { queue.async { completion(ready) } }
     }
 
     fileprivate func deliver(_ data: Data) {
         let r: (@Sendable (Data) -> Void)? = lock.withLock {
             if broken { return nil }
-            if receiver == nil { early.append(data) }
-            return receiver
+            guard let r = pending else {
+                inbox.append(data)
+                return nil
+            }
+            pending = nil
+            return r
         }
         if let r { queue.async { r(data) } }
     }
+
+    /// Chunks that arrived and that nobody has asked for yet.
+    var unread: Int { lock.withLock { inbox.count } }
 
     func close() { cut() }
 
@@ -268,6 +277,46 @@ final class MemoryChannel: ByteChannel, @unchecked Sendable {
     try await client.finish()
     try await server.finish()
     #expect(await clientEvents.next() == .closed(nil))
+}
+
+/// A sender that does not wait for the reader (here: a send limit of 16 MiB,
+/// four times what the reading session holds unread) fills the pipe, not
+/// the reader's memory: the session takes one chunk at a time and stops
+/// asking the pipe for more once it holds all it may.
+@Test(.timeLimit(.minutes(1))) func channelSessionLeavesWhatItCannotHoldInThePipe() async throws {
+    let p = try await Peers()
+    let listener = try await Listener(node: p.server, detachedAs: "aware", pairing: .code(code))
+    let (a, b) = MemoryChannel.pair()
+    try await listener.accept(b)
+    let client = try await within {
+        try await Session.over(a, role: .initiator, instance: "aware", node: p.client, code: code)
+    }
+    var accepted = listener.sessions.makeAsyncIterator()
+    let server = try #require(await accepted.next())
+    try await client.setSendLimit(16 << 20)
+    let size = 2000, count = 10_000, sent = Tally()
+    let sender = Task {
+        for i in 0..<count {
+            try await client.send(message(i, size: size))
+            sent.add()
+        }
+        try await client.finish()
+    }
+    var stopped = -1
+    for _ in 0..<60 {
+        let before = sent.value
+        try await Task.sleep(nanoseconds: 500_000_000)
+        if sent.value == before { stopped = before; break }
+    }
+    #expect(stopped > 0 && stopped < count)
+    #expect(b.unread > 0) // the rest waits in the pipe
+    var got = 0
+    for try await m in server.messages {
+        #expect(index(of: m) == got)
+        got += 1
+    }
+    try await sender.value
+    #expect(got == count)
 }
 
 // ---------------------------------------------------------------- freeing
