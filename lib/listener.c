@@ -72,7 +72,7 @@ static void make_room(pl_listener *l, pl_session *c)
     pl_session *oldest = NULL, *oldest_silent = NULL;
     for (pl_session *o = l->pending; o; o = o->lnext) {
         oldest = o;
-        if (!o->heard)
+        if (pl__silent(o))
             oldest_silent = o;
     }
     pl__session_fail(oldest_silent ? oldest_silent : oldest, PL_ERR_TIMEOUT);
@@ -80,9 +80,6 @@ static void make_room(pl_listener *l, pl_session *c)
 
 int pl__listener_heard(pl_session *c)
 {
-    if (c->eng.state <= PL_HS_HELLO)
-        return 1;
-    c->heard = 1;
     int rc = pl__session_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
     if (rc != PL_OK)
         pl__session_fail(c, rc);

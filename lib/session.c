@@ -511,6 +511,7 @@ static int input_done(pl_session *c)
 
 int pl__session_input(pl_session *c, const uint8_t *buf, size_t n)
 {
+    int was_silent = c->listener && pl__silent(c);
     size_t off = 0;
     pl_policy_input(&c->ss);
     while (off < n) {
@@ -535,7 +536,7 @@ int pl__session_input(pl_session *c, const uint8_t *buf, size_t n)
             return 0;
         }
     }
-    if (c->listener && !c->heard && !pl__listener_heard(c))
+    if (was_silent && !pl__silent(c) && !pl__listener_heard(c))
         return 0;
     return input_done(c);
 }

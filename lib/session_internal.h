@@ -95,7 +95,6 @@ struct pl_session {
     /* Accepted and still in handshake: owned by this listener. */
     pl_listener *listener;
     pl_session *lnext;
-    int heard; /* ... and its first Hello came: the handshake's whole deadline applies */
 
     /* The session across connections: its clocked policy and the one
      * timer that serves it. */
@@ -200,9 +199,11 @@ int pl__listener_take(pl_listener *l, pl_link *lk);
 void pl__listener_unlink(pl_session *c);
 void pl__listener_destroy(pl_listener *l);
 void pl__listener_news(pl_listener *l);
-/* Input reached a handshake of l (c->listener): after the first Hello,
- * the deadline becomes the whole handshake's. Returns 0 if c ended. */
+/* A handshake of l (c->listener) got its first Hello: the deadline
+ * becomes the whole handshake's. Returns 0 if c ended. */
 int pl__listener_heard(pl_session *c);
+/* Has the peer of a handshake not sent its Hello yet? */
+static inline int pl__silent(const pl_session *c) { return c->eng.state <= PL_HS_HELLO; }
 int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out);
 
 /* ---------------------------------------------------------------- node.c */

@@ -172,9 +172,3 @@ void pl__inproc_cut(pl_link *end, int status)
     e->failed = status < 0 ? status : PL_ERR_IO;
     kick_soon(e);
 }
-
-void pl__inproc_free(pl_link *end)
-{
-    if (end && end->ops == &inproc_ops && !end->c)
-        end_free((inproc_end *)end);
-}

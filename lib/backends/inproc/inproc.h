@@ -14,7 +14,5 @@ int pl__inproc_pair(const pl_poll *poll, pl_link **a, pl_link **b);
 /* Cut the pipe at end: from the loop its link fails with status (the other
  * end then reads the end of its input, as after a TCP FIN). */
 void pl__inproc_cut(pl_link *end, int status);
-/* Free an end that no session took. */
-void pl__inproc_free(pl_link *end);
 
 #endif
