@@ -1,5 +1,10 @@
-/* Error strings, version, small shared helpers. */
+/* Error strings, version, the log hook, small shared helpers. */
 #include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 
 const char *pl_strerror(int err)
 {
@@ -32,6 +37,8 @@ const char *pl_strerror(int err)
     case PL_ERR_ABORTED: return "session aborted by peer";
     case PL_ERR_PEER_RESET: return "peer lost the session";
     case PL_ERR_DUPLICATE: return "duplicate session: the other one survives";
+    case PL_ERR_PERMISSION: return "permission denied";
+    case PL_ERR_NO_INTERFACE: return "no usable network interface";
     }
     return "unknown error";
 }
@@ -39,6 +46,91 @@ const char *pl_strerror(int err)
 const char *pl_version(void)
 {
     return PACKAGE_VERSION;
+}
+
+int pl__errno_error(int e)
+{
+    switch (e) {
+    case EACCES:
+    case EPERM: return PL_ERR_PERMISSION;
+    case ENOMEM:
+    case ENOBUFS: return PL_ERR_NOMEM;
+    default: return PL_ERR_IO;
+    }
+}
+
+/* ---------------------------------------------------------------- the log hook */
+
+/* The hook is three words changed together, read by any thread: a tiny
+ * spin lock guards them (held for a few loads or stores, never while
+ * calling out), and max_level alone is atomic so that the common case,
+ * no hook or a level nobody wants, costs one load and no lock. */
+static atomic_flag log_lock = ATOMIC_FLAG_INIT;
+static atomic_int log_max = -1; /* -1: no hook */
+static pl_log_cb log_cb;
+static void *log_userdata;
+
+static void log_lock_take(void)
+{
+    while (atomic_flag_test_and_set_explicit(&log_lock, memory_order_acquire))
+        ;
+}
+
+static void log_lock_give(void)
+{
+    atomic_flag_clear_explicit(&log_lock, memory_order_release);
+}
+
+void pl_set_log(pl_log_level max_level, pl_log_cb cb, void *userdata)
+{
+    int max = (int)max_level;
+    if (max < PL_LOG_ERROR)
+        max = PL_LOG_ERROR;
+    if (max > PL_LOG_DEBUG)
+        max = PL_LOG_DEBUG;
+    log_lock_take();
+    log_cb = cb;
+    log_userdata = cb ? userdata : NULL;
+    atomic_store(&log_max, cb ? max : -1);
+    log_lock_give();
+}
+
+const char *pl_log_level_name(pl_log_level level)
+{
+    switch (level) {
+    case PL_LOG_ERROR: return "error";
+    case PL_LOG_WARNING: return "warning";
+    case PL_LOG_INFO: return "info";
+    case PL_LOG_DEBUG: return "debug";
+    }
+    return "?";
+}
+
+int pl__log_wants(pl_log_level level)
+{
+    return (int)level <= atomic_load_explicit(&log_max, memory_order_relaxed);
+}
+
+void pl__log(pl_log_level level, const char *fmt, ...)
+{
+    if (!pl__log_wants(level))
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof msg)
+        memcpy(msg + sizeof msg - 4, "...", 4);
+    log_lock_take();
+    pl_log_cb cb = log_cb;
+    void *ud = log_userdata;
+    int max = atomic_load_explicit(&log_max, memory_order_relaxed);
+    log_lock_give();
+    if (cb && (int)level <= max)
+        cb(level, msg, ud);
 }
 
 size_t pl_default_max_message(void) { return PL_DEFAULT_MAX_MESSAGE; }

@@ -106,6 +106,86 @@ static int valid_name(const char *n)
     return len >= 1 && len <= 63;
 }
 
+/* ---------------------------------------------------------------- services */
+
+int pl_service_name_equal(const char *a, const char *b)
+{
+    if (!a || !b)
+        return 0;
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        /* ASCII letters only: a byte of a UTF-8 sequence is never in A-Z. */
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + 32);
+        if (x != y)
+            return 0;
+        if (!x)
+            return 1;
+    }
+}
+
+/* Room for s and its NUL in a copy's block (0 for NULL). */
+static size_t str_room(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static const char *str_place(char **at, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*at, s, n);
+    const char *copy = *at;
+    *at += n;
+    return copy;
+}
+
+int pl_service_dup(const pl_service *svc, pl_service **out)
+{
+    if (!svc || !out || (svc->n_addresses && !svc->addresses))
+        return PL_ERR_INVALID;
+    /* One block: the struct, the addresses (aligned after it), the strings;
+     * the TXT record is its own object. */
+    size_t n = svc->n_addresses;
+    if (n > (SIZE_MAX / 2) / sizeof(pl_address))
+        return PL_ERR_NOMEM;
+    size_t strings = str_room(svc->name) + str_room(svc->type) + str_room(svc->domain) + str_room(svc->host);
+    pl_service *c = malloc(sizeof *c + n * sizeof(pl_address) + strings);
+    if (!c)
+        return PL_ERR_NOMEM;
+    pl_txt *txt = NULL;
+    int err = svc->txt ? pl_txt_dup(svc->txt, &txt) : pl_txt_new(&txt);
+    if (err != PL_OK) {
+        free(c);
+        return err;
+    }
+    pl_address *addrs = (pl_address *)(c + 1);
+    if (n)
+        memcpy(addrs, svc->addresses, n * sizeof *addrs);
+    char *at = (char *)(addrs + n);
+    c->name = str_place(&at, svc->name);
+    c->type = str_place(&at, svc->type);
+    c->domain = str_place(&at, svc->domain);
+    c->host = str_place(&at, svc->host);
+    c->port = svc->port;
+    c->txt = txt;
+    c->n_addresses = n;
+    c->addresses = n ? addrs : NULL;
+    *out = c;
+    return PL_OK;
+}
+
+void pl_service_free(pl_service *svc)
+{
+    if (!svc)
+        return;
+    pl_txt_free((pl_txt *)svc->txt); /* the copy's own record */
+    free(svc);
+}
+
 /* ---------------------------------------------------------------- discovery */
 
 int pl__discovery_open(const pl_poll *poll, const pl_discovery_ops *ops, const void *options,
@@ -137,9 +217,17 @@ int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **ou
         if (backend && strcmp(backend, ops->name) != 0)
             continue;
         err = pl__discovery_open(poll, ops, NULL, out);
-        if (err == PL_OK)
+        if (err == PL_OK) {
+            pl__log(PL_LOG_INFO, "discovery: using backend %s", ops->name);
             return PL_OK;
+        }
+        pl__log(backend ? PL_LOG_ERROR : PL_LOG_INFO, "discovery: backend %s: %s", ops->name, pl_strerror(err));
     }
+    if (err == PL_ERR_UNSUPPORTED)
+        pl__log(PL_LOG_ERROR, "discovery: no backend \"%s\" in this build (it has: %s)",
+                backend ? backend : "", pl_discovery_backends());
+    else if (!backend)
+        pl__log(PL_LOG_ERROR, "discovery: no backend could be opened (last error: %s)", pl_strerror(err));
     return err;
 }
 
@@ -168,8 +256,18 @@ const char *pl_discovery_backend(const pl_discovery *d)
 int pl_publish(pl_discovery *d, const char *name, const char *type, uint16_t port,
                const pl_txt *txt, pl_publish_cb cb, void *userdata, pl_publication **out)
 {
-    if (!d || !out || !valid_name(name) || !valid_type(type))
+    if (!d || !out)
         return PL_ERR_INVALID;
+    if (!valid_name(name)) {
+        pl__log(PL_LOG_ERROR, "publish: the instance name must be 1 to 63 bytes (it is %zu)",
+                name ? strlen(name) : 0);
+        return PL_ERR_INVALID;
+    }
+    if (!valid_type(type)) {
+        pl__log(PL_LOG_ERROR, "publish: bad service type \"%.64s\": want \"_name._tcp\" or \"_name._udp\", "
+                              "name 1 to 15 letters, digits or hyphens", type ? type : "(null)");
+        return PL_ERR_INVALID;
+    }
     pl_publication *p = calloc(1, sizeof *p);
     if (!p)
         return PL_ERR_NOMEM;
@@ -258,6 +356,12 @@ int pl__publication_set_name(pl_publication *p, const char *name)
 
 int pl__publication_event(pl_publication *p, pl_publish_event ev, int status)
 {
+    if (ev == PL_PUBLISH_RENAMED)
+        pl__log(PL_LOG_WARNING, "publish: the name was taken on the network: renamed to \"%s\"", p->name);
+    else if (ev == PL_PUBLISH_FAILED)
+        pl__log(PL_LOG_ERROR, "publish: \"%s\" failed: %s", p->name, pl_strerror(status));
+    else if (ev == PL_PUBLISH_ESTABLISHED)
+        pl__log(PL_LOG_DEBUG, "publish: \"%s\" established", p->name);
     if (!p->cb)
         return 1;
     p->busy++;
@@ -335,7 +439,7 @@ static struct pl_instance **instance_find(pl_browser *b, const char *name, const
     struct pl_instance **pi = &b->instances;
     for (; *pi; pi = &(*pi)->next) {
         struct pl_instance *in = *pi;
-        if (strcmp(in->name, name) == 0 && strcasecmp(in->type, type) == 0 &&
+        if (pl_service_name_equal(in->name, name) && strcasecmp(in->type, type) == 0 &&
             strcasecmp(in->domain, domain) == 0)
             break;
     }
@@ -441,6 +545,22 @@ static int instance_refresh(struct pl_instance *in)
     return 1;
 }
 
+/* Keep b allocated across calls that may run the application's callback
+ * (as browser_emit() does for one): release() returns 0 if it was freed. */
+static void hold(pl_browser *b)
+{
+    b->busy++;
+}
+
+static int release(pl_browser *b)
+{
+    if (--b->busy == 0 && b->zombie) {
+        browser_destroy(b);
+        return 0;
+    }
+    return !b->zombie;
+}
+
 /* Run the application's callback; returns 0 if the browser was freed during it. */
 static int browser_emit(pl_browser *b, pl_browse_event ev, int status, const struct pl_instance *in)
 {
@@ -459,22 +579,34 @@ static int browser_emit(pl_browser *b, pl_browse_event ev, int status, const str
         svc.addresses = in->addresses;
         sp = &svc;
     }
-    b->busy++;
+    hold(b);
     b->cb(b, ev, status, sp, b->userdata);
-    if (--b->busy == 0 && b->zombie) {
-        browser_destroy(b);
-        return 0;
-    }
-    return !b->zombie;
+    return release(b);
+}
+
+/* Send PL_BROWSE_ALL_FOR_NOW if the backend's first answers are in and
+ * no instance waits for its ADD (those are under SETTLE_MS away). Must be
+ * the caller's last use of b. */
+static void all_for_now_check(pl_browser *b)
+{
+    if (b->all_for_now != 1)
+        return;
+    for (const struct pl_instance *in = b->instances; in; in = in->next)
+        if (in->settle)
+            return; /* announce() checks again */
+    b->all_for_now = 2;
+    browser_emit(b, PL_BROWSE_ALL_FOR_NOW, PL_OK, NULL);
 }
 
 static void announce(struct pl_instance *in)
 {
+    pl_browser *b = in->b;
     if (in->settle)
-        in->b->d->poll->timeout_free(in->settle);
+        b->d->poll->timeout_free(in->settle);
     in->settle = NULL;
     in->announced = 1;
-    browser_emit(in->b, PL_BROWSE_ADD, PL_OK, in);
+    if (browser_emit(b, PL_BROWSE_ADD, PL_OK, in))
+        all_for_now_check(b);
 }
 
 static void settle_expired(pl_timeout *t, void *userdata)
@@ -519,21 +651,21 @@ void pl__browser_seen(pl_browser *b, const char *name, const char *type, const c
         source_get(in, iface, proto);
 }
 
-void pl__browser_resolved(pl_browser *b, const pl_resolved *r)
+int pl__browser_resolved(pl_browser *b, const pl_resolved *r)
 {
     struct pl_instance *in = instance_get(b, r->name, r->type, r->domain);
     if (!in)
-        return;
+        return 1;
     pl_txt *txt = NULL;
     /* A record that does not parse is shown as an empty one rather than hiding the instance. */
     if (pl_txt_decode(r->txt, r->txt_len, &txt) != PL_OK && pl_txt_new(&txt) != PL_OK)
-        return;
+        return 1;
     char *host = pl__strdup(r->host ? r->host : "");
     struct pl_source *s = host ? source_get(in, r->iface, r->proto) : NULL;
     if (!s) {
         free(host);
         pl_txt_free(txt);
-        return;
+        return 1;
     }
     free(s->host);
     pl_txt_free(s->txt);
@@ -545,16 +677,18 @@ void pl__browser_resolved(pl_browser *b, const pl_resolved *r)
     s->has_address = r->address != NULL;
     if (r->address)
         s->address = *r->address;
+    hold(b);
     instance_report(in);
+    return release(b);
 }
 
-void pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
-                      int iface, int proto)
+int pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
+                     int iface, int proto)
 {
     struct pl_instance **pi = instance_find(b, name, type, domain);
     struct pl_instance *in = *pi;
     if (!in)
-        return;
+        return 1;
     for (struct pl_source **ps = &in->sources; *ps; ps = &(*ps)->next) {
         if ((*ps)->iface == iface && (*ps)->proto == proto) {
             struct pl_source *s = *ps;
@@ -567,16 +701,21 @@ void pl__browser_lost(pl_browser *b, const char *name, const char *type, const c
     for (struct pl_source *s = in->sources; s; s = s->next)
         resolved |= s->resolved;
     if (resolved || (in->sources && !in->announced)) {
+        hold(b);
         instance_report(in);
-        return;
+        return release(b);
     }
     /* Nothing resolved is left: it is gone as far as the application can
      * tell (a source that resolves later brings it back as ADD). */
     *pi = in->next;
     /* in is unlinked, so it outlives the browser if the callback frees it. */
-    if (in->announced)
-        browser_emit(b, PL_BROWSE_REMOVE, PL_OK, in);
+    int alive = in->announced ? browser_emit(b, PL_BROWSE_REMOVE, PL_OK, in) : 1;
     instance_free(in);
+    if (!alive)
+        return 0;
+    hold(b);
+    all_for_now_check(b); /* it may have been the ADD the browser waited for */
+    return release(b);
 }
 
 void pl__browser_lost_all(pl_browser *b)
@@ -589,17 +728,27 @@ void pl__browser_lost_all(pl_browser *b)
         if (!alive)
             return;
     }
+    all_for_now_check(b);
 }
 
 void pl__browser_failed(pl_browser *b, int status)
 {
+    b->all_for_now = 2; /* an inert browser has no "for now" */
     browser_emit(b, PL_BROWSE_FAILED, status, NULL);
+}
+
+void pl__browser_all_for_now(pl_browser *b)
+{
+    if (b->all_for_now == 0)
+        b->all_for_now = 1;
+    all_for_now_check(b);
 }
 
 int pl_browse(pl_discovery *d, const char *type, const char *domain, pl_browse_cb cb,
               void *userdata, pl_browser **out)
 {
-    if (!d || !out || !valid_type(type) || (domain && !domain[0]))
+    int types = type && strcasecmp(type, PL_SERVICE_TYPES) == 0;
+    if (!d || !out || !(types || valid_type(type)) || (domain && !domain[0]))
         return PL_ERR_INVALID;
     pl_browser *b = calloc(1, sizeof *b);
     if (!b)
@@ -607,7 +756,8 @@ int pl_browse(pl_discovery *d, const char *type, const char *domain, pl_browse_c
     b->d = d;
     b->cb = cb;
     b->userdata = userdata;
-    b->type = pl__strdup(type);
+    b->types = types;
+    b->type = pl__strdup(types ? PL_SERVICE_TYPES : type);
     b->domain = pl__strdup(domain ? domain : "local");
     int err = (b->type && b->domain) ? d->ops->browse(b) : PL_ERR_NOMEM;
     if (err != PL_OK) {

@@ -69,9 +69,15 @@ struct pl_browser {
     void *priv;
     struct pl_instance *instances;
     uint64_t seq;
+    int types;       /* browsing the service types (PL_SERVICE_TYPES), not instances of one */
+    int all_for_now; /* 0; 1: the backend's first answers are in (PL_BROWSE_ALL_FOR_NOW waits for the
+                        ADDs being settled); 2: sent, or the browser failed */
     int busy;
     int zombie;
 };
+
+/* The meta-type whose browse lists the service types on the network (RFC 6763 9). */
+#define PL_SERVICE_TYPES "_services._dns-sd._udp"
 
 /* What a backend resolved for one instance on one interface and protocol. */
 typedef struct pl_resolved {
@@ -100,12 +106,20 @@ int pl__publication_set_name(pl_publication *p, const char *name);
 /* The instance exists on iface/proto and is being resolved there. Never calls back. */
 void pl__browser_seen(pl_browser *b, const char *name, const char *type, const char *domain,
                       int iface, int proto);
-void pl__browser_resolved(pl_browser *b, const pl_resolved *r);
-void pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
-                      int iface, int proto);
+/* These two return 1 if b is still alive afterwards, 0 if the application freed it.
+ * Browsing the service types (b->types): r->name is a type ("_http._tcp"),
+ * with no host, port, TXT or address. */
+int pl__browser_resolved(pl_browser *b, const pl_resolved *r);
+int pl__browser_lost(pl_browser *b, const char *name, const char *type, const char *domain,
+                     int iface, int proto);
 /* The daemon went away: every instance is reported removed. */
 void pl__browser_lost_all(pl_browser *b);
 void pl__browser_failed(pl_browser *b, int status);
+/* The answers to the backend's first query are in, and every instance
+ * seen by then has resolved (pl__browser_resolved) or will not soon: the
+ * application gets PL_BROWSE_ALL_FOR_NOW once the ADDs under way are out
+ * (the first call only counts). */
+void pl__browser_all_for_now(pl_browser *b);
 
 #ifdef PL_HAVE_AVAHI
 extern const pl_discovery_ops pl__avahi_ops;

@@ -24,6 +24,22 @@ int pl__copy_vtable(void *dst, size_t dst_size, const void *src, size_t v1_size)
 /* A usable pl_poll: its size covers the first version, every function set. */
 int pl__poll_ok(const pl_poll *poll);
 
+/* The pl_error for a failed system call's errno: PL_ERR_PERMISSION for
+ * EACCES / EPERM, PL_ERR_NOMEM for ENOMEM / ENOBUFS, else PL_ERR_IO. */
+int pl__errno_error(int e);
+
+/* Log one message, printf-style, to the hook of pl_set_log() if it wants
+ * this level; formats nothing otherwise. One line, no trailing newline,
+ * at most 511 bytes (longer ones end in "..."). Never pass a secret
+ * (code, key, proof, session secret, message content): see common.h.
+ * pl__log_wants() tells whether a message would be delivered, for a
+ * caller that must compute an argument first (an address string). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void pl__log(pl_log_level level, const char *fmt, ...);
+int pl__log_wants(pl_log_level level);
+
 /* Duplicate a NUL-terminated string; NULL on allocation failure or NULL input. */
 char *pl__strdup(const char *s);
 

@@ -108,6 +108,19 @@ static void session_teardown(pl_session *c)
     pl__free_timeout(c->node->poll, &c->drain);
 }
 
+/* Log what happened to the session, naming its peer's address (never a
+ * secret: the status and the address only). */
+static void log_session(const pl_session *c, pl_log_level level, const char *what, int status)
+{
+    if (!pl__log_wants(level))
+        return;
+    char peer[96];
+    if (pl_session_peer_string(c, peer, sizeof peer) != PL_OK)
+        snprintf(peer, sizeof peer, "%s", c->link ? "a peer over a channel" : "a disconnected peer");
+    pl__log(level, "session with %s: %s%s%s", peer, what, status != PL_OK ? ": " : "",
+            status != PL_OK ? pl_strerror(status) : "");
+}
+
 int pl__session_emit(pl_session *c, pl_session_event ev, int status, const void *data, size_t len)
 {
     if (!c->cb)
@@ -131,6 +144,12 @@ void pl__session_close(pl_session *c, int status)
 {
     if (c->closed)
         return;
+    if (status == PL_OK)
+        log_session(c, PL_LOG_DEBUG, "closed", status);
+    else
+        /* The loser of a simultaneous dial ends by design: not worth a warning. */
+        log_session(c, status == PL_ERR_DUPLICATE ? PL_LOG_DEBUG : PL_LOG_WARNING,
+                    c->eng.st.established ? "ended" : "failed before it opened", status);
     flush_once(c);
     session_teardown(c);
     c->closed = 1;
@@ -182,6 +201,7 @@ void pl__session_fail(pl_session *c, int status)
         pl__session_close(c, status);
         return;
     }
+    log_session(c, PL_LOG_INFO, "interrupted, waiting to resume", status);
     flush_once(c);
     pl__session_drop_link(c);
     dial_stop(c);
@@ -407,6 +427,7 @@ static int report_acked(pl_session *c)
  * the break, or before it noticed). Returns 0 if c is gone or closed. */
 static int report_resumed(pl_session *c)
 {
+    log_session(c, PL_LOG_INFO, c->eng.reset ? "resumed, but the peer lost the session" : "resumed", PL_OK);
     return pl__session_emit(c, PL_SESSION_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
            report_acked(c);
 }
@@ -436,6 +457,7 @@ static int handle_open(pl_session *c)
         pl__session_close(c, PL_OK);
         return 0;
     }
+    log_session(c, PL_LOG_DEBUG, "handshake complete", PL_OK);
     if (!l && resumed)
         return report_resumed(c);
     if (!l)

@@ -51,7 +51,12 @@ typedef enum pl_error {
     PL_ERR_AGAIN = -24,       /**< the send buffer is full: wait for PL_SESSION_ACKED and send again */
     PL_ERR_ABORTED = -25,     /**< the peer aborted the session (its messages in flight are lost) */
     PL_ERR_PEER_RESET = -26,  /**< the peer lost the session (it restarted): see PL_SESSION_RESUMED */
-    PL_ERR_DUPLICATE = -27    /**< both peers dialled each other at once: the other session survives */
+    PL_ERR_DUPLICATE = -27,   /**< both peers dialled each other at once: the other session survives */
+    PL_ERR_PERMISSION = -28,  /**< the operating system refused a privileged operation (EACCES / EPERM on a
+                               *   socket, bind or multicast join; Avahi's access denied): not PL_ERR_DENIED,
+                               *   which is a user declining local-network access */
+    PL_ERR_NO_INTERFACE = -29 /**< no usable network interface (none up with multicast, or a named one is
+                               *   down or cannot do multicast) */
 } pl_error;
 
 /**
@@ -59,6 +64,43 @@ typedef enum pl_error {
  * Never NULL; unknown codes give "unknown error". Thread-safe.
  */
 PL_EXPORT const char *pl_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Diagnostics                                                          */
+/* ------------------------------------------------------------------ */
+
+/** How much a log message matters, most important first. */
+typedef enum pl_log_level {
+    PL_LOG_ERROR = 0,   /**< an operation failed, and why (the error an API call returns, with its cause) */
+    PL_LOG_WARNING = 1, /**< something is wrong but work goes on (an interface skipped, a name renamed) */
+    PL_LOG_INFO = 2,    /**< a notable step (the discovery backend chosen, a session interrupted) */
+    PL_LOG_DEBUG = 3    /**< detail for finding a cause (each interface considered, each handshake) */
+} pl_log_level;
+
+/**
+ * Receives one log message: one line of English without a trailing newline, borrowed (valid only
+ * during the call). Called on the thread that made the peerlink call that logs, usually the thread
+ * running the loop; with several loops on several threads it may run on several threads at once.
+ * It may call pl_set_log() (no lock is held while it runs).
+ */
+typedef void (*pl_log_cb)(pl_log_level level, const char *message, void *userdata);
+
+/**
+ * Install the process-wide log hook: cb receives every message whose level is at most max_level
+ * (PL_LOG_WARNING gets errors and warnings). cb NULL removes the hook; the library is silent by
+ * default and formats nothing no hook wants. Messages carry causes (an errno text, an interface
+ * name, a peer address, a pl_error), never a secret: no pairing code, key, proof, session secret or
+ * message content is ever logged, at any level.
+ *
+ * Thread-safe: callable from any thread at any time, cb included. A message already being
+ * delivered on another thread when this returns may still reach the previous cb, so keep the old
+ * userdata valid until other threads' peerlink calls in progress have returned. A max_level outside
+ * the enum is clamped.
+ */
+PL_EXPORT void pl_set_log(pl_log_level max_level, pl_log_cb cb, void *userdata);
+
+/** The name of a level, "error", "warning", "info" or "debug" ("?" for others). Thread-safe. */
+PL_EXPORT const char *pl_log_level_name(pl_log_level level);
 
 /** The version of these headers, at compile time (the library's at run time: pl_version()). */
 #define PL_VERSION_MAJOR 0

@@ -54,6 +54,30 @@ typedef struct pl_service {
     const pl_address *addresses; /**< every address known, across interfaces and families */
 } pl_service;
 
+/**
+ * A deep copy of svc (its strings, TXT record and addresses) that the
+ * caller owns, e.g. to keep a browse result past its callback; free it
+ * with pl_service_free(). Strings that are NULL stay NULL; a NULL txt
+ * becomes an empty record, so the copy's txt is never NULL. Any thread
+ * (it touches svc and the new copy only). Returns PL_OK with *out set,
+ * or PL_ERR_INVALID (svc or out NULL, addresses NULL with n_addresses
+ * > 0) / PL_ERR_NOMEM with *out untouched.
+ */
+PL_EXPORT int pl_service_dup(const pl_service *svc, pl_service **out);
+
+/** Free a copy made by pl_service_dup(). NULL is accepted. Never pass a browser's (borrowed) svc. */
+PL_EXPORT void pl_service_free(pl_service *svc);
+
+/**
+ * 1 if two instance names are the same name, as DNS-SD compares them
+ * (RFC 6762 section 16): ASCII letters A-Z and a-z match case-insensitively,
+ * every other byte exactly (no Unicode case folding or normalisation);
+ * else 0 (also when either is NULL). What pl_connect_by_name() and the
+ * rediscovery of a pl_connect() session (pl_session_set_discovery())
+ * match names with.
+ */
+PL_EXPORT int pl_service_name_equal(const char *a, const char *b);
+
 typedef struct pl_discovery pl_discovery;
 typedef struct pl_publication pl_publication;
 typedef struct pl_browser pl_browser;
@@ -66,7 +90,11 @@ typedef struct pl_browser pl_browser;
  * Returns PL_OK with *out set; on failure *out is untouched and no
  * callback is ever made: PL_ERR_UNSUPPORTED (no such backend in this
  * build), PL_ERR_DAEMON (the backend's daemon is unreachable),
- * PL_ERR_NOMEM, PL_ERR_INVALID.
+ * PL_ERR_PERMISSION (the daemon or the system refused access), the
+ * errors of pl_discovery_new_mdns() for "mdns" (its interfaces from
+ * PEERLINK_MDNS_INTERFACES), PL_ERR_NOMEM, PL_ERR_INVALID. With NULL,
+ * the last backend's error. Which backend was chosen, and why another
+ * could not be opened, is logged (pl_set_log()).
  * Once connected, a backend that loses its daemon reconnects by itself
  * and restores every publication and browser (see PL_BROWSE_REMOVE).
  */
@@ -78,7 +106,11 @@ PL_EXPORT int pl_discovery_new(const pl_poll *poll, const char *backend, pl_disc
  * alone, or {"wlan0"}); n == 0 (interfaces may then be NULL) means the
  * default: the names in the environment variable PEERLINK_MDNS_INTERFACES
  * (comma-separated) if set, else every interface that is up and
- * multicast-capable. The names are read during the call only.
+ * multicast-capable (others are skipped; with none left the object is made
+ * but pl_publish() fails with PL_ERR_NO_INTERFACE and browsing finds
+ * nothing). A named interface must exist, be up and multicast-capable
+ * (loopback excepted) and join the mDNS group. The names are read during
+ * the call only. Each failure is also logged (pl_set_log()) with its cause.
  * The backend binds UDP port 5353 (IPv4, and IPv6 except on loopback)
  * with SO_REUSEADDR and SO_REUSEPORT, so it shares the port with another
  * responder on the host (avahi-daemon, Android's system responder).
@@ -86,8 +118,11 @@ PL_EXPORT int pl_discovery_new(const pl_poll *poll, const char *backend, pl_disc
  * Returns PL_OK with *out set; on failure *out is untouched and no
  * callback is ever made: PL_ERR_INVALID (NULL poll or out, an empty or
  * over-long name, more than 32 names), PL_ERR_NOT_FOUND (no interface
- * of that name), PL_ERR_IO (no socket could be bound to port 5353, or
- * the interfaces could not be listed), PL_ERR_NOMEM.
+ * of that name), PL_ERR_NO_INTERFACE (a named interface is down, cannot
+ * do multicast, has no address or cannot join the group),
+ * PL_ERR_PERMISSION (the system refused the socket, the bind or the group
+ * join: EACCES / EPERM), PL_ERR_IO (no socket could be bound to port 5353
+ * for another reason, or the interfaces could not be listed), PL_ERR_NOMEM.
  */
 PL_EXPORT int pl_discovery_new_mdns(const pl_poll *poll, const char *const *interfaces, size_t n,
                                     pl_discovery **out);
@@ -122,13 +157,17 @@ typedef void (*pl_publish_cb)(pl_publication *p, pl_publish_event ev, int status
                               const char *name, void *userdata);
 
 /**
- * Publish an instance. name: UTF-8, 1..63 bytes. type: "_app._tcp" or
- * "_app._udp" form. txt may be NULL (empty record); it is copied.
+ * Publish an instance. name: UTF-8, 1..63 bytes (one DNS label). type:
+ * "_app._tcp" or "_app._udp", app being 1..15 letters, digits or hyphens
+ * (RFC 6335). txt may be NULL (empty record); it is copied.
  * cb may be NULL. Returns PL_OK with *out set (callbacks follow from
- * the loop), or PL_ERR_INVALID / PL_ERR_NOMEM / PL_ERR_BACKEND with
- * *out untouched, or PL_ERR_TOO_LARGE for a TXT record the backend
- * cannot send (the built-in "mdns" backend: over 1188 bytes, see
- * docs/MDNS.md). A name conflict on the network renames the instance
+ * the loop), or with *out untouched: PL_ERR_INVALID (a rule above broken),
+ * PL_ERR_NOMEM, PL_ERR_BACKEND, PL_ERR_PERMISSION (Avahi refused access),
+ * PL_ERR_NO_INTERFACE (the "mdns" backend has no usable interface),
+ * or PL_ERR_TOO_LARGE for a TXT record the backend
+ * cannot send (the built-in "mdns" backend: over 1188 bytes encoded, see
+ * docs/MDNS.md; each "key=value" string is at most 255 bytes anyway, see
+ * txt.h). Each failure is also logged (pl_set_log()) with the rule or limit. A name conflict on the network renames the instance
  * ("name #2", ...) and reports PL_PUBLISH_RENAMED.
  */
 PL_EXPORT int pl_publish(pl_discovery *d, const char *name, const char *type, uint16_t port,
@@ -157,16 +196,40 @@ typedef enum pl_browse_event {
                                addresses resolved later come as UPDATE */
     PL_BROWSE_UPDATE = 1, /**< its TXT, port, host or addresses changed */
     PL_BROWSE_REMOVE = 2, /**< it is gone (also sent for every instance when the daemon goes away) */
-    PL_BROWSE_FAILED = 3  /**< status says why; svc is NULL; the browser stays allocated but inert */
+    PL_BROWSE_FAILED = 3, /**< status says why; svc is NULL; the browser stays allocated but inert */
+    PL_BROWSE_ALL_FOR_NOW = 4 /**< the answers to the first query are in, and every instance among them
+                                   that resolved has had its ADD: what is on the network now has been
+                                   listed (Avahi's AVAHI_BROWSER_ALL_FOR_NOW, "avahi-browse -t").
+                                   svc is NULL, status PL_OK. Sent once per browser (not after
+                                   FAILED); browsing goes on, and later changes come as usual.
+                                   When: see pl_browse(). */
 } pl_browse_event;
 
-/** svc is borrowed for the call; for REMOVE it is the last state seen. */
+/** svc is borrowed for the call (NULL for FAILED and ALL_FOR_NOW); for REMOVE it is the last state seen. */
 typedef void (*pl_browse_cb)(pl_browser *b, pl_browse_event ev, int status,
                              const pl_service *svc, void *userdata);
 
 /**
  * Browse type in domain (NULL: the default, "local"). Every event
  * carries the complete instance: name, port, TXT and all addresses.
+ *
+ * PL_BROWSE_ALL_FOR_NOW comes once the first answers are in. "avahi":
+ * after Avahi's own ALL_FOR_NOW (one second after its first query) and
+ * once every instance found by then has resolved (its ADD came before)
+ * or failed to. "mdns" (docs/MDNS.md): one second after the first query
+ * (responders answer within 20-120 ms, up to 500 ms more when they
+ * aggregate, RFC 6762 sections 6 and 6.4), then once every instance seen
+ * by then has resolved, or at most one second more. An instance that
+ * resolves later comes as a later ADD. The "apple" backend
+ * (Network.framework) does not send it yet.
+ *
+ * type "_services._dns-sd._udp" (RFC 6763 section 9) browses the service
+ * types on the network instead of instances: each type is an instance
+ * whose name is the type ("_http._tcp"), type "_services._dns-sd._udp",
+ * domain as browsed, host "", port 0, an empty TXT record and no
+ * address; only ADD, REMOVE, FAILED and ALL_FOR_NOW come. (Such an svc
+ * cannot be given to pl_connect().)
+ *
  * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM /
  * PL_ERR_BACKEND with *out untouched.
  */

@@ -12,6 +12,8 @@
  * Threading: a pl_poll, and every peerlink object created with it,
  * must be used from one thread at a time: the thread that runs the
  * loop. peerlink calls back only from inside that loop's dispatch.
+ * Other threads hand work to the built-in loop with pl_loop_post(),
+ * and stop it with pl_loop_quit().
  */
 #ifndef PEERLINK_POLL_H
 #define PEERLINK_POLL_H
@@ -73,12 +75,16 @@ struct pl_poll {
 /* The built-in loop                                                    */
 /* ------------------------------------------------------------------ */
 
-/** A simple poll(2)-based event loop. Not thread-safe: one thread at a time. */
+/**
+ * A simple poll(2)-based event loop. Not thread-safe: one thread at a time, except
+ * pl_loop_post(), pl_loop_wakeup() and pl_loop_quit(), which any thread may call.
+ */
 typedef struct pl_loop pl_loop;
 
 /**
  * Create a loop. On success *out receives it and PL_OK is returned; on
- * failure *out is untouched and PL_ERR_INVALID or PL_ERR_NOMEM is returned.
+ * failure *out is untouched and PL_ERR_INVALID, PL_ERR_NOMEM or PL_ERR_IO
+ * (no descriptor for its wake-up: an eventfd, or a pipe) is returned.
  * The caller owns the loop and frees it with pl_loop_free().
  */
 PL_EXPORT int pl_loop_new(pl_loop **out);
@@ -86,6 +92,10 @@ PL_EXPORT int pl_loop_new(pl_loop **out);
 /**
  * Free a loop and every watch and timeout still registered with it.
  * Objects created on the loop's poll vtable must be freed first.
+ * Functions posted with pl_loop_post() and not yet run are dropped, not
+ * called (run pl_loop_process() first to run them). Every other thread
+ * must have stopped calling pl_loop_post(), pl_loop_wakeup() and
+ * pl_loop_quit() on it before: a call on a freed loop is undefined.
  * NULL is accepted. Must not be called from inside the loop's dispatch.
  */
 PL_EXPORT void pl_loop_free(pl_loop *loop);
@@ -108,12 +118,35 @@ PL_EXPORT int pl_loop_iterate(pl_loop *loop, int timeout_ms);
  */
 PL_EXPORT int pl_loop_run(pl_loop *loop);
 
-/** Make pl_loop_run() return, and pl_loop_iterate() return PL_ERR_STATE. Callable from callbacks. */
+/**
+ * Make pl_loop_run() return, and the next pl_loop_iterate() return PL_ERR_STATE (a wait in progress
+ * ends at once). Callable from callbacks, from any thread, and from a signal handler
+ * (async-signal-safe: an atomic store and a write(2)). NULL is ignored.
+ */
 PL_EXPORT void pl_loop_quit(pl_loop *loop);
 
 /**
+ * Run fn(arg) in the loop's thread, from inside a later pl_loop_iterate() (never inside this call),
+ * the functions posted by one thread in the order they were posted, each exactly once. Any thread
+ * may call it, the loop's own included; it does not block. Not async-signal-safe (it allocates):
+ * from a signal handler use pl_loop_wakeup() or pl_loop_quit(). Each run counts as one dispatched
+ * callback in pl_loop_iterate()'s result. Returns PL_OK, PL_ERR_INVALID (loop or fn NULL) or
+ * PL_ERR_NOMEM (nothing posted). See pl_loop_free() for what happens to functions not yet run.
+ */
+PL_EXPORT int pl_loop_post(pl_loop *loop, void (*fn)(void *arg), void *arg);
+
+/**
+ * Make a wait in pl_loop_iterate() or pl_loop_run() (or on pl_loop_get_fd()) end soon, from any
+ * thread or a signal handler (async-signal-safe: one write(2), errno preserved). The loop then
+ * dispatches what is ready and, under pl_loop_run(), waits again: use it to make the loop's thread
+ * look at state of the application's own. NULL is ignored.
+ */
+PL_EXPORT void pl_loop_wakeup(pl_loop *loop);
+
+/**
  * One file descriptor that becomes readable whenever any watch of the
- * loop is ready (Linux: an epoll descriptor). Together with
+ * loop is ready, or a function was posted, or the loop was woken or told
+ * to quit (Linux: an epoll descriptor). Together with
  * pl_loop_next_timeout() and pl_loop_process() it lets an application
  * run peerlink from its own loop. The descriptor is owned by the loop.
  * Returns the fd (>= 0), PL_ERR_UNSUPPORTED where the platform has no

@@ -138,6 +138,44 @@ PL_EXPORT int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, p
                          pl_session **out);
 
 /**
+ * Connect to the instance called name of service type (e.g.
+ * "_peerlink._tcp"), finding it with d: browse type, take the first
+ * PL_BROWSE_ADD or PL_BROWSE_UPDATE whose name matches name as DNS-SD
+ * names match (pl_service_name_equal(): ASCII letters case-insensitively,
+ * every other byte exactly), and connect to it as pl_connect() does. The
+ * handshake is bound to the name as found on the network ("Kitchen" when
+ * "kitchen" was asked for), and the stored identity of a peer paired
+ * under that name is used. The session then follows the service if it
+ * moves, as with pl_session_set_discovery(c, d).
+ *
+ * timeout_ms (> 0; 0 or less is PL_ERR_INVALID: a name that is not there
+ * would be looked for forever) bounds finding, connecting and the
+ * handshake together. Not found by then: PL_SESSION_CLOSED with
+ * PL_ERR_NOT_FOUND. Found: what is left of it bounds connecting and the
+ * handshake, which end as pl_connect()'s (PL_ERR_TIMEOUT, PL_ERR_CONNECT,
+ * ...). If browsing fails while searching, PL_SESSION_CLOSED comes with
+ * the browser's status; a match with no address (a result of the "apple"
+ * backend, Network.framework's, which pl_connect() hands to it) ends it
+ * with PL_ERR_UNSUPPORTED.
+ *
+ * The session is returned at once, before anything is found, and belongs
+ * to node as a pl_connect() one does: set it up as one
+ * (pl_session_set_code(), pl_session_set_resume(), pl_session_send(),
+ * ...) before returning to the loop. While it searches,
+ * pl_session_set_discovery() answers PL_ERR_STATE (PL_OK for d itself)
+ * and pl_session_set_addresses() PL_ERR_STATE, as before any
+ * pl_connect() session opens; pl_session_free() stops the search, and no
+ * callback follows. d must outlive the session, or be unset once it is
+ * open (pl_session_set_discovery(c, NULL)). Threading: node's loop thread.
+ * Returns PL_OK with *out set, or PL_ERR_INVALID (NULL node, d, type,
+ * name or out; name empty or over 63 bytes; type "_services._dns-sd._udp";
+ * timeout_ms <= 0), PL_ERR_NOMEM, or pl_browse()'s error, with *out
+ * untouched and no callback.
+ */
+PL_EXPORT int pl_connect_by_name(pl_node *node, pl_discovery *d, const char *type, const char *name,
+                                 int timeout_ms, pl_session_cb cb, void *userdata, pl_session **out);
+
+/**
  * Pair using code (copied; wiped after use) instead of a stored
  * identity. Initiator: the code the user typed or was given. Responder
  * of a byte-channel session (pl_session_new_fd(), pl_session_new_channel()):
@@ -335,7 +373,7 @@ PL_EXPORT int pl_session_set_send_limit(pl_session *c, size_t bytes);
  * The pattern that cannot deadlock, as long as the peer's send limit is
  * not above this side's receive limit (both 4 MiB by default): on
  * PL_ERR_AGAIN from pl_session_send(), keep that message and pause; on
- * PL_SESSION_ACKED send it again and unpause (examples/plecho.c). Called
+ * PL_SESSION_ACKED send it again and unpause (examples/accessory.c). Called
  * from a PL_SESSION_MESSAGE callback, it takes effect from the next
  * message. PL_OK, PL_ERR_STATE (closed), PL_ERR_NOMEM.
  */
@@ -375,10 +413,11 @@ PL_EXPORT int pl_session_set_keepalive(pl_session *c, int interval_ms);
 /**
  * Rediscover the peer when it moves: while the session is interrupted,
  * browse with d for the service pl_connect() was given (its type and
- * name) and dial the addresses it is found at, as well as the known
- * ones. d must outlive c or be unset (NULL) first. PL_OK, or
- * PL_ERR_INVALID (not a pl_connect() session, or its service had no
- * type).
+ * name, matched as pl_service_name_equal() does) and dial the addresses
+ * it is found at, as well as the known ones. d must outlive c or be unset
+ * (NULL) first. PL_OK, or PL_ERR_INVALID (not a pl_connect() session, or
+ * its service had no type), or PL_ERR_STATE (a pl_connect_by_name()
+ * session still searching, and d is not the one it searches with).
  */
 PL_EXPORT int pl_session_set_discovery(pl_session *c, pl_discovery *d);
 
@@ -433,8 +472,9 @@ typedef void (*pl_accept_cb)(pl_listener *l, pl_session *c, void *userdata);
  * IPv4 (one dual-stack socket), for node: its keystore holds our
  * identity and paired peers; pl_node_free() frees the listener. Pairing is off
  * until pl_listener_set_pairing(): until then only paired peers get in.
- * Returns PL_OK with *out set, or PL_ERR_IO (errno set, e.g.
- * EADDRINUSE) / PL_ERR_NOMEM / PL_ERR_INVALID with *out untouched.
+ * Returns PL_OK with *out set, or with *out untouched: PL_ERR_PERMISSION
+ * (errno EACCES or EPERM: e.g. a port below 1024 without the privilege),
+ * PL_ERR_IO (errno set, e.g. EADDRINUSE), PL_ERR_NOMEM, PL_ERR_INVALID.
  */
 PL_EXPORT int pl_listener_new(pl_node *node, uint16_t port, pl_accept_cb cb, void *userdata, pl_listener **out);
 

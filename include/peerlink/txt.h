@@ -6,8 +6,12 @@
  * case-insensitively. An attribute either has a value (arbitrary bytes,
  * possibly empty: "key=") or is a boolean attribute with no value
  * ("key"); the two are distinct. Each encoded string "key=value" is at
- * most 255 bytes; an encoded record is at most PL_TXT_MAX_SIZE bytes.
- * Input that breaks a rule is rejected with an error, never truncated.
+ * most 255 bytes (PL_TXT_MAX_STRING: the key, the '=' and the value
+ * together); an encoded record is at most PL_TXT_MAX_SIZE bytes, and
+ * the built-in "mdns" discovery backend sends at most 1188 (see
+ * pl_publish()). Input that breaks a rule is rejected with an error,
+ * never truncated: PL_ERR_INVALID for a rule about form (a bad key),
+ * PL_ERR_TOO_LARGE for a size limit.
  *
  * Threading: a pl_txt has no internal locking; concurrent reads are
  * safe, anything else needs the caller's serialisation.
@@ -47,9 +51,10 @@ PL_EXPORT int pl_txt_dup(const pl_txt *src, pl_txt **out);
  * boolean attribute (len must then be 0); value != NULL with len == 0
  * is an empty value. An existing attribute with the same key (in any
  * case) is replaced in place, keeping its position and the new key's
- * spelling. Errors: PL_ERR_INVALID for a bad key, PL_ERR_TOO_LARGE if
- * the string or the record would exceed its bound, PL_ERR_NOMEM; on
- * error the record is unchanged.
+ * spelling. Errors: PL_ERR_INVALID for a bad key (empty, '=' or a
+ * byte outside 0x20..0x7E), PL_ERR_TOO_LARGE if "key=value" would exceed
+ * PL_TXT_MAX_STRING (255) bytes or the record PL_TXT_MAX_SIZE,
+ * PL_ERR_NOMEM; on error the record is unchanged.
  */
 PL_EXPORT int pl_txt_set(pl_txt *txt, const char *key, const void *value, size_t len);
 

@@ -41,6 +41,51 @@ void pl__mdns_send_resolve_query(pl_mdns *m, int li, minst *in, int64_t now)
     free(b);
 }
 
+/* The name a PTR target has as an instance of b, into label (64 bytes):
+ * its first label; for a browse of the service types, the type the target
+ * names ("_http._tcp" for "_http._tcp.local"). 0 if it is none of b's. */
+static int instance_label(const browse *b, const pl_dns_name *target, char label[64])
+{
+    pl_dns_name parent, domain;
+    pl_dns_name_parent(target, &parent);
+    if (!b->types)
+        return pl_dns_name_equal(&parent, &b->name) &&
+               pl_dns_name_first_label(target, label, 64) == PL_OK && label[0];
+    char service[64], proto[64];
+    pl_dns_name_parent(&parent, &domain);
+    if (!pl_dns_name_equal(&domain, &b->domain_name) ||
+        pl_dns_name_first_label(target, service, sizeof service) != PL_OK ||
+        pl_dns_name_first_label(&parent, proto, sizeof proto) != PL_OK || service[0] != '_' ||
+        strchr(service, '.') || (strcasecmp(proto, "_tcp") != 0 && strcasecmp(proto, "_udp") != 0))
+        return 0;
+    return snprintf(label, 64, "%s.%s", service, proto) < 64;
+}
+
+/* PL_MDNS_EV_ALL_FOR_NOW, once (see ALL_FOR_NOW_WINDOW): when the window
+ * after the first query is over, wait for the instances seen then that
+ * have not resolved, at most ALL_FOR_NOW_RESOLVE ms. After the instances'
+ * events of this update, so that their RESOLVED come first. */
+static void all_for_now_update(pl_mdns *m, browse *b, int64_t now)
+{
+    if (b->afn == AFN_WINDOW && now >= b->afn_at) {
+        for (size_t i = 0; i < b->n_insts; i++)
+            b->insts[i].afn_wait = b->insts[i].sig == 0; /* no RESOLVED yet */
+        b->afn = AFN_RESOLVING;
+        b->afn_at = now + ALL_FOR_NOW_RESOLVE;
+    }
+    if (b->afn != AFN_RESOLVING)
+        return;
+    int waiting = 0;
+    for (size_t i = 0; i < b->n_insts; i++)
+        waiting |= b->insts[i].afn_wait && b->insts[i].sig == 0;
+    if (waiting && now < b->afn_at)
+        return;
+    if (!pl__mdns_event_push(m, PL_MDNS_EV_ALL_FOR_NOW, b->id, NULL, NULL, NULL, 0))
+        return; /* a full event queue: the next update pushes it */
+    b->afn = AFN_DONE;
+    b->afn_at = -1;
+}
+
 static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
 {
     for (size_t i = 0; i < b->n_insts; i++)
@@ -49,11 +94,11 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
         const centry *c = m->cache[ci];
         if (c->type != PL_DNS_PTR || c->expire <= now || !pl_dns_name_equal(&c->name, &b->name))
             continue;
-        pl_dns_name target, parent;
+        pl_dns_name target;
         target.len = (uint8_t)c->rdlen;
         memcpy(target.wire, c->rdata, c->rdlen);
-        pl_dns_name_parent(&target, &parent);
-        if (!pl_dns_name_equal(&parent, &b->name))
+        char label[64];
+        if (!instance_label(b, &target, label))
             continue;
         minst *in = NULL;
         for (size_t i = 0; i < b->n_insts; i++) {
@@ -63,9 +108,6 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
             }
         }
         if (!in) {
-            char label[64];
-            if (pl_dns_name_first_label(&target, label, sizeof label) != PL_OK || !label[0])
-                continue;
             if (b->n_insts >= PL_MDNS_MAX_INSTANCES)
                 continue;
             minst *v = realloc(b->insts, (b->n_insts + 1) * sizeof *v);
@@ -96,6 +138,13 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
         }
         i++;
         const mlink *l = &m->links[in->link];
+        if (b->types) {
+            /* A service type: nothing to resolve, reported once. */
+            in->complete = 1;
+            if (!in->sig && pl__mdns_event_push(m, PL_MDNS_EV_RESOLVED, b->id, l, in->name, NULL, 0))
+                in->sig = 1;
+            continue;
+        }
         const centry *srv = cache_newest(m, in->link, &in->full, PL_DNS_SRV, now);
         const centry *txt = cache_newest(m, in->link, &in->full, PL_DNS_TXT, now);
         const centry *addr = NULL;
@@ -134,6 +183,7 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
         q->ev.addr.family = addr->type == PL_DNS_A ? AF_INET : AF_INET6;
         memcpy(q->ev.addr.addr, addr->rdata, addr->rdlen);
     }
+    all_for_now_update(m, b, now);
 }
 
 void pl__mdns_browse_update(pl_mdns *m, int64_t now)

@@ -796,10 +796,14 @@ int pl_mdns_browse(pl_mdns *m, const char *type, const char *domain, int64_t now
     snprintf(b->domain, sizeof b->domain, "%s", domain);
     char svc[140];
     snprintf(svc, sizeof svc, "%s.%s", type, domain);
-    if (pl_dns_name_from_text(&b->name, svc) != PL_OK) {
+    if (pl_dns_name_from_text(&b->name, svc) != PL_OK ||
+        pl_dns_name_from_text(&b->domain_name, domain) != PL_OK) {
         free(b);
         return PL_ERR_INVALID;
     }
+    b->types = pl_dns_name_equal(&b->name, &m->services); /* the domain is "local", as m->services' */
+    b->afn = AFN_QUERY;
+    b->afn_at = -1;
     b->id = m->next_browse_id++;
     /* RFC 6762 5.2: the first query after 20-120 ms, then 1 s, doubling. */
     b->next = now + pl__mdns_rnd_between(m, 20, 120);
@@ -870,6 +874,10 @@ void pl_mdns_process(pl_mdns *m, int64_t now)
         browse *b = m->browses[i];
         if (b->next <= now) {
             pl__mdns_send_browse_query(m, b, now);
+            if (b->afn == AFN_QUERY) {
+                b->afn = AFN_WINDOW;
+                b->afn_at = now + ALL_FOR_NOW_WINDOW;
+            }
             b->next = now + b->interval;
             b->interval = b->interval * 2 > BROWSE_MAX_INTERVAL ? BROWSE_MAX_INTERVAL : b->interval * 2;
         }
@@ -925,6 +933,8 @@ int64_t pl_mdns_next_deadline(const pl_mdns *m)
     for (size_t i = 0; i < m->n_browses; i++) {
         const browse *b = m->browses[i];
         at_most(&t, b->next);
+        if (b->afn == AFN_WINDOW || b->afn == AFN_RESOLVING)
+            at_most(&t, b->afn_at);
         for (size_t k = 0; k < b->n_insts; k++)
             if (!b->insts[k].complete && b->insts[k].queries < RESOLVE_QUERIES)
                 at_most(&t, b->insts[k].next_query);

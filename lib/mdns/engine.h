@@ -92,9 +92,13 @@ void pl_mdns_unpublish(pl_mdns *m, uint32_t id, int64_t now);
 /* Current instance name of a publication, or NULL. */
 const char *pl_mdns_publication_name(const pl_mdns *m, uint32_t id);
 
-/* Browse type ("_x._tcp") in domain ("local"). PL_OK, PL_ERR_INVALID,
- * PL_ERR_UNSUPPORTED (a domain other than "local"), PL_ERR_TOO_LARGE,
- * PL_ERR_NOMEM. */
+/* Browse type ("_x._tcp") in domain ("local"). type
+ * "_services._dns-sd._udp" browses the service types (RFC 6763 9): each
+ * type is reported as an instance named "_x._tcp", SEEN then RESOLVED at
+ * once with port 0, host "", no TXT and no address, and LOST. Once the
+ * first answers are in (docs/MDNS.md), PL_MDNS_EV_ALL_FOR_NOW comes once.
+ * PL_OK, PL_ERR_INVALID, PL_ERR_UNSUPPORTED (a domain other than
+ * "local"), PL_ERR_TOO_LARGE, PL_ERR_NOMEM. */
 int pl_mdns_browse(pl_mdns *m, const char *type, const char *domain, int64_t now, uint32_t *id);
 /* Stop browsing; no event follows. */
 void pl_mdns_unbrowse(pl_mdns *m, uint32_t id);
@@ -126,7 +130,11 @@ typedef enum pl_mdns_event_type {
     PL_MDNS_EV_FAILED,          /* publication id: no free name found */
     PL_MDNS_EV_SEEN,            /* browse id: instance name exists on the link */
     PL_MDNS_EV_RESOLVED,        /* browse id: instance resolved (again, if it changed) */
-    PL_MDNS_EV_LOST             /* browse id: instance gone from the link */
+    PL_MDNS_EV_LOST,            /* browse id: instance gone from the link */
+    PL_MDNS_EV_ALL_FOR_NOW      /* browse id: the answers to its first query are in, and the instances seen
+                                   in them have resolved (RESOLVED came first) or had their time: once,
+                                   ALL_FOR_NOW_WINDOW ms after the first query, or up to
+                                   ALL_FOR_NOW_RESOLVE ms later (engine_int.h) */
 } pl_mdns_event_type;
 
 typedef struct pl_mdns_event {

@@ -27,6 +27,13 @@ enum { ST_PROBING = 0, ST_ANNOUNCING, ST_ESTABLISHED, ST_IDLE /* the host only: 
 #define ANNOUNCE_INTERVAL 1000
 #define BROWSE_MAX_INTERVAL (3600 * 1000)
 #define RESOLVE_QUERIES 5
+/* PL_MDNS_EV_ALL_FOR_NOW: the answer window after a browse's first query
+ * (responders answer a shared record within 20-120 ms, and may hold it
+ * up to 500 ms more to aggregate, RFC 6762 6 and 6.4; Avahi waits one
+ * second too), then at most this long for the instances seen in it to
+ * resolve. */
+#define ALL_FOR_NOW_WINDOW 1000
+#define ALL_FOR_NOW_RESOLVE 1000
 #define MDNS_PORT 5353
 
 typedef struct group {
@@ -83,16 +90,23 @@ typedef struct inst {
     pl_dns_name target;     /* the SRV target last seen */
     int has_target;
     int mark;
+    int afn_wait;           /* seen in the answer window, unresolved then: ALL_FOR_NOW waits for it */
 } minst;
+
+enum { AFN_QUERY = 0 /* before the first query */, AFN_WINDOW, AFN_RESOLVING, AFN_DONE };
 
 typedef struct browse {
     uint32_t id;
     char type[64], domain[64];
     pl_dns_name name;
+    pl_dns_name domain_name;
+    int types; /* the service types (_services._dns-sd._udp): each PTR target is a type, nothing to resolve */
     int64_t next;
     int64_t interval;
     minst *insts;
     size_t n_insts;
+    int afn;        /* AFN_*: where the browse is on the way to PL_MDNS_EV_ALL_FOR_NOW */
+    int64_t afn_at; /* AFN_WINDOW: when the window ends; AFN_RESOLVING: the latest it comes */
 } browse;
 
 typedef struct qpkt {

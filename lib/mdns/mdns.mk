@@ -36,6 +36,7 @@ INTEGRATION_TESTS += \
 	tests/integration/mdns_two_hosts.sh \
 	tests/integration/mdns_avahi.sh \
 	tests/integration/mdns_zeroconf.sh \
-	tests/integration/mdns_legacy_offlink.sh
+	tests/integration/mdns_legacy_offlink.sh \
+	tests/integration/browse_types.sh
 
 EXTRA_DIST += tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_mdns.c

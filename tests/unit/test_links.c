@@ -655,6 +655,51 @@ static void test_connect_without_addresses(void **state)
     assert_ptr_equal(c, (pl_session *)&svc);
 }
 
+/* ---------------------------------------------------------------- logs never carry a secret */
+
+typedef struct log_capture {
+    int n, leaked, interrupted, resumed, failed;
+} log_capture;
+
+static void on_log(pl_log_level level, const char *message, void *ud)
+{
+    log_capture *lc = ud;
+    (void)level;
+    lc->n++;
+    if (strstr(message, CODE))
+        lc->leaked++;
+    for (int i = 0; i < ATTACKERS; i++) { /* the wrong codes of test_attempt_budget_across_links */
+        char wrong[16];
+        snprintf(wrong, sizeof wrong, "%06d", 100000 + i);
+        if (strstr(message, wrong))
+            lc->leaked++;
+    }
+    lc->interrupted += strstr(message, "interrupted") != NULL;
+    lc->resumed += strstr(message, "resumed") != NULL;
+    lc->failed += strstr(message, pl_strerror(PL_ERR_WRONG_CODE)) != NULL;
+}
+
+/* A pairing with a known code, cut and resumed, then wrong-code attempts,
+ * all logged at DEBUG: the messages name what happened (so the check
+ * below is not vacuous) and never contain a code. */
+static void test_logs_never_carry_the_code(void **state)
+{
+    log_capture lc = {0};
+    pl_set_log(PL_LOG_DEBUG, on_log, &lc);
+    test_fd_session_resumes(state);
+    fixture *f = *state;
+    pl_session_free(f->cli.conn);
+    pl_session_free(f->srv.conn);
+    f->cli.conn = f->srv.conn = NULL;
+    test_attempt_budget_across_links(state);
+    pl_set_log(PL_LOG_ERROR, NULL, NULL);
+    assert_true(lc.n > 0);
+    assert_true(lc.interrupted > 0);
+    assert_true(lc.resumed > 0);
+    assert_true(lc.failed > 0);
+    assert_int_equal(lc.leaked, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tcp_dialler_resumes_into_pipe_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_budget_across_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_without_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_never_carry_the_code, setup, teardown),
     };
     return cmocka_run_group_tests_name("sessions over every kind of link", tests, NULL, NULL);
 }

@@ -1158,6 +1158,186 @@ static void test_goodbye_for_our_host_name_is_countered(void **state)
     sim_free(s);
 }
 
+/* ---------------------------------------------------------------- all for now */
+
+/* The time of engine e's first PTR query for name at or after from, or -1. */
+static int64_t first_query(sim *s, int e, const char *name, int64_t from)
+{
+    for (size_t k = 0; k < s->n_log[e]; k++)
+        if (s->log[e][k].t >= from && has_question(&s->log[e][k], name, PL_DNS_PTR))
+            return s->log[e][k].t;
+    return -1;
+}
+
+/* How many events of type engine e has had from index from, and the index of the first (or -1). */
+static size_t count_events(sim *s, int e, pl_mdns_event_type type, size_t from, long *first)
+{
+    size_t n = 0;
+    *first = -1;
+    for (size_t k = from; k < s->n_ev[e]; k++) {
+        if (s->ev[e][k].ev.type != type)
+            continue;
+        if (!n)
+            *first = (long)k;
+        n++;
+    }
+    return n;
+}
+
+/* Only the PTR of instance "Far" (no SRV, TXT or address): seen, not resolved. */
+static void feed_far_ptr(sim *s, int e)
+{
+    uint8_t buf[256];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = 4500;
+    r.type = PL_DNS_PTR;
+    pl_dns_name_from_text(&r.name, "_peerlink._tcp.local");
+    pl_dns_name_from_text(&r.u.ptr, "Far._peerlink._tcp.local");
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 77}};
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
+    sim_flush(s);
+}
+
+/* An instance published before the browse starts: it is resolved from the
+ * answer to the first query, and ALL_FOR_NOW follows once, exactly
+ * ALL_FOR_NOW_WINDOW (1 s) after that query. */
+static void test_all_for_now_after_the_answer_window(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha", "beta"};
+    sim *s = sim_new(2, labels);
+    uint32_t pub, br;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &pub), PL_OK);
+    sim_run(s, 5000);
+    int64_t t0 = s->now;
+    assert_int_equal(pl_mdns_browse(s->e[1], "_peerlink._tcp", "local", t0, &br), PL_OK);
+    sim_run(s, t0 + 60000);
+    int64_t q = first_query(s, 1, "_peerlink._tcp.local", t0);
+    assert_true(q >= t0 + 20 && q <= t0 + 120);
+    long afn, res;
+    assert_int_equal(count_events(s, 1, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 1); /* once, in a minute of browsing */
+    assert_int_equal(s->ev[1][afn].ev.id, br);
+    assert_int_equal(s->ev[1][afn].t, q + 1000);
+    assert_true(count_events(s, 1, PL_MDNS_EV_RESOLVED, 0, &res) >= 1);
+    assert_string_equal(s->ev[1][res].ev.name, "Box");
+    assert_true(res < afn);
+    assert_true(s->ev[1][res].t < q + 1000);
+    sim_free(s);
+}
+
+/* Nothing answers: ALL_FOR_NOW one second after the first query all the same. */
+static void test_all_for_now_with_no_answer(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 0;
+    uint32_t br;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_none._tcp", "local", 0, &br), PL_OK);
+    sim_run(s, 999); /* the first query is at 20-120 ms: no ALL_FOR_NOW before 1020 */
+    long afn;
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 0);
+    sim_run(s, 10000);
+    int64_t q = first_query(s, 0, "_none._tcp.local", 0);
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 1);
+    assert_int_equal(s->ev[0][afn].t, q + 1000);
+    sim_free(s);
+}
+
+/* An instance seen in the window but not resolved by its end: ALL_FOR_NOW
+ * waits for it, and comes right after its RESOLVED. */
+static void test_all_for_now_waits_for_a_resolve(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 0;
+    uint32_t br;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", 0, &br), PL_OK);
+    sim_run(s, 500);
+    feed_far_ptr(s, 0);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_SEEN, "Far", 0));
+    int64_t q = first_query(s, 0, "_peerlink._tcp.local", 0);
+    sim_run(s, q + 1600); /* the window is over, the resolve is not */
+    long afn, res;
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 0);
+    feed_far(s, 0, 4500);
+    int64_t fed = s->now;
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_RESOLVED, 0, &res), 1);
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 1);
+    assert_true(res < afn);
+    assert_int_equal(s->ev[0][afn].t, fed);
+    sim_free(s);
+}
+
+/* ... but not for more than ALL_FOR_NOW_RESOLVE (1 s) after the window. */
+static void test_all_for_now_waits_at_most_a_second(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 0;
+    uint32_t br;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", 0, &br), PL_OK);
+    sim_run(s, 500);
+    feed_far_ptr(s, 0);
+    sim_run(s, 30000);
+    int64_t q = first_query(s, 0, "_peerlink._tcp.local", 0);
+    long afn, res;
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_RESOLVED, 0, &res), 0);
+    assert_int_equal(count_events(s, 0, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 1);
+    assert_int_equal(s->ev[0][afn].t, q + 2000);
+    sim_free(s);
+}
+
+/* Browsing "_services._dns-sd._udp" lists the types published (RFC 6763 9),
+ * once each, with nothing to resolve; a type withdrawn is lost. */
+static void test_browse_service_types(void **state)
+{
+    (void)state;
+    const char *labels[] = {"alpha", "beta"};
+    sim *s = sim_new(2, labels);
+    uint32_t p1, p2, p3, br;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &p1), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box 2", "_peerlink._tcp", "local", 4243, TXT1, 4, 0, &p2), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[0], "Web", "_http._tcp", "local", 80, NULL, 0, 0, &p3), PL_OK);
+    sim_run(s, 5000);
+    int64_t t0 = s->now;
+    assert_int_equal(pl_mdns_browse(s->e[1], "_services._dns-sd._udp", "local", t0, &br), PL_OK);
+    sim_run(s, t0 + 3000);
+    const char *types[] = {"_peerlink._tcp", "_http._tcp"};
+    long afn;
+    assert_int_equal(count_events(s, 1, PL_MDNS_EV_ALL_FOR_NOW, 0, &afn), 1);
+    assert_int_equal(count_events(s, 1, PL_MDNS_EV_RESOLVED, 0, &(long){0}), 2);
+    for (int i = 0; i < 2; i++) {
+        const evrec *r = find_event(s, 1, PL_MDNS_EV_RESOLVED, types[i], 0);
+        assert_non_null(r);
+        assert_int_equal(r->ev.id, br);
+        assert_int_equal(r->ev.port, 0);
+        assert_string_equal(r->ev.host, "");
+        assert_int_equal(r->ev.txt_len, 0);
+        assert_int_equal(r->ev.has_addr, 0);
+        assert_true(r - s->ev[1] < afn);
+        assert_non_null(find_event(s, 1, PL_MDNS_EV_SEEN, types[i], 0));
+    }
+    assert_null(find_event(s, 1, PL_MDNS_EV_SEEN, "Box", 0)); /* types, not instances */
+    /* The last instance of a type withdrawn: the type goes. */
+    size_t from = s->n_ev[1];
+    pl_mdns_unpublish(s->e[0], p3, s->now);
+    pl_mdns_unpublish(s->e[0], p2, s->now);
+    sim_run(s, s->now + 3000);
+    assert_non_null(find_event(s, 1, PL_MDNS_EV_LOST, "_http._tcp", from));
+    assert_null(find_event(s, 1, PL_MDNS_EV_LOST, "_peerlink._tcp", from));
+    assert_null(find_event(s, 1, PL_MDNS_EV_RESOLVED, NULL, from));
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1182,6 +1362,11 @@ int main(void)
         cmocka_unit_test(test_large_txt_known_answer_compared_in_full),
         cmocka_unit_test(test_txt_size_bound),
         cmocka_unit_test(test_full_event_queue_loses_nothing),
+        cmocka_unit_test(test_all_for_now_after_the_answer_window),
+        cmocka_unit_test(test_all_for_now_with_no_answer),
+        cmocka_unit_test(test_all_for_now_waits_for_a_resolve),
+        cmocka_unit_test(test_all_for_now_waits_at_most_a_second),
+        cmocka_unit_test(test_browse_service_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

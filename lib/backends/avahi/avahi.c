@@ -165,7 +165,11 @@ static int map_error(int aerr)
     case AVAHI_ERR_NO_DAEMON:
     case AVAHI_ERR_DISCONNECTED:
     case AVAHI_ERR_DBUS_ERROR: return PL_ERR_DAEMON;
-    default: return PL_ERR_BACKEND;
+    case AVAHI_ERR_ACCESS_DENIED:
+    case AVAHI_ERR_NOT_PERMITTED: return PL_ERR_PERMISSION;
+    default:
+        pl__log(PL_LOG_ERROR, "avahi: %s", avahi_strerror(aerr)); /* PL_ERR_BACKEND alone says little */
+        return PL_ERR_BACKEND;
     }
 }
 
@@ -336,15 +340,20 @@ static void av_unpublish(pl_publication *p)
 
 typedef struct aresolver {
     struct aresolver *next;
+    pl_browser *b;
     AvahiIfIndex iface;
     AvahiProtocol proto;
     char *name, *type, *domain;
     AvahiServiceResolver *r;
+    int done;    /* it reported FOUND or FAILURE */
+    int awaited; /* it was there at Avahi's ALL_FOR_NOW: PL_BROWSE_ALL_FOR_NOW waits until it is done */
 } aresolver;
 
 typedef struct abrowse {
     AvahiServiceBrowser *sb;
+    AvahiServiceTypeBrowser *tb; /* browsing the service types (b->types) instead */
     aresolver *resolvers;
+    int all_for_now; /* Avahi's ALL_FOR_NOW came; not reported on yet */
 } abrowse;
 
 static void resolver_free(aresolver *ar)
@@ -367,6 +376,23 @@ static void browse_drop(abrowse *ab)
     if (ab->sb)
         avahi_service_browser_free(ab->sb);
     ab->sb = NULL;
+    if (ab->tb)
+        avahi_service_type_browser_free(ab->tb);
+    ab->tb = NULL;
+}
+
+/* Avahi's ALL_FOR_NOW came and every resolver it found then is done:
+ * the generic layer sends PL_BROWSE_ALL_FOR_NOW after the ADDs under way. */
+static void all_for_now_check(pl_browser *b)
+{
+    abrowse *ab = b->priv;
+    if (!ab->all_for_now)
+        return;
+    for (const aresolver *ar = ab->resolvers; ar; ar = ar->next)
+        if (ar->awaited && !ar->done)
+            return;
+    ab->all_for_now = 0;
+    pl__browser_all_for_now(b);
 }
 
 static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtocol proto,
@@ -374,9 +400,15 @@ static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoco
                        const char *domain, const char *host, const AvahiAddress *a, uint16_t port,
                        AvahiStringList *txt, AvahiLookupResultFlags flags, void *userdata)
 {
-    pl_browser *b = userdata;
-    if (event != AVAHI_RESOLVER_FOUND)
-        return; /* a failed resolution leaves the instance unreported until it resolves */
+    aresolver *ar = userdata;
+    pl_browser *b = ar->b;
+    ar->done = 1;
+    if (event != AVAHI_RESOLVER_FOUND) {
+        /* A failed resolution leaves the instance unreported until it resolves
+         * (the resolver goes on); PL_BROWSE_ALL_FOR_NOW does not wait for it. */
+        all_for_now_check(b);
+        return;
+    }
     pl_address addr = {0};
     const pl_address *ap = NULL;
     if (a && a->proto == AVAHI_PROTO_INET) {
@@ -405,8 +437,10 @@ static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoco
     len = avahi_string_list_serialize(ordered, buf, len);
     avahi_string_list_free(ordered);
     pl_resolved res = {name, type, domain, host, iface, proto, port, buf, len, ap};
-    pl__browser_resolved(b, &res); /* may free b: nothing of it is touched after */
+    int alive = pl__browser_resolved(b, &res); /* may free b (and ar) */
     free(buf);
+    if (alive)
+        all_for_now_check(b);
 }
 
 static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol proto,
@@ -428,6 +462,7 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol
         aresolver *ar = calloc(1, sizeof *ar);
         if (!ar)
             return;
+        ar->b = b;
         ar->iface = iface;
         ar->proto = proto;
         ar->name = pl__strdup(name);
@@ -435,7 +470,7 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol
         ar->domain = pl__strdup(domain);
         if (ar->name && ar->type && ar->domain)
             ar->r = avahi_service_resolver_new(avahi_service_browser_get_client(sb), iface, proto, name,
-                                               type, domain, proto, 0, resolve_cb, b);
+                                               type, domain, proto, 0, resolve_cb, ar);
         if (!ar->r) {
             resolver_free(ar);
             return;
@@ -451,10 +486,45 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol
             *pr = ar->next;
             resolver_free(ar);
         }
-        pl__browser_lost(b, name, type, domain, iface, proto);
+        if (pl__browser_lost(b, name, type, domain, iface, proto))
+            all_for_now_check(b); /* it may have been the one resolve waited for */
+        break;
+    case AVAHI_BROWSER_ALL_FOR_NOW:
+        /* Wait for the resolves of what it found so far, so that their ADDs come first. */
+        for (aresolver *ar = ab->resolvers; ar; ar = ar->next)
+            ar->awaited = 1;
+        ab->all_for_now = 1;
+        all_for_now_check(b);
         break;
     case AVAHI_BROWSER_FAILURE:
         pl__browser_failed(b, map_error(avahi_client_errno(avahi_service_browser_get_client(sb))));
+        break;
+    default:
+        break;
+    }
+}
+
+/* Browsing the service types (RFC 6763 9): each type is an instance with
+ * nothing to resolve. */
+static void type_browse_cb(AvahiServiceTypeBrowser *tb, AvahiIfIndex iface, AvahiProtocol proto,
+                           AvahiBrowserEvent event, const char *type, const char *domain,
+                           AvahiLookupResultFlags flags, void *userdata)
+{
+    pl_browser *b = userdata;
+    switch (event) {
+    case AVAHI_BROWSER_NEW: {
+        pl_resolved res = {type, b->type, domain, "", iface, proto, 0, NULL, 0, NULL};
+        pl__browser_resolved(b, &res);
+        break;
+    }
+    case AVAHI_BROWSER_REMOVE:
+        pl__browser_lost(b, type, b->type, domain, iface, proto);
+        break;
+    case AVAHI_BROWSER_ALL_FOR_NOW:
+        pl__browser_all_for_now(b);
+        break;
+    case AVAHI_BROWSER_FAILURE:
+        pl__browser_failed(b, map_error(avahi_client_errno(avahi_service_type_browser_get_client(tb))));
         break;
     default:
         break;
@@ -465,6 +535,12 @@ static int browse_start(pl_browser *b)
 {
     abrowse *ab = b->priv;
     AvahiClient *c = client_of(b->d);
+    ab->all_for_now = 0;
+    if (b->types) {
+        ab->tb = avahi_service_type_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, b->domain, 0,
+                                                type_browse_cb, b);
+        return ab->tb ? PL_OK : map_error(avahi_client_errno(c));
+    }
     ab->sb = avahi_service_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, b->type, b->domain, 0,
                                        browse_cb, b);
     return ab->sb ? PL_OK : map_error(avahi_client_errno(c));
@@ -501,6 +577,7 @@ static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata);
 static void daemon_lost(avahi_ctx *ctx)
 {
     pl_discovery *d = ctx->d;
+    pl__log(PL_LOG_WARNING, "avahi: lost the connection to avahi-daemon");
     for (pl_publication *p = d->pubs; p; p = p->next) {
         apub *ap = p->priv;
         ap->group = NULL; /* owned by the client freed below */
@@ -514,6 +591,7 @@ static void daemon_lost(avahi_ctx *ctx)
             resolver_free(ar);
         }
         ab->sb = NULL;
+        ab->tb = NULL;
     }
     avahi_client_free(ctx->client);
     ctx->client = NULL; /* the new client's first callback can come from inside avahi_client_new() */
@@ -540,7 +618,7 @@ static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata)
         for (pl_browser *b = d->browsers, *next; b; b = next) {
             next = b->next;
             abrowse *ab = b->priv;
-            if (!ab->sb && browse_start(b) != PL_OK)
+            if (!ab->sb && !ab->tb && browse_start(b) != PL_OK)
                 pl__browser_failed(b, PL_ERR_BACKEND);
         }
         for (pl_publication *p = d->pubs, *next; p; p = next) {
@@ -592,7 +670,12 @@ static int av_open(pl_discovery *d)
     if (!c) {
         free(ctx);
         d->priv = NULL;
-        return aerr == AVAHI_ERR_NO_MEMORY ? PL_ERR_NOMEM : PL_ERR_DAEMON;
+        /* INFO: pl_discovery_new() then tries the next backend; it logs the outcome. */
+        pl__log(PL_LOG_INFO, "avahi: cannot use avahi-daemon: %s", avahi_strerror(aerr));
+        if (aerr == AVAHI_ERR_NO_MEMORY)
+            return PL_ERR_NOMEM;
+        return aerr == AVAHI_ERR_ACCESS_DENIED || aerr == AVAHI_ERR_NOT_PERMITTED ? PL_ERR_PERMISSION
+                                                                                 : PL_ERR_DAEMON;
     }
     ctx->client = c;
     return PL_OK;

@@ -16,7 +16,12 @@
  *
  * Interfaces: the list given to pl_discovery_new_mdns(), else the
  * comma-separated names in PEERLINK_MDNS_INTERFACES, else every
- * interface that is up and multicast-capable. IPv6 is not used on a
+ * interface that is up and multicast-capable. A named interface must
+ * exist (else PL_ERR_NOT_FOUND), be up and multicast-capable (a loopback
+ * one need not say so: Linux loops multicast back on lo regardless) and
+ * join the group (else PL_ERR_NO_INTERFACE, or PL_ERR_PERMISSION); with
+ * none named, an unusable interface is skipped, and with none left
+ * publishing fails with PL_ERR_NO_INTERFACE. IPv6 is not used on a
  * loopback interface (Linux has no IPv6 multicast route on lo).
  * Addresses are read once, when the backend opens.
  */
@@ -59,6 +64,7 @@ typedef struct mdns_ctx {
     pl_watch *w4, *w6;
     pl_timeout *timer;
     int pumping, again;
+    size_t n_links; /* (interface, family) pairs that joined the group */
     size_t n_ifs;
     mdns_iface ifs[MAX_IFACES];
 } mdns_ctx;
@@ -205,6 +211,9 @@ static void dispatch(mdns_ctx *c, const pl_mdns_event *ev)
     }
     case PL_MDNS_EV_LOST:
         pl__browser_lost(b, ev->name, b->type, b->domain, iface, proto);
+        break;
+    case PL_MDNS_EV_ALL_FOR_NOW:
+        pl__browser_all_for_now(b);
         break;
     default:
         break;
@@ -403,12 +412,17 @@ static void on_readable(pl_watch *w, int fd, unsigned events, void *userdata)
 
 /* ---------------------------------------------------------------- sockets and interfaces */
 
-/* *ttl_on: the TTL / hop limit of received packets will be reported. */
-static int open_socket(int family, int *ttl_on)
+/* *ttl_on: the TTL / hop limit of received packets will be reported.
+ * The socket, or a negative pl_error (logged at level if_fail). */
+static int open_socket(int family, int *ttl_on, pl_log_level if_fail)
 {
+    const char *fam = family == AF_INET ? "IPv4" : "IPv6";
     int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) {
+        int e = errno;
+        pl__log(if_fail, "mdns: %s socket: %s", fam, strerror(e));
+        return pl__errno_error(e);
+    }
     int one = 1, ttl = 255;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 #ifdef SO_REUSEPORT
@@ -445,10 +459,58 @@ static int open_socket(int family, int *ttl_on)
         ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     }
     if (!ok) {
+        int e = errno;
+        pl__log(if_fail, "mdns: %s bind to port %d: %s%s", fam, MDNS_PORT, strerror(e),
+                e == EADDRINUSE ? " (another responder holds the port without SO_REUSEPORT)" : "");
         close(fd);
-        return -1;
+        return pl__errno_error(e);
     }
     return fd;
+}
+
+/* Join the group on one interface; logs a failure. 0, or the errno. */
+static int join_group(mdns_ctx *c, const mdns_iface *f, const char *name, int family)
+{
+    int r;
+    if (family == AF_INET) {
+        struct ip_mreqn mr;
+        memset(&mr, 0, sizeof mr);
+        mr.imr_multiaddr.s_addr = htonl(0xE00000FBu);
+        mr.imr_address = f->v4;
+        mr.imr_ifindex = (int)f->ifindex;
+        r = setsockopt(c->fd4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr);
+    } else {
+        struct ipv6_mreq mr;
+        memset(&mr, 0, sizeof mr);
+        inet_pton(AF_INET6, "ff02::fb", &mr.ipv6mr_multiaddr);
+        mr.ipv6mr_interface = f->ifindex;
+        r = setsockopt(c->fd6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr);
+    }
+    if (r == 0 || errno == EADDRINUSE) /* EADDRINUSE: joined already */
+        return 0;
+    int e = errno;
+    pl__log(PL_LOG_WARNING, "mdns: interface %s: joining %s: %s", name,
+            family == AF_INET ? "224.0.0.251" : "ff02::fb", strerror(e));
+    return e;
+}
+
+/* Is a the first entry of its interface in the list? */
+static int first_entry(const struct ifaddrs *list, const struct ifaddrs *a)
+{
+    for (; list != a; list = list->ifa_next)
+        if (list->ifa_name && strcmp(list->ifa_name, a->ifa_name) == 0)
+            return 0;
+    return 1;
+}
+
+/* Why an interface with these flags cannot be used, or NULL. */
+static const char *unusable(unsigned flags)
+{
+    if (!(flags & IFF_UP))
+        return "it is down";
+    if (!(flags & IFF_MULTICAST) && !(flags & IFF_LOOPBACK))
+        return "it cannot do multicast (no MULTICAST flag)";
+    return NULL;
 }
 
 /* Choose the interfaces and declare their links. */
@@ -458,14 +520,30 @@ static int setup_links(mdns_ctx *c, const char *const *names, size_t n_names)
     size_t n_want = 0;
     for (size_t i = 0; i < n_names; i++) {
         unsigned idx = if_nametoindex(names[i]);
-        if (!idx)
+        if (!idx) {
+            pl__log(PL_LOG_ERROR, "mdns: interface %s: no such interface", names[i]);
             return PL_ERR_NOT_FOUND;
+        }
         if (n_want < MAX_IFACES)
             want[n_want++] = idx;
     }
     struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) != 0)
-        return PL_ERR_IO;
+    if (getifaddrs(&ifa) != 0) {
+        int e = errno;
+        pl__log(PL_LOG_ERROR, "mdns: listing interfaces: %s", strerror(e));
+        return pl__errno_error(e);
+    }
+    /* A named interface must be usable: a silent mDNS is hard to diagnose. */
+    for (size_t i = 0; i < n_names; i++) {
+        for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
+            const char *why = a->ifa_name && strcmp(a->ifa_name, names[i]) == 0 ? unusable(a->ifa_flags) : NULL;
+            if (why) {
+                pl__log(PL_LOG_ERROR, "mdns: interface %s cannot be used: %s", names[i], why);
+                freeifaddrs(ifa);
+                return PL_ERR_NO_INTERFACE;
+            }
+        }
+    }
     /* Pass 1: the interfaces. */
     for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
         if (!a->ifa_name)
@@ -481,14 +559,22 @@ static int setup_links(mdns_ctx *c, const char *const *names, size_t n_names)
         } else {
             chosen = (a->ifa_flags & IFF_UP) && (a->ifa_flags & IFF_MULTICAST);
         }
-        if (!chosen)
-            continue;
         size_t k = 0;
         while (k < c->n_ifs && c->ifs[k].ifindex != idx)
             k++;
+        if (!chosen) {
+            /* Once per interface (its first entry): why it is left out. */
+            if (!n_names && first_entry(ifa, a))
+                pl__log(PL_LOG_DEBUG, "mdns: interface %s skipped: %s", a->ifa_name,
+                        (a->ifa_flags & IFF_UP) ? "it cannot do multicast (no MULTICAST flag)" : "it is down");
+            continue;
+        }
         if (k == c->n_ifs) {
-            if (c->n_ifs >= MAX_IFACES)
+            if (c->n_ifs >= MAX_IFACES) {
+                pl__log(PL_LOG_WARNING, "mdns: interface %s skipped: more than %d interfaces", a->ifa_name,
+                        MAX_IFACES);
                 continue;
+            }
             c->n_ifs++;
             memset(&c->ifs[k], 0, sizeof c->ifs[k]);
             c->ifs[k].ifindex = idx;
@@ -527,25 +613,44 @@ static int setup_links(mdns_ctx *c, const char *const *names, size_t n_names)
             }
         }
         uint32_t idx = c->ifs[k].ifindex;
+        char name[IF_NAMESIZE] = "?";
+        if_indextoname(idx, name);
+        int joined = 0, err = 0;
         if (c->ifs[k].has_v4 && c->fd4 >= 0) {
-            struct ip_mreqn mr;
-            memset(&mr, 0, sizeof mr);
-            mr.imr_multiaddr.s_addr = htonl(0xE00000FBu);
-            mr.imr_address = c->ifs[k].v4;
-            mr.imr_ifindex = (int)idx;
-            if (setsockopt(c->fd4, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) == 0 || errno == EADDRINUSE)
+            int e = join_group(c, &c->ifs[k], name, AF_INET);
+            if (!e) {
                 pl_mdns_link_set(c->m, idx, AF_INET, addrs, n, now);
+                joined |= 1;
+            }
+            err = err ? err : e;
         }
         if (has6 && !c->ifs[k].loopback && c->fd6 >= 0) {
-            struct ipv6_mreq mr;
-            memset(&mr, 0, sizeof mr);
-            inet_pton(AF_INET6, "ff02::fb", &mr.ipv6mr_multiaddr);
-            mr.ipv6mr_interface = idx;
-            if (setsockopt(c->fd6, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr) == 0 || errno == EADDRINUSE)
+            int e = join_group(c, &c->ifs[k], name, AF_INET6);
+            if (!e) {
                 pl_mdns_link_set(c->m, idx, AF_INET6, addrs, n, now);
+                joined |= 2;
+            }
+            err = err ? err : e;
+        }
+        if (joined) {
+            c->n_links += (joined & 1) + (joined >> 1);
+            pl__log(PL_LOG_INFO, "mdns: using interface %s (%s%s%s)", name, joined & 1 ? "IPv4" : "",
+                    joined == 3 ? ", " : "", joined & 2 ? "IPv6" : "");
+        } else if (n_names) {
+            pl__log(PL_LOG_ERROR, "mdns: interface %s cannot be used: %s", name,
+                    err ? strerror(err) : "it has no address of a family with an open socket");
+            freeifaddrs(ifa);
+            return err ? (pl__errno_error(err) == PL_ERR_PERMISSION ? PL_ERR_PERMISSION : PL_ERR_NO_INTERFACE)
+                       : PL_ERR_NO_INTERFACE;
+        } else {
+            pl__log(PL_LOG_WARNING, "mdns: interface %s skipped: %s", name,
+                    err ? "the group could not be joined" : "it has no usable address");
         }
     }
     freeifaddrs(ifa);
+    if (!c->n_links)
+        pl__log(PL_LOG_WARNING, "mdns: no usable interface (none up with multicast and an address): "
+                                "publishing will fail, browsing finds nothing");
     return PL_OK;
 }
 
@@ -602,12 +707,19 @@ static int md_open(pl_discovery *d)
         free(c);
         return err;
     }
-    c->fd4 = open_socket(AF_INET, &c->ttl4);
-    c->fd6 = open_socket(AF_INET6, &c->ttl6);
+    /* One family missing is normal (IPv6 disabled): an error only without both. */
+    c->fd4 = open_socket(AF_INET, &c->ttl4, PL_LOG_ERROR);
+    c->fd6 = open_socket(AF_INET6, &c->ttl6, PL_LOG_INFO);
     if (c->fd4 < 0 && c->fd6 < 0) {
+        err = c->fd4;
+        c->fd4 = c->fd6 = -1;
         ctx_free(c);
-        return PL_ERR_IO;
+        return err;
     }
+    if (c->fd4 < 0)
+        c->fd4 = -1;
+    if (c->fd6 < 0)
+        c->fd6 = -1;
     char envbuf[1024];
     const char *envnames[MAX_IFACES];
     const char *const *names = NULL;
@@ -664,6 +776,10 @@ static int txt_wire(const pl_txt *txt, uint8_t **out, size_t *len)
 static int md_publish(pl_publication *p)
 {
     mdns_ctx *c = p->d->priv;
+    if (!c->n_links) {
+        pl__log(PL_LOG_ERROR, "mdns: cannot publish \"%s\": no usable network interface", p->name);
+        return PL_ERR_NO_INTERFACE;
+    }
     mdns_obj *o = calloc(1, sizeof *o);
     if (!o)
         return PL_ERR_NOMEM;
@@ -671,6 +787,8 @@ static int md_publish(pl_publication *p)
     size_t len;
     int err = txt_wire(p->txt, &txt, &len);
     if (err == PL_OK && len > PL_MDNS_MAX_TXT) {
+        pl__log(PL_LOG_ERROR, "mdns: cannot publish \"%s\": its TXT record is %zu bytes, the limit is %d",
+                p->name, len, PL_MDNS_MAX_TXT);
         free(txt);
         free(o);
         return PL_ERR_TOO_LARGE; /* the TXT record cannot be sent (docs/MDNS.md) */
@@ -699,6 +817,9 @@ static int md_publish_update_txt(pl_publication *p)
         return err;
     err = pl_mdns_update_txt(c->m, o->id, txt, len, now_ms());
     free(txt);
+    if (err == PL_ERR_TOO_LARGE)
+        pl__log(PL_LOG_ERROR, "mdns: cannot update \"%s\": its TXT record is %zu bytes, the limit is %d",
+                p->name, len, PL_MDNS_MAX_TXT);
     if (err == PL_OK)
         kick(c);
     return err == PL_ERR_NOT_FOUND ? PL_ERR_BACKEND : err;

@@ -7,16 +7,26 @@
  *
  * On Linux an epoll descriptor mirrors the watches for pl_loop_get_fd(),
  * created the first time it is asked for.
+ *
+ * Other threads (and signal handlers) reach the loop through one wake-up
+ * descriptor (an eventfd on Linux, else a pipe) that poll() and the epoll
+ * descriptor always watch: pl_loop_wakeup() writes to it, pl_loop_quit()
+ * sets an atomic flag and wakes, pl_loop_post() pushes onto a lock-free
+ * stack (many producers, the loop the only consumer, which takes the whole
+ * stack at once, so no ABA) and wakes.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #endif
 
 struct pl_watch {
@@ -41,6 +51,13 @@ struct pl_timeout {
     int dead;
 };
 
+/* A function posted by pl_loop_post(). */
+struct pl_post {
+    struct pl_post *next;
+    void (*fn)(void *);
+    void *arg;
+};
+
 struct pl_loop {
     pl_poll api;
     struct pl_watch *watches;
@@ -48,8 +65,10 @@ struct pl_loop {
     struct pollfd *pfds;
     size_t pfds_cap;
     uint64_t iter;
-    int quit;
+    atomic_int quit;
     int epfd;
+    int wake_rd, wake_wr; /* the same eventfd on Linux; a pipe's ends elsewhere */
+    _Atomic(struct pl_post *) posts; /* newest first */
 };
 
 static int64_t now_ms(void)
@@ -223,6 +242,29 @@ int pl_loop_new(pl_loop **out)
     loop->api.timeout_update = loop_timeout_update;
     loop->api.timeout_free = loop_timeout_free;
     loop->epfd = -1;
+#ifdef __linux__
+    loop->wake_rd = loop->wake_wr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->wake_rd < 0) {
+        int err = pl__errno_error(errno);
+        free(loop);
+        return err;
+    }
+#else
+    int p[2];
+    if (pipe(p) != 0) {
+        int err = pl__errno_error(errno);
+        free(loop);
+        return err;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+    }
+    loop->wake_rd = p[0];
+    loop->wake_wr = p[1];
+#endif
+    atomic_init(&loop->quit, 0);
+    atomic_init(&loop->posts, NULL);
     *out = loop;
     return PL_OK;
 }
@@ -236,10 +278,76 @@ void pl_loop_free(pl_loop *loop)
     for (struct pl_timeout *t = loop->timeouts; t; t = t->next)
         t->dead = 1;
     sweep(loop);
+    for (struct pl_post *p = atomic_exchange(&loop->posts, NULL), *next; p; p = next) {
+        next = p->next; /* never run: see pl_loop_free() in poll.h */
+        free(p);
+    }
     if (loop->epfd >= 0)
         close(loop->epfd);
+    if (loop->wake_wr != loop->wake_rd)
+        close(loop->wake_wr);
+    close(loop->wake_rd);
     free(loop->pfds);
     free(loop);
+}
+
+void pl_loop_wakeup(pl_loop *loop)
+{
+    if (!loop)
+        return;
+    int saved = errno; /* a signal handler's caller must not see it change */
+    uint64_t one = 1;
+    /* A full eventfd counter or pipe (EAGAIN) is already a pending wake-up. */
+#ifdef __linux__
+    ssize_t r = write(loop->wake_wr, &one, sizeof one);
+#else
+    ssize_t r = write(loop->wake_wr, &one, 1);
+#endif
+    (void)r;
+    errno = saved;
+}
+
+int pl_loop_post(pl_loop *loop, void (*fn)(void *arg), void *arg)
+{
+    if (!loop || !fn)
+        return PL_ERR_INVALID;
+    struct pl_post *p = malloc(sizeof *p);
+    if (!p)
+        return PL_ERR_NOMEM;
+    p->fn = fn;
+    p->arg = arg;
+    p->next = atomic_load(&loop->posts);
+    while (!atomic_compare_exchange_weak(&loop->posts, &p->next, p))
+        ;
+    pl_loop_wakeup(loop);
+    return PL_OK;
+}
+
+/* Empty the wake-up descriptor, then run what was posted, oldest first.
+ * Functions posted meanwhile wait for the next iteration (the descriptor
+ * is readable again by then), so posting from a posted function cannot
+ * starve I/O. Returns how many ran. */
+static int run_posts(pl_loop *loop)
+{
+    uint64_t buf[8];
+    while (read(loop->wake_rd, buf, sizeof buf) > 0)
+        ;
+    struct pl_post *p = atomic_exchange(&loop->posts, NULL), *fifo = NULL;
+    while (p) {
+        struct pl_post *next = p->next;
+        p->next = fifo;
+        fifo = p;
+        p = next;
+    }
+    int ran = 0;
+    while (fifo) {
+        struct pl_post *next = fifo->next;
+        fifo->fn(fifo->arg);
+        free(fifo);
+        fifo = next;
+        ran++;
+    }
+    return ran;
 }
 
 const pl_poll *pl_loop_get_poll(pl_loop *loop)
@@ -268,10 +376,10 @@ int pl_loop_iterate(pl_loop *loop, int timeout_ms)
 {
     if (!loop)
         return PL_ERR_INVALID;
-    if (loop->quit)
+    if (atomic_load(&loop->quit))
         return PL_ERR_STATE;
 
-    size_t n = 0;
+    size_t n = 1; /* [0]: the wake-up descriptor */
     for (struct pl_watch *w = loop->watches; w; w = w->next)
         if (!w->dead)
             n++;
@@ -282,7 +390,10 @@ int pl_loop_iterate(pl_loop *loop, int timeout_ms)
         loop->pfds = p;
         loop->pfds_cap = n;
     }
-    size_t i = 0;
+    loop->pfds[0].fd = loop->wake_rd;
+    loop->pfds[0].events = POLLIN;
+    loop->pfds[0].revents = 0;
+    size_t i = 1;
     for (struct pl_watch *w = loop->watches; w; w = w->next) {
         w->pollidx = -1;
         if (w->dead)
@@ -296,6 +407,8 @@ int pl_loop_iterate(pl_loop *loop, int timeout_ms)
     int wait = pl_loop_next_timeout(loop);
     if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
         wait = timeout_ms;
+    if (atomic_load(&loop->posts))
+        wait = 0; /* already posted: no need to sleep until the wake-up is seen */
     int r = poll(loop->pfds, (nfds_t)n, wait);
     if (r < 0) {
         if (errno == EINTR)
@@ -305,6 +418,8 @@ int pl_loop_iterate(pl_loop *loop, int timeout_ms)
 
     int dispatched = 0;
     loop->iter++;
+    if (loop->pfds[0].revents || atomic_load(&loop->posts))
+        dispatched += run_posts(loop);
     for (struct pl_watch *w = loop->watches; w; w = w->next) {
         if (w->dead || w->pollidx < 0)
             continue;
@@ -334,7 +449,7 @@ int pl_loop_run(pl_loop *loop)
     for (;;) {
         int r = pl_loop_iterate(loop, -1);
         if (r == PL_ERR_STATE) {
-            loop->quit = 0;
+            atomic_store(&loop->quit, 0);
             return PL_OK;
         }
         if (r < 0)
@@ -344,8 +459,10 @@ int pl_loop_run(pl_loop *loop)
 
 void pl_loop_quit(pl_loop *loop)
 {
-    if (loop)
-        loop->quit = 1;
+    if (!loop)
+        return;
+    atomic_store(&loop->quit, 1);
+    pl_loop_wakeup(loop);
 }
 
 int pl_loop_process(pl_loop *loop)
@@ -362,6 +479,14 @@ int pl_loop_get_fd(pl_loop *loop)
         loop->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (loop->epfd < 0)
             return PL_ERR_IO;
+        struct epoll_event ee = {0};
+        ee.events = EPOLLIN;
+        ee.data.ptr = NULL; /* the wake-up descriptor */
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wake_rd, &ee) != 0) {
+            close(loop->epfd);
+            loop->epfd = -1;
+            return PL_ERR_IO;
+        }
         for (struct pl_watch *w = loop->watches; w; w = w->next)
             if (!w->dead)
                 ep_sync(loop, w, EPOLL_CTL_ADD);

@@ -219,7 +219,9 @@ typedef struct tcp_attempt {
 } tcp_attempt;
 
 /* pl_connect()'s dialler: Happy Eyeballs over the service's addresses,
- * and while the session is interrupted, discovery for where it went. */
+ * and while the session is interrupted, discovery for where it went.
+ * pl_connect_by_name()'s starts with no address: it browses until the
+ * instance is found, then goes on as pl_connect()'s. */
 typedef struct tcp_dialer {
     pl_session *c;
     const pl_poll *poll;
@@ -229,8 +231,11 @@ typedef struct tcp_dialer {
     size_t n_pending;
     pl_timeout *timer;     /* the stagger between attempts */
     pl_discovery *disc;    /* pl_session_set_discovery() */
-    pl_browser *browser;   /* browsing while interrupted */
+    pl_browser *browser;   /* browsing while interrupted, or while finding */
     char svc_type[PL_NAME_MAX + 1];
+    int finding;           /* pl_connect_by_name(): the instance is not found yet */
+    pl_timeout *find;      /* ... when the search gives up */
+    int64_t find_end;      /* ... and when, on pl__now_ms()'s clock: connecting gets what is left */
 } tcp_dialer;
 
 static const pl_dialer_ops tcp_dialer_ops;
@@ -272,6 +277,7 @@ static void tcp_free(void *ctx)
     tcp_dialer *t = ctx;
     tcp_stop(t, t->c);
     stop_browsing(t);
+    pl__free_timeout(t->poll, &t->find);
     free(t->addrs);
     free(t->attempts);
     free(t);
@@ -379,12 +385,59 @@ static int round_start(tcp_dialer *t)
     return PL_OK;
 }
 
+static int fill_addresses(tcp_dialer *t, const pl_service *svc);
+
+/* pl_connect_by_name(): the instance is found. Take its name as spelt on
+ * the network (the handshake binds it), then dial as pl_connect() does,
+ * within what is left of the time. */
+static void found(tcp_dialer *t, const pl_service *svc)
+{
+    pl_session *c = t->c;
+    size_t len = strlen(svc->name);
+    if (len > PL_NAME_MAX)
+        return; /* not a DNS-SD instance name: not the one */
+    /* No address: a Bonjour result of the "apple" backend, which only Network.framework connects to. */
+    int rc = svc->n_addresses ? fill_addresses(t, svc) : PL_ERR_UNSUPPORTED;
+    if (rc != PL_OK) {
+        pl__session_close(c, rc);
+        return;
+    }
+    t->finding = 0;
+    pl__free_timeout(t->poll, &t->find);
+    memcpy(c->instance, svc->name, len + 1);
+    pl_paired_peer known;
+    if (!c->code[0] && pl__keystore_find_peer_by_name(c->node->ks, c->instance, &known) == PL_OK) {
+        memcpy(c->target_id, known.id, PL_ID_SIZE);
+        c->has_target = 1;
+    }
+    int64_t left = t->find_end - pl__now_ms();
+    rc = pl__session_set_deadline(c, left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left);
+    if (rc == PL_OK)
+        rc = round_start(t); /* browsing goes on until an attempt connects: it may move meanwhile */
+    if (rc != PL_OK)
+        pl__session_close(c, rc);
+}
+
+static void find_expired(pl_timeout *tm, void *userdata)
+{
+    tcp_dialer *t = userdata;
+    (void)tm;
+    pl__session_close(t->c, PL_ERR_NOT_FOUND);
+}
+
 static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
 {
     tcp_dialer *t = userdata;
     (void)b;
-    (void)status;
-    if ((ev == PL_BROWSE_ADD || ev == PL_BROWSE_UPDATE) && svc->name && strcmp(svc->name, t->c->instance) == 0)
+    if (ev == PL_BROWSE_FAILED && t->finding) {
+        pl__session_close(t->c, status); /* nothing else would find it */
+        return;
+    }
+    if ((ev != PL_BROWSE_ADD && ev != PL_BROWSE_UPDATE) || !pl_service_name_equal(svc->name, t->c->instance))
+        return;
+    if (t->finding)
+        found(t, svc);
+    else
         (void)pl_session_set_addresses(t->c, svc);
 }
 
@@ -476,6 +529,8 @@ int pl_session_set_discovery(pl_session *c, pl_discovery *d)
     tcp_dialer *t = tcp_dialer_of(c);
     if (!t || !t->svc_type[0])
         return PL_ERR_INVALID;
+    if (t->finding)
+        return d == t->disc ? PL_OK : PL_ERR_STATE; /* pl_connect_by_name() is searching with its own */
     stop_browsing(t);
     t->disc = d;
     return PL_OK;
@@ -498,26 +553,61 @@ int pl_session_set_addresses(pl_session *c, const pl_service *svc)
     return rc;
 }
 
+/* A pl_connect() session to the instance name of type (may be NULL),
+ * with its TCP dialler and no address yet. NULL: out of memory. */
+static tcp_dialer *tcp_session_new(pl_node *node, const char *name, const char *type, pl_session_cb cb,
+                                   void *userdata)
+{
+    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, 1, name);
+    tcp_dialer *t = c ? calloc(1, sizeof *t) : NULL;
+    if (!t) {
+        if (c)
+            pl__session_destroy(c);
+        return NULL;
+    }
+    t->c = c;
+    t->poll = node->poll;
+    if (type && strlen(type) < sizeof t->svc_type)
+        memcpy(t->svc_type, type, strlen(type) + 1);
+    c->cb = cb;
+    c->userdata = userdata;
+    pl__session_set_dialer(c, &tcp_dialer_ops, t); /* resumable, as every pl_connect() session */
+    return t;
+}
+
+int pl_connect_by_name(pl_node *node, pl_discovery *d, const char *type, const char *name, int timeout_ms,
+                       pl_session_cb cb, void *userdata, pl_session **out)
+{
+    if (!node || !d || !type || !name || !name[0] || strlen(name) > PL_NAME_MAX || timeout_ms <= 0 || !out ||
+        strlen(type) > PL_NAME_MAX || strcasecmp(type, "_services._dns-sd._udp") == 0)
+        return PL_ERR_INVALID;
+    tcp_dialer *t = tcp_session_new(node, name, type, cb, userdata);
+    if (!t)
+        return PL_ERR_NOMEM;
+    pl_session *c = t->c;
+    t->disc = d;
+    t->finding = 1;
+    t->find_end = pl__now_ms() + timeout_ms;
+    t->find = node->poll->timeout_new(node->poll, timeout_ms, find_expired, t);
+    int rc = t->find ? pl_browse(d, type, NULL, rediscovered, t, &t->browser) : PL_ERR_NOMEM;
+    if (rc != PL_OK) {
+        pl__session_destroy(c); /* frees t */
+        return rc;
+    }
+    *out = c;
+    return PL_OK;
+}
+
 int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_session_cb cb, void *userdata,
                     pl_session **out)
 {
     if (!node || !svc || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
         !svc->name || strlen(svc->name) > PL_NAME_MAX)
         return PL_ERR_INVALID;
-    pl_session *c = pl__session_alloc(node, PL_DEFAULT_MAX_MESSAGE, 1, svc->name);
-    tcp_dialer *t = c ? calloc(1, sizeof *t) : NULL;
-    if (!t) {
-        if (c)
-            pl__session_destroy(c);
+    tcp_dialer *t = tcp_session_new(node, svc->name, svc->type, cb, userdata);
+    if (!t)
         return PL_ERR_NOMEM;
-    }
-    t->c = c;
-    t->poll = node->poll;
-    if (svc->type && strlen(svc->type) < sizeof t->svc_type)
-        memcpy(t->svc_type, svc->type, strlen(svc->type) + 1);
-    c->cb = cb;
-    c->userdata = userdata;
-    pl__session_set_dialer(c, &tcp_dialer_ops, t); /* resumable, as every pl_connect() session */
+    pl_session *c = t->c;
     pl_paired_peer known;
     if (pl__keystore_find_peer_by_name(node->ks, svc->name, &known) == PL_OK) {
         memcpy(c->target_id, known.id, PL_ID_SIZE);
@@ -630,14 +720,14 @@ static int tcp_listen(uint16_t port, int *out, uint16_t *bound)
             fd = -1;
             if (e != EAFNOSUPPORT && e != EADDRNOTAVAIL) {
                 errno = e;
-                return PL_ERR_IO;
+                return pl__errno_error(errno);
             }
         }
     }
     if (fd < 0) { /* no IPv6 on this system: IPv4 only */
         fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
-            return PL_ERR_IO;
+            return pl__errno_error(errno);
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_in s4 = {0};
         s4.sin_family = AF_INET;
@@ -647,7 +737,7 @@ static int tcp_listen(uint16_t port, int *out, uint16_t *bound)
             int e = errno;
             close(fd);
             errno = e;
-            return PL_ERR_IO;
+            return pl__errno_error(errno);
         }
     }
     struct sockaddr_storage ss;
@@ -656,7 +746,7 @@ static int tcp_listen(uint16_t port, int *out, uint16_t *bound)
         int e = errno;
         close(fd);
         errno = e;
-        return PL_ERR_IO;
+        return pl__errno_error(errno);
     }
     *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                             : ((struct sockaddr_in *)&ss)->sin_port);

@@ -115,6 +115,10 @@ struct Address: Sendable, Hashable, CustomStringConvertible {
 
 public enum BrowseEvent: Sendable, Equatable {
     case added(Service), updated(Service), removed(Service)
+    /// The answers to the first query are in and every instance among them has
+    /// been added: what is on the network now is listed (like `avahi-browse -t`).
+    /// Once per browse; browsing goes on (see pl_browse() for when it comes).
+    case allForNow
 }
 
 /// DNS-SD on a loop: "apple" (Network.framework) on Apple platforms, Avahi
@@ -144,7 +148,9 @@ public final class Discovery: @unchecked Sendable {
 
     /// Browse a service type. The sequence ends with an error if browsing
     /// fails (e.g. .localNetworkDenied); ending the iteration (or its task)
-    /// stops the browser.
+    /// stops the browser. type "_services._dns-sd._udp" lists the service
+    /// types on the network instead: each is a Service named after the type
+    /// ("_http._tcp"), with port 0 and no address, added and removed.
     public func browse(type: String = "_peerlink._tcp") -> AsyncThrowingStream<BrowseEvent, Error> {
         AsyncThrowingStream { continuation in
             let sink = BrowseSink(continuation: continuation)
@@ -159,6 +165,7 @@ public final class Discovery: @unchecked Sendable {
                     case PL_BROWSE_ADD: c.yield(.added(Service(svc!)))
                     case PL_BROWSE_UPDATE: c.yield(.updated(Service(svc!)))
                     case PL_BROWSE_REMOVE: c.yield(.removed(Service(svc!)))
+                    case PL_BROWSE_ALL_FOR_NOW: c.yield(.allForNow)
                     default: c.finish(throwing: PeerLinkError(code: status))
                     }
                 }, ud, &b)

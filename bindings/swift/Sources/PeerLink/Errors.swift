@@ -15,6 +15,11 @@ public enum PeerLinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case timedOut
     /// The user denied local network access (Settings > Privacy > Local Network).
     case localNetworkDenied
+    /// The system refused a privileged operation (a socket, bind or multicast join; Avahi's access
+    /// control): not the user's Local Network choice, which is localNetworkDenied.
+    case permissionDenied
+    /// No usable network interface (none up with multicast, or a named one down or without multicast).
+    case noInterface
     /// The peer closed the connection before the session ended.
     case closed
     /// The peer freed the session.
@@ -32,6 +37,8 @@ public enum PeerLinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case PL_ERR_BUSY.rawValue: self = .busy
         case PL_ERR_TIMEOUT.rawValue: self = .timedOut
         case PL_ERR_DENIED.rawValue: self = .localNetworkDenied
+        case PL_ERR_PERMISSION.rawValue: self = .permissionDenied
+        case PL_ERR_NO_INTERFACE.rawValue: self = .noInterface
         case PL_ERR_CLOSED.rawValue: self = .closed
         case PL_ERR_ABORTED.rawValue: self = .aborted
         case PL_ERR_STATE.rawValue: self = .invalidState
@@ -48,6 +55,8 @@ public enum PeerLinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case .busy: return PL_ERR_BUSY.rawValue
         case .timedOut: return PL_ERR_TIMEOUT.rawValue
         case .localNetworkDenied: return PL_ERR_DENIED.rawValue
+        case .permissionDenied: return PL_ERR_PERMISSION.rawValue
+        case .noInterface: return PL_ERR_NO_INTERFACE.rawValue
         case .closed: return PL_ERR_CLOSED.rawValue
         case .aborted: return PL_ERR_ABORTED.rawValue
         case .invalidState: return PL_ERR_STATE.rawValue
