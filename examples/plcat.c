@@ -10,10 +10,13 @@
 #include <getopt.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,16 +30,30 @@ enum {
     EXIT_USAGE = 2,
     EXIT_NOT_FOUND = 3,
     EXIT_WRONG_CODE = 4,
-    EXIT_NOT_PAIRED = 5 /* no code to pair with, or pairing refused (locked, busy) */
+    EXIT_NOT_PAIRED = 5, /* no code to pair with, or pairing refused (locked, busy) */
+    EXIT_SIGNAL = 128    /* plus the signal's number, as a shell reports a process a signal ended */
 };
 
-/* Stop reading stdin while this much is queued for the peer, or while a
+/* Stop reading the input while this much is queued for the peer, or while a
  * chunk waits for the peer to acknowledge (PL_ERR_AGAIN past SEND_LIMIT). */
 #define HIGH_WATER (1024 * 1024)
-#define STDIN_CHUNK 65536
+#define INPUT_CHUNK 65536
 #define SEND_LIMIT (4 * 1024 * 1024)
+/* After a signal, how long the peer has to acknowledge what was sent. */
+#define SIGNAL_GRACE_MS 2000
+#define PROGRESS_MS 1000
 
 static const char *prog = "plcat";
+
+/* -a: the service types browsed, at most this many. */
+#define MAX_TYPES 64
+#define SERVICE_TYPES "_services._dns-sd._udp"
+
+typedef struct type_browser {
+    pl_browser *b;
+    char type[64];
+    int listed; /* PL_BROWSE_ALL_FOR_NOW came */
+} type_browser;
 
 typedef struct app {
     pl_loop *loop;
@@ -48,9 +65,16 @@ typedef struct app {
     pl_listener *listener;
     pl_session *conn;
     pl_timeout *wait_timer;
-    pl_watch *stdin_watch;
     /* options */
-    int listen, browse, json, keep;
+    int listen, browse, json, keep, verbose, quiet;
+    int terminate, all; /* -b: end after the initial list; browse every type */
+    int listed;         /* -t: the browser has listed what was there */
+    type_browser types[MAX_TYPES]; /* -a: a browser per type */
+    size_t n_types;
+    int eof_ends;  /* -N, --send-only: end the session once our input is delivered */
+    int send_only, recv_only;
+    const char *exec_cmd; /* -e PROGRAM or -c COMMAND: run it for each session */
+    int exec_shell;
     const char *name, *type, *backend, *keys;
     char code[64];
     int have_code;
@@ -60,14 +84,29 @@ typedef struct app {
     int resume_s; /* -1: the library's default */
     const char *address; /* connect mode: dial this address instead of browsing */
     pl_txt *txt;
-    /* connect mode: the service found, kept to connect again with a code */
+    /* --address: the service dialled (again, after a code was typed) */
     pl_service found;
-    char found_name[64];
-    pl_address *found_addrs;
-    /* state */
-    int stdin_eof;
-    char held[STDIN_CHUNK]; /* read from stdin, refused for now by the send limit */
+    pl_address found_address;
+    /* the session's data: in_fd (standard input, or the program's output) goes to the
+     * peer; the peer's messages go to out_fd (standard output, or the program's input) */
+    int in_fd, out_fd;
+    pid_t child;
+    pl_watch *in_watch, *out_watch;
+    int in_eof, peer_eof, open, closing;
+    char held[INPUT_CHUNK]; /* read from the input, refused for now by the send limit */
     size_t held_len;
+    char *out_buf; /* what out_fd, a full pipe, has not taken yet (the session is paused meanwhile) */
+    size_t out_len, out_off;
+    /* -v */
+    uint64_t sent, received;
+    struct timespec started;
+    int64_t in_size; /* bytes the input holds, if it is a regular file; else -1 */
+    pl_timeout *progress_timer;
+    int progress_shown;
+    /* signals */
+    pl_watch *sig_watch;
+    pl_timeout *grace_timer;
+    int signo;
     int exit_status;
     int done;
 } app;
@@ -81,16 +120,42 @@ static void finish(app *a, int status)
     pl_loop_quit(a->loop);
 }
 
+/* The library's log, on standard error: its errors always (they name what plcat's own
+ * message cannot: the interface, the limit), more with -v, everything with PEERLINK_DEBUG. */
+static void on_log(pl_log_level level, const char *message, void *userdata)
+{
+    if (level <= PL_LOG_ERROR)
+        fprintf(stderr, "%s: %s\n", prog, message);
+    else
+        fprintf(stderr, "%s: %s: %s\n", prog, pl_log_level_name(level), message);
+}
+
+/* A status line on standard error (not with -q). Errors use fprintf directly. */
+static void note(const app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const app *a, const char *fmt, ...)
+{
+    if (a->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    putc('\n', stderr);
+    va_end(ap);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s -l [-n NAME] [-t TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--code CODE]\n"
-            "                [--max-attempts N] [--keys DIR] [--backend NAME] [--resume SECONDS]\n"
-            "       %s -b [-t TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
-            "       %s [-t TYPE] [-w SECONDS] [--code CODE] [--keys DIR] [--backend NAME]\n"
-            "                [--resume SECONDS] [--address HOST:PORT] NAME\n"
+            "usage: %s -l [-n NAME] [-s TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--code CODE]\n"
+            "                [--max-attempts N] [DATA OPTIONS] [COMMON OPTIONS]\n"
+            "       %s -b [-t] [-a | -s TYPE | TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
+            "       %s [-s TYPE] [-w SECONDS] [--code CODE] [--address HOST:PORT] [DATA OPTIONS]\n"
+            "                [COMMON OPTIONS] NAME\n"
             "       %s --list-paired [--keys DIR]\n"
-            "       %s --forget NAME [--keys DIR]\n",
+            "       %s --forget NAME [--keys DIR]\n"
+            "data options: [-N] [--send-only | --recv-only] [-e PROGRAM | -c COMMAND]\n"
+            "common options: [-v | -q] [--keys DIR] [--backend NAME] [--resume SECONDS]\n",
             prog, prog, prog, prog, prog);
 }
 
@@ -150,18 +215,20 @@ static int exit_for(int err)
     case PL_ERR_NOT_PAIRED:
     case PL_ERR_LOCKED:
     case PL_ERR_BUSY: return EXIT_NOT_PAIRED;
+    case PL_ERR_NOT_FOUND: return EXIT_NOT_FOUND;
     default: return EXIT_RUNTIME;
     }
 }
 
-static void report_failure(int err)
+static void report_failure(const app *a, int err)
 {
-    if (err == PL_ERR_WRONG_CODE || err == PL_ERR_LOCKED || err == PL_ERR_BUSY)
+    if (err == PL_ERR_NOT_FOUND && !a->listen)
+        fprintf(stderr, "%s: \"%s\" not found within %d s\n", prog, esc(a->name), a->wait_s);
+    else if (err == PL_ERR_WRONG_CODE || err == PL_ERR_LOCKED || err == PL_ERR_BUSY)
         fprintf(stderr, "%s: pairing failed: %s\n", prog, pl_strerror(err));
     else
         fprintf(stderr, "%s: connection failed: %s\n", prog, pl_strerror(err));
 }
-
 /* ---------------------------------------------------------------- the keystore */
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -241,7 +308,23 @@ static int forget(app *a, const char *name)
     return 0;
 }
 
-/* Ask for the code on the terminal (not stdin: that is the data). 0 if there is none. */
+/* The signal that ended plcat, once caught (the handler also wakes the loop). */
+static volatile sig_atomic_t caught;
+static int sig_fds[2] = {-1, -1};
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)signo;
+    caught = signo;
+    if (write(sig_fds[1], &b, 1) < 0) { /* full: a wakeup is pending anyway */
+    }
+    errno = saved;
+}
+
+/* Ask for the code on the terminal (not stdin: that is the data). 1 if one was typed, 0 if
+ * there is none, -1 if a signal interrupted the prompt. The terminal's echo is restored in
+ * every case. */
 static int ask_code(app *a)
 {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
@@ -257,39 +340,102 @@ static int ask_code(app *a)
     }
     dprintf(fd, "Pairing code for \"%s\": ", a->name);
     char buf[64];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = caught ? -1 : read(fd, buf, sizeof buf - 1); /* no SA_RESTART: a signal ends the read */
     if (echo_off)
         tcsetattr(fd, TCSAFLUSH, &old);
+    if (n < 0 && caught)
+        dprintf(fd, "\n");
     close(fd);
+    if (n < 0 && caught)
+        return -1;
     if (n <= 0)
         return 0;
     buf[n] = 0;
     buf[strcspn(buf, "\r\n")] = 0;
-    if (!buf[0])
-        return 0;
-    snprintf(a->code, sizeof a->code, "%s", buf);
-    a->have_code = 1;
-    return 1;
+    int ok = buf[0] != 0;
+    if (ok) {
+        snprintf(a->code, sizeof a->code, "%s", buf);
+        a->have_code = 1;
+    }
+    memset(buf, 0, sizeof buf);
+    return ok;
 }
 
 /* ---------------------------------------------------------------- the data session */
 
-static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata);
+static void input_ready(pl_watch *w, int fd, unsigned events, void *userdata);
+static void output_ready(pl_watch *w, int fd, unsigned events, void *userdata);
 static int start_connect(app *a);
 
-static void stdin_interest(app *a)
+static double seconds_since(const struct timespec *t0)
 {
-    int want = a->conn && !a->stdin_eof && !a->held_len && pl_session_pending(a->conn) < HIGH_WATER &&
-               pl_session_peer_name(a->conn);
-    if (want && !a->stdin_watch)
-        a->stdin_watch = a->poll->watch_new(a->poll, STDIN_FILENO, PL_WATCH_IN, stdin_ready, a);
-    else if (!want && a->stdin_watch) {
-        a->poll->watch_free(a->stdin_watch);
-        a->stdin_watch = NULL;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* "12.3 MiB" */
+static const char *human(double bytes, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    unsigned u = 0;
+    while (bytes >= 1024 && u < 4) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+    return buf;
+}
+
+/* -v on a terminal: one line, rewritten every second, for a long transfer. */
+static void progress_tick(pl_timeout *t, void *userdata)
+{
+    app *a = userdata;
+    char s[32], r[32], rate[32], left[48] = "";
+    double secs = seconds_since(&a->started);
+    double bps = secs > 0 ? (double)a->sent / secs : 0;
+    if (a->in_size > 0 && bps > 0 && (uint64_t)a->in_size > a->sent) {
+        double rest = (double)((uint64_t)a->in_size - a->sent) / bps;
+        snprintf(left, sizeof left, ", %d:%02d left", (int)rest / 60, (int)rest % 60);
+    }
+    fprintf(stderr, "\r%s: %s sent (%s/s%s), %s received\033[K", prog, human((double)a->sent, s, sizeof s),
+            human(bps, rate, sizeof rate), left, human((double)a->received, r, sizeof r));
+    a->progress_shown = 1;
+    a->poll->timeout_update(t, PROGRESS_MS);
+}
+
+static void input_interest(app *a)
+{
+    int want = a->conn && a->open && a->in_fd >= 0 && !a->in_eof && !a->held_len &&
+               pl_session_pending(a->conn) < HIGH_WATER;
+    if (want && !a->in_watch)
+        a->in_watch = a->poll->watch_new(a->poll, a->in_fd, PL_WATCH_IN, input_ready, a);
+    else if (!want && a->in_watch) {
+        a->poll->watch_free(a->in_watch);
+        a->in_watch = NULL;
     }
 }
 
-/* Send the chunk read from stdin; past the send limit it waits for PL_SESSION_ACKED. 0 on error. */
+/* -N, --send-only, or a signal: once the peer has everything we sent and our end of the
+ * stream, free the session. Its Abort then reaches a peer that has seen our end-of-stream,
+ * which ends cleanly (see conn_event). */
+static void close_when_delivered(app *a);
+
+/* The input ended: so does our direction of the session. */
+static void input_ended(app *a)
+{
+    a->in_eof = 1;
+    input_interest(a);
+    if (a->conn && a->open) {
+        pl_session_shutdown(a->conn);
+        if (a->eof_ends)
+            a->closing = 1;
+        close_when_delivered(a);
+    }
+}
+
+/* Send the chunk read from the input; past the send limit it waits for PL_SESSION_ACKED.
+ * 0 if the session failed. */
 static int send_held(app *a)
 {
     if (!a->held_len || !a->conn)
@@ -302,11 +448,12 @@ static int send_held(app *a)
         finish(a, EXIT_RUNTIME);
         return 0;
     }
+    a->sent += a->held_len;
     a->held_len = 0;
     return 1;
 }
 
-static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata)
+static void input_ready(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     app *a = userdata;
     ssize_t n = read(fd, a->held, sizeof a->held);
@@ -314,15 +461,257 @@ static void stdin_ready(pl_watch *w, int fd, unsigned events, void *userdata)
         return;
     if (n <= 0) {
         if (n < 0)
-            fprintf(stderr, "%s: reading standard input: %s\n", prog, strerror(errno));
-        a->stdin_eof = 1;
-        pl_session_shutdown(a->conn);
-    } else {
-        a->held_len = (size_t)n;
-        if (!send_held(a))
-            return;
+            fprintf(stderr, "%s: reading %s: %s\n", prog, a->child ? "the program's output" : "standard input",
+                    strerror(errno));
+        input_ended(a);
+        return;
     }
-    stdin_interest(a);
+    a->held_len = (size_t)n;
+    if (send_held(a))
+        input_interest(a);
+}
+
+/* The program's input ends once the peer's stream has ended and all of it was written. */
+static void output_end_if_done(app *a)
+{
+    if (a->child && a->peer_eof && !a->out_len && a->out_fd >= 0) {
+        close(a->out_fd);
+        a->out_fd = -1;
+    }
+}
+
+/* Write data to out_fd as far as it takes it: the bytes written, or -1 on an error. */
+static ssize_t write_some(int fd, const char *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n < 0 && errno == EAGAIN)
+            break;
+        else if (n < 0 && errno != EINTR)
+            return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* Write what remains of out_buf; when all is written, take the peer's messages again. */
+static int output_flush(app *a)
+{
+    ssize_t n = write_some(a->out_fd, a->out_buf + a->out_off, a->out_len - a->out_off);
+    if (n < 0)
+        return -1;
+    a->out_off += (size_t)n;
+    if (a->out_off < a->out_len) {
+        if (!a->out_watch)
+            a->out_watch = a->poll->watch_new(a->poll, a->out_fd, PL_WATCH_OUT, output_ready, a);
+        return 0;
+    }
+    if (a->out_watch) {
+        a->poll->watch_free(a->out_watch);
+        a->out_watch = NULL;
+    }
+    a->out_len = a->out_off = 0;
+    if (a->conn)
+        pl_session_pause(a->conn, 0);
+    output_end_if_done(a);
+    return 0;
+}
+
+static void output_failed(app *a)
+{
+    fprintf(stderr, "%s: writing %s: %s\n", prog, a->child ? "to the program" : "standard output",
+            strerror(errno));
+    finish(a, EXIT_RUNTIME);
+}
+
+static void output_ready(pl_watch *w, int fd, unsigned events, void *userdata)
+{
+    app *a = userdata;
+    if (output_flush(a) < 0)
+        output_failed(a);
+}
+
+/* A message of the peer's, to out_fd as it comes (no buffering: a pipeline sees each
+ * message at once). What a full pipe does not take is kept, and the session paused. */
+static void output(app *a, const void *data, size_t len)
+{
+    a->received += len;
+    if (a->send_only || !len || a->out_fd < 0)
+        return;
+    ssize_t n = write_some(a->out_fd, data, len);
+    if (n < 0) {
+        output_failed(a);
+        return;
+    }
+    if ((size_t)n == len)
+        return;
+    a->out_len = len - (size_t)n;
+    a->out_off = 0;
+    free(a->out_buf);
+    if (!(a->out_buf = malloc(a->out_len))) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        finish(a, EXIT_RUNTIME);
+        return;
+    }
+    memcpy(a->out_buf, (const char *)data + n, a->out_len);
+    pl_session_pause(a->conn, 1); /* from the next message on, until out_buf is written */
+    output_flush(a);              /* arms the watch */
+}
+
+/* pipe(), both ends close-on-exec (pipe2() is not everywhere). */
+static int cloexec_pipe(int fds[2])
+{
+    if (pipe(fds) < 0)
+        return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+static void set_nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* -e/-c: run the program for this session, its standard input and output as the session's
+ * data (non-blocking pipes: a program that does not read holds the peer back, never plcat). */
+static int spawn_program(app *a)
+{
+    int to[2], from[2];
+    if (cloexec_pipe(to) < 0)
+        return -1;
+    if (cloexec_pipe(from) < 0) {
+        close(to[0]);
+        close(to[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        if (dup2(to[0], STDIN_FILENO) < 0 || dup2(from[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        if (a->exec_shell) {
+            execl("/bin/sh", "sh", "-c", a->exec_cmd, (char *)NULL);
+        } else {
+            /* -e PROGRAM [ARGS]: split at blanks, no shell and no quoting (as ncat's --exec) */
+            char *copy = strdup(a->exec_cmd), *argv[64], *save = NULL;
+            int n = 0;
+            for (char *tok = copy ? strtok_r(copy, " \t", &save) : NULL; tok && n < 63;
+                 tok = strtok_r(NULL, " \t", &save))
+                argv[n++] = tok;
+            argv[n] = NULL;
+            if (n)
+                execvp(argv[0], argv);
+        }
+        fprintf(stderr, "%s: cannot run \"%s\": %s\n", prog, a->exec_cmd, strerror(errno));
+        _exit(127);
+    }
+    int saved = errno;
+    close(to[0]);
+    close(from[1]);
+    if (pid < 0) {
+        close(to[1]);
+        close(from[0]);
+        errno = saved;
+        return -1;
+    }
+    set_nonblocking(to[1]);
+    set_nonblocking(from[0]);
+    a->child = pid;
+    a->out_fd = to[1];
+    a->in_fd = from[0];
+    return 0;
+}
+
+/* The session's program: its pipes closed, then reaped (asked to end after a second). */
+static void end_program(app *a)
+{
+    if (!a->child)
+        return;
+    if (a->in_fd >= 0)
+        close(a->in_fd);
+    if (a->out_fd >= 0)
+        close(a->out_fd);
+    a->in_fd = a->out_fd = -1;
+    int st;
+    pid_t r = 0;
+    for (int i = 0; i < 100 && (r = waitpid(a->child, &st, WNOHANG)) == 0; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    if (r == 0) {
+        kill(a->child, SIGTERM);
+        r = waitpid(a->child, &st, 0);
+    }
+    if (r > 0 && a->verbose && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+        fprintf(stderr, "%s: the program %s %d\n", prog, WIFEXITED(st) ? "exited with status" : "died of signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    a->child = 0;
+}
+
+/* The session is authenticated: its data starts to flow. */
+static void session_began(app *a)
+{
+    a->open = 1;
+    a->sent = a->received = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a->started);
+    if (a->exec_cmd) {
+        a->in_eof = a->peer_eof = 0;
+        if (spawn_program(a) < 0) {
+            fprintf(stderr, "%s: cannot start \"%s\": %s\n", prog, a->exec_cmd, strerror(errno));
+            finish(a, EXIT_RUNTIME);
+            return;
+        }
+    }
+    if (a->verbose && isatty(STDERR_FILENO) && !a->progress_timer)
+        a->progress_timer = a->poll->timeout_new(a->poll, PROGRESS_MS, progress_tick, a);
+    if (a->in_eof || a->in_fd < 0)
+        input_ended(a);
+    input_interest(a);
+}
+
+/* The session is gone (freed): what -v reports, and the state of the next one (-k). */
+static void session_ended(app *a)
+{
+    int was_open = a->open;
+    a->open = 0;
+    input_interest(a); /* drops the watch before its descriptor closes */
+    if (a->out_watch)
+        a->poll->watch_free(a->out_watch);
+    a->out_watch = NULL;
+    if (a->progress_timer) {
+        a->poll->timeout_free(a->progress_timer);
+        a->progress_timer = NULL;
+    }
+    if (a->progress_shown)
+        fprintf(stderr, "\r\033[K");
+    a->progress_shown = 0;
+    if (was_open && a->verbose)
+        fprintf(stderr, "%s: %llu bytes sent, %llu received in %.2f seconds\n", prog,
+                (unsigned long long)a->sent, (unsigned long long)a->received, seconds_since(&a->started));
+    end_program(a);
+    free(a->out_buf);
+    a->out_buf = NULL;
+    a->out_len = a->out_off = 0;
+    a->closing = a->peer_eof = 0;
+    a->held_len = 0;
+}
+
+static void close_when_delivered(app *a)
+{
+    if (!a->conn || !a->closing || !a->open || a->held_len || pl_session_pending(a->conn) ||
+        pl_session_unacked(a->conn))
+        return;
+    pl_session_free(a->conn);
+    a->conn = NULL;
+    session_ended(a);
+    if (a->signo)
+        finish(a, EXIT_SIGNAL + a->signo);
+    else if (!a->listen || !a->keep)
+        finish(a, 0);
 }
 
 static void conn_event(pl_session *c, pl_session_event ev, int status, const void *data, size_t len,
@@ -331,51 +720,60 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
     app *a = userdata;
     switch (ev) {
     case PL_SESSION_INTERRUPTED:
-        fprintf(stderr, "%s: connection interrupted (%s); resuming\n", prog, pl_strerror(status));
+        note(a, "connection interrupted (%s); resuming", pl_strerror(status));
         break;
     case PL_SESSION_RESUMED:
         if (status == PL_OK)
-            fprintf(stderr, "%s: resumed\n", prog);
+            note(a, "resumed");
         else
-            fprintf(stderr, "%s: resumed in a new session: the peer lost the old one (%s)\n", prog,
-                    pl_strerror(status));
-        stdin_interest(a);
+            note(a, "resumed in a new session: the peer lost the old one (%s)", pl_strerror(status));
+        input_interest(a);
         break;
     case PL_SESSION_ACKED:
         if (send_held(a))
-            stdin_interest(a);
+            input_interest(a);
+        close_when_delivered(a);
         break;
     case PL_SESSION_OPEN:
-        fprintf(stderr, "%s: %s \"%s\"\n", prog, pl_session_paired(c) ? "paired with" : "authenticated",
-                esc(pl_session_peer_name(c)));
-        if (a->stdin_eof)
-            pl_session_shutdown(c);
-        stdin_interest(a);
+        note(a, "%s \"%s\"", pl_session_paired(c) ? "paired with" : "authenticated", esc(pl_session_peer_name(c)));
+        session_began(a);
         break;
     case PL_SESSION_MESSAGE:
-        /* Unbuffered, so that a pipeline sees each message as it comes. */
-        if (len && (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)) {
-            fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
-            finish(a, EXIT_RUNTIME);
-        }
+        output(a, data, len);
         break;
     case PL_SESSION_PEER_EOF:
+        a->peer_eof = 1;
+        output_end_if_done(a);
         break;
     case PL_SESSION_DRAINED:
-        stdin_interest(a);
+        input_interest(a);
+        close_when_delivered(a);
         break;
-    case PL_SESSION_CLOSED:
+    case PL_SESSION_CLOSED: {
+        /* The peer freed the session after its end-of-stream, with nothing of ours unacknowledged:
+         * it ended (its -N, or a signal), and nothing was lost. */
+        int ended_by_peer = status == PL_ERR_ABORTED && a->peer_eof && !a->held_len && !pl_session_unacked(c) &&
+                            !pl_session_pending(c);
         pl_session_free(c);
         a->conn = NULL;
-        stdin_interest(a);
-        if (status == PL_ERR_NOT_PAIRED && !a->listen && !a->have_code) {
-            if (ask_code(a) && start_connect(a) == 0)
+        if (ended_by_peer)
+            note(a, "the peer ended the session");
+        session_ended(a);
+        if (a->signo) {
+            finish(a, EXIT_SIGNAL + a->signo);
+        } else if (status == PL_ERR_NOT_PAIRED && !a->listen && !a->have_code) {
+            int typed = ask_code(a);
+            if (typed > 0 && start_connect(a) == 0)
                 return; /* again, pairing with the code typed */
+            if (typed < 0) {
+                finish(a, EXIT_SIGNAL + caught);
+                return;
+            }
             fprintf(stderr, "%s: \"%s\" is not paired with this keystore: give its code with --code\n",
-                    prog, a->name);
+                    prog, esc(a->name));
             finish(a, EXIT_NOT_PAIRED);
-        } else if (status != PL_OK) {
-            report_failure(status);
+        } else if (status != PL_OK && !ended_by_peer) {
+            report_failure(a, status);
             if (!a->listen || !a->keep)
                 finish(a, exit_for(status));
         } else if (!a->listen || !a->keep) {
@@ -383,8 +781,72 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
         }
         break;
     }
+    }
 }
 
+/* ---------------------------------------------------------------- signals */
+
+static void stop_browsing(app *a)
+{
+    pl_browser_free(a->browser);
+    a->browser = NULL;
+    for (size_t i = 0; i < a->n_types; i++)
+        pl_browser_free(a->types[i].b);
+    a->n_types = 0;
+}
+
+/* SIGINT, SIGTERM, SIGHUP: withdraw the publication at once (browsers see it go), stop
+ * taking input, give the peer a moment to acknowledge what it was sent, then end the
+ * session. A second signal ends plcat at once. */
+static void grace_over(pl_timeout *t, void *userdata)
+{
+    app *a = userdata;
+    finish(a, EXIT_SIGNAL + a->signo);
+}
+
+static void signal_ready(pl_watch *w, int fd, unsigned events, void *userdata)
+{
+    app *a = userdata;
+    unsigned char b[16];
+    ssize_t n = read(fd, b, sizeof b);
+    if (n <= 0)
+        return;
+    if (a->signo) {
+        finish(a, EXIT_SIGNAL + b[n - 1]);
+        return;
+    }
+    a->signo = b[n - 1];
+    pl_listener_free(a->listener); /* withdraws the publication; accepted sessions stay */
+    a->listener = NULL;
+    stop_browsing(a);
+    if (!a->conn || !a->open) {
+        finish(a, EXIT_SIGNAL + a->signo);
+        return;
+    }
+    if (a->child)
+        kill(a->child, SIGTERM);
+    a->held_len = 0;
+    a->closing = 1;
+    input_ended(a);
+    if (!a->done)
+        a->grace_timer = a->poll->timeout_new(a->poll, SIGNAL_GRACE_MS, grace_over, a);
+}
+
+static int catch_signals(app *a)
+{
+    if (cloexec_pipe(sig_fds) < 0)
+        return -1;
+    set_nonblocking(sig_fds[0]);
+    set_nonblocking(sig_fds[1]);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: the code prompt's read ends at a signal */
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGHUP, &sa, NULL) < 0)
+        return -1;
+    a->sig_watch = a->poll->watch_new(a->poll, sig_fds[0], PL_WATCH_IN, signal_ready, a);
+    return a->sig_watch ? 0 : -1;
+}
 /* ---------------------------------------------------------------- listen mode */
 
 static void on_accept(pl_listener *l, pl_session *c, void *userdata)
@@ -396,14 +858,12 @@ static void on_accept(pl_listener *l, pl_session *c, void *userdata)
     }
     char peer[PL_ADDRSTRLEN + 16] = "?";
     pl_session_peer_string(c, peer, sizeof peer);
-    fprintf(stderr, "%s: %s \"%s\" from %s\n", prog, pl_session_paired(c) ? "paired with" : "authenticated",
-            esc(pl_session_peer_name(c)), peer);
+    note(a, "%s \"%s\" from %s", pl_session_paired(c) ? "paired with" : "authenticated",
+         esc(pl_session_peer_name(c)), peer);
     a->conn = c;
     pl_session_set_callback(c, conn_event, a);
     pl_session_set_send_limit(c, SEND_LIMIT);
-    if (a->stdin_eof)
-        pl_session_shutdown(c);
-    stdin_interest(a);
+    session_began(a);
 }
 
 static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const char *code, void *userdata)
@@ -428,11 +888,10 @@ static void on_publish(pl_publication *p, pl_publish_event ev, int status, const
     app *a = userdata;
     switch (ev) {
     case PL_PUBLISH_ESTABLISHED:
-        fprintf(stderr, "%s: published \"%s\" (%s) on port %u\n", prog, name, a->type,
-                pl_listener_port(a->listener));
+        note(a, "published \"%s\" (%s) on port %u", esc(name), a->type, pl_listener_port(a->listener));
         break;
     case PL_PUBLISH_RENAMED: /* the listener binds its handshakes to the new name by itself */
-        fprintf(stderr, "%s: renamed to \"%s\"\n", prog, name);
+        note(a, "renamed to \"%s\"", esc(name));
         break;
     case PL_PUBLISH_FAILED:
         fprintf(stderr, "%s: publishing failed: %s\n", prog, pl_strerror(status));
@@ -477,9 +936,13 @@ static int run_listen(app *a)
 
 /* ---------------------------------------------------------------- browse and connect */
 
-static void print_plain(const char *sign, const pl_service *s)
+/* One event a line: "SIGN NAME[<TAB>TYPE]<TAB>PORT<TAB>ADDRESSES[<TAB>KEY=VALUE]...", the type with -a. */
+static void print_plain(const app *a, const char *sign, const pl_service *s)
 {
-    printf("%s %s\t%u\t", sign, esc(s->name), s->port);
+    printf("%s %s\t", sign, esc(s->name));
+    if (a->all)
+        printf("%s\t", esc(s->type));
+    printf("%u\t", s->port);
     for (size_t i = 0; i < s->n_addresses; i++) {
         char buf[PL_ADDRSTRLEN];
         if (pl_address_to_string(&s->addresses[i], buf, sizeof buf) == PL_OK)
@@ -499,25 +962,65 @@ static void print_plain(const char *sign, const pl_service *s)
     putchar('\n');
 }
 
-/* Connect to the service found (again, after a code was typed). 0 or an exit status. */
+/* Connect to the instance named (again, after a code was typed): found by browsing, its name
+ * compared as DNS-SD compares names, within -w; or at --address. 0 or an exit status. */
 static int start_connect(app *a)
 {
-    int err = pl_connect(a->node, &a->found, 0, conn_event, a, &a->conn);
+    int err = a->address ? pl_connect(a->node, &a->found, 0, conn_event, a, &a->conn)
+                         : pl_connect_by_name(a->node, a->disc, a->type, a->name, a->wait_s * 1000, conn_event,
+                                              a, &a->conn);
     if (err == PL_OK && a->have_code)
         err = pl_session_set_code(a->conn, a->code);
     if (err == PL_OK)
         err = pl_session_set_send_limit(a->conn, SEND_LIMIT);
     if (err == PL_OK && a->resume_s >= 0)
         err = pl_session_set_resume(a->conn, a->resume_s * 1000);
-    if (err == PL_OK && !a->address)
-        err = pl_session_set_discovery(a->conn, a->disc);
     if (err != PL_OK) {
-        fprintf(stderr, "%s: cannot connect to \"%s\": %s\n", prog, a->name, pl_strerror(err));
+        fprintf(stderr, "%s: cannot connect to \"%s\": %s\n", prog, esc(a->name), pl_strerror(err));
         pl_session_free(a->conn);
         a->conn = NULL;
         return err == PL_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
     }
     return 0;
+}
+
+/* -t: done once every browser has listed what was there. */
+static void end_if_listed(app *a)
+{
+    if (!a->terminate || !a->listed)
+        return;
+    for (size_t i = 0; i < a->n_types; i++)
+        if (!a->types[i].listed)
+            return;
+    finish(a, 0);
+}
+
+static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc,
+                      void *userdata);
+
+/* -a: a type seen on the network; browse its instances (once; at most MAX_TYPES types, since
+ * they come from the network). */
+static void browse_type(app *a, const char *type)
+{
+    for (size_t i = 0; i < a->n_types; i++)
+        if (strcmp(a->types[i].type, type) == 0)
+            return;
+    if (a->n_types == MAX_TYPES) {
+        static int said;
+        if (!said++)
+            fprintf(stderr, "%s: more than %d service types: browsing the first %d\n", prog, MAX_TYPES, MAX_TYPES);
+        return;
+    }
+    type_browser *t = &a->types[a->n_types];
+    if (snprintf(t->type, sizeof t->type, "%s", type) >= (int)sizeof t->type)
+        return;
+    int err = pl_browse(a->disc, t->type, NULL, on_browse, a, &t->b);
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: cannot browse %s: %s\n", prog, esc(type), pl_strerror(err));
+        return;
+    }
+    t->listed = 0;
+    a->n_types++;
 }
 
 static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc,
@@ -529,63 +1032,53 @@ static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_se
         finish(a, EXIT_RUNTIME);
         return;
     }
-    if (a->browse) {
-        static const char *const words[] = {"add", "update", "remove"};
-        static const char *const signs[] = {"+", "~", "-"};
-        if (a->json) {
-            char *line = NULL;
-            if (plcat_json_event(words[ev], svc, &line) == 0) {
-                puts(line);
-                free(line);
-            }
-        } else {
-            print_plain(signs[ev], svc);
-        }
-        if (fflush(stdout) != 0) {
-            fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
-            finish(a, EXIT_RUNTIME);
-        }
+    if (ev == PL_BROWSE_ALL_FOR_NOW) {
+        if (b == a->browser)
+            a->listed = 1;
+        for (size_t i = 0; i < a->n_types; i++)
+            if (a->types[i].b == b)
+                a->types[i].listed = 1;
+        end_if_listed(a);
         return;
     }
-    /* Connect mode: the first add or update of the instance named. */
-    if (ev == PL_BROWSE_REMOVE || a->conn || a->found_addrs || strcmp(svc->name, a->name) != 0)
+    if (a->all && b == a->browser) { /* a service type */
+        if (ev == PL_BROWSE_ADD)
+            browse_type(a, svc->name);
         return;
-    a->found_addrs = calloc(svc->n_addresses ? svc->n_addresses : 1, sizeof *a->found_addrs);
-    if (!a->found_addrs) {
+    }
+    static const char *const words[] = {"add", "update", "remove"};
+    static const char *const signs[] = {"+", "~", "-"};
+    if (a->json) {
+        char *line = NULL;
+        if (plcat_json_event(words[ev], svc, &line) == 0) {
+            puts(line);
+            free(line);
+        }
+    } else {
+        print_plain(a, signs[ev], svc);
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
         finish(a, EXIT_RUNTIME);
-        return;
     }
-    memcpy(a->found_addrs, svc->addresses, svc->n_addresses * sizeof *a->found_addrs);
-    snprintf(a->found_name, sizeof a->found_name, "%s", svc->name);
-    a->found = *svc;
-    a->found.name = a->found_name;
-    a->found.addresses = a->found_addrs;
-    a->found.txt = NULL;
-    a->found.type = a->type; /* to find it again if it moves (pl_session_set_discovery) */
-    a->found.domain = a->found.host = NULL;
-    a->poll->timeout_update(a->wait_timer, -1);
-    pl_browser_free(b);
-    a->browser = NULL;
-    int st = start_connect(a);
-    if (st)
-        finish(a, st);
 }
 
+/* -b -w SECONDS */
 static void wait_expired(pl_timeout *t, void *userdata)
 {
-    app *a = userdata;
-    if (a->browse) {
-        finish(a, 0);
-        return;
-    }
-    fprintf(stderr, "%s: \"%s\" not found within %d s\n", prog, a->name, a->wait_s);
-    finish(a, EXIT_NOT_FOUND);
+    finish(userdata, 0);
 }
 
-/* --address HOST:PORT (HOST: an IPv4 address, or an IPv6 one in brackets,
+/* Connect mode. With --address HOST:PORT (HOST: an IPv4 address, or an IPv6 one in brackets,
  * with %IFACE for a link-local one): dial it, no browsing. */
-static int run_address(app *a)
+static int run_connect(app *a)
 {
+    if (!a->address) {
+        if (a->wait_s <= 0)
+            a->wait_s = 10;
+        int st = start_connect(a);
+        return st ? st : -1;
+    }
     char host[80];
     const char *colon = strrchr(a->address, ':');
     char *end = NULL;
@@ -597,10 +1090,7 @@ static int run_address(app *a)
     }
     memcpy(host, a->address, hlen);
     host[hlen] = 0;
-    a->found_addrs = calloc(1, sizeof *a->found_addrs);
-    if (!a->found_addrs)
-        return EXIT_RUNTIME;
-    pl_address *ad = a->found_addrs;
+    pl_address *ad = &a->found_address;
     int ok;
     if (host[0] == '[' && host[hlen - 1] == ']') {
         host[hlen - 1] = 0;
@@ -619,11 +1109,10 @@ static int run_address(app *a)
         fprintf(stderr, "%s: --address: \"%s\" is not an IP address\n", prog, a->address);
         return EXIT_USAGE;
     }
-    snprintf(a->found_name, sizeof a->found_name, "%s", a->name);
-    a->found.name = a->found_name;
+    a->found.name = a->name;
     a->found.port = (uint16_t)port;
     a->found.n_addresses = 1;
-    a->found.addresses = a->found_addrs;
+    a->found.addresses = ad;
     int st = start_connect(a);
     return st ? st : -1;
 }
@@ -635,11 +1124,8 @@ static int run_browse(app *a)
         fprintf(stderr, "%s: cannot browse %s: %s\n", prog, a->type, pl_strerror(err));
         return err == PL_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
     }
-    int secs = a->wait_s;
-    if (!a->browse && secs <= 0)
-        secs = a->wait_s = 10;
-    if (secs > 0) {
-        a->wait_timer = a->poll->timeout_new(a->poll, secs * 1000, wait_expired, a);
+    if (a->wait_s > 0) {
+        a->wait_timer = a->poll->timeout_new(a->poll, a->wait_s * 1000, wait_expired, a);
         if (!a->wait_timer) {
             fprintf(stderr, "%s: out of memory\n", prog);
             return EXIT_RUNTIME;
@@ -667,7 +1153,7 @@ int main(int argc, char **argv)
     if (argc > 0 && argv[0] && argv[0][0])
         argv[0] = (char *)(prog = short_name(argv[0])); /* getopt's messages use it too */
     enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS, OPT_RESUME,
-           OPT_ADDRESS };
+           OPT_ADDRESS, OPT_SEND_ONLY, OPT_RECV_ONLY };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"backend", required_argument, NULL, OPT_BACKEND},
@@ -678,6 +1164,15 @@ int main(int argc, char **argv)
         {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
         {"resume", required_argument, NULL, OPT_RESUME},
         {"address", required_argument, NULL, OPT_ADDRESS},
+        {"type", required_argument, NULL, 's'},
+        {"terminate", no_argument, NULL, 't'},
+        {"all", no_argument, NULL, 'a'},
+        {"send-only", no_argument, NULL, OPT_SEND_ONLY},
+        {"recv-only", no_argument, NULL, OPT_RECV_ONLY},
+        {"exec", required_argument, NULL, 'e'},
+        {"sh-exec", required_argument, NULL, 'c'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -685,19 +1180,37 @@ int main(int argc, char **argv)
     app a = {0};
     const char *forget_name = NULL;
     int list = 0;
-    a.type = "_peerlink._tcp";
+    static const char default_type[] = "_peerlink._tcp";
+    a.type = default_type;
     a.resume_s = -1;
+    a.in_fd = STDIN_FILENO;
+    a.out_fd = STDOUT_FILENO;
+    a.in_size = -1;
     if (pl_txt_new(&a.txt) != PL_OK)
         return EXIT_RUNTIME;
     int c;
-    while ((c = getopt_long(argc, argv, "lbn:t:p:T:kw:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "lbn:s:tap:T:kw:Ne:c:vqhV", longopts, NULL)) != -1) {
         char *end;
         long v;
         switch (c) {
         case 'l': a.listen = 1; break;
         case 'b': a.browse = 1; break;
         case 'n': a.name = optarg; break;
-        case 't': a.type = optarg; break;
+        case 's': a.type = optarg; break;
+        case 't': a.terminate = 1; break;
+        case 'a': a.all = 1; break;
+        case 'N': a.eof_ends = 1; break;
+        case OPT_SEND_ONLY: a.send_only = a.eof_ends = 1; break;
+        case OPT_RECV_ONLY: a.recv_only = 1; break;
+        case 'e':
+        case 'c':
+            if (a.exec_cmd)
+                die_usage("-e and -c exclude each other, and go once");
+            a.exec_cmd = optarg;
+            a.exec_shell = c == 'c';
+            break;
+        case 'v': a.verbose = 1; break;
+        case 'q': a.quiet = 1; break;
         case 'k': a.keep = 1; break;
         case OPT_JSON: a.json = 1; break;
         case OPT_BACKEND: a.backend = optarg; break;
@@ -759,6 +1272,11 @@ int main(int argc, char **argv)
     int management = list || forget_name;
     if (a.listen + a.browse + management > 1 || (list && forget_name))
         die_usage("-l, -b, --list-paired and --forget exclude each other");
+    int type_given = a.type != default_type;
+    if (a.browse && optind == argc - 1 && !type_given && !a.all) {
+        a.type = argv[optind++]; /* plcat -b TYPE, as avahi-browse TYPE */
+        type_given = 1;
+    }
     if (a.listen || a.browse || management) {
         if (optind != argc)
             die_usage("unexpected argument");
@@ -775,8 +1293,35 @@ int main(int argc, char **argv)
         die_usage("--json goes with -b");
     if (a.address && (a.listen || a.browse || management))
         die_usage("--address goes with connecting to NAME");
+    if ((a.terminate || a.all) && !a.browse)
+        die_usage("-t and -a go with -b");
+    if (a.all && type_given)
+        die_usage("-a browses every type: give no TYPE with it");
+    int data_opts = a.eof_ends || a.recv_only || a.exec_cmd;
+    if ((data_opts || a.verbose || a.quiet) && (a.browse || management))
+        die_usage("-N, --send-only, --recv-only, -e, -c, -v and -q go with -l or with connecting to NAME");
+    if (a.send_only + a.recv_only + !!a.exec_cmd > 1)
+        die_usage("--send-only, --recv-only and -e/-c exclude each other");
+    if (a.verbose && a.quiet)
+        die_usage("-v and -q exclude each other");
+    if (a.all)
+        a.type = SERVICE_TYPES;
+    if (a.recv_only)
+        a.in_fd = -1;
+    if (a.exec_cmd)
+        a.in_fd = a.out_fd = -1; /* the program's pipes, per session */
+    struct stat st;
+    if (a.in_fd >= 0 && fstat(a.in_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        off_t at = lseek(a.in_fd, 0, SEEK_CUR);
+        a.in_size = (int64_t)(st.st_size - (at > 0 ? at : 0));
+    }
 
     signal(SIGPIPE, SIG_IGN);
+    const char *debug = getenv("PEERLINK_DEBUG");
+    pl_set_log(debug && debug[0] && strcmp(debug, "0") != 0 ? PL_LOG_DEBUG
+               : a.verbose                                 ? PL_LOG_INFO
+                                                           : PL_LOG_ERROR,
+               on_log, NULL);
     int status = 0;
     if (!a.browse && (status = open_keystore(&a)) != 0)
         return status;
@@ -791,6 +1336,10 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     a.poll = pl_loop_get_poll(a.loop);
+    if (catch_signals(&a) < 0) {
+        fprintf(stderr, "%s: cannot catch signals: %s\n", prog, strerror(errno));
+        return EXIT_RUNTIME;
+    }
     if (a.ks && pl_node_new(a.poll, a.ks, &a.node) != PL_OK) {
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_RUNTIME;
@@ -804,7 +1353,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: discovery: %s\n", prog, pl_strerror(err));
         status = err == PL_ERR_UNSUPPORTED ? EXIT_USAGE : EXIT_RUNTIME;
     } else {
-        status = a.listen ? run_listen(&a) : a.address ? run_address(&a) : run_browse(&a);
+        status = a.listen ? run_listen(&a) : a.browse ? run_browse(&a) : run_connect(&a);
         if (status < 0) {
             if (pl_loop_run(a.loop) != PL_OK) {
                 fprintf(stderr, "%s: event loop: %s\n", prog, strerror(errno));
@@ -813,17 +1362,25 @@ int main(int argc, char **argv)
             status = a.exit_status;
         }
     }
-    if (a.stdin_watch)
-        a.poll->watch_free(a.stdin_watch);
+    if (a.conn)
+        pl_session_free(a.conn);
+    a.conn = NULL;
+    session_ended(&a);
+    if (a.sig_watch)
+        a.poll->watch_free(a.sig_watch);
+    if (a.grace_timer)
+        a.poll->timeout_free(a.grace_timer);
+    for (int i = 0; i < 2; i++)
+        if (sig_fds[i] >= 0)
+            close(sig_fds[i]);
     if (a.wait_timer)
         a.poll->timeout_free(a.wait_timer);
-    pl_session_free(a.conn);
     pl_listener_free(a.listener);
-    pl_discovery_free(a.disc); /* withdraws the publication, stops the browser */
+    stop_browsing(&a);
+    pl_discovery_free(a.disc);
     pl_node_free(a.node);
     pl_keystore_free(a.ks);
     pl_txt_free(a.txt);
-    free(a.found_addrs);
     pl_loop_free(a.loop);
     memset(a.code, 0, sizeof a.code);
     if (fflush(stdout) != 0 && status == 0) {

@@ -31,4 +31,12 @@ head -n 1 "$tmp/err" | grep -q '^plcat: -l, -b' || fail "first line: $(head -n 1
 rc=$?
 [ "$rc" = 2 ] || fail "-l -w exited with $rc, not 2"
 head -n 1 "$tmp/err" | grep -q '^plcat: -w goes with -b or with connecting' || fail "-l -w: $(head -n 1 "$tmp/err")"
+# Options of one mode given to another are refused, never silently ignored.
+for args in "-t NAME" "-b -N" "-b -e cat" "--send-only --recv-only NAME" "-v -q NAME" "-b -a _x._tcp"; do
+	# shellcheck disable=SC2086  # split on purpose
+	"$plcat" $args >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
+	[ "$(wc -l <"$tmp/err")" = 2 ] || fail "$args: not a one-line usage error: $(cat "$tmp/err")"
+done
 echo "plcat_usage: --help on stdout (0); usage errors: one line and a pointer to --help on stderr (2)"

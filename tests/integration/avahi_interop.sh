@@ -12,7 +12,7 @@ pl_start apub null avahi-publish -s "Avahi Side" "$PL_TYPE" 5000 k=v bool
 pl_wait_for_line "$(pl_err apub)" "Established under name 'Avahi Side'" 10 >/dev/null
 BR=$PL_TMP/browse.json
 rc=0
-pl_run 30 "$PLCAT" -b -t "$PL_TYPE" -w 5 --json >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
+pl_run 30 "$PLCAT" -b -s "$PL_TYPE" -w 5 --json >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
 if [ "$rc" != 0 ]; then
 	pl_dump "$PL_TMP/browse.err"
 	pl_fail "plcat -b -w 5 exited with status $rc"
@@ -23,7 +23,7 @@ pl_wait_for_json "$BR" 0 '
     and "192.0.2.1" in e["addresses"] and e["txt"] == {"k": "v", "bool": True}' >/dev/null
 
 pl_log "step: plcat -l -> avahi-browse"
-pl_start listen fifo "$PLCAT" -l -n "Plcat Side" -t "$PL_TYPE" -T k=v -T flag
+pl_start listen fifo "$PLCAT" -l -n "Plcat Side" -s "$PL_TYPE" -T k=v -T flag
 line=$(pl_wait_for_line "$(pl_err listen)" \
 	'^plcat: published "Plcat Side" \(_peerlink\._tcp\) on port [0-9]+$' 15)
 port=${line##* }

@@ -12,7 +12,7 @@ NAME="Restart Svc"
 BR=$(pl_out browse)
 PO=$(pl_out probe)
 
-pl_start browse null "$PLCAT" -b -t "$PL_TYPE" --json
+pl_start browse null "$PLCAT" -b -s "$PL_TYPE" --json
 pl_start probe fifo "$PL_PROBE" publish "$NAME" "$PL_TYPE" 4243 v=1
 pl_wait_for_line "$PO" "^established $NAME\$" 15 >/dev/null
 add=$(pl_wait_for_json "$BR" 15 '

@@ -15,7 +15,7 @@ pl_avahi_start
 E=(ip netns exec "$NS" env PEERLINK_MDNS_INTERFACES=$PL_IFACE_PEER "$PLCAT" --backend mdns)
 
 pl_log "step: plcat -l on the engine -> avahi-browse"
-pl_start listen fifo "${E[@]}" -l -n "Engine Side" -t "$PL_TYPE" -T k=v -T flag
+pl_start listen fifo "${E[@]}" -l -n "Engine Side" -s "$PL_TYPE" -T k=v -T flag
 line=$(pl_wait_for_line "$(pl_err listen)" \
 	'^plcat: published "Engine Side" \(_peerlink\._tcp\) on port [0-9]+$' 15)
 port=${line##* }
@@ -29,7 +29,7 @@ pl_start apub null avahi-publish -s "Avahi Side" "$PL_TYPE" 5000 k=v bool
 pl_wait_for_line "$(pl_err apub)" "Established under name 'Avahi Side'" 10 >/dev/null
 BR=$PL_TMP/browse.json
 rc=0
-pl_run 30 "${E[@]}" -b -t "$PL_TYPE" -w 5 --json >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
+pl_run 30 "${E[@]}" -b -s "$PL_TYPE" -w 5 --json >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
 [ "$rc" = 0 ] || { pl_dump "$PL_TMP/browse.err"; pl_fail "plcat -b -w 5 exited with status $rc"; }
 pl_wait_for_json "$BR" 0 '
     e["event"] in ("add", "update") and e["name"] == "Avahi Side" and e["type"] == "_peerlink._tcp"

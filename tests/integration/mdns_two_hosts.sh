@@ -17,8 +17,8 @@ B_ENV=(env PEERLINK_MDNS_INTERFACES=$PL_IFACE_PEER)
 
 BRA=$(pl_out browse_a)
 BRB=$(pl_out browse_b)
-pl_start browse_a null "$PLCAT" --backend mdns -b -t "$PL_TYPE" --json
-pl_start browse_b null ip netns exec "$NS" "${B_ENV[@]}" "$PLCAT" --backend mdns -b -t "$PL_TYPE" --json
+pl_start browse_a null "$PLCAT" --backend mdns -b -s "$PL_TYPE" --json
+pl_start browse_b null ip netns exec "$NS" "${B_ENV[@]}" "$PLCAT" --backend mdns -b -s "$PL_TYPE" --json
 
 pl_log "step: each host publishes; each discovers the other with TXT"
 # (an instance is added with the address of the first interface and

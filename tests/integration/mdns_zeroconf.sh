@@ -56,7 +56,7 @@ pl_start zc null "$PL_PYTHON" "$PL_TMP/zc.py" "$PL_IPV4" 60
 pl_wait_for_json "$ZC" 15 'e["event"] == "registered"' >/dev/null
 BR=$PL_TMP/browse.json
 rc=0
-pl_run 30 "${E[@]}" -b -t "$PL_TYPE" -w 4 --json >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
+pl_run 30 "${E[@]}" -b -s "$PL_TYPE" -w 4 --json >"$BR" 2>"$PL_TMP/browse.err" || rc=$?
 [ "$rc" = 0 ] || { pl_dump "$PL_TMP/browse.err"; pl_fail "plcat -b -w 4 exited with status $rc"; }
 pl_wait_for_json "$BR" 0 '
     e["event"] in ("add", "update") and e["name"] == "Zc Side" and e["port"] == 5001
@@ -64,7 +64,7 @@ pl_wait_for_json "$BR" 0 '
     and e["txt"] == {"k": "v", "bool": True}' >/dev/null
 
 pl_log "step: plcat -l on the engine publishes, zeroconf browses and resolves it with TXT"
-pl_start listen fifo "${E[@]}" -l -n "Engine Side" -t "$PL_TYPE" -T k=v -T flag
+pl_start listen fifo "${E[@]}" -l -n "Engine Side" -s "$PL_TYPE" -T k=v -T flag
 line=$(pl_wait_for_line "$(pl_err listen)" \
 	'^plcat: published "Engine Side" \(_peerlink\._tcp\) on port [0-9]+$' 15)
 export PL_PORT=${line##* }

@@ -11,7 +11,7 @@ BR=$(pl_out browse)
 P1=$(pl_out probe1)
 P2=$(pl_out probe2)
 
-pl_start browse null "$PLCAT" -b -t "$PL_TYPE" --json
+pl_start browse null "$PLCAT" -b -s "$PL_TYPE" --json
 pl_start probe1 fifo "$PL_PROBE" publish Twin "$PL_TYPE" 4250
 pl_wait_for_line "$P1" '^established Twin$' 15 >/dev/null
 

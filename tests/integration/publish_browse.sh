@@ -11,7 +11,7 @@ pl_avahi_start
 NAME="Test Svc"
 BR=$(pl_out browse)
 
-pl_start browse null "$PLCAT" -b -t "$PL_TYPE" --json
+pl_start browse null "$PLCAT" -b -s "$PL_TYPE" --json
 pl_start probe fifo "$PL_PROBE" publish "$NAME" "$PL_TYPE" 4242 a=1 flag
 pl_wait_for_line "$(pl_out probe)" "^established $NAME\$" 15 >/dev/null
 
