@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Makefile fragment, included by the top-level Makefile.am.
 #
 # The benchmarks (issue 7): built only by `make bench` / `make bench-quick`,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Runs the discovery case of peerlink-bench inside a network namespace with
 # a private dbus-daemon and avahi-daemon (the integration tests' sandbox,
 # tests/integration/lib.sh), so that no multicast leaves the machine.

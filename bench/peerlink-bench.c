@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink-bench: peerlink measured next to its alternatives, in one
  * run, alternating, on this machine. Prints one table (Markdown) of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # One man(3) page per function, from doxygen's man page of a header
 # (docs/api.mk runs it on each): `man pl_session_send` then shows that
 # function alone: its name and brief, the header to include and its

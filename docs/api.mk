@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Makefile fragment, included by the top-level Makefile.am: the API
 # reference, and the licence and change log that go with an installation.
 # Paths are relative to the top of the tree.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * accessory — a peerlink accessory: it publishes itself (DNS-SD; TXT model=peerlink-accessory), pairs with
  * a code (given, or generated and printed), and echoes every message back with the flow control that cannot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * client — the other end of examples/accessory.c: it browses for an accessory by name, pairs with a code
  * given on the command line (or, without one, authenticates with the keys it stored when it paired),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Makefile fragment, included by the top-level Makefile.am: the examples of
 # the public API (README.md, "Examples"), the systemd unit that runs the
 # accessory as a daemon, and plcat's bash completion. Paths are relative to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * plcat — JSON output of browse events (see json.h).
  */

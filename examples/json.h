@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * plcat — JSON output of `plcat -b --json`: one object per browse event.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bash completion for plcat (installed as "plcat" in bash-completion's completions directory).
 #
 # Completes options; --backend's names, --keys' directories, -e's commands, -s/--type's default

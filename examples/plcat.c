@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * plcat — a netcat-style tool over peerlink: publish and accept, browse,
  * or find an instance by name and connect; every session is paired with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Error strings, version, the log hook, small shared helpers. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The generic discovery layer: public objects, input validation, the
  * backend table, and the merge of per-interface, per-protocol reports

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The private discovery backend interface. A backend (Avahi, built-in
  * mDNS, Network.framework) implements pl_discovery_ops and reports

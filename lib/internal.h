@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Internal helpers shared by the library's sources. Not installed. */
 #ifndef PL_INTERNAL_H
 #define PL_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The keystore: this device's identity, its paired peers and the pairing
  * attempt counters, stored as named, sealed items in a pluggable store

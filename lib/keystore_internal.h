@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* What the handshake needs from the keystore. Not installed. */
 #ifndef PL_KEYSTORE_INTERNAL_H
 #define PL_KEYSTORE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The stores peerlink ships behind pl_keystore_ops: in memory (wiped when
  * freed) and a directory (one file per item, written atomically; flock()

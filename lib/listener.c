@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The listener: one for every kind of link. A link that reaches it - a
  * TCP connection its socket accepted (backends/posix/tcp.c), a file descriptor or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The node: this device as one peer - its event loop, its identity and
  * paired peers (the keystore), and every session and listener it has.

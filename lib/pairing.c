@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The responder's pairing policy (see pairing.h and docs/PROTOCOL.md, "Attempt limits"). */
 #include "pairing.h"
 

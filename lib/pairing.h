@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The responder's pairing policy: which code is accepted, how attempts
  * are admitted and counted, when a generated code is replaced and when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The session shell: a pl_session drives the sans-I/O engine (core/engine.c:
  * handshake, records, the stream) and the session's clocked policy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What a transport glue inside the library (lib/backends/apple/chan.c) may do with
  * a session beyond the public API. Free of the core's headers, so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Nodes, sessions and their links, shared by the session shell
  * (session.c), the node (node.c), the listener (listener.c) and the

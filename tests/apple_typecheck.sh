@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The Apple type check (scripts/apple-typecheck) as part of make check.
 #
 # It needs an Apple SDK tree, given by APPLE_SDK (e.g. a checkout of

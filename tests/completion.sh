@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # plcat's bash completion (examples/plcat.bash): sourced into bash, with
 # COMP_WORDS/COMP_CWORD set as bash sets them, it offers plcat's options
 # after "-", the backends after --backend, directories after --keys, and the

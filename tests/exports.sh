@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The shared library exports the public API (pl_*) and nothing else:
 # everything is built with -fvisibility=hidden and PL_EXPORT marks the API.
 set -eu

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # What make install installs, and that make uninstall takes it away again,
 # in a DESTDIR of this test's own: the headers, libpeerlink.so and .a (as
 # configured), peerlink.pc with the package's version, plcat and plcat(1),

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The sans-I/O layer calls no operating system and reads no clock: the
 # objects of lib/core (protocol engine, session policy, codecs, crypto)
 # and the built-in mDNS engine's core (lib/mdns/engine.c, publish.c,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # plcat's usage habits, as nc's and the GNU tools': --help on standard
 # output with status 0; a usage error is what is wrong plus "Try 'plcat
 # --help'" on standard error, status 2, under the program's short name.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # PeerLink for Swift (bindings/swift): swift build and swift test on this
 # machine, against the library built in this tree, in the Swift 6 language
 # mode with every warning an error. The tests run inside a network

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+// SPDX-License-Identifier: ISC
 //
 // PeerLink for Swift: the C library as the module CPeerLink and an
 // async/await layer, PeerLink, in the Swift 6 language mode.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — Network.framework transport (iOS, tvOS, macOS).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — common definitions: export macro, error codes, version.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — DNS-SD discovery: publish a service instance, browse a type.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — the keystore: this device's long-term identity (an Ed25519
  * key pair) and the identities of the peers it has paired with, plus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — peer-to-peer messaging on local networks.
  * The umbrella header: include this one.

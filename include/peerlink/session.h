@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — authenticated, encrypted message sessions, over TCP or
  * over any byte pipe the application provides.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Growable byte buffer (see buf.h). Storage is wiped before it is released. */
 #include "buf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A growable byte buffer with a read offset: append at the tail, consume from the head. */
 #ifndef PL_CORE_BUF_H
 #define PL_CORE_BUF_H

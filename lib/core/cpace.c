@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * CPace (draft-irtf-cfrg-cpace), suite CPACE-RISTR255-SHA512, in
  * initiator-responder mode, over libsodium's ristretto255 and SHA-512.

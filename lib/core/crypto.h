@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Cryptographic building blocks of the handshake (sans-I/O, libsodium):
  * HKDF-SHA512 (RFC 5869) and CPace (draft-irtf-cfrg-cpace, suite

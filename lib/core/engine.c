@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The connection protocol engine (see engine.h and docs/PROTOCOL.md):
  * set-up, framing and sealing what goes out, control messages and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The connection protocol engine (sans-I/O): bytes in, events out;
  * calls in, bytes out. It owns framing, the Hello exchange with version

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What the parts of the engine share (engine.c: framing, sealing, control
  * messages, receiving; handshake.c: the key schedule and the handshake

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Frame codec and deframer (see frame.h and docs/PROTOCOL.md). */
 #include "frame.h"
 

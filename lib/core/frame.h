@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Frame codec (sans-I/O). Wire layout in docs/PROTOCOL.md:
  *

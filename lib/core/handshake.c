@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The handshake (see engine.h and docs/PROTOCOL.md section 6): Hello and
  * version negotiation, pairing with CPace or reconnecting with X25519,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* HKDF-SHA512 (RFC 5869) over libsodium's HMAC-SHA512. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The session's clocked policy, sans-I/O. See session.h. */
 #include "policy.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The session's clocked policy, sans-I/O (docs/PROTOCOL.md sections 8.3,
  * 8.5, 8.8 and 8.11): when to acknowledge, when to probe a silent link

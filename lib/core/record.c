@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The record layer: ChaCha20-Poly1305-IETF sealed RECORD frames (see record.h). */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

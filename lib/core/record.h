@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The record layer (sans-I/O): after the handshake every frame travels
  * sealed inside a RECORD frame.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The session's stream (see engine.h and docs/PROTOCOL.md section 8):
  * what is sent and kept until acknowledged, what arrived while the

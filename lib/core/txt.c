@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * peerlink — DNS-SD TXT records (RFC 6763 section 6).
  *

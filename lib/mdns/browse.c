@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The built-in mDNS engine: browsing and resolving (RFC 6763), derived
  * from the cache. See engine.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * DNS message codec for multicast DNS (RFC 1035 section 4, RFC 6762).
  * See dns.h. Every read is checked against the packet length, every

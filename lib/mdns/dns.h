@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * DNS message codec for multicast DNS (RFC 1035 section 4, RFC 6762),
  * sans-I/O. Parsing decompresses every name (message compression,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The built-in mDNS responder and querier, sans-I/O (see engine.h and
  * docs/MDNS.md). Everything here is plain computation on the caller's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The built-in multicast DNS responder and querier (RFC 6762) with
  * DNS-SD (RFC 6763), sans-I/O.

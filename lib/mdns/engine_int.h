@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What the parts of the built-in mDNS engine share (engine.c: the engine,
  * its records and output; publish.c: probing, announcing, renaming;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The built-in mDNS engine: what arrives - conflicts with our records,
  * queries to answer, answers for the cache (RFC 6762 sections 6, 9, 10).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Makefile fragment, included by the top-level Makefile.am: the built-in
 # mDNS/DNS-SD engine (docs/MDNS.md). Paths are relative to the top of the
 # tree; TESTS is expanded lazily, so the += below reach it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The built-in mDNS engine: probing and announcing our records, and
  * renaming after a conflict (RFC 6762 sections 8 and 9). See engine.c.

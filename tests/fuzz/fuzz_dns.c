@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target for the mDNS message codec (lib/mdns/dns.c).
  *

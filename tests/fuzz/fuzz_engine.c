@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target: arbitrary bytes into a started engine (max_message
  * 1048576) as if they came from the peer.

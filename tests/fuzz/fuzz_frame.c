@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target: arbitrary bytes into a deframer (max_message 65536).
  * The first four input bytes are chunk sizes (1..256, used in turn); the

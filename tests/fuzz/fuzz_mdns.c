@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target for the built-in mDNS engine itself (lib/mdns/engine.c,
  * publish.c, input.c, browse.c), not only its DNS codec (fuzz_dns).

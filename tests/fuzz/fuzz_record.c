@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target for the record layer (lib/core/record.c), fixed key
  * 0x00..0x1f.

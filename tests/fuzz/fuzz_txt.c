@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer target for pl_txt_decode(): decode arbitrary bytes and, when
  * that succeeds, check that encode/decode is a stable round trip.

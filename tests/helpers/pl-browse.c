@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pl-browse — a test helper that prints what a browser reports, one
  * event per line, with the library's event names (plcat's output is its

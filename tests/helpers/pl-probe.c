@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pl-probe — a test helper that drives the discovery API where plcat
  * has no switch for it (changing a TXT record while published).

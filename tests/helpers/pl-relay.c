@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pl-relay — a fault-injecting TCP relay for peerlink's tests.
  *

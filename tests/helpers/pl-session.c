@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pl-session — drives resumable sessions for the integration tests.
  *

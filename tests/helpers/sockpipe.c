@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A connected socket as an application byte pipe, for tests. See sockpipe.h. */
 #include "sockpipe.h"
 

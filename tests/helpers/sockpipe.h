@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A connected socket as an application byte pipe (pl_channel_ops), for
  * tests: it stands for a transport the application runs itself - a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # avahi_interop: plcat -b sees what avahi-publish publishes, and avahi-browse
 # sees what plcat -l publishes, TXT records included.
 set -euo pipefail

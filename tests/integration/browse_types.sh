@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # browse_types: browsing every service type (RFC 6763 9, pl_browse() of
 # "_services._dns-sd._udp") and the end of the initial list
 # (PL_BROWSE_ALL_FOR_NOW), through both backends.  avahi-daemon runs in this

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # daemon_restart: the library survives an avahi-daemon restart.  The browser
 # reports remove and then add again for the instance, the publisher prints
 # "established" a second time, and avahi-browse sees the instance again.

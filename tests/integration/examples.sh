@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # examples: the accessory and the client of examples/ against each other and
 # against independent peers, through a real avahi-daemon.
 #  1. The accessory publishes itself: avahi-browse resolves it with its TXT

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # variables used by the test scripts
 # Shared harness of peerlink's integration tests.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # mdns_avahi: interoperability of the built-in mDNS engine with
 # avahi-daemon.  avahi-daemon runs in this sandbox on pl0; the engine runs
 # in a network namespace made here, on pl1 (the other end of the veth

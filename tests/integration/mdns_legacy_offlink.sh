@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # mdns_legacy_offlink: the built-in mDNS engine answers a legacy unicast
 # query (source port not 5353, RFC 6762 6.7) from an address on the link's
 # subnet, and stays silent for the same query from an address that is not:

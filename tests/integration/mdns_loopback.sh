@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # mdns_loopback: the built-in mDNS engine confined to the loopback
 # interface, with no daemon at all: `plcat -l` and `plcat -b --json` find
 # each other with TXT (the browser on the default backend, which falls back

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # mdns_two_hosts: two "hosts" (this sandbox and a network namespace made
 # here, joined by the sandbox's veth pair) each run plcat on the built-in
 # mDNS engine, with no daemon: each discovers the other's publication with

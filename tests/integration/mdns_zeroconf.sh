@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # mdns_zeroconf: interoperability of the built-in mDNS engine with an
 # independent implementation, python3-zeroconf (run with /usr/bin/python3).
 # zeroconf runs in this sandbox bound to pl0 (192.0.2.1); the engine runs in

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # name_conflict: two publishers of the same name on one daemon; the second
 # is renamed (Avahi's alternative name) and both instances are browsable.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # pairing: plcat pairs with a code, reconnects without one, needs the code
 # again after --forget on either side, refuses a wrong code on both sides
 # with its own exit status, locks a fixed code after too many failures (and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # plcat_habits: what a netcat or avahi-browse user expects of plcat.
 #  - SIGTERM/SIGINT: the listener withdraws its publication at once (a
 #    browser sees "remove" long before the record's TTL would end it), ends

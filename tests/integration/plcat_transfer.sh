@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # plcat_transfer: two keystores pair with a code; 10 MiB go through plcat
 # intact, connector -> listener (paired with the code) and listener ->
 # connector (reconnecting with the stored keys, no code), both sides exit 0,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # publish_browse: an instance published through the library (pl-probe) is seen
 # by plcat -b --json as add, then update after its TXT record is replaced,
 # then remove after it is withdrawn; avahi-browse sees it with its TXT record.

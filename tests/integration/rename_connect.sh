@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # rename_connect: a listener that publishes itself (pl_listener_publish, as
 # plcat -l does) and is renamed by a name conflict binds its handshakes to
 # the new name by itself: a peer that finds it under "Twin #2" pairs with

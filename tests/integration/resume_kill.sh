@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # resume_kill: the receiving peer is killed (SIGKILL) in the middle of a
 # stream of numbered messages and started again with the same keystore.
 # The sender's session comes back as a new one (PL_SESSION_RESUMED with

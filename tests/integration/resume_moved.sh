@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # resume_moved: the peer moves while the session is interrupted, and the
 # dialling side finds it again through discovery. The listener publishes
 # itself (built-in mDNS engine, on lo) at a relay's port; the sender finds

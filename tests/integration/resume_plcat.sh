@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # resume_plcat: plcat keeps a 100 MiB transfer going while a relay
 # (tests/helpers/pl-relay.c) cuts, truncates and corrupts the connection:
 # the listener's output has the sender's SHA-256, both exit 0, and both

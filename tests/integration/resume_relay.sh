@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # resume_relay: one session through a fault-injecting relay (tests/helpers/
 # pl-relay.c) that cuts, truncates, stalls, delays and corrupts the link at
 # random points drawn from a seed. Each side sends PL_RESUME_MESSAGES

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # resume_relay_channel: resume_relay.sh over application pipes: every link
 # of the session is a socket the test helper runs itself and hands to
 # peerlink as a channel (pl_listener_add_channel on the accepting side,

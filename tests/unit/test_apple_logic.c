@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The Apple backend's platform-independent parts, on Linux: the
  * dispatch-queue-to-loop hop (lib/backends/apple/hop.c), the retain/release

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the handshake's crypto building blocks: CPace
  * (lib/core/cpace.c) and HKDF-SHA512 (lib/core/hkdf.c).

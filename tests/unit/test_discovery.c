@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the generic discovery layer (lib/discovery.c) on a
  * stand-in backend whose reports the test makes by hand, on the built-in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Unit tests for the mDNS message codec (lib/mdns/dns.c). */
 #include <stdarg.h>
 #include <stddef.h>

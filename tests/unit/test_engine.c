@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the connection protocol engine (lib/core/engine.c):
  * two engines (initiator and responder) joined by an in-memory "wire"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Unit tests of the frame codec and the deframer (lib/core/frame.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests for the JSON output of `plcat -b --json` (examples/json.c).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Unit tests of the keystore (lib/keystore.c): directory, memory and custom stores. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sessions resumed over every kind of link, in one process with real
  * loop objects: application pipes in memory (pl_session_new_channel(),

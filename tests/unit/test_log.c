@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the diagnostics: the log hook (pl_set_log()), the errors
  * that name a cause (PL_ERR_PERMISSION, PL_ERR_NO_INTERFACE) and the

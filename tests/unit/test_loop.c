@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Unit tests of the built-in event loop (lib/backends/posix/loop.c), on real pipes. */
 #include <stdarg.h>
 #include <stddef.h>

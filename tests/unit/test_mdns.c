@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the sans-I/O mDNS engine (lib/mdns/engine.c) on a fake
  * clock: engines are wired to each other in memory (every packet one

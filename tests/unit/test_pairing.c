@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the pairing attempt policy (lib/pairing.c): the limits
  * hold per keystore scope, whichever policy object an attempt reaches,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Unit tests of the session's clocked policy (lib/core/policy.c) with
  * a fake clock and no sockets: Ack timing, keepalive and a dead link,

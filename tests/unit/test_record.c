@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Unit tests of the record layer (lib/core/record.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Tests of sessions over TCP and pipes (lib/session.c, lib/backends/posix/tcp.c,
  * lib/backends/channel/channel.c) on real loopback sockets, in one process: message exchange both ways with clean

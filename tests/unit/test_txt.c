@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Unit tests for DNS-SD TXT records (lib/core/txt.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Protocol test vectors (docs/PROTOCOL.md, "Test vectors").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The "apple" discovery backend: Network.framework's nw_browser and
  * nw_listener (with a Bonjour advertise descriptor), reporting to the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Makefile fragment, included by the top-level Makefile.am: the Apple
 # backend (Network.framework discovery and sessions, docs/APPLE.md).
 # Paths are relative to the top of the tree.

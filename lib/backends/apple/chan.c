@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Sessions over an asynchronous transport. See chan.h. */
 #include "backends/apple/chan.h"
 

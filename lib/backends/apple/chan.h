@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sessions over a transport that reports asynchronously (on Apple: an
  * nw_connection), in plain C: the glue between a transport and the

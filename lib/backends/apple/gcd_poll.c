@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pl_poll on Grand Central Dispatch (peerlink/apple.h): watches are
  * DISPATCH_SOURCE_TYPE_READ / _WRITE sources, timers are

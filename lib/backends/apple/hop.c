@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The dispatch-queue-to-loop event hop. See hop.h. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The hop from Network.framework's dispatch queue to the application's
  * pl_poll loop, and the reference counts that keep a context alive

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The retain/release ledger. See ledger.h. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

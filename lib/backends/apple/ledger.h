@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A retain/release ledger for debug builds: every object the Apple
  * backend receives retained (an NW_RETURNS_RETAINED result, a

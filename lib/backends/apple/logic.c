@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Platform-independent logic of the Apple backend. See logic.h. */
 #include "backends/apple/logic.h"
 

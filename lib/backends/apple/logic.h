@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The Apple backend's platform-independent logic: TXT bytes in and out
  * of the project's codec, Bonjour name normalisation, the interface

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Private to the Network.framework sources (apple.c, transport.c):
  * the library's dispatch queue, retain/release discipline, and the

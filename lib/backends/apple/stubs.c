@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The Network.framework API (peerlink/apple.h) where there is no
  * Network.framework: every call says so, and the symbols exist so that

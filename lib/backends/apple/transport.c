@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sessions over nw_connection: the pl_chan_io of chan.h on
  * Network.framework. This file only moves bytes and states between a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The Avahi discovery backend: avahi-client over D-Bus, driven by the
  * application's pl_poll through an AvahiPoll adapter (no thread).

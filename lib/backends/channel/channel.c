@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The "channel" link: a byte pipe the application moves bytes over (a
  * Wi-Fi Aware data path or a BLE channel opened by Swift, Kotlin or Java

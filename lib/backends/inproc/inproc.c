@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The "inproc" link: two sessions of one process joined in memory, with
  * no socket and no application pipe (nng's inproc transport). Each end

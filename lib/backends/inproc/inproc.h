@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The "inproc" link (inproc.c): two ends joined in memory, for tests.
  * Not installed. An end is a pl_link: give one to pl__session_new_on()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The "mdns" discovery backend: the thin socket shell around the
  * sans-I/O engine (engine.c), driven by the application's pl_poll.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The built-in event loop: poll(2) over a list of watches and a list
  * of timers. Objects freed during dispatch are only marked dead and

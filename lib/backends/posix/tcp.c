@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Links over POSIX sockets and file descriptors: the "tcp" link (a
  * connection this library dialled or accepted) and the "fd" link (a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Everything Swift sees of the C library: the public headers only. */
 #ifndef PEERLINK_SWIFT_SHIM_H
 #define PEERLINK_SWIFT_SHIM_H

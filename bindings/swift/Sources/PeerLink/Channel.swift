@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // Sessions over byte pipes the app opens: a Wi-Fi Aware data path, a BLE
 // channel, any NWConnection. The same sessions, resumption included.
 import CPeerLink

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // DNS-SD: browsing as an AsyncSequence, and the services it finds.
 import CPeerLink
 import Foundation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // The library's errors as one Swift enum: the cases an app handles by
 // name, and every other pl_error by its code.
 import CPeerLink

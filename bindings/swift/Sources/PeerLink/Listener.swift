@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // Publish and listen with one object, as NWListener does.
 import CPeerLink
 import Foundation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // The event loop of a Swift app: peerlink's pl_poll over Grand Central
 // Dispatch, in Swift, so that it is the same code on iOS, tvOS, macOS and
 // Linux (where it runs on the toolchain's Dispatch, and is tested).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // The keystore (this device's identity and the peers it paired with) and
 // the node (this device as one peer: its loop, its keystore, its sessions).
 import CPeerLink

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // Sessions: messages as an AsyncSequence, sends that wait under
 // backpressure, and what happens to the link as events.
 import CPeerLink

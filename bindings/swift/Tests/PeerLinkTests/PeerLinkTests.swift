@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // Tests of PeerLink for Swift against the C library built from this tree:
 // two peers in one process over TCP on loopback and over byte channels in
 // memory; browsing with the built-in mDNS engine (only on the loopback
