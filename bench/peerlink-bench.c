@@ -761,6 +761,7 @@ static void pl_cb(pl_session *c, pl_session_event ev, int status, const void *da
         break;
     case PL_SESSION_DRAINED:
     case PL_SESSION_ACKED:
+    case PL_SESSION_DELIVERED:
     case PL_SESSION_INTERRUPTED: /* byte sessions are never interrupted */
     case PL_SESSION_RESUMED:
         break;

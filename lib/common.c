@@ -130,8 +130,11 @@ void pl__log(pl_log_level level, const char *fmt, ...)
     void *ud = log_userdata;
     int max = atomic_load_explicit(&log_max, memory_order_relaxed);
     log_lock_give();
-    if (cb && (int)level <= max)
+    if (cb && (int)level <= max) {
+        int saved = errno; /* callers log just before returning an error that documents errno */
         cb(level, msg, ud);
+        errno = saved;
+    }
 }
 
 size_t pl_default_max_message(void) { return PL_DEFAULT_MAX_MESSAGE; }

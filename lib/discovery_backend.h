@@ -78,7 +78,6 @@ struct pl_browser {
 };
 
 /* The meta-type whose browse lists the service types on the network (RFC 6763 9). */
-#define PL_SERVICE_TYPES "_services._dns-sd._udp"
 
 /* What a backend resolved for one instance on one interface and protocol. */
 typedef struct pl_resolved {

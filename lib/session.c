@@ -424,13 +424,24 @@ static int report_acked(pl_session *c)
     return pl__session_emit(c, PL_SESSION_ACKED, PL_OK, NULL, (size_t)n) && !c->closed;
 }
 
+/* Once the peer's application has our end-of-stream too, say so, once (an
+ * Ack of the end-of-stream alone is no engine event: checked after each
+ * batch of input and after a resumption). Returns 0 if c is gone or closed. */
+static int report_delivered(pl_session *c)
+{
+    if (c->delivered || !pl_session_delivered(c))
+        return 1;
+    c->delivered = 1;
+    return pl__session_emit(c, PL_SESSION_DELIVERED, PL_OK, NULL, 0) && !c->closed;
+}
+
 /* A new link continues the session (after the application was told of
  * the break, or before it noticed). Returns 0 if c is gone or closed. */
 static int report_resumed(pl_session *c)
 {
     log_session(c, PL_LOG_INFO, c->eng.reset ? "resumed, but the peer lost the session" : "resumed", PL_OK);
     return pl__session_emit(c, PL_SESSION_RESUMED, c->eng.reset ? PL_ERR_PEER_RESET : PL_OK, NULL, 0) && !c->closed &&
-           report_acked(c);
+           report_acked(c) && report_delivered(c);
 }
 
 int pl__session_resumed(pl_session *s)
@@ -526,7 +537,7 @@ static int ack_soon(pl_session *c)
  * Returns 0 if c ended. */
 static int input_done(pl_session *c)
 {
-    if (!ack_soon(c))
+    if (!ack_soon(c) || !report_delivered(c))
         return 0;
     pl__session_update_interest(c); /* the handshake may have queued a reply */
     return maybe_finish(c);
@@ -771,6 +782,11 @@ size_t pl_session_pending(const pl_session *c)
 size_t pl_session_unacked(const pl_session *c)
 {
     return c ? c->eng.st.unacked_bytes : 0;
+}
+
+int pl_session_delivered(const pl_session *c)
+{
+    return c && c->eng.st.local_eof && c->eng.st.tx_acked == c->eng.st.tx_next;
 }
 
 size_t pl_session_held(const pl_session *c)

@@ -104,6 +104,7 @@ struct pl_session {
     size_t send_limit;    /* bound of unacknowledged bytes (pl_session_send: PL_ERR_AGAIN) */
     size_t receive_limit; /* paused: bound of held messages before reading stops */
     uint64_t acked;       /* the count PL_SESSION_ACKED last reported */
+    int delivered;        /* PL_SESSION_DELIVERED was reported */
     pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
     int has_target;       /* initiator: the stored id of the peer it dials */
     uint8_t target_id[PL_ID_SIZE];

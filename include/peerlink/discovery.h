@@ -190,6 +190,9 @@ PL_EXPORT void pl_publication_free(pl_publication *p);
 
 /* ------------------------------------------------------------------ */
 
+/** The type whose browsing lists the service types on the network (RFC 6763 section 9): see pl_browse(). */
+#define PL_SERVICE_TYPES "_services._dns-sd._udp"
+
 typedef enum pl_browse_event {
     PL_BROWSE_ADD = 0,    /**< a new instance, resolved: port, TXT and addresses are known.
                                It waits until every interface and protocol the instance was

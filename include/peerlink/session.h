@@ -88,9 +88,15 @@ typedef enum pl_session_event {
                                (it restarted), so a new session with it carries the messages it had not
                                acknowledged, and the messages of the old one it had received but not yet
                                acknowledged may reach its application a second time. */
-    PL_SESSION_ACKED = 7     /**< len = how many of our messages (in pl_session_send() order) the peer's
+    PL_SESSION_ACKED = 7,    /**< len = how many of our messages (in pl_session_send() order) the peer's
                                application has received in all; messages 0 .. len-1 are delivered and
                                their memory is released. Only ever grows. */
+    PL_SESSION_DELIVERED = 8 /**< after pl_session_shutdown(): the peer's application has received
+                               everything this side sent, its end-of-stream included
+                               (pl_session_delivered() is now 1). Once per session. Freeing the
+                               session from here loses nothing of ours, and the peer sees its
+                               PL_SESSION_PEER_EOF before the PL_ERR_ABORTED: how to end without
+                               waiting for the peer's end (plcat -N). */
 } pl_session_event;
 
 /** data and len are set for PL_SESSION_MESSAGE (len also for PL_SESSION_ACKED); status for
@@ -340,6 +346,14 @@ PL_EXPORT size_t pl_session_pending(const pl_session *c);
 
 /** Payload bytes of our messages the peer has not acknowledged yet (what the send limit bounds). */
 PL_EXPORT size_t pl_session_unacked(const pl_session *c);
+
+/**
+ * 1 once the peer's application has received everything this side sent,
+ * its end-of-stream included (so only after pl_session_shutdown();
+ * PL_SESSION_DELIVERED says when); else 0, also for NULL. A peer that
+ * holds our messages unread (pl_session_pause()) has not received them.
+ */
+PL_EXPORT int pl_session_delivered(const pl_session *c);
 
 /**
  * What a paused session keeps of the peer's messages for the

@@ -229,6 +229,8 @@ static void on_session(pl_session *c, pl_session_event ev, int status, const voi
         s->acked = len;
         pump(s);
         break;
+    case PL_SESSION_DELIVERED:
+        break;
     case PL_SESSION_CLOSED:
         s->closed = 1;
         s->status = status;

@@ -32,7 +32,7 @@
 
 typedef struct side {
     pl_session *conn;
-    int open, eof, closed, status, drained, interrupted;
+    int open, eof, closed, status, drained, interrupted, delivered;
     size_t acked;
     int messages;
     size_t bytes;
@@ -77,6 +77,10 @@ static void on_conn(pl_session *c, pl_session_event ev, int status, const void *
     case PL_SESSION_ACKED:
         assert_true(len > s->acked); /* cumulative, only forward */
         s->acked = len;
+        break;
+    case PL_SESSION_DELIVERED:
+        assert_true(pl_session_delivered(c));
+        s->delivered++;
         break;
     }
 }
@@ -615,6 +619,36 @@ static void open_paired_session(fixture *f)
     run_until(f, &f->accepted);
 }
 
+/* PL_SESSION_DELIVERED waits for the peer's application to take our
+ * end-of-stream: not while it holds it paused; then once; and freeing the
+ * session there still gives the peer its end-of-stream before the abort. */
+static void test_delivered_waits_for_the_application(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    assert_int_equal(pl_session_pause(f->srv.conn, 1), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, "last words", 10), PL_OK);
+    assert_int_equal(pl_session_shutdown(f->cli.conn), PL_OK);
+    int64_t end = now_ms() + 300;
+    while (now_ms() < end)
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    assert_int_equal(f->cli.acked, 0); /* held, so not acknowledged */
+    assert_int_equal(f->cli.delivered, 0);
+    assert_false(pl_session_delivered(f->cli.conn));
+    assert_int_equal(pl_session_pause(f->srv.conn, 0), PL_OK);
+    run_until(f, &f->cli.delivered);
+    assert_true(pl_session_delivered(f->cli.conn));
+    assert_int_equal(f->srv.messages, 1);
+    assert_int_equal(f->srv.eof, 1); /* the server had our end before we knew it */
+    assert_int_equal(f->cli.acked, 1);
+    pl_session_free(f->cli.conn);    /* end without waiting for the server's end */
+    f->cli.conn = NULL;
+    run_until(f, &f->srv.closed);
+    assert_int_equal(f->srv.status, PL_ERR_ABORTED);
+    assert_int_equal(f->srv.eof, 1);
+    assert_int_equal(f->cli.delivered, 1); /* once */
+}
+
 static void test_backpressure_when_receiver_stops(void **state)
 {
     fixture *f = *state;
@@ -1041,6 +1075,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_paired_without_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_byte_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_socketpair_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_waits_for_the_application, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_when_receiver_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_mid_stream_keeps_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_with_backpressure_does_not_deadlock, setup, teardown),

@@ -580,7 +580,7 @@ int pl_connect_by_name(pl_node *node, pl_discovery *d, const char *type, const c
                        pl_session_cb cb, void *userdata, pl_session **out)
 {
     if (!node || !d || !type || !name || !name[0] || strlen(name) > PL_NAME_MAX || timeout_ms <= 0 || !out ||
-        strlen(type) > PL_NAME_MAX || strcasecmp(type, "_services._dns-sd._udp") == 0)
+        strlen(type) > PL_NAME_MAX || strcasecmp(type, PL_SERVICE_TYPES) == 0)
         return PL_ERR_INVALID;
     tcp_dialer *t = tcp_session_new(node, name, type, cb, userdata);
     if (!t)
