@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -48,7 +49,6 @@ static const char *prog = "plcat";
 
 /* -a: the service types browsed, at most this many. */
 #define MAX_TYPES 64
-#define SERVICE_TYPES "_services._dns-sd._udp"
 
 typedef struct type_browser {
     pl_browser *b;
@@ -91,7 +91,10 @@ typedef struct app {
     /* the session's data: in_fd (standard input, or the program's output) goes to the
      * peer; the peer's messages go to out_fd (standard output, or the program's input) */
     int in_fd, out_fd;
-    pid_t child;
+    pid_t child;         /* -e/-c: the program of the session */
+    pid_t ending;        /* the program of a session that ended, not reaped yet */
+    int ending_signal;   /* what it was sent last: 0, SIGTERM, SIGKILL */
+    pl_timeout *reap_timer;
     pl_watch *in_watch, *out_watch;
     int in_eof, peer_eof, open, closing;
     char held[INPUT_CHUNK]; /* read from the input, refused for now by the send limit */
@@ -341,13 +344,18 @@ static int ask_code(app *a)
     }
     dprintf(fd, "Pairing code for \"%s\": ", a->name);
     char buf[64];
-    ssize_t n = caught ? -1 : read(fd, buf, sizeof buf - 1); /* no SA_RESTART: a signal ends the read */
+    /* Wait for the line or a signal (its byte stays in the pipe for the loop to see). */
+    struct pollfd pfd[2] = {{fd, POLLIN, 0}, {sig_fds[0], POLLIN, 0}};
+    while (!caught && poll(pfd, 2, -1) < 0 && errno == EINTR) {
+    }
+    ssize_t n = caught || (pfd[1].revents & POLLIN) ? -1 : read(fd, buf, sizeof buf - 1);
     if (echo_off)
         tcsetattr(fd, TCSAFLUSH, &old);
-    if (n < 0 && caught)
+    int interrupted = n < 0 && caught;
+    if (interrupted)
         dprintf(fd, "\n");
     close(fd);
-    if (n < 0 && caught)
+    if (interrupted)
         return -1;
     if (n <= 0)
         return 0;
@@ -417,9 +425,9 @@ static void input_interest(app *a)
     }
 }
 
-/* -N, --send-only, or a signal: once the peer has everything we sent and our end of the
- * stream, free the session. Its Abort then reaches a peer that has seen our end-of-stream,
- * which ends cleanly (see conn_event). */
+/* -N, --send-only, or a signal: once the peer's application has everything we sent, our
+ * end of the stream included (PL_SESSION_DELIVERED), free the session. Its Abort then
+ * reaches a peer that has seen our end-of-stream, which ends cleanly (see conn_event). */
 static void close_when_delivered(app *a);
 
 /* The input ended: so does our direction of the session. */
@@ -520,11 +528,17 @@ static int output_flush(app *a)
     return 0;
 }
 
+static void end_session(app *a, int status);
+
+/* Standard output broken ends plcat; a program that stopped reading ends its session only. */
 static void output_failed(app *a)
 {
     fprintf(stderr, "%s: writing %s: %s\n", prog, a->child ? "to the program" : "standard output",
             strerror(errno));
-    finish(a, EXIT_RUNTIME);
+    if (a->child)
+        end_session(a, EXIT_RUNTIME);
+    else
+        finish(a, EXIT_RUNTIME);
 }
 
 static void output_ready(pl_watch *w, int fd, unsigned events, void *userdata)
@@ -590,6 +604,7 @@ static int spawn_program(app *a)
     }
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0); /* a group of its own: ending it reaches a -c pipeline's every process */
         signal(SIGPIPE, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
@@ -621,6 +636,7 @@ static int spawn_program(app *a)
         errno = saved;
         return -1;
     }
+    setpgid(pid, pid); /* as the child does: whichever runs first */
     set_nonblocking(to[1]);
     set_nonblocking(from[0]);
     a->child = pid;
@@ -629,7 +645,37 @@ static int spawn_program(app *a)
     return 0;
 }
 
-/* The session's program: its pipes closed, then reaped (asked to end after a second). */
+/* A program whose session ended: reaped without waiting in the loop. Still running a second
+ * later, its process group gets SIGTERM; a second after that, SIGKILL (now: force). */
+static void reap(app *a, int force)
+{
+    if (!a->ending)
+        return;
+    int st;
+    pid_t r = waitpid(a->ending, &st, WNOHANG);
+    if (r == 0 && (force || a->ending_signal == SIGKILL)) {
+        kill(-a->ending, SIGKILL);
+        r = waitpid(a->ending, &st, 0);
+    } else if (r == 0) {
+        a->ending_signal = a->ending_signal ? SIGKILL : SIGTERM;
+        kill(-a->ending, a->ending_signal);
+        a->poll->timeout_update(a->reap_timer, 1000);
+        return;
+    }
+    if (r > 0 && a->verbose && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+        fprintf(stderr, "%s: the program %s %d\n", prog, WIFEXITED(st) ? "exited with status" : "ended by signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    a->ending = 0;
+    a->ending_signal = 0;
+    a->poll->timeout_update(a->reap_timer, -1);
+}
+
+static void reap_tick(pl_timeout *t, void *userdata)
+{
+    reap(userdata, 0);
+}
+
+/* The session's program: its pipes closed (it sees the end of its input), then reaped. */
 static void end_program(app *a)
 {
     if (!a->child)
@@ -639,18 +685,15 @@ static void end_program(app *a)
     if (a->out_fd >= 0)
         close(a->out_fd);
     a->in_fd = a->out_fd = -1;
-    int st;
-    pid_t r = 0;
-    for (int i = 0; i < 100 && (r = waitpid(a->child, &st, WNOHANG)) == 0; i++)
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-    if (r == 0) {
-        kill(a->child, SIGTERM);
-        r = waitpid(a->child, &st, 0);
-    }
-    if (r > 0 && a->verbose && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
-        fprintf(stderr, "%s: the program %s %d\n", prog, WIFEXITED(st) ? "exited with status" : "died of signal",
-                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    reap(a, 1); /* the previous session's, if it still runs */
+    a->ending = a->child;
     a->child = 0;
+    if (!a->reap_timer)
+        a->reap_timer = a->poll->timeout_new(a->poll, -1, reap_tick, a);
+    if (a->reap_timer)
+        a->poll->timeout_update(a->reap_timer, 1000);
+    else
+        reap(a, 1);
 }
 
 /* The session is authenticated: its data starts to flow. */
@@ -663,7 +706,7 @@ static void session_began(app *a)
         a->in_eof = a->peer_eof = 0;
         if (spawn_program(a) < 0) {
             fprintf(stderr, "%s: cannot start \"%s\": %s\n", prog, a->exec_cmd, strerror(errno));
-            finish(a, EXIT_RUNTIME);
+            end_session(a, EXIT_RUNTIME);
             return;
         }
     }
@@ -701,18 +744,24 @@ static void session_ended(app *a)
     a->held_len = 0;
 }
 
-static void close_when_delivered(app *a)
+/* End the session from this side (an Abort to the peer): plcat goes on with -l -k. */
+static void end_session(app *a, int status)
 {
-    if (!a->conn || !a->closing || !a->open || a->held_len || pl_session_pending(a->conn) ||
-        pl_session_unacked(a->conn))
-        return;
     pl_session_free(a->conn);
     a->conn = NULL;
     session_ended(a);
+    if (!a->listen || !a->keep)
+        finish(a, status);
+}
+
+static void close_when_delivered(app *a)
+{
+    /* A peer that has ended too closes the session by itself, cleanly. */
+    if (!a->conn || !a->closing || !a->open || a->peer_eof || !pl_session_delivered(a->conn))
+        return;
     if (a->signo)
         finish(a, EXIT_SIGNAL + a->signo);
-    else if (!a->listen || !a->keep)
-        finish(a, 0);
+    end_session(a, 0);
 }
 
 static void conn_event(pl_session *c, pl_session_event ev, int status, const void *data, size_t len,
@@ -733,6 +782,8 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
     case PL_SESSION_ACKED:
         if (send_held(a))
             input_interest(a);
+        break;
+    case PL_SESSION_DELIVERED:
         close_when_delivered(a);
         break;
     case PL_SESSION_OPEN:
@@ -748,13 +799,12 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
         break;
     case PL_SESSION_DRAINED:
         input_interest(a);
-        close_when_delivered(a);
         break;
     case PL_SESSION_CLOSED: {
-        /* The peer freed the session after its end-of-stream, with nothing of ours unacknowledged:
-         * it ended (its -N, or a signal), and nothing was lost. */
-        int ended_by_peer = status == PL_ERR_ABORTED && a->peer_eof && !a->held_len && !pl_session_unacked(c) &&
-                            !pl_session_pending(c);
+        /* The peer freed the session after its end-of-stream, with none of our data
+         * unacknowledged (our own end-of-stream may be on its way): it ended (its -N, or a
+         * signal), and nothing was lost. */
+        int ended_by_peer = status == PL_ERR_ABORTED && a->peer_eof && !a->held_len && !pl_session_unacked(c);
         pl_session_free(c);
         a->conn = NULL;
         if (ended_by_peer)
@@ -825,7 +875,7 @@ static void signal_ready(pl_watch *w, int fd, unsigned events, void *userdata)
         return;
     }
     if (a->child)
-        kill(a->child, SIGTERM);
+        kill(-a->child, SIGTERM);
     a->held_len = 0;
     a->closing = 1;
     input_ended(a);
@@ -1016,11 +1066,9 @@ static void browse_type(app *a, const char *type)
     if (snprintf(t->type, sizeof t->type, "%s", type) >= (int)sizeof t->type)
         return;
     int err = pl_browse(a->disc, t->type, NULL, on_browse, a, &t->b);
-    if (err != PL_OK) {
+    t->listed = err != PL_OK; /* kept even so: tried once */
+    if (err != PL_OK)
         fprintf(stderr, "%s: cannot browse %s: %s\n", prog, esc(type), pl_strerror(err));
-        return;
-    }
-    t->listed = 0;
     a->n_types++;
 }
 
@@ -1029,6 +1077,14 @@ static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_se
 {
     app *a = userdata;
     if (ev == PL_BROWSE_FAILED) {
+        if (b != a->browser) { /* -a: one type; the others go on */
+            fprintf(stderr, "%s: browsing a service type failed: %s\n", prog, pl_strerror(status));
+            for (size_t i = 0; i < a->n_types; i++)
+                if (a->types[i].b == b)
+                    a->types[i].listed = 1; /* nothing more will come of it */
+            end_if_listed(a);
+            return;
+        }
         fprintf(stderr, "%s: browsing failed: %s\n", prog, pl_strerror(status));
         finish(a, EXIT_RUNTIME);
         return;
@@ -1137,6 +1193,18 @@ static int run_browse(app *a)
 
 /* ---------------------------------------------------------------- main */
 
+/* A whole decimal number from lo to hi into *out; 0 if arg is anything else. */
+static int parse_number(const char *arg, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (!arg[0] || *end || errno || v < lo || v > hi)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 static int parse_txt(app *a, const char *arg)
 {
     char key[256];
@@ -1180,7 +1248,7 @@ int main(int argc, char **argv)
     };
     app a = {0};
     const char *forget_name = NULL;
-    int list = 0;
+    int list = 0, name_given = 0;
     static const char default_type[] = "_peerlink._tcp";
     a.type = default_type;
     a.resume_s = -1;
@@ -1191,12 +1259,11 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     int c;
     while ((c = getopt_long(argc, argv, "lbn:s:tap:T:kw:Ne:c:vqhV", longopts, NULL)) != -1) {
-        char *end;
         long v;
         switch (c) {
         case 'l': a.listen = 1; break;
         case 'b': a.browse = 1; break;
-        case 'n': a.name = optarg; break;
+        case 'n': a.name = optarg; name_given = 1; break;
         case 's': a.type = optarg; break;
         case 't': a.terminate = 1; break;
         case 'a': a.all = 1; break;
@@ -1224,27 +1291,25 @@ int main(int argc, char **argv)
             a.have_code = 1;
             break;
         case OPT_MAX_ATTEMPTS:
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 1000)
+            if (!parse_number(optarg, 1, 1000, &v))
                 die_usage("--max-attempts takes a number from 1 to 1000");
             a.max_attempts = (unsigned)v;
             break;
         case OPT_RESUME:
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 0 || v > 86400)
+            if (!parse_number(optarg, 0, 86400, &v))
                 die_usage("--resume takes a number of seconds from 0 to 86400");
             a.resume_s = (int)v;
             break;
         case OPT_ADDRESS: a.address = optarg; break;
         case 'p':
-            a.port = (int)strtol(optarg, &end, 10);
-            if (*end || a.port < 0 || a.port > 65535)
+            if (!parse_number(optarg, 0, 65535, &v))
                 die_usage("-p takes a port number from 0 to 65535");
+            a.port = (int)v;
             break;
         case 'w':
-            a.wait_s = (int)strtol(optarg, &end, 10);
-            if (*end || a.wait_s <= 0 || a.wait_s > 86400)
+            if (!parse_number(optarg, 1, 86400, &v))
                 die_usage("-w takes a number of seconds from 1 to 86400");
+            a.wait_s = (int)v;
             break;
         case 'T': {
             int err = parse_txt(&a, optarg);
@@ -1274,6 +1339,14 @@ int main(int argc, char **argv)
     if (a.listen + a.browse + management > 1 || (list && forget_name))
         die_usage("-l, -b, --list-paired and --forget exclude each other");
     int type_given = a.type != default_type;
+    if (name_given && !a.listen)
+        die_usage("-n goes with -l (connect mode takes the NAME as an operand)");
+    if ((a.have_code || a.resume_s >= 0) && (a.browse || management))
+        die_usage("--code and --resume go with -l or with connecting to NAME");
+    if (a.keys && a.browse)
+        die_usage("--keys goes with -l, connecting to NAME, --list-paired or --forget");
+    if (a.wait_s && a.address)
+        die_usage("-w bounds the search for NAME: not with --address");
     if (a.browse && optind == argc - 1 && !type_given && !a.all) {
         a.type = argv[optind++]; /* plcat -b TYPE, as avahi-browse TYPE */
         type_given = 1;
@@ -1301,12 +1374,14 @@ int main(int argc, char **argv)
     int data_opts = a.eof_ends || a.recv_only || a.exec_cmd;
     if ((data_opts || a.verbose || a.quiet) && (a.browse || management))
         die_usage("-N, --send-only, --recv-only, -e, -c, -v and -q go with -l or with connecting to NAME");
+    if (a.recv_only && a.eof_ends)
+        die_usage("-N ends the session at the end of input: --recv-only reads none");
     if (a.send_only + a.recv_only + !!a.exec_cmd > 1)
         die_usage("--send-only, --recv-only and -e/-c exclude each other");
     if (a.verbose && a.quiet)
         die_usage("-v and -q exclude each other");
     if (a.all)
-        a.type = SERVICE_TYPES;
+        a.type = PL_SERVICE_TYPES;
     if (a.recv_only)
         a.in_fd = -1;
     if (a.exec_cmd)
@@ -1371,6 +1446,9 @@ int main(int argc, char **argv)
         a.poll->watch_free(a.sig_watch);
     if (a.grace_timer)
         a.poll->timeout_free(a.grace_timer);
+    reap(&a, 1);
+    if (a.reap_timer)
+        a.poll->timeout_free(a.reap_timer);
     for (int i = 0; i < 2; i++)
         if (sig_fds[i] >= 0)
             close(sig_fds[i]);

@@ -102,6 +102,32 @@ for word in hello again; do
 done
 pl_alive up || pl_fail "the -k listener ended"
 
+pl_log "step: a slow program gets everything before -N ends; one that stops reading ends its session only"
+head -c 400000 /dev/urandom >"$PL_TMP/small"
+pl_start slow null "$PLCAT" -l -k -n Slow --keys "$KA" --code "$CODE" -c "sleep 1; cat >$PL_TMP/slow.out"
+pl_wait_for_line "$(pl_err slow)" '^plcat: published "Slow"' 15 >/dev/null
+rc=0
+pl_run 30 "$PLCAT" -N -w 10 --keys "$KB" --code "$CODE" Slow <"$PL_TMP/small" >/dev/null 2>"$PL_TMP/slow-send.err" || rc=$?
+[ "$rc" = 0 ] || { pl_dump "$PL_TMP/slow-send.err"; pl_fail "plcat -N Slow exited with status $rc"; }
+pl_wait_for_line "$(pl_err slow)" '^plcat: the peer ended the session$' 10 >/dev/null
+cmp -s "$PL_TMP/small" "$PL_TMP/slow.out" || pl_fail "the slow program got $(stat -c %s "$PL_TMP/slow.out") of 400000 bytes"
+pl_stop slow
+pl_start early null "$PLCAT" -l -k -n Early --keys "$KA" --code "$CODE" -c 'head -c 1 >/dev/null'
+pl_wait_for_line "$(pl_err early)" '^plcat: published "Early"' 15 >/dev/null
+rc=0
+pl_run 30 "$PLCAT" -w 10 --keys "$KB" --code "$CODE" Early <"$PL_TMP/data" >/dev/null 2>"$PL_TMP/early-send.err" || rc=$?
+[ "$rc" = 1 ] || { pl_dump "$PL_TMP/early-send.err"; pl_fail "the sender to a program that stopped reading exited $rc, not 1"; }
+pl_alive early || pl_fail "a program that stopped reading ended the -k listener"
+pl_stop early
+# A program that closes its input and output, ignores SIGTERM and lives on:
+# the session ends cleanly, and plcat does not wait for the program.
+pl_start stubborn null "$PLCAT" -l -n Stubborn --keys "$KA" --code "$CODE" -c 'trap "" TERM; exec 0<&- >&-; sleep 60'
+pl_wait_for_line "$(pl_err stubborn)" '^plcat: published "Stubborn"' 15 >/dev/null
+rc=0
+pl_run 30 "$PLCAT" -w 10 --keys "$KB" --code "$CODE" Stubborn </dev/null >/dev/null 2>"$PL_TMP/stubborn-send.err" || rc=$?
+[ "$rc" = 0 ] || { pl_dump "$PL_TMP/stubborn-send.err"; pl_fail "plcat Stubborn exited with status $rc"; }
+pl_expect_exit stubborn 0 10
+
 pl_log "step: -b -t lists what is there and exits; -a adds every type"
 pl_start pub null avahi-publish -s "Printer" _ipp._tcp 631
 pl_wait_for_line "$(pl_err pub)" "Established under name 'Printer'" 10 >/dev/null
