@@ -163,7 +163,8 @@ PL_EXPORT int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, p
  * ...). If browsing fails while searching, PL_SESSION_CLOSED comes with
  * the browser's status; a match with no address (a result of the "apple"
  * backend, Network.framework's, which pl_connect() hands to it) ends it
- * with PL_ERR_UNSUPPORTED.
+ * with PL_ERR_UNSUPPORTED. A match with nothing to dial (port 0, or no
+ * address a socket can use) is passed over: the search goes on.
  *
  * The session is returned at once, before anything is found, and belongs
  * to node as a pl_connect() one does: set it up as one

@@ -394,11 +394,14 @@ static int fill_addresses(tcp_dialer *t, const pl_service *svc);
 static void found(tcp_dialer *t, const pl_service *svc)
 {
     pl_session *c = t->c;
-    size_t len = strlen(svc->name);
-    if (len > PL_NAME_MAX)
-        return; /* not a DNS-SD instance name: not the one */
+    size_t len = strlen(svc->name); /* it matched c->instance: at most PL_NAME_MAX */
     /* No address: a Bonjour result of the "apple" backend, which only Network.framework connects to. */
     int rc = svc->n_addresses ? fill_addresses(t, svc) : PL_ERR_UNSUPPORTED;
+    if (rc == PL_ERR_INVALID) {
+        /* Port 0 or no usable address: whoever sent that record, it cannot end the search. */
+        pl__log(PL_LOG_DEBUG, "connect by name: \"%s\" advertised with nothing to dial; still looking", svc->name);
+        return;
+    }
     if (rc != PL_OK) {
         pl__session_close(c, rc);
         return;
@@ -414,7 +417,7 @@ static void found(tcp_dialer *t, const pl_service *svc)
     int64_t left = t->find_end - pl__now_ms();
     rc = pl__session_set_deadline(c, left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left);
     if (rc == PL_OK)
-        rc = round_start(t); /* browsing goes on until an attempt connects: it may move meanwhile */
+        rc = round_start(t); /* browsing goes on: a move is followed once this first dial has ended */
     if (rc != PL_OK)
         pl__session_close(c, rc);
 }
