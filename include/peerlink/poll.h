@@ -94,7 +94,8 @@ PL_EXPORT int pl_loop_new(pl_loop **out);
  * Free a loop and every watch and timeout still registered with it.
  * Objects created on the loop's poll vtable must be freed first.
  * Functions posted with pl_loop_post() and not yet run are dropped, not
- * called (run pl_loop_process() first to run them). Every other thread
+ * called (to run them, call pl_loop_process() before pl_loop_quit():
+ * a quit loop runs nothing more). Every other thread
  * must have stopped calling pl_loop_post(), pl_loop_wakeup() and
  * pl_loop_quit() on it before: a call on a freed loop is undefined.
  * NULL is accepted. Must not be called from inside the loop's dispatch.
