@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 #include <peerlink/peerlink.h>
 
 typedef struct server {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * client — the other end of examples/accessory.c: it browses for an accessory by name, pairs with a code
+ * client — the other end of examples/accessory.c: it finds an accessory by name (pl_connect_by_name(): names
+ * compare as DNS-SD's do, "kitchen" finds "Kitchen"), pairs with a code
  * given on the command line (or, without one, authenticates with the keys it stored when it paired),
  * sends MESSAGE (or each line of standard input) as one message, prints each echo as a line, and exits
  * 0 once the session has ended cleanly: every echo arrived. Its sends follow the send limit: on
@@ -63,28 +64,6 @@ static void on_session(pl_session *c, pl_session_event ev, int status, const voi
     }
 }
 
-static void on_browse(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *ud)
-{
-    client *cl = ud;
-    if (ev == PL_BROWSE_FAILED)
-        finish(cl, status);
-    else if (ev != PL_BROWSE_REMOVE && !cl->conn && strcmp(svc->name, cl->name) == 0) {
-        /* pl_connect() copies what it needs of svc: its name binds the handshake and finds stored keys. */
-        status = pl_connect(cl->node, svc, 0, on_session, cl, &cl->conn);
-        if (status == PL_OK && cl->code)
-            status = pl_session_set_code(cl->conn, cl->code);
-        if (status != PL_OK)
-            finish(cl, status);
-    }
-}
-
-static void on_wait(pl_timeout *t, void *ud)
-{
-    client *cl = ud;
-    if (!cl->conn) /* once connecting, pl_connect()'s own timeout applies */
-        finish(cl, PL_ERR_NOT_FOUND);
-}
-
 /* MESSAGE, or all of standard input (text: a NUL would end it), into cl->msgs, ending in '\n'. 0 or -1. */
 static int read_messages(client *cl, const char *arg)
 {
@@ -122,23 +101,15 @@ int main(int argc, char **argv)
         return fprintf(stderr, "client: cannot read the messages\n"), 1;
     pl_keystore *ks = NULL;
     pl_discovery *d = NULL;
-    pl_browser *b = NULL;
-    pl_timeout *t = NULL;
+    /* Found, connected and authenticated within 10 s, or PL_SESSION_CLOSED says why (PL_ERR_NOT_FOUND). */
     if ((rc = keys ? pl_keystore_open_dir(keys, &ks) : pl_keystore_new_memory(&ks)) == PL_OK &&
         (rc = pl_loop_new(&cl.loop)) == PL_OK && (rc = pl_node_new(pl_loop_get_poll(cl.loop), ks, &cl.node)) == 0 &&
         (rc = pl_discovery_new(pl_loop_get_poll(cl.loop), NULL, &d)) == PL_OK &&
-        (rc = pl_browse(d, type, NULL, on_browse, &cl, &b)) == PL_OK) {
-        const pl_poll *poll = pl_loop_get_poll(cl.loop);
-        if ((t = poll->timeout_new(poll, 10000 /* to find NAME */, on_wait, &cl)) != NULL)
-            pl_loop_run(cl.loop); /* until finish() */
-        else
-            rc = PL_ERR_NOMEM;
-    }
+        (rc = pl_connect_by_name(cl.node, d, type, cl.name, 10000, on_session, &cl, &cl.conn)) == PL_OK &&
+        (rc = cl.code ? pl_session_set_code(cl.conn, cl.code) : PL_OK) == PL_OK)
+        pl_loop_run(cl.loop); /* until finish() */
     if (rc != PL_OK)
         fprintf(stderr, "client: %s\n", pl_strerror(rc));
-    if (t)
-        pl_loop_get_poll(cl.loop)->timeout_free(t);
-    pl_browser_free(b);
     pl_node_free(cl.node); /* and the session */
     pl_discovery_free(d);
     pl_loop_free(cl.loop);
