@@ -572,7 +572,8 @@ static void output(app *a, const void *data, size_t len)
     }
     memcpy(a->out_buf, (const char *)data + n, a->out_len);
     pl_session_pause(a->conn, 1); /* from the next message on, until out_buf is written */
-    output_flush(a);              /* arms the watch */
+    if (output_flush(a) < 0)      /* arms the watch, or finds the reader gone meanwhile */
+        output_failed(a);
 }
 
 /* pipe(), both ends close-on-exec (pipe2() is not everywhere). */
