@@ -4,7 +4,8 @@
  * publish.c, input.c, browse.c), not only its DNS codec (fuzz_dns).
  *
  * An engine on one link (IPv4 192.0.2.1 and IPv6 fe80::1) publishes an
- * instance and browses two types, then is fed a sequence of packets at
+ * instance, browses two types and the service types (RFC 6763 section 9),
+ * then is fed a sequence of packets at
  * advancing times. The input is a series of chunks:
  *
  *   byte 0      bit 0: IPv6; bit 1: a legacy source port (not 5353);
@@ -72,13 +73,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pl_mdns_addr own4 = {FAMILY_V4, {192, 0, 2, 1}}, own6 = {FAMILY_V6, {0xfe, 0x80, [15] = 1}};
     pl_mdns_addr peer4 = {FAMILY_V4, {192, 0, 2, 9}}, peer6 = {FAMILY_V6, {0xfe, 0x80, [15] = 9}};
     static const uint8_t txt1[] = {5, 'k', '=', 'v', '1', '1'}, txt2[] = {4, 'k', '=', 'v', '2'};
-    uint32_t pub = 0, b1 = 0, b2 = 0, b3 = 0;
+    uint32_t pub = 0, b1 = 0, b2 = 0, b3 = 0, bt = 0;
     int browsing3 = 0, which_txt = 0;
     if (pl_mdns_link_set(m, 1, FAMILY_V4, &own4, 1, now) != PL_OK ||
         pl_mdns_link_set(m, 1, FAMILY_V6, &own6, 1, now) != PL_OK ||
         pl_mdns_publish(m, "Fuzz", "_fuzz._tcp", "local", 4242, txt1, sizeof txt1, now, &pub) != PL_OK ||
         pl_mdns_browse(m, "_fuzz._tcp", "local", now, &b1) != PL_OK ||
-        pl_mdns_browse(m, "_peerlink._tcp", "local", now, &b2) != PL_OK) {
+        pl_mdns_browse(m, "_peerlink._tcp", "local", now, &b2) != PL_OK ||
+        pl_mdns_browse(m, "_services._dns-sd._udp", "local", now, &bt) != PL_OK) {
         pl_mdns_free(m);
         return 0;
     }
@@ -118,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)b1;
     (void)b2;
+    (void)bt;
     now += 10000;
     pl_mdns_process(m, now);
     drain(m, now);
