@@ -51,7 +51,9 @@ pl_log() {
 # pl_fail MSG: report a failure and exit 1 (the EXIT trap cleans up).
 # Inside a command substitution this ends only the subshell; the caller's
 # assignment then fails and `set -e` ends the script with status 1.
+PL_FAILED=
 pl_fail() {
+	PL_FAILED=$*
 	pl_log "FAIL: $*"
 	exit 1
 }
@@ -66,10 +68,14 @@ pl_skip() {
 	exit 77
 }
 
-# pl_dump FILE [LINES]: show the (tail of a) file on stderr.
+# pl_dump FILE [LINES]: show the (tail of a) file on stderr; of a binary
+# file, its size and first bytes in hex.
 pl_dump() {
 	local f=$1 n=${2:-200}
-	if [ -e "$f" ]; then
+	if [ -s "$f" ] && ! grep -qI . "$f"; then
+		printf -- '----- %s: binary, %s bytes; the first 64: -----\n' "$f" "$(stat -c %s "$f")" >&2
+		od -A d -t x1 -N 64 "$f" >&2 || true
+	elif [ -e "$f" ]; then
 		printf -- '----- %s (last %s lines) -----\n' "$f" "$n" >&2
 		tail -n "$n" "$f" >&2 || true
 		printf -- '----- end of %s -----\n' "$f" >&2
@@ -722,6 +728,8 @@ pl__cleanup() {
 	else
 		rm -rf "$PL_TMP"
 	fi
+	# Last, where a log's tail shows it: why the test failed.
+	[ -z "$PL_FAILED" ] || pl_log "FAIL: $PL_FAILED"
 	pl_log "exit status $rc"
 	exit "$rc"
 }
