@@ -27,6 +27,11 @@ _plcat() {
 		compopt -o filenames 2>/dev/null
 		return
 		;;
+	--code-file)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		compopt -o filenames 2>/dev/null
+		return
+		;;
 	-s | --type)
 		mapfile -t COMPREPLY < <(compgen -W '_peerlink._tcp' -- "$cur")
 		return
@@ -42,7 +47,7 @@ _plcat() {
 
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-l -b -n -s --type -p -T -k -w -t --terminate -a --all -N
-			--send-only --recv-only -v --verbose -q --quiet -e --exec -c --sh-exec --json --code --keys
+			--send-only --recv-only -v --verbose -q --quiet -e --exec -c --sh-exec --json --code --code-file --keys
 			--backend --resume --address --max-attempts --list-paired --forget -h --help -V --version' -- "$cur")
 		return
 	fi

@@ -151,13 +151,14 @@ static void note(const app *a, const char *fmt, ...)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s -l [-n NAME] [-s TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [--code CODE]\n"
+            "usage: %s -l [-n NAME] [-s TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [CODE OPTION]\n"
             "                [--max-attempts N] [DATA OPTIONS] [COMMON OPTIONS]\n"
             "       %s -b [-t] [-a | -s TYPE | TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
-            "       %s [-s TYPE] [-w SECONDS] [--code CODE] [--address HOST:PORT] [DATA OPTIONS]\n"
+            "       %s [-s TYPE] [-w SECONDS] [CODE OPTION] [--address HOST:PORT] [DATA OPTIONS]\n"
             "                [COMMON OPTIONS] NAME\n"
             "       %s --list-paired [--keys DIR]\n"
             "       %s --forget NAME [--keys DIR]\n"
+            "code option: --code CODE | --code-file FILE (or PLCAT_CODE in the environment)\n"
             "data options: [-N] [--send-only | --recv-only] [-e PROGRAM | -c COMMAND]\n"
             "common options: [-v | -q] [--keys DIR] [--backend NAME] [--resume SECONDS]\n",
             prog, prog, prog, prog, prog);
@@ -170,6 +171,49 @@ static void die_usage(const char *msg)
         fprintf(stderr, "%s: %s\n", prog, msg);
     fprintf(stderr, "Try '%s --help' for more information.\n", prog);
     exit(EXIT_USAGE);
+}
+
+/* The pairing code from --code, --code-file or PLCAT_CODE (what): 1 to 32 bytes, the first
+ * line of a file without its line end. Exits with a usage error if it is not. */
+static void set_code(app *a, const char *code, const char *what)
+{
+    size_t n = strcspn(code, "\r\n");
+    if (n == 0 || n > 32)
+        die_usage(strcmp(what, "--code") == 0 ? "--code takes 1 to 32 printable characters"
+                                              : "the pairing code must be 1 to 32 printable characters");
+    memcpy(a->code, code, n);
+    a->code[n] = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)a->code[i] < 0x20 || a->code[i] == 0x7f)
+            die_usage("the pairing code has a control character");
+    a->have_code = 1;
+}
+
+/* What the compiler may not optimise away: the code's copies are wiped with it. */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+/* --code-file FILE: the code is its first line (other users cannot see it, as they can a
+ * command line). The buffer is wiped. */
+static void read_code_file(app *a, const char *path)
+{
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "%s: --code-file %s: %s\n", prog, path, strerror(errno));
+        exit(EXIT_USAGE);
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (strlen(buf) != n) /* a NUL inside */
+        n = 0, buf[0] = 0;
+    set_code(a, buf, "--code-file");
+    wipe(buf, sizeof buf);
 }
 
 /* The program's short name: its file name (libtool's "lt-" wrapper prefix aside). */
@@ -1223,11 +1267,12 @@ int main(int argc, char **argv)
     if (argc > 0 && argv[0] && argv[0][0])
         argv[0] = (char *)(prog = short_name(argv[0])); /* getopt's messages use it too */
     enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS, OPT_RESUME,
-           OPT_ADDRESS, OPT_SEND_ONLY, OPT_RECV_ONLY };
+           OPT_ADDRESS, OPT_SEND_ONLY, OPT_RECV_ONLY, OPT_CODE_FILE };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"backend", required_argument, NULL, OPT_BACKEND},
         {"code", required_argument, NULL, OPT_CODE},
+        {"code-file", required_argument, NULL, OPT_CODE_FILE},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"forget", required_argument, NULL, OPT_FORGET},
         {"list-paired", no_argument, NULL, OPT_LIST},
@@ -1287,9 +1332,13 @@ int main(int argc, char **argv)
         case OPT_FORGET: forget_name = optarg; break;
         case OPT_LIST: list = 1; break;
         case OPT_CODE:
-            if (snprintf(a.code, sizeof a.code, "%s", optarg) >= 33 || !optarg[0])
-                die_usage("--code takes 1 to 32 printable characters");
-            a.have_code = 1;
+        case OPT_CODE_FILE:
+            if (a.have_code)
+                die_usage("give the pairing code once (--code or --code-file)");
+            if (c == OPT_CODE)
+                set_code(&a, optarg, "--code");
+            else
+                read_code_file(&a, optarg);
             break;
         case OPT_MAX_ATTEMPTS:
             if (!parse_number(optarg, 1, 1000, &v))
@@ -1346,6 +1395,10 @@ int main(int argc, char **argv)
         die_usage("--code and --resume go with -l or with connecting to NAME");
     if (a.keys && a.browse)
         die_usage("--keys goes with -l, connecting to NAME, --list-paired or --forget");
+    const char *env_code = getenv("PLCAT_CODE");
+    if (env_code && env_code[0] && !a.have_code && !a.browse && !management)
+        set_code(&a, env_code, "PLCAT_CODE");
+    unsetenv("PLCAT_CODE"); /* not for the programs of -e/-c */
     if (a.wait_s && a.address)
         die_usage("-w bounds the search for NAME: not with --address");
     if (a.browse && optind == argc - 1 && !type_given && !a.all) {
@@ -1462,7 +1515,7 @@ int main(int argc, char **argv)
     pl_keystore_free(a.ks);
     pl_txt_free(a.txt);
     pl_loop_free(a.loop);
-    memset(a.code, 0, sizeof a.code);
+    wipe(a.code, sizeof a.code);
     if (fflush(stdout) != 0 && status == 0) {
         fprintf(stderr, "%s: writing standard output: %s\n", prog, strerror(errno));
         status = EXIT_RUNTIME;

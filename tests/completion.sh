@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: ISC
 # plcat's bash completion (examples/plcat.bash): sourced into bash, with
 # COMP_WORDS/COMP_CWORD set as bash sets them, it offers plcat's options
-# after "-", the backends after --backend, directories after --keys, and the
-# paired peers (plcat --list-paired of the keystore given, \DDD escapes
-# undone, blanks quoted) as the operand. Every option it offers is one the
-# built plcat accepts. Runs once as plain bash and, when bash-completion is
-# installed, once more with it loaded (its _init_completion splits words).
+# after "-", the backends after --backend, directories after --keys, files
+# after --code-file, and the paired peers (plcat --list-paired of the
+# keystore given, \DDD escapes undone, blanks quoted) as the operand.
+# Every option it offers is one the built plcat accepts. Runs once as plain
+# bash and, when bash-completion is installed, once more with it loaded (its
+# _init_completion splits words).
 set -u
 plcat=${top_builddir:-.}/examples/plcat
 src=${top_srcdir:-.}/examples/plcat.bash
@@ -52,6 +53,7 @@ expect $'avahi\nlist\nmdns' plcat --backend ''
 expect $'mdns' plcat -b --backend m
 expect "$TMP/keys one"$'\n'"$TMP/keys two" plcat --keys "$TMP/keys"
 expect "" plcat --keys "$TMP/keys-f"
+expect "$TMP/keys-file" plcat --code-file "$TMP/keys-f"
 expect $'_peerlink._tcp' plcat -s _p
 expect $'_peerlink._tcp' plcat --type ''
 expect "" plcat --code ''

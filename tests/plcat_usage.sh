@@ -40,4 +40,15 @@ for args in "-t NAME" "-b -N" "-b -e cat" "--send-only --recv-only NAME" "-v -q 
 	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
 	[ "$(wc -l <"$tmp/err")" = 2 ] || fail "$args: not a one-line usage error: $(cat "$tmp/err")"
 done
+# The code is given once, and a code file that is missing, empty or too long is refused.
+printf '' >"$tmp/empty"
+head -c 40 /dev/zero | tr '\0' 7 >"$tmp/long"
+for args in "--code 1 --code-file $tmp/empty NAME" "--code-file $tmp/missing NAME" "--code-file $tmp/empty NAME" \
+	"--code-file $tmp/long NAME"; do
+	# shellcheck disable=SC2086  # split on purpose
+	"$plcat" $args >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
+	grep -q "^Try 'plcat --help'\|^plcat: --code-file .*: No such file" "$tmp/err" || fail "$args: $(cat "$tmp/err")"
+done
 echo "plcat_usage: --help on stdout (0); usage errors: one line and a pointer to --help on stderr (2)"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
-# pairing: plcat pairs with a code, reconnects without one, needs the code
+# pairing: plcat pairs with a code (also from PLCAT_CODE or --code-file),
+# reconnects without one, needs the code
 # again after --forget on either side, refuses a wrong code on both sides
 # with its own exit status, locks a fixed code after too many failures (and
 # stays locked across a restart), and replaces a generated code.
@@ -37,11 +38,13 @@ grep -qx 'plcat: pairing failed: wrong code' "$PL_TMP/conn.err" || pl_fail "conn
 pl_expect_exit l1 4 15
 grep -qx 'plcat: pairing failed: wrong code' "$(pl_err l1)" || pl_fail "listener: no 'pairing failed: wrong code' line"
 
-pl_log "step: pair with the code, then reconnect without it"
-pl_start l2 null "$PLCAT" -l -k -n Box --keys "$KL" --code 111111
+pl_log "step: pair with the code (PLCAT_CODE, --code-file: no command line shows it), then reconnect without it"
+pl_start l2 null env PLCAT_CODE=111111 "$PLCAT" -l -k -n Box --keys "$KL"
 listener_up l2
+! grep -q '^plcat: pairing code:' "$(pl_err l2)" || pl_fail "the listener generated a code though PLCAT_CODE was set"
 sleep 1.1 # the listener pauses pairing for 1 s after a failure (not this one: a new process)
-connect Box 0 --keys "$KC" --code 111111
+printf '111111\n' >"$PL_TMP/code"
+connect Box 0 --keys "$KC" --code-file "$PL_TMP/code"
 grep -q '^plcat: paired with "Box"' "$PL_TMP/conn.err" || pl_fail "connector did not pair"
 connect Box 0 --keys "$KC"
 grep -q '^plcat: authenticated "Box"' "$PL_TMP/conn.err" || pl_fail "connector did not reconnect with stored keys"
