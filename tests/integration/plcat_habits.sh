@@ -78,15 +78,17 @@ grep -Eq '^plcat: 3000000 bytes sent, 0 received in [0-9.]+ seconds$' "$PL_TMP/s
 pl_expect_exit recv 0 10
 cmp -s "$PL_TMP/data" "$(pl_out recv)" || pl_fail "the receiver's output differs from the data sent"
 
-pl_log "step: --recv-only never reads stdin; --send-only ignores what comes"
-pl_start ro fifo "$PLCAT" -l -n RO --recv-only --keys "$KA" --code "$CODE"
+pl_log "step: --recv-only never reads stdin; --send-only ignores what comes; -q is quiet; PEERLINK_DEBUG"
+pl_start ro fifo env PEERLINK_DEBUG=1 "$PLCAT" -l -n RO --recv-only --keys "$KA" --code "$CODE"
 pl_wait_for_line "$(pl_err ro)" '^plcat: published "RO"' 15 >/dev/null
 rc=0
-pl_run 30 "$PLCAT" --send-only -w 10 --keys "$KB" --code "$CODE" RO <"$PL_TMP/data" >"$PL_TMP/so.out" 2>"$PL_TMP/so.err" || rc=$?
+pl_run 30 "$PLCAT" --send-only -q -w 10 --keys "$KB" --code "$CODE" RO <"$PL_TMP/data" >"$PL_TMP/so.out" 2>"$PL_TMP/so.err" || rc=$?
 [ "$rc" = 0 ] || { pl_dump "$PL_TMP/so.err"; pl_fail "plcat --send-only exited with status $rc"; }
 pl_expect_exit ro 0 10
 cmp -s "$PL_TMP/data" "$(pl_out ro)" || pl_fail "--recv-only: output differs from the data sent"
 [ ! -s "$PL_TMP/so.out" ] || pl_fail "--send-only wrote to stdout"
+[ ! -s "$PL_TMP/so.err" ] || pl_fail "-q: a session that went well printed: $(cat "$PL_TMP/so.err")"
+grep -q '^plcat: debug: ' "$(pl_err ro)" || pl_fail "PEERLINK_DEBUG=1: no debug line from the library"
 
 pl_log "step: -k -c runs a program for each session"
 pl_start up null "$PLCAT" -l -k -n Up --keys "$KA" --code "$CODE" -c 'tr a-z A-Z'
