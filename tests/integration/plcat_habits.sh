@@ -7,7 +7,8 @@
 #    and exits 128 + the signal's number;
 #  - at the code prompt, Ctrl-C restores the terminal's echo (a real pty);
 #  - -N ends the session at end of input though the receiver's stdin stays
-#    open; --send-only / --recv-only; -v's byte counts;
+#    open; --send-only / --recv-only; -v's byte counts and, on a terminal,
+#    its progress line; -q; PEERLINK_DEBUG;
 #  - -c runs a program for each accepted session (-k: one after another).
 # The listener of the first step runs the built-in mDNS engine in a
 # namespace of its own (as mdns_avahi.sh), so that the withdrawal seen is
@@ -121,6 +122,39 @@ for _ in $(seq 50); do
 done
 cmp -s "$PL_TMP/small" "$PL_TMP/slow.data" || pl_fail "the slow program got $(stat -c %s "$PL_TMP/slow.data") of 400000 bytes"
 pl_stop slow
+# -v on a terminal: a progress line, redrawn in place, gone when the session ends. The
+# program sleeps 3 s before it reads, so the session lasts past the first redraw (1 s).
+pl_start slow3 null "$PLCAT" -l -n Slow3 --keys "$KA" --code "$CODE" -c "sleep 3; cat >/dev/null"
+pl_wait_for_line "$(pl_err slow3)" '^plcat: published "Slow3"' 15 >/dev/null
+"$PL_PYTHON" - "$PLCAT" "$KB" "$CODE" "$PL_TMP/small" <<'PY' || pl_fail "-v's progress line"
+import os, sys, time
+plcat, keys, code, data = sys.argv[1:5]
+pid, fd = os.forkpty()
+if pid == 0:  # stderr on the terminal; the data from a file, the peer's nowhere
+    os.dup2(os.open(data, os.O_RDONLY), 0)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(plcat, [plcat, "-N", "-v", "-w", "10", "--keys", keys, "--code", code, "Slow3"])
+out, deadline = b"", time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:  # EIO: the child closed the terminal
+        break
+    if not chunk:
+        break
+    out += chunk
+_, st = os.waitpid(pid, 0)
+if not os.WIFEXITED(st) or os.WEXITSTATUS(st) != 0:
+    sys.exit("plcat -N -v ended with wait status %#x: %r" % (st, out))
+if b"\rplcat: " not in out or b" sent (" not in out:
+    sys.exit("no progress line: %r" % out)
+if b"\r\033[K" not in out:
+    sys.exit("the progress line was not cleared: %r" % out)
+if b"plcat: 400000 bytes sent, 0 received in " not in out:
+    sys.exit("no summary: %r" % out)
+print("progress line shown and cleared")
+PY
+pl_expect_exit slow3 0 15
 pl_start early null "$PLCAT" -l -k -n Early --keys "$KA" --code "$CODE" -c 'head -c 1 >/dev/null'
 pl_wait_for_line "$(pl_err early)" '^plcat: published "Early"' 15 >/dev/null
 rc=0
