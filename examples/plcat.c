@@ -1476,11 +1476,7 @@ int main(int argc, char **argv)
     }
     int err = pl_discovery_new(a.poll, a.backend, &a.disc);
     if (err != PL_OK) {
-        if (err == PL_ERR_UNSUPPORTED)
-            fprintf(stderr, "%s: no discovery backend \"%s\" in this build (have: %s)\n", prog,
-                    a.backend ? a.backend : "", pl_discovery_backends());
-        else
-            fprintf(stderr, "%s: discovery: %s\n", prog, pl_strerror(err));
+        /* The library's error log (on_log) has said which backend failed and why. */
         status = err == PL_ERR_UNSUPPORTED ? EXIT_USAGE : EXIT_RUNTIME;
     } else {
         status = a.listen ? run_listen(&a) : a.browse ? run_browse(&a) : run_connect(&a);

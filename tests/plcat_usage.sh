@@ -51,4 +51,9 @@ for args in "--code 1 --code-file $tmp/empty NAME" "--code-file $tmp/missing NAM
 	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
 	grep -q "^Try 'plcat --help'\|^plcat: --code-file .*: No such file" "$tmp/err" || fail "$args: $(cat "$tmp/err")"
 done
+# A backend this build lacks: one line that names it and the ones there are, status 2.
+"$plcat" --backend bogus -b >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 2 ] || fail "--backend bogus exited with $rc, not 2"
+[ "$(wc -l <"$tmp/err")" = 1 ] && grep -q '"bogus".*mdns' "$tmp/err" || fail "--backend bogus: $(cat "$tmp/err")"
 echo "plcat_usage: --help on stdout (0); usage errors: one line and a pointer to --help on stderr (2)"
