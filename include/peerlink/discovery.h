@@ -224,8 +224,9 @@ typedef void (*pl_browse_cb)(pl_browser *b, pl_browse_event ev, int status,
  * (responders answer within 20-120 ms, up to 500 ms more when they
  * aggregate, RFC 6762 sections 6 and 6.4), then once every instance seen
  * by then has resolved, or at most one second more. An instance that
- * resolves later comes as a later ADD. The "apple" backend
- * (Network.framework) does not send it yet.
+ * resolves later comes as a later ADD. "apple": one second after
+ * Network.framework's browser is first ready (its results carry their
+ * TXT, so each instance's ADD comes with it).
  *
  * type "_services._dns-sd._udp" (RFC 6763 section 9) browses the service
  * types on the network instead of instances: each type is an instance

@@ -47,7 +47,13 @@ typedef struct nwbrowse {
     nw_browser_t nb;
     pl_hop *hop; /* a reference of ours */
     int cancelled; /* loop thread */
+    int ready;            /* loop thread: the browser was ready once */
+    pl_timeout *settled;  /* loop thread: PL_BROWSE_ALL_FOR_NOW, ALL_FOR_NOW_MS after ready */
 } nwbrowse;
+
+/* As the "mdns" backend: responders answer the first query within 20-120 ms, up to 500 ms
+ * more when they aggregate (RFC 6762 sections 6, 6.4); mDNSResponder has what it found by then. */
+#define ALL_FOR_NOW_MS 1000
 
 typedef struct nwpub {
     pl_ref ref;
@@ -63,6 +69,7 @@ typedef struct nwpub {
 
 typedef enum {
     D_CHANGE,
+    D_BROWSE_READY,
     D_BROWSE_FAILED,
     D_BROWSE_GONE,
     D_ADVERTISED,
@@ -157,6 +164,25 @@ static void run_advertised(nwpub *np, const char *name)
     }
 }
 
+static void all_for_now_due(pl_timeout *t, void *userdata)
+{
+    nwbrowse *nb = userdata;
+    nb->b->d->poll->timeout_update(t, -1);
+    pl__browser_all_for_now(nb->b);
+}
+
+/* The browser is ready (the first time): the answers to its first query are in a second later. */
+static void run_browse_ready(nwbrowse *nb)
+{
+    if (!nb->b || nb->ready)
+        return;
+    nb->ready = 1;
+    const pl_poll *poll = nb->b->d->poll;
+    nb->settled = poll->timeout_new(poll, ALL_FOR_NOW_MS, all_for_now_due, nb);
+    if (!nb->settled)
+        pl__browser_all_for_now(nb->b); /* out of memory: say it now rather than never */
+}
+
 static void dev_run(pl_hop_event *e)
 {
     dev *ev = (dev *)e;
@@ -166,6 +192,9 @@ static void dev_run(pl_hop_event *e)
     case D_CHANGE:
         if (nb->b)
             pl__apple_apply_change(nb->b, &ev->change, browse_alive, nb);
+        break;
+    case D_BROWSE_READY:
+        run_browse_ready(nb);
         break;
     case D_BROWSE_FAILED:
         if (nb->b) {
@@ -348,6 +377,7 @@ static int ap_browse(pl_browser *b)
         switch (state) {
         case nw_browser_state_ready:
             pl__nw_not_denied();
+            post_simple(nb->hop, D_BROWSE_READY, nb, PL_OK);
             break;
         case nw_browser_state_waiting:
             if (pl__nw_waiting_fatal(err))
@@ -371,6 +401,9 @@ static int ap_browse(pl_browser *b)
 static void ap_unbrowse(pl_browser *b)
 {
     nwbrowse *nb = b->priv;
+    if (nb->settled)
+        b->d->poll->timeout_free(nb->settled);
+    nb->settled = NULL;
     nb->b = NULL; /* queued events for it are skipped */
     browse_cancel(nb);
     b->priv = NULL;
