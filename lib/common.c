@@ -49,6 +49,15 @@ const char *pl_version(void)
     return PACKAGE_VERSION;
 }
 
+const char *pl_aead_implementation(void)
+{
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    return "libcrypto";
+#else
+    return "libsodium";
+#endif
+}
+
 int pl__errno_error(int e)
 {
     switch (e) {

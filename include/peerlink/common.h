@@ -114,6 +114,13 @@ PL_EXPORT const char *pl_log_level_name(pl_log_level level);
 /** The library version as a string, e.g. "0.1.0". Thread-safe. */
 PL_EXPORT const char *pl_version(void);
 
+/**
+ * Which library seals and opens the session records (ChaCha20-Poly1305;
+ * the bytes are the same either way): "libcrypto" where the build found
+ * it (faster), else "libsodium". Thread-safe; a static string.
+ */
+PL_EXPORT const char *pl_aead_implementation(void);
+
 #ifdef __cplusplus
 }
 #endif

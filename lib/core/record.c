@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include <sodium.h>
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+#include <openssl/evp.h>
+#endif
 
 #include <peerlink/common.h>
 
@@ -25,20 +28,70 @@ _Static_assert(PL_RECORD_TAG == crypto_aead_chacha20poly1305_ietf_ABYTES, "tag s
 _Static_assert(PL_RECORD_NONCE == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "nonce size");
 _Static_assert(PL_RECORD_MAX_INNER + PL_RECORD_TAG == PL_FRAME_MAX_PAYLOAD, "record size");
 
-void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval)
+int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval,
+                        pl_aead_impl impl)
 {
     sodium_memzero(d, sizeof *d);
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    if (impl != PL_AEAD_LIBSODIUM) {
+        /* The cipher now; the key and the nonce with each record (a ChaCha20 key setup is a copy). */
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        if (ctx && EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) == 1)
+            d->evp = ctx;
+        else
+            EVP_CIPHER_CTX_free(ctx);
+        if (!d->evp && impl == PL_AEAD_LIBCRYPTO)
+            return PL_ERR_NOMEM;
+    }
+#else
+    if (impl == PL_AEAD_LIBCRYPTO)
+        return PL_ERR_UNSUPPORTED;
+#endif
     memcpy(d->key, key, PL_RECORD_KEY);
     d->counter = 0;
     d->rekey_interval = rekey_interval == 0 ? PL_RECORD_REKEY_INTERVAL : rekey_interval;
     d->epoch = 0;
     d->ready = 1;
+    return PL_OK;
+}
+
+void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval)
+{
+    (void)pl_record_init_with(d, key, rekey_interval, PL_AEAD_DEFAULT); /* cannot fail, see record.h */
+}
+
+pl_aead_impl pl_record_impl(const pl_record_dir *d)
+{
+    return d->evp ? PL_AEAD_LIBCRYPTO : PL_AEAD_LIBSODIUM;
 }
 
 void pl_record_clear(pl_record_dir *d)
 {
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    EVP_CIPHER_CTX_free(d->evp); /* its key state was wiped after the last record */
+#endif
     sodium_memzero(d, sizeof *d);
 }
+
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+/* libcrypto's ChaCha20-Poly1305 (RFC 8439), one record: the same bytes as libsodium's
+ * crypto_aead_chacha20poly1305_ietf_*_detached. 0 if the tag checks (open) or on success. */
+static int evp_aead(EVP_CIPHER_CTX *ctx, int enc, const uint8_t key[PL_RECORD_KEY],
+                    const uint8_t nonce[PL_RECORD_NONCE], const uint8_t *aad, size_t aad_len,
+                    const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[PL_RECORD_TAG])
+{
+    int n, ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1 &&
+                (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, PL_RECORD_TAG, tag) == 1) &&
+                EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
+                (len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1) &&
+                EVP_CipherFinal_ex(ctx, out + len, &n) == 1 &&
+                (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, PL_RECORD_TAG, tag) == 1);
+    /* Leave no key in the context between records. */
+    static const uint8_t zero_key[PL_RECORD_KEY], zero_nonce[PL_RECORD_NONCE];
+    EVP_CipherInit_ex(ctx, NULL, NULL, zero_key, zero_nonce, 1);
+    return ok ? 0 : -1;
+}
+#endif
 
 /* nonce = 4 zero bytes || counter (u64 big endian) */
 static void record_nonce(uint64_t counter, uint8_t nonce[PL_RECORD_NONCE])
@@ -95,9 +148,18 @@ int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_
     h.length = (uint32_t)(inner_len + PL_RECORD_TAG);
     pl_frame_header_encode(&h, hdr);
     record_nonce(d->counter, nonce);
-    crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, ct + inner_len, NULL, inner, inner_len,
-                                                       hdr, PL_FRAME_HEADER_SIZE, NULL, nonce,
-                                                       d->key);
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    if (d->evp) {
+        if (evp_aead(d->evp, 1, d->key, nonce, hdr, PL_FRAME_HEADER_SIZE, inner, inner_len, ct,
+                     ct + inner_len) != 0) {
+            sodium_memzero(hdr, total); /* nothing half-sealed is left where the caller looks */
+            return PL_ERR_NOMEM;
+        }
+    } else
+#endif
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, ct + inner_len, NULL, inner, inner_len,
+                                                           hdr, PL_FRAME_HEADER_SIZE, NULL, nonce,
+                                                           d->key);
     out->len += total;
     record_advance(d);
     return PL_OK;
@@ -127,11 +189,21 @@ int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], co
     if ((size_t)claimed != payload_len)
         return PL_ERR_AUTH;
     record_nonce(d->counter, nonce);
-    /* libsodium verifies the tag before decrypting and zeroes out on failure. */
-    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, payload, clen,
-                                                           payload + clen, hdr,
-                                                           PL_FRAME_HEADER_SIZE, nonce,
-                                                           d->key) != 0)
+    int bad;
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    if (d->evp) {
+        /* libcrypto decrypts before it checks the tag: nothing unauthenticated may stay in out. */
+        uint8_t tag[PL_RECORD_TAG];
+        memcpy(tag, payload + clen, sizeof tag);
+        bad = evp_aead(d->evp, 0, d->key, nonce, hdr, PL_FRAME_HEADER_SIZE, payload, clen, out, tag);
+        if (bad && clen)
+            sodium_memzero(out, clen);
+    } else
+#endif
+        /* libsodium verifies the tag before decrypting. */
+        bad = crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, payload, clen, payload + clen, hdr,
+                                                                 PL_FRAME_HEADER_SIZE, nonce, d->key);
+    if (bad)
         return PL_ERR_AUTH; /* counter not advanced */
     *out_len = clen;
     record_advance(d);

@@ -34,17 +34,33 @@
 /* Records per key before the implicit rekey. */
 #define PL_RECORD_REKEY_INTERVAL (UINT64_C(1) << 24)
 
+/* Who computes ChaCha20-Poly1305: the same bytes either way (docs/PERFORMANCE.md). */
+typedef enum pl_aead_impl {
+    PL_AEAD_DEFAULT = 0,  /* libcrypto's if built with it (faster), else libsodium's */
+    PL_AEAD_LIBSODIUM = 1,
+    PL_AEAD_LIBCRYPTO = 2 /* only with PL_HAVE_LIBCRYPTO_AEAD */
+} pl_aead_impl;
+
 typedef struct pl_record_dir {
     uint8_t key[PL_RECORD_KEY];
+    void *evp;                /* libcrypto's EVP_CIPHER_CTX, or NULL: libsodium. Holds no key
+                                 between records, so a copy of the struct (a rollback) stays valid */
     uint64_t counter;         /* records sealed/opened under key */
     uint64_t rekey_interval;
     uint64_t epoch;           /* rekeys so far */
     int ready;                /* keyed */
 } pl_record_dir;
 
-/* Key a direction. rekey_interval 0 means PL_RECORD_REKEY_INTERVAL. */
+/* Key a direction (PL_AEAD_DEFAULT). rekey_interval 0 means PL_RECORD_REKEY_INTERVAL.
+ * Cannot fail: without memory for libcrypto's context, libsodium seals. */
 void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval);
-/* Wipe. */
+/* As pl_record_init, with the implementation named (tests, benchmarks). PL_OK, or
+ * PL_ERR_UNSUPPORTED (libcrypto's: not in this build) / PL_ERR_NOMEM with d unkeyed. */
+int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval,
+                        pl_aead_impl impl);
+/* The implementation that seals d's records. */
+pl_aead_impl pl_record_impl(const pl_record_dir *d);
+/* Wipe, and free libcrypto's context. */
 void pl_record_clear(pl_record_dir *d);
 /* Seal one inner frame (inner_len <= PL_RECORD_MAX_INNER) and append the
  * RECORD frame to out. PL_OK, PL_ERR_INVALID (too long, not keyed),

@@ -593,6 +593,79 @@ static void test_clear_wipes(void **state)
     pl_buf_clear(&b);
 }
 
+/* libsodium's and libcrypto's ChaCha20-Poly1305 (where the build has libcrypto's) seal the same
+ * bytes, the published vectors among them, and each opens what the other sealed. */
+static void test_both_implementations(void **state)
+{
+    (void)state;
+    uint8_t key[PL_RECORD_KEY];
+    test_key(key);
+    pl_record_dir s, c;
+    assert_int_equal(pl_record_init_with(&s, key, 0, PL_AEAD_LIBSODIUM), PL_OK);
+    assert_int_equal(pl_record_impl(&s), PL_AEAD_LIBSODIUM);
+    int rc = pl_record_init_with(&c, key, 0, PL_AEAD_LIBCRYPTO);
+    if (strcmp(pl_aead_implementation(), "libcrypto") != 0) {
+        assert_int_equal(rc, PL_ERR_UNSUPPORTED);
+        assert_int_equal(c.ready, 0);
+        pl_record_clear(&s);
+        skip(); /* a libsodium-only build: test_vector covers it */
+    }
+    assert_int_equal(rc, PL_OK);
+    assert_int_equal(pl_record_impl(&c), PL_AEAD_LIBCRYPTO);
+    /* The vectors (computed by python3's cryptography, above) at counters 0 and 1. */
+    for (int i = 0; i < 2; i++) {
+        rec r = seal_one(&c, hello_frame, sizeof hello_frame);
+        assert_int_equal(r.len, sizeof hello_rec0);
+        assert_memory_equal(r.p, i == 0 ? hello_rec0 : hello_rec1, r.len);
+        rec_free(&r);
+    }
+    pl_record_clear(&c);
+    pl_record_clear(&s);
+
+    /* Sizes around the 64-byte blocks, and the largest record; two rekeys on the way. */
+    static const size_t sizes[] = {0, 1, 55, 56, 63, 64, 65, 1000, PL_RECORD_MAX_INNER_PAYLOAD};
+    pl_record_dir s_tx, c_tx, s_rx, c_rx;
+    assert_int_equal(pl_record_init_with(&s_tx, key, 4, PL_AEAD_LIBSODIUM), PL_OK);
+    assert_int_equal(pl_record_init_with(&c_tx, key, 4, PL_AEAD_LIBCRYPTO), PL_OK);
+    assert_int_equal(pl_record_init_with(&s_rx, key, 4, PL_AEAD_LIBSODIUM), PL_OK);
+    assert_int_equal(pl_record_init_with(&c_rx, key, 4, PL_AEAD_LIBCRYPTO), PL_OK);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t len;
+        uint8_t *inner = inner_frame(sizes[i], (uint8_t)i, &len);
+        rec a = seal_one(&s_tx, inner, len), b = seal_one(&c_tx, inner, len);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.p, b.p, a.len);
+        assert_int_equal(open_one(&c_rx, &a, inner, len), PL_OK); /* sodium's, opened by libcrypto */
+        assert_int_equal(open_one(&s_rx, &b, inner, len), PL_OK); /* and the other way */
+        rec_free(&a);
+        rec_free(&b);
+        free(inner);
+    }
+    assert_int_equal(c_rx.epoch, 2);
+
+    /* A flipped bit: libcrypto decrypts before it checks, so what it wrote must be wiped. */
+    size_t len;
+    uint8_t *inner = inner_frame(300, 9, &len);
+    rec r = seal_one(&c_tx, inner, len);
+    r.p[PL_FRAME_HEADER_SIZE + 10] ^= 0x20;
+    size_t plen = r.len - PL_FRAME_HEADER_SIZE, out_len = 1;
+    uint8_t *out = malloc(plen);
+    assert_non_null(out);
+    memset(out, 0xEE, plen);
+    assert_int_equal(pl_record_open(&c_rx, r.p, r.p + PL_FRAME_HEADER_SIZE, plen, out, &out_len), PL_ERR_AUTH);
+    assert_true(all_zero(out, plen - PL_RECORD_TAG));
+    assert_int_equal(out_len, 0);
+    r.p[PL_FRAME_HEADER_SIZE + 10] ^= 0x20; /* the counter did not move: the real one still opens */
+    assert_int_equal(open_one(&c_rx, &r, inner, len), PL_OK);
+    free(out);
+    rec_free(&r);
+    free(inner);
+    pl_record_clear(&s_tx);
+    pl_record_clear(&c_tx);
+    pl_record_clear(&s_rx);
+    pl_record_clear(&c_rx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_max_inner),
         cmocka_unit_test(test_unkeyed),
         cmocka_unit_test(test_clear_wipes),
+        cmocka_unit_test(test_both_implementations),
     };
     if (sodium_init() < 0)
         return 1;
