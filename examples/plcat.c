@@ -1374,7 +1374,8 @@ int main(int argc, char **argv)
             pl_txt_free(a.txt);
             return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
         case 'V':
-            printf("plcat (peerlink) %s, records sealed by %s\n", pl_version(), pl_aead_implementation());
+            printf("plcat (peerlink) %s\nrecords sealed by %s (ChaCha20-Poly1305)\n", pl_version(),
+                   pl_aead_implementation());
             pl_txt_free(a.txt);
             return 0;
         default: die_usage(NULL);
