@@ -6,7 +6,7 @@
  * for each row and whether it was met.
  *
  *   peerlink-bench [--quick] [--only=LIST] [--reps=N] [--impls=LIST2]
- *     LIST: comma-separated among tput, rtt, hs, engine, disc, mem
+ *     LIST: comma-separated among tput, rtt, hs, engine, disc, mem, mdns
  *     LIST2: among pl, raw, tls: run only these in tput and rtt (profiling)
  *
  * Cases (see docs/PERFORMANCE.md for what each measures and why):
@@ -23,6 +23,11 @@
  *           update event, per backend, vs avahi-publish / avahi-browse
  *   mem     heap per idle authenticated session, N sessions on one
  *           listener (10,000; 1,000 with --quick)
+ *   mdns    the built-in mDNS engine, in process with an injected clock:
+ *           CPU per worst-case response (9 KB, 256 new PTRs, full
+ *           cache), a flood of them at 1,000/s for 10 s (1 s with
+ *           --quick), and whether a refreshing responder's records
+ *           survive it
  *
  * Everything runs over 127.0.0.1 only; the discovery case runs inside a
  * network namespace made by bench/discovery-sandbox.sh, the memory case
@@ -65,6 +70,8 @@
 
 #include "core/engine.h"
 #include "core/frame.h"
+#include "mdns/dns.h"
+#include "mdns/engine.h"
 
 #ifdef PL_BENCH_OPENSSL
 #include <openssl/err.h>
@@ -2173,6 +2180,209 @@ static void case_memory(void)
     add_row(w, (double)hi / (double)sn, -1, U_BYTES, T_NONE, 0);
 }
 
+/* ---------------------------------------------------------------- mDNS engine under a flood (issue 13) */
+
+/* The built-in mDNS engine (lib/mdns, sans-I/O) fed in process with an
+ * injected clock: no socket, nothing leaves the process. */
+#define MF_TYPE "_flood._tcp.local"
+#define MF_LEGIT "_legit._tcp.local"
+
+static const pl_mdns_addr mf_attacker = {AF_INET, {192, 0, 2, 66}};
+static const pl_mdns_addr mf_responder = {AF_INET, {192, 0, 2, 10}};
+
+/* A response of up to n PTR records MF_TYPE -> "<20-byte label>.MF_TYPE",
+ * distinct for each tag, as many as fit in 9,000 bytes (RFC 6762 17). */
+static size_t mf_ptr_packet(uint8_t *buf, uint32_t tag, int n, uint32_t ttl)
+{
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, PL_DNS_MAX_MESSAGE, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = PL_DNS_PTR;
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = ttl;
+    pl_dns_name_from_text(&r.name, MF_TYPE);
+    for (int k = 0; k < n; k++) {
+        char label[32];
+        snprintf(label, sizeof label, "f%08" PRIx32 "-%03d-flood", tag, k);
+        if (pl_dns_name_from_labels(&r.u.ptr, label, MF_TYPE) != PL_OK || pl_dns_write_record(&w, 1, &r) != PL_OK)
+            break;
+    }
+    return pl_dns_writer_finish(&w);
+}
+
+/* What a legitimate responder announces (twice, RFC 6762 8.3) and then
+ * sends again every second: two instances of MF_LEGIT, each with PTR, SRV,
+ * TXT, and the host's A. */
+static size_t mf_legit_packet(uint8_t *buf)
+{
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, PL_MDNS_PACKET_SIZE, 0, PL_DNS_FLAG_RESPONSE);
+    for (int k = 0; k < 2; k++) {
+        char label[16];
+        snprintf(label, sizeof label, "Legit %d", k);
+        pl_dns_record r;
+        memset(&r, 0, sizeof r);
+        r.rrclass = PL_DNS_CLASS_IN;
+        r.type = PL_DNS_PTR;
+        r.ttl = PL_MDNS_TTL_OTHER;
+        pl_dns_name_from_text(&r.name, MF_LEGIT);
+        pl_dns_name_from_labels(&r.u.ptr, label, MF_LEGIT);
+        pl_dns_write_record(&w, 1, &r);
+        pl_dns_name_from_labels(&r.name, label, MF_LEGIT);
+        r.cache_flush = 1;
+        r.type = PL_DNS_SRV;
+        r.ttl = PL_MDNS_TTL_HOST;
+        r.u.srv.port = (uint16_t)(4000 + k);
+        pl_dns_name_from_text(&r.u.srv.target, "legit.local");
+        pl_dns_write_record(&w, 1, &r);
+        r.type = PL_DNS_TXT;
+        r.ttl = PL_MDNS_TTL_OTHER;
+        r.rdata = (const uint8_t *)"\x03k=v";
+        r.rdlen = 4;
+        pl_dns_write_record(&w, 1, &r);
+    }
+    pl_dns_record a;
+    memset(&a, 0, sizeof a);
+    a.rrclass = PL_DNS_CLASS_IN;
+    a.cache_flush = 1;
+    a.type = PL_DNS_A;
+    a.ttl = PL_MDNS_TTL_HOST;
+    pl_dns_name_from_text(&a.name, "legit.local");
+    memcpy(a.u.a, mf_responder.addr, 4);
+    pl_dns_write_record(&w, 1, &a);
+    return pl_dns_writer_finish(&w);
+}
+
+/* Run what is due and take the packets and events; count LOST and RESOLVED of browse id. */
+static void mf_pump(pl_mdns *m, int64_t now, uint32_t id, size_t *lost, size_t *resolved)
+{
+    static pl_mdns_packet p;
+    int64_t d = pl_mdns_next_deadline(m);
+    if (d >= 0 && d <= now)
+        pl_mdns_process(m, now);
+    while (pl_mdns_next_packet(m, now, &p))
+        ;
+    pl_mdns_event ev;
+    while (pl_mdns_next_event(m, &ev)) {
+        if (ev.id == id && ev.type == PL_MDNS_EV_LOST)
+            (*lost)++;
+        if (ev.id == id && ev.type == PL_MDNS_EV_RESOLVED)
+            (*resolved)++;
+    }
+}
+
+/* One flood on a fresh engine, from one source address or (rotate) from
+ * a new one for every packet. 0, or -1 if the engine could not run. */
+static int mf_run(int rotate, int64_t flood_ms, int measured, double *per_us, double *cores, size_t *missing)
+{
+    uint8_t *pkt = malloc(PL_DNS_MAX_MESSAGE);
+    pl_mdns *m = NULL;
+    uint32_t legit_id = 0, flood_id = 0;
+    if (!pkt || pl_mdns_new("bench", 7, &m) != PL_OK) {
+        free(pkt);
+        return -1;
+    }
+    pl_mdns_addr self = {AF_INET, {192, 0, 2, 1}};
+    pl_mdns_link_set(m, 1, AF_INET, &self, 1, 0);
+    pl_mdns_browse(m, "_legit._tcp", "local", 0, &legit_id);
+    pl_mdns_browse(m, "_flood._tcp", "local", 0, &flood_id);
+    size_t lost = 0, resolved = 0, legit_len = mf_legit_packet(pkt);
+    uint8_t legit[PL_MDNS_PACKET_SIZE];
+    memcpy(legit, pkt, legit_len);
+    int64_t now = 0;
+    mf_pump(m, now, legit_id, &lost, &resolved);
+    pl_mdns_input(m, 1, AF_INET, legit, legit_len, &mf_responder, 5353, now);
+    /* Fill the cache: 64 records from each of 16 other hosts. */
+    for (uint32_t h = 0; h < 16; h++) {
+        pl_mdns_addr src = {AF_INET, {192, 0, 2, (uint8_t)(100 + h)}};
+        size_t len = mf_ptr_packet(pkt, 0x10000 + h, 64, PL_MDNS_TTL_OTHER);
+        pl_mdns_input(m, 1, AF_INET, pkt, len, &src, 5353, now);
+    }
+    /* The responder's second announcement (RFC 6762 8.3). */
+    now = 1000;
+    pl_mdns_input(m, 1, AF_INET, legit, legit_len, &mf_responder, 5353, now);
+    mf_pump(m, now, legit_id, &lost, &resolved);
+    if (resolved != 2) {
+        pl_mdns_free(m);
+        free(pkt);
+        return -1;
+    }
+    pl_mdns_addr from = mf_attacker;
+    samples per = {0};
+    uint32_t tag = 1;
+    /* CPU per packet, each packet alone. */
+    for (int i = 0; i < measured; i++, tag++) {
+        size_t len = mf_ptr_packet(pkt, tag, 256, PL_MDNS_TTL_OTHER);
+        if (rotate)
+            memcpy(from.addr, (uint8_t[4]){10, (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag}, 4);
+        int64_t c0 = cpu_ns();
+        pl_mdns_input(m, 1, AF_INET, pkt, len, &from, 5353, now);
+        add(&per, (double)(cpu_ns() - c0) / 1e3);
+        mf_pump(m, now, legit_id, &lost, &resolved);
+    }
+    /* The flood: one packet per ms, the loop's work (input, process, taking packets and
+     * events) counted; the responder refreshes its records every second. */
+    int64_t cpu = 0, t0 = ++now;
+    for (; now < t0 + flood_ms; now++, tag++) {
+        size_t len = mf_ptr_packet(pkt, tag, 256, PL_MDNS_TTL_OTHER);
+        if (rotate)
+            memcpy(from.addr, (uint8_t[4]){10, (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag}, 4);
+        int64_t c0 = cpu_ns();
+        pl_mdns_input(m, 1, AF_INET, pkt, len, &from, 5353, now);
+        if ((now - t0) % 1000 == 999)
+            pl_mdns_input(m, 1, AF_INET, legit, legit_len, &mf_responder, 5353, now);
+        mf_pump(m, now, legit_id, &lost, &resolved);
+        cpu += cpu_ns() - c0;
+    }
+    /* Are the responder's records all still cached? A new browse resolves both from the cache alone. */
+    uint32_t again = 0;
+    size_t lost2 = 0, resolved2 = 0;
+    pl_mdns_browse(m, "_legit._tcp", "local", now, &again);
+    pl_mdns_process(m, now);
+    mf_pump(m, now, again, &lost2, &resolved2);
+    *missing = lost + (resolved2 < 2 ? 2 - resolved2 : 0);
+    *per_us = med(&per);
+    *cores = (double)cpu / 1e6 / (double)flood_ms;
+    note("mdns (%s): %.1f µs CPU per worst-case packet (median of %d); flood %.3f s CPU for %.0f s "
+         "(%.3f of a core); legitimate instances LOST during it %zu, not resolvable from the cache after it %zu",
+         rotate ? "a new source address per packet" : "one source address", *per_us, measured, (double)cpu / 1e9,
+         (double)flood_ms / 1000, *cores, lost, resolved2 < 2 ? 2 - resolved2 : 0);
+    sfree(&per);
+    pl_mdns_free(m);
+    free(pkt);
+    return 0;
+}
+
+static void case_mdns(void)
+{
+    int64_t flood_ms = g_quick ? 1000 : 10000; /* at one packet per ms */
+    int measured = g_quick ? 32 : 128;
+    fprintf(stderr, "mDNS engine in process: 9 KB responses of 256 new PTR records, one per ms for %.0f s\n",
+            (double)flood_ms / 1000);
+    for (int rotate = 0; rotate < 2; rotate++) {
+        double per_us, cores;
+        size_t missing;
+        const char *from = rotate ? "a new source each" : "one source";
+        char what[160];
+        if (mf_run(rotate, flood_ms, measured, &per_us, &cores, &missing) != 0) {
+            fail("mdns case: the engine could not run (memory, or the responder did not resolve)");
+            snprintf(what, sizeof what, "mDNS engine flood (%s)", from);
+            add_skip(what, "failed: see stderr");
+            continue;
+        }
+        snprintf(what, sizeof what,
+                 "mDNS engine: CPU per 9 KB response of 256 new PTRs of a browsed type, full cache (%s)", from);
+        add_row(what, per_us, -1, U_US, T_ABS_LE, 200);
+        snprintf(what, sizeof what, "mDNS engine: CPU of 1,000 such responses/s for %.0f s (%s), in cores",
+                 (double)flood_ms / 1000, from);
+        add_row(what, cores, -1, U_NONE, T_ABS_LE, 0.25);
+        snprintf(what, sizeof what,
+                 "mDNS engine: instances of a responder refreshing every second lost to that flood (%s)", from);
+        add_row(what, (double)missing, -1, U_NONE, T_ABS_LE, 0);
+    }
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void describe_machine(void)
@@ -2241,7 +2451,7 @@ int main(int argc, char **argv)
             disc_child = 1;
         else {
             fprintf(stderr,
-                    "usage: %s [--quick] [--reps=N] [--only=tput,rtt,hs,engine,disc,mem] [--impls=pl,raw,tls]\n", argv[0]);
+                    "usage: %s [--quick] [--reps=N] [--only=tput,rtt,hs,engine,disc,mem,mdns] [--impls=pl,raw,tls]\n", argv[0]);
             return 2;
         }
     }
@@ -2281,6 +2491,8 @@ int main(int argc, char **argv)
         case_discovery();
     if (want("mem"))
         case_memory();
+    if (want("mdns"))
+        case_mdns();
     print_table();
     printf("\nrun time %.1f s; %s\n", (double)(now_ns() - t_start) / 1e9,
            g_errors ? "SOME CASES FAILED TO RUN (see stderr)" : "every case ran");

@@ -7,12 +7,13 @@
 
 /* ---------------------------------------------------------------- browsing */
 
-static const centry *cache_newest(pl_mdns *m, int li, const pl_dns_name *name, uint16_t type, int64_t now)
+static const centry *cache_newest(pl_mdns *m, int li, const pl_dns_name *name, uint32_t hname, uint16_t type,
+                                  int64_t now)
 {
     const centry *best = NULL;
-    for (size_t i = 0; i < m->n_cache; i++) {
-        const centry *c = m->cache[i];
-        if (c->link != li || c->type != type || c->expire <= now || !pl_dns_name_equal(&c->name, name))
+    uint32_t hset = pl__mdns_cache_set_hash(li, type, hname);
+    for (const centry *c = NULL; (c = pl__mdns_cache_next_in_set(m, c, li, type, name, hset, 0));) {
+        if (c->expire <= now)
             continue;
         /* Live records before goodbyes, then the newest (last received). */
         if (!best || (best->ttl == 0 && c->ttl != 0) || ((best->ttl == 0) == (c->ttl == 0) && c->seq > best->seq))
@@ -87,54 +88,114 @@ static void all_for_now_update(pl_mdns *m, browse *b, int64_t now)
     b->afn_at = -1;
 }
 
-static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
+/* b's instances by (link, full name), for one update: indexes + 1 into
+ * b->insts, open addressing (PL_MDNS_MAX_INSTANCES fill it at most half). */
+#define INST_SLOTS (2 * PL_MDNS_MAX_INSTANCES)
+
+static size_t inst_slot(int link, uint32_t hfull)
 {
-    for (size_t i = 0; i < b->n_insts; i++)
-        b->insts[i].mark = 0;
-    for (size_t ci = 0; ci < m->n_cache; ci++) {
-        const centry *c = m->cache[ci];
-        if (c->type != PL_DNS_PTR || c->expire <= now || !pl_dns_name_equal(&c->name, &b->name))
-            continue;
-        pl_dns_name target;
-        target.len = (uint8_t)c->rdlen;
-        memcpy(target.wire, c->rdata, c->rdlen);
-        char label[64];
-        if (!instance_label(b, &target, label))
-            continue;
-        minst *in = NULL;
-        for (size_t i = 0; i < b->n_insts; i++) {
-            if (b->insts[i].link == c->link && pl_dns_name_equal(&b->insts[i].full, &target)) {
-                in = &b->insts[i];
-                break;
-            }
+    return (hfull ^ (uint32_t)link * 0x9e3779b1u) % INST_SLOTS;
+}
+
+static void inst_map_add(uint16_t *map, const minst *in, size_t idx)
+{
+    size_t i = inst_slot(in->link, in->hfull);
+    while (map[i])
+        i = (i + 1) % INST_SLOTS;
+    map[i] = (uint16_t)(idx + 1);
+}
+
+static minst *inst_map_find(uint16_t *map, browse *b, int link, const pl_dns_name *full, uint32_t hfull)
+{
+    for (size_t i = inst_slot(link, hfull); map[i]; i = (i + 1) % INST_SLOTS) {
+        minst *in = &b->insts[map[i] - 1];
+        if (in->link == link && in->hfull == hfull && pl_dns_name_equal(&in->full, full))
+            return in;
+    }
+    return NULL;
+}
+
+/* A live PTR of b on link li (its entry, in the cache's key index): the instances seen. */
+static void browse_ptr(pl_mdns *m, browse *b, uint16_t *map, const centry *c, int64_t now)
+{
+    if (c->expire <= now)
+        return;
+    pl_dns_name target;
+    target.len = (uint8_t)c->rdlen;
+    memcpy(target.wire, c->rdata, c->rdlen);
+    uint32_t hfull = pl__mdns_name_hash(m, &target);
+    if (inst_map_find(map, b, c->link, &target, hfull))
+        return;
+    char label[64];
+    if (!instance_label(b, &target, label))
+        return;
+    if (b->n_insts >= PL_MDNS_MAX_INSTANCES) {
+        b->untracked = 1;
+        return;
+    }
+    if (b->n_insts == b->cap_insts) {
+        size_t cap = b->cap_insts ? 2 * b->cap_insts : 8;
+        minst *v = realloc(b->insts, cap * sizeof *v);
+        if (!v)
+            return;
+        b->insts = v;
+        b->cap_insts = cap;
+    }
+    minst *in = &b->insts[b->n_insts];
+    memset(in, 0, sizeof *in);
+    in->link = c->link;
+    in->full = target;
+    in->hfull = hfull;
+    memcpy(in->name, label, sizeof label);
+    in->next_query = now; /* resolve at once if the answer lacked something */
+    if (!pl__mdns_event_push(m, PL_MDNS_EV_SEEN, b->id, &m->links[c->link], in->name, NULL, 0))
+        return; /* not tracked: seen again on the next full update (retry_at) */
+    inst_map_add(map, in, b->n_insts);
+    b->n_insts++;
+}
+
+/* Re-derive b from the cache: every instance (all), or only those whose
+ * records the response being taken changed (pl__mdns_cache_changed). The
+ * work is that of the instances looked at, each found through the cache's
+ * indexes, never a scan of the cache. */
+static void browse_update_one(pl_mdns *m, browse *b, int all, int64_t now)
+{
+    uint16_t map[INST_SLOTS];
+    int mapped = 0;
+    if (all)
+        b->untracked = 0; /* set again below if still so */
+    uint32_t hb = pl__mdns_name_hash(m, &b->name);
+    for (size_t li = 0; li < m->n_links; li++) {
+        if (!all && !pl__mdns_cache_changed(m, (int)li, hb))
+            continue; /* no PTR of b changed on this link */
+        if (!mapped) {
+            memset(map, 0, sizeof map);
+            for (size_t i = 0; i < b->n_insts; i++)
+                inst_map_add(map, &b->insts[i], i);
+            mapped = 1;
         }
-        if (!in) {
-            if (b->n_insts >= PL_MDNS_MAX_INSTANCES)
-                continue;
-            minst *v = realloc(b->insts, (b->n_insts + 1) * sizeof *v);
-            if (!v)
-                continue;
-            b->insts = v;
-            in = &b->insts[b->n_insts];
-            memset(in, 0, sizeof *in);
-            in->link = c->link;
-            in->full = target;
-            memcpy(in->name, label, sizeof label);
-            in->next_query = now; /* resolve at once if the answer lacked something */
-            if (!pl__mdns_event_push(m, PL_MDNS_EV_SEEN, b->id, &m->links[c->link], in->name, NULL, 0))
-                continue; /* not tracked: seen again on a later update */
-            b->n_insts++;
-        }
-        in->mark = 1;
+        uint32_t hset = pl__mdns_cache_set_hash((int)li, PL_DNS_PTR, hb);
+        uint64_t after = all ? 0 : m->in_seq;
+        const centry *c = NULL;
+        while ((c = pl__mdns_cache_next_in_set(m, c, (int)li, PL_DNS_PTR, &b->name, hset, after)))
+            browse_ptr(m, b, map, c, now);
     }
     for (size_t i = 0; i < b->n_insts;) {
         minst *in = &b->insts[i];
-        if (!in->mark) {
+        if (!all && !pl__mdns_cache_changed(m, in->link, in->hfull) &&
+            !(in->has_target && pl__mdns_cache_changed(m, in->link, in->htarget))) {
+            i++;
+            continue;
+        }
+        const centry *ptr = pl__mdns_cache_find(m, in->link, PL_DNS_PTR, &b->name, in->full.wire, in->full.len);
+        if (!ptr || ptr->expire <= now) {
             if (!pl__mdns_event_push(m, PL_MDNS_EV_LOST, b->id, &m->links[in->link], in->name, NULL, 0)) {
                 i++; /* kept: reported lost on a later update */
                 continue;
             }
             b->insts[i] = b->insts[--b->n_insts];
+            if (b->untracked && (m->full_at < 0 || m->full_at > now + 1000))
+                m->full_at = now + 1000; /* a left-out PTR may fit: at most once a second */
             continue;
         }
         i++;
@@ -146,19 +207,20 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
                 in->sig = 1;
             continue;
         }
-        const centry *srv = cache_newest(m, in->link, &in->full, PL_DNS_SRV, now);
-        const centry *txt = cache_newest(m, in->link, &in->full, PL_DNS_TXT, now);
+        const centry *srv = cache_newest(m, in->link, &in->full, in->hfull, PL_DNS_SRV, now);
+        const centry *txt = cache_newest(m, in->link, &in->full, in->hfull, PL_DNS_TXT, now);
         const centry *addr = NULL;
         in->has_target = 0;
         if (srv && srv->rdlen > 6) {
             in->has_target = 1;
             in->target.len = (uint8_t)(srv->rdlen - 6);
             memcpy(in->target.wire, srv->rdata + 6, srv->rdlen - 6);
+            in->htarget = pl__mdns_name_hash(m, &in->target);
             uint16_t mine = l->family == AF_INET ? PL_DNS_A : PL_DNS_AAAA;
             uint16_t other = l->family == AF_INET ? PL_DNS_AAAA : PL_DNS_A;
-            addr = cache_newest(m, in->link, &in->target, mine, now);
+            addr = cache_newest(m, in->link, &in->target, in->htarget, mine, now);
             if (!addr)
-                addr = cache_newest(m, in->link, &in->target, other, now);
+                addr = cache_newest(m, in->link, &in->target, in->htarget, other, now);
         }
         in->complete = srv && txt && addr;
         if (!in->complete)
@@ -187,10 +249,10 @@ static void browse_update_one(pl_mdns *m, browse *b, int64_t now)
     all_for_now_update(m, b, now);
 }
 
-void pl__mdns_browse_update(pl_mdns *m, int64_t now)
+void pl__mdns_browse_update(pl_mdns *m, int all, int64_t now)
 {
     for (size_t i = 0; i < m->n_browses; i++)
-        browse_update_one(m, m->browses[i], now);
+        browse_update_one(m, m->browses[i], all, now);
 }
 
 void pl__mdns_send_browse_query(pl_mdns *m, browse *b, int64_t now)
@@ -203,10 +265,10 @@ void pl__mdns_send_browse_query(pl_mdns *m, browse *b, int64_t now)
         pl_dns_question q = {.name = b->name, .type = PL_DNS_PTR, .qclass = PL_DNS_CLASS_IN};
         pl__mdns_b_question(w, &q);
         /* Known answers (RFC 6762 7.1): PTRs with more than half their TTL left. */
-        for (size_t i = 0; i < m->n_cache; i++) {
-            const centry *c = m->cache[i];
-            if (c->link != (int)li || c->type != PL_DNS_PTR || c->ttl == 0 ||
-                !pl_dns_name_equal(&c->name, &b->name))
+        uint32_t hset = pl__mdns_cache_set_hash((int)li, PL_DNS_PTR, pl__mdns_name_hash(m, &b->name));
+        for (const centry *c = NULL;
+             (c = pl__mdns_cache_next_in_set(m, c, (int)li, PL_DNS_PTR, &b->name, hset, 0));) {
+            if (c->ttl == 0)
                 continue;
             int64_t left = (c->expire - now) / 1000;
             if (left <= (int64_t)c->ttl / 2)
@@ -238,9 +300,10 @@ int pl__mdns_wanted(pl_mdns *m, const centry *c)
             const minst *in = &b->insts[k];
             if (in->link != c->link)
                 continue;
-            if ((c->type == PL_DNS_SRV || c->type == PL_DNS_TXT) && pl_dns_name_equal(&c->name, &in->full))
+            if ((c->type == PL_DNS_SRV || c->type == PL_DNS_TXT) && c->hname == in->hfull &&
+                pl_dns_name_equal(&c->name, &in->full))
                 return 1;
-            if ((c->type == PL_DNS_A || c->type == PL_DNS_AAAA) && in->has_target &&
+            if ((c->type == PL_DNS_A || c->type == PL_DNS_AAAA) && in->has_target && c->hname == in->htarget &&
                 pl_dns_name_equal(&c->name, &in->target))
                 return 1;
         }

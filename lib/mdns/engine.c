@@ -422,20 +422,45 @@ void pl__mdns_b_question(builder *b, const pl_dns_question *q)
     b->nonempty = 1;
 }
 
+/* Record r on link li in m->multicast: its key (never 0) and slot. */
+static uint32_t multicast_key(const pl_mdns *m, int li, const pl_dns_record *r)
+{
+    uint8_t d[PL_DNS_MAX_NAME + 8];
+    size_t n;
+    const uint8_t *v = pl__mdns_rdata_view(r, d, sizeof d, &n);
+    uint32_t k = pl__mdns_fnv(pl__mdns_cache_set_hash(li, r->type, pl__mdns_name_hash(m, &r->name)), v, n);
+    return k ? k : 1;
+}
+
+/* Was r multicast on link li less than ANSWER_INTERVAL ago (or is it queued to be)? */
+int pl__mdns_multicast_recent(pl_mdns *m, int li, const pl_dns_record *r, int64_t now)
+{
+    uint32_t k = multicast_key(m, li, r);
+    size_t i = k % ANSWER_SLOTS;
+    return m->multicast[i].key == k && now - m->multicast[i].at < ANSWER_INTERVAL;
+}
+
+static int b_wrote(builder *b, const pl_dns_record *r)
+{
+    b->nonempty = 1;
+    if (!b->unicast && (b->flags & 0x8000) && r->ttl) {
+        uint32_t k = multicast_key(b->m, b->link, r);
+        b->m->multicast[k % ANSWER_SLOTS].key = k;
+        b->m->multicast[k % ANSWER_SLOTS].at = b->due;
+    }
+    return 1;
+}
+
 /* A record into section; returns 0 if it could not be written even into an empty packet. */
 int pl__mdns_b_record(builder *b, int section, const pl_dns_record *r, int may_split)
 {
-    if (pl_dns_write_record(&b->w, section, r) == PL_OK) {
-        b->nonempty = 1;
-        return 1;
-    }
+    if (pl_dns_write_record(&b->w, section, r) == PL_OK)
+        return b_wrote(b, r);
     if (!may_split)
         return 0;
     pl__mdns_b_flush(b);
-    if (pl_dns_write_record(&b->w, section, r) == PL_OK) {
-        b->nonempty = 1;
-        return 1;
-    }
+    if (pl_dns_write_record(&b->w, section, r) == PL_OK)
+        return b_wrote(b, r);
     return 0;
 }
 
@@ -502,6 +527,7 @@ int pl_mdns_new(const char *host_label, uint32_t seed, pl_mdns **out)
     if (!m)
         return PL_ERR_NOMEM;
     m->rng = seed ? seed : 0x2545f491u;
+    m->hash_basis = 2166136261u ^ (m->rng * 0x9e3779b1u); /* not from rnd(): the delays stay as they were */
     char label[64];
     snprintf(label, sizeof label, "%s", host_label && host_label[0] ? host_label : "peerlink");
     char *dot = strchr(label, '.');
@@ -517,18 +543,12 @@ int pl_mdns_new(const char *host_label, uint32_t seed, pl_mdns **out)
     m->next_pub_id = 1;
     m->next_browse_id = 1;
     m->retry_at = -1;
+    m->full_at = -1;
     pl__mdns_group_start(m, &m->host, 0);
     m->host.state = ST_IDLE; /* started by the first link or publication */
     m->host.next = -1;
     *out = m;
     return PL_OK;
-}
-
-void pl__mdns_cache_remove_at(pl_mdns *m, size_t i)
-{
-    free(m->cache[i]->rdata);
-    free(m->cache[i]);
-    m->cache[i] = m->cache[--m->n_cache];
 }
 
 void pl_mdns_free(pl_mdns *m)
@@ -544,7 +564,7 @@ void pl_mdns_free(pl_mdns *m)
         free(m->browses[i]);
     }
     while (m->n_cache)
-        pl__mdns_cache_remove_at(m, m->n_cache - 1);
+        pl__mdns_cache_remove(m, m->cache[m->n_cache - 1]);
     for (size_t i = 0; i < m->n_queue; i++)
         free(m->queue[i]);
     while (m->ev_head) {
@@ -672,6 +692,7 @@ int pl_mdns_link_set(pl_mdns *m, uint32_t ifindex, int family, const pl_mdns_add
     else
         pl__mdns_host_reannounce(m, now); /* new addresses */
     /* Browses query on the new link soon. */
+    m->full_next = 1;
     for (size_t i = 0; i < m->n_browses; i++) {
         browse *b = m->browses[i];
         b->interval = 1000;
@@ -810,6 +831,7 @@ int pl_mdns_browse(pl_mdns *m, const char *type, const char *domain, int64_t now
     b->next = now + pl__mdns_rnd_between(m, 20, 120);
     b->interval = 1000;
     m->browses[m->n_browses++] = b;
+    m->full_next = 1; /* what the cache holds already */
     *id = b->id;
     return PL_OK;
 }
@@ -843,12 +865,15 @@ void pl_mdns_input(pl_mdns *m, uint32_t ifindex, int family, const uint8_t *pkt,
         if (src_port == MDNS_PORT) {
             pl__mdns_check_conflicts(m, li, msg, now);
             size_t n = msg->n_answers + msg->n_authority + msg->n_additional;
+            pl__mdns_cache_begin(m, li, src);
             for (size_t i = 0; i < n; i++)
                 pl__mdns_cache_flush(m, li, &msg->records[i], now);
             for (size_t i = 0; i < n; i++)
                 if (i < msg->n_answers || i >= msg->n_answers + msg->n_authority)
                     pl__mdns_cache_put(m, li, &msg->records[i], now);
-            pl__mdns_browse_update(m, now);
+            /* Only what the response changed (docs/MDNS.md, browsing). */
+            pl__mdns_browse_update(m, m->changed_all, now);
+            pl__mdns_cache_end(m);
         }
     } else if ((msg->flags & 0x7800) == 0) {
         pl__mdns_check_probe_tie(m, li, msg, now);
@@ -861,6 +886,11 @@ void pl_mdns_input(pl_mdns *m, uint32_t ifindex, int family, const uint8_t *pkt,
 void pl_mdns_process(pl_mdns *m, int64_t now)
 {
     m->clock = now;
+    int all = m->full_next || m->retry_at >= 0 || (m->full_at >= 0 && m->full_at <= now);
+    m->full_next = 0;
+    if (all)
+        m->full_at = -1;
+    pl__mdns_cache_begin(m, -1, NULL); /* what expires below */
     if (m->retry_at >= 0) {
         /* Events that did not fit in the queue: queued now if there is room
          * (the browses are re-derived below). */
@@ -895,7 +925,7 @@ void pl_mdns_process(pl_mdns *m, int64_t now)
     for (size_t i = 0; i < m->n_cache;) {
         centry *c = m->cache[i];
         if (c->expire <= now) {
-            pl__mdns_cache_remove_at(m, i);
+            pl__mdns_cache_remove(m, c);
             continue;
         }
         int64_t rt = pl__mdns_refresh_time(c);
@@ -914,7 +944,7 @@ void pl_mdns_process(pl_mdns *m, int64_t now)
         }
         i++;
     }
-    pl__mdns_browse_update(m, now);
+    pl__mdns_browse_update(m, all || m->changed_all, now);
 }
 
 static void at_most(int64_t *t, int64_t v)
@@ -947,5 +977,6 @@ int64_t pl_mdns_next_deadline(const pl_mdns *m)
     for (size_t i = 0; i < m->n_queue; i++)
         at_most(&t, m->queue[i]->due);
     at_most(&t, m->retry_at);
+    at_most(&t, m->full_at);
     return t;
 }

@@ -36,6 +36,18 @@ enum { ST_PROBING = 0, ST_ANNOUNCING, ST_ESTABLISHED, ST_IDLE /* the host only: 
 #define ALL_FOR_NOW_WINDOW 1000
 #define ALL_FOR_NOW_RESOLVE 1000
 #define MDNS_PORT 5353
+/* What one neighbour can make the cache hold and cost (RFC 6762 does not
+ * bound it; docs/MDNS.md "Bounds against a flood"): */
+#define CACHE_NEW_PER_PACKET 64                /* new records taken from one packet, the rest ignored */
+#define CACHE_PER_SOURCE (PL_MDNS_MAX_CACHE / 4) /* entries attributed to one source address and link */
+#define CACHE_PER_SET 16 /* records of one unique name and type (SRV, TXT, A, AAAA) per link; PTRs are shared */
+#define CACHE_BUCKETS 2048 /* buckets of each cache index (a power of two, twice PL_MDNS_MAX_CACHE) */
+#define CHANGED_SLOTS 2048 /* the names one packet changed (a power of two); more: every browse is re-derived */
+/* RFC 6762 6: a record is multicast on a link at most once a second, except
+ * in answer to a probe. Remembered per (link, record) in a direct-mapped
+ * table: a collision forgets one, which costs at most one extra answer. */
+#define ANSWER_INTERVAL 1000
+#define ANSWER_SLOTS 1024
 
 typedef struct group {
     uint32_t id; /* 0: the host */
@@ -68,6 +80,12 @@ typedef struct link {
     pl_mdns_addr addrs[PL_MDNS_MAX_ADDRS];
 } mlink;
 
+struct msrc;
+
+/* A cached record. Indexed twice (docs/MDNS.md "The cache"): by its key
+ * (link, type, name, rdata) to find it again, and by its set (link, type,
+ * name) to find the records of a name; and listed with the other entries
+ * of the source address that first sent it, oldest receipt first. */
 typedef struct centry {
     int link;
     uint16_t type;
@@ -78,7 +96,24 @@ typedef struct centry {
     int refreshed; /* refresh queries sent (80 %, 90 %) */
     pl_dns_name name;
     uint8_t *rdata; /* uncompressed */
+    uint32_t hname, hset, hkey; /* hashes of the name, of the set and of the key */
+    size_t idx;                 /* in m->cache */
+    struct centry *next_key;    /* the key index's bucket */
+    struct centry *next_set, *prev_set; /* the set index's bucket */
+    struct msrc *src;
+    int confirmed;                /* received again since it was added */
+    struct centry *older, *newer; /* the source's entries (confirmed or not) by receipt */
 } centry;
+
+/* A source address on a link with entries in the cache (input.c). */
+typedef struct msrc {
+    int link;
+    pl_mdns_addr addr;
+    size_t n;      /* entries attributed to it */
+    size_t nprob;  /* of which unconfirmed */
+    size_t pos;    /* in m->srcs, which is sorted by nprob, largest first */
+    centry *prob_oldest, *prob_newest, *conf_oldest, *conf_newest;
+} msrc;
 
 typedef struct inst {
     int link;
@@ -90,7 +125,7 @@ typedef struct inst {
     int64_t next_query;
     pl_dns_name target;     /* the SRV target last seen */
     int has_target;
-    int mark;
+    uint32_t hfull, htarget; /* name hashes of full and target */
     int afn_wait;           /* seen in the answer window, unresolved then: ALL_FOR_NOW waits for it */
 } minst;
 
@@ -105,7 +140,8 @@ typedef struct browse {
     int64_t next;
     int64_t interval;
     minst *insts;
-    size_t n_insts;
+    size_t n_insts, cap_insts;
+    int untracked;  /* a PTR was left out: PL_MDNS_MAX_INSTANCES reached */
     int afn;        /* AFN_*: where the browse is on the way to PL_MDNS_EV_ALL_FOR_NOW */
     int64_t afn_at; /* AFN_WINDOW: when the window ends; AFN_RESOLVING: the latest it comes */
 } browse;
@@ -125,6 +161,7 @@ typedef struct qevent {
 
 struct pl_mdns {
     uint32_t rng;
+    uint32_t hash_basis; /* of the cache's hashes: from the seed */
     char host_label[64];
     char host_text[72];
     pl_dns_name host_name;
@@ -141,6 +178,27 @@ struct pl_mdns {
     centry *cache[PL_MDNS_MAX_CACHE];
     size_t n_cache;
     uint64_t cache_seq;
+    centry *by_key[CACHE_BUCKETS], *by_set[CACHE_BUCKETS];
+    /* Sources, most unconfirmed entries first (input.c). The sources with
+     * more than c are srcs[0 .. above[c]), so that a count moves by one in
+     * O(1) (a swap to the edge of its run). */
+    msrc *srcs[PL_MDNS_MAX_CACHE + 1];
+    size_t n_srcs;
+    uint16_t above[PL_MDNS_MAX_CACHE + 1];
+    /* The response being taken into the cache (pl__mdns_cache_begin). */
+    int in_link;
+    pl_mdns_addr in_addr;
+    msrc *in_src; /* its source, once it added an entry (kept until cache_end even if empty) */
+    size_t in_new;   /* new entries it added */
+    uint64_t in_seq; /* m->cache_seq before it */
+    uint32_t changed[CHANGED_SLOTS]; /* hashes of (link, name) of what it changed, 0: free */
+    uint16_t changed_used[CHANGED_SLOTS / 2]; /* the slots taken, to clear them */
+    size_t n_changed;
+    int changed_all; /* too many: re-derive every browse in full */
+    struct {
+        uint32_t key;
+        int64_t at;
+    } multicast[ANSWER_SLOTS]; /* when a record was last multicast, by (link, record) */
     qpkt *queue[PL_MDNS_MAX_QUEUE];
     size_t n_queue;
     qevent *ev_head, *ev_tail;
@@ -148,6 +206,12 @@ struct pl_mdns {
     qevent *ev_current;
     int64_t clock;    /* the time of the current call */
     int64_t retry_at; /* an event could not be queued: run process() then; -1: none */
+    /* Browses are re-derived from what changed, and in full (every instance) by the
+     * process() after a browse or link is added or an event could not be queued
+     * (full_next), and at full_at (-1: none) when a browse had more PTRs than
+     * PL_MDNS_MAX_INSTANCES and one of its instances went: the others may fit now. */
+    int full_next;
+    int64_t full_at;
 };
 
 typedef struct orr {
@@ -187,15 +251,25 @@ void pl__mdns_b_question(builder *b, const pl_dns_question *q);
 int pl__mdns_b_record(builder *b, int section, const pl_dns_record *r, int may_split);
 void pl__mdns_b_reset(builder *b);
 void pl__mdns_b_tag(builder *b, uint32_t group);
-void pl__mdns_browse_update(pl_mdns *m, int64_t now);
+void pl__mdns_browse_update(pl_mdns *m, int all, int64_t now);
+void pl__mdns_cache_begin(pl_mdns *m, int li, const pl_mdns_addr *src);
+int pl__mdns_cache_changed(const pl_mdns *m, int li, uint32_t hname);
+void pl__mdns_cache_end(pl_mdns *m);
+const centry *pl__mdns_cache_find(pl_mdns *m, int li, uint16_t type, const pl_dns_name *name,
+                                  const uint8_t *data, size_t n);
+const centry *pl__mdns_cache_next_in_set(pl_mdns *m, const centry *c, int li, uint16_t type,
+                                         const pl_dns_name *name, uint32_t hset, uint64_t after);
 void pl__mdns_cache_flush(pl_mdns *m, int li, const pl_dns_record *r, int64_t now);
 void pl__mdns_cache_put(pl_mdns *m, int li, const pl_dns_record *r, int64_t now);
-void pl__mdns_cache_remove_at(pl_mdns *m, size_t i);
+void pl__mdns_cache_remove(pl_mdns *m, centry *c);
+uint32_t pl__mdns_cache_set_hash(int li, uint16_t type, uint32_t hname);
 void pl__mdns_check_conflicts(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now);
 void pl__mdns_check_probe_tie(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now);
 qevent *pl__mdns_event_push(pl_mdns *m, pl_mdns_event_type type, uint32_t id, const mlink *l, const char *name,
                             const uint8_t *txt, size_t txt_len);
 uint32_t pl__mdns_fnv(uint32_t h, const void *data, size_t n);
+uint32_t pl__mdns_name_hash(const pl_mdns *m, const pl_dns_name *n);
+int pl__mdns_multicast_recent(pl_mdns *m, int li, const pl_dns_record *r, int64_t now);
 void pl__mdns_group_start(pl_mdns *m, mgroup *g, int64_t now);
 void pl__mdns_group_step(pl_mdns *m, mgroup *g, pub *p, int64_t now);
 int pl__mdns_host_live(const pl_mdns *m);

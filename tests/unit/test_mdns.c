@@ -356,7 +356,9 @@ static void test_answers_and_known_answer_suppression(void **state)
     assert_true(has_record(l, 1, INST, PL_DNS_TXT, NULL, NULL));
     assert_true(has_record(l, 1, "alpha.local", PL_DNS_A, NULL, NULL));
 
-    /* ANY for the instance: SRV and TXT, at once (unique records). */
+    /* ANY for the instance: SRV and TXT, at once (unique records), once a second has passed since
+     * they were multicast as additionals (RFC 6762 6). */
+    sim_run(s, s->now + 1000);
     mark = s->n_log[0];
     asked = s->now;
     query_with_known(s, 0, INST, PL_DNS_ANY, NULL, 0);
@@ -368,7 +370,9 @@ static void test_answers_and_known_answer_suppression(void **state)
     assert_int_equal(sec, 1);
     assert_true(has_record(l, 1, INST, PL_DNS_TXT, NULL, NULL));
 
-    /* A/AAAA of the host, and nothing for a name we do not own. */
+    /* A/AAAA of the host (a second after it went out as an additional), and nothing for a name we do
+     * not own. */
+    sim_run(s, s->now + 1000);
     mark = s->n_log[0];
     query_with_known(s, 0, "alpha.local", PL_DNS_A, NULL, 0);
     query_with_known(s, 0, "other.local", PL_DNS_A, NULL, 0);
@@ -444,7 +448,15 @@ static void test_browse_backoff(void **state)
 }
 
 /* A response with the records of instance "Far" on engine e, with ttl. */
+static void feed_far_to(pl_mdns *m, uint32_t ttl, int64_t now);
+
 static void feed_far(sim *s, int e, uint32_t ttl)
+{
+    feed_far_to(s->e[e], ttl, s->now);
+    sim_flush(s);
+}
+
+static void feed_far_to(pl_mdns *m, uint32_t ttl, int64_t now)
 {
     uint8_t buf[512];
     pl_dns_writer w;
@@ -476,8 +488,7 @@ static void feed_far(sim *s, int e, uint32_t ttl)
     assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
     size_t len = pl_dns_writer_finish(&w);
     pl_mdns_addr src = {AF_INET, {192, 0, 2, 77}};
-    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
-    sim_flush(s);
+    pl_mdns_input(m, 1, AF_INET, buf, len, &src, 5353, now);
 }
 
 static void test_cache_expiry_and_goodbye(void **state)
@@ -970,11 +981,11 @@ static void take_events(pl_mdns *m, size_t counts[8])
         counts[ev.type]++;
 }
 
-/* Feed PTRs type -> "i<k>.type" for k in [0, n) with ttl, many per packet. */
-static void feed_ptrs(pl_mdns *m, const char *type, int n, uint32_t ttl, int64_t now)
+/* Feed PTRs type -> "i<k>.type" for k in [0, n) with ttl, many per packet, from 192.0.2.host. */
+static void feed_ptrs(pl_mdns *m, const char *type, int n, uint32_t ttl, int64_t now, uint8_t host)
 {
     static uint8_t buf[PL_MDNS_PACKET_SIZE];
-    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, host}};
     for (int k = 0; k < n;) {
         pl_dns_writer w;
         pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
@@ -1013,9 +1024,10 @@ static void test_full_event_queue_loses_nothing(void **state)
     }
     static pl_mdns_packet p;
     size_t counts[8] = {0};
-    /* 1024 SEEN fill the queue (PL_MDNS_MAX_EVENTS == PL_MDNS_MAX_CACHE == 1024). */
+    /* 1024 SEEN fill the queue (PL_MDNS_MAX_EVENTS == PL_MDNS_MAX_CACHE == 1024), from four
+     * hosts (one may hold a quarter of the cache). */
     for (int t = 0; t < 4; t++)
-        feed_ptrs(m, types[t], 256, 4500, 0);
+        feed_ptrs(m, types[t], 256, 4500, 0, (uint8_t)(100 + t));
     uint32_t id;
     assert_int_equal(pl_mdns_publish(m, "Box", "_peerlink._tcp", "local", 1, NULL, 0, 0, &id), PL_OK);
     int64_t now = 0;
@@ -1043,7 +1055,7 @@ static void test_full_event_queue_loses_nothing(void **state)
             ;
     }
     for (int t = 0; t < 4; t++)
-        feed_ptrs(m, types[t], 256, 0, now);
+        feed_ptrs(m, types[t], 256, 0, now, (uint8_t)(100 + t));
     now += 1001;
     pl_mdns_process(m, now);
     take_events(m, counts);
@@ -1064,7 +1076,7 @@ static void test_full_event_queue_loses_nothing(void **state)
             ;
     }
     for (int t = 0; t < 4; t++)
-        feed_ptrs(m, types[t], 256, 4500, now);
+        feed_ptrs(m, types[t], 256, 4500, now, (uint8_t)(100 + t));
     take_events(m, counts);
     assert_int_equal(counts[PL_MDNS_EV_ESTABLISHED], 3);
     assert_int_equal(counts[PL_MDNS_EV_SEEN], 1024 + 1023);
@@ -1339,6 +1351,180 @@ static void test_browse_service_types(void **state)
     sim_free(s);
 }
 
+/* ---------------------------------------------------------------- floods (issue 13) */
+
+/* PTRs type -> "f<tag>-<k>.type", n of them in one response of up to 9,000 bytes, from src. */
+static void feed_flood(pl_mdns *m, const char *type, uint32_t tag, int n, uint32_t ttl,
+                       const pl_mdns_addr *src, int64_t now)
+{
+    static uint8_t buf[PL_DNS_MAX_MESSAGE];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.type = PL_DNS_PTR;
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = ttl;
+    pl_dns_name_from_text(&r.name, type);
+    for (int k = 0; k < n; k++) {
+        char label[32];
+        snprintf(label, sizeof label, "f%u-%d", (unsigned)tag, k);
+        assert_int_equal(pl_dns_name_from_labels(&r.u.ptr, label, type), PL_OK);
+        assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    }
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_input(m, 1, AF_INET, buf, len, src, 5353, now);
+}
+
+/* A flood of long-TTL records, from one source and then from ever new
+ * ones (more than the cache holds), evicts nothing of a responder that
+ * keeps refreshing its records (short TTLs: today's "earliest expiry
+ * first" eviction took those first). */
+/* Run what is due at now, drop the packets; count LOST of "Far" and RESOLVED of browse id. */
+static void flood_pump(pl_mdns *m, int64_t now, uint32_t id, size_t *lost_far, size_t *resolved)
+{
+    static pl_mdns_packet p;
+    int64_t d = pl_mdns_next_deadline(m);
+    if (d >= 0 && d <= now)
+        pl_mdns_process(m, now);
+    while (pl_mdns_next_packet(m, now, &p))
+        ;
+    pl_mdns_event ev;
+    while (pl_mdns_next_event(m, &ev)) {
+        *lost_far += ev.type == PL_MDNS_EV_LOST && strcmp(ev.name, "Far") == 0;
+        *resolved += ev.type == PL_MDNS_EV_RESOLVED && ev.id == id && strcmp(ev.name, "Far") == 0;
+    }
+}
+
+static void test_flood_keeps_a_refreshing_responder(void **state)
+{
+    (void)state;
+    pl_mdns *m;
+    assert_int_equal(pl_mdns_new("alpha", 3, &m), PL_OK);
+    pl_mdns_addr a = {AF_INET, {192, 0, 2, 1}};
+    assert_int_equal(pl_mdns_link_set(m, 1, AF_INET, &a, 1, 0), PL_OK);
+    uint32_t id, flood;
+    assert_int_equal(pl_mdns_browse(m, "_peerlink._tcp", "local", 0, &id), PL_OK);
+    assert_int_equal(pl_mdns_browse(m, "_flood._tcp", "local", 0, &flood), PL_OK);
+    size_t lost = 0, resolved = 0;
+    feed_far_to(m, 120, 0);
+    flood_pump(m, 0, id, &lost, &resolved);
+    feed_far_to(m, 120, 1000); /* announced twice (RFC 6762 8.3) */
+    flood_pump(m, 1000, id, &lost, &resolved);
+    assert_int_equal(resolved, 1);
+    pl_mdns_addr one = {AF_INET, {192, 0, 2, 66}};
+    int64_t now = 1000;
+    for (uint32_t p = 0; p < 40; p++) {
+        now += 50;
+        feed_flood(m, "_flood._tcp.local", p, 64, 4500, &one, now);
+        pl_mdns_addr other = {AF_INET, {10, 0, (uint8_t)(p >> 8), (uint8_t)p}};
+        feed_flood(m, "_flood._tcp.local", 1000 + p, 64, 4500, &other, now);
+        if (p % 20 == 19)
+            feed_far_to(m, 120, now); /* refreshed every second */
+        flood_pump(m, now, id, &lost, &resolved);
+    }
+    assert_int_equal(lost, 0);
+    /* All four records are still cached: a new browse resolves Far at once. */
+    uint32_t again;
+    assert_int_equal(pl_mdns_browse(m, "_peerlink._tcp", "local", now, &again), PL_OK);
+    resolved = 0;
+    pl_mdns_process(m, now);
+    flood_pump(m, now, again, &lost, &resolved);
+    assert_int_equal(resolved, 1);
+    pl_mdns_free(m);
+}
+
+static size_t count_seen(pl_mdns *m, uint32_t id)
+{
+    size_t n = 0;
+    pl_mdns_event ev;
+    while (pl_mdns_next_event(m, &ev))
+        n += ev.id == id && ev.type == PL_MDNS_EV_SEEN;
+    return n;
+}
+
+/* One response adds at most 64 new records (CACHE_NEW_PER_PACKET,
+ * engine_int.h), one source at most 256 entries (CACHE_PER_SOURCE). */
+static void test_flood_caps_per_packet_and_source(void **state)
+{
+    (void)state;
+    pl_mdns *m;
+    assert_int_equal(pl_mdns_new("alpha", 3, &m), PL_OK);
+    pl_mdns_addr a = {AF_INET, {192, 0, 2, 1}};
+    assert_int_equal(pl_mdns_link_set(m, 1, AF_INET, &a, 1, 0), PL_OK);
+    uint32_t id;
+    assert_int_equal(pl_mdns_browse(m, "_flood._tcp", "local", 0, &id), PL_OK);
+    pl_mdns_process(m, 0);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 66}};
+    feed_flood(m, "_flood._tcp.local", 0, 200, 4500, &src, 0);
+    assert_int_equal(count_seen(m, id), 64);
+    /* The same again: the 64 are refreshed, 64 more are new. */
+    feed_flood(m, "_flood._tcp.local", 0, 200, 4500, &src, 1);
+    assert_int_equal(count_seen(m, id), 64);
+    for (uint32_t p = 1; p < 8; p++)
+        feed_flood(m, "_flood._tcp.local", p, 64, 4500, &src, 2);
+    assert_int_equal(count_seen(m, id), 256 - 128);
+    /* Another source still gets in. */
+    pl_mdns_addr other = {AF_INET, {192, 0, 2, 67}};
+    feed_flood(m, "_flood._tcp.local", 100, 8, 4500, &other, 3);
+    assert_int_equal(count_seen(m, id), 0); /* PL_MDNS_MAX_INSTANCES (256) reached: cached, not reported */
+    uint32_t id2;
+    assert_int_equal(pl_mdns_browse(m, "_flood._tcp", "local", 3, &id2), PL_OK);
+    pl_mdns_process(m, 3);
+    assert_int_equal(count_seen(m, id2), 256);
+    pl_mdns_free(m);
+}
+
+/* RFC 6762 6: a record is multicast at most once a second on a link,
+ * except in defence against a probe. */
+static void test_answers_at_most_once_a_second(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &id), PL_OK);
+    sim_run(s, 4000);
+    s->deliver = 0;
+    size_t mark = s->n_log[0];
+    query_with_known(s, 0, "_peerlink._tcp.local", PL_DNS_PTR, NULL, 0);
+    sim_run(s, s->now + 300);
+    query_with_known(s, 0, "_peerlink._tcp.local", PL_DNS_PTR, NULL, 0);
+    sim_run(s, s->now + 300);
+    assert_int_equal(responses_since(s, 0, mark, "_peerlink._tcp.local", PL_DNS_PTR), 1);
+    /* A probe for our name is answered at once all the same. */
+    mark = s->n_log[0];
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, 0);
+    pl_dns_question q;
+    memset(&q, 0, sizeof q);
+    pl_dns_name_from_text(&q.name, INST);
+    q.type = PL_DNS_ANY;
+    q.qclass = PL_DNS_CLASS_IN;
+    assert_int_equal(pl_dns_write_question(&w, &q), PL_OK);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    r.name = q.name;
+    r.type = PL_DNS_SRV;
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = 120;
+    r.u.srv.port = 1;
+    pl_dns_name_from_text(&r.u.srv.target, "other.local");
+    assert_int_equal(pl_dns_write_record(&w, 2, &r), PL_OK);
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    pl_mdns_input(s->e[0], 1, AF_INET, buf, len, &src, 5353, s->now);
+    sim_run(s, s->now);
+    assert_int_equal(responses_since(s, 0, mark, INST, PL_DNS_SRV), 1);
+    /* A second after the answer, the PTR is answered again. */
+    sim_run(s, s->now + 1000);
+    mark = s->n_log[0];
+    query_with_known(s, 0, "_peerlink._tcp.local", PL_DNS_PTR, NULL, 0);
+    sim_run(s, s->now + 300);
+    assert_int_equal(responses_since(s, 0, mark, "_peerlink._tcp.local", PL_DNS_PTR), 1);
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1368,6 +1554,9 @@ int main(void)
         cmocka_unit_test(test_all_for_now_waits_for_a_resolve),
         cmocka_unit_test(test_all_for_now_waits_at_most_a_second),
         cmocka_unit_test(test_browse_service_types),
+        cmocka_unit_test(test_flood_keeps_a_refreshing_responder),
+        cmocka_unit_test(test_flood_caps_per_packet_and_source),
+        cmocka_unit_test(test_answers_at_most_once_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
