@@ -40,6 +40,7 @@ const char *pl_strerror(int err)
     case PL_ERR_DUPLICATE: return "duplicate session: the other one survives";
     case PL_ERR_PERMISSION: return "permission denied";
     case PL_ERR_NO_INTERFACE: return "no usable network interface";
+    case PL_ERR_NO_WIFI_AWARE: return "Wi-Fi Aware unavailable (wpa_supplicant 2.11+ with NAN USD needed)";
     }
     return "unknown error";
 }

@@ -15,6 +15,12 @@
 #ifdef PL_HAVE_APPLE
 extern const pl_discovery_ops pl__apple_ops; /* lib/backends/apple/apple.c */
 #endif
+#ifdef PL_HAVE_NAN
+extern const pl_discovery_ops pl__nan_ops; /* lib/backends/nan/wpas.c */
+#define NAN_NAME ",nan"
+#else
+#define NAN_NAME ""
+#endif
 
 static const pl_discovery_ops *const backends[] = {
 #ifdef PL_HAVE_APPLE
@@ -26,8 +32,22 @@ static const pl_discovery_ops *const backends[] = {
 #ifdef PL_HAVE_MDNS
     &pl__mdns_ops, /* the embedded default: used when no Avahi daemon answers */
 #endif
+#ifdef PL_HAVE_NAN
+    &pl__nan_ops, /* Wi-Fi Aware (experimental, docs/WIFI-AWARE.md): only when named */
+#endif
     NULL,
 };
+
+/* Never the default: Wi-Fi Aware finds peers in radio range, not on the network the others browse. */
+static int named_only(const pl_discovery_ops *ops)
+{
+#ifdef PL_HAVE_NAN
+    return ops == &pl__nan_ops;
+#else
+    (void)ops;
+    return 0;
+#endif
+}
 
 const char *pl_discovery_backends(void)
 {
@@ -43,11 +63,11 @@ const char *pl_discovery_backends(void)
 #endif
 #endif
 #if defined(PL_HAVE_AVAHI) && defined(PL_HAVE_MDNS)
-    return "avahi,mdns";
+    return "avahi,mdns" NAN_NAME;
 #elif defined(PL_HAVE_AVAHI)
-    return "avahi";
+    return "avahi" NAN_NAME;
 #elif defined(PL_HAVE_MDNS)
-    return "mdns";
+    return "mdns" NAN_NAME;
 #else
     return "";
 #endif
@@ -215,7 +235,7 @@ int pl_discovery_new(const pl_poll *poll, const char *backend, pl_discovery **ou
     int err = PL_ERR_UNSUPPORTED;
     for (size_t i = 0; backends[i]; i++) {
         const pl_discovery_ops *ops = backends[i];
-        if (backend && strcmp(backend, ops->name) != 0)
+        if (backend ? strcmp(backend, ops->name) != 0 : named_only(ops))
             continue;
         err = pl__discovery_open(poll, ops, NULL, out);
         if (err == PL_OK) {

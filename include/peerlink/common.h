@@ -56,8 +56,11 @@ typedef enum pl_error {
     PL_ERR_PERMISSION = -28,  /**< the operating system refused a privileged operation (EACCES / EPERM on a
                                *   socket, bind or multicast join; Avahi's access denied): not PL_ERR_DENIED,
                                *   which is a user declining local-network access */
-    PL_ERR_NO_INTERFACE = -29 /**< no usable network interface (none up with multicast, or a named one is
+    PL_ERR_NO_INTERFACE = -29, /**< no usable network interface (none up with multicast, or a named one is
                                *   down or cannot do multicast) */
+    PL_ERR_NO_WIFI_AWARE = -30 /**< Wi-Fi Aware is not available here: the "nan" discovery backend found a
+                               *   wpa_supplicant without NAN USD (it needs 2.11 or later, built with
+                               *   CONFIG_NAN_USD=y; see docs/WIFI-AWARE.md) */
 } pl_error;
 
 /**

@@ -4,8 +4,9 @@
  *
  * A pl_discovery is a connection to one discovery backend: "avahi"
  * (avahi-daemon over D-Bus) or "mdns" (the library's built-in mDNS
- * responder and querier, no daemon; see docs/MDNS.md). Publications and
- * browsers hang off it.
+ * responder and querier, no daemon; see docs/MDNS.md), or, experimental,
+ * "nan" (Wi-Fi Aware discovery through wpa_supplicant on Linux; see
+ * docs/WIFI-AWARE.md). Publications and browsers hang off it.
  *
  * Callback rules (all objects here):
  *  - callbacks run only from inside the pl_poll loop given to
@@ -84,10 +85,14 @@ typedef struct pl_publication pl_publication;
 typedef struct pl_browser pl_browser;
 
 /**
- * Connect to a discovery backend. backend names one ("avahi", "mdns");
- * NULL picks the default: the first of pl_discovery_backends() that
+ * Connect to a discovery backend. backend names one ("avahi", "mdns",
+ * "nan"); NULL picks the default: the first of pl_discovery_backends() that
  * opens, so "avahi" when its daemon answers and else the built-in
- * "mdns" engine. poll must outlive the object.
+ * "mdns" engine ("nan" is used only when named: it reaches devices in
+ * radio range through the wpa_supplicant control socket that
+ * PEERLINK_NAN_CTRL names, else the only one in /run/wpa_supplicant, and
+ * fails with PL_ERR_NO_WIFI_AWARE where wpa_supplicant has no NAN USD,
+ * before 2.11; see docs/WIFI-AWARE.md). poll must outlive the object.
  * Returns PL_OK with *out set; on failure *out is untouched and no
  * callback is ever made: PL_ERR_UNSUPPORTED (no such backend in this
  * build), PL_ERR_DAEMON (the backend's daemon is unreachable),
@@ -141,7 +146,8 @@ PL_EXPORT const char *pl_discovery_backend(const pl_discovery *d);
 
 /**
  * Comma-separated names of the backends compiled into this build, in
- * order of preference for the default. Static string.
+ * order of preference for the default ("nan", last, is never a default).
+ * Static string.
  */
 PL_EXPORT const char *pl_discovery_backends(void);
 
@@ -167,8 +173,9 @@ typedef void (*pl_publish_cb)(pl_publication *p, pl_publish_event ev, int status
  * PL_ERR_NO_INTERFACE (the "mdns" backend has no usable interface),
  * or PL_ERR_TOO_LARGE for a TXT record the backend
  * cannot send (the built-in "mdns" backend: over 1188 bytes encoded, see
- * docs/MDNS.md; each "key=value" string is at most 255 bytes anyway, see
- * txt.h). Each failure is also logged (pl_set_log()) with the rule or limit. A name conflict on the network renames the instance
+ * docs/MDNS.md; "nan": when the record, the name and 4 bytes exceed 255
+ * bytes, see docs/WIFI-AWARE.md; each "key=value" string is at most 255 bytes anyway,
+ * see txt.h). Each failure is also logged (pl_set_log()) with the rule or limit. A name conflict on the network renames the instance
  * ("name #2", ...) and reports PL_PUBLISH_RENAMED.
  */
 PL_EXPORT int pl_publish(pl_discovery *d, const char *name, const char *type, uint16_t port,
@@ -226,7 +233,9 @@ typedef void (*pl_browse_cb)(pl_browser *b, pl_browse_event ev, int status,
  * by then has resolved, or at most one second more. An instance that
  * resolves later comes as a later ADD. "apple": one second after
  * Network.framework's browser is first ready (its results carry their
- * TXT, so each instance's ADD comes with it).
+ * TXT, so each instance's ADD comes with it). "nan": 2 seconds after its
+ * subscription starts (Wi-Fi Aware has no end of answers); it reports an
+ * instance removed once not heard from for 10 seconds (docs/WIFI-AWARE.md).
  *
  * type "_services._dns-sd._udp" (RFC 6763 section 9) browses the service
  * types on the network instead of instances: each type is an instance
@@ -236,7 +245,8 @@ typedef void (*pl_browse_cb)(pl_browser *b, pl_browse_event ev, int status,
  * cannot be given to pl_connect().)
  *
  * Returns PL_OK with *out set, or PL_ERR_INVALID / PL_ERR_NOMEM /
- * PL_ERR_BACKEND with *out untouched.
+ * PL_ERR_BACKEND with *out untouched; PL_ERR_UNSUPPORTED for the service
+ * types on "nan".
  */
 PL_EXPORT int pl_browse(pl_discovery *d, const char *type, const char *domain, pl_browse_cb cb,
                         void *userdata, pl_browser **out);

@@ -13,7 +13,7 @@ export PEERLINK_MDNS_INTERFACES=lo
 # No avahi-daemon here: pl_avahi_start is not called.
 
 pl_log "step: the default backend falls back to mdns"
-"$PLCAT" --backend list | grep -qx 'avahi,mdns\|mdns' || pl_fail "plcat --backend list: $("$PLCAT" --backend list)"
+"$PLCAT" --backend list | grep -Eqx '(avahi,)?mdns(,nan)?' || pl_fail "plcat --backend list: $("$PLCAT" --backend list)"
 
 pl_log "step: plcat -l on the built-in engine"
 KA=$PL_TMP/keys-listener KB=$PL_TMP/keys-connector CODE=314159
