@@ -6,26 +6,35 @@
  *
  * Item names (1..64 bytes of [a-z0-9._-]):
  *   "identity"          this device's Ed25519 key pair
- *   "peer.<hex id>"     a paired peer; <hex id> = the first 58 lowercase hex digits
- *                       of its id (29 of its 32 bytes), see peer_item_name()
+ *   "peer.<hex id>"     an initiator that paired with us; <hex id> = the first 58
+ *                       lowercase hex digits of its id (29 of its 32 bytes)
+ *   "resp.<hex hash>"   a responder we paired with, per id and name; see peer_item_name()
  *   "attempts.<scope>"  the attempt state of a listener scope, see attempts_name()
  *
  * Every item is sealed as
- *   "PLK1" | type (1: identity, 2: peer, 3: attempts) | payload length (u16 BE)
+ *   "PLK1" | type (1: identity, 2: initiator peer, 3: attempts, 4: responder peer)
+ *   | payload length (u16 BE)
  *   | payload | BLAKE2b-128 (crypto_generichash, no key) over everything before it.
  * A sealed item that fails any check is PL_ERR_CORRUPT and is never trusted.
+ * The checksum has no key: it detects corruption (a torn or damaged file),
+ * not tampering, since whoever can write the store can seal any item. The
+ * directory store therefore refuses a directory or an item that another
+ * user could have written (keystore_stores.c).
  *
  * Payloads (integers big endian):
  *   identity  64-byte Ed25519 secret key (libsodium form: seed | public key)
  *   peer      id (32) | paired_at (i64) | name length (1) | name (<= 63 bytes, no NUL)
+ *             (both roles; the role is the item's type and name prefix)
  *   attempts  failures (u32) | lock_level (u32) | locked_until (i64)
  *             | busy_until_ms (i64) | busy_token (u64) | retry_at_ms (i64)
- *             (40 bytes; an item of the first 16 bytes alone, as written
- *             before the last three fields existed, reads them as 0)
+ *             | gen_failures (u32)
+ *             (44 bytes; an item of the first 16 or 40 bytes alone, as
+ *             written before the later fields existed, reads them as 0)
  *
  * A read-modify-write of an attempts item (pl__keystore_update_attempts)
  * holds the store's lock: for the directory store, flock() on the
  * directory, so that processes sharing one directory share one budget.
+ * So do the identity's creation and every change of peer entries.
  */
 #include "keystore_internal.h"
 
@@ -54,15 +63,17 @@ struct pl_keystore {
 #define SEAL_SUM 16  /* BLAKE2b-128 */
 #define SEAL_OVERHEAD (SEAL_HEAD + SEAL_SUM)
 
-enum { ITEM_IDENTITY = 1, ITEM_PEER = 2, ITEM_ATTEMPTS = 3 };
+enum { ITEM_IDENTITY = 1, ITEM_PEER = 2, ITEM_ATTEMPTS = 3, ITEM_RESPONDER = 4 };
 
 #define IDENTITY_NAME "identity"
 #define PEER_PREFIX "peer."
+#define RESPONDER_PREFIX "resp." /* as long as PEER_PREFIX */
 #define ATTEMPTS_PREFIX "attempts."
 
 #define PEER_FIXED (PL_ID_SIZE + 8 + 1)        /* payload bytes before the name */
 #define PEER_NAME_MAX 63
-#define ATTEMPTS_SIZE 40
+#define ATTEMPTS_SIZE 44
+#define ATTEMPTS_SIZE_V1 40 /* before gen_failures */
 #define ATTEMPTS_SIZE_V0 16 /* before busy_until_ms, busy_token, retry_at_ms */
 
 /* ------------------------------------------------------------ helpers */
@@ -170,10 +181,12 @@ static int unseal(uint8_t type, const uint8_t *data, size_t len, const uint8_t *
 /* ------------------------------------------------- checked store access */
 
 /* Normalise an error from a store: anything non-negative but non-zero,
- * or not a pl_error, is reported as PL_ERR_IO. */
+ * or not a pl_error a store may return (PL_ERR_PERMISSION: the directory
+ * store refused an item someone else could have written), is reported as
+ * PL_ERR_IO. */
 static int store_rc(int rc)
 {
-    if (rc == PL_OK || (rc < 0 && rc >= PL_ERR_CORRUPT))
+    if (rc == PL_OK || (rc < 0 && rc >= PL_ERR_CORRUPT) || rc == PL_ERR_PERMISSION)
         return rc;
     return PL_ERR_IO;
 }
@@ -256,6 +269,24 @@ static int ks_list_names(pl_keystore *ks, const char *prefix, name_list *l)
         memset(l, 0, sizeof *l);
     }
     return rc;
+}
+
+/* The store's lock (flock() on a directory store's directory: across
+ * processes), held by every read-modify-write and by every reading of the
+ * peer entries as a whole: a save writes its entry, then deletes the ones
+ * it replaces, and another keystore on the same store must see neither
+ * half alone (two saves of one name would each delete the other's entry,
+ * leaving none; a listing between the write and the delete could find an
+ * entry gone). Not reentrant: taken by the public entry points only. */
+static int lock_store(pl_keystore *ks)
+{
+    return ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK ? PL_ERR_IO : PL_OK;
+}
+
+static void unlock_store(pl_keystore *ks)
+{
+    if (ks->xlock)
+        ks->xlock(ks->ctx, 0);
 }
 
 /* ----------------------------------------------------------- keystore */
@@ -394,34 +425,70 @@ int pl_keystore_identity(pl_keystore *ks, uint8_t id[PL_ID_SIZE])
 /* -------------------------------------------------------------- peers */
 
 /*
- * The item name of a peer: "peer." and the hex of the first PEER_NAME_ID
- * bytes of its id. All 64 hex digits would make a 69-byte name, over the
- * 64 bytes a store must accept; 29 bytes (58 digits, a 63-byte name) keep
+ * The item name of a peer entry.
+ *
+ * An initiator (PL_PEER_INITIATOR) is "peer." and the hex of the first
+ * PEER_NAME_ID bytes of its id: one entry per id, found by id when it
+ * reconnects. All 64 hex digits would make a 69-byte name, over the 64
+ * bytes a store must accept; 29 bytes (58 digits, a 63-byte name) keep
  * the name a prefix of pl_id_to_string's output. The item holds the full
  * id, which is checked on every load, and two ids sharing a 232-bit prefix
  * can't be found (they would share one item: the later save replaces).
+ * Items written before roles existed have this name and type: they are
+ * initiator entries (their name may be a peer's claim, so it never
+ * selects a key when dialling).
+ *
+ * A responder (PL_PEER_RESPONDER) is "resp." and the hex of the 29-byte
+ * BLAKE2b (crypto_generichash, no key) of its id followed by the name it
+ * was paired under: one entry per id and name, so that pairing a device
+ * under a second name keeps the first.
  */
 #define PEER_NAME_ID ((PL_KEYSTORE_NAME_MAX - (sizeof PEER_PREFIX - 1)) / 2)
 
-static void peer_item_name(const uint8_t id[PL_ID_SIZE], char name[PL_KEYSTORE_NAME_MAX + 1])
+static void peer_item_name(const pl_paired_peer *p, char name[PL_KEYSTORE_NAME_MAX + 1])
 {
-    memcpy(name, PEER_PREFIX, sizeof PEER_PREFIX - 1);
-    sodium_bin2hex(name + sizeof PEER_PREFIX - 1, PL_KEYSTORE_NAME_MAX + 1 - (sizeof PEER_PREFIX - 1), id,
-                   PEER_NAME_ID);
+    const size_t off = sizeof PEER_PREFIX - 1; /* RESPONDER_PREFIX is as long */
+    if (p->role == PL_PEER_RESPONDER) {
+        uint8_t h[PEER_NAME_ID];
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, NULL, 0, sizeof h);
+        crypto_generichash_update(&st, p->id, PL_ID_SIZE);
+        crypto_generichash_update(&st, (const uint8_t *)p->name, strlen(p->name));
+        crypto_generichash_final(&st, h, sizeof h);
+        memcpy(name, RESPONDER_PREFIX, off);
+        sodium_bin2hex(name + off, PL_KEYSTORE_NAME_MAX + 1 - off, h, sizeof h);
+    } else {
+        memcpy(name, PEER_PREFIX, off);
+        sodium_bin2hex(name + off, PL_KEYSTORE_NAME_MAX + 1 - off, p->id, PEER_NAME_ID);
+    }
 }
 
-/* Load and decode the peer item called name. PL_OK, PL_ERR_NOT_FOUND,
- * PL_ERR_CORRUPT (also when the id stored differs from the name's), ... */
-static int load_peer(pl_keystore *ks, const char *name, pl_paired_peer *out)
+/* The role an item name stands for (0: not a peer item). */
+static pl_peer_role item_role(const char *item)
 {
+    if (pl__has_prefix(item, PEER_PREFIX))
+        return PL_PEER_INITIATOR;
+    if (pl__has_prefix(item, RESPONDER_PREFIX))
+        return PL_PEER_RESPONDER;
+    return 0;
+}
+
+/* Load and decode the peer item called item. PL_OK, PL_ERR_NOT_FOUND,
+ * PL_ERR_CORRUPT (also when the item's type is not its role's, or the id
+ * and name stored do not give its name), ... */
+static int load_peer(pl_keystore *ks, const char *item, pl_paired_peer *out)
+{
+    pl_peer_role role = item_role(item);
+    if (!role)
+        return PL_ERR_INVALID;
     uint8_t *data = NULL;
     size_t len = 0;
-    int rc = ks_get(ks, name, &data, &len);
+    int rc = ks_get(ks, item, &data, &len);
     if (rc != PL_OK)
         return rc;
     const uint8_t *p;
     size_t n;
-    rc = unseal(ITEM_PEER, data, len, &p, &n);
+    rc = unseal(role == PL_PEER_RESPONDER ? ITEM_RESPONDER : ITEM_PEER, data, len, &p, &n);
     if (rc == PL_OK) {
         pl_paired_peer peer;
         memset(&peer, 0, sizeof peer);
@@ -435,8 +502,9 @@ static int load_peer(pl_keystore *ks, const char *name, pl_paired_peer *out)
             peer.paired_at = get_i64(p + PL_ID_SIZE);
             memcpy(peer.name, p + PEER_FIXED, nl);
             peer.name[nl] = '\0';
-            peer_item_name(peer.id, expect);
-            if (strcmp(expect, name) != 0)
+            peer.role = role;
+            peer_item_name(&peer, expect);
+            if (strcmp(expect, item) != 0)
                 rc = PL_ERR_CORRUPT;
             else
                 *out = peer;
@@ -446,12 +514,10 @@ static int load_peer(pl_keystore *ks, const char *name, pl_paired_peer *out)
     return rc;
 }
 
-int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p)
+static int write_peer(pl_keystore *ks, const pl_paired_peer *p)
 {
-    if (!ks || !p)
-        return PL_ERR_INVALID;
     size_t nl = strnlen(p->name, sizeof p->name);
-    if (nl > PEER_NAME_MAX)
+    if (nl > PEER_NAME_MAX || (p->role != PL_PEER_RESPONDER && p->role != PL_PEER_INITIATOR))
         return PL_ERR_INVALID;
     uint8_t payload[PEER_FIXED + PEER_NAME_MAX];
     memcpy(payload, p->id, PL_ID_SIZE);
@@ -459,19 +525,20 @@ int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p)
     payload[PEER_FIXED - 1] = (uint8_t)nl;
     memcpy(payload + PEER_FIXED, p->name, nl);
     uint8_t sealed[sizeof payload + SEAL_OVERHEAD];
-    size_t n = seal(ITEM_PEER, payload, PEER_FIXED + nl, sealed);
+    size_t n = seal(p->role == PL_PEER_RESPONDER ? ITEM_RESPONDER : ITEM_PEER, payload, PEER_FIXED + nl, sealed);
     char name[PL_KEYSTORE_NAME_MAX + 1];
-    peer_item_name(p->id, name);
+    peer_item_name(p, name);
     return ks_put(ks, name, sealed, n);
 }
 
-int pl__keystore_find_peer(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out)
+int pl__keystore_find_initiator(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out)
 {
     if (!ks || !id || !out)
         return PL_ERR_INVALID;
+    pl_paired_peer p = {.role = PL_PEER_INITIATOR};
+    memcpy(p.id, id, PL_ID_SIZE);
     char name[PL_KEYSTORE_NAME_MAX + 1];
-    peer_item_name(id, name);
-    pl_paired_peer p;
+    peer_item_name(&p, name);
     int rc = load_peer(ks, name, &p);
     if (rc != PL_OK)
         return rc;
@@ -487,31 +554,51 @@ static int peer_cmp(const void *a, const void *b)
     const pl_paired_peer *x = a, *y = b;
     if (x->paired_at != y->paired_at)
         return x->paired_at < y->paired_at ? -1 : 1;
-    return memcmp(x->id, y->id, PL_ID_SIZE);
+    if (x->role != y->role)
+        return x->role < y->role ? -1 : 1;
+    int d = memcmp(x->id, y->id, PL_ID_SIZE);
+    return d ? d : strcmp(x->name, y->name);
 }
 
-/* Every readable peer, sorted oldest first; corrupt or vanished items are skipped. */
+/* Load the peers of the items listed in l into arr (room for all) from *n on. */
+static int load_listed(pl_keystore *ks, const name_list *l, pl_paired_peer *arr, size_t *n)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        int r = load_peer(ks, l->names[i], &arr[*n]);
+        if (r == PL_OK)
+            (*n)++;
+        else if (r != PL_ERR_CORRUPT && r != PL_ERR_NOT_FOUND && r != PL_ERR_INVALID)
+            return r;
+    }
+    return PL_OK;
+}
+
+/* Every readable peer entry of both roles, sorted oldest first; corrupt or
+ * vanished items are skipped. */
 static int load_all_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *count)
 {
-    name_list l;
-    int rc = ks_list_names(ks, PEER_PREFIX, &l);
+    name_list li, lr;
+    int rc = ks_list_names(ks, PEER_PREFIX, &li);
     if (rc != PL_OK)
         return rc;
+    rc = ks_list_names(ks, RESPONDER_PREFIX, &lr);
+    if (rc != PL_OK) {
+        free(li.names);
+        return rc;
+    }
     pl_paired_peer *arr = NULL;
     size_t n = 0;
-    if (l.n) {
-        arr = calloc(l.n, sizeof *arr);
+    if (li.n + lr.n) {
+        arr = calloc(li.n + lr.n, sizeof *arr);
         if (!arr)
             rc = PL_ERR_NOMEM;
     }
-    for (size_t i = 0; rc == PL_OK && i < l.n; i++) {
-        int r = load_peer(ks, l.names[i], &arr[n]);
-        if (r == PL_OK)
-            n++;
-        else if (r != PL_ERR_CORRUPT && r != PL_ERR_NOT_FOUND && r != PL_ERR_INVALID)
-            rc = r;
-    }
-    free(l.names);
+    if (rc == PL_OK)
+        rc = load_listed(ks, &li, arr, &n);
+    if (rc == PL_OK)
+        rc = load_listed(ks, &lr, arr, &n);
+    free(li.names);
+    free(lr.names);
     if (rc != PL_OK) {
         free(arr);
         return rc;
@@ -533,13 +620,24 @@ static int load_all_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *count
     return PL_OK;
 }
 
+/* load_all_peers under the store's lock. */
+static int load_all_peers_locked(pl_keystore *ks, pl_paired_peer **peers, size_t *count)
+{
+    int rc = lock_store(ks);
+    if (rc != PL_OK)
+        return rc;
+    rc = load_all_peers(ks, peers, count);
+    unlock_store(ks);
+    return rc;
+}
+
 int pl_keystore_list_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *n)
 {
     if (!ks || !peers || !n)
         return PL_ERR_INVALID;
     pl_paired_peer *arr;
     size_t count;
-    int rc = load_all_peers(ks, &arr, &count);
+    int rc = load_all_peers_locked(ks, &arr, &count);
     if (rc != PL_OK)
         return rc;
     *peers = arr;
@@ -547,10 +645,12 @@ int pl_keystore_list_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *n)
     return PL_OK;
 }
 
-int pl_keystore_forget(pl_keystore *ks, const char *name)
+/* Delete every entry for which match(entry, arg) holds, except the one
+ * called keep (may be NULL). PL_OK if one went, PL_ERR_NOT_FOUND if none
+ * matched, or the store's error. */
+static int delete_peers(pl_keystore *ks, int (*match)(const pl_paired_peer *p, const void *arg), const void *arg,
+                        const char *keep)
 {
-    if (!ks || !name)
-        return PL_ERR_INVALID;
     pl_paired_peer *arr;
     size_t count;
     int rc = load_all_peers(ks, &arr, &count);
@@ -558,10 +658,10 @@ int pl_keystore_forget(pl_keystore *ks, const char *name)
         return rc;
     int found = 0;
     for (size_t i = 0; i < count; i++) {
-        if (strcmp(arr[i].name, name) != 0)
-            continue;
         char item[PL_KEYSTORE_NAME_MAX + 1];
-        peer_item_name(arr[i].id, item);
+        peer_item_name(&arr[i], item);
+        if (!match(&arr[i], arg) || (keep && strcmp(item, keep) == 0))
+            continue;
         int r = ks_del(ks, item);
         if (r == PL_OK || r == PL_ERR_NOT_FOUND) {
             found = 1;
@@ -576,19 +676,97 @@ int pl_keystore_forget(pl_keystore *ks, const char *name)
     return found ? PL_OK : PL_ERR_NOT_FOUND;
 }
 
-int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_peer *out)
+static int named_exactly(const pl_paired_peer *p, const void *name)
 {
-    if (!ks || !name || !out)
+    return strcmp(p->name, name) == 0;
+}
+
+static int with_id(const pl_paired_peer *p, const void *id)
+{
+    return memcmp(p->id, id, PL_ID_SIZE) == 0;
+}
+
+/* A responder entry under the same DNS-SD instance name. */
+static int responder_named(const pl_paired_peer *p, const void *name)
+{
+    return p->role == PL_PEER_RESPONDER && pl_service_name_equal(p->name, name);
+}
+
+static int initiator_with_id(const pl_paired_peer *p, const void *id)
+{
+    return p->role == PL_PEER_INITIATOR && with_id(p, id);
+}
+
+/* delete_peers() under the store's lock. */
+static int forget_matching(pl_keystore *ks, int (*match)(const pl_paired_peer *p, const void *arg), const void *arg)
+{
+    int rc = lock_store(ks);
+    if (rc != PL_OK)
+        return rc;
+    rc = delete_peers(ks, match, arg, NULL);
+    unlock_store(ks);
+    return rc;
+}
+
+int pl_keystore_forget(pl_keystore *ks, const char *name)
+{
+    if (!ks || !name)
         return PL_ERR_INVALID;
+    return forget_matching(ks, named_exactly, name);
+}
+
+int pl_keystore_forget_id(pl_keystore *ks, const uint8_t id[PL_ID_SIZE])
+{
+    if (!ks || !id)
+        return PL_ERR_INVALID;
+    return forget_matching(ks, with_id, id);
+}
+
+int pl__keystore_forget_initiator(pl_keystore *ks, const uint8_t id[PL_ID_SIZE])
+{
+    if (!ks || !id)
+        return PL_ERR_INVALID;
+    return forget_matching(ks, initiator_with_id, id);
+}
+
+int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p)
+{
+    if (!ks || !p)
+        return PL_ERR_INVALID;
+    int rc = lock_store(ks);
+    if (rc != PL_OK)
+        return rc;
+    rc = write_peer(ks, p);
+    if (rc != PL_OK || p->role != PL_PEER_RESPONDER) {
+        unlock_store(ks);
+        return rc;
+    }
+    /* Written first, so that a failure here leaves the old pairing, never
+     * none. A responder re-paired under its name replaces what we knew of
+     * that name; if this fails, the newer entry is still the one found. */
+    char item[PL_KEYSTORE_NAME_MAX + 1];
+    peer_item_name(p, item);
+    rc = delete_peers(ks, responder_named, p->name, item);
+    unlock_store(ks);
+    if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
+        pl__log(PL_LOG_WARNING, "keystore: the responder entries this pairing replaces were not deleted: %s",
+                pl_strerror(rc));
+    return PL_OK;
+}
+
+/* The newest responder entry for which match(entry, arg) holds. */
+static int find_newest(pl_keystore *ks, int (*match)(const pl_paired_peer *p, const void *arg), const void *arg,
+                       pl_paired_peer *out)
+{
     pl_paired_peer *arr;
     size_t count;
-    int rc = load_all_peers(ks, &arr, &count);
+    int rc = load_all_peers_locked(ks, &arr, &count);
     if (rc != PL_OK)
         return rc;
     rc = PL_ERR_NOT_FOUND;
     /* Sorted oldest first: the last match is the newest. */
     for (size_t i = count; i-- > 0;) {
-        if (strcmp(arr[i].name, name) == 0) {
+        if (arr[i].role == PL_PEER_RESPONDER && match(&arr[i], arg)) {
             *out = arr[i];
             rc = PL_OK;
             break;
@@ -596,6 +774,60 @@ int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_
     }
     free(arr);
     return rc;
+}
+
+int pl__keystore_find_responder(pl_keystore *ks, const char *name, pl_paired_peer *out)
+{
+    if (!ks || !name || !out)
+        return PL_ERR_INVALID;
+    return find_newest(ks, responder_named, name, out);
+}
+
+static int hinted(const pl_paired_peer *p, const void *txt)
+{
+    return pl__hint_matches(txt, p->id);
+}
+
+int pl__keystore_find_hinted(pl_keystore *ks, const pl_txt *txt, pl_paired_peer *out)
+{
+    if (!ks || !out)
+        return PL_ERR_INVALID;
+    if (!pl__hint_present(txt))
+        return PL_ERR_NOT_FOUND;
+    return find_newest(ks, hinted, txt, out);
+}
+
+/* -------------------------------------------------------- discovery hint */
+
+#define HINT_LABEL "peerlink hint"
+
+void pl__hint_make(const uint8_t id[PL_ID_SIZE], const uint8_t salt[PL_HINT_SALT], char out[PL_HINT_LEN + 1])
+{
+    uint8_t msg[sizeof HINT_LABEL - 1 + PL_HINT_SALT], tag[16], v[PL_HINT_SALT + PL_HINT_TAG];
+    memcpy(msg, HINT_LABEL, sizeof HINT_LABEL - 1);
+    memcpy(msg + sizeof HINT_LABEL - 1, salt, PL_HINT_SALT);
+    crypto_generichash(tag, sizeof tag, msg, sizeof msg, id, PL_ID_SIZE);
+    memcpy(v, salt, PL_HINT_SALT);
+    memcpy(v + PL_HINT_SALT, tag, PL_HINT_TAG);
+    sodium_bin2hex(out, PL_HINT_LEN + 1, v, sizeof v);
+}
+
+int pl__hint_present(const pl_txt *txt)
+{
+    return txt && pl_txt_get(txt, PL_HINT_KEY, NULL, NULL) == PL_OK;
+}
+
+int pl__hint_matches(const pl_txt *txt, const uint8_t id[PL_ID_SIZE])
+{
+    const void *v = NULL;
+    size_t len = 0;
+    uint8_t salt[PL_HINT_SALT];
+    char want[PL_HINT_LEN + 1];
+    if (!txt || !id || pl_txt_get(txt, PL_HINT_KEY, &v, &len) != PL_OK || !v || len != PL_HINT_LEN ||
+        sodium_hex2bin(salt, sizeof salt, v, 2 * PL_HINT_SALT, NULL, NULL, NULL) != 0)
+        return 0;
+    pl__hint_make(id, salt, want);
+    return memcmp(want, v, PL_HINT_LEN) == 0;
 }
 
 /* ----------------------------------------------------------- attempts */
@@ -645,18 +877,20 @@ int pl__keystore_get_attempts(pl_keystore *ks, const char *scope, pl_attempts *a
     const uint8_t *p;
     size_t n;
     rc = unseal(ITEM_ATTEMPTS, data, len, &p, &n);
-    if (rc == PL_OK && n != ATTEMPTS_SIZE && n != ATTEMPTS_SIZE_V0)
+    if (rc == PL_OK && n != ATTEMPTS_SIZE && n != ATTEMPTS_SIZE_V1 && n != ATTEMPTS_SIZE_V0)
         rc = PL_ERR_CORRUPT;
     if (rc == PL_OK) {
         memset(a, 0, sizeof *a);
         a->failures = get_u32(p);
         a->lock_level = get_u32(p + 4);
         a->locked_until = get_i64(p + 8);
-        if (n == ATTEMPTS_SIZE) {
+        if (n >= ATTEMPTS_SIZE_V1) {
             a->busy_until_ms = get_i64(p + 16);
             a->busy_token = (uint64_t)get_i64(p + 24);
             a->retry_at_ms = get_i64(p + 32);
         }
+        if (n == ATTEMPTS_SIZE)
+            a->gen_failures = get_u32(p + 40);
     }
     pl__wipe_free(data, len);
     return rc;
@@ -675,6 +909,7 @@ int pl__keystore_put_attempts(pl_keystore *ks, const char *scope, const pl_attem
     put_i64(payload + 16, a->busy_until_ms);
     put_i64(payload + 24, (int64_t)a->busy_token);
     put_i64(payload + 32, a->retry_at_ms);
+    put_u32(payload + 40, a->gen_failures);
     uint8_t sealed[ATTEMPTS_SIZE + SEAL_OVERHEAD];
     size_t n = seal(ITEM_ATTEMPTS, payload, sizeof payload, sealed);
     return ks_put(ks, name, sealed, n);

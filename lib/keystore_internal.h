@@ -22,25 +22,44 @@ void pl__keystore_set_lock(pl_keystore *ks, int (*xlock)(void *ctx, int on));
  * public key), created on first use. The caller wipes sk after use. */
 int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64]);
 
-/* Look a peer up by id. PL_OK with *out filled, PL_ERR_NOT_FOUND, PL_ERR_CORRUPT, PL_ERR_IO. */
-int pl__keystore_find_peer(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out);
+/* An initiator that paired with us, by id. PL_OK with *out filled,
+ * PL_ERR_NOT_FOUND, PL_ERR_CORRUPT, PL_ERR_IO. */
+int pl__keystore_find_initiator(pl_keystore *ks, const uint8_t id[PL_ID_SIZE], pl_paired_peer *out);
 
-/* The most recently paired peer with this name. PL_OK, PL_ERR_NOT_FOUND, ... */
-int pl__keystore_find_peer_by_name(pl_keystore *ks, const char *name, pl_paired_peer *out);
+/* Forget the initiator entry of id only. PL_OK, PL_ERR_NOT_FOUND, PL_ERR_IO... */
+int pl__keystore_forget_initiator(pl_keystore *ks, const uint8_t id[PL_ID_SIZE]);
 
-/* Store a peer (replacing any record with the same id). */
+/* The responder stored under name (compared as DNS-SD compares instance
+ * names; the newest if several). PL_OK, PL_ERR_NOT_FOUND, PL_ERR_IO... */
+int pl__keystore_find_responder(pl_keystore *ks, const char *name, pl_paired_peer *out);
+
+/* The responder whose discovery hint (PL_HINT_KEY) is in txt (the newest
+ * if several). PL_ERR_NOT_FOUND also when txt has no well-formed hint. */
+int pl__keystore_find_hinted(pl_keystore *ks, const pl_txt *txt, pl_paired_peer *out);
+
+/* Store a peer in its role: the entry with the same id (and, for a
+ * responder, the same name) is replaced. A responder then replaces what
+ * was known of its name: the other responders stored under that name are
+ * deleted, after the new entry is written. */
 int pl__keystore_save_peer(pl_keystore *ks, const pl_paired_peer *p);
 
-/* Pairing attempt state, kept per scope and shared by every policy
- * object, keystore object and process that uses the scope (pairing.c). */
-typedef struct pl_attempts {
-    uint32_t failures;     /* attempts against fixed codes that began and did not succeed */
-    uint32_t lock_level;   /* how many times a fixed code was locked (the delay doubles each time) */
-    int64_t locked_until;  /* Unix time in seconds; 0 if not locked */
-    int64_t busy_until_ms; /* Unix time in ms: an attempt is in progress until then at the latest */
-    uint64_t busy_token;   /* which attempt (random): only its end clears busy_until_ms */
-    int64_t retry_at_ms;   /* Unix time in ms: no attempt begins before this (the pause after a failure) */
-} pl_attempts;
+/* The discovery hint of the responder id (docs/PROTOCOL.md section 2.1):
+ * TXT key PL_HINT_KEY, value PL_HINT_LEN lowercase hex digits of
+ * salt (4) | BLAKE2b-128(key = id, "peerlink hint" | salt)[0..5]. */
+#define PL_HINT_KEY "pl-hint"
+#define PL_HINT_SALT 4
+#define PL_HINT_TAG 6
+#define PL_HINT_LEN (2 * (PL_HINT_SALT + PL_HINT_TAG))
+void pl__hint_make(const uint8_t id[PL_ID_SIZE], const uint8_t salt[PL_HINT_SALT], char out[PL_HINT_LEN + 1]);
+/* 1 if txt carries a hint made from id. */
+int pl__hint_matches(const pl_txt *txt, const uint8_t id[PL_ID_SIZE]);
+/* 1 if txt carries a hint key at all (well-formed or not). */
+int pl__hint_present(const pl_txt *txt);
+
+/* Pairing attempt state (pl_attempts, core/policy.h: the policy decides
+ * on it), kept per scope and shared by every policy object, keystore
+ * object and process that uses the scope (pairing.c). */
+#include "core/policy.h"
 
 /* Read (all zero if absent; PL_ERR_CORRUPT for a damaged item, which the
  * caller must treat as locked: it fails closed) and write. */

@@ -4,6 +4,11 @@
  * freed) and a directory (one file per item, written atomically; flock()
  * on the directory around a read-modify-write). The item format and the
  * keystore's logic are keystore.c's.
+ *
+ * The directory store trusts only what its user (or root) could have
+ * written: the checksum of an item detects damage, not tampering, so the
+ * directory and its items are refused when another user owns them or
+ * when group or others can write them (see pl_keystore_open_dir).
  */
 #include "keystore_internal.h"
 
@@ -138,8 +143,49 @@ int pl_keystore_new_memory(pl_keystore **out)
 /* ---------------------------------------------------- directory store */
 
 typedef struct dir_store {
-    int dirfd; /* the directory, O_DIRECTORY: every operation is relative to it */
+    int dirfd;  /* the directory, O_DIRECTORY: every operation is relative to it */
+    char *path; /* as opened, for log lines */
 } dir_store;
+
+/* Who may have written a file: its owner must be this process's effective
+ * user or root (the rule of OpenSSH's StrictModes), and neither its group
+ * nor others may write it. NULL if so, else what is wrong. */
+static const char *foreign_writer(const struct stat *st)
+{
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return "owned by another user";
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return "writable by group or others";
+    return NULL;
+}
+
+static int refuse(const char *path, const char *name, const struct stat *st, const char *why)
+{
+    pl__log(PL_LOG_ERROR, "keystore %s%s%s: %s (owner uid %lu, mode %04o): refused", path, name ? "/" : "",
+            name ? name : "", why, (unsigned long)st->st_uid, (unsigned)(st->st_mode & 07777));
+    errno = EACCES;
+    return PL_ERR_PERMISSION;
+}
+
+/* Check an item the store opened (fd, its fstat st): one that someone else
+ * could have written is refused (PL_ERR_PERMISSION); one that group or
+ * others can only read (a file copied in under umask 022) is made 0600 and
+ * a warning names it. Anything but a regular file is left to the caller. */
+static int check_item(dir_store *d, const char *name, int fd, const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode))
+        return PL_OK;
+    const char *why = foreign_writer(st);
+    if (why)
+        return refuse(d->path, name, st, why);
+    if (st->st_mode & 077) {
+        if (fchmod(fd, 0600) != 0)
+            return refuse(d->path, name, st, "readable by group or others, and its mode cannot be changed");
+        pl__log(PL_LOG_WARNING, "keystore %s/%s: was readable by group or others (mode %04o): made 0600", d->path,
+                name, (unsigned)(st->st_mode & 07777));
+    }
+    return PL_OK;
+}
 
 /* The names the directory store holds: item names other than "." and
  * "..", and without ".tmp." (which marks the temporary files of puts,
@@ -172,6 +218,11 @@ static int dir_get(void *ctx, const char *name, uint8_t **data, size_t *len)
         close(fd);
         errno = e;
         return PL_ERR_IO;
+    }
+    int rc = check_item(d, name, fd, &st);
+    if (rc != PL_OK) {
+        close(fd);
+        return rc;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > PL_KEYSTORE_MAX_ITEM) {
         close(fd);
@@ -319,7 +370,39 @@ static void dir_free(void *ctx)
     if (!d)
         return;
     close(d->dirfd);
+    free(d->path);
     free(d);
+}
+
+/* Check every item already there (see check_item), so that a keystore
+ * someone else could have written is refused when it is opened rather than
+ * in the middle of a handshake; dir_get checks each item again as it reads. */
+typedef struct item_check {
+    dir_store *d;
+    int rc;
+} item_check;
+
+static int check_listed(const char *name, void *arg)
+{
+    item_check *c = arg;
+    int fd = openat(c->d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        c->rc = errno == ENOENT ? PL_OK : PL_ERR_IO; /* ENOENT: another keystore deleted it meanwhile */
+        return c->rc != PL_OK;
+    }
+    struct stat st;
+    c->rc = fstat(fd, &st) == 0 ? check_item(c->d, name, fd, &st) : PL_ERR_IO;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return c->rc != PL_OK;
+}
+
+static int check_items(dir_store *d)
+{
+    item_check c = {d, PL_OK};
+    int rc = dir_list(d, "", check_listed, &c);
+    return rc != PL_OK ? rc : c.rc;
 }
 
 int pl_keystore_open_dir(const char *dir, pl_keystore **out)
@@ -331,27 +414,43 @@ int pl_keystore_open_dir(const char *dir, pl_keystore **out)
         created = 1;
     else if (errno != EEXIST)
         return PL_ERR_IO;
+    /* A symbolic link to a directory is followed: what is checked below is
+     * the directory it leads to, through the descriptor every operation uses. */
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return PL_ERR_IO;
-    /* The umask may have narrowed a new directory's mode; make it exactly 0700. */
-    if (created && fchmod(fd, 0700) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return PL_ERR_IO;
-    }
     dir_store *d = malloc(sizeof *d);
-    if (!d) {
+    char *path = pl__strdup(dir);
+    if (!d || !path) {
+        free(d);
+        free(path);
         close(fd);
         return PL_ERR_NOMEM;
     }
     d->dirfd = fd;
-    static const pl_keystore_ops ops = {sizeof(pl_keystore_ops), dir_get, dir_put, dir_del, dir_list, dir_free};
-    int rc = pl_keystore_new(&ops, d, out);
-    if (rc != PL_OK)
-        dir_free(d);
+    d->path = path;
+    struct stat st;
+    int rc = PL_OK;
+    const char *why;
+    /* The umask may have narrowed a new directory's mode; make it exactly 0700. */
+    if (created && fchmod(fd, 0700) != 0)
+        rc = PL_ERR_IO;
+    else if (fstat(fd, &st) != 0)
+        rc = PL_ERR_IO;
+    else if ((why = foreign_writer(&st)) != NULL)
+        rc = refuse(path, NULL, &st, why);
     else
-        pl__keystore_set_lock(*out, dir_lock);
-    return rc;
+        rc = check_items(d);
+    if (rc == PL_OK) {
+        static const pl_keystore_ops ops = {sizeof(pl_keystore_ops), dir_get, dir_put, dir_del, dir_list, dir_free};
+        rc = pl_keystore_new(&ops, d, out);
+    }
+    if (rc != PL_OK) {
+        int e = errno;
+        dir_free(d);
+        errno = e;
+        return rc;
+    }
+    pl__keystore_set_lock(*out, dir_lock);
+    return PL_OK;
 }

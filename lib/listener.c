@@ -14,6 +14,8 @@
 
 #include "discovery_backend.h"
 
+#include <sodium.h>
+
 /* ---------------------------------------------------------------- pending handshakes */
 
 void pl__listener_unlink(pl_session *c)
@@ -81,7 +83,8 @@ static void make_room(pl_listener *l, pl_session *c)
 
 int pl__listener_heard(pl_session *c)
 {
-    int rc = pl__session_set_deadline(c, PL_LISTENER_HANDSHAKE_MS);
+    /* A pairing attempt admitted in the same read keeps its shorter deadline. */
+    int rc = pl__session_set_deadline(c, c->pairing ? PL_PAIRING_ATTEMPT_MS : PL_LISTENER_HANDSHAKE_MS);
     if (rc != PL_OK)
         pl__session_fail(c, rc);
     return rc == PL_OK;
@@ -117,23 +120,28 @@ int pl__listener_take(pl_listener *l, pl_link *lk)
 
 /* ---------------------------------------------------------------- pairing news */
 
-/* Deliver pairing news to the application from the loop (never from inside a handshake). */
+/* Deliver pairing news to the application from the loop (never from
+ * inside a handshake): failures and a new code, then the closing. */
 static void news_due(pl_timeout *t, void *userdata)
 {
     pl_listener *l = userdata;
     (void)t;
     l->busy++;
-    while (!l->zombie && (l->n_news || l->pairing.code_changed)) {
+    while (!l->zombie && (l->n_news || l->pairing.code_changed || l->news_closed)) {
         if (l->pairing.code_changed) {
             l->pairing.code_changed = 0;
-            if (l->pairing_cb)
+            if (l->pairing_cb && l->pairing_on)
                 l->pairing_cb(l, PL_PAIRING_NEW_CODE, PL_OK, l->pairing.code, l->pairing_ud);
-            continue;
+        } else if (l->n_news) {
+            int status = l->news_failures[0];
+            memmove(l->news_failures, l->news_failures + 1, --l->n_news * sizeof l->news_failures[0]);
+            if (l->pairing_cb)
+                l->pairing_cb(l, PL_PAIRING_FAILED, status, NULL, l->pairing_ud);
+        } else {
+            l->news_closed = 0;
+            if (l->pairing_cb)
+                l->pairing_cb(l, PL_PAIRING_CLOSED, l->closed_status, NULL, l->pairing_ud);
         }
-        int status = l->news_failures[0];
-        memmove(l->news_failures, l->news_failures + 1, --l->n_news * sizeof l->news_failures[0]);
-        if (l->pairing_cb)
-            l->pairing_cb(l, PL_PAIRING_FAILED, status, NULL, l->pairing_ud);
     }
     if (--l->busy == 0 && l->zombie)
         pl__listener_destroy(l);
@@ -142,6 +150,84 @@ static void news_due(pl_timeout *t, void *userdata)
 void pl__listener_news(pl_listener *l)
 {
     l->node->poll->timeout_update(l->news, 0);
+}
+
+/* ---------------------------------------------------------------- the pairing window */
+
+/* Pairing closes by itself (status: why); the application hears of it. */
+static void close_pairing(pl_listener *l, int status)
+{
+    l->pairing_on = 0; /* an attempt in progress finishes under the policy it began with */
+    l->node->poll->timeout_update(l->window_timer, -1);
+    l->pairing.code_changed = 0; /* a code that no longer opens anything is not news */
+    l->news_closed = 1;
+    l->closed_status = status;
+    pl__listener_news(l);
+}
+
+static void window_due(pl_timeout *t, void *userdata)
+{
+    pl_listener *l = userdata;
+    (void)t;
+    if (!l->pairing_on)
+        return;
+    int64_t now = pl__now_ms();
+    if (pl_pairing_window_over(&l->window, now))
+        close_pairing(l, PL_ERR_TIMEOUT);
+    else /* early: wait for the rest */
+        l->node->poll->timeout_update(l->window_timer, (int)(l->window.closes_at - now));
+}
+
+static void window_start(pl_listener *l)
+{
+    pl_pairing_window_open(&l->window, pl__now_ms(), l->window_s, (l->window_flags & PL_PAIRING_KEEP_OPEN) != 0);
+    l->node->poll->timeout_update(l->window_timer, l->window_s ? (int)(l->window_s * 1000) : -1);
+}
+
+int pl__listener_pair_begin(pl_session *c, const char **code)
+{
+    pl_listener *l = c->listener;
+    if (!l->pairing_on)
+        return PL_ERR_NOT_PAIRED;
+    pl_address src;
+    int has_src = source_of(c, &src) == PL_OK;
+    if (has_src && pl_pairing_source_paused(&l->sources, src.family, src.addr, pl__now_ms()))
+        return PL_ERR_BUSY;
+    /* From here the rest of the handshake is one round trip: a silent
+     * initiator holds the scope's one slot for no longer than this. */
+    int rc = pl__session_set_deadline(c, PL_PAIRING_ATTEMPT_MS);
+    if (rc != PL_OK)
+        return rc;
+    rc = pl__pairing_begin(&l->pairing, code);
+    if (rc == PL_OK) {
+        l->attempt_has_src = has_src;
+        if (has_src)
+            l->attempt_src = src;
+    } else if (l->pairing.spent) {
+        close_pairing(l, PL_ERR_LOCKED);
+    }
+    return rc;
+}
+
+void pl__listener_pair_end(pl_session *c, int result)
+{
+    pl_listener *l = c->listener;
+    /* Did the initiator send its key confirmation (its sealed Identity,
+     * whether it opened or not)? If not, the attempt died silently: it
+     * still counts in the scope, but does not wear the code out, and its
+     * source waits before it may try again. */
+    int answered = result == PL_OK || result == PL_ERR_WRONG_CODE || c->eng.rx.counter > 0;
+    pl__pairing_end(&l->pairing, result, answered);
+    if (!answered && l->attempt_has_src)
+        pl_pairing_source_died(&l->sources, l->attempt_src.family, l->attempt_src.addr, pl__now_ms());
+    l->attempt_has_src = 0;
+    if (result != PL_OK && l->n_news < PL_MAX_PAIRING_NEWS)
+        l->news_failures[l->n_news++] = result;
+    int status;
+    if (l->pairing_on && pl_pairing_window_closes(&l->window, result, l->pairing.spent, &status))
+        close_pairing(l, status);
+    if (result != PL_OK || l->pairing.code_changed)
+        pl__listener_news(l);
 }
 
 /* ---------------------------------------------------------------- the listener API */
@@ -160,8 +246,12 @@ int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listen
     l->max_message = PL_DEFAULT_MAX_MESSAGE;
     l->resume_ms = PL_POLICY_DEFAULT_RESUME_MS;
     l->keepalive_ms = PL_POLICY_DEFAULT_KEEPALIVE_MS;
+    l->window_s = PL_PAIRING_WINDOW_S;
     l->news = node->poll->timeout_new(node->poll, -1, news_due, l);
-    if (!l->news) {
+    l->window_timer = node->poll->timeout_new(node->poll, -1, window_due, l);
+    if (!l->news || !l->window_timer) {
+        pl__free_timeout(node->poll, &l->news);
+        pl__free_timeout(node->poll, &l->window_timer);
         free(l);
         return PL_ERR_NOMEM;
     }
@@ -199,7 +289,7 @@ int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepalive_ms)
 
 int pl_listener_set_instance(pl_listener *l, const char *name)
 {
-    if (!l || !name || strlen(name) > PL_NAME_MAX)
+    if (!l || !name || !pl_name_valid(name))
         return PL_ERR_INVALID;
     memcpy(l->instance, name, strlen(name) + 1);
     return PL_OK;
@@ -211,18 +301,37 @@ int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits, u
         return l ? PL_ERR_STATE : PL_ERR_INVALID;
     pl_pairing p;
     int rc = pl__pairing_init(&p, l->node->ks, code, digits, max_failures);
-    if (rc != PL_OK)
+    if (rc == PL_OK)
+        rc = pl__pairing_open(&p);
+    if (rc != PL_OK) {
+        sodium_memzero(&p, sizeof p);
         return rc;
+    }
     l->pairing = p;
     l->pairing_on = 1;
+    l->news_closed = 0; /* an older closing is no longer news */
     sodium_memzero(&p, sizeof p);
+    window_start(l);
+    return PL_OK;
+}
+
+int pl_listener_set_pairing_window(pl_listener *l, unsigned seconds, unsigned flags)
+{
+    if (!l || seconds > PL_PAIRING_WINDOW_MAX_S || (flags & ~(unsigned)PL_PAIRING_KEEP_OPEN))
+        return PL_ERR_INVALID;
+    l->window_s = seconds;
+    l->window_flags = flags;
+    if (l->pairing_on)
+        window_start(l);
     return PL_OK;
 }
 
 void pl_listener_stop_pairing(pl_listener *l)
 {
-    if (l)
-        l->pairing_on = 0; /* an attempt in progress finishes under the policy it began with */
+    if (!l)
+        return;
+    l->pairing_on = 0; /* an attempt in progress finishes under the policy it began with */
+    l->node->poll->timeout_update(l->window_timer, -1);
 }
 
 const char *pl_listener_code(const pl_listener *l)
@@ -262,10 +371,31 @@ static void on_publish(pl_publication *p, pl_publish_event ev, int status, const
         l->pub_cb(p, ev, status, name, l->pub_ud); /* may free l: nothing after this */
 }
 
+/* The application's TXT record plus this device's discovery hint, under a
+ * salt of this publication's own: a peer that paired with this device
+ * finds it again under another name, and no one else can link two
+ * publications by it (docs/PROTOCOL.md section 2.1). */
+static int txt_with_hint(pl_listener *l, const pl_txt *txt, pl_txt **out)
+{
+    uint8_t id[PL_ID_SIZE], salt[PL_HINT_SALT];
+    char hint[PL_HINT_LEN + 1];
+    int rc = pl_keystore_identity(l->node->ks, id);
+    if (rc != PL_OK)
+        return rc;
+    randombytes_buf(salt, sizeof salt);
+    pl__hint_make(id, salt, hint);
+    rc = txt ? pl_txt_dup(txt, out) : pl_txt_new(out);
+    if (rc == PL_OK && (rc = pl_txt_set_str(*out, PL_HINT_KEY, hint)) != PL_OK) {
+        pl_txt_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const char *type, const pl_txt *txt,
                         pl_publish_cb cb, void *userdata)
 {
-    if (!l || !d || !name || strlen(name) > PL_NAME_MAX)
+    if (!l || !d || !name || !pl_name_valid(name))
         return PL_ERR_INVALID;
     if (l->pub)
         return PL_ERR_STATE;
@@ -274,8 +404,13 @@ int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const
      * it accepts; the listener's own socket, an unadvertised second way
      * in, closes. */
     int accepts = d->ops->accept_into != NULL;
+    pl_txt *published = NULL;
+    int rc = txt_with_hint(l, txt, &published);
+    if (rc != PL_OK)
+        return rc;
     pl_publication *p = NULL;
-    int rc = pl_publish(d, name, type, accepts ? 0 : l->port, txt, on_publish, l, &p);
+    rc = pl_publish(d, name, type, accepts ? 0 : l->port, published, on_publish, l, &p);
+    pl_txt_free(published);
     if (rc == PL_OK && accepts && (rc = d->ops->accept_into(p, l)) != PL_OK)
         pl_publication_free(p);
     if (rc != PL_OK)
@@ -322,6 +457,7 @@ void pl_listener_free(pl_listener *l)
     }
     pl__tcp_unlisten(l);
     pl__free_timeout(l->node->poll, &l->news);
+    pl__free_timeout(l->node->poll, &l->window_timer);
     if (l->pub)
         pl_publication_free(l->pub); /* withdrawn first: no one is sent to a port that is closed */
     l->pub = NULL;

@@ -9,6 +9,8 @@
  */
 #include "session_internal.h"
 
+#include <stdio.h>
+
 int pl_node_new(const pl_poll *poll, pl_keystore *ks, pl_node **out)
 {
     if (!pl__poll_ok(poll) || !ks || !out)
@@ -30,6 +32,14 @@ pl_keystore *pl_node_keystore(const pl_node *n)
 const pl_poll *pl_node_poll(const pl_node *n)
 {
     return n ? n->poll : NULL;
+}
+
+int pl_node_set_name(pl_node *n, const char *name)
+{
+    if (!n || !pl_name_valid(name))
+        return PL_ERR_INVALID;
+    snprintf(n->name, sizeof n->name, "%s", name ? name : "");
+    return PL_OK;
 }
 
 void pl_node_free(pl_node *n)

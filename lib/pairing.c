@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* The responder's pairing policy (see pairing.h and docs/PROTOCOL.md, "Attempt limits"). */
+/* The responder's pairing policy object (see pairing.h, core/policy.h and
+ * docs/PROTOCOL.md, "Attempt limits"). */
 #include "pairing.h"
 
 #include <sodium.h>
@@ -51,72 +52,55 @@ void pl__pairing_clear(pl_pairing *p)
     sodium_memzero(p, sizeof *p);
 }
 
+static pl_pairing_rule rule_of(const pl_pairing *p)
+{
+    pl_pairing_rule r = {p->fixed, p->max_failures};
+    return r;
+}
+
+static int open_fn(pl_attempts *a, void *arg)
+{
+    (void)arg;
+    pl_pairing_open_budget(a);
+    return 1;
+}
+
+int pl__pairing_open(pl_pairing *p)
+{
+    p->spent = 0;
+    return p->fixed ? PL_OK : pl__keystore_update_attempts(p->ks, PL_PAIRING_SCOPE, open_fn, NULL);
+}
+
 typedef struct change {
     pl_pairing *p;
     int64_t now; /* ms */
     int result;  /* begin: its answer; end: the attempt's outcome */
+    int spent;
 } change;
-
-/* A fixed code's budget is spent: lock the scope, each time twice as long. */
-static void lock_scope(pl_attempts *a, int64_t now_ms)
-{
-    unsigned level = a->lock_level < 20 ? a->lock_level : 20;
-    int64_t delay = (int64_t)PL_PAIRING_LOCK_BASE_S << level;
-    a->locked_until = now_ms / 1000 + (delay < PL_PAIRING_LOCK_MAX_S ? delay : PL_PAIRING_LOCK_MAX_S);
-    a->lock_level++;
-    a->failures = 0;
-}
 
 static int begin_fn(pl_attempts *a, void *arg)
 {
     change *ch = arg;
-    pl_pairing *p = ch->p;
-    int64_t now = ch->now;
-    /* A clock set back must not stretch a wait beyond its length. */
-    if (a->busy_until_ms > now + PL_PAIRING_ATTEMPT_MS)
-        a->busy_until_ms = 0;
-    if (a->retry_at_ms > now + PL_PAIRING_RETRY_MS)
-        a->retry_at_ms = 0;
-    if (a->locked_until > now / 1000) {
-        ch->result = PL_ERR_LOCKED;
-        return 0;
-    }
-    if (a->busy_until_ms > now || a->retry_at_ms > now) {
-        ch->result = PL_ERR_BUSY;
-        return 0;
-    }
-    if (p->fixed) {
-        /* Attempts are counted as they begin, so that none in flight
-         * escapes the budget. */
-        if (a->failures >= p->max_failures) {
-            lock_scope(a, now);
-            ch->result = PL_ERR_LOCKED;
-            return 1;
-        }
-        a->failures++;
-    }
-    a->busy_until_ms = now + PL_PAIRING_ATTEMPT_MS;
-    a->busy_token = p->attempt;
-    ch->result = PL_OK;
-    return 1;
+    int changed = 0;
+    ch->result = pl_pairing_attempt_begin(a, ch->now, rule_of(ch->p), ch->p->attempt, &ch->spent, &changed);
+    return changed;
 }
 
-int pl__pairing_begin(void *ctx, const char **code)
+int pl__pairing_begin(pl_pairing *p, const char **code)
 {
-    pl_pairing *p = ctx;
     if (p->attempt)
         return PL_ERR_BUSY;
     do
         randombytes_buf(&p->attempt, sizeof p->attempt);
     while (!p->attempt);
-    change ch = {p, pl__pairing_clock_ms(), PL_ERR_LOCKED};
+    change ch = {p, pl__pairing_clock_ms(), PL_ERR_LOCKED, 0};
     int rc = pl__keystore_update_attempts(p->ks, PL_PAIRING_SCOPE, begin_fn, &ch);
     if (rc != PL_OK || ch.result != PL_OK) {
         p->attempt = 0;
+        if (rc == PL_OK && ch.spent)
+            p->spent = 1;
         return rc == PL_OK ? ch.result : PL_ERR_LOCKED; /* unreadable or unwritable state fails closed */
     }
-    if (!p->fixed)
-        p->failures++; /* counted as failed before anything is revealed */
     *code = p->code;
     return PL_OK;
 }
@@ -124,42 +108,29 @@ int pl__pairing_begin(void *ctx, const char **code)
 static int end_fn(pl_attempts *a, void *arg)
 {
     change *ch = arg;
-    pl_pairing *p = ch->p;
-    if (a->busy_token == p->attempt) {
-        a->busy_until_ms = 0;
-        a->busy_token = 0;
-    }
-    if (ch->result == PL_OK) {
-        if (p->fixed) {
-            a->failures = 0;
-            a->lock_level = 0;
-            a->locked_until = 0;
-        }
-        return 1;
-    }
-    a->retry_at_ms = ch->now + PL_PAIRING_RETRY_MS;
-    if (p->fixed && a->failures >= p->max_failures)
-        lock_scope(a, ch->now);
+    ch->spent = pl_pairing_attempt_end(a, ch->now, rule_of(ch->p), ch->p->attempt, ch->result);
     return 1;
 }
 
-void pl__pairing_end(void *ctx, int result)
+void pl__pairing_end(pl_pairing *p, int result, int answered)
 {
-    pl_pairing *p = ctx;
     if (!p->attempt)
         return;
-    change ch = {p, pl__pairing_clock_ms(), result};
+    change ch = {p, pl__pairing_clock_ms(), result, 0};
     /* If this fails, the scope stays busy until PL_PAIRING_ATTEMPT_MS
-     * has passed, and a fixed code's failure stays counted. */
+     * has passed, and the failure stays counted. */
     (void)pl__keystore_update_attempts(p->ks, PL_PAIRING_SCOPE, end_fn, &ch);
     p->attempt = 0;
     if (p->fixed)
         return;
+    if (ch.spent)
+        p->spent = 1;
     if (result == PL_OK) {
         p->failures = 0;
-    } else if (p->failures >= p->max_failures) {
+    } else if (answered && ++p->failures >= p->max_failures && !p->spent) {
         /* A generated code is replaced; the scope's state is untouched,
-         * so a fixed code in the same scope keeps its count and lock. */
+         * so a fixed code in the same scope keeps its count and lock, and
+         * the budget runs on across replacements. */
         pl__code_generate(p->code, p->digits);
         p->failures = 0;
         p->code_changed = 1;

@@ -43,7 +43,7 @@ void pl__session_attach(pl_session *c, pl_link *lk)
 
 int pl__session_args_ok(const pl_node *node, pl_role role, const char *instance, pl_session **out)
 {
-    return node && out && instance && strlen(instance) <= PL_NAME_MAX &&
+    return node && out && instance && pl_name_valid(instance) &&
                    (role == PL_ROLE_INITIATOR || role == PL_ROLE_RESPONDER)
                ? PL_OK
                : PL_ERR_INVALID;
@@ -155,6 +155,7 @@ void pl__session_close(pl_session *c, int status)
     session_teardown(c);
     c->closed = 1;
     if (c->listener) {
+        pl_engine_clear(&c->eng); /* an unfinished pairing ends under its listener's policy */
         pl__listener_unlink(c);
         pl__session_destroy(c);
         return;
@@ -171,6 +172,7 @@ void pl__session_close(pl_session *c, int status)
 static int can_resume(const pl_session *c, int status)
 {
     return c->ss.resume_ms > 0 && !c->listener && c->eng.st.established && !c->zombie && !c->eng.unsendable &&
+           !(c->eng.refused && !c->eng.resumed) && /* the initiator never had this session */
            pl_policy_resumable_error(status);
 }
 
@@ -253,10 +255,10 @@ void pl__session_update_interest(pl_session *c)
 static int hook_pair_begin(void *ctx, const char **code)
 {
     pl_session *c = ctx;
-    pl_pairing *p = c->listener ? (c->listener->pairing_on ? &c->listener->pairing : NULL) : c->own_pairing;
+    pl_pairing *p = c->listener ? &c->listener->pairing : c->own_pairing;
     if (!p)
         return PL_ERR_NOT_PAIRED;
-    int rc = pl__pairing_begin(p, code);
+    int rc = c->listener ? pl__listener_pair_begin(c, code) : pl__pairing_begin(p, code);
     if (rc == PL_OK)
         c->pairing = p;
     return rc;
@@ -266,39 +268,53 @@ static void hook_pair_end(void *ctx, int result)
 {
     pl_session *c = ctx;
     pl_pairing *p = c->pairing;
-    c->pairing = NULL;
     if (!p)
         return;
-    pl__pairing_end(p, result);
-    pl_listener *l = c->listener;
-    if (l && p == &l->pairing && (result != PL_OK || p->code_changed)) {
-        if (result != PL_OK && l->n_news < PL_MAX_PAIRING_NEWS)
-            l->news_failures[l->n_news++] = result;
-        pl__listener_news(l);
+    if (c->listener && p == &c->listener->pairing) {
+        pl__listener_pair_end(c, result);
+    } else {
+        /* A byte session's own fixed code: nothing is replaced. */
+        pl__pairing_end(p, result, 1);
     }
+    c->pairing = NULL;
 }
 
+/* Responder: a reconnecting initiator is found by its id, among the
+ * initiators that paired with us only. */
 static int hook_peer_known(void *ctx, const uint8_t id[32])
 {
     pl_session *c = ctx;
     pl_paired_peer p;
-    return pl__keystore_find_peer(c->node->ks, id, &p) == PL_OK ? PL_OK : PL_ERR_NOT_PAIRED;
+    if (pl__keystore_find_initiator(c->node->ks, id, &p) != PL_OK)
+        return PL_ERR_NOT_PAIRED;
+    memcpy(c->peer_stored, p.name, sizeof c->peer_stored);
+    return PL_OK;
 }
 
+/* A pairing completed: the initiator stores the responder under the
+ * instance it reached, the responder the initiator under its claimed name;
+ * each in its role (the keystore replaces what it replaces, writing first). */
 static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
 {
     pl_session *c = ctx;
-    pl_paired_peer p = {0};
+    pl_paired_peer p = {.role = c->initiator ? PL_PEER_RESPONDER : PL_PEER_INITIATOR};
     memcpy(p.id, id, 32);
     snprintf(p.name, sizeof p.name, "%s", name);
     p.paired_at = (int64_t)time(NULL);
-    if (c->initiator) {
-        /* A responder re-paired under its name replaces what we knew of that name. */
-        int rc = pl_keystore_forget(c->node->ks, name);
-        if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
-            return rc;
-    }
-    return pl__keystore_save_peer(c->node->ks, &p);
+    int rc = pl__keystore_save_peer(c->node->ks, &p);
+    if (rc == PL_OK)
+        memcpy(c->peer_stored, p.name, sizeof c->peer_stored);
+    return rc;
+}
+
+/* Responder: the initiator refused the Ready of this pairing; the pairing
+ * stored a moment ago goes (docs/PROTOCOL.md section 6.9). */
+static void hook_peer_refused(void *ctx, const uint8_t id[32])
+{
+    pl_session *c = ctx;
+    int rc = pl__keystore_forget_initiator(c->node->ks, id); /* not a responder entry of the same peer */
+    if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
+        pl__log(PL_LOG_WARNING, "the pairing the peer refused could not be forgotten: %s", pl_strerror(rc));
 }
 
 static const pl_engine_hooks conn_hooks = {
@@ -306,36 +322,62 @@ static const pl_engine_hooks conn_hooks = {
     .pair_end = hook_pair_end,
     .peer_known = hook_peer_known,
     .peer_paired = hook_peer_paired,
+    .peer_refused = hook_peer_refused,
     .find_session = pl__find_session,
     .admit = pl__admit,
 };
+
+void pl__session_expect_peer(pl_session *c, const pl_paired_peer *p)
+{
+    memcpy(c->target_id, p->id, PL_ID_SIZE);
+    c->has_target = 1;
+    memcpy(c->peer_stored, p->name, sizeof c->peer_stored);
+}
+
+void pl__session_expect(pl_session *c, const pl_txt *txt)
+{
+    pl_keystore *ks = c->node->ks;
+    pl_paired_peer p;
+    c->has_target = 0;
+    c->peer_stored[0] = '\0';
+    if (!c->initiator || c->code[0] || !c->have_instance)
+        return;
+    /* The name first: a responder stored under it is the only one that
+     * instance name may reach. A hint only points at a stored responder;
+     * either way the responder must prove the id in the handshake. */
+    if (pl__keystore_find_responder(ks, c->instance, &p) == PL_OK || pl__keystore_find_hinted(ks, txt, &p) == PL_OK)
+        pl__session_expect_peer(c, &p);
+}
 
 int pl__session_start(pl_session *c)
 {
     if (!sodium_is_zero(c->eng.identity_sk, sizeof c->eng.identity_sk))
         return pl_engine_start(&c->eng); /* configured before: a session's next link */
     uint8_t sk[64];
-    pl_paired_peer known;
     char host[PL_NAME_MAX + 1] = "";
     int rc = pl__keystore_identity_secret(c->node->ks, sk);
     if (rc != PL_OK)
         return rc;
-    if (c->initiator || !c->instance[0]) {
+    if (c->node->name[0]) {
+        memcpy(host, c->node->name, sizeof host);
+    } else if (c->initiator || !c->instance[0]) {
         gethostname(host, sizeof host - 1);
-        host[PL_NAME_MAX] = 0;
+        pl_name_truncate(host); /* a name the protocol carries: UTF-8, at most 63 bytes */
     }
+    /* A dialler found the responder (and its discovery hint) already; the
+     * links an application brings have only the instance name. */
+    if (c->initiator && !c->code[0] && !c->has_target)
+        pl__session_expect(c, NULL);
     pl_engine_config cfg = {
         .initiator = c->initiator,
         .identity_sk = sk,
         .name = c->initiator ? host : (c->instance[0] ? c->instance : host),
         .instance = (c->have_instance || !c->initiator) ? c->instance : NULL,
         .code = c->initiator && c->code[0] ? c->code : NULL,
+        .expected_peer = c->initiator && !c->code[0] && c->has_target ? c->target_id : NULL,
         .hooks = &conn_hooks,
         .hooks_ctx = c,
     };
-    if (c->initiator && !c->code[0] && c->have_instance &&
-        pl__keystore_find_peer_by_name(c->node->ks, c->instance, &known) == PL_OK)
-        cfg.expected_peer = known.id;
     rc = pl_engine_configure(&c->eng, &cfg);
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(c->code, sizeof c->code);
@@ -628,7 +670,7 @@ int pl__session_set_deadline(pl_session *c, int ms)
 
 pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, const char *instance)
 {
-    if (instance && strlen(instance) > PL_NAME_MAX)
+    if (instance && !pl_name_valid(instance))
         return NULL;
     pl_session *c = calloc(1, sizeof *c);
     if (!c)
@@ -723,7 +765,8 @@ int pl_session_set_code(pl_session *c, const char *code)
         return PL_ERR_STATE;
     if (c->initiator) {
         memcpy(c->code, code, strlen(code) + 1);
-        c->has_target = 0; /* pairing: no simultaneous-dial resolution */
+        c->has_target = 0; /* pairing: no stored responder, no simultaneous-dial resolution */
+        c->peer_stored[0] = '\0';
         return PL_OK;
     }
     pl_pairing *p = c->own_pairing ? c->own_pairing : calloc(1, sizeof *p);
@@ -754,6 +797,11 @@ const char *pl_session_peer_name(const pl_session *c)
     return c && (pl_engine_open(&c->eng) || c->eng.st.established) ? c->eng.peer_name : NULL;
 }
 
+const char *pl_session_peer_stored_name(const pl_session *c)
+{
+    return c && (pl_engine_open(&c->eng) || c->eng.st.established) ? c->peer_stored : NULL;
+}
+
 int pl_session_paired(const pl_session *c)
 {
     return c && pl_engine_open(&c->eng) && c->eng.pairing;
@@ -769,6 +817,11 @@ int pl_session_send(pl_session *c, const void *data, size_t len)
     if (err == PL_OK)
         pl__session_update_interest(c);
     return err;
+}
+
+size_t pl_session_peer_max_message(const pl_session *c)
+{
+    return c && (pl_engine_open(&c->eng) || c->eng.st.established) ? (size_t)c->eng.peer_max : 0;
 }
 
 size_t pl_session_pending(const pl_session *c)

@@ -72,6 +72,7 @@ struct pl_node {
     pl_keystore *ks;
     pl_session *sessions;   /* listeners' handshakes included; linked by knext */
     pl_listener *listeners; /* linked by next */
+    char name[PL_NAME_MAX + 1]; /* pl_node_set_name(): the display name it sends; "" for the host name */
 };
 
 struct pl_session {
@@ -106,8 +107,9 @@ struct pl_session {
     uint64_t acked;       /* the count PL_SESSION_ACKED last reported */
     int delivered;        /* PL_SESSION_DELIVERED was reported */
     pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
-    int has_target;       /* initiator: the stored id of the peer it dials */
+    int has_target;       /* initiator: the stored id of the peer it dials (pl__session_expect) */
     uint8_t target_id[PL_ID_SIZE];
+    char peer_stored[PL_NAME_MAX + 1]; /* the name the keystore holds the peer under (its entry's) */
     int dup_lost;         /* a simultaneous dial made this connection the one to give up */
     pl_timeout *dup;      /* ... given up from the loop */
     pl_session *resume_of;   /* a listener's handshake: the session it continues */
@@ -131,11 +133,19 @@ struct pl_listener {
     void *userdata;
     pl_pairing pairing;
     int pairing_on;
+    pl_pairing_window window;        /* when pairing closes by itself (core/policy.h) */
+    unsigned window_s, window_flags; /* pl_listener_set_pairing_window() */
+    pl_timeout *window_timer;
+    pl_pairing_sources sources;      /* sources paused after a silent attempt */
+    pl_address attempt_src;          /* the source of this listener's attempt in progress */
+    int attempt_has_src;
     pl_pairing_cb pairing_cb;
     void *pairing_ud;
     pl_timeout *news; /* delivers pairing news from the loop */
     int news_failures[PL_MAX_PAIRING_NEWS];
     size_t n_news;
+    int news_closed;    /* pairing closed by itself, not reported yet */
+    int closed_status;  /* ... why: PL_OK, PL_ERR_TIMEOUT, PL_ERR_LOCKED */
     int resume_ms, keepalive_ms; /* for accepted sessions */
     pl_session *pending; /* newest first */
     size_t n_pending;
@@ -148,6 +158,13 @@ struct pl_listener {
 /* ---------------------------------------------------------------- session.c */
 
 pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, const char *instance);
+/* An initiator without a code: the responder it expects is the one stored
+ * under c->instance, else the one whose discovery hint txt carries (may be
+ * NULL); none if neither (then it needs a code). Sets has_target,
+ * target_id and peer_stored. */
+void pl__session_expect(pl_session *c, const pl_txt *txt);
+/* ... or exactly this responder entry. */
+void pl__session_expect_peer(pl_session *c, const pl_paired_peer *p);
 void pl__session_destroy(pl_session *c);
 /* A new link carries c (it had none): attach it and ask for its I/O. */
 void pl__session_attach(pl_session *c, pl_link *lk);
@@ -204,6 +221,11 @@ void pl__listener_news(pl_listener *l);
 /* A handshake of l (c->listener) got its first Hello: the deadline
  * becomes the whole handshake's. Returns 0 if c ended. */
 int pl__listener_heard(pl_session *c);
+/* The engine's pairing hooks for a handshake of c->listener: the window,
+ * the per-source pauses and the attempt deadline around pl__pairing_begin
+ * and pl__pairing_end, and the news. */
+int pl__listener_pair_begin(pl_session *c, const char **code);
+void pl__listener_pair_end(pl_session *c, int result);
 /* Has the peer of a handshake not sent its Hello yet? */
 static inline int pl__silent(const pl_session *c) { return c->eng.state <= PL_HS_HELLO; }
 int pl__listener_alloc(pl_node *node, pl_accept_cb cb, void *userdata, pl_listener **out);

@@ -10,7 +10,11 @@
  * rename; files mode 0600, directory 0700) and a memory store; an
  * application can plug in its own (Keychain, Android Keystore) through
  * pl_keystore_ops. Every item carries a checksum: a damaged item is
- * reported as PL_ERR_CORRUPT, never trusted and never a crash.
+ * reported as PL_ERR_CORRUPT, never trusted and never a crash. The
+ * checksum (unkeyed) detects corruption, not tampering: whoever can write
+ * the store can replace any item with another that checks, so the store
+ * itself must be writable by this user only (the directory store checks
+ * that: pl_keystore_open_dir()).
  *
  * Threading: a pl_keystore is not thread-safe; use it from one thread
  * (the loop's). Secrets read from it are wiped after use; the identity's
@@ -62,11 +66,29 @@ PL_EXPORT int pl_keystore_new(const pl_keystore_ops *ops, void *ctx, pl_keystore
 
 /**
  * The directory store at dir, created (mode 0700) if missing. PL_OK,
- * PL_ERR_IO (errno set: e.g. EACCES, ENOTDIR), PL_ERR_NOMEM,
- * PL_ERR_INVALID. Several keystores, in one process or in several, may
- * open one directory: the identity is created and the pairing attempt
- * state is changed under a lock (flock() on the directory), so they
- * share one identity and one attempt budget.
+ * PL_ERR_PERMISSION (errno EACCES), PL_ERR_IO (errno set: e.g. EACCES,
+ * ENOTDIR), PL_ERR_NOMEM, PL_ERR_INVALID.
+ *
+ * Who may have written it: an existing directory is refused with
+ * PL_ERR_PERMISSION, and a PL_LOG_ERROR line names it and the problem,
+ * if its owner is neither this process's effective user nor root, or if
+ * its group or others can write it (as OpenSSH's StrictModes; a directory
+ * others can only read is accepted: they see item names, not contents).
+ * The same holds for every item, checked when the directory is opened and
+ * again whenever an item is read (then the call that read it fails with
+ * PL_ERR_PERMISSION). An item that group or others can read but not write
+ * (a file copied in under umask 022) is made 0600 and a PL_LOG_WARNING line
+ * names it: if others could reach it through the directory, treat the
+ * identity as exposed. A symbolic link (to the directory or to an item) is
+ * followed, and what is checked is the file it leads to; the directories
+ * above dir are not checked.
+ *
+ * Several keystores, in one process or in several, may open one
+ * directory: every read-modify-write (creating the identity, saving or
+ * forgetting a peer, changing the pairing attempt state) holds a lock
+ * (flock() on the directory), so they share one identity, one set of
+ * peers and one attempt budget. A keystore reads the identity once and
+ * keeps it; peers and attempts are read from the directory each time.
  */
 PL_EXPORT int pl_keystore_open_dir(const char *dir, pl_keystore **out);
 
@@ -88,25 +110,56 @@ PL_EXPORT size_t pl_id_size(void);
  */
 PL_EXPORT int pl_keystore_identity(pl_keystore *ks, uint8_t id[PL_ID_SIZE]);
 
+/**
+ * The two kinds of pairing, kept apart (docs/PROTOCOL.md section 2.1):
+ * a name chosen by a peer never selects the key that authenticates
+ * another peer.
+ */
+typedef enum pl_peer_role {
+    /** A responder this device dialled and paired with. Its name is the
+     *  instance name it was reached under, which this device chose to dial;
+     *  dialling that name later expects this peer's id (and finds the peer
+     *  again under another instance name: PROTOCOL.md section 2.1). */
+    PL_PEER_RESPONDER = 1,
+    /** An initiator that paired with one of this device's listeners. Its
+     *  name is the display name it claimed when it paired (Identity.name):
+     *  a label only, never used to look the peer up. A reconnecting
+     *  initiator is found by its id. */
+    PL_PEER_INITIATOR = 2
+} pl_peer_role;
+
 /** A paired peer. */
 typedef struct pl_paired_peer {
     uint8_t id[PL_ID_SIZE]; /**< its identity public key */
-    char name[64];          /**< the name it was paired under (instance or device name), NUL-terminated */
+    char name[64];          /**< the stored name, NUL-terminated: see pl_peer_role */
     int64_t paired_at;      /**< seconds since the Unix epoch */
+    pl_peer_role role;      /**< how it paired */
 } pl_paired_peer;
 
 /**
  * Every paired peer, oldest first, into a malloc'd array *peers of *n
- * entries (the caller frees it; NULL when *n is 0). Corrupt peer items
- * are skipped. PL_OK, PL_ERR_IO, PL_ERR_NOMEM.
+ * entries (the caller frees it; NULL when *n is 0). A peer paired in both
+ * roles, or as a responder under several names, has one entry for each.
+ * Corrupt peer items are skipped. PL_OK, PL_ERR_IO, PL_ERR_NOMEM.
  */
 PL_EXPORT int pl_keystore_list_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *n);
 
 /**
- * Forget every peer paired under name: later connections with it need
- * a code again. PL_OK, PL_ERR_NOT_FOUND (none had that name), PL_ERR_IO.
+ * Forget every entry whose stored name is exactly name (byte for byte),
+ * in both roles: later connections with those peers need a code again.
+ * An initiator's stored name is its own claim, so forgetting "Kitchen"
+ * also forgets an initiator that called itself "Kitchen";
+ * pl_keystore_forget_id() forgets one peer exactly.
+ * PL_OK, PL_ERR_NOT_FOUND (none had that name), PL_ERR_INVALID, PL_ERR_IO.
  */
 PL_EXPORT int pl_keystore_forget(pl_keystore *ks, const char *name);
+
+/**
+ * Forget every entry of the peer with this id (PL_ID_SIZE bytes), in both
+ * roles and under every name. PL_OK, PL_ERR_NOT_FOUND (not paired),
+ * PL_ERR_INVALID, PL_ERR_IO.
+ */
+PL_EXPORT int pl_keystore_forget_id(pl_keystore *ks, const uint8_t id[PL_ID_SIZE]);
 
 /** Format an id as 64 lowercase hex digits plus NUL into buf (at least 65 bytes). PL_OK or PL_ERR_INVALID. */
 PL_EXPORT int pl_id_to_string(const uint8_t id[PL_ID_SIZE], char *buf, size_t cap);

@@ -45,6 +45,18 @@ PL_EXPORT pl_keystore *pl_node_keystore(const pl_node *n);
 PL_EXPORT const pl_poll *pl_node_poll(const pl_node *n);
 
 /**
+ * Set the display name the node's sessions send in their Identity
+ * (docs/PROTOCOL.md section 6.7) when they dial, and when they answer
+ * without an instance name (a byte session): what a responder shows for
+ * this device and stores it under when it pairs. A name is a label, never
+ * a credential: peers find this device by its id. name: UTF-8, at most
+ * 63 bytes, copied; NULL or "" restores the default, the host
+ * name (gethostname()). Applies to handshakes that begin afterwards.
+ * PL_OK or PL_ERR_INVALID (NULL node, name too long or not UTF-8).
+ */
+PL_EXPORT int pl_node_set_name(pl_node *n, const char *name);
+
+/**
  * Free the node, and with it every session and listener still made with
  * it, as if each were freed with pl_session_free() and
  * pl_listener_free() (open sessions are aborted; no callback follows);

@@ -131,9 +131,13 @@ typedef void (*pl_session_cb)(pl_session *c, pl_session_event ev, int status, co
  * its dials end with PL_ERR_DUPLICATE; it has the session already.
  *
  * The node's keystore holds our identity and the peers we paired with.
- * The session belongs to node (pl_node_free() frees it). If a peer was
- * paired under svc->name, the connection
- * authenticates with the stored key; otherwise, or to pair anew, call
+ * The session belongs to node (pl_node_free() frees it). If a responder
+ * was paired under svc->name (compared as DNS-SD compares names), the
+ * connection expects its stored key; if none was, but svc->txt carries the
+ * discovery hint of a stored responder (docs/PROTOCOL.md section 2.1: it
+ * was renamed), that responder's key; pl_session_peer_stored_name() then
+ * says which. Names that peers which paired with this device's listeners
+ * gave are never used here. Otherwise, or to pair anew, call
  * pl_session_set_code() before returning to the loop. With neither, the
  * connection ends with PL_ERR_NOT_PAIRED (also when the responder has
  * forgotten us or its identity changed): ask the user for the code and
@@ -151,9 +155,14 @@ PL_EXPORT int pl_connect(pl_node *node, const pl_service *svc, int timeout_ms, p
  * names match (pl_service_name_equal(): ASCII letters case-insensitively,
  * every other byte exactly), and connect to it as pl_connect() does. The
  * handshake is bound to the name as found on the network ("Kitchen" when
- * "kitchen" was asked for), and the stored identity of a peer paired
- * under that name is used. The session then follows the service if it
- * moves, as with pl_session_set_discovery(c, d).
+ * "kitchen" was asked for), and the stored identity of the responder paired
+ * under that name is expected, no other. Without a code, that responder is
+ * also found under another name (renamed "Kitchen #2" by a name conflict)
+ * by the discovery hint it publishes (docs/PROTOCOL.md section 2.1); an
+ * instance called name whose hint says it is another peer is dialled only
+ * once discovery has listed the network (PL_BROWSE_ALL_FOR_NOW) without
+ * the stored one, and then refused (PL_ERR_NOT_PAIRED). The session then
+ * follows the service if it moves, as with pl_session_set_discovery(c, d).
  *
  * timeout_ms (> 0; 0 or less is PL_ERR_INVALID: a name that is not there
  * would be looked for forever) bounds finding, connecting and the
@@ -197,8 +206,26 @@ PL_EXPORT int pl_session_set_code(pl_session *c, const char *code);
 /** After PL_SESSION_OPEN: the peer's identity key into id. PL_OK or PL_ERR_STATE. */
 PL_EXPORT int pl_session_peer_id(const pl_session *c, uint8_t id[PL_ID_SIZE]);
 
-/** After PL_SESSION_OPEN: the name the peer gave (its instance or device name). Borrowed; NULL before. */
+/**
+ * After PL_SESSION_OPEN: the display name the peer claims on this
+ * connection (its Identity name: a responder's instance or device name,
+ * an initiator's pl_node_set_name() or host name). A claim: any paired
+ * peer can present any name on each connection, so never use it to decide
+ * who the peer is; show pl_session_peer_stored_name() instead, and this
+ * one only as "calls itself ...". Borrowed until the session is freed;
+ * NULL before.
+ */
 PL_EXPORT const char *pl_session_peer_name(const pl_session *c);
+
+/**
+ * After PL_SESSION_OPEN: the name this device's keystore holds the peer
+ * under (pl_paired_peer.name of the entry that authenticated it, or of the
+ * one this pairing stored): for a responder this device dialled, the
+ * instance name it was paired under, even if it was reached under another
+ * one (docs/PROTOCOL.md section 2.1); for an initiator, the name it claimed
+ * when it paired. Borrowed until the session is freed; NULL before.
+ */
+PL_EXPORT const char *pl_session_peer_stored_name(const pl_session *c);
 
 /** After PL_SESSION_OPEN: 1 if this connection paired with a code, 0 if it used stored keys. */
 PL_EXPORT int pl_session_paired(const pl_session *c);
@@ -341,6 +368,15 @@ PL_EXPORT void pl_session_set_callback(pl_session *c, pl_session_cb cb, void *us
  * queued on error.
  */
 PL_EXPORT int pl_session_send(pl_session *c, const void *data, size_t len);
+
+/**
+ * The largest message the peer accepts (its Hello's max_message, at most
+ * PL_MAX_MESSAGE_LIMIT): pl_session_send() refuses a longer one with
+ * PL_ERR_TOO_LARGE. An application that cuts a byte stream into messages
+ * should cut at most this much. Known from PL_SESSION_OPEN on (a resumed
+ * link updates it); 0 before, and for NULL. Any thread that owns c.
+ */
+PL_EXPORT size_t pl_session_peer_max_message(const pl_session *c);
 
 /** Bytes queued and not yet handed to the kernel (sealed or still waiting for a link). */
 PL_EXPORT size_t pl_session_pending(const pl_session *c);
@@ -544,8 +580,13 @@ PL_EXPORT int pl_listener_set_instance(pl_listener *l, const char *name);
  * where the listener that advertises is the one that accepts), the
  * publication listens on a port of the system's choosing and hands every
  * inbound connection to this listener; the listener's own socket closes.
- * Portable code is the same on every platform. PL_OK; PL_ERR_STATE (it
- * publishes already); otherwise as pl_publish(), nothing published.
+ * Portable code is the same on every platform. The TXT record published
+ * is txt plus the key "pl-hint": this device's discovery hint, under a
+ * salt new with each call, from which the peers paired with it find it
+ * again under another instance name (docs/PROTOCOL.md section 2.1; keep
+ * the key if you replace the record with pl_publication_set_txt()).
+ * PL_OK; PL_ERR_STATE (it publishes already); the keystore's error if the
+ * identity cannot be read; otherwise as pl_publish(), nothing published.
  */
 PL_EXPORT int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *name, const char *type,
                                   const pl_txt *txt, pl_publish_cb cb, void *userdata);
@@ -554,37 +595,76 @@ PL_EXPORT int pl_listener_publish(pl_listener *l, pl_discovery *d, const char *n
 PL_EXPORT pl_publication *pl_listener_publication(const pl_listener *l);
 
 /**
- * Accept pairing. code: a fixed code (1..32 printable ASCII bytes; the
+ * Open pairing. code: a fixed code (1..32 printable ASCII bytes; the
  * printed-label case), or NULL to generate numeric codes of digits
  * digits (4..12; 0: 6) to show to the user (pl_listener_code()).
- * max_failures (0: 10): when failed attempts reach it, a generated
- * code is replaced by a new one (reported to the pairing callback), and
- * a fixed code locks pairing for 60 s, doubling at each lock up to a
- * day (PL_ERR_LOCKED). The limits belong to the keystore, not to the
- * listener: every listener and byte session on it, and every process
- * that opens its directory, share one budget. One pairing runs at a
- * time per keystore (PL_ERR_BUSY), and after a failed one the next
- * waits 1 s. An attempt counts as failed from the moment it begins
- * until it succeeds. Failures against fixed codes and the lock are
- * stored, so a restart does not reset them; a generated code counts
- * only its own failures, and its replacement leaves a fixed code's
- * count and lock as they were. PL_OK or PL_ERR_INVALID.
+ *
+ * Pairing stays open for a window (pl_listener_set_pairing_window():
+ * 900 s unless changed) and closes by itself when it ends, after the
+ * first successful pairing, or when generated codes' budget is spent;
+ * the pairing callback hears each closing (PL_PAIRING_CLOSED). Open it
+ * on the user's act (a button, a command), not by itself again: each
+ * opening with a generated code starts a fresh budget.
+ *
+ * max_failures (0: 10): when failed attempts at a code reach it, a
+ * generated code is replaced by a new one (reported to the pairing
+ * callback; attempts that die before the initiator's key confirmation
+ * do not count toward this), and a fixed code locks pairing for 60 s,
+ * doubling at each lock up to a day (PL_ERR_LOCKED). After a failed
+ * attempt the next waits 1 s; for generated codes the pause doubles
+ * every 10 failures up to 64 s, and after 100 failures in all (across
+ * code replacements) generated codes are refused until pairing is
+ * opened again: an attacker's chance is at most 100 / 10^digits per
+ * opening (docs/PROTOCOL.md section 11.2). These limits belong to the
+ * keystore, not to the listener: every listener and byte session on it,
+ * and every process that opens its directory, share one budget. One
+ * pairing runs at a time per keystore (PL_ERR_BUSY); an admitted attempt
+ * must finish within 3 s. An attempt counts as failed from the moment
+ * it begins until it succeeds. Failures against fixed codes and the
+ * lock are stored, so a restart does not reset them; a replaced
+ * generated code leaves a fixed code's count and lock as they were.
+ * Paired peers reconnect whether pairing is open or not.
+ *
+ * Loop thread. PL_OK; PL_ERR_INVALID; PL_ERR_STATE (an attempt is in
+ * progress); or the keystore's error (PL_ERR_CORRUPT, PL_ERR_IO: its
+ * attempt state cannot be read or written, and pairing stays as it was).
  */
 PL_EXPORT int pl_listener_set_pairing(pl_listener *l, const char *code, unsigned digits,
                                       unsigned max_failures);
 
-/** Stop accepting pairing (paired peers still get in). */
+/** Flag of pl_listener_set_pairing_window(): pairing stays open after a successful pairing. */
+#define PL_PAIRING_KEEP_OPEN 1u
+
+/**
+ * The window of pairing on l, for the pairing open now (restarted from
+ * now) and for each later pl_listener_set_pairing(): open for seconds
+ * (1..86400; default 900, the most Matter allows a commissioning
+ * window), or with 0 until pl_listener_stop_pairing() - then the
+ * application answers for closing it. Unless flags has
+ * PL_PAIRING_KEEP_OPEN, pairing also closes after the first successful
+ * pairing. Generated codes' budget closes it either way. Loop thread.
+ * PL_OK, or PL_ERR_INVALID (l NULL, seconds > 86400, an unknown flag).
+ */
+PL_EXPORT int pl_listener_set_pairing_window(pl_listener *l, unsigned seconds, unsigned flags);
+
+/** Stop accepting pairing (paired peers still get in); no PL_PAIRING_CLOSED follows. An attempt in
+ *  progress finishes. Loop thread. NULL is accepted. */
 PL_EXPORT void pl_listener_stop_pairing(pl_listener *l);
 
-/** The code pairing currently accepts, NUL-terminated, borrowed until it changes; NULL if pairing is off. */
+/** The code pairing currently accepts, NUL-terminated, borrowed until it changes; NULL if pairing is
+ *  off or closed. */
 PL_EXPORT const char *pl_listener_code(const pl_listener *l);
 
 typedef enum pl_pairing_event {
     PL_PAIRING_NEW_CODE = 0, /**< a generated code was replaced after too many failures: show code */
-    PL_PAIRING_FAILED = 1    /**< an attempt failed: status is PL_ERR_WRONG_CODE, PL_ERR_CLOSED, ... */
+    PL_PAIRING_FAILED = 1,   /**< an attempt failed: status is PL_ERR_WRONG_CODE, PL_ERR_CLOSED, ... */
+    PL_PAIRING_CLOSED = 2    /**< pairing closed by itself; status says why: PL_ERR_TIMEOUT (the window
+                                  ended), PL_OK (a peer paired), PL_ERR_LOCKED (generated codes' budget
+                                  of failed attempts is spent). pl_listener_set_pairing() opens it again */
 } pl_pairing_event;
 
-/** Pairing news of a listener, from the loop. code is set for PL_PAIRING_NEW_CODE (borrowed). */
+/** Pairing news of a listener, from the loop. code is set for PL_PAIRING_NEW_CODE (borrowed). The
+ *  callback may free the listener. */
 typedef void (*pl_pairing_cb)(pl_listener *l, pl_pairing_event ev, int status, const char *code,
                               void *userdata);
 
@@ -617,7 +697,8 @@ PL_EXPORT int pl_listener_set_resume(pl_listener *l, int timeout_ms, int keepali
 /**
  * Number of connections and pipes still in the handshake (not yet handed
  * to the accept callback). Each has 2 s to send its first Hello, then
- * 10 s for the whole handshake. At most 64 are held, and at most 8 from
+ * 10 s for the whole handshake, or 3 s from its PairStart once a pairing
+ * attempt is admitted. At most 64 are held, and at most 8 from
  * one source address: past 8 from one address, that address's oldest is
  * dropped; past 64, the oldest that has not sent its Hello, or else the
  * oldest of all. So a flood of connections from one host, or of silent

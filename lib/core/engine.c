@@ -87,11 +87,64 @@ int pl_engine_set_max_message(pl_engine *e, size_t max)
     return PL_OK;
 }
 
-/* A display or instance name: 0..63 bytes, no NUL (UTF-8 is not checked here). */
+int pl_utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = s[i];
+        size_t k;
+        uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte */
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if (b >= 0xc2 && b <= 0xdf) {
+            k = 1;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            k = 2;
+            if (b == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (b == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            k = 3;
+            if (b == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (b == 0xf4)
+                hi = 0x8f; /* past U+10FFFF */
+        } else {
+            return 0; /* a continuation byte first, an overlong lead (c0, c1), or f5..ff */
+        }
+        if (n - i <= k || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t j = 2; j <= k; j++)
+            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
+                return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+int pl_name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n <= PL_NAME_MAX && pl_utf8_valid((const uint8_t *)s, n);
+}
+
+void pl_name_truncate(char *s)
+{
+    size_t n = strlen(s);
+    if (n > PL_NAME_MAX)
+        n = PL_NAME_MAX;
+    while (n && !pl_utf8_valid((const uint8_t *)s, n))
+        n--;
+    s[n] = 0;
+}
+
+/* A display or instance name (pl_name_valid(); NULL is ""), copied. */
 int pl__copy_name(char dst[PL_NAME_MAX + 1], const char *src)
 {
     size_t n = src ? strlen(src) : 0;
-    if (n > PL_NAME_MAX)
+    if (!pl_name_valid(src))
         return PL_ERR_INVALID;
     memcpy(dst, src ? src : "", n);
     dst[n] = 0;
@@ -333,16 +386,99 @@ static int handle_open_control(pl_engine *e, const Peerlink__Control *c)
     }
 }
 
+static int read_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *pos < n; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return PL_OK;
+    }
+    return PL_ERR_MALFORMED;
+}
+
+/*
+ * What docs/PROTOCOL.md section 5 requires beyond what protobuf-c checks,
+ * on a payload it parsed: each field of the schema at most once (where
+ * protobuf-c keeps the last and proto3 would merge a repeated message),
+ * one member of Control's oneof, no group; strings of valid UTF-8
+ * (PL_ERR_MALFORMED, as a standard proto3 parser refuses them) without
+ * NUL (PL_ERR_PROTOCOL: our names are C strings). Unknown fields are
+ * skipped. The schema nests three deep (Control, Identity, SessionResume).
+ */
+static int check_fields(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
+{
+    uint32_t seen = 0; /* bit f: field f was present; bit 0: a member of the oneof */
+    size_t pos = 0;
+    while (pos < n) {
+        uint64_t tag, v = 0;
+        size_t len = 0;
+        if (read_varint(p, n, &pos, &tag) != PL_OK)
+            return PL_ERR_MALFORMED;
+        unsigned wire = (unsigned)(tag & 7);
+        if (wire == 0 || wire == 2) {
+            if (read_varint(p, n, &pos, &v) != PL_OK)
+                return PL_ERR_MALFORMED;
+            len = wire == 0 ? 0 : v > n ? n + 1 : (size_t)v; /* a varint, or the length of the bytes */
+        } else if (wire == 1 || wire == 5) {
+            len = wire == 1 ? 8 : 4;
+        } else {
+            return PL_ERR_MALFORMED; /* groups */
+        }
+        if (len > n - pos)
+            return PL_ERR_MALFORMED;
+        uint64_t num = tag >> 3;
+        const ProtobufCFieldDescriptor *f =
+            num > 0 && num < 32 ? protobuf_c_message_descriptor_get_field(d, (unsigned)num) : NULL;
+        if (f) {
+            uint32_t bit = (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ? 1u : 1u << num;
+            if (seen & bit)
+                return PL_ERR_MALFORMED;
+            seen |= bit;
+            int rc = PL_OK;
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE && wire == 2)
+                rc = check_fields(f->descriptor, p + pos, len);
+            else if (f->type == PROTOBUF_C_TYPE_STRING && wire == 2)
+                rc = !pl_utf8_valid(p + pos, len) ? PL_ERR_MALFORMED
+                     : memchr(p + pos, 0, len)   ? PL_ERR_PROTOCOL
+                                                 : PL_OK;
+            if (rc != PL_OK)
+                return rc;
+        }
+        pos += len;
+    }
+    return PL_OK;
+}
+
+/* The peer refused our Ready: an Error where its first record under the
+ * application keys belonged (docs/PROTOCOL.md section 6.9). It keeps
+ * nothing of this connection: neither do we. */
+static void peer_refused(pl_engine *e)
+{
+    e->refused = 1;
+    if (e->pairing && e->hooks.peer_refused)
+        e->hooks.peer_refused(e->hooks_ctx, e->peer_id);
+}
+
 /* A complete CONTROL message (clear or opened): an event (> 0), 0, or an error. */
 static int handle_control(pl_engine *e, const uint8_t *data, size_t len, int sealed)
 {
     Peerlink__Control *c = peerlink__control__unpack(NULL, len, data);
     if (!c)
         return PL_ERR_MALFORMED;
-    int rc = PL_ERR_PROTOCOL;
-    if (c->msg_case == PEERLINK__CONTROL__MSG_ERROR && e->state != PL_HS_OPEN) {
+    int rc = check_fields(&peerlink__control__descriptor, data, len);
+    if (rc != PL_OK) {
+        peerlink__control__free_unpacked(c, NULL);
+        return rc;
+    }
+    rc = PL_ERR_PROTOCOL;
+    if (c->msg_case == PEERLINK__CONTROL__MSG_ERROR &&
+        (e->state != PL_HS_OPEN || (!sealed && e->awaiting_peer))) {
         rc = error_from_wire(c->error->code);
         e->peer_gave_up = 1;
+        if (e->state == PL_HS_OPEN)
+            peer_refused(e);
     } else if (!sealed) {
         switch (e->state) {
         case PL_HS_HELLO:
@@ -400,7 +536,9 @@ static int feed(pl_engine *e, pl_deframer *d, int (*bound)(const pl_engine *, co
 static int outer_bound(const pl_engine *e, const pl_deframer *d)
 {
     size_t have = pl_buf_size(&d->msg);
-    if (d->cur.type == PL_FRAME_CONTROL && e->state != PL_HS_OPEN) {
+    /* (A responder that sent Ready reads a clear CONTROL frame until the
+     * initiator's first record: the initiator may refuse Ready with an Error.) */
+    if (d->cur.type == PL_FRAME_CONTROL && (e->state != PL_HS_OPEN || e->awaiting_peer)) {
         if (have > PL_CONTROL_MAX || d->cur.length > PL_CONTROL_MAX - have)
             return PL_ERR_TOO_LARGE;
         return PL_OK;
@@ -461,6 +599,8 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
             pl_frame_header_encode(&h, hdr);
             int was_identity = e->state == PL_HS_IDENTITY;
             rc = pl_record_open(&e->rx, hdr, m.data, m.len, (uint8_t *)m.data, &plen);
+            if (rc == PL_OK && e->state == PL_HS_OPEN)
+                e->awaiting_peer = 0; /* the initiator opened too: no Error can come now */
             if (rc == PL_ERR_AUTH && was_identity && e->pairing)
                 rc = PL_ERR_WRONG_CODE; /* the first sealed record is the key confirmation */
             /* A record carries exactly one whole inner frame. */

@@ -120,6 +120,9 @@ typedef struct pl_engine_hooks {
     int (*peer_known)(void *ctx, const uint8_t id[32]);
     /* Both, pairing: store the peer just paired with. */
     int (*peer_paired)(void *ctx, const uint8_t id[32], const char *name);
+    /* Responder, pairing: the initiator refused our Ready (its Error came
+     * instead of its first record): forget the peer peer_paired stored. */
+    void (*peer_refused)(void *ctx, const uint8_t id[32]);
     /* Optional: fill buf with n random bytes (default randombytes_buf). */
     void (*random)(void *ctx, uint8_t *buf, size_t n);
     /* Responder: the authenticated peer peer_id asks to continue session
@@ -174,6 +177,9 @@ typedef struct pl_engine {
     unsigned unsendable : 1;    /* a queued message is larger than the peer accepts: no connection can carry it */
     unsigned finished : 1;      /* ... and it had delivered everything both ways: end this link (Abort) */
     unsigned ping_owed : 1;     /* the peer asked for an Ack */
+    unsigned awaiting_peer : 1; /* responder: Ready sent, no record of the initiator's opened since */
+    unsigned refused : 1;       /* responder: the initiator refused Ready (an Error then): it keeps
+                                   nothing of this connection, pairing or new session */
     uint64_t peer_delivered;    /* responder, resuming: SessionResume.delivered */
     uint8_t new_id[PL_SESSION_ID_SIZE];         /* this connection's session id and resume key, */
     uint8_t new_resume_key[PL_RESUME_KEY_SIZE]; /* taken if it starts a new session */
@@ -208,6 +214,16 @@ typedef struct pl_engine {
 
     pl_record_dir tx, rx;
 } pl_engine;
+
+/* 1 if s[0..n) is well-formed UTF-8 (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF). */
+int pl_utf8_valid(const uint8_t *s, size_t n);
+/* 1 if s is a name the protocol carries (an instance or display name):
+ * at most PL_NAME_MAX bytes of UTF-8. NULL counts as "". */
+int pl_name_valid(const char *s);
+/* Cut s in place to a valid name: its longest prefix of at most
+ * PL_NAME_MAX bytes that is valid UTF-8 (a host name, say). */
+void pl_name_truncate(char *s);
 
 /* Zero the engine, with our maximum message size (0: default). */
 void pl_engine_init(pl_engine *e, size_t max_message);

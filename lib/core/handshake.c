@@ -148,7 +148,7 @@ static int check_resume(pl_engine *e, const Peerlink__SessionResume *res, const 
 int pl__handle_identity(pl_engine *e, const Peerlink__Identity *id, const uint8_t *raw, size_t raw_len)
 {
     if (id->public_key.len != 32 || id->signature.len != crypto_sign_BYTES || !id->name ||
-        strlen(id->name) > PL_NAME_MAX || (id->resume && e->initiator))
+        !pl_name_valid(id->name) || (id->resume && e->initiator))
         return PL_ERR_PROTOCOL;
     uint8_t th[PL_HASH_SIZE], msg[sizeof SIGN_LABEL - 1 + 1 + PL_HASH_SIZE];
     pl__th_value(e, th);
@@ -254,6 +254,7 @@ static int become_open(pl_engine *e)
             e->hooks.pair_end(e->hooks_ctx, PL_OK);
     }
     e->state = PL_HS_OPEN;
+    e->awaiting_peer = !e->initiator;
     if (!e->resumed) {
         memcpy(e->st.id, e->new_id, sizeof e->st.id);
         memcpy(e->st.resume_key, e->new_resume_key, sizeof e->st.resume_key);
@@ -324,8 +325,7 @@ int pl__handle_hello(pl_engine *e, const Peerlink__Hello *h, const uint8_t *raw,
     uint32_t hi = h->max_version < PL_PROTO_MAX_VERSION ? h->max_version : PL_PROTO_MAX_VERSION;
     if (hi < lo || hi == 0)
         return PL_ERR_VERSION;
-    if (h->max_message < 1 || h->nonce.len != PL_NONCE_SIZE || !h->instance ||
-        strlen(h->instance) > PL_NAME_MAX)
+    if (h->max_message < 1 || h->nonce.len != PL_NONCE_SIZE || !h->instance || !pl_name_valid(h->instance))
         return PL_ERR_PROTOCOL;
     if (e->initiator) {
         /* The responder names the instance; it must be the one we meant to reach. */

@@ -153,3 +153,177 @@ int pl_policy_our_dial_wins(const uint8_t self_id[32], const uint8_t peer_id[32]
 {
     return memcmp(self_id, peer_id, 32) < 0;
 }
+
+/* ---------------------------------------------------------------- pairing attempts */
+
+static int64_t lock_length_s(uint32_t level)
+{
+    int64_t delay = (int64_t)PL_PAIRING_LOCK_BASE_S << (level < 20 ? level : 20);
+    return delay < PL_PAIRING_LOCK_MAX_S ? delay : PL_PAIRING_LOCK_MAX_S;
+}
+
+int64_t pl_pairing_backoff_ms(uint32_t n)
+{
+    uint32_t level = n / PL_PAIRING_BACKOFF_STEP;
+    int64_t pause = (int64_t)PL_PAIRING_RETRY_MS << (level < 20 ? level : 20);
+    return pause < PL_PAIRING_BACKOFF_MAX_MS ? pause : PL_PAIRING_BACKOFF_MAX_MS;
+}
+
+/* Bring *t (0: not set) back to at most limit; 1 if it changed. */
+static int bound(int64_t *t, int64_t limit)
+{
+    if (!*t || *t <= limit)
+        return 0;
+    *t = limit;
+    return 1;
+}
+
+int pl_pairing_bound_times(pl_attempts *a, int64_t now_ms)
+{
+    /* The longest each could justly be: the lock last set (level - 1),
+     * one attempt, the longer of the two pauses the state allows. */
+    int64_t pause = pl_pairing_backoff_ms(a->gen_failures);
+    if (pause < PL_PAIRING_RETRY_MS)
+        pause = PL_PAIRING_RETRY_MS;
+    int changed = 0;
+    changed |= bound(&a->locked_until, now_ms / 1000 + lock_length_s(a->lock_level ? a->lock_level - 1 : 0));
+    changed |= bound(&a->busy_until_ms, now_ms + PL_PAIRING_ATTEMPT_MS);
+    changed |= bound(&a->retry_at_ms, now_ms + pause);
+    return changed;
+}
+
+/* Is the time t (0: not set, even before 1970) still to come at now? */
+static int pending(int64_t t, int64_t now)
+{
+    return t && t > now;
+}
+
+/* A fixed code's budget is spent: lock the scope, each time twice as long. */
+static void lock_scope(pl_attempts *a, int64_t now_ms)
+{
+    a->locked_until = now_ms / 1000 + lock_length_s(a->lock_level);
+    a->lock_level++;
+    a->failures = 0;
+}
+
+int pl_pairing_attempt_begin(pl_attempts *a, int64_t now_ms, pl_pairing_rule rule, uint64_t token,
+                             int *spent, int *changed)
+{
+    *spent = 0;
+    *changed = pl_pairing_bound_times(a, now_ms);
+    if (pending(a->locked_until, now_ms / 1000))
+        return PL_ERR_LOCKED;
+    if (!rule.fixed && a->gen_failures >= PL_PAIRING_BUDGET) {
+        *spent = 1;
+        return PL_ERR_LOCKED;
+    }
+    if (pending(a->busy_until_ms, now_ms) || pending(a->retry_at_ms, now_ms))
+        return PL_ERR_BUSY;
+    /* Attempts are counted as they begin, so that none in flight escapes
+     * a budget. */
+    if (rule.fixed) {
+        if (a->failures >= rule.max_failures) {
+            lock_scope(a, now_ms);
+            *changed = 1;
+            return PL_ERR_LOCKED;
+        }
+        a->failures++;
+    } else {
+        a->gen_failures++;
+    }
+    a->busy_until_ms = now_ms + PL_PAIRING_ATTEMPT_MS;
+    a->busy_token = token;
+    *changed = 1;
+    return PL_OK;
+}
+
+int pl_pairing_attempt_end(pl_attempts *a, int64_t now_ms, pl_pairing_rule rule, uint64_t token, int result)
+{
+    if (a->busy_token == token) {
+        a->busy_until_ms = 0;
+        a->busy_token = 0;
+    }
+    if (result == PL_OK) {
+        if (rule.fixed) {
+            a->failures = 0;
+            a->lock_level = 0;
+            a->locked_until = 0;
+        } else if (a->gen_failures) {
+            a->gen_failures--; /* counted when it began; the budget is for failures */
+        }
+        return 0;
+    }
+    if (rule.fixed) {
+        a->retry_at_ms = now_ms + PL_PAIRING_RETRY_MS;
+        if (a->failures >= rule.max_failures)
+            lock_scope(a, now_ms);
+        return 0;
+    }
+    a->retry_at_ms = now_ms + pl_pairing_backoff_ms(a->gen_failures);
+    return a->gen_failures >= PL_PAIRING_BUDGET;
+}
+
+void pl_pairing_open_budget(pl_attempts *a)
+{
+    a->gen_failures = 0;
+}
+
+void pl_pairing_window_open(pl_pairing_window *w, int64_t now, unsigned seconds, int keep_open)
+{
+    w->closes_at = seconds ? now + (int64_t)seconds * 1000 : -1;
+    w->keep_open = keep_open;
+}
+
+int pl_pairing_window_over(const pl_pairing_window *w, int64_t now)
+{
+    return w->closes_at >= 0 && now >= w->closes_at;
+}
+
+int pl_pairing_window_closes(const pl_pairing_window *w, int result, int spent, int *status)
+{
+    if (result == PL_OK && !w->keep_open) {
+        *status = PL_OK;
+        return 1;
+    }
+    if (result != PL_OK && spent) {
+        *status = PL_ERR_LOCKED;
+        return 1;
+    }
+    return 0;
+}
+
+static int source_index(const pl_pairing_sources *s, int family, const uint8_t addr[16])
+{
+    for (int i = 0; i < PL_PAIRING_SOURCES; i++)
+        if (s->e[i].until && s->e[i].family == family && memcmp(s->e[i].addr, addr, 16) == 0)
+            return i;
+    return -1;
+}
+
+int pl_pairing_source_paused(const pl_pairing_sources *s, int family, const uint8_t addr[16], int64_t now)
+{
+    int i = source_index(s, family, addr);
+    return i >= 0 && now < s->e[i].until;
+}
+
+void pl_pairing_source_died(pl_pairing_sources *s, int family, const uint8_t addr[16], int64_t now)
+{
+    int i = source_index(s, family, addr);
+    if (i >= 0 && now >= s->e[i].until + PL_PAIRING_SOURCE_PAUSE_MAX_MS)
+        s->e[i].strikes = 0; /* quiet for a long pause: a fresh start */
+    if (i < 0) {
+        i = 0;
+        for (int j = 1; j < PL_PAIRING_SOURCES; j++)
+            if (s->e[j].until < s->e[i].until)
+                i = j;
+        s->e[i].family = family;
+        memcpy(s->e[i].addr, addr, 16);
+        s->e[i].strikes = 0;
+    }
+    unsigned k = s->e[i].strikes < 5 ? s->e[i].strikes : 5;
+    int64_t pause = (int64_t)PL_PAIRING_SOURCE_PAUSE_MS << k;
+    s->e[i].until = now + (pause < PL_PAIRING_SOURCE_PAUSE_MAX_MS ? pause : PL_PAIRING_SOURCE_PAUSE_MAX_MS);
+    if (s->e[i].until == 0)
+        s->e[i].until = 1; /* 0 marks a free slot */
+    s->e[i].strikes++;
+}

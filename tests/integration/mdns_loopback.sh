@@ -30,7 +30,9 @@ export PL_PORT=$port
 pl_wait_for_json "$BR" 0 '
     e["event"] == "add" and e["name"] == "Loop Side" and e["type"] == "_peerlink._tcp"
     and e["domain"] == "local" and e["port"] == int(__import__("os").environ["PL_PORT"])
-    and "127.0.0.1" in e["addresses"] and e["txt"] == {"k": "v", "flag": True}' >/dev/null
+    and "127.0.0.1" in e["addresses"]
+    and {k: v for k, v in e["txt"].items() if k != "pl-hint"} == {"k": "v", "flag": True}
+    and __import__("re").fullmatch("[0-9a-f]{20}", e["txt"].get("pl-hint", ""))' >/dev/null
 
 pl_log "step: a connection paired with the code moves data"
 head -c 262144 /dev/urandom >"$PL_TMP/data"

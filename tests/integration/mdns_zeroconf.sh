@@ -64,7 +64,7 @@ pl_wait_for_json "$BR" 0 '
     and e["host"] == "zchost.local" and "192.0.2.1" in e["addresses"]
     and e["txt"] == {"k": "v", "bool": True}' >/dev/null
 
-pl_log "step: plcat -l on the engine publishes, zeroconf browses and resolves it with TXT"
+pl_log "step: plcat -l on the engine publishes, zeroconf browses and resolves it with TXT (and the discovery hint)"
 pl_start listen fifo "${E[@]}" -l -n "Engine Side" -s "$PL_TYPE" -T k=v -T flag
 line=$(pl_wait_for_line "$(pl_err listen)" \
 	'^plcat: published "Engine Side" \(_peerlink\._tcp\) on port [0-9]+$' 15)
@@ -72,6 +72,7 @@ export PL_PORT=${line##* }
 pl_wait_for_json "$ZC" 20 '
     e["event"] in ("add", "update") and e["name"] == "Engine Side._peerlink._tcp.local."
     and e["port"] == int(__import__("os").environ["PL_PORT"]) and "192.0.2.2" in e["addresses"]
-    and e["txt"] == {"k": "v", "flag": True}' >/dev/null
+    and {k: v for k, v in e["txt"].items() if k != "pl-hint"} == {"k": "v", "flag": True}
+    and __import__("re").fullmatch("[0-9a-f]{20}", e["txt"].get("pl-hint", ""))' >/dev/null
 pl_alive listen || pl_fail "plcat -l exited early"
 pl_log "PASS"

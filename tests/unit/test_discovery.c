@@ -467,6 +467,104 @@ static void test_connect_by_name_freed_while_searching(void **state)
     assert_int_equal(n_browsing, 0);
 }
 
+/* The browser of pl_connect_by_name() reports name at 127.0.0.1:port with
+ * the TXT record a listener published (its discovery hint). */
+static void report_published(const char *name, uint16_t port, const pl_listener *l)
+{
+    uint8_t txt[256];
+    size_t n = 0;
+    assert_int_equal(pl_txt_encode(pl_listener_publication(l)->txt, txt, sizeof txt, &n), PL_OK);
+    pl_address a = {AF_INET, {127, 0, 0, 1}, 0};
+    pl_resolved r = {name, "_peerlink._tcp", "local", "localhost", 1, AF_INET, port, txt, n, &a};
+    pl__browser_resolved(last_browser, &r);
+}
+
+static void on_squat_accept(pl_listener *l, pl_session *c, void *ud)
+{
+    (void)l;
+    ++*(int *)ud;
+    pl_session_free(c);
+}
+
+/* Issue 12: the responder paired as "Kitchen" is renamed "Kitchen #2" by a
+ * name conflict with another device that now holds "Kitchen". Asked for
+ * "Kitchen" with no code, pl_connect_by_name() finds it by its discovery
+ * hint and authenticates it; the session reports the stored name and the
+ * claim apart. Only the device that holds the name: it is dialled once
+ * discovery has listed the network, and refused (NOT_PAIRED). */
+static void test_connect_by_name_follows_rename(void **state)
+{
+    cfix *f = *state;
+    const pl_poll *poll = pl_loop_get_poll(loop);
+    assert_int_equal(pl_listener_publish(f->l, f->d, "Kitchen", "_peerlink._tcp", NULL, NULL, NULL), PL_OK);
+    assert_int_equal(pl_txt_get(pl_listener_publication(f->l)->txt, "pl-hint", NULL, NULL), PL_OK);
+    /* Pair with "Kitchen". */
+    assert_int_equal(pl_connect_by_name(f->cli_node, f->d, "_peerlink._tcp", "Kitchen", 5000, on_cli, f, &f->cli),
+                     PL_OK);
+    assert_int_equal(pl_session_set_code(f->cli, CODE), PL_OK);
+    report_published("Kitchen", pl_listener_port(f->l), f->l);
+    run_until(&f->open);
+    assert_string_equal(pl_session_peer_stored_name(f->cli), "Kitchen");
+    pl_session_free(f->cli);
+    f->cli = NULL;
+    f->open = f->srv_open = 0;
+
+    /* Another device takes "Kitchen"; ours is "Kitchen #2" now. */
+    pl_keystore *sks;
+    pl_node *snode;
+    pl_listener *squat;
+    int squat_open = 0;
+    assert_int_equal(pl_keystore_new_memory(&sks), PL_OK);
+    assert_int_equal(pl_node_new(poll, sks, &snode), PL_OK);
+    assert_int_equal(pl_listener_new(snode, 0, on_squat_accept, &squat_open, &squat), PL_OK);
+    assert_int_equal(pl_listener_publish(squat, f->d, "Kitchen", "_peerlink._tcp", NULL, NULL, NULL), PL_OK);
+    assert_int_equal(pl_listener_set_instance(f->l, "Kitchen #2"), PL_OK); /* what its renamed publication does */
+    assert_int_equal(pl_connect_by_name(f->cli_node, f->d, "_peerlink._tcp", "Kitchen", 5000, on_cli, f, &f->cli),
+                     PL_OK);
+    report_published("Kitchen", pl_listener_port(squat), squat);
+    for (int i = 0; i < 40; i++)
+        pl_loop_iterate(loop, 10); /* its ADD comes first: held, not dialled */
+    report_published("Kitchen #2", pl_listener_port(f->l), f->l);
+    run_until(&f->open);
+    assert_int_equal(pl_session_paired(f->cli), 0); /* no code */
+    assert_string_equal(pl_session_peer_stored_name(f->cli), "Kitchen");
+    assert_string_equal(pl_session_peer_name(f->cli), "Kitchen #2"); /* its claim */
+    run_until(&f->srv_open);
+    assert_int_equal(n_browsing, 0); /* found and connected: the search is over */
+    assert_int_equal(squat_open, 0);
+    assert_int_equal(f->closed, 0);
+    pl_session_free(f->cli);
+    f->cli = NULL;
+
+    /* pl_connect() to the instance "Kitchen #2", under which nothing is
+     * stored: its hint says which stored responder to expect. */
+    f->open = f->srv_open = 0;
+    pl_address lo = {AF_INET, {127, 0, 0, 1}, 0};
+    pl_service svc = {"Kitchen #2", "_peerlink._tcp", "local", "localhost", pl_listener_port(f->l),
+                      pl_listener_publication(f->l)->txt, 1, &lo};
+    assert_int_equal(pl_connect(f->cli_node, &svc, 5000, on_cli, f, &f->cli), PL_OK);
+    run_until(&f->open);
+    assert_string_equal(pl_session_peer_stored_name(f->cli), "Kitchen");
+    run_until(&f->srv_open);
+    pl_session_free(f->cli);
+    f->cli = NULL;
+
+    /* Only the other "Kitchen" is there: dialled once the network is listed, refused. */
+    assert_int_equal(pl_connect_by_name(f->cli_node, f->d, "_peerlink._tcp", "Kitchen", 5000, on_cli, f, &f->cli),
+                     PL_OK);
+    report_published("Kitchen", pl_listener_port(squat), squat);
+    for (int i = 0; i < 40; i++)
+        pl_loop_iterate(loop, 10);
+    assert_int_equal(f->closed, 0);
+    pl__browser_all_for_now(last_browser);
+    run_until(&f->closed);
+    assert_int_equal(f->status, PL_ERR_NOT_PAIRED);
+    assert_int_equal(squat_open, 0);
+    pl_listener_free(squat);
+    pl_node_free(snode);
+    pl_keystore_free(sks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_service_dup),
         cmocka_unit_test_setup_teardown(test_connect_by_name_any_case, csetup, cteardown),
         cmocka_unit_test_setup_teardown(test_connect_by_name_not_found, csetup, cteardown),
+        cmocka_unit_test_setup_teardown(test_connect_by_name_follows_rename, csetup, cteardown),
         cmocka_unit_test_setup_teardown(test_connect_by_name_freed_while_searching, csetup, cteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,11 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <sodium.h>
 
-#include <peerlink/common.h>
-#include <peerlink/session.h>
+#include <peerlink/peerlink.h>
 
 #include "buf.h"
 #include "engine.h"
@@ -59,6 +60,10 @@ typedef struct side {
     int known_calls;
     /* peer_paired */
     int paired_calls;
+    int paired_rc; /* what peer_paired returns */
+    /* peer_refused */
+    int refused_calls;
+    uint8_t refused_id[32];
     /* Acks queued after input batches; the peer's latest Ack */
     size_t acks;
     uint64_t acked;
@@ -126,7 +131,14 @@ static int h_peer_paired(void *ctx, const uint8_t id[32], const char *name)
     memcpy(s->paired_id, id, 32);
     assert_true(strlen(name) <= PL_NAME_MAX);
     strcpy(s->paired_name, name);
-    return PL_OK;
+    return s->paired_rc;
+}
+
+static void h_peer_refused(void *ctx, const uint8_t id[32])
+{
+    side *s = ctx;
+    s->refused_calls++;
+    memcpy(s->refused_id, id, 32);
 }
 
 static const pl_stream *h_find_session(void *ctx, const uint8_t id[PL_SESSION_ID_SIZE],
@@ -364,6 +376,7 @@ static void side_init(side *s, size_t max_message, uint8_t seed_byte, uint8_t te
     s->hooks.pair_end = h_pair_end;
     s->hooks.peer_known = h_peer_known;
     s->hooks.peer_paired = h_peer_paired;
+    s->hooks.peer_refused = h_peer_refused;
     s->hooks.random = h_random;
     s->hooks.find_session = h_find_session;
     s->hooks.admit = h_admit;
@@ -2546,6 +2559,360 @@ static void test_admit_duplicate(void **state)
     assert_int_equal(f->I.error, PL_ERR_DUPLICATE);
 }
 
+/* ---------------------------------------------------------------- names, encodings, the Ready window */
+
+static void test_names_utf8(void **state)
+{
+    fx *f = *state;
+    /* the API: a name that is not UTF-8 (a lone continuation byte, an
+     * overlong '/', a surrogate, a sequence cut short) is refused */
+    static const char *bad[] = {"Kit\x80", "\xc0\xaf", "\xed\xa0\x80", "K\xc3", "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        side_init(&f->R, 0, 0x22, 57);
+        pl_engine_config cr = {0};
+        cr.identity_sk = f->sk_r;
+        cr.name = R_NAME;
+        cr.instance = bad[i];
+        assert_int_equal(pl_engine_configure(&f->R.e, &cr), PL_ERR_INVALID);
+        cr.instance = INSTANCE;
+        cr.name = bad[i];
+        assert_int_equal(pl_engine_configure(&f->R.e, &cr), PL_ERR_INVALID);
+        assert_false(pl_name_valid(bad[i]));
+    }
+    /* control: UTF-8 beyond ASCII, up to 63 bytes, is a name */
+    assert_true(pl_name_valid("K\xc3\xbc" "che \xe2\x82\xac \xf0\x9f\x8f\xa0"));
+    assert_true(pl_name_valid(""));
+    char cut[80];
+    memset(cut, 'a', 62);
+    memcpy(cut + 62, "\xc3\xbc", 3); /* 64 bytes, the last character across byte 63 */
+    assert_false(pl_name_valid(cut));
+    pl_name_truncate(cut);
+    assert_int_equal(strlen(cut), 62); /* not cut inside the character */
+    assert_true(pl_name_valid(cut));
+
+    /* on receipt: a Hello whose instance is not UTF-8 does not parse */
+    uint8_t buf[256];
+    begin(f, &(opts){.i_code = CODE}, 57);
+    size_t n = make_hello(buf, sizeof buf, 1, 1, "Kit\xff");
+    feed_raw(f, &f->I, buf, n);
+    assert_int_equal(f->I.error, PL_ERR_MALFORMED);
+    pl_buf_append(&f->capture[0], pl_buf_head(&f->I.e.out), pl_buf_size(&f->I.e.out));
+    assert_int_equal(last_wire_error(&f->capture[0]), PEERLINK__ERROR__CODE__PROTOCOL);
+    /* one with a NUL in it is a protocol violation (it would read as "Kit") */
+    begin(f, &(opts){.i_code = CODE, .i_instance = "Kit"}, 57);
+    n = make_hello(buf, sizeof buf, 1, 1, "Kitchen");
+    uint8_t *k = memmem(buf, n, "Kitchen", 7);
+    assert_non_null(k);
+    k[3] = 0;
+    feed_raw(f, &f->I, buf, n);
+    assert_int_equal(f->I.error, PL_ERR_PROTOCOL);
+    /* control: the same Hello with a UTF-8 instance goes on */
+    begin(f, &(opts){.i_code = CODE}, 57);
+    n = make_hello(buf, sizeof buf, 1, 1, "K\xc3\xbc" "che");
+    feed_raw(f, &f->I, buf, n);
+    assert_int_equal(f->I.error, 0);
+    assert_string_equal(f->I.e.instance, "K\xc3\xbc" "che");
+
+    /* the Identity's name, sealed: a peer that sends one not in UTF-8 */
+    begin(f, &PAIRING, 57);
+    memcpy(f->I.e.name, "ph\xc3one", 7); /* past the API's check, as another implementation might */
+    pump(f);
+    assert_int_equal(f->R.error, PL_ERR_MALFORMED);
+    assert_int_equal(f->R.paired_calls, 0);
+    assert_int_equal(f->I.error, PL_ERR_PROTOCOL); /* told in clear */
+    assert_int_equal(f->I.paired_calls, 0);
+    begin(f, &PAIRING, 57);
+    memcpy(f->R.e.name, "Kit\x80", 5);
+    pump(f);
+    assert_int_equal(f->I.error, PL_ERR_MALFORMED);
+    assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+}
+
+static void test_repeated_fields(void **state)
+{
+    fx *f = *state;
+    uint8_t buf[256], two[512];
+    size_t n = make_hello(buf, sizeof buf, 1, 1, "") - PL_FRAME_HEADER_SIZE;
+    const uint8_t *hello = buf + PL_FRAME_HEADER_SIZE; /* Control{hello{...}} */
+    /* Control.hello twice: proto3 would merge the two, protobuf-c keep the
+     * second: refused, whatever the halves */
+    struct {
+        const uint8_t *b;
+        size_t n;
+    } second[] = {{hello, n}, {(const uint8_t[]){0x0a, 0x00}, 2}, {(const uint8_t[]){0x52, 0x00}, 2}};
+    for (size_t i = 0; i < 3; i++) {
+        begin(f, &PAIRING, 58);
+        memcpy(two + PL_FRAME_HEADER_SIZE, hello, n);
+        memcpy(two + PL_FRAME_HEADER_SIZE + n, second[i].b, second[i].n);
+        pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_CONTROL, 0, (uint32_t)(n + second[i].n)};
+        pl_frame_header_encode(&h, two);
+        feed_raw(f, &f->R, two, PL_FRAME_HEADER_SIZE + n + second[i].n);
+        assert_int_equal(f->R.error, PL_ERR_MALFORMED);
+    }
+    /* a field of Hello twice (max_message, a varint) */
+    begin(f, &PAIRING, 58);
+    memcpy(two + PL_FRAME_HEADER_SIZE, hello, n);
+    two[PL_FRAME_HEADER_SIZE + 1] = (uint8_t)(hello[1] + 2);
+    two[PL_FRAME_HEADER_SIZE + n] = 0x08; /* min_version again */
+    two[PL_FRAME_HEADER_SIZE + n + 1] = 0x01;
+    pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_CONTROL, 0, (uint32_t)(n + 2)};
+    pl_frame_header_encode(&h, two);
+    feed_raw(f, &f->R, two, PL_FRAME_HEADER_SIZE + n + 2);
+    assert_int_equal(f->R.error, PL_ERR_MALFORMED);
+    /* control: an unknown field, twice, and the known ones in another
+     * order are fine (the transcript hashes the bytes as sent) */
+    begin(f, &PAIRING, 58);
+    memcpy(two + PL_FRAME_HEADER_SIZE, hello, n);
+    two[PL_FRAME_HEADER_SIZE + 1] = (uint8_t)(hello[1] + 4);
+    memcpy(two + PL_FRAME_HEADER_SIZE + n, (const uint8_t[]){0x78, 0x01, 0x78, 0x02}, 4); /* field 15 */
+    pl_frame_header h2 = {PL_FRAME_VERSION, PL_FRAME_CONTROL, 0, (uint32_t)(n + 4)};
+    pl_frame_header_encode(&h2, two);
+    feed_raw(f, &f->R, two, PL_FRAME_HEADER_SIZE + n + 4);
+    assert_int_equal(f->R.error, 0);
+    assert_int_equal(f->R.e.state, PL_HS_START);
+    begin(f, &PAIRING, 58);
+    static const uint8_t nonce[32] = {7};
+    uint8_t *p = two + PL_FRAME_HEADER_SIZE;
+    size_t m = 0;
+    p[m++] = 0x0a;
+    p[m++] = 0;
+    p[m++] = 0x22; /* nonce first */
+    p[m++] = 32;
+    memcpy(p + m, nonce, 32);
+    m += 32;
+    memcpy(p + m, (const uint8_t[]){0x18, 0x80, 0x08, 0x10, 0x01, 0x08, 0x01}, 7); /* max_message 1024, 1, 1 */
+    m += 7;
+    p[1] = (uint8_t)(m - 2);
+    pl_frame_header h3 = {PL_FRAME_VERSION, PL_FRAME_CONTROL, 0, (uint32_t)m};
+    pl_frame_header_encode(&h3, two);
+    feed_raw(f, &f->R, two, PL_FRAME_HEADER_SIZE + m);
+    assert_int_equal(f->R.error, 0);
+    assert_int_equal(f->R.e.peer_max, 1024);
+}
+
+/* The initiator refuses the responder's Ready: the Ready record is
+ * damaged on the way (PL_ERR_AUTH at the initiator, Error PROTOCOL), or
+ * the initiator cannot store the pairing (Error UNSPECIFIED). The
+ * responder, open already, forgets the pairing and the new session. */
+static void test_ready_refused(void **state)
+{
+    fx *f = *state;
+    for (int why = 0; why < 2; why++) {
+        begin(f, &PAIRING, 59);
+        mitm_flip m = {1, 3, 20, 0x01, 0}; /* R->I frame 3 is Ready */
+        if (why == 0) {
+            f->mitm = mitm_flip_cb;
+            f->mitm_ctx = &m;
+        } else {
+            f->I.paired_rc = PL_ERR_IO; /* the keystore write fails */
+        }
+        pump(f);
+        assert_int_equal(f->I.error, why == 0 ? PL_ERR_AUTH : PL_ERR_IO);
+        assert_int_equal(f->I.opens, 0);
+        assert_int_equal(f->I.paired_calls, why); /* stored nothing (tried, when the record opened) */
+        assert_int_equal(last_wire_error(&f->capture[0]),
+                         why == 0 ? PEERLINK__ERROR__CODE__PROTOCOL : PEERLINK__ERROR__CODE__UNSPECIFIED);
+        /* the responder had opened and stored the pairing... */
+        assert_int_equal(f->R.opens, 1);
+        assert_int_equal(f->R.paired_calls, 1);
+        assert_int_equal(f->R.end_result, PL_OK);
+        /* ...and the Error where the initiator's first record belonged undoes both */
+        assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+        assert_true(f->R.e.refused);
+        assert_true(f->R.e.peer_gave_up);
+        assert_int_equal(f->R.refused_calls, 1);
+        assert_memory_equal(f->R.refused_id, f->pk_i, 32);
+        assert_int_equal(pl_buf_size(&f->R.e.out), 0); /* it answers nothing: it is open */
+    }
+    /* a reconnect refused the same way: a new session is given up, nothing is unpaired */
+    begin(f, &(opts){.i_instance = INSTANCE, .expected = f->pk_r}, 59);
+    memcpy(f->R.known[f->R.nknown++], f->pk_i, 32);
+    mitm_flip m = {1, 3, 20, 0x01, 0};
+    f->mitm = mitm_flip_cb;
+    f->mitm_ctx = &m;
+    pump(f);
+    assert_int_equal(f->I.error, PL_ERR_AUTH);
+    assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+    assert_true(f->R.e.refused);
+    assert_int_equal(f->R.refused_calls, 0);
+    /* control: once the initiator's first record arrived, a clear Error is
+     * only a violation (after OPEN no Error is sent: it is not the peer's) */
+    pair(f, NULL, 59);
+    assert_int_equal(pl_engine_send(&f->I.e, "x", 1, 0), PL_OK);
+    pump(f);
+    assert_int_equal(f->R.nmsgs, 1);
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Error err = PEERLINK__ERROR__INIT;
+    err.code = PEERLINK__ERROR__CODE__PROTOCOL;
+    c.msg_case = PEERLINK__CONTROL__MSG_ERROR;
+    c.error = &err;
+    uint8_t buf[64];
+    size_t n = pack_control(&c, buf, sizeof buf);
+    feed_raw(f, &f->R, buf, n);
+    assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+    assert_false(f->R.e.refused);
+    assert_false(f->R.e.peer_gave_up);
+    assert_int_equal(f->R.refused_calls, 0);
+    /* and an initiator never reads a clear frame once open */
+    pair(f, NULL, 59);
+    feed_raw(f, &f->I, buf, n);
+    assert_int_equal(f->I.error, PL_ERR_PROTOCOL);
+    assert_false(f->I.e.refused);
+}
+
+/* ---------------------------------------------------------------- the same through the session layer */
+
+/* A keystore in memory whose writes can be made to fail (a full disk). */
+typedef struct flaky_item {
+    char name[65];
+    uint8_t *data;
+    size_t len;
+} flaky_item;
+
+typedef struct flaky {
+    flaky_item items[16];
+    int fail_puts;
+} flaky;
+
+static flaky_item *flaky_find(flaky *k, const char *name)
+{
+    for (int i = 0; i < 16; i++)
+        if (k->items[i].data && strcmp(k->items[i].name, name) == 0)
+            return &k->items[i];
+    return NULL;
+}
+
+static int flaky_get(void *ctx, const char *name, uint8_t **data, size_t *len)
+{
+    flaky_item *it = flaky_find(ctx, name);
+    if (!it)
+        return PL_ERR_NOT_FOUND;
+    *data = malloc(it->len ? it->len : 1);
+    assert_non_null(*data);
+    memcpy(*data, it->data, it->len);
+    *len = it->len;
+    return PL_OK;
+}
+
+static int flaky_put(void *ctx, const char *name, const uint8_t *data, size_t len)
+{
+    flaky *k = ctx;
+    if (k->fail_puts)
+        return PL_ERR_IO;
+    flaky_item *it = flaky_find(k, name);
+    for (int i = 0; !it && i < 16; i++)
+        if (!k->items[i].data)
+            it = &k->items[i];
+    assert_non_null(it);
+    free(it->data);
+    it->data = malloc(len ? len : 1);
+    assert_non_null(it->data);
+    memcpy(it->data, data, len);
+    it->len = len;
+    snprintf(it->name, sizeof it->name, "%s", name);
+    return PL_OK;
+}
+
+static int flaky_del(void *ctx, const char *name)
+{
+    flaky_item *it = flaky_find(ctx, name);
+    if (!it)
+        return PL_ERR_NOT_FOUND;
+    free(it->data);
+    it->data = NULL;
+    return PL_OK;
+}
+
+static int flaky_list(void *ctx, const char *prefix, int (*fn)(const char *name, void *arg), void *arg)
+{
+    flaky *k = ctx;
+    for (int i = 0; i < 16; i++)
+        if (k->items[i].data && strncmp(k->items[i].name, prefix, strlen(prefix)) == 0 && fn(k->items[i].name, arg))
+            break;
+    return PL_OK;
+}
+
+static void flaky_free(void *ctx)
+{
+    flaky *k = ctx;
+    for (int i = 0; i < 16; i++)
+        free(k->items[i].data);
+}
+
+typedef struct sess_log {
+    int opens, interrupted, closed, status;
+} sess_log;
+
+static void sess_cb(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
+{
+    sess_log *l = ud;
+    (void)c, (void)data, (void)len;
+    if (ev == PL_SESSION_OPEN)
+        l->opens++;
+    else if (ev == PL_SESSION_INTERRUPTED)
+        l->interrupted++;
+    else if (ev == PL_SESSION_CLOSED) {
+        l->closed++;
+        l->status = status;
+    }
+}
+
+/* A pairing over a socket pair whose initiator cannot store the responder:
+ * it refuses Ready with Error UNSPECIFIED. The responder, open already and
+ * resumable, forgets the initiator it stored and ends its session at once,
+ * instead of keeping the pairing and waiting for a resumption that cannot
+ * come. */
+static void test_session_ready_refused(void **state)
+{
+    (void)state;
+    pl_loop *loop = NULL;
+    assert_int_equal(pl_loop_new(&loop), PL_OK);
+    const pl_poll *poll = pl_loop_get_poll(loop);
+    static flaky store;
+    memset(&store, 0, sizeof store);
+    const pl_keystore_ops ops = {sizeof ops, flaky_get, flaky_put, flaky_del, flaky_list, flaky_free};
+    pl_keystore *ks_i = NULL, *ks_r = NULL;
+    assert_int_equal(pl_keystore_new(&ops, &store, &ks_i), PL_OK);
+    assert_int_equal(pl_keystore_new_memory(&ks_r), PL_OK);
+    uint8_t id_i[PL_ID_SIZE];
+    assert_int_equal(pl_keystore_identity(ks_i, id_i), PL_OK); /* written before the disk fills */
+    store.fail_puts = 1;
+    pl_node *n_i = NULL, *n_r = NULL;
+    assert_int_equal(pl_node_new(poll, ks_i, &n_i), PL_OK);
+    assert_int_equal(pl_node_new(poll, ks_r, &n_r), PL_OK);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    sess_log li = {0}, lr = {0};
+    pl_session *ci = NULL, *cr = NULL;
+    assert_int_equal(pl_session_new_fd(n_i, sv[0], PL_ROLE_INITIATOR, INSTANCE, sess_cb, &li, &ci), PL_OK);
+    assert_int_equal(pl_session_new_fd(n_r, sv[1], PL_ROLE_RESPONDER, INSTANCE, sess_cb, &lr, &cr), PL_OK);
+    assert_int_equal(pl_session_set_code(ci, CODE), PL_OK);
+    assert_int_equal(pl_session_set_code(cr, CODE), PL_OK);
+    assert_int_equal(pl_session_set_resume(cr, 30000), PL_OK);
+    time_t end = time(NULL) + 20;
+    while ((!li.closed || !(lr.closed || lr.interrupted)) && time(NULL) < end)
+        assert_true(pl_loop_iterate(loop, 50) >= 0);
+    assert_int_equal(li.opens, 0);
+    assert_int_equal(li.closed, 1);
+    assert_int_equal(li.status, PL_ERR_IO);
+    assert_int_equal(lr.opens, 1);         /* it had sent Ready */
+    assert_int_equal(lr.interrupted, 0);   /* not kept for a resumption */
+    assert_int_equal(lr.closed, 1);
+    assert_int_equal(lr.status, PL_ERR_PROTOCOL); /* UNSPECIFIED on the wire */
+    pl_paired_peer *peers = NULL;
+    size_t n = 99;
+    assert_int_equal(pl_keystore_list_peers(ks_r, &peers, &n), PL_OK);
+    assert_int_equal(n, 0); /* the pairing the initiator refused is gone */
+    free(peers);
+    pl_session_free(ci);
+    pl_session_free(cr);
+    pl_node_free(n_i);
+    pl_node_free(n_r);
+    pl_keystore_free(ks_i);
+    pl_keystore_free(ks_r);
+    pl_loop_free(loop);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -2590,6 +2957,10 @@ int main(void)
         T(test_ping),
         T(test_abort),
         T(test_admit_duplicate),
+        T(test_names_utf8),
+        T(test_repeated_fields),
+        T(test_ready_refused),
+        cmocka_unit_test(test_session_ready_refused),
     };
 #undef T
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

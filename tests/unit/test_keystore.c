@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -164,6 +165,15 @@ static pl_paired_peer make_peer(uint8_t seed, const char *name, int64_t at)
         p.id[i] = (uint8_t)(seed + i * 7);
     snprintf(p.name, sizeof p.name, "%s", name);
     p.paired_at = at;
+    p.role = PL_PEER_INITIATOR;
+    return p;
+}
+
+/* A responder entry: the same id as make_peer(seed, ...). */
+static pl_paired_peer make_resp(uint8_t seed, const char *name, int64_t at)
+{
+    pl_paired_peer p = make_peer(seed, name, at);
+    p.role = PL_PEER_RESPONDER;
     return p;
 }
 
@@ -172,6 +182,7 @@ static void assert_peer_equal(const pl_paired_peer *a, const pl_paired_peer *b)
     assert_memory_equal(a->id, b->id, PL_ID_SIZE);
     assert_string_equal(a->name, b->name);
     assert_true(a->paired_at == b->paired_at);
+    assert_int_equal(a->role, b->role);
 }
 
 static pl_keystore *open_dir_ok(const fixture *f)
@@ -246,25 +257,20 @@ static void check_peers(pl_keystore *ks)
     free(list);
 
     pl_paired_peer out;
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_OK);
     assert_peer_equal(&out, &b);
-    assert_int_equal(pl__keystore_find_peer(ks, g.id, &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, g.id, &out), PL_OK);
     assert_peer_equal(&out, &g);
     pl_paired_peer unknown = make_peer(9, "nobody", 1);
-    assert_int_equal(pl__keystore_find_peer(ks, unknown.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, unknown.id, &out), PL_ERR_NOT_FOUND);
 
-    /* The newest "laptop" is a (3000), not c (2000). */
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "laptop", &out), PL_OK);
-    assert_peer_equal(&out, &a);
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "phone", &out), PL_OK);
-    assert_peer_equal(&out, &b);
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "nobody", &out), PL_ERR_NOT_FOUND);
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "lap", &out), PL_ERR_NOT_FOUND);
+    /* Initiators are never found by name: their names are their claims. */
+    assert_int_equal(pl__keystore_find_responder(ks, "laptop", &out), PL_ERR_NOT_FOUND);
 
     /* Saving the same id replaces the record: c becomes the newest laptop. */
     c.paired_at = 4000;
     assert_int_equal(pl__keystore_save_peer(ks, &c), PL_OK);
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "laptop", &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, c.id, &out), PL_OK);
     assert_peer_equal(&out, &c);
     assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
     assert_int_equal(n, 6);
@@ -278,9 +284,8 @@ static void check_peers(pl_keystore *ks)
     assert_int_equal(pl_keystore_forget(ks, NULL), PL_ERR_INVALID);
     assert_int_equal(pl_keystore_forget(ks, "laptop"), PL_OK);
     assert_int_equal(pl_keystore_forget(ks, "laptop"), PL_ERR_NOT_FOUND);
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_NOT_FOUND);
-    assert_int_equal(pl__keystore_find_peer(ks, c.id, &out), PL_ERR_NOT_FOUND);
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "laptop", &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, c.id, &out), PL_ERR_NOT_FOUND);
     assert_int_equal(pl_keystore_forget(ks, ""), PL_OK); /* d and e */
     assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
     assert_int_equal(n, 2);
@@ -294,17 +299,112 @@ static void check_peers(pl_keystore *ks)
     assert_null(list);
 
     assert_int_equal(pl_keystore_list_peers(ks, NULL, &n), PL_ERR_INVALID);
-    assert_int_equal(pl__keystore_find_peer(ks, NULL, &out), PL_ERR_INVALID);
+    assert_int_equal(pl__keystore_find_initiator(ks, NULL, &out), PL_ERR_INVALID);
 
     /* Two ids sharing the 29 bytes in the item name: each is found only as itself. */
     pl_paired_peer p1 = make_peer(8, "one", 1), p2 = p1;
     snprintf(p2.name, sizeof p2.name, "two");
     p2.id[31] ^= 0xff;
     assert_int_equal(pl__keystore_save_peer(ks, &p1), PL_OK);
-    assert_int_equal(pl__keystore_find_peer(ks, p2.id, &out), PL_ERR_NOT_FOUND);
-    assert_int_equal(pl__keystore_find_peer(ks, p1.id, &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, p2.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, p1.id, &out), PL_OK);
     assert_peer_equal(&out, &p1);
     assert_int_equal(pl_keystore_forget(ks, "one"), PL_OK);
+}
+
+/* Roles (issue 12): responders this device dialled are found by the name
+ * they were paired under, initiators by id only; a name an initiator
+ * claims never selects a responder's key; re-pairing a name replaces that
+ * name's responder only; forget by name takes both roles, by id one peer. */
+static void check_roles(pl_keystore *ks)
+{
+    pl_paired_peer kitchen = make_resp(1, "Kitchen", 100); /* the real Kitchen, dialled */
+    pl_paired_peer guest = make_peer(2, "Kitchen", 200);   /* a guest that paired with our listener as "Kitchen" */
+    pl_paired_peer out, *list;
+    size_t n;
+    assert_int_equal(pl__keystore_save_peer(ks, &kitchen), PL_OK);
+    assert_int_equal(pl__keystore_save_peer(ks, &guest), PL_OK);
+    /* The newer guest's claim does not select its key when dialling "Kitchen". */
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_OK);
+    assert_peer_equal(&out, &kitchen);
+    assert_int_equal(pl__keystore_find_responder(ks, "kITCHEN", &out), PL_OK); /* as DNS-SD compares */
+    assert_peer_equal(&out, &kitchen);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen #2", &out), PL_ERR_NOT_FOUND);
+    /* The responder is not an initiator of ours: it cannot reconnect to our listener. */
+    assert_int_equal(pl__keystore_find_initiator(ks, kitchen.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, guest.id, &out), PL_OK);
+    assert_peer_equal(&out, &guest);
+
+    /* One id in both roles, and a responder under a second name: each its own entry. */
+    pl_paired_peer both = make_resp(2, "Hall", 300);
+    pl_paired_peer second = make_resp(1, "Kitchen Two", 400);
+    assert_int_equal(pl__keystore_save_peer(ks, &both), PL_OK);
+    assert_int_equal(pl__keystore_save_peer(ks, &second), PL_OK);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 4);
+    assert_peer_equal(&list[0], &kitchen);
+    assert_peer_equal(&list[1], &guest);
+    assert_peer_equal(&list[2], &both);
+    assert_peer_equal(&list[3], &second);
+    free(list);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_OK); /* the first name stays */
+    assert_peer_equal(&out, &kitchen);
+    assert_int_equal(pl__keystore_find_initiator(ks, guest.id, &out), PL_OK);
+    assert_peer_equal(&out, &guest);
+
+    /* Re-pairing "Kitchen" with another device replaces the responder of that
+     * name only: the guest's claim and the other names stay. */
+    pl_paired_peer newer = make_resp(3, "kitchen", 500);
+    assert_int_equal(pl__keystore_save_peer(ks, &newer), PL_OK);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_OK);
+    assert_peer_equal(&out, &newer);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 4);
+    assert_peer_equal(&list[0], &guest);
+    assert_peer_equal(&list[1], &both);
+    assert_peer_equal(&list[2], &second);
+    assert_peer_equal(&list[3], &newer);
+    free(list);
+    /* Saving the same responder under the same name again replaces it. */
+    newer.paired_at = 600;
+    assert_int_equal(pl__keystore_save_peer(ks, &newer), PL_OK);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 4);
+    assert_peer_equal(&list[3], &newer);
+    free(list);
+
+    /* A role that is neither is refused. */
+    pl_paired_peer bad = make_peer(9, "x", 1);
+    bad.role = 0;
+    assert_int_equal(pl__keystore_save_peer(ks, &bad), PL_ERR_INVALID);
+    bad.role = 3;
+    assert_int_equal(pl__keystore_save_peer(ks, &bad), PL_ERR_INVALID);
+
+    /* The initiator entry alone (a pairing the initiator refused): the
+     * responder entry of the same peer stays. */
+    assert_int_equal(pl__keystore_forget_initiator(ks, guest.id), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, guest.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_responder(ks, "Hall", &out), PL_OK);
+    assert_int_equal(pl__keystore_forget_initiator(ks, guest.id), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_save_peer(ks, &guest), PL_OK);
+
+    /* Forget by id: every entry of that peer, in both roles, and only its. */
+    assert_int_equal(pl_keystore_forget_id(ks, guest.id), PL_OK); /* guest (initiator) and both (responder) */
+    assert_int_equal(pl_keystore_forget_id(ks, guest.id), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_keystore_forget_id(ks, NULL), PL_ERR_INVALID);
+    assert_int_equal(pl__keystore_find_initiator(ks, guest.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_responder(ks, "Hall", &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 2);
+    free(list);
+    /* Forget by name: exactly that name, both roles. */
+    assert_int_equal(pl__keystore_save_peer(ks, &guest), PL_OK);
+    assert_int_equal(pl_keystore_forget(ks, "Kitchen"), PL_OK); /* the guest; "kitchen" is another name */
+    assert_int_equal(pl__keystore_find_initiator(ks, guest.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_keystore_forget(ks, "kitchen"), PL_OK);
+    assert_int_equal(pl_keystore_forget(ks, "Kitchen Two"), PL_OK);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 0);
 }
 
 /* Attempts: absent is all zero; round trip; long scopes; scopes kept apart. */
@@ -441,6 +541,7 @@ static void test_dir_peers(void **state)
     fixture *f = *state;
     pl_keystore *ks = open_dir_ok(f);
     check_peers(ks);
+    check_roles(ks);
     pl_paired_peer a = make_peer(1, "laptop", 3000), out;
     assert_int_equal(pl__keystore_save_peer(ks, &a), PL_OK);
     pl_keystore_free(ks);
@@ -450,7 +551,7 @@ static void test_dir_peers(void **state)
     peer_name_of(a.id, name);
     assert_true(file_exists(f, name));
     ks = open_dir_ok(f);
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_OK);
     assert_peer_equal(&out, &a);
     pl_keystore_free(ks);
 }
@@ -492,13 +593,13 @@ static void test_dir_put_mode(void **state)
     path_of(f, name, p, sizeof p);
     write_item_file(f, name, (const uint8_t *)"junk", 4);
     assert_int_equal(chmod(p, 0644), 0);
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_ERR_CORRUPT);
     for (int i = 0; i < 20; i++) {
         a.paired_at = i;
         assert_int_equal(pl__keystore_save_peer(ks, &a), PL_OK);
     }
     assert_int_equal(mode_of(p), 0600);
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_OK);
     assert_true(out.paired_at == 19);
     check_dir_clean(f);
     pl_keystore_free(ks);
@@ -555,11 +656,165 @@ static void test_dir_stale_tmp_ignored(void **state)
     assert_int_equal(pl_keystore_forget(ks, "laptop"), PL_OK);
     assert_int_equal(pl_keystore_list_peers(ks, &list, &count), PL_OK);
     assert_int_equal(count, 0);
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_ERR_NOT_FOUND);
     /* The leftovers are left alone. */
     assert_true(file_exists(f, "peer.x.tmp.123"));
     assert_true(file_exists(f, tmp));
     pl_keystore_free(ks);
+}
+
+/* ------------------------------------------ who may have written the store */
+
+/* The library's warnings and errors, collected. */
+static char perm_log[2048];
+
+static void perm_capture(pl_log_level level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)userdata;
+    size_t n = strlen(perm_log);
+    snprintf(perm_log + n, sizeof perm_log - n, "%s\n", message);
+}
+
+/* Open dir expecting PL_ERR_PERMISSION, errno EACCES, and a log line that
+ * names what (a path ending in what) and why. */
+static void open_refused(const char *dir, const char *what, const char *why)
+{
+    pl_keystore *ks = NULL;
+    perm_log[0] = '\0';
+    errno = 0;
+    assert_int_equal(pl_keystore_open_dir(dir, &ks), PL_ERR_PERMISSION);
+    assert_int_equal(errno, EACCES);
+    assert_null(ks);
+    assert_non_null(strstr(perm_log, what));
+    assert_non_null(strstr(perm_log, why));
+}
+
+/* A directory that group or others can write, or another user owns, is
+ * refused; a symbolic link is followed and the directory it leads to is
+ * what counts. */
+static void test_dir_refused(void **state)
+{
+    fixture *f = *state;
+    pl_set_log(PL_LOG_WARNING, perm_capture, NULL);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    static const mode_t lax[] = {0770, 0720, 0702, 01777, 0777};
+    for (size_t i = 0; i < sizeof lax / sizeof lax[0]; i++) {
+        assert_int_equal(chmod(f->dir, lax[i]), 0);
+        open_refused(f->dir, f->dir, "writable by group or others");
+    }
+    /* Readable (not writable) by others: names only, the items stay 0600. */
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    pl_keystore *ks = open_dir_ok(f);
+    uint8_t id[PL_ID_SIZE];
+    assert_int_equal(pl_keystore_identity(ks, id), PL_OK);
+    pl_keystore_free(ks);
+
+    char link[128];
+    snprintf(link, sizeof link, "%s/link", f->root);
+    assert_int_equal(symlink(f->dir, link), 0);
+    assert_int_equal(pl_keystore_open_dir(link, &ks), PL_OK);
+    pl_keystore_free(ks);
+    assert_int_equal(chmod(f->dir, 0777), 0);
+    open_refused(link, link, "writable by group or others");
+    assert_int_equal(chmod(f->dir, 0700), 0);
+
+    if (geteuid() == 0) {
+        assert_int_equal(chown(f->dir, 4242, 4242), 0);
+        open_refused(f->dir, f->dir, "owned by another user");
+        assert_int_equal(chown(f->dir, 0, 0), 0);
+    }
+    pl_set_log(PL_LOG_ERROR, NULL, NULL);
+}
+
+/* An item that group or others can write, or another user owns, is refused
+ * (when the directory is opened, and when the item is read); one they can
+ * only read is made 0600, with a warning. */
+static void test_dir_item_refused(void **state)
+{
+    fixture *f = *state;
+    pl_set_log(PL_LOG_WARNING, perm_capture, NULL);
+    pl_keystore *ks = open_dir_ok(f);
+    uint8_t id[PL_ID_SIZE], again[PL_ID_SIZE];
+    assert_int_equal(pl_keystore_identity(ks, id), PL_OK);
+    pl_paired_peer a = make_peer(1, "laptop", 10);
+    assert_int_equal(pl__keystore_save_peer(ks, &a), PL_OK);
+    pl_keystore_free(ks);
+    char p[256], peer[70], pp[256];
+    path_of(f, "identity", p, sizeof p);
+    peer_name_of(a.id, peer);
+    path_of(f, peer, pp, sizeof pp);
+
+    assert_int_equal(chmod(p, 0644), 0);
+    perm_log[0] = '\0';
+    ks = open_dir_ok(f);
+    assert_int_equal(mode_of(p), 0600);
+    assert_non_null(strstr(perm_log, p));
+    assert_non_null(strstr(perm_log, "made 0600"));
+    assert_int_equal(pl_keystore_identity(ks, again), PL_OK);
+    assert_memory_equal(id, again, PL_ID_SIZE);
+    pl_keystore_free(ks);
+
+    assert_int_equal(chmod(p, 0620), 0);
+    open_refused(f->dir, p, "writable by group or others");
+    assert_int_equal(chmod(p, 0600), 0);
+    assert_int_equal(chmod(pp, 0606), 0);
+    open_refused(f->dir, pp, "writable by group or others");
+    assert_int_equal(chmod(pp, 0600), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chown(p, 4242, 4242), 0);
+        open_refused(f->dir, p, "owned by another user");
+        assert_int_equal(chown(p, 0, 0), 0);
+    }
+
+    /* Changed after the keystore was opened: refused when read. */
+    ks = open_dir_ok(f);
+    assert_int_equal(chmod(p, 0666), 0);
+    assert_int_equal(chmod(pp, 0660), 0);
+    assert_int_equal(pl_keystore_identity(ks, again), PL_ERR_PERMISSION);
+    pl_paired_peer *list;
+    size_t n;
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_ERR_PERMISSION);
+    assert_int_equal(chmod(p, 0600), 0);
+    assert_int_equal(chmod(pp, 0600), 0);
+    assert_int_equal(pl_keystore_identity(ks, again), PL_OK);
+    assert_memory_equal(id, again, PL_ID_SIZE);
+    pl_keystore_free(ks);
+    pl_set_log(PL_LOG_ERROR, NULL, NULL);
+}
+
+/* Another user than root: a directory root owns is accepted (root could
+ * change anything anyway), one another user owns is not. */
+static int open_as(const char *dir, uid_t uid)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pl_keystore *ks = NULL;
+        if (setegid(uid) != 0 || seteuid(uid) != 0)
+            _exit(100);
+        int rc = pl_keystore_open_dir(dir, &ks);
+        pl_keystore_free(ks);
+        _exit(-rc);
+    }
+    int st = 0;
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    return -WEXITSTATUS(st);
+}
+
+static void test_dir_owner_root(void **state)
+{
+    fixture *f = *state;
+    if (geteuid() != 0)
+        return; /* changing owners needs root: the uid checks of test_dir_refused cover the rest */
+    assert_int_equal(chmod(f->root, 0711), 0);
+    assert_int_equal(mkdir(f->dir, 0755), 0);
+    assert_int_equal(open_as(f->dir, 4242), PL_OK);
+    assert_int_equal(chown(f->dir, 4242, 4242), 0);
+    assert_int_equal(open_as(f->dir, 4242), PL_OK);
+    assert_int_equal(open_as(f->dir, 4243), PL_ERR_PERMISSION);
 }
 
 /* -------------------------------------------------------------- corruption */
@@ -695,32 +950,32 @@ static void test_corrupt_peer(void **state)
     size_t count;
     for (size_t off = 0; off < n; off++) {
         flip_byte(f, bname, off);
-        assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
-        /* Listing skips it; by name, the older intact "tv" is found. */
+        assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
+        /* Listing skips it; the other "tv" is intact. */
         assert_int_equal(pl_keystore_list_peers(ks, &list, &count), PL_OK);
         assert_int_equal(count, 2);
         assert_peer_equal(&list[0], &a);
         assert_peer_equal(&list[1], &c);
         free(list);
-        assert_int_equal(pl__keystore_find_peer_by_name(ks, "tv", &out), PL_OK);
+        assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_OK);
         assert_peer_equal(&out, &a);
         write_item_file(f, bname, good, n);
     }
-    assert_int_equal(pl__keystore_find_peer_by_name(ks, "tv", &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_OK);
     assert_peer_equal(&out, &b);
 
     /* Truncated; oversized; wrong magic with a valid checksum. */
     write_item_file(f, bname, good, n - 5);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
     uint8_t big[PL_KEYSTORE_MAX_ITEM + 1];
     memset(big, 0, sizeof big);
     memcpy(big, good, n);
     write_item_file(f, bname, big, sizeof big);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
     uint8_t item[256];
     size_t m = test_seal("PLK0", 2, good + 7, n - 23, item);
     write_item_file(f, bname, item, m);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
 
     /* Valid seal, bad payloads: name length beyond the payload, a NUL in
      * the name, a name of 64 bytes, a stored id that is not the item's. */
@@ -729,23 +984,23 @@ static void test_corrupt_peer(void **state)
     pay[40] = 3;
     m = test_seal("PLK1", 2, pay, n - 23, item);
     write_item_file(f, bname, item, m);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
     memcpy(pay, good + 7, n - 23);
     pay[41] = 0;
     m = test_seal("PLK1", 2, pay, n - 23, item);
     write_item_file(f, bname, item, m);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
     memcpy(pay, good + 7, 41);
     pay[40] = 64;
     memset(pay + 41, 'n', 64);
     m = test_seal("PLK1", 2, pay, 41 + 64, item);
     write_item_file(f, bname, item, m);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
     write_item_file(f, bname, good, n);
     uint8_t cgood[256];
     size_t cn = read_item_file(f, cname, cgood, sizeof cgood);
     write_item_file(f, bname, cgood, cn); /* c's record under b's name */
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
     assert_int_equal(pl_keystore_list_peers(ks, &list, &count), PL_OK);
     assert_int_equal(count, 2);
     free(list);
@@ -754,12 +1009,12 @@ static void test_corrupt_peer(void **state)
     assert_int_equal(pl__keystore_put_attempts(ks, "s", &at), PL_OK);
     m = read_item_file(f, "attempts.73", item, sizeof item);
     write_item_file(f, bname, item, m);
-    assert_int_equal(pl__keystore_find_peer(ks, b.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, b.id, &out), PL_ERR_CORRUPT);
 
     /* Forget skips corrupt items: b stays, a goes. */
     assert_int_equal(pl_keystore_forget(ks, "tv"), PL_OK);
     assert_true(file_exists(f, bname));
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_ERR_NOT_FOUND);
     assert_int_equal(pl_keystore_forget(ks, "tv"), PL_ERR_NOT_FOUND);
     pl_keystore_free(ks);
 }
@@ -773,7 +1028,7 @@ static void test_corrupt_attempts(void **state)
     const char *name = "attempts.696e7374";
     uint8_t good[128];
     size_t n = read_item_file(f, name, good, sizeof good);
-    assert_int_equal(n, 23 + 40);
+    assert_int_equal(n, 23 + 44);
     for (size_t off = 0; off < n; off++) {
         flip_byte(f, name, off);
         assert_int_equal(pl__keystore_get_attempts(ks, "inst", &a), PL_ERR_CORRUPT);
@@ -823,6 +1078,7 @@ static void test_memory_store(void **state)
     assert_int_equal(pl_keystore_new_memory(&ks), PL_OK);
     check_identity(ks);
     check_peers(ks);
+    check_roles(ks);
     check_attempts(ks);
     pl_keystore_free(ks);
 
@@ -857,6 +1113,9 @@ typedef struct test_store {
     int lie_null;           /* get reports PL_OK with no data */
     int fail_put;           /* put fails with this code */
     int identity_puts;      /* puts of "identity" */
+    int fail_del;           /* del fails with this code */
+    int ops;                /* puts and dels so far */
+    int put_at, del_at;     /* ... the number of the last put, the last del */
 } test_store;
 
 static int ts_name_ok(const char *name)
@@ -908,6 +1167,7 @@ static int ts_put(void *ctx, const char *name, const uint8_t *data, size_t len)
     s->calls++;
     if (s->fail_put)
         return s->fail_put;
+    s->put_at = ++s->ops;
     if (!strcmp(name, "identity"))
         s->identity_puts++;
     assert_true(len <= PL_KEYSTORE_MAX_ITEM);
@@ -928,9 +1188,12 @@ static int ts_del(void *ctx, const char *name)
 {
     test_store *s = ctx;
     s->calls++;
+    if (s->fail_del)
+        return s->fail_del;
     int i = ts_find(s, name);
     if (i < 0)
         return PL_ERR_NOT_FOUND;
+    s->del_at = ++s->ops;
     memset(&s->items[i], 0, sizeof s->items[i]);
     return PL_OK;
 }
@@ -1006,6 +1269,7 @@ static void test_custom_store(void **state)
     assert_true(s->calls > 0);
     assert_true(ts_find(s, "identity") >= 0);
     check_peers(ks);
+    check_roles(ks);
     check_attempts(ks);
 
     /* Names the store reports that are not item names, or lack the prefix, are ignored. */
@@ -1035,7 +1299,7 @@ static void test_custom_store(void **state)
 
     /* A store handing back too much, or nothing, is corrupt. */
     s->lie_size = 1;
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_ERR_CORRUPT);
     uint8_t id[PL_ID_SIZE];
     pl_keystore_ops unfreed = ts_ops; /* a second keystore on the store, which reads the identity anew */
     unfreed.free = NULL;
@@ -1046,9 +1310,9 @@ static void test_custom_store(void **state)
     assert_int_equal(pl_keystore_identity(ks, id), PL_OK); /* read before: kept */
     s->lie_size = 0;
     s->lie_null = 1;
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_ERR_CORRUPT);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_ERR_CORRUPT);
     s->lie_null = 0;
-    assert_int_equal(pl__keystore_find_peer(ks, a.id, &out), PL_OK);
+    assert_int_equal(pl__keystore_find_initiator(ks, a.id, &out), PL_OK);
 
     /* Store errors are passed on. */
     s->fail_put = PL_ERR_IO;
@@ -1083,6 +1347,151 @@ static void test_custom_store(void **state)
 
 /* -------------------------------------------------------------------- ids */
 
+/* Re-pairing a responder's name writes the new entry before it deletes the
+ * old one: a failed write leaves the old pairing, a failed delete still
+ * finds the new one. */
+static void test_write_then_delete(void **state)
+{
+    (void)state;
+    test_store *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    pl_keystore *ks = NULL;
+    assert_int_equal(pl_keystore_new(&ts_ops, s, &ks), PL_OK);
+    pl_paired_peer old = make_resp(1, "Kitchen", 100), fresh = make_resp(2, "Kitchen", 200), out;
+    assert_int_equal(pl__keystore_save_peer(ks, &old), PL_OK);
+
+    s->fail_put = PL_ERR_IO;
+    assert_int_equal(pl__keystore_save_peer(ks, &fresh), PL_ERR_IO);
+    s->fail_put = 0;
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_OK);
+    assert_peer_equal(&out, &old);
+
+    s->fail_del = PL_ERR_IO;
+    assert_int_equal(pl__keystore_save_peer(ks, &fresh), PL_OK);
+    s->fail_del = 0;
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_OK);
+    assert_peer_equal(&out, &fresh);
+
+    s->put_at = s->del_at = 0;
+    fresh.paired_at = 300;
+    assert_int_equal(pl__keystore_save_peer(ks, &fresh), PL_OK);
+    assert_true(s->put_at > 0 && s->del_at > s->put_at); /* written, then the old one deleted */
+    pl_paired_peer *list;
+    size_t n;
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 1);
+    assert_peer_equal(&list[0], &fresh);
+    free(list);
+    pl_keystore_free(ks);
+    free(s);
+}
+
+/* Items written before roles existed ("peer.<hex>", type 2) are initiator
+ * entries: found by id, never by name; a responder entry's item is checked
+ * against its type and name. */
+static void test_old_items(void **state)
+{
+    fixture *f = *state;
+    pl_keystore *ks = open_dir_ok(f);
+    pl_paired_peer old = make_peer(1, "Kitchen", 100), out;
+    uint8_t pay[128], item[256];
+    memcpy(pay, old.id, PL_ID_SIZE);
+    memset(pay + PL_ID_SIZE, 0, 8);
+    pay[PL_ID_SIZE + 7] = 100;
+    pay[PL_ID_SIZE + 8] = 7;
+    memcpy(pay + PL_ID_SIZE + 9, "Kitchen", 7);
+    size_t m = test_seal("PLK1", 2, pay, PL_ID_SIZE + 9 + 7, item);
+    char name[70];
+    peer_name_of(old.id, name);
+    write_item_file(f, name, item, m);
+    assert_int_equal(pl__keystore_find_initiator(ks, old.id, &out), PL_OK);
+    assert_peer_equal(&out, &old);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_ERR_NOT_FOUND);
+    pl_paired_peer *list;
+    size_t n;
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].role, PL_PEER_INITIATOR);
+    free(list);
+
+    /* The same payload as a responder's item is refused: type 2 is not 4,
+     * and a type-4 item must sit under the name its id and name give. */
+    char rname[70];
+    snprintf(rname, sizeof rname, "resp.%s", name + 5);
+    write_item_file(f, rname, item, m);
+    m = test_seal("PLK1", 4, pay, PL_ID_SIZE + 9 + 7, item);
+    char rname2[70];
+    snprintf(rname2, sizeof rname2, "resp.%.58s", "00000000000000000000000000000000000000000000000000000000000000");
+    write_item_file(f, rname2, item, m);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 1);
+    free(list);
+    /* Saved as a responder now, it is one (and stays an initiator). */
+    pl_paired_peer resp = make_resp(1, "Kitchen", 200);
+    assert_int_equal(pl__keystore_save_peer(ks, &resp), PL_OK);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_OK);
+    assert_peer_equal(&out, &resp);
+    assert_int_equal(pl__keystore_find_initiator(ks, old.id, &out), PL_OK);
+    assert_int_equal(pl_keystore_forget_id(ks, old.id), PL_OK);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 0);
+    pl_keystore_free(ks);
+}
+
+/* The discovery hint (docs/PROTOCOL.md section 2.1): the vector, and what it
+ * matches. */
+static void test_hint(void **state)
+{
+    (void)state;
+    uint8_t id_r[PL_ID_SIZE], id_i[PL_ID_SIZE];
+    const uint8_t salt[PL_HINT_SALT] = {0xa1, 0xb2, 0xc3, 0xd4};
+    assert_int_equal(sodium_hex2bin(id_r, sizeof id_r, "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394",
+                                    64, NULL, NULL, NULL), 0);
+    assert_int_equal(sodium_hex2bin(id_i, sizeof id_i, "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c",
+                                    64, NULL, NULL, NULL), 0);
+    char hint[PL_HINT_LEN + 1];
+    pl__hint_make(id_r, salt, hint);
+    assert_string_equal(hint, "a1b2c3d4497d39d93de9");
+
+    pl_txt *txt;
+    assert_int_equal(pl_txt_new(&txt), PL_OK);
+    assert_false(pl__hint_present(txt));
+    assert_false(pl__hint_present(NULL));
+    assert_false(pl__hint_matches(NULL, id_r));
+    assert_int_equal(pl_txt_set_str(txt, "PL-Hint", hint), PL_OK); /* keys compare case-insensitively */
+    assert_true(pl__hint_present(txt));
+    assert_true(pl__hint_matches(txt, id_r));
+    assert_false(pl__hint_matches(txt, id_i));
+    const char *bad[] = {"A1B2C3D4497D39D93DE9", "a1b2c3d4497d39d93de", "a1b2c3d4497d39d93de90", "", "zzb2c3d4497d39d93de9",
+                         "a1b2c3d4497d39d93de8"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(pl_txt_set_str(txt, PL_HINT_KEY, bad[i]), PL_OK);
+        assert_false(pl__hint_matches(txt, id_r));
+    }
+    assert_int_equal(pl_txt_set_str(txt, PL_HINT_KEY, NULL), PL_OK); /* a boolean attribute */
+    assert_false(pl__hint_matches(txt, id_r));
+
+    /* The keystore finds the responder whose hint it is, and only a responder. */
+    pl_keystore *ks;
+    assert_int_equal(pl_keystore_new_memory(&ks), PL_OK);
+    pl_paired_peer r = make_resp(0, "Kitchen", 1), i = make_peer(0, "Phone", 2), out;
+    memcpy(r.id, id_r, PL_ID_SIZE);
+    memcpy(i.id, id_i, PL_ID_SIZE);
+    assert_int_equal(pl__keystore_save_peer(ks, &r), PL_OK);
+    assert_int_equal(pl__keystore_save_peer(ks, &i), PL_OK);
+    assert_int_equal(pl__keystore_find_hinted(ks, txt, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_hinted(ks, NULL, &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_txt_set_str(txt, PL_HINT_KEY, hint), PL_OK);
+    assert_int_equal(pl__keystore_find_hinted(ks, txt, &out), PL_OK);
+    assert_peer_equal(&out, &r);
+    pl__hint_make(id_i, salt, hint);
+    assert_int_equal(pl_txt_set_str(txt, PL_HINT_KEY, hint), PL_OK);
+    assert_int_equal(pl__keystore_find_hinted(ks, txt, &out), PL_ERR_NOT_FOUND);
+    pl_keystore_free(ks);
+    pl_txt_free(txt);
+}
+
 static void test_id_to_string(void **state)
 {
     (void)state;
@@ -1112,8 +1521,10 @@ static void test_null_args(void **state)
     assert_int_equal(pl__keystore_identity_secret(NULL, sk), PL_ERR_INVALID);
     assert_int_equal(pl_keystore_list_peers(NULL, &list, &n), PL_ERR_INVALID);
     assert_int_equal(pl_keystore_forget(NULL, "x"), PL_ERR_INVALID);
-    assert_int_equal(pl__keystore_find_peer(NULL, id, &out), PL_ERR_INVALID);
-    assert_int_equal(pl__keystore_find_peer_by_name(NULL, "x", &out), PL_ERR_INVALID);
+    assert_int_equal(pl__keystore_find_initiator(NULL, id, &out), PL_ERR_INVALID);
+    assert_int_equal(pl__keystore_find_responder(NULL, "x", &out), PL_ERR_INVALID);
+    assert_int_equal(pl__keystore_find_hinted(NULL, NULL, &out), PL_ERR_INVALID);
+    assert_int_equal(pl_keystore_forget_id(NULL, id), PL_ERR_INVALID);
     assert_int_equal(pl__keystore_save_peer(NULL, &out), PL_ERR_INVALID);
     assert_int_equal(pl__keystore_get_attempts(NULL, "x", &a), PL_ERR_INVALID);
     assert_int_equal(pl__keystore_put_attempts(NULL, "x", &a), PL_ERR_INVALID);
@@ -1131,12 +1542,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dir_put_mode, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_dir_umask_fifo, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_dir_stale_tmp_ignored, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_dir_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_dir_item_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_dir_owner_root, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_identity, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_peer, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_attempts, setup_dir, teardown_dir),
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test(test_custom_store),
         cmocka_unit_test(test_id_to_string),
+        cmocka_unit_test(test_write_then_delete),
+        cmocka_unit_test_setup_teardown(test_old_items, setup_dir, teardown_dir),
+        cmocka_unit_test(test_hint),
         cmocka_unit_test(test_null_args),
     };
     return cmocka_run_group_tests_name("keystore", tests, NULL, NULL);

@@ -3,7 +3,10 @@
  * Unit tests of the session's clocked policy (lib/core/policy.c) with
  * a fake clock and no sockets: Ack timing, keepalive and a dead link,
  * the interruption window, the dialling back-off, the simultaneous-dial
- * rule, which failures a session outlives.
+ * rule, which failures a session outlives; and the responder's pairing
+ * policy: a listener's window, generated codes' budget and back-off (the
+ * numbers docs/PROTOCOL.md section 11.2 states), bounded persisted times,
+ * the pauses of sources whose attempts die silently.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,6 +195,134 @@ static void test_resumable_errors(void **state)
         assert_int_equal(pl_policy_resumable_error(fatal[i]), 0);
 }
 
+/* ---------------------------------------------------------------- pairing */
+
+/* The window, on an injected clock: over after its seconds, never with 0;
+ * closed by the first success unless kept open, and by the budget. */
+static void test_pairing_window(void **state)
+{
+    (void)state;
+    pl_pairing_window w;
+    int st = -1;
+    int64_t t = 5000;
+    pl_pairing_window_open(&w, t, PL_PAIRING_WINDOW_S, 0);
+    assert_false(pl_pairing_window_over(&w, t));
+    assert_false(pl_pairing_window_over(&w, t + PL_PAIRING_WINDOW_S * 1000 - 1));
+    assert_true(pl_pairing_window_over(&w, t + PL_PAIRING_WINDOW_S * 1000));
+    assert_int_equal(pl_pairing_window_closes(&w, PL_ERR_WRONG_CODE, 0, &st), 0);
+    assert_int_equal(pl_pairing_window_closes(&w, PL_ERR_TIMEOUT, 0, &st), 0);
+    assert_int_equal(pl_pairing_window_closes(&w, PL_OK, 0, &st), 1);
+    assert_int_equal(st, PL_OK);
+    assert_int_equal(pl_pairing_window_closes(&w, PL_ERR_WRONG_CODE, 1, &st), 1);
+    assert_int_equal(st, PL_ERR_LOCKED);
+
+    pl_pairing_window_open(&w, t, 0, 1); /* no time limit, kept open */
+    assert_false(pl_pairing_window_over(&w, t + 10LL * 365 * 86400 * 1000));
+    assert_int_equal(pl_pairing_window_closes(&w, PL_OK, 0, &st), 0);
+    assert_int_equal(pl_pairing_window_closes(&w, PL_ERR_CLOSED, 1, &st), 1);
+    assert_int_equal(st, PL_ERR_LOCKED);
+}
+
+/* The numbers of docs/PROTOCOL.md section 11.2: an attacker that tries
+ * whenever it may, each attempt failing at once, against generated codes:
+ * the pause doubles every 10 failures (1 s ... 64 s), so at most 64
+ * attempts begin in a 900 s window, and the 100th (the last) after
+ * 3189 s; the 101st is refused for good. */
+static void test_pairing_budget_numbers(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_pairing_backoff_ms(1), 1000);
+    assert_int_equal(pl_pairing_backoff_ms(9), 1000);
+    assert_int_equal(pl_pairing_backoff_ms(10), 2000);
+    assert_int_equal(pl_pairing_backoff_ms(59), 32000);
+    assert_int_equal(pl_pairing_backoff_ms(60), PL_PAIRING_BACKOFF_MAX_MS);
+    assert_int_equal(pl_pairing_backoff_ms(1000000), PL_PAIRING_BACKOFF_MAX_MS);
+    pl_attempts a;
+    memset(&a, 0, sizeof a);
+    pl_pairing_rule gen = {0, 10};
+    int64_t start = 1700000000000LL, now = start, last = 0;
+    int in_window = 0, admitted = 0, spent = 0, changed = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (a.retry_at_ms > now)
+            now = a.retry_at_ms;
+        int rc = pl_pairing_attempt_begin(&a, now, gen, 7, &spent, &changed);
+        if (rc != PL_OK) {
+            assert_int_equal(rc, PL_ERR_LOCKED);
+            assert_true(spent);
+            break;
+        }
+        admitted++;
+        last = now - start;
+        if (now - start < PL_PAIRING_WINDOW_S * 1000)
+            in_window++;
+        pl_pairing_attempt_end(&a, now, gen, 7, PL_ERR_WRONG_CODE);
+    }
+    assert_int_equal(admitted, PL_PAIRING_BUDGET);
+    assert_int_equal(in_window, 64);
+    assert_int_equal(last, 3189000);
+    pl_pairing_open_budget(&a);
+    now = a.retry_at_ms;
+    assert_int_equal(pl_pairing_attempt_begin(&a, now, gen, 8, &spent, &changed), PL_OK);
+}
+
+/* Persisted times are bounded by their own lengths, and the bound is
+ * reported for writing back; unset times (0) stay unset, before 1970 too. */
+static void test_pairing_bound_times(void **state)
+{
+    (void)state;
+    pl_attempts a;
+    memset(&a, 0, sizeof a);
+    int64_t now = 1700000000000LL;
+    assert_int_equal(pl_pairing_bound_times(&a, now), 0);
+    assert_int_equal(pl_pairing_bound_times(&a, -5000), 0);
+    a.lock_level = 3; /* the last lock was 60 << 2 = 240 s */
+    a.locked_until = INT64_MAX;
+    a.busy_until_ms = INT64_MAX;
+    a.retry_at_ms = INT64_MAX;
+    a.gen_failures = 35; /* pause 8 s */
+    assert_int_equal(pl_pairing_bound_times(&a, now), 1);
+    assert_true(a.locked_until == now / 1000 + 240);
+    assert_true(a.busy_until_ms == now + PL_PAIRING_ATTEMPT_MS);
+    assert_true(a.retry_at_ms == now + 8000);
+    assert_int_equal(pl_pairing_bound_times(&a, now), 0);
+    a.lock_level = 30;
+    a.locked_until = INT64_MAX;
+    assert_int_equal(pl_pairing_bound_times(&a, now), 1);
+    assert_true(a.locked_until == now / 1000 + PL_PAIRING_LOCK_MAX_S);
+}
+
+/* A source whose attempts die silently waits 10 s, then 20 s, ... 320 s;
+ * others do not; the table keeps the 16 most recent. */
+static void test_pairing_sources(void **state)
+{
+    (void)state;
+    pl_pairing_sources s;
+    memset(&s, 0, sizeof s);
+    uint8_t x[16] = {127, 0, 0, 1}, y[16] = {127, 0, 0, 2};
+    int64_t t = 1000;
+    assert_false(pl_pairing_source_paused(&s, 2, x, t));
+    int64_t expect[] = {10000, 20000, 40000, 80000, 160000, 320000, 320000};
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        pl_pairing_source_died(&s, 2, x, t);
+        assert_true(pl_pairing_source_paused(&s, 2, x, t + expect[i] - 1));
+        assert_false(pl_pairing_source_paused(&s, 2, x, t + expect[i]));
+        assert_false(pl_pairing_source_paused(&s, 2, y, t));
+        assert_false(pl_pairing_source_paused(&s, 10, x, t)); /* same bytes, IPv6 */
+        t += expect[i];
+    }
+    /* Quiet for the longest pause: a fresh start. */
+    t += PL_PAIRING_SOURCE_PAUSE_MAX_MS;
+    pl_pairing_source_died(&s, 2, x, t);
+    assert_false(pl_pairing_source_paused(&s, 2, x, t + PL_PAIRING_SOURCE_PAUSE_MS));
+    /* 16 other sources push it out. */
+    for (int i = 0; i < PL_PAIRING_SOURCES; i++) {
+        y[15] = (uint8_t)i;
+        pl_pairing_source_died(&s, 10, y, t + 1 + i);
+    }
+    assert_false(pl_pairing_source_paused(&s, 2, x, t + 2));
+    assert_true(pl_pairing_source_paused(&s, 10, y, t + 2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +332,10 @@ int main(void)
         cmocka_unit_test(test_dial_back_off),
         cmocka_unit_test(test_simultaneous_dial_rule),
         cmocka_unit_test(test_resumable_errors),
+        cmocka_unit_test(test_pairing_window),
+        cmocka_unit_test(test_pairing_budget_numbers),
+        cmocka_unit_test(test_pairing_bound_times),
+        cmocka_unit_test(test_pairing_sources),
     };
     return cmocka_run_group_tests_name("session policy", tests, NULL, NULL);
 }

@@ -365,11 +365,21 @@ static void test_pair_then_reconnect_without_code(void **state)
 {
     fixture *f = *state;
     pl_address a = v4("127.0.0.1");
+    char longname[65];
+    memset(longname, 'x', 64);
+    longname[64] = '\0';
+    assert_int_equal(pl_node_set_name(f->cli_node, longname), PL_ERR_INVALID);
+    assert_int_equal(pl_node_set_name(NULL, "Phone"), PL_ERR_INVALID);
+    assert_int_equal(pl_node_set_name(f->cli_node, "Phone"), PL_OK); /* not the host name */
     connect_to(f, &a, 1, pl_listener_port(f->l));
+    assert_null(pl_session_peer_stored_name(f->cli.conn));
     run_until(f, &f->cli.open);
     run_until(f, &f->accepted);
     assert_int_equal(pl_session_paired(f->cli.conn), 1);
     assert_string_equal(pl_session_peer_name(f->cli.conn), "t");
+    assert_string_equal(pl_session_peer_stored_name(f->cli.conn), "t");
+    assert_string_equal(pl_session_peer_name(f->srv.conn), "Phone");
+    assert_string_equal(pl_session_peer_stored_name(f->srv.conn), "Phone");
     uint8_t srv_id[PL_ID_SIZE], seen[PL_ID_SIZE], cli_id[PL_ID_SIZE];
     assert_int_equal(pl_keystore_identity(f->srv_ks, srv_id), PL_OK);
     assert_int_equal(pl_keystore_identity(f->cli_ks, cli_id), PL_OK);
@@ -397,6 +407,17 @@ static void test_pair_then_reconnect_without_code(void **state)
     run_until(f, &f->srv.messages);
     assert_int_equal(pl_session_paired(f->cli.conn), 0);
     assert_memory_equal(f->srv.last, "after", 5);
+
+    /* Presenting another name on a reconnect changes the claim, not the stored name. */
+    reset_sides(f);
+    assert_int_equal(pl_node_set_name(f->cli_node, "Kitchen"), PL_OK);
+    connect_to(f, &a, 1, pl_listener_port(f->l));
+    run_until(f, &f->cli.open);
+    run_until(f, &f->accepted);
+    assert_string_equal(pl_session_peer_name(f->srv.conn), "Kitchen");
+    assert_string_equal(pl_session_peer_stored_name(f->srv.conn), "Phone");
+    assert_string_equal(pl_session_peer_stored_name(f->cli.conn), "t");
+    assert_int_equal(pl_node_set_name(f->cli_node, NULL), PL_OK); /* the host name again */
 
     /* The listener forgets us: a code is needed again. */
     reset_sides(f);
@@ -1015,17 +1036,23 @@ static void test_simultaneous_dial_leaves_one_session(void **state)
     B.node = f->srv_node;
     assert_int_equal(pl_listener_new(A.node, 0, on_dial_accept, &A, &A.l), PL_OK);
     assert_int_equal(pl_listener_new(B.node, 0, on_dial_accept, &B, &B.l), PL_OK);
-    /* A pairs with B's listener "b"; B stores A under A's name, the host
-     * name, which A's listener then takes as its instance name. */
-    char host[64] = "";
-    gethostname(host, sizeof host - 1);
+    /* Each pairs with the other's listener: a pairing is one way (A's
+     * responder "b" is not an initiator of A's, and B's name for A is
+     * A's claim, which never selects a key when B dials). */
+    const char *host = "a";
     assert_int_equal(pl_listener_set_instance(A.l, host), PL_OK);
     assert_int_equal(pl_listener_set_instance(B.l, "b"), PL_OK);
+    assert_int_equal(pl_listener_set_pairing(A.l, CODE, 0, 3), PL_OK);
     assert_int_equal(pl_listener_set_pairing(B.l, CODE, 0, 3), PL_OK);
     uint16_t pa = pl_listener_port(A.l), pb = pl_listener_port(B.l);
     dial(f, &A, "b", pb, CODE);
     run_until(f, &A.dial.open);
     run_until(f, &B.accepted);
+    undial(&A);
+    undial(&B);
+    dial(f, &B, host, pa, CODE);
+    run_until(f, &B.dial.open);
+    run_until(f, &A.accepted);
     undial(&A);
     undial(&B);
 

@@ -2,9 +2,12 @@
 /*
  * Protocol test vectors (docs/PROTOCOL.md, "Test vectors").
  *
- * Three scenarios between engines with fixed inputs: a whole pairing, a
- * whole reconnect, and the reconnect's session resumed on a third
- * connection after its link dropped, up to a clean close. Every message
+ * Five scenarios between engines with fixed inputs: a whole pairing, a
+ * whole reconnect, the reconnect's session resumed on a third
+ * connection after its link dropped, up to a clean close; a session
+ * reset by a responder that lost it, with Ping, rekeying and a message
+ * of two records, ended by Abort; and a pairing refused with an Error.
+ * Every message
  * each side sends is compared byte for byte with the pinned hex below, so
  * any change to the wire protocol (or to the randomness the engine draws)
  * breaks this test, on purpose. Independently of the engine, the test
@@ -47,6 +50,17 @@
  *   responder acknowledges it (Ack{2}); each side sends EndOfStream
  *   (initiator seq 2, responder seq 1), then acknowledges the other's
  *   (Ack{2}, Ack{3}); both engines are done.
+ *   Reset (new engines, rekey_interval 2 on both sides, bytes 192..255
+ *   then 256..319): a reconnect; the initiator sends "lost" (seq 0) and
+ *   the link drops with it. The initiator resumes (SessionResume,
+ *   delivered 0) with a new responder engine that never had the session:
+ *   Ready{} (a reset); "lost" again as seq 0 of the new session, a Ping,
+ *   the responder's Ack{1}; a BIG_LEN-byte message (byte i = i mod 256,
+ *   seq 1) in two records, Ack{2}; the initiator's Abort. Records: the
+ *   initiator's keys are replaced twice, the responder's once.
+ *   Error (new engines, bytes 320..383 and 320..351): the initiator
+ *   pairs, the responder offers no pairing: Error{NOT_PAIRED} in clear.
+ *   Frames longer than 512 bytes are pinned (and shown) by their SHA-512.
  *
  * PL_PRINT_VECTORS=1 prints every input, intermediate value and message
  * (Markdown, for the document) and skips the pinned comparisons;
@@ -78,7 +92,9 @@
 #define I_NAME "phone"
 #define R_NAME "Kitchen"
 #define MAX_FRAMES 16
-#define MAX_FRAME 512
+#define MAX_FRAME (8 + 16384) /* a whole record */
+#define SHOWN 512             /* frames and values longer than this are shown by their SHA-512 */
+#define BIG_LEN 16353         /* the smallest application message that takes two records */
 
 /* ---------------------------------------------------------------- pinned vectors */
 
@@ -223,6 +239,109 @@ static const vec RESUME_R[] = {
      "d897d976"},
 };
 
+static const vec RESET_I[] = {
+    {"Hello_I (4th connection)",
+     "010100000000002c0a2a080110011880804022200e9c474bc5d66aaebd26e8b4"
+     "04b3293083199b6f79d51dbc4e8f57cb6497278e"},
+    {"ResumeStart (4th connection)",
+     "01010000000000242a220a200ac443fa70ce90d86c31d41e67a879646e26ac5e"
+     "98a99f4c2313108022b35f08"},
+    {"Identity_I (4th connection, hs i2r #0)",
+     "010300000000008530d3588249b9841e9623e135866257e76433fa1a7ddf3a7d"
+     "21f38d5d30077b597667558773090e62c4f00299d8056630504ab43d55d5af9b"
+     "b093672998e642253dfc5c019dd82031fd0262babf3f4975dd2c12b653be7b9a"
+     "2d62a955269370a5e6af1062dbdeadd696ee6c34997d555a1cac1bede4fe6e5b"
+     "090e2790d0441721e3eef1a331"},
+    {"DATA lost (4th connection, app i2r #0, lost)",
+     "010300000000002430d2bd9b1387525ffaf59ad9b2ff150514955ec7ec2abe0e"
+     "6cc541e96abff610b638d0d9"},
+    {"Hello_I",
+     "010100000000002c0a2a08011001188080402220a996fedfab467c5f67046656"
+     "b9d75cc615e0d9c21e32ba8a67124e0259dddefb"},
+    {"ResumeStart",
+     "01010000000000242a220a203a5ea123f7074714e7478757635d93c4a57aba86"
+     "e180653327cb7f5da86caf34"},
+    {"Identity_I with SessionResume (record, hs i2r #0)",
+     "01030000000000bcf521f56b1877e8247b36a8be810010183dd5a1078511a1f4"
+     "af8aac6cb7d0e4770fa4f9f7f0cc06733d5efebb63f0b2f2dac4f2ba4f9a0edd"
+     "0356eb61866eae70a0bb31c957dabe63749b54a4e3021c08292c3e51981192da"
+     "b2eed6c286325da04403e8fbcbc467dd32eb961f33b1775c9252082fb93653c1"
+     "0e0a092872e7eb3775ce8cd2c64426537bcf0ccb2d1f0daf1c0b2baffc31579b"
+     "62838b791f0675eaaff00259b1870456fcb2204c77c23690e40e00d7076ac2bb"
+     "9a935ec1"},
+    {"DATA lost (record, app i2r #0)",
+     "010300000000002484d657f7b93f0906b1f7c49764160b648bfab5c1fa66b869"
+     "15748b3693ebb257430212a2"},
+    {"Ping (record, app i2r #1)",
+     "010300000000001a50860d2482294db04f0fff5e6a67d0b14a014c3096ad962f"
+     "cb24"},
+    {"DATA big part 1 (record, app i2r' #0)",
+     "sha512:e1a778d82daaffd2276d108145234790a9b3ac2138a404e890fad131d"
+     "1a6dfcee296d8df03672da988ef7aca886914e43935abd2905865d27356781a9"
+     "6fd6d8d"},
+    {"DATA big part 2 (record, app i2r' #1)",
+     "0103000000000019742f9e146122d55401b68724ae0c70b6c8d33742a376fe87"
+     "d1"},
+    {"Abort (record, app i2r'' #0)",
+     "010300000000001a2e41fe42c266f9044a96cdfcbd4540d5582cf38a65934d48"
+     "572d"},
+};
+static const vec RESET_R4[] = {
+    {"Hello_R (4th connection)",
+     "01010000000000350a33080110011880804022200e34418777c30c48f1a1bea7"
+     "42494095bfddf8bf9e6bde4fa041194de38e50f22a074b69746368656e"},
+    {"ResumeReply (4th connection)",
+     "010100000000002432220a206783ac6307b02ee33fa4d01624b0d5e68117b3e1"
+     "4f99939e9e0f0746ebde2563"},
+    {"Identity_R (4th connection, hs r2i #0)",
+     "01030000000000874472de73e3a6b0500cb3ff7e4b88c4df3e847e8556e6f00c"
+     "08ea4036d6101dfd18d3e662bd0e5f94716afb9491bdca11dcc21dff38331829"
+     "04fdb979fc6709e653a3f0fd863193ab4ab650903696a5f9a221e05b5867f51d"
+     "b5662a7be679ad97618870c19aff12457c7c9b067654e32751e82257877fb994"
+     "46216b17c839ddcebcd796088b9c3d"},
+    {"Ready (4th connection, app r2i #0)",
+     "010300000000001a2912a407e1643ff1f500559aaaebb16cba9c8b06410c0718"
+     "e1cc"},
+};
+static const vec RESET_R[] = {
+    {"Hello_R",
+     "01010000000000350a3308011001188080402220d08bad70e2e59ab8c0363cf1"
+     "961bde9f360fffa71b74b16f1694324e82a6733f2a074b69746368656e"},
+    {"ResumeReply",
+     "010100000000002432220a2016dd9996f2cb85bcb1fbd285a8e763deb712b2cb"
+     "0df04ade0c7337c951ab1a3f"},
+    {"Identity_R (record, hs r2i #0)",
+     "01030000000000877f86a23377c15fb30d916d6c85fac77a475287db6b6d40ae"
+     "7414ffe3e17236ce8aa2845e3732fad2a1192c5f152cf6c959eb527d269b99b7"
+     "d6c807768faa0cc19606849c81f9a95450a3f65e5e9908b8bc71d1fd8608d3ae"
+     "36bd4be3ddab3e057926f0fa7ace9bac155dcb9f8372acd14dc768483db19edf"
+     "a07d74dd987808d3af2b99ba36aef0"},
+    {"Ready reset (record, app r2i #0)",
+     "010300000000001ab7ce820bcbe648e4104f43c08a297c63fd0a9530a898b7cd"
+     "8dc7"},
+    {"Ack 1 (record, app r2i #1)",
+     "010300000000001c1da795868e2939a78bb5882d30e6e34d103e9917b4d787c7"
+     "006c401b"},
+    {"Ack 2 (record, app r2i' #0)",
+     "010300000000001c89a05bcb093118bc86f338a99851440052a54a7f8ce8411d"
+     "face3118"},
+};
+static const vec ERROR_I[] = {
+    {"Hello_I",
+     "010100000000002c0a2a08011001188080402220c71db54416647fb8af16a29e"
+     "8fbfc498624fdddddce8f76193e58fc3fbf6a69f"},
+    {"PairStart",
+     "01010000000000241a220a2028055c67c7d1859973c78910192f18df0976df06"
+     "bbe2133a8e84735e908d9577"},
+};
+static const vec ERROR_R[] = {
+    {"Hello_R",
+     "01010000000000350a33080110011880804022208700898d0ca2cc4cf25ae706"
+     "21aedbd5b21a011d346d442a4561bd89e9f1decc2a074b69746368656e"},
+    {"Error NOT_PAIRED",
+     "010100000000000442020802"},
+};
+
 /* ---------------------------------------------------------------- helpers */
 
 static int print_mode; /* 0, 1 (Markdown) or 2 (C) */
@@ -253,6 +372,13 @@ static void print_value(const char *name, const uint8_t *p, size_t n)
 {
     if (print_mode != 1)
         return;
+    if (n > SHOWN) {
+        uint8_t h[crypto_hash_sha512_BYTES];
+        crypto_hash_sha512(h, p, n);
+        printf("%s (%zu bytes), its SHA-512:\n\n", name, n);
+        print_hex_block(h, sizeof h);
+        return;
+    }
     printf("%s (%zu bytes):\n\n", name, n);
     print_hex_block(p, n);
 }
@@ -278,10 +404,11 @@ typedef struct vside {
     pl_engine_hooks hooks;
     stream rnd;
     const uint8_t *known; /* responder: the paired initiator's id, or NULL */
+    int no_pairing;       /* responder: pair_begin says no pairing is offered */
     int end_result, end_calls, paired_calls;
     uint8_t paired_id[32];
     int opened, error;
-    uint8_t got[64]; /* the last message delivered */
+    uint8_t got[BIG_LEN]; /* the last message delivered */
     size_t got_len;
     int nmsgs, eofs, acks; /* MESSAGE, PEER_EOF and ACKED events */
     uint64_t acked;        /* the last ACKED event's seq */
@@ -303,7 +430,9 @@ static void v_random(void *ctx, uint8_t *buf, size_t n)
 
 static int v_pair_begin(void *ctx, const char **code)
 {
-    (void)ctx;
+    const vside *s = ctx;
+    if (s->no_pairing)
+        return PL_ERR_NOT_PAIRED;
     *code = CODE;
     return PL_OK;
 }
@@ -1026,6 +1155,201 @@ static void check_resume_records(const vside *I, const vside *R2, const derived 
     expect_record("Ack {delivered = 3}, responder", R2->frame[7], R2->frame_len[7], d3->app_r2i, 3, want, n);
 }
 
+/* ---------------------------------------------------------------- the reset scenario */
+
+/* A fresh engine pair member, as run() makes them, with rekey_interval 2. */
+static void configure_side(const keys *k, vside *S, int initiator, const char *code, size_t off)
+{
+    v_init(S, initiator ? 0x11 : 0x22);
+    S->rnd.off = off;
+    pl_engine_config c = {0};
+    c.initiator = initiator;
+    c.identity_sk = initiator ? k->sk_i : k->sk_r;
+    c.name = initiator ? I_NAME : R_NAME;
+    c.instance = INSTANCE;
+    c.code = code;
+    c.expected_peer = initiator && !code ? k->pk_r : NULL;
+    c.hooks = &S->hooks;
+    c.hooks_ctx = S;
+    c.rekey_interval = 2;
+    if (!initiator)
+        S->known = k->pk_i;
+    assert_int_equal(pl_engine_configure(&S->e, &c), PL_OK);
+}
+
+/* The application message of BIG_LEN bytes: byte i is i mod 256. */
+static const uint8_t *big_message(void)
+{
+    static uint8_t m[BIG_LEN];
+    for (size_t i = 0; i < BIG_LEN; i++)
+        m[i] = (uint8_t)i;
+    return m;
+}
+
+/*
+ * Fourth connection (new engines, rekey interval 2 on both sides): a
+ * reconnect whose session gets "lost" (seq 0) from the initiator, lost
+ * with the link. Fifth connection: the initiator resumes (SessionResume,
+ * delivered 0) but the responder is a new engine that never had the
+ * session (it restarted): Ready{} resets it; "lost" is sent again as seq
+ * 0 of the new session; the initiator pings, the responder acknowledges
+ * (Ack{1}); the initiator sends a BIG_LEN-byte message (seq 1) in two
+ * records, the responder acknowledges it (Ack{2}); the initiator aborts.
+ * The initiator's records run past two rekeys, the responder's past one.
+ */
+static void reset_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I, vside *R, vside *R5,
+                           derived *d4, derived *d5)
+{
+    size_t start_i = *off_i, start_r = *off_r;
+    configure_side(k, I, 1, NULL, *off_i);
+    configure_side(k, R, 0, NULL, *off_r);
+    assert_int_equal(pl_engine_start(&I->e), PL_OK);
+    assert_int_equal(pl_engine_start(&R->e), PL_OK);
+    pump(I, R);
+    assert_int_equal(I->opened + R->opened, 2);
+    spec_check(k, 0, start_i, start_r, I, 0, R, 0, NULL, d4);
+    assert_int_equal(pl_engine_send(&I->e, "lost", 4, 0), PL_OK);
+    drop(I);
+    assert_int_equal(I->nframes, 4);
+    assert_int_equal(R->nframes, 4);
+    *off_i = start_i = I->rnd.off;
+    *off_r = start_r = R->rnd.off;
+
+    /* Fifth connection: the responder restarted (a new engine, no session). */
+    pl_engine_relink(&I->e);
+    I->opened = 0;
+    configure_side(k, R5, 0, NULL, *off_r);
+    assert_int_equal(pl_engine_start(&I->e), PL_OK);
+    assert_int_equal(pl_engine_start(&R5->e), PL_OK);
+    pump(I, R5);
+    assert_int_equal(I->error | R5->error, 0);
+    assert_int_equal(I->opened + R5->opened, 2);
+    assert_int_equal(R5->find_calls, 1);
+    assert_int_equal(I->e.reset, 1);
+    assert_int_equal(I->e.resumed | R5->e.resumed, 0);
+    assert_int_equal(R5->nmsgs, 1);
+    assert_int_equal(R5->got_len, 4);
+    assert_memory_equal(R5->got, "lost", 4);
+    resume_in res = {d4->session_id, d4->resume_key, 0};
+    if (print_mode == 1)
+        printf("#### Fifth connection\n\n");
+    spec_check(k, 0, start_i, start_r, I, 4, R5, 0, &res, d5);
+    /* the reset session takes this connection's id and key */
+    assert_memory_equal(I->e.st.id, d5->session_id, 16);
+    assert_memory_equal(R5->e.st.id, d5->session_id, 16);
+
+    assert_int_equal(pl_engine_ping(&I->e), PL_OK);
+    pump(I, R5);
+    assert_true(R5->e.ping_owed);
+    assert_int_equal(pl_engine_ack(&R5->e), PL_OK);
+    pump(I, R5);
+    assert_int_equal(I->acks, 1);
+    assert_int_equal(I->acked, 1);
+    assert_int_equal(pl_engine_send(&I->e, big_message(), BIG_LEN, 0), PL_OK);
+    pump(I, R5);
+    assert_int_equal(R5->nmsgs, 2);
+    assert_int_equal(R5->got_len, BIG_LEN);
+    assert_memory_equal(R5->got, big_message(), BIG_LEN);
+    assert_int_equal(pl_engine_ack(&R5->e), PL_OK);
+    pump(I, R5);
+    assert_int_equal(I->acked, 2);
+    assert_int_equal(pl_engine_abort(&I->e), PL_OK);
+    pump(I, R5);
+    assert_int_equal(R5->error, PL_ERR_ABORTED);
+    assert_int_equal(I->error, 0);
+    assert_int_equal(I->nframes, 12);
+    assert_int_equal(R5->nframes, 6);
+    assert_int_equal(I->e.tx.epoch, 2);
+    assert_int_equal(R5->e.tx.epoch, 1);
+    *off_i = I->rnd.off;
+    *off_r = R5->rnd.off;
+}
+
+/* An inner DATA frame carrying bytes from..from+n of a DATA message
+ * (u64be(seq) || app), with MORE if more follows. */
+static size_t data_part(uint8_t *out, uint64_t seq, const uint8_t *app, size_t app_len, size_t from, size_t n)
+{
+    size_t total = 8 + app_len;
+    assert_true(from + n <= total);
+    const uint8_t h[8] = {1, PL_FRAME_DATA, from + n < total ? PL_FRAME_FLAG_MORE : 0, 0,
+                          (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    memcpy(out, h, 8);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = from + i;
+        out[8 + i] = j < 8 ? (uint8_t)(seq >> (56 - 8 * j)) : app[j - 8];
+    }
+    return 8 + n;
+}
+
+/* The records of the reset scenario, opened with keys derived from d4/d5
+ * and the rekey rule: k' = HKDF-Expand(k, "peerlink rekey", 32). */
+static void check_reset_records(const vside *I, const vside *R, const vside *R5, const derived *d4,
+                                const derived *d5)
+{
+    static uint8_t want[MAX_FRAME];
+    size_t n = control_of(want, READY(0, 0));
+    expect_record("Ready {} (fourth connection)", R->frame[3], R->frame_len[3], d4->app_r2i, 0, want, n);
+    n = data_of(want, 0, "lost");
+    expect_record("DATA \"lost\" seq 0 (fourth connection, lost)", I->frame[3], I->frame_len[3], d4->app_i2r, 0,
+                  want, n);
+    uint8_t i2r_1[32], i2r_2[32], r2i_1[32];
+    expand32(d5->app_i2r, 32, "peerlink rekey", i2r_1);
+    expand32(i2r_1, 32, "peerlink rekey", i2r_2);
+    expand32(d5->app_r2i, 32, "peerlink rekey", r2i_1);
+    print_value("k_app_i2r' = HKDF-Expand(k_app_i2r, \"peerlink rekey\", 32) (after i2r record 1)", i2r_1, 32);
+    print_value("k_app_i2r'' = HKDF-Expand(k_app_i2r', \"peerlink rekey\", 32)", i2r_2, 32);
+    print_value("k_app_r2i' = HKDF-Expand(k_app_r2i, \"peerlink rekey\", 32) (after r2i record 1)", r2i_1, 32);
+    n = control_of(want, READY(0, 0));
+    expect_record("Ready {} (resumed = false: a reset)", R5->frame[3], R5->frame_len[3], d5->app_r2i, 0, want, n);
+    n = data_of(want, 0, "lost");
+    expect_record("DATA \"lost\" seq 0, the new session's first", I->frame[7], I->frame_len[7], d5->app_i2r, 0, want,
+                  n);
+    n = control_of(want, 11, 0, 0);
+    expect_record("Ping", I->frame[8], I->frame_len[8], d5->app_i2r, 1, want, n);
+    n = control_of(want, ACK(1));
+    expect_record("Ack {delivered = 1}", R5->frame[4], R5->frame_len[4], d5->app_r2i, 1, want, n);
+    const size_t first = PL_RECORD_MAX_INNER_PAYLOAD; /* 16360: u64be(1) and 16352 application bytes */
+    n = data_part(want, 1, big_message(), BIG_LEN, 0, first);
+    expect_record("DATA seq 1, first part (MORE)", I->frame[9], I->frame_len[9], i2r_1, 0, want, n);
+    n = data_part(want, 1, big_message(), BIG_LEN, first, 8 + BIG_LEN - first);
+    expect_record("DATA seq 1, last part", I->frame[10], I->frame_len[10], i2r_1, 1, want, n);
+    n = control_of(want, ACK(2));
+    expect_record("Ack {delivered = 2}", R5->frame[5], R5->frame_len[5], r2i_1, 0, want, n);
+    n = control_of(want, 12, 0, 0);
+    expect_record("Abort", I->frame[11], I->frame_len[11], i2r_2, 0, want, n);
+}
+
+/* Sixth connection: a pairing attempt that the responder does not offer
+ * (pair_begin: no code): Hello_I, PairStart, Hello_R, Error{NOT_PAIRED}. */
+static void error_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I, vside *R)
+{
+    configure_side(k, I, 1, CODE, *off_i);
+    configure_side(k, R, 0, NULL, *off_r);
+    R->no_pairing = 1;
+    assert_int_equal(pl_engine_start(&I->e), PL_OK);
+    assert_int_equal(pl_engine_start(&R->e), PL_OK);
+    pump(I, R);
+    assert_int_equal(R->error, PL_ERR_NOT_PAIRED);
+    assert_int_equal(I->error, PL_ERR_NOT_PAIRED);
+    assert_int_equal(I->nframes, 2);
+    assert_int_equal(R->nframes, 2);
+    uint8_t n_i[32], n_r[32], rnd[32], seed[32], want[64];
+    memset(seed, 0x11, 32);
+    stream_bytes(seed, *off_i, rnd, 32);
+    assert_memory_equal(hello_nonce(I->frame[0], I->frame_len[0], n_i), rnd, 32);
+    memset(seed, 0x22, 32);
+    stream_bytes(seed, *off_r, rnd, 32);
+    assert_memory_equal(hello_nonce(R->frame[0], R->frame_len[0], n_r), rnd, 32);
+    /* an Error is a clear CONTROL frame: the same bytes as an inner one */
+    size_t n = control_of(want, 8, PEERLINK__ERROR__CODE__NOT_PAIRED, 0);
+    assert_int_equal(R->frame_len[1], n);
+    assert_memory_equal(R->frame[1], want, n);
+    assert_int_equal(I->rnd.off, *off_i + 64); /* nonce, CPace scalar */
+    assert_int_equal(R->rnd.off, *off_r + 32); /* nonce: it refused before drawing a scalar */
+    *off_i = I->rnd.off;
+    *off_r = R->rnd.off;
+}
+
 /* ---------------------------------------------------------------- comparison and printing */
 
 typedef struct fname {
@@ -1070,6 +1394,43 @@ static const fname I_NAMES_RESUME[] = {
     {"EndOfStream 2 (record, app i2r #1)", "EndOfStream {seq = 2} (record, app i2r #1)"},
     {"Ack 2 (record, app i2r #2)", "Ack {delivered = 2} (record, app i2r #2)"},
 };
+static const fname I_NAMES_RESET[] = {
+    {"Hello_I (4th connection)", "Hello_I (fourth connection)"},
+    {"ResumeStart (4th connection)", "ResumeStart (fourth connection)"},
+    {"Identity_I (4th connection, hs i2r #0)", "Identity_I (fourth connection: record, hs i2r #0)"},
+    {"DATA lost (4th connection, app i2r #0, lost)",
+     "DATA seq 0 \"lost\" (fourth connection: record, app i2r #0; lost with the link)"},
+    {"Hello_I", "Hello_I"},
+    {"ResumeStart", "ResumeStart"},
+    {"Identity_I with SessionResume (record, hs i2r #0)", "Identity_I with SessionResume (record, hs i2r #0)"},
+    {"DATA lost (record, app i2r #0)", "DATA seq 0 \"lost\", the new session's first (record, app i2r #0)"},
+    {"Ping (record, app i2r #1)", "Ping (record, app i2r #1)"},
+    {"DATA big part 1 (record, app i2r' #0)", "DATA seq 1, first part, MORE (record, app i2r' #0)"},
+    {"DATA big part 2 (record, app i2r' #1)", "DATA seq 1, last part (record, app i2r' #1)"},
+    {"Abort (record, app i2r'' #0)", "Abort (record, app i2r'' #0)"},
+};
+static const fname R_NAMES_RESET4[] = {
+    {"Hello_R (4th connection)", "Hello_R (fourth connection)"},
+    {"ResumeReply (4th connection)", "ResumeReply (fourth connection)"},
+    {"Identity_R (4th connection, hs r2i #0)", "Identity_R (fourth connection: record, hs r2i #0)"},
+    {"Ready (4th connection, app r2i #0)", "Ready {} (fourth connection: record, app r2i #0)"},
+};
+static const fname R_NAMES_RESET[] = {
+    {"Hello_R", "Hello_R"},
+    {"ResumeReply", "ResumeReply"},
+    {"Identity_R (record, hs r2i #0)", "Identity_R (record, hs r2i #0)"},
+    {"Ready reset (record, app r2i #0)", "Ready {} (resumed = false) (record, app r2i #0)"},
+    {"Ack 1 (record, app r2i #1)", "Ack {delivered = 1} (record, app r2i #1)"},
+    {"Ack 2 (record, app r2i' #0)", "Ack {delivered = 2} (record, app r2i' #0)"},
+};
+static const fname I_NAMES_ERROR[] = {
+    {"Hello_I", "Hello_I"},
+    {"PairStart", "PairStart"},
+};
+static const fname R_NAMES_ERROR[] = {
+    {"Hello_R", "Hello_R"},
+    {"Error NOT_PAIRED", "Error {code = NOT_PAIRED}"},
+};
 static const fname R_NAMES_RESUME[] = {
     {"Ack 1 (2nd connection, app r2i #2)", "Ack {delivered = 1} (second connection: record, app r2i #2)"},
     {"Hello_R", "Hello_R"},
@@ -1085,19 +1446,31 @@ static const fname R_NAMES_RESUME[] = {
 static void print_frames(const char *dir, const vside *s, size_t from, size_t to, const fname *names)
 {
     for (size_t i = from; i < to && i < s->nframes; i++) {
-        if (print_mode == 1) {
-            printf("%s %s (%zu bytes):\n\n", dir, names[i].md, s->frame_len[i]);
-            print_hex_block(s->frame[i], s->frame_len[i]);
-        }
+        char name[200];
+        snprintf(name, sizeof name, "%s %s", dir, names[i].md);
+        print_value(name, s->frame[i], s->frame_len[i]);
     }
+}
+
+/* A frame as pinned: its hex, or for a long one "sha512:" and the hex of its SHA-512. */
+static void frame_repr(const uint8_t *p, size_t n, char *out)
+{
+    if (n <= SHOWN) {
+        hex_of(p, n, out);
+        return;
+    }
+    uint8_t h[crypto_hash_sha512_BYTES];
+    crypto_hash_sha512(h, p, n);
+    memcpy(out, "sha512:", 7);
+    hex_of(h, sizeof h, out + 7);
 }
 
 static void print_c(const char *table, const vside *s, const fname *names)
 {
-    char hex[2 * MAX_FRAME + 1];
+    char hex[2 * SHOWN + 1];
     printf("static const vec %s[] = {\n", table);
     for (size_t i = 0; i < s->nframes; i++) {
-        hex_of(s->frame[i], s->frame_len[i], hex);
+        frame_repr(s->frame[i], s->frame_len[i], hex);
         printf("    {\"%s\",\n", names[i].c);
         size_t len = strlen(hex);
         for (size_t off = 0; off < len; off += 64)
@@ -1108,10 +1481,10 @@ static void print_c(const char *table, const vside *s, const fname *names)
 
 static void compare(const vside *s, const vec *pinned, size_t count)
 {
-    char hex[2 * MAX_FRAME + 1];
+    char hex[2 * SHOWN + 1];
     assert_int_equal(s->nframes, count);
     for (size_t i = 0; i < count; i++) {
-        hex_of(s->frame[i], s->frame_len[i], hex);
+        frame_repr(s->frame[i], s->frame_len[i], hex);
         if (strcmp(hex, pinned[i].hex) != 0)
             fail_msg("%s differs:\n  got  %s\n  want %s", pinned[i].name, hex, pinned[i].hex);
     }
@@ -1225,6 +1598,53 @@ static void test_vectors(void **state)
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);
     pl_engine_clear(&R2.e);
+
+    /* Reset, rekey, Ping, a message in two records, Abort; then an Error. */
+    if (print_mode == 1)
+        printf("\n### Reset, rekey, Ping, a message of two records, Abort\n\n#### Fourth connection\n\n");
+    derived d4, d5;
+    size_t mark_i = off_i;
+    reset_scenario(&k, &off_i, &off_r, &I, &R, &R2, &d4, &d5);
+    assert_int_equal(off_i, mark_i + 128);
+    assert_int_equal(off_r, 320);
+    if (print_mode == 1)
+        printf("#### Records of both connections\n\n");
+    check_reset_records(&I, &R, &R2, &d4, &d5);
+    print_frames("I → R", &I, 0, 4, I_NAMES_RESET);
+    print_frames("R → I", &R, 0, 4, R_NAMES_RESET4);
+    print_frames("I → R", &I, 4, I.nframes, I_NAMES_RESET);
+    print_frames("R → I", &R2, 0, R2.nframes, R_NAMES_RESET);
+    if (print_mode == 2) {
+        print_c("RESET_I", &I, I_NAMES_RESET);
+        print_c("RESET_R4", &R, R_NAMES_RESET4);
+        print_c("RESET_R", &R2, R_NAMES_RESET);
+    }
+    if (!print_mode) {
+        compare(&I, RESET_I, COUNT(RESET_I));
+        compare(&R, RESET_R4, COUNT(RESET_R4));
+        compare(&R2, RESET_R, COUNT(RESET_R));
+    }
+    pl_engine_clear(&I.e);
+    pl_engine_clear(&R.e);
+    pl_engine_clear(&R2.e);
+
+    if (print_mode == 1)
+        printf("\n### Error\n\n");
+    error_scenario(&k, &off_i, &off_r, &I, &R);
+    assert_int_equal(off_i, 384);
+    assert_int_equal(off_r, 352);
+    print_frames("I → R", &I, 0, I.nframes, I_NAMES_ERROR);
+    print_frames("R → I", &R, 0, R.nframes, R_NAMES_ERROR);
+    if (print_mode == 2) {
+        print_c("ERROR_I", &I, I_NAMES_ERROR);
+        print_c("ERROR_R", &R, R_NAMES_ERROR);
+    }
+    if (!print_mode) {
+        compare(&I, ERROR_I, COUNT(ERROR_I));
+        compare(&R, ERROR_R, COUNT(ERROR_R));
+    }
+    pl_engine_clear(&I.e);
+    pl_engine_clear(&R.e);
 }
 
 /* The comparison itself can fail: one changed input (the responder key) changes its messages. */

@@ -237,6 +237,10 @@ typedef struct tcp_dialer {
     int finding;           /* pl_connect_by_name(): the instance is not found yet */
     pl_timeout *find;      /* ... when the search gives up */
     int64_t find_end;      /* ... and when, on pl__now_ms()'s clock: connecting gets what is left */
+    int have_want;         /* ... a responder is stored under the name asked for: */
+    pl_paired_peer want;   /*     that one, followed by its discovery hint */
+    pl_service *held;      /* ... the instance of that name, whose hint says it is another peer */
+    int listed;            /* ... discovery has listed what is on the network (ALL_FOR_NOW) */
 } tcp_dialer;
 
 static const pl_dialer_ops tcp_dialer_ops;
@@ -279,6 +283,7 @@ static void tcp_free(void *ctx)
     tcp_stop(t, t->c);
     stop_browsing(t);
     pl__free_timeout(t->poll, &t->find);
+    pl_service_free(t->held);
     free(t->addrs);
     free(t->attempts);
     free(t);
@@ -389,12 +394,15 @@ static int round_start(tcp_dialer *t)
 static int fill_addresses(tcp_dialer *t, const pl_service *svc);
 
 /* pl_connect_by_name(): the instance is found. Take its name as spelt on
- * the network (the handshake binds it), then dial as pl_connect() does,
- * within what is left of the time. */
+ * the network (the handshake binds it), expect the responder stored under
+ * the name asked for (if any, and no code), then dial as pl_connect()
+ * does, within what is left of the time. */
 static void found(tcp_dialer *t, const pl_service *svc)
 {
     pl_session *c = t->c;
-    size_t len = strlen(svc->name); /* it matched c->instance: at most PL_NAME_MAX */
+    size_t len = strlen(svc->name);
+    if (len > PL_NAME_MAX)
+        return; /* no DNS-SD instance name is longer */
     /* No address: a Bonjour result of the "apple" backend, which only Network.framework connects to. */
     int rc = svc->n_addresses ? fill_addresses(t, svc) : PL_ERR_UNSUPPORTED;
     if (rc == PL_ERR_INVALID) {
@@ -408,12 +416,14 @@ static void found(tcp_dialer *t, const pl_service *svc)
     }
     t->finding = 0;
     pl__free_timeout(t->poll, &t->find);
+    if (!pl_service_name_equal(svc->name, c->instance))
+        pl__log(PL_LOG_INFO, "connect by name: \"%s\" is published as \"%s\" now (its discovery hint)", c->instance,
+                svc->name);
     memcpy(c->instance, svc->name, len + 1);
-    pl_paired_peer known;
-    if (!c->code[0] && pl__keystore_find_peer_by_name(c->node->ks, c->instance, &known) == PL_OK) {
-        memcpy(c->target_id, known.id, PL_ID_SIZE);
-        c->has_target = 1;
-    }
+    pl_service_free(t->held);
+    t->held = NULL;
+    if (!c->code[0] && t->have_want)
+        pl__session_expect_peer(c, &t->want);
     int64_t left = t->find_end - pl__now_ms();
     rc = pl__session_set_deadline(c, left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left);
     if (rc == PL_OK)
@@ -429,6 +439,44 @@ static void find_expired(pl_timeout *tm, void *userdata)
     pl__session_close(t->c, PL_ERR_NOT_FOUND);
 }
 
+/*
+ * pl_connect_by_name(): is svc the instance to dial? With a code, the one
+ * of the name asked for (the pairing binds it). Without, the responder
+ * stored under that name, wherever its discovery hint is published: under
+ * another name after a rename (docs/PROTOCOL.md section 2.1). The instance
+ * of the name asked for is dialled at once if it publishes no hint (an
+ * older responder) or none is stored under the name; if its hint says it
+ * is another peer, only once discovery has listed what is on the network
+ * and the stored responder is not among it (the handshake then refuses it:
+ * PL_ERR_NOT_PAIRED, as for a responder whose key changed).
+ */
+static void consider(tcp_dialer *t, pl_browse_event ev, const pl_service *svc)
+{
+    pl_session *c = t->c;
+    int named = pl_service_name_equal(svc->name, c->instance);
+    if (ev == PL_BROWSE_REMOVE) {
+        if (named && t->held) {
+            pl_service_free(t->held);
+            t->held = NULL;
+        }
+        return;
+    }
+    if (!c->code[0] && t->have_want && pl__hint_matches(svc->txt, t->want.id)) {
+        found(t, svc);
+        return;
+    }
+    if (!named)
+        return;
+    pl_service *copy = NULL;
+    if (c->code[0] || !t->have_want || !pl__hint_present(svc->txt) || t->listed ||
+        pl_service_dup(svc, &copy) != PL_OK) {
+        found(t, svc);
+        return;
+    }
+    pl_service_free(t->held);
+    t->held = copy;
+}
+
 static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
 {
     tcp_dialer *t = userdata;
@@ -437,11 +485,17 @@ static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl
         pl__session_close(t->c, status); /* nothing else would find it */
         return;
     }
-    if ((ev != PL_BROWSE_ADD && ev != PL_BROWSE_UPDATE) || !pl_service_name_equal(svc->name, t->c->instance))
+    if (ev == PL_BROWSE_ALL_FOR_NOW && t->finding) {
+        t->listed = 1;
+        if (t->held)
+            found(t, t->held); /* frees it */
+        return;
+    }
+    if (ev != PL_BROWSE_ADD && ev != PL_BROWSE_UPDATE && ev != PL_BROWSE_REMOVE)
         return;
     if (t->finding)
-        found(t, svc);
-    else
+        consider(t, ev, svc);
+    else if (ev != PL_BROWSE_REMOVE && pl_service_name_equal(svc->name, t->c->instance))
         (void)pl_session_set_addresses(t->c, svc);
 }
 
@@ -582,7 +636,7 @@ static tcp_dialer *tcp_session_new(pl_node *node, const char *name, const char *
 int pl_connect_by_name(pl_node *node, pl_discovery *d, const char *type, const char *name, int timeout_ms,
                        pl_session_cb cb, void *userdata, pl_session **out)
 {
-    if (!node || !d || !type || !name || !name[0] || strlen(name) > PL_NAME_MAX || timeout_ms <= 0 || !out ||
+    if (!node || !d || !type || !name || !name[0] || !pl_name_valid(name) || timeout_ms <= 0 || !out ||
         strlen(type) > PL_NAME_MAX || strcasecmp(type, PL_SERVICE_TYPES) == 0)
         return PL_ERR_INVALID;
     tcp_dialer *t = tcp_session_new(node, name, type, cb, userdata);
@@ -591,6 +645,7 @@ int pl_connect_by_name(pl_node *node, pl_discovery *d, const char *type, const c
     pl_session *c = t->c;
     t->disc = d;
     t->finding = 1;
+    t->have_want = pl__keystore_find_responder(node->ks, name, &t->want) == PL_OK;
     t->find_end = pl__now_ms() + timeout_ms;
     t->find = node->poll->timeout_new(node->poll, timeout_ms, find_expired, t);
     int rc = t->find ? pl_browse(d, type, NULL, rediscovered, t, &t->browser) : PL_ERR_NOMEM;
@@ -606,17 +661,13 @@ int pl__tcp_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_ses
                     pl_session **out)
 {
     if (!node || !svc || !out || svc->port == 0 || svc->n_addresses == 0 || !svc->addresses ||
-        !svc->name || strlen(svc->name) > PL_NAME_MAX)
+        !svc->name || !pl_name_valid(svc->name))
         return PL_ERR_INVALID;
     tcp_dialer *t = tcp_session_new(node, svc->name, svc->type, cb, userdata);
     if (!t)
         return PL_ERR_NOMEM;
     pl_session *c = t->c;
-    pl_paired_peer known;
-    if (pl__keystore_find_peer_by_name(node->ks, svc->name, &known) == PL_OK) {
-        memcpy(c->target_id, known.id, PL_ID_SIZE);
-        c->has_target = 1;
-    }
+    pl__session_expect(c, svc->txt); /* a pl_session_set_code() that follows undoes it */
     int rc = fill_addresses(t, svc);
     if (rc == PL_OK)
         rc = pl__session_set_deadline(c, timeout_ms > 0 ? timeout_ms : PL_CONNECT_TIMEOUT_MS);
