@@ -40,7 +40,7 @@ _plcat() {
 		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
 		return
 		;;
-	-n | -p | -T | -w | -c | --sh-exec | --code | --resume | --address | --max-attempts | --forget)
+	-n | -p | -T | -w | -c | --sh-exec | --code | --resume | --address | --max-attempts | --pair-window | --forget | --forget-id | --as)
 		return # a value of the user's own
 		;;
 	esac
@@ -48,7 +48,7 @@ _plcat() {
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W '-l -b -n -s --type -p -T -k -w -t --terminate -a --all -N
 			--send-only --recv-only -v --verbose -q --quiet -e --exec -c --sh-exec --json --code --code-file --keys
-			--backend --resume --address --max-attempts --list-paired --forget -h --help -V --version' -- "$cur")
+			--backend --resume --address --max-attempts --pair-window --keep-pairing --list-paired --forget --forget-id --as -h --help -V --version' -- "$cur")
 		return
 	fi
 

@@ -77,9 +77,12 @@ typedef struct app {
     const char *exec_cmd; /* -e PROGRAM or -c COMMAND: run it for each session */
     int exec_shell;
     const char *name, *type, *backend, *keys;
+    const char *as; /* --as: the name this device gives peers (pl_node_set_name()) */
     char code[64];
     int have_code;
     unsigned max_attempts;
+    int pair_window;  /* --pair-window: seconds, 0 until plcat exits; -1: the library's 900 */
+    int keep_pairing; /* --keep-pairing: open after a peer paired */
     int port;
     int wait_s;
     int resume_s; /* -1: the library's default */
@@ -134,6 +137,10 @@ static void on_log(pl_log_level level, const char *message, void *userdata)
         fprintf(stderr, "%s: %s: %s\n", prog, pl_log_level_name(level), message);
 }
 
+/* "paired with \"NAME\"" / "authenticated \"NAME\"": the name this keystore holds the peer
+ * under, and what it calls itself on this connection when that differs (a claim only). */
+static void note_peer(const app *a, pl_session *c, const char *suffix);
+
 /* A status line on standard error (not with -q). Errors use fprintf directly. */
 static void note(const app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const app *a, const char *fmt, ...)
@@ -152,12 +159,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: %s -l [-n NAME] [-s TYPE] [-p PORT] [-T KEY[=VALUE]]... [-k] [CODE OPTION]\n"
-            "                [--max-attempts N] [DATA OPTIONS] [COMMON OPTIONS]\n"
+            "                [--max-attempts N] [--pair-window SECONDS] [--keep-pairing] [DATA OPTIONS]\n"
+            "                [COMMON OPTIONS]\n"
             "       %s -b [-t] [-a | -s TYPE | TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
-            "       %s [-s TYPE] [-w SECONDS] [CODE OPTION] [--address HOST:PORT] [DATA OPTIONS]\n"
-            "                [COMMON OPTIONS] NAME\n"
+            "       %s [-s TYPE] [-w SECONDS] [CODE OPTION] [--address HOST:PORT] [--as NAME]\n"
+            "                [DATA OPTIONS] [COMMON OPTIONS] NAME\n"
             "       %s --list-paired [--keys DIR]\n"
-            "       %s --forget NAME [--keys DIR]\n"
+            "       %s --forget NAME | --forget-id ID [--keys DIR]\n"
             "code option: --code CODE | --code-file FILE (or PLCAT_CODE in the environment)\n"
             "data options: [-N] [--send-only | --recv-only] [-e PROGRAM | -c COMMAND]\n"
             "common options: [-v | -q] [--keys DIR] [--backend NAME] [--resume SECONDS]\n",
@@ -274,6 +282,9 @@ static void report_failure(const app *a, int err)
         fprintf(stderr, "%s: \"%s\" not found within %d s\n", prog, esc(a->name), a->wait_s);
     else if (err == PL_ERR_WRONG_CODE || err == PL_ERR_LOCKED || err == PL_ERR_BUSY)
         fprintf(stderr, "%s: pairing failed: %s\n", prog, pl_strerror(err));
+    else if (err == PL_ERR_NOT_PAIRED && a->have_code && !a->listen) /* we had a code: it refused to pair */
+        fprintf(stderr, "%s: pairing failed: \"%s\" is not open to pairing (its pairing window is closed)\n", prog,
+                esc(a->name));
     else
         fprintf(stderr, "%s: connection failed: %s\n", prog, pl_strerror(err));
 }
@@ -335,9 +346,33 @@ static int list_paired(app *a)
         pl_id_to_string(peers[i].id, id, sizeof id);
         if (gmtime_r(&t, &tm))
             strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        printf("%s\t%s\t%s\n", esc(peers[i].name), when, id);
+        printf("%s\t%s\t%s\t%s\n", esc(peers[i].name), when, id,
+               peers[i].role == PL_PEER_RESPONDER ? "responder" : "initiator");
     }
     free(peers);
+    return 0;
+}
+
+/* --forget-id: the peer of this id (64 hex digits, as --list-paired shows), in both roles. */
+static int forget_id(app *a, const char *hex)
+{
+    uint8_t id[PL_ID_SIZE];
+    for (size_t i = 0; i < sizeof id; i++)
+        if (sscanf(hex + 2 * i, "%2hhx", &id[i]) != 1)
+            break;
+    char check[65];
+    if (strlen(hex) != 64 || pl_id_to_string(id, check, sizeof check) != PL_OK || strcasecmp(check, hex) != 0)
+        die_usage("--forget-id takes a peer's id: 64 hex digits, as --list-paired shows");
+    int err = pl_keystore_forget_id(a->ks, id);
+    if (err == PL_ERR_NOT_FOUND) {
+        fprintf(stderr, "%s: no paired peer has the id %s\n", prog, check);
+        return EXIT_NOT_FOUND;
+    }
+    if (err != PL_OK) {
+        fprintf(stderr, "%s: forgetting %s: %s\n", prog, check, pl_strerror(err));
+        return EXIT_RUNTIME;
+    }
+    fprintf(stderr, "%s: forgot %s\n", prog, check);
     return 0;
 }
 
@@ -509,7 +544,11 @@ static int send_held(app *a)
 static void input_ready(pl_watch *w, int fd, unsigned events, void *userdata)
 {
     app *a = userdata;
-    ssize_t n = read(fd, a->held, sizeof a->held);
+    /* A message at most as large as the peer takes (it said so in its Hello): it may be under 64 KiB. */
+    size_t chunk = sizeof a->held, peer_max = pl_session_peer_max_message(a->conn);
+    if (peer_max && peer_max < chunk)
+        chunk = peer_max;
+    ssize_t n = read(fd, a->held, chunk);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
@@ -832,7 +871,7 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
         close_when_delivered(a);
         break;
     case PL_SESSION_OPEN:
-        note(a, "%s \"%s\"", pl_session_paired(c) ? "paired with" : "authenticated", esc(pl_session_peer_name(c)));
+        note_peer(a, c, "");
         session_began(a);
         break;
     case PL_SESSION_MESSAGE:
@@ -945,6 +984,17 @@ static int catch_signals(app *a)
 }
 /* ---------------------------------------------------------------- listen mode */
 
+static void note_peer(const app *a, pl_session *c, const char *suffix)
+{
+    const char *stored = pl_session_peer_stored_name(c), *claim = pl_session_peer_name(c);
+    char calls[128] = "";
+    if (!stored)
+        stored = claim ? claim : "";
+    else if (claim && strcmp(claim, stored) != 0)
+        snprintf(calls, sizeof calls, " (calls itself \"%s\")", esc(claim));
+    note(a, "%s \"%s\"%s%s", pl_session_paired(c) ? "paired with" : "authenticated", esc(stored), calls, suffix);
+}
+
 static void on_accept(pl_listener *l, pl_session *c, void *userdata)
 {
     app *a = userdata;
@@ -952,10 +1002,10 @@ static void on_accept(pl_listener *l, pl_session *c, void *userdata)
         pl_session_free(c); /* one peer at a time */
         return;
     }
-    char peer[PL_ADDRSTRLEN + 16] = "?";
-    pl_session_peer_string(c, peer, sizeof peer);
-    note(a, "%s \"%s\" from %s", pl_session_paired(c) ? "paired with" : "authenticated",
-         esc(pl_session_peer_name(c)), peer);
+    char peer[PL_ADDRSTRLEN + 24] = " from ?";
+    if (pl_session_peer_string(c, peer + 6, sizeof peer - 6) != PL_OK)
+        snprintf(peer, sizeof peer, " from ?");
+    note_peer(a, c, peer);
     a->conn = c;
     pl_session_set_callback(c, conn_event, a);
     pl_session_set_send_limit(c, SEND_LIMIT);
@@ -967,6 +1017,15 @@ static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const ch
     app *a = userdata;
     if (ev == PL_PAIRING_NEW_CODE) {
         fprintf(stderr, "%s: too many failed attempts; new pairing code: %s\n", prog, code);
+        return;
+    }
+    if (ev == PL_PAIRING_CLOSED) {
+        if (status == PL_ERR_LOCKED)
+            fprintf(stderr, "%s: pairing closed after too many failed attempts; restart plcat to pair again\n",
+                    prog);
+        else
+            note(a, "pairing closed %s; paired peers can still connect",
+                 status == PL_OK ? "after the first pairing (--keep-pairing keeps it open)" : "(its window is over)");
         return;
     }
     if (status == PL_ERR_WRONG_CODE) {
@@ -1011,16 +1070,26 @@ static int run_listen(app *a)
         snprintf(defname, sizeof defname, "plcat on %.54s", host); /* at most 63 bytes */
         a->name = defname;
     }
+    if (a->pair_window >= 0 || a->keep_pairing)
+        pl_listener_set_pairing_window(a->listener, a->pair_window >= 0 ? (unsigned)a->pair_window : 900,
+                                       a->keep_pairing ? PL_PAIRING_KEEP_OPEN : 0);
     err = pl_listener_set_pairing(a->listener, a->have_code ? a->code : NULL, 0, a->max_attempts);
-    if (err != PL_OK) {
+    if (err == PL_ERR_INVALID) {
         fprintf(stderr, "%s: bad code: %s\n", prog, pl_strerror(err));
         return EXIT_USAGE;
+    } else if (err != PL_OK) {
+        fprintf(stderr, "%s: cannot open pairing: %s\n", prog, pl_strerror(err));
+        return EXIT_RUNTIME;
     }
     pl_listener_set_pairing_callback(a->listener, on_pairing, a);
     if (a->resume_s >= 0)
         pl_listener_set_resume(a->listener, a->resume_s * 1000, 5000);
     if (!a->have_code)
         fprintf(stderr, "%s: pairing code: %s\n", prog, pl_listener_code(a->listener));
+    char window[32] = "until plcat exits";
+    if (a->pair_window != 0)
+        snprintf(window, sizeof window, "for %d s", a->pair_window > 0 ? a->pair_window : 900);
+    note(a, "pairing is open %s%s", window, a->keep_pairing ? "" : ", or until a peer pairs");
     err = pl_listener_publish(a->listener, a->disc, a->name, a->type, a->txt, on_publish, a);
     if (err != PL_OK) {
         fprintf(stderr, "%s: cannot publish \"%s\" (%s): %s\n", prog, a->name, a->type,
@@ -1267,7 +1336,7 @@ int main(int argc, char **argv)
     if (argc > 0 && argv[0] && argv[0][0])
         argv[0] = (char *)(prog = short_name(argv[0])); /* getopt's messages use it too */
     enum { OPT_JSON = 256, OPT_BACKEND, OPT_CODE, OPT_KEYS, OPT_FORGET, OPT_LIST, OPT_MAX_ATTEMPTS, OPT_RESUME,
-           OPT_ADDRESS, OPT_SEND_ONLY, OPT_RECV_ONLY, OPT_CODE_FILE };
+           OPT_ADDRESS, OPT_SEND_ONLY, OPT_RECV_ONLY, OPT_CODE_FILE, OPT_PAIR_WINDOW, OPT_KEEP_PAIRING, OPT_FORGET_ID, OPT_AS };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"backend", required_argument, NULL, OPT_BACKEND},
@@ -1275,8 +1344,12 @@ int main(int argc, char **argv)
         {"code-file", required_argument, NULL, OPT_CODE_FILE},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"forget", required_argument, NULL, OPT_FORGET},
+        {"forget-id", required_argument, NULL, OPT_FORGET_ID},
+        {"as", required_argument, NULL, OPT_AS},
         {"list-paired", no_argument, NULL, OPT_LIST},
         {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {"pair-window", required_argument, NULL, OPT_PAIR_WINDOW},
+        {"keep-pairing", no_argument, NULL, OPT_KEEP_PAIRING},
         {"resume", required_argument, NULL, OPT_RESUME},
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"type", required_argument, NULL, 's'},
@@ -1293,11 +1366,12 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     app a = {0};
-    const char *forget_name = NULL;
+    const char *forget_name = NULL, *forget_hex = NULL;
     int list = 0, name_given = 0;
     static const char default_type[] = "_peerlink._tcp";
     a.type = default_type;
     a.resume_s = -1;
+    a.pair_window = -1;
     a.in_fd = STDIN_FILENO;
     a.out_fd = STDOUT_FILENO;
     a.in_size = -1;
@@ -1330,6 +1404,8 @@ int main(int argc, char **argv)
         case OPT_BACKEND: a.backend = optarg; break;
         case OPT_KEYS: a.keys = optarg; break;
         case OPT_FORGET: forget_name = optarg; break;
+        case OPT_FORGET_ID: forget_hex = optarg; break;
+        case OPT_AS: a.as = optarg; break;
         case OPT_LIST: list = 1; break;
         case OPT_CODE:
         case OPT_CODE_FILE:
@@ -1340,6 +1416,12 @@ int main(int argc, char **argv)
             else
                 read_code_file(&a, optarg);
             break;
+        case OPT_PAIR_WINDOW:
+            if (!parse_number(optarg, 0, 86400, &v))
+                die_usage("--pair-window takes seconds from 0 (until plcat exits) to 86400");
+            a.pair_window = (int)v;
+            break;
+        case OPT_KEEP_PAIRING: a.keep_pairing = 1; break;
         case OPT_MAX_ATTEMPTS:
             if (!parse_number(optarg, 1, 1000, &v))
                 die_usage("--max-attempts takes a number from 1 to 1000");
@@ -1386,9 +1468,9 @@ int main(int argc, char **argv)
         pl_txt_free(a.txt);
         return 0;
     }
-    int management = list || forget_name;
-    if (a.listen + a.browse + management > 1 || (list && forget_name))
-        die_usage("-l, -b, --list-paired and --forget exclude each other");
+    int management = list || forget_name || forget_hex;
+    if (a.listen + a.browse + management > 1 || list + !!forget_name + !!forget_hex > 1)
+        die_usage("-l, -b, --list-paired, --forget and --forget-id exclude each other");
     int type_given = a.type != default_type;
     if (name_given && !a.listen)
         die_usage("-n goes with -l (connect mode takes the NAME as an operand)");
@@ -1396,6 +1478,8 @@ int main(int argc, char **argv)
         die_usage("--code and --resume go with -l or with connecting to NAME");
     if (a.keys && a.browse)
         die_usage("--keys goes with -l, connecting to NAME, --list-paired or --forget");
+    if (a.as && (a.listen || a.browse || management))
+        die_usage("--as goes with connecting to NAME (a listener is known by its -n NAME)");
     const char *env_code = getenv("PLCAT_CODE");
     if (env_code && env_code[0] && !a.have_code && !a.browse && !management)
         set_code(&a, env_code, "PLCAT_CODE");
@@ -1416,8 +1500,9 @@ int main(int argc, char **argv)
     }
     if (a.wait_s && a.listen)
         die_usage("-w goes with -b or with connecting to NAME, not with -l");
-    if ((a.keep || a.port || pl_txt_count(a.txt) || a.max_attempts) && !a.listen)
-        die_usage("-k, -p, -T and --max-attempts go with -l");
+    if ((a.keep || a.port || pl_txt_count(a.txt) || a.max_attempts || a.pair_window >= 0 || a.keep_pairing) &&
+        !a.listen)
+        die_usage("-k, -p, -T, --max-attempts, --pair-window and --keep-pairing go with -l");
     if (a.json && !a.browse)
         die_usage("--json goes with -b");
     if (a.address && (a.listen || a.browse || management))
@@ -1457,7 +1542,7 @@ int main(int argc, char **argv)
     if (!a.browse && (status = open_keystore(&a)) != 0)
         return status;
     if (management) {
-        status = list ? list_paired(&a) : forget(&a, forget_name);
+        status = list ? list_paired(&a) : forget_hex ? forget_id(&a, forget_hex) : forget(&a, forget_name);
         pl_keystore_free(a.ks);
         pl_txt_free(a.txt);
         return status;
@@ -1475,6 +1560,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_RUNTIME;
     }
+    if (a.as && pl_node_set_name(a.node, a.as) != PL_OK)
+        die_usage("--as takes a name of 1 to 63 bytes of UTF-8");
     int err = pl_discovery_new(a.poll, a.backend, &a.disc);
     if (err != PL_OK) {
         /* The library's error log (on_log) has said which backend failed and why. */

@@ -18,6 +18,7 @@ fail() { echo "completion: $*"; exit 1; }
 
 mkdir -p "$tmp/keys one" "$tmp/keys two" "$tmp/other"
 touch "$tmp/keys-file"
+echo 123456 >"$tmp/code"
 # A stand-in for plcat --list-paired (no keystore with paired peers is at
 # hand without a network): it prints what plcat prints, NAME<TAB>TIME<TAB>ID,
 # and only for the keystore the command line names.
@@ -92,7 +93,10 @@ while read -r opt; do
 	--backend) args=("$opt" avahi) ;;
 	--address) args=("$opt" 127.0.0.1:4242) ;;
 	--code) args=("$opt" 123456) ;;
-	-n | -p | -T | -w | -e | --exec | -c | --sh-exec | --resume | --max-attempts | --forget) args=("$opt" 1) ;;
+	--code-file) args=("$opt" "$tmp/code") ;;
+	--forget-id) args=("$opt" "$(printf '%064d' 0)") ;;
+	-n | -p | -T | -w | -e | --exec | -c | --sh-exec | --resume | --max-attempts | --pair-window | --forget | --as)
+		args=("$opt" 1) ;;
 	*) args=("$opt") ;;
 	esac
 	timeout 10 "$plcat" "${args[@]}" --no-such-option </dev/null >/dev/null 2>"$tmp/err"

@@ -21,14 +21,16 @@
  *       (pl_session_attach_channel) - as an app over Network.framework or
  *       Wi-Fi Aware would.
  *
- *   pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]
+ *   pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q] [--max-message M]
  *       A listener (instance "pl-session") that accepts pairing with CODE;
  *       with --publish-port, it publishes itself with the built-in mDNS
  *       engine at port Q (say, a relay's), and on "republish Q" read from
  *       its standard input it withdraws and publishes again at port Q;
  *       runs until killed; prints "msg I" for
  *       every message (I: the index in its first 8 bytes), "open",
- *       "resumed STATUS", "eof", "closed STATUS".
+ *       "resumed STATUS", "eof N bytes, largest message L" (at the
+ *       peer's end of stream), "closed STATUS". With --max-message, it
+ *       announces M as the largest message it takes.
  *
  *   pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]
  *                   [--resume-ms MS]
@@ -581,15 +583,21 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
+static uint64_t g_listen_bytes; /* the listener's session: bytes received, largest message */
+static size_t g_listen_largest;
+
 static void on_listen_conn(pl_session *c, pl_session_event ev, int status, const void *data, size_t len, void *ud)
 {
     (void)ud;
     switch (ev) {
     case PL_SESSION_MESSAGE:
+        g_listen_bytes += len;
+        if (len > g_listen_largest)
+            g_listen_largest = len;
         say("msg %" PRIu64, len >= 8 ? msg_index(data) : UINT64_MAX);
         break;
     case PL_SESSION_PEER_EOF:
-        say("eof");
+        say("eof %" PRIu64 " bytes, largest message %zu", g_listen_bytes, g_listen_largest);
         pl_session_shutdown(c);
         break;
     case PL_SESSION_INTERRUPTED:
@@ -773,7 +781,8 @@ static void on_stdin(pl_watch *w, int fd, unsigned events, void *ud)
         p->have = 0; /* an overlong line: dropped */
 }
 
-static int run_listen(uint16_t port, const char *keys, const char *code, unsigned long publish_port)
+static int run_listen(uint16_t port, const char *keys, const char *code, unsigned long publish_port,
+                      unsigned long max_message)
 {
     pl_keystore *ks = open_keys(keys);
     const pl_poll *poll = pl_loop_get_poll(g_loop);
@@ -787,6 +796,10 @@ static int run_listen(uint16_t port, const char *keys, const char *code, unsigne
         return 1;
     }
     pl_listener_set_instance(l, INSTANCE);
+    if (max_message && pl_listener_set_max_message(l, max_message) != PL_OK) {
+        fprintf(stderr, "listen: --max-message %lu refused\n", max_message);
+        return 1;
+    }
     if (code)
         pl_listener_set_pairing(l, code, 0, 0);
     publisher p = {0};
@@ -879,6 +892,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: pl-session relay --port P --relay-port R --messages N --seed S [--timeout SEC] [--links tcp|channel]\n"
                     "       pl-session listen --port P --keys DIR [--code CODE] [--publish-port Q]\n"
+                    "                         [--max-message M]\n"
                     "       pl-session send --port P --keys DIR --messages N [--code CODE] [--rate R]\n"
                     "                       [--resume-ms MS] [--browse]\n");
     exit(2);
@@ -894,7 +908,7 @@ int main(int argc, char **argv)
     uint64_t n = 1000, seed = 1;
     double rate = 0;
     int timeout_s = 600, resume_ms = -1, browse = 0;
-    unsigned long publish_port = 0;
+    unsigned long publish_port = 0, max_message = 0;
     int channels = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -924,6 +938,8 @@ int main(int argc, char **argv)
             resume_ms = atoi(v);
         else if (!strcmp(a, "--publish-port"))
             publish_port = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--max-message"))
+            max_message = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--links") && (!strcmp(v, "tcp") || !strcmp(v, "channel")))
             channels = !strcmp(v, "channel");
         else
@@ -938,7 +954,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "relay") && port && relay_port)
         rc = run_relay((uint16_t)port, (uint16_t)relay_port, n, seed, timeout_s, channels);
     else if (!strcmp(mode, "listen") && port)
-        rc = run_listen((uint16_t)port, keys, code, publish_port);
+        rc = run_listen((uint16_t)port, keys, code, publish_port, max_message);
     else if (!strcmp(mode, "send") && (port || browse))
         rc = run_send((uint16_t)port, keys, code, n, rate, resume_ms, browse);
     else

@@ -92,7 +92,7 @@ cmp -s "$PL_TMP/data" "$(pl_out ro)" || pl_fail "--recv-only: output differs fro
 grep -q '^plcat: debug: ' "$(pl_err ro)" || pl_fail "PEERLINK_DEBUG=1: no debug line from the library"
 
 pl_log "step: -k -c runs a program for each session"
-pl_start up null "$PLCAT" -l -k -n Up --keys "$KA" --code "$CODE" -c 'tr a-z A-Z'
+pl_start up null "$PLCAT" -l -k --keep-pairing -n Up --keys "$KA" --code "$CODE" -c 'tr a-z A-Z'
 pl_wait_for_line "$(pl_err up)" '^plcat: published "Up"' 15 >/dev/null
 # The second time by the name in other case: DNS-SD names compare so.
 for word in hello again; do
