@@ -12,6 +12,8 @@ public enum Pairing: Sendable, Equatable {
     /// Numeric codes of this many digits, generated, shown to the user
     /// (Listener.code), replaced after too many failures.
     case generated(digits: Int)
+    // Pairing closes by itself after its window (900 s) and after the first peer pairs:
+    // Listener.setPairingWindow(seconds:keepOpenAfterPairing:), Listener.openPairing(_:).
 }
 
 final class ListenerRef: @unchecked Sendable {
@@ -94,6 +96,10 @@ public final class Listener: @unchecked Sendable {
 
     private static func configure(_ raw: OpaquePointer, name: String, pairing: Pairing) throws {
         try check(pl_listener_set_instance(raw, name))
+        try setPairing(raw, pairing)
+    }
+
+    private static func setPairing(_ raw: OpaquePointer, _ pairing: Pairing) throws {
         switch pairing {
         case .off: break
         case .code(let code): try check(pl_listener_set_pairing(raw, code, 0, 0))
@@ -119,6 +125,30 @@ public final class Listener: @unchecked Sendable {
             return
         }
         l.sink.yield(Session(node: l.node, accepted: c))
+    }
+
+    /// Pairing stays open for seconds (1...86400; 0: until the app opens it with .off), and, unless
+    /// keepOpenAfterPairing, closes after the first peer pairs (the default: 900 s, then closed).
+    /// Restarts the window of the pairing open now, and applies to later openPairing(_:) calls.
+    public func setPairingWindow(seconds: Int, keepOpenAfterPairing: Bool = false) async throws {
+        guard (0...86400).contains(seconds) else { throw PeerLinkError.failed(code: PL_ERR_INVALID.rawValue) }
+        let l = Handle(raw: raw)
+        try await node.loop.call {
+            try check(pl_listener_set_pairing_window(l.raw, UInt32(seconds), keepOpenAfterPairing ? PL_PAIRING_KEEP_OPEN : 0))
+        }
+    }
+
+    /// Open pairing again, on the user's act (a button): a new window, and for generated codes a
+    /// fresh budget of failed attempts. .off stops pairing; paired peers still get in.
+    public func openPairing(_ pairing: Pairing) async throws {
+        let l = Handle(raw: raw)
+        try await node.loop.call {
+            if pairing == .off {
+                pl_listener_stop_pairing(l.raw)
+            } else {
+                try Listener.setPairing(l.raw, pairing)
+            }
+        }
     }
 
     /// The pairing code accepted now (a generated one changes after too many failures); nil if pairing is off.

@@ -57,11 +57,21 @@ public final class Keystore: @unchecked Sendable {
 
 /// A peer this device paired with.
 public struct PairedPeer: Sendable, Hashable {
-    /// The name it was paired under.
+    /// How it paired with this device.
+    public enum Role: Sendable, Hashable {
+        /// This device dialled it: `name` is the instance name it was paired under, which
+        /// connecting to that name expects (and finds again after a rename).
+        case responder
+        /// It paired with one of this device's listeners: `name` is what it called itself, a
+        /// label only (it is known by its key).
+        case initiator
+    }
+    /// The name it is stored under (see Role).
     public let name: String
     /// Its identity key (32 bytes).
     public let id: [UInt8]
     public let pairedAt: Date
+    public let role: Role
 }
 
 /// This device as one peer: the loop, the keystore, and every session and
@@ -107,7 +117,8 @@ public final class Node: @unchecked Sendable {
                 var p = peers![i]
                 let name = withUnsafeBytes(of: &p.name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
                 let id = withUnsafeBytes(of: &p.id) { Array($0) }
-                return PairedPeer(name: name, id: id, pairedAt: Date(timeIntervalSince1970: TimeInterval(p.paired_at)))
+                return PairedPeer(name: name, id: id, pairedAt: Date(timeIntervalSince1970: TimeInterval(p.paired_at)),
+                                  role: p.role == PL_PEER_RESPONDER ? .responder : .initiator)
             }
         }
     }
@@ -116,6 +127,20 @@ public final class Node: @unchecked Sendable {
     public func forget(name: String) async throws {
         let ks = Handle(raw: keystore.raw)
         try await loop.call { try check(pl_keystore_forget(ks.raw, name)) }
+    }
+
+    /// Forget the peer with this identity key (32 bytes), under every name and in both roles.
+    public func forget(id: [UInt8]) async throws {
+        guard id.count == Int(PL_ID_SIZE) else { throw PeerLinkError.failed(code: PL_ERR_INVALID.rawValue) }
+        let ks = Handle(raw: keystore.raw)
+        try await loop.call { try id.withUnsafeBufferPointer { try check(pl_keystore_forget_id(ks.raw, $0.baseAddress)) } }
+    }
+
+    /// The name this device gives the peers it dials (they show it, and store it when they pair
+    /// with it); nil: the host name. At most 63 bytes of UTF-8. Sessions begun afterwards use it.
+    public func setName(_ name: String?) async throws {
+        let n = Handle(raw: raw)
+        try await loop.call { try check(pl_node_set_name(n.raw, name)) }
     }
 }
 

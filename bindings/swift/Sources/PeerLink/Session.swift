@@ -307,6 +307,18 @@ public final class Session: @unchecked Sendable {
         }
     }
 
+    /// The name this device's keystore holds the peer under, once open: what to show the user
+    /// (peerName is only what the peer calls itself on this connection). For a responder this
+    /// device dialled, the instance name it was paired under, even when reached under another.
+    public var peerStoredName: String? {
+        get async {
+            try? await loop.call { [self] in
+                guard let raw, let n = pl_session_peer_stored_name(raw) else { return nil }
+                return String(cString: n)
+            }
+        }
+    }
+
     /// Whether this connection paired with a code (false: stored keys).
     public var paired: Bool {
         get async {

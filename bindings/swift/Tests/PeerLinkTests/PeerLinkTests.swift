@@ -112,6 +112,38 @@ func index(of d: Data) -> Int {
     #expect(try await p.client.pairedPeers().isEmpty)
 }
 
+@Test(.timeLimit(.minutes(1))) func pairingClosesAfterTheFirstPeerUntilOpenedAgain() async throws {
+    let p = try await Peers()
+    let third = try await Node(loop: p.loop, keystore: Keystore(inMemory: ()))
+    try await third.setName("Laptop")
+    let (listener, client, server) = try await p.paired()
+    #expect(await server.peerStoredName == (await server.peerName))
+    #expect(await client.peerStoredName == "Kitchen")
+    _ = client
+    let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
+    // Closed after the first pairing: a second device with the code is refused.
+    await #expect(throws: PeerLinkError.needsCode) {
+        try await within { try await Session.connect(to: service, node: third, code: code) }
+    }
+    // Opened again on the user's act, and kept open after a pairing.
+    try await listener.setPairingWindow(seconds: 60, keepOpenAfterPairing: true)
+    try await listener.openPairing(.code(code))
+    try await Task.sleep(nanoseconds: 1_100_000_000) // the failed attempt's pause
+    let s3 = try await within { try await Session.connect(to: service, node: third, code: code) }
+    #expect(await s3.paired)
+    var accepted = listener.sessions.makeAsyncIterator() // paired() took the first client's session
+    let at3 = try #require(await accepted.next())
+    #expect(await at3.peerName == "Laptop")
+    // The roles: the dialler stored a responder, the listener an initiator; forget by id.
+    let mine = try await third.pairedPeers()
+    #expect(mine.map(\.role) == [.responder] && mine.map(\.name) == ["Kitchen"])
+    let theirs = try await p.server.pairedPeers().filter { $0.name == "Laptop" }
+    #expect(theirs.map(\.role) == [.initiator])
+    try await p.server.forget(id: try #require(theirs.first).id)
+    #expect(try await p.server.pairedPeers().allSatisfy { $0.name != "Laptop" })
+    await #expect(throws: (any Error).self) { try await p.server.forget(id: [1, 2, 3]) }
+}
+
 @Test(.timeLimit(.minutes(1))) func sendWaitsUnderBackpressureAndLosesNothing() async throws {
     let p = try await Peers()
     let (_, client, server) = try await p.paired() // the listener may go: accepted sessions live on
