@@ -301,6 +301,8 @@ static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
     memcpy(p.id, id, 32);
     snprintf(p.name, sizeof p.name, "%s", name);
     p.paired_at = (int64_t)time(NULL);
+    if (!c->initiator)
+        c->had_earlier = pl__keystore_find_initiator(c->node->ks, id, &c->earlier) == PL_OK;
     int rc = pl__keystore_save_peer(c->node->ks, &p);
     if (rc == PL_OK)
         memcpy(c->peer_stored, p.name, sizeof c->peer_stored);
@@ -308,13 +310,17 @@ static int hook_peer_paired(void *ctx, const uint8_t id[32], const char *name)
 }
 
 /* Responder: the initiator refused the Ready of this pairing; the pairing
- * stored a moment ago goes (docs/PROTOCOL.md section 6.9). */
+ * stored a moment ago goes, and the one it replaced, if any, comes back
+ * (docs/PROTOCOL.md section 6.8). */
 static void hook_peer_refused(void *ctx, const uint8_t id[32])
 {
     pl_session *c = ctx;
-    int rc = pl__keystore_forget_initiator(c->node->ks, id); /* not a responder entry of the same peer */
+    int rc = c->had_earlier && memcmp(c->earlier.id, id, PL_ID_SIZE) == 0
+                 ? pl__keystore_save_peer(c->node->ks, &c->earlier)
+                 : pl__keystore_forget_initiator(c->node->ks, id); /* not a responder entry of the same peer */
+    c->had_earlier = 0;
     if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
-        pl__log(PL_LOG_WARNING, "the pairing the peer refused could not be forgotten: %s", pl_strerror(rc));
+        pl__log(PL_LOG_WARNING, "the pairing the peer refused could not be undone: %s", pl_strerror(rc));
 }
 
 static const pl_engine_hooks conn_hooks = {

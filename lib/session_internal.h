@@ -110,6 +110,10 @@ struct pl_session {
     int has_target;       /* initiator: the stored id of the peer it dials (pl__session_expect) */
     uint8_t target_id[PL_ID_SIZE];
     char peer_stored[PL_NAME_MAX + 1]; /* the name the keystore holds the peer under (its entry's) */
+    /* Responder: the entry a pairing on this connection replaced (had_earlier), put back if the
+     * initiator refuses Ready: a refused connection keeps nothing of itself, and takes nothing. */
+    pl_paired_peer earlier;
+    unsigned had_earlier : 1;
     int dup_lost;         /* a simultaneous dial made this connection the one to give up */
     pl_timeout *dup;      /* ... given up from the loop */
     pl_session *resume_of;   /* a listener's handshake: the session it continues */

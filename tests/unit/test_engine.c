@@ -2862,9 +2862,8 @@ static void sess_cb(pl_session *c, pl_session_event ev, int status, const void *
  * resumable, forgets the initiator it stored and ends its session at once,
  * instead of keeping the pairing and waiting for a resumption that cannot
  * come. */
-static void test_session_ready_refused(void **state)
+static void ready_refused(int paired_before)
 {
-    (void)state;
     pl_loop *loop = NULL;
     assert_int_equal(pl_loop_new(&loop), PL_OK);
     const pl_poll *poll = pl_loop_get_poll(loop);
@@ -2876,11 +2875,29 @@ static void test_session_ready_refused(void **state)
     assert_int_equal(pl_keystore_new_memory(&ks_r), PL_OK);
     uint8_t id_i[PL_ID_SIZE];
     assert_int_equal(pl_keystore_identity(ks_i, id_i), PL_OK); /* written before the disk fills */
-    store.fail_puts = 1;
     pl_node *n_i = NULL, *n_r = NULL;
     assert_int_equal(pl_node_new(poll, ks_i, &n_i), PL_OK);
     assert_int_equal(pl_node_new(poll, ks_r, &n_r), PL_OK);
     int sv[2];
+    if (paired_before) { /* the responder knows this initiator as "Before" */
+        assert_int_equal(pl_node_set_name(n_i, "Before"), PL_OK);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        sess_log bi = {0}, br = {0};
+        pl_session *pi = NULL, *pr = NULL;
+        assert_int_equal(pl_session_new_fd(n_i, sv[0], PL_ROLE_INITIATOR, INSTANCE, sess_cb, &bi, &pi), PL_OK);
+        assert_int_equal(pl_session_new_fd(n_r, sv[1], PL_ROLE_RESPONDER, INSTANCE, sess_cb, &br, &pr), PL_OK);
+        assert_int_equal(pl_session_set_code(pi, CODE), PL_OK);
+        assert_int_equal(pl_session_set_code(pr, CODE), PL_OK);
+        time_t until = time(NULL) + 20;
+        while ((!bi.opens || !br.opens) && time(NULL) < until)
+            assert_true(pl_loop_iterate(loop, 50) >= 0);
+        assert_int_equal(bi.opens, 1);
+        assert_int_equal(br.opens, 1);
+        pl_session_free(pi);
+        pl_session_free(pr);
+        assert_int_equal(pl_node_set_name(n_i, "After"), PL_OK);
+    }
+    store.fail_puts = 1;
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     sess_log li = {0}, lr = {0};
     pl_session *ci = NULL, *cr = NULL;
@@ -2902,7 +2919,14 @@ static void test_session_ready_refused(void **state)
     pl_paired_peer *peers = NULL;
     size_t n = 99;
     assert_int_equal(pl_keystore_list_peers(ks_r, &peers, &n), PL_OK);
-    assert_int_equal(n, 0); /* the pairing the initiator refused is gone */
+    if (paired_before) { /* the pairing it replaced is back */
+        assert_int_equal(n, 1);
+        assert_string_equal(peers[0].name, "Before");
+        assert_int_equal(peers[0].role, PL_PEER_INITIATOR);
+        assert_memory_equal(peers[0].id, id_i, PL_ID_SIZE);
+    } else {
+        assert_int_equal(n, 0); /* the pairing the initiator refused is gone */
+    }
     free(peers);
     pl_session_free(ci);
     pl_session_free(cr);
@@ -2911,6 +2935,20 @@ static void test_session_ready_refused(void **state)
     pl_keystore_free(ks_i);
     pl_keystore_free(ks_r);
     pl_loop_free(loop);
+}
+
+static void test_session_ready_refused(void **state)
+{
+    (void)state;
+    ready_refused(0);
+}
+
+/* The same, with an initiator the responder had paired with before: the
+ * refused connection takes nothing either, and the earlier pairing stands. */
+static void test_session_ready_refused_keeps_earlier(void **state)
+{
+    (void)state;
+    ready_refused(1);
 }
 
 int main(void)
@@ -2961,6 +2999,7 @@ int main(void)
         T(test_repeated_fields),
         T(test_ready_refused),
         cmocka_unit_test(test_session_ready_refused),
+        cmocka_unit_test(test_session_ready_refused_keeps_earlier),
     };
 #undef T
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
