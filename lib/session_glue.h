@@ -14,6 +14,12 @@
  * the link breaks with PL_ERR_TIMEOUT. PL_OK or PL_ERR_NOMEM. */
 int pl__session_set_deadline(pl_session *c, int ms);
 
+/* An initiator without a code: the responder it expects is the one stored
+ * under its instance name, else the one whose discovery hint txt carries
+ * (may be NULL); none if neither (then it needs a code). Call before the
+ * handshake starts. Sets has_target, target_id and peer_stored. */
+void pl__session_expect(pl_session *c, const pl_txt *txt);
+
 /*
  * A dialler: what gives the dialling side of a session its links - the
  * library's TCP dialler (Happy Eyeballs over a service's addresses,

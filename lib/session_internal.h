@@ -162,12 +162,8 @@ struct pl_listener {
 /* ---------------------------------------------------------------- session.c */
 
 pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, const char *instance);
-/* An initiator without a code: the responder it expects is the one stored
- * under c->instance, else the one whose discovery hint txt carries (may be
- * NULL); none if neither (then it needs a code). Sets has_target,
- * target_id and peer_stored. */
-void pl__session_expect(pl_session *c, const pl_txt *txt);
-/* ... or exactly this responder entry. */
+/* pl__session_expect() is in session_glue.h. An initiator without a code
+ * expects exactly this responder entry: */
 void pl__session_expect_peer(pl_session *c, const pl_paired_peer *p);
 void pl__session_destroy(pl_session *c);
 /* A new link carries c (it had none): attach it and ask for its I/O. */

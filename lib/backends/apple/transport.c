@@ -12,6 +12,7 @@
  * attempts. An inbound connection becomes a session only once ready.
  */
 #include "backends/apple/nw.h"
+#include "session_glue.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -397,6 +398,9 @@ int pl_apple_connect(pl_node *node, const pl_service *svc, int timeout_ms, pl_se
         target_free(t);
         return rc;
     }
+    /* Before the first kick starts the handshake: the responder stored under
+     * svc's name, else the one its discovery hint names (as pl_connect()). */
+    pl__session_expect(c, svc->txt);
     nwio_start(io);
     *out = c;
     return PL_OK;
