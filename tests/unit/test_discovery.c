@@ -490,7 +490,9 @@ static void on_squat_accept(pl_listener *l, pl_session *c, void *ud)
  * name conflict with another device that now holds "Kitchen". Asked for
  * "Kitchen" with no code, pl_connect_by_name() finds it by its discovery
  * hint and authenticates it; the session reports the stored name and the
- * claim apart. Only the device that holds the name: it is dialled once
+ * claim apart, once discovery has listed the network (a copy of the hint
+ * under another name must not win over the responder still under its
+ * name). Only the device that holds the name: it is dialled once
  * discovery has listed the network, and refused (NOT_PAIRED). */
 static void test_connect_by_name_follows_rename(void **state)
 {
@@ -505,6 +507,22 @@ static void test_connect_by_name_follows_rename(void **state)
     report_published("Kitchen", pl_listener_port(f->l), f->l);
     run_until(&f->open);
     assert_string_equal(pl_session_peer_stored_name(f->cli), "Kitchen");
+    pl_session_free(f->cli);
+    f->cli = NULL;
+    f->open = f->srv_open = 0;
+
+    /* A copy of its hint under another name, listed first (here at a port
+     * where nothing listens), does not win over "Kitchen" itself. */
+    assert_int_equal(pl_connect_by_name(f->cli_node, f->d, "_peerlink._tcp", "Kitchen", 5000, on_cli, f, &f->cli),
+                     PL_OK);
+    report_published("Copycat", 1, f->l);
+    for (int i = 0; i < 20; i++)
+        pl_loop_iterate(loop, 10); /* held until the network is listed */
+    report_published("Kitchen", pl_listener_port(f->l), f->l);
+    run_until(&f->open);
+    assert_int_equal(f->closed, 0);
+    assert_string_equal(pl_session_peer_stored_name(f->cli), "Kitchen");
+    run_until(&f->srv_open);
     pl_session_free(f->cli);
     f->cli = NULL;
     f->open = f->srv_open = 0;
@@ -524,7 +542,12 @@ static void test_connect_by_name_follows_rename(void **state)
     report_published("Kitchen", pl_listener_port(squat), squat);
     for (int i = 0; i < 40; i++)
         pl_loop_iterate(loop, 10); /* its ADD comes first: held, not dialled */
+    assert_int_equal(f->open + f->closed, 0);
     report_published("Kitchen #2", pl_listener_port(f->l), f->l);
+    for (int i = 0; i < 20; i++)
+        pl_loop_iterate(loop, 10); /* another name: held too, until the network is listed */
+    assert_int_equal(f->open + f->closed, 0);
+    pl__browser_all_for_now(last_browser);
     run_until(&f->open);
     assert_int_equal(pl_session_paired(f->cli), 0); /* no code */
     assert_string_equal(pl_session_peer_stored_name(f->cli), "Kitchen");

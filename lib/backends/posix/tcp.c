@@ -240,6 +240,7 @@ typedef struct tcp_dialer {
     int have_want;         /* ... a responder is stored under the name asked for: */
     pl_paired_peer want;   /*     that one, followed by its discovery hint */
     pl_service *held;      /* ... the instance of that name, whose hint says it is another peer */
+    pl_service *hinted;    /* ... an instance of another name with the stored responder's hint */
     int listed;            /* ... discovery has listed what is on the network (ALL_FOR_NOW) */
 } tcp_dialer;
 
@@ -284,6 +285,7 @@ static void tcp_free(void *ctx)
     stop_browsing(t);
     pl__free_timeout(t->poll, &t->find);
     pl_service_free(t->held);
+    pl_service_free(t->hinted);
     free(t->addrs);
     free(t->attempts);
     free(t);
@@ -420,8 +422,9 @@ static void found(tcp_dialer *t, const pl_service *svc)
         pl__log(PL_LOG_INFO, "connect by name: \"%s\" is published as \"%s\" now (its discovery hint)", c->instance,
                 svc->name);
     memcpy(c->instance, svc->name, len + 1);
-    pl_service_free(t->held);
-    t->held = NULL;
+    pl_service_free(t->held); /* svc may be either: not used past here */
+    pl_service_free(t->hinted);
+    t->held = t->hinted = NULL;
     if (!c->code[0] && t->have_want)
         pl__session_expect_peer(c, &t->want);
     int64_t left = t->find_end - pl__now_ms();
@@ -439,42 +442,50 @@ static void find_expired(pl_timeout *tm, void *userdata)
     pl__session_close(t->c, PL_ERR_NOT_FOUND);
 }
 
+static void drop_if_named(pl_service **slot, const char *name)
+{
+    if (*slot && pl_service_name_equal((*slot)->name, name)) {
+        pl_service_free(*slot);
+        *slot = NULL;
+    }
+}
+
 /*
  * pl_connect_by_name(): is svc the instance to dial? With a code, the one
  * of the name asked for (the pairing binds it). Without, the responder
  * stored under that name, wherever its discovery hint is published: under
- * another name after a rename (docs/PROTOCOL.md section 2.1). The instance
- * of the name asked for is dialled at once if it publishes no hint (an
- * older responder) or none is stored under the name; if its hint says it
- * is another peer, only once discovery has listed what is on the network
- * and the stored responder is not among it (the handshake then refuses it:
- * PL_ERR_NOT_PAIRED, as for a responder whose key changed).
+ * another name after a rename (docs/PROTOCOL.md section 2.1). Dialled at
+ * once: the instance of the name asked for if its hint is the stored
+ * responder's, or if it publishes none (an older responder) or none is
+ * stored under the name. Held until discovery has listed what is on the
+ * network: an instance of another name with the stored responder's hint
+ * (a rename; or a copy of the hint, which must not win over the responder
+ * still under its name), dialled first then; and the instance of the name
+ * asked for whose hint says it is another peer, dialled if nothing better
+ * came (the handshake then refuses it: PL_ERR_NOT_PAIRED, as for a
+ * responder whose key changed). Once listed, what comes is dialled at once.
  */
 static void consider(tcp_dialer *t, pl_browse_event ev, const pl_service *svc)
 {
     pl_session *c = t->c;
     int named = pl_service_name_equal(svc->name, c->instance);
     if (ev == PL_BROWSE_REMOVE) {
-        if (named && t->held) {
-            pl_service_free(t->held);
-            t->held = NULL;
-        }
+        drop_if_named(&t->held, svc->name);
+        drop_if_named(&t->hinted, svc->name);
         return;
     }
-    if (!c->code[0] && t->have_want && pl__hint_matches(svc->txt, t->want.id)) {
-        found(t, svc);
-        return;
-    }
-    if (!named)
+    int hinted = !c->code[0] && t->have_want && pl__hint_matches(svc->txt, t->want.id);
+    if (!named && !hinted)
         return;
     pl_service *copy = NULL;
-    if (c->code[0] || !t->have_want || !pl__hint_present(svc->txt) || t->listed ||
+    if (t->listed || c->code[0] || (named && (hinted || !t->have_want || !pl__hint_present(svc->txt))) ||
         pl_service_dup(svc, &copy) != PL_OK) {
         found(t, svc);
         return;
     }
-    pl_service_free(t->held);
-    t->held = copy;
+    pl_service **slot = hinted ? &t->hinted : &t->held;
+    pl_service_free(*slot);
+    *slot = copy;
 }
 
 static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl_service *svc, void *userdata)
@@ -487,8 +498,10 @@ static void rediscovered(pl_browser *b, pl_browse_event ev, int status, const pl
     }
     if (ev == PL_BROWSE_ALL_FOR_NOW && t->finding) {
         t->listed = 1;
-        if (t->held)
-            found(t, t->held); /* frees it */
+        if (t->hinted)
+            found(t, t->hinted); /* frees it, if it can be dialled */
+        if (t->finding && t->held)
+            found(t, t->held);
         return;
     }
     if (ev != PL_BROWSE_ADD && ev != PL_BROWSE_UPDATE && ev != PL_BROWSE_REMOVE)
