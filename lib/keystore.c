@@ -397,11 +397,11 @@ int pl__keystore_identity_secret(pl_keystore *ks, uint8_t sk[64])
     if (!ks || !sk)
         return PL_ERR_INVALID;
     if (!ks->have_identity) {
-        if (ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK)
-            return PL_ERR_IO;
-        int rc = identity_secret(ks, ks->identity_sk);
-        if (ks->xlock)
-            ks->xlock(ks->ctx, 0);
+        int rc = lock_store(ks);
+        if (rc != PL_OK)
+            return rc;
+        rc = identity_secret(ks, ks->identity_sk);
+        unlock_store(ks);
         if (rc != PL_OK)
             return rc;
         ks->have_identity = 1;
@@ -676,9 +676,11 @@ static int delete_peers(pl_keystore *ks, int (*match)(const pl_paired_peer *p, c
     return found ? PL_OK : PL_ERR_NOT_FOUND;
 }
 
-static int named_exactly(const pl_paired_peer *p, const void *name)
+/* A responder's stored name is a DNS-SD instance name, compared as DNS-SD
+ * compares them (as connecting finds it); an initiator's, byte for byte. */
+static int named(const pl_paired_peer *p, const void *name)
 {
-    return strcmp(p->name, name) == 0;
+    return p->role == PL_PEER_RESPONDER ? pl_service_name_equal(p->name, name) : strcmp(p->name, name) == 0;
 }
 
 static int with_id(const pl_paired_peer *p, const void *id)
@@ -689,7 +691,7 @@ static int with_id(const pl_paired_peer *p, const void *id)
 /* A responder entry under the same DNS-SD instance name. */
 static int responder_named(const pl_paired_peer *p, const void *name)
 {
-    return p->role == PL_PEER_RESPONDER && pl_service_name_equal(p->name, name);
+    return p->role == PL_PEER_RESPONDER && named(p, name);
 }
 
 static int initiator_with_id(const pl_paired_peer *p, const void *id)
@@ -712,7 +714,7 @@ int pl_keystore_forget(pl_keystore *ks, const char *name)
 {
     if (!ks || !name)
         return PL_ERR_INVALID;
-    return forget_matching(ks, named_exactly, name);
+    return forget_matching(ks, named, name);
 }
 
 int pl_keystore_forget_id(pl_keystore *ks, const uint8_t id[PL_ID_SIZE])
@@ -920,17 +922,17 @@ int pl__keystore_update_attempts(pl_keystore *ks, const char *scope,
 {
     if (!ks || !scope || !fn)
         return PL_ERR_INVALID;
-    if (ks->xlock && ks->xlock(ks->ctx, 1) != PL_OK)
-        return PL_ERR_IO;
+    int rc = lock_store(ks);
+    if (rc != PL_OK)
+        return rc;
     pl_attempts a;
-    int rc = pl__keystore_get_attempts(ks, scope, &a);
+    rc = pl__keystore_get_attempts(ks, scope, &a);
     if (rc == PL_OK) {
         rc = fn(&a, arg);
         if (rc > 0)
             rc = pl__keystore_put_attempts(ks, scope, &a);
     }
-    if (ks->xlock)
-        ks->xlock(ks->ctx, 0);
+    unlock_store(ks);
     return rc < 0 ? rc : PL_OK;
 }
 

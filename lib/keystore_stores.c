@@ -208,10 +208,12 @@ static int dir_get(void *ctx, const char *name, uint8_t **data, size_t *len)
     dir_store *d = ctx;
     if (!dir_name_ok(name))
         return PL_ERR_INVALID;
-    /* O_NONBLOCK: a FIFO planted under an item's name must not hang us. */
-    int fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted under an item's name must not hang us.
+     * O_NOFOLLOW: an item is a file of the directory, never a link out of
+     * it (check_item would change the mode of what it leads to). */
+    int fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0)
-        return errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO;
+        return errno == ENOENT ? PL_ERR_NOT_FOUND : errno == ELOOP ? PL_ERR_CORRUPT : PL_ERR_IO;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -385,9 +387,10 @@ typedef struct item_check {
 static int check_listed(const char *name, void *arg)
 {
     item_check *c = arg;
-    int fd = openat(c->d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = openat(c->d->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0) {
-        c->rc = errno == ENOENT ? PL_OK : PL_ERR_IO; /* ENOENT: another keystore deleted it meanwhile */
+        /* ENOENT: another keystore deleted it meanwhile; ELOOP: a link, which dir_get refuses */
+        c->rc = errno == ENOENT || errno == ELOOP ? PL_OK : PL_ERR_IO;
         return c->rc != PL_OK;
     }
     struct stat st;

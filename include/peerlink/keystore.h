@@ -140,24 +140,29 @@ typedef struct pl_paired_peer {
  * Every paired peer, oldest first, into a malloc'd array *peers of *n
  * entries (the caller frees it; NULL when *n is 0). A peer paired in both
  * roles, or as a responder under several names, has one entry for each.
- * Corrupt peer items are skipped. PL_OK, PL_ERR_IO, PL_ERR_NOMEM.
+ * Corrupt peer items are skipped. PL_OK, PL_ERR_IO, PL_ERR_NOMEM,
+ * PL_ERR_PERMISSION (an item others could have written, see
+ * pl_keystore_open_dir()).
  */
 PL_EXPORT int pl_keystore_list_peers(pl_keystore *ks, pl_paired_peer **peers, size_t *n);
 
 /**
- * Forget every entry whose stored name is exactly name (byte for byte),
- * in both roles: later connections with those peers need a code again.
+ * Forget every entry stored under name, in both roles: a responder's
+ * name compared as DNS-SD compares instance names (ASCII letters in
+ * either case, as pl_connect_by_name() finds it), an initiator's byte
+ * for byte. Later connections with those peers need a code again.
  * An initiator's stored name is its own claim, so forgetting "Kitchen"
  * also forgets an initiator that called itself "Kitchen";
  * pl_keystore_forget_id() forgets one peer exactly.
- * PL_OK, PL_ERR_NOT_FOUND (none had that name), PL_ERR_INVALID, PL_ERR_IO.
+ * PL_OK, PL_ERR_NOT_FOUND (none had that name), PL_ERR_INVALID, PL_ERR_IO,
+ * PL_ERR_PERMISSION.
  */
 PL_EXPORT int pl_keystore_forget(pl_keystore *ks, const char *name);
 
 /**
  * Forget every entry of the peer with this id (PL_ID_SIZE bytes), in both
  * roles and under every name. PL_OK, PL_ERR_NOT_FOUND (not paired),
- * PL_ERR_INVALID, PL_ERR_IO.
+ * PL_ERR_INVALID, PL_ERR_IO, PL_ERR_PERMISSION.
  */
 PL_EXPORT int pl_keystore_forget_id(pl_keystore *ks, const uint8_t id[PL_ID_SIZE]);
 

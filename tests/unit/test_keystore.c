@@ -298,6 +298,18 @@ static void check_peers(pl_keystore *ks)
     assert_int_equal(n, 0);
     assert_null(list);
 
+    /* A responder's name compares as DNS-SD's do (as connecting finds it);
+     * an initiator's claim, byte for byte. */
+    pl_paired_peer r = make_peer(10, "Kitchen", 5000), i = make_peer(11, "Kitchen", 5001);
+    r.role = PL_PEER_RESPONDER;
+    assert_int_equal(pl__keystore_save_peer(ks, &r), PL_OK);
+    assert_int_equal(pl__keystore_save_peer(ks, &i), PL_OK);
+    assert_int_equal(pl_keystore_forget(ks, "kitchen"), PL_OK);
+    assert_int_equal(pl__keystore_find_responder(ks, "Kitchen", &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl__keystore_find_initiator(ks, i.id, &out), PL_OK);
+    assert_int_equal(pl_keystore_forget(ks, "kitchen"), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_keystore_forget(ks, "Kitchen"), PL_OK);
+
     assert_int_equal(pl_keystore_list_peers(ks, NULL, &n), PL_ERR_INVALID);
     assert_int_equal(pl__keystore_find_initiator(ks, NULL, &out), PL_ERR_INVALID);
 
@@ -397,11 +409,13 @@ static void check_roles(pl_keystore *ks)
     assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
     assert_int_equal(n, 2);
     free(list);
-    /* Forget by name: exactly that name, both roles. */
+    /* Forget by name, both roles: the guest's claim "Kitchen" exactly, and
+     * the responder "kitchen", whose name compares as DNS-SD's do. */
     assert_int_equal(pl__keystore_save_peer(ks, &guest), PL_OK);
-    assert_int_equal(pl_keystore_forget(ks, "Kitchen"), PL_OK); /* the guest; "kitchen" is another name */
+    assert_int_equal(pl_keystore_forget(ks, "Kitchen"), PL_OK);
     assert_int_equal(pl__keystore_find_initiator(ks, guest.id, &out), PL_ERR_NOT_FOUND);
-    assert_int_equal(pl_keystore_forget(ks, "kitchen"), PL_OK);
+    assert_int_equal(pl__keystore_find_responder(ks, "kitchen", &out), PL_ERR_NOT_FOUND);
+    assert_int_equal(pl_keystore_forget(ks, "kitchen"), PL_ERR_NOT_FOUND);
     assert_int_equal(pl_keystore_forget(ks, "Kitchen Two"), PL_OK);
     assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
     assert_int_equal(n, 0);
@@ -779,6 +793,23 @@ static void test_dir_item_refused(void **state)
     assert_int_equal(chmod(pp, 0600), 0);
     assert_int_equal(pl_keystore_identity(ks, again), PL_OK);
     assert_memory_equal(id, again, PL_ID_SIZE);
+    pl_keystore_free(ks);
+
+    /* An item that is a symbolic link is not followed: what it leads to
+     * keeps its mode, and the item reads as corrupt (a listing skips it). */
+    char outside[256];
+    snprintf(outside, sizeof outside, "%s/outside", f->root);
+    FILE *o = fopen(outside, "w");
+    assert_non_null(o);
+    fclose(o);
+    assert_int_equal(chmod(outside, 0644), 0);
+    assert_int_equal(unlink(pp), 0);
+    assert_int_equal(symlink(outside, pp), 0);
+    ks = open_dir_ok(f);
+    assert_int_equal(mode_of(outside), 0644);
+    assert_int_equal(pl_keystore_list_peers(ks, &list, &n), PL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(mode_of(outside), 0644);
     pl_keystore_free(ks);
     pl_set_log(PL_LOG_ERROR, NULL, NULL);
 }
