@@ -187,6 +187,9 @@ static void window_start(pl_listener *l)
 int pl__listener_pair_begin(pl_session *c, const char **code)
 {
     pl_listener *l = c->listener;
+    /* The window, checked here too: a busy loop may run its timer late. */
+    if (l->pairing_on && pl_pairing_window_over(&l->window, pl__now_ms()))
+        close_pairing(l, PL_ERR_TIMEOUT);
     if (!l->pairing_on)
         return PL_ERR_NOT_PAIRED;
     pl_address src;
@@ -331,6 +334,7 @@ void pl_listener_stop_pairing(pl_listener *l)
     if (!l)
         return;
     l->pairing_on = 0; /* an attempt in progress finishes under the policy it began with */
+    l->news_closed = 0; /* a closing not yet reported is no longer news: the application closed it */
     l->node->poll->timeout_update(l->window_timer, -1);
 }
 

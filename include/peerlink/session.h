@@ -374,7 +374,7 @@ PL_EXPORT int pl_session_send(pl_session *c, const void *data, size_t len);
  * PL_MAX_MESSAGE_LIMIT): pl_session_send() refuses a longer one with
  * PL_ERR_TOO_LARGE. An application that cuts a byte stream into messages
  * should cut at most this much. Known from PL_SESSION_OPEN on (a resumed
- * link updates it); 0 before, and for NULL. Any thread that owns c.
+ * link updates it); 0 before, and for NULL. Loop thread.
  */
 PL_EXPORT size_t pl_session_peer_max_message(const pl_session *c);
 
@@ -584,7 +584,10 @@ PL_EXPORT int pl_listener_set_instance(pl_listener *l, const char *name);
  * is txt plus the key "pl-hint": this device's discovery hint, under a
  * salt new with each call, from which the peers paired with it find it
  * again under another instance name (docs/PROTOCOL.md section 2.1; keep
- * the key if you replace the record with pl_publication_set_txt()).
+ * the key if you replace the record with pl_publication_set_txt()). The
+ * key takes 29 bytes of the record: a txt within 29 bytes of the limit
+ * (PL_TXT_MAX_SIZE, or the backend's own: the built-in engine's, the nan
+ * backend's 255) fails with PL_ERR_TOO_LARGE as pl_publish() does.
  * PL_OK; PL_ERR_STATE (it publishes already); the keystore's error if the
  * identity cannot be read; otherwise as pl_publish(), nothing published.
  */
