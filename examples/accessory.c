@@ -4,8 +4,7 @@
  * a code (given, or generated and printed), and echoes every message back with the flow control that cannot
  * deadlock (pl_session_pause()): when the send limit refuses an echo (PL_ERR_AGAIN), keep it and pause; on
  * PL_SESSION_ACKED send it again and unpause. A paused session still reads the link, so Acks get through
- * while both sides send in bulk. -1: exit after the first session (0 if clean), saying how often it paused.
- */
+ * while both sides send in bulk. -1: exit after the first session (0 if clean), saying how often it paused. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,9 +76,11 @@ static void on_accept(pl_listener *l, pl_session *c, void *ud)
 
 static void on_pairing(pl_listener *l, pl_pairing_event ev, int status, const char *code, void *ud)
 {
-    (void)l, (void)status, (void)ud; /* PL_PAIRING_NEW_CODE: too many failures replaced the code */
+    (void)l, (void)ud; /* NEW_CODE: failures replaced the code; CLOSED: a peer paired, or the window ended */
     if (ev == PL_PAIRING_NEW_CODE)
         fprintf(stderr, "accessory: new pairing code: %s\n", code);
+    else if (ev == PL_PAIRING_CLOSED) /* pl_listener_set_pairing() on the user's act opens it again */
+        fprintf(stderr, "accessory: pairing closed (%s)\n", status == PL_OK ? "a peer paired" : pl_strerror(status));
 }
 
 static void on_publish(pl_publication *p, pl_publish_event ev, int status, const char *name, void *ud)

@@ -52,13 +52,15 @@ _plcat() {
 		return
 	fi
 
-	# The operand: an instance name, from the paired peers (of the keystore --keys names, if given).
+	# The operand: an instance name, from the responders paired with (of the keystore --keys names,
+	# if given); an initiator's name is only what it called itself, and cannot be dialled.
 	local i keys=() name
 	for ((i = 1; i < cword - 1; i++)); do
 		[[ ${words[i]} == --keys ]] && keys=(--keys "${words[i + 1]}")
 	done
 	COMPREPLY=()
-	while IFS=$'\t' read -r name _; do
+	while IFS=$'\t' read -r name _ _ role; do
+		[[ $role == initiator ]] && continue
 		name=$(_plcat_unescape "$name")
 		[[ -n $name && $name == "$cur"* ]] && COMPREPLY+=("$(printf '%q' "$name")")
 	done < <("${words[0]}" --list-paired "${keys[@]}" 2>/dev/null)

@@ -283,8 +283,10 @@ static void report_failure(const app *a, int err)
     else if (err == PL_ERR_WRONG_CODE || err == PL_ERR_LOCKED || err == PL_ERR_BUSY)
         fprintf(stderr, "%s: pairing failed: %s\n", prog, pl_strerror(err));
     else if (err == PL_ERR_NOT_PAIRED && a->have_code && !a->listen) /* we had a code: it refused to pair */
-        fprintf(stderr, "%s: pairing failed: \"%s\" is not open to pairing (its pairing window is closed)\n", prog,
-                esc(a->name));
+        fprintf(stderr,
+                "%s: pairing failed: \"%s\" is not open to pairing "
+                "(its window ended, a peer paired, or too many attempts failed)\n",
+                prog, esc(a->name));
     else
         fprintf(stderr, "%s: connection failed: %s\n", prog, pl_strerror(err));
 }
@@ -1560,7 +1562,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_RUNTIME;
     }
-    if (a.as && pl_node_set_name(a.node, a.as) != PL_OK)
+    if (a.as && (!*a.as || pl_node_set_name(a.node, a.as) != PL_OK))
         die_usage("--as takes a name of 1 to 63 bytes of UTF-8");
     int err = pl_discovery_new(a.poll, a.backend, &a.disc);
     if (err != PL_OK) {

@@ -20,14 +20,15 @@ mkdir -p "$tmp/keys one" "$tmp/keys two" "$tmp/other"
 touch "$tmp/keys-file"
 echo 123456 >"$tmp/code"
 # A stand-in for plcat --list-paired (no keystore with paired peers is at
-# hand without a network): it prints what plcat prints, NAME<TAB>TIME<TAB>ID,
-# and only for the keystore the command line names.
+# hand without a network): it prints what plcat prints, NAME<TAB>TIME<TAB>ID<TAB>ROLE,
+# and only for the keystore the command line names. Initiators are not offered.
 cat >"$tmp/plcat" <<EOF
 #!/bin/sh
 [ "\$1" = --list-paired ] && [ "\$2" = --keys ] && [ "\$3" = "$tmp/keys one" ] || exit 1
-printf 'Kitchen Lamp\t2026-01-01T00:00:00Z\tab12\n'
-printf 'Kiosk\\\\092A\t2026-01-01T00:00:00Z\tcd34\n'
-printf 'Hall\t2026-01-01T00:00:00Z\tef56\n'
+printf 'Kitchen Lamp\t2026-01-01T00:00:00Z\tab12\tresponder\n'
+printf 'Kiosk\\\\092A\t2026-01-01T00:00:00Z\tcd34\tresponder\n'
+printf 'Kiwi phone\t2026-01-01T00:00:00Z\t9a9a\tinitiator\n'
+printf 'Hall\t2026-01-01T00:00:00Z\tef56\tresponder\n'
 EOF
 chmod +x "$tmp/plcat"
 

@@ -127,7 +127,7 @@ public final class Listener: @unchecked Sendable {
         l.sink.yield(Session(node: l.node, accepted: c))
     }
 
-    /// Pairing stays open for seconds (1...86400; 0: until the app opens it with .off), and, unless
+    /// Pairing stays open for seconds (1...86400; 0: until the app closes it with openPairing(.off)), and, unless
     /// keepOpenAfterPairing, closes after the first peer pairs (the default: 900 s, then closed).
     /// Restarts the window of the pairing open now, and applies to later openPairing(_:) calls.
     public func setPairingWindow(seconds: Int, keepOpenAfterPairing: Bool = false) async throws {
@@ -151,7 +151,8 @@ public final class Listener: @unchecked Sendable {
         }
     }
 
-    /// The pairing code accepted now (a generated one changes after too many failures); nil if pairing is off.
+    /// The pairing code accepted now (a generated one changes after too many failures); nil if pairing is off
+    /// or has closed (its window ended, a peer paired). There are no pairing events in Swift yet: read it again.
     public var code: String? {
         get async {
             let l = Handle(raw: raw)

@@ -136,8 +136,8 @@ public final class Node: @unchecked Sendable {
         try await loop.call { try id.withUnsafeBufferPointer { try check(pl_keystore_forget_id(ks.raw, $0.baseAddress)) } }
     }
 
-    /// The name this device gives the peers it dials (they show it, and store it when they pair
-    /// with it); nil: the host name. At most 63 bytes of UTF-8. Sessions begun afterwards use it.
+    /// The name this device gives the peers it dials, and sends when it answers a byte session
+    /// without an instance name (they show it, and store it when they pair with it); nil: the host name. At most 63 bytes of UTF-8. Sessions begun afterwards use it.
     public func setName(_ name: String?) async throws {
         let n = Handle(raw: raw)
         try await loop.call { try check(pl_node_set_name(n.raw, name)) }
