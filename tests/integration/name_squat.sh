@@ -57,13 +57,20 @@ pl_log "step: D dials Kitchen with no code and reaches the real one"
 dial 2 0 "for the real kitchen"
 pl_wait_for_line "$(pl_out kitchen)" '^for the real kitchen$' 10 >/dev/null
 
+# A listener's goodbye reaches browsers within a second; until then D could find the stopped one
+# (by name or by its pl-hint) and dial a closed port.
+stop_listener() { # NAME INSTANCE
+	pl_stop "$1"
+	pl_avahi_absent _peerlink._tcp "$2" 10
+}
+
 pl_log "step: the real Kitchen, renamed Kitchen #2, is still reached as Kitchen with no code"
-pl_stop kitchen
+stop_listener kitchen Kitchen
 pl_start kitchen2 null "$PLCAT" -l -k -n "Kitchen #2" --keys "$KK"
 listener_up kitchen2 "Kitchen #2"
 dial 3 0 "for the renamed kitchen"
 pl_wait_for_line "$(pl_out kitchen2)" '^for the renamed kitchen$' 10 >/dev/null
-pl_stop kitchen2
+stop_listener kitchen2 "Kitchen #2"
 
 pl_log "step: the guest listening as Kitchen is refused, and gets nothing"
 pl_start squat null "$PLCAT" -l -k -n Kitchen --keys "$KG" --code 333333
