@@ -16,6 +16,17 @@ public enum Pairing: Sendable, Equatable {
     // Listener.setPairingWindow(seconds:keepOpenAfterPairing:), Listener.openPairing(_:).
 }
 
+/// What happens to a listener's pairing (Listener.pairingEvents).
+public enum PairingEvent: Sendable, Equatable {
+    /// Too many failures replaced the generated code: show this one instead.
+    case newCode(String)
+    /// An attempt failed (wrongCode, closed, ...).
+    case failed(PeerLinkError)
+    /// Pairing closed by itself: nil when a peer paired, timedOut when its window ended, locked
+    /// when generated codes' budget of failures is spent. openPairing(_:) opens it again.
+    case closed(PeerLinkError?)
+}
+
 final class ListenerRef: @unchecked Sendable {
     weak var listener: Listener?
 }
@@ -32,9 +43,12 @@ public final class Listener: @unchecked Sendable {
     public let discovery: Discovery?
     /// The sessions of peers that connected, as they complete their handshake.
     public let sessions: AsyncStream<Session>
+    /// Pairing news, as it happens (the newest 16 are kept for a slow reader).
+    public let pairingEvents: AsyncStream<PairingEvent>
     let raw: OpaquePointer
     private let ref = ListenerRef()
     private let sink: AsyncStream<Session>.Continuation
+    private let pairingSink: AsyncStream<PairingEvent>.Continuation
 
     /// Listen on port (0: any) and, with a discovery, publish as name of
     /// type with txt. The handshake is bound to the published name, renames
@@ -74,11 +88,13 @@ public final class Listener: @unchecked Sendable {
         self.node = node
         self.discovery = discovery
         (sessions, sink) = AsyncStream.makeStream()
+        (pairingEvents, pairingSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(16))
         let ref = ref
         raw = try await node.loop.call {
             let ud = Unmanaged.passRetained(ref).toOpaque() // the C listener's, released with it
             do {
                 let raw = try make(ud)
+                pl_listener_set_pairing_callback(raw, Listener.pairingNews, ud)
                 do {
                     try setup(raw)
                 } catch {
@@ -109,6 +125,7 @@ public final class Listener: @unchecked Sendable {
 
     deinit {
         sink.finish()
+        pairingSink.finish()
         let l = Handle(raw: raw), ref = ref, node = node, discovery = discovery
         node.loop.perform {
             pl_listener_free(l.raw) // withdraws the publication first
@@ -125,6 +142,16 @@ public final class Listener: @unchecked Sendable {
             return
         }
         l.sink.yield(Session(node: l.node, accepted: c))
+    }
+
+    static let pairingNews: pl_pairing_cb = { _, ev, status, code, ud in
+        guard let l = Unmanaged<ListenerRef>.fromOpaque(ud!).takeUnretainedValue().listener else { return }
+        switch ev {
+        case PL_PAIRING_NEW_CODE: l.pairingSink.yield(.newCode(code.map { String(cString: $0) } ?? ""))
+        case PL_PAIRING_FAILED: l.pairingSink.yield(.failed(PeerLinkError(code: status)))
+        case PL_PAIRING_CLOSED: l.pairingSink.yield(.closed(status == 0 ? nil : PeerLinkError(code: status)))
+        default: break
+        }
     }
 
     /// Pairing stays open for seconds (1...86400; 0: until the app closes it with openPairing(.off)), and, unless
@@ -152,7 +179,7 @@ public final class Listener: @unchecked Sendable {
     }
 
     /// The pairing code accepted now (a generated one changes after too many failures); nil if pairing is off
-    /// or has closed (its window ended, a peer paired). There are no pairing events in Swift yet: read it again.
+    /// or has closed (its window ended, a peer paired): pairingEvents says when.
     public var code: String? {
         get async {
             let l = Handle(raw: raw)

@@ -120,6 +120,9 @@ func index(of d: Data) -> Int {
     #expect(await server.peerStoredName == (await server.peerName))
     #expect(await client.peerStoredName == "Kitchen")
     _ = client
+    var news = listener.pairingEvents.makeAsyncIterator()
+    #expect(await news.next() == .closed(nil)) // a peer paired
+    #expect(await listener.code == nil)
     let service = Service(name: "Kitchen", address: "127.0.0.1", port: await listener.port)
     // Closed after the first pairing: a second device with the code is refused.
     await #expect(throws: PeerLinkError.needsCode) {
