@@ -164,7 +164,7 @@ static void browse_update_one(pl_mdns *m, browse *b, int all, int64_t now)
     int mapped = 0;
     if (all)
         b->untracked = 0; /* set again below if still so */
-    uint32_t hb = pl__mdns_name_hash(m, &b->name);
+    uint32_t hb = b->hname;
     for (size_t li = 0; li < m->n_links; li++) {
         if (!all && !pl__mdns_cache_changed(m, (int)li, hb))
             continue; /* no PTR of b changed on this link */
@@ -255,9 +255,76 @@ void pl__mdns_browse_update(pl_mdns *m, int all, int64_t now)
         browse_update_one(m, m->browses[i], all, now);
 }
 
+/* The TTL a cached PTR goes with as a known answer (RFC 6762 7.1): more than half of it is left.
+ * 0: it is none. */
+static uint32_t known_answer_ttl(const centry *c, int64_t now)
+{
+    if (c->ttl == 0 || c->expire <= now)
+        return 0;
+    int64_t left = (c->expire - now) / 1000;
+    return left > (int64_t)c->ttl / 2 ? (uint32_t)left : 0;
+}
+
+_Static_assert(PL_MDNS_MAX_LINKS <= 32, "browse.asked_by_other holds a bit per link");
+
+/* Would our query for b on link li carry each known answer of msg (its PTRs of b's name)? */
+static int known_answers_ours(pl_mdns *m, int li, const browse *b, const pl_dns_message *msg, int64_t now)
+{
+    for (size_t i = 0; i < msg->n_answers; i++) {
+        const pl_dns_record *r = &msg->records[i];
+        if (r->type != PL_DNS_PTR || !pl_dns_name_equal(&r->name, &b->name))
+            continue;
+        const centry *c = pl__mdns_cache_find(m, li, PL_DNS_PTR, &b->name, r->u.ptr.wire, r->u.ptr.len);
+        if (!c || !known_answer_ttl(c, now))
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 6762 7.3, duplicate question suppression: another host asked a
+ * browse's question on link li (PTR, class IN, QM: answered by multicast,
+ * so we hear the answers), with no known answer that ours would not carry
+ * (one that only it listed would be held back from us). Our next query on
+ * that link counts as sent: skipped, its schedule unchanged. Not after a
+ * query with the TC bit (more known answers follow, 7.2), nor one from our
+ * own addresses (our query looped back). Each browse is looked at once a
+ * packet: at most PL_MDNS_MAX_BROWSES times its records. */
+void pl__mdns_browse_seen_query(pl_mdns *m, int li, const pl_dns_message *msg, const pl_mdns_addr *src,
+                                int64_t now)
+{
+    if (msg->flags & 0x0200)
+        return;
+    uint8_t looked[PL_MDNS_MAX_BROWSES] = {0};
+    int ours = -1;
+    for (size_t q = 0; q < msg->n_questions; q++) {
+        const pl_dns_question *qu = &msg->questions[q];
+        if (qu->type != PL_DNS_PTR || qu->qclass != PL_DNS_CLASS_IN || qu->unicast_response)
+            continue;
+        uint32_t h = pl__mdns_name_hash(m, &qu->name);
+        for (size_t i = 0; i < m->n_browses; i++) {
+            browse *b = m->browses[i];
+            if (looked[i] || b->hname != h || !pl_dns_name_equal(&b->name, &qu->name))
+                continue;
+            looked[i] = 1;
+            if (b->asked_by_other & (1u << li))
+                continue;
+            if (ours < 0)
+                ours = pl__mdns_addr_is_ours(m, src);
+            if (ours)
+                return;
+            if (known_answers_ours(m, li, b, msg, now))
+                b->asked_by_other |= 1u << li;
+        }
+    }
+}
+
 void pl__mdns_send_browse_query(pl_mdns *m, browse *b, int64_t now)
 {
+    uint32_t skip = b->asked_by_other;
+    b->asked_by_other = 0;
     for (size_t li = 0; li < m->n_links; li++) {
+        if (skip & (1u << li))
+            continue; /* another host asked it (pl__mdns_browse_seen_query) */
         builder *w = malloc(sizeof *w);
         if (!w)
             return;
@@ -265,20 +332,18 @@ void pl__mdns_send_browse_query(pl_mdns *m, browse *b, int64_t now)
         pl_dns_question q = {.name = b->name, .type = PL_DNS_PTR, .qclass = PL_DNS_CLASS_IN};
         pl__mdns_b_question(w, &q);
         /* Known answers (RFC 6762 7.1): PTRs with more than half their TTL left. */
-        uint32_t hset = pl__mdns_cache_set_hash((int)li, PL_DNS_PTR, pl__mdns_name_hash(m, &b->name));
+        uint32_t hset = pl__mdns_cache_set_hash((int)li, PL_DNS_PTR, b->hname);
         for (const centry *c = NULL;
              (c = pl__mdns_cache_next_in_set(m, c, (int)li, PL_DNS_PTR, &b->name, hset, 0));) {
-            if (c->ttl == 0)
-                continue;
-            int64_t left = (c->expire - now) / 1000;
-            if (left <= (int64_t)c->ttl / 2)
+            uint32_t ttl = known_answer_ttl(c, now);
+            if (!ttl)
                 continue;
             pl_dns_record r;
             memset(&r, 0, sizeof r);
             r.name = c->name;
             r.type = PL_DNS_PTR;
             r.rrclass = PL_DNS_CLASS_IN;
-            r.ttl = (uint32_t)left;
+            r.ttl = ttl;
             if (pl__mdns_record_set_rdata(&r, c->rdata, c->rdlen) != 0)
                 continue;
             if (!pl__mdns_b_record(w, 1, &r, 0))

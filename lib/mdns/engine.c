@@ -496,6 +496,106 @@ void pl__mdns_queue_drop_group(pl_mdns *m, uint32_t id)
     m->n_queue = k;
 }
 
+/* Is r, a record of one of our delayed answers on link li, one that the response being read
+ * (seen) carries too, with at least our TTL? Then it counts as multicast now (RFC 6762 7.4). */
+static int sent_by_other(pl_mdns *m, int li, const pl_dns_record *r, const pl_dns_message *seen, int64_t now)
+{
+    uint32_t k = multicast_key(m, li, r);
+    size_t slot = k % ANSWER_SLOTS;
+    if (m->multicast[slot].key != k || !m->multicast[slot].seen)
+        return 0;
+    const pl_dns_record *o = &seen->records[m->multicast[slot].seen - 1];
+    uint8_t a[PL_DNS_MAX_NAME + 8], b[PL_DNS_MAX_NAME + 8];
+    size_t an, bn;
+    const uint8_t *ad = pl__mdns_rdata_view(r, a, sizeof a, &an);
+    const uint8_t *bd = pl__mdns_rdata_view(o, b, sizeof b, &bn);
+    if (o->type != r->type || o->ttl < r->ttl || !pl_dns_name_equal(&o->name, &r->name) ||
+        !pl__mdns_rdata_equal(r->type, ad, an, bd, bn))
+        return 0;
+    m->multicast[slot].at = now; /* the once-a-second rule (6) counts from the other's copy */
+    return 1;
+}
+
+/* q, a delayed answer on link li, without the records sent_by_other(). Returns 0 if it is left
+ * with no answer: it is to be dropped, additional records too (the other response carried
+ * those it chose), and these are free to be multicast again at once. */
+static int strip_answer(pl_mdns *m, int li, qpkt *q, const pl_dns_message *seen, int64_t now)
+{
+    pl_dns_message *mine = NULL;
+    if (pl_dns_parse(q->p.data, q->p.len, &mine) != PL_OK)
+        return 1;
+    uint8_t buf[PL_MDNS_PACKET_SIZE];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, mine->id, mine->flags);
+    size_t n = mine->n_answers + mine->n_authority + mine->n_additional, answers = 0, dropped = 0;
+    int ok = mine->n_questions == 0; /* as we build them: a multicast answer repeats no question */
+    for (size_t i = 0; ok && i < n; i++) {
+        const pl_dns_record *r = &mine->records[i];
+        int sec = i < mine->n_answers ? 1 : i < mine->n_answers + mine->n_authority ? 2 : 3;
+        if (sent_by_other(m, li, r, seen, now))
+            dropped++;
+        else if (pl_dns_write_record(&w, sec, r) == PL_OK)
+            answers += sec == 1;
+        else
+            ok = 0; /* cannot happen (fewer records take no more room): the answer stays whole */
+    }
+    int keep = 1;
+    if (ok && dropped && !answers) {
+        keep = 0;
+        for (size_t i = mine->n_answers; i < n; i++) {
+            uint32_t k = multicast_key(m, li, &mine->records[i]);
+            if (m->multicast[k % ANSWER_SLOTS].key == k && m->multicast[k % ANSWER_SLOTS].at == q->due)
+                m->multicast[k % ANSWER_SLOTS].at = now - ANSWER_INTERVAL;
+        }
+    } else if (ok && dropped) {
+        q->p.len = pl_dns_writer_finish(&w);
+        memcpy(q->p.data, buf, q->p.len);
+    }
+    pl_dns_free(mine);
+    return keep;
+}
+
+/* RFC 6762 7.4, duplicate answer suppression: a record of ours waiting in a
+ * delayed answer (20-120 ms for a shared record) that another responder has
+ * just multicast on the link with at least our TTL counts as sent, and is
+ * taken out of our answer. The multicast slots (at > now: queued to go
+ * later) find the candidates in O(1) a record; the queue is read only when
+ * there is one, and a record taken out is a candidate no more. */
+void pl__mdns_drop_duplicate_answers(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now)
+{
+    size_t slots[PL_DNS_MAX_ENTRIES], n_slots = 0;
+    size_t n = msg->n_answers + msg->n_authority + msg->n_additional;
+    for (size_t i = 0; i < n && n_slots < PL_DNS_MAX_ENTRIES; i++) {
+        const pl_dns_record *r = &msg->records[i];
+        if ((i >= msg->n_answers && i < msg->n_answers + msg->n_authority) || r->rrclass != PL_DNS_CLASS_IN ||
+            r->ttl == 0)
+            continue;
+        uint32_t k = multicast_key(m, li, r);
+        size_t slot = k % ANSWER_SLOTS;
+        if (m->multicast[slot].key != k || m->multicast[slot].at <= now || m->multicast[slot].seen)
+            continue;
+        m->multicast[slot].seen = (uint16_t)(i + 1);
+        slots[n_slots++] = slot;
+    }
+    if (!n_slots)
+        return;
+    const mlink *l = &m->links[li];
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_queue; i++) {
+        qpkt *q = m->queue[i];
+        /* A delayed multicast response on this link: only answers to queries are (6762 6). */
+        int delayed = q->due > now && !q->p.unicast && q->p.ifindex == l->ifindex &&
+                      q->p.family == l->family && q->p.len > 2 && (q->p.data[2] & 0x80);
+        if (delayed && !strip_answer(m, li, q, msg, now))
+            free(q);
+        else
+            m->queue[k++] = q;
+    }
+    m->n_queue = k;
+    for (size_t i = 0; i < n_slots; i++)
+        m->multicast[slots[i]].seen = 0;
+}
+
 /* ---------------------------------------------------------------- engine */
 
 static void name_from(pl_dns_name *n, const char *first, const char *suffix)
@@ -579,6 +679,19 @@ void pl_mdns_free(pl_mdns *m)
 const char *pl_mdns_host_name(const pl_mdns *m)
 {
     return m->host_text;
+}
+
+/* Is a one of the addresses of our links (a packet from it is one of ours, looped back)? */
+int pl__mdns_addr_is_ours(const pl_mdns *m, const pl_mdns_addr *a)
+{
+    size_t n = a->family == AF_INET ? 4 : 16;
+    for (size_t li = 0; li < m->n_links; li++) {
+        const mlink *l = &m->links[li];
+        for (size_t i = 0; i < l->n; i++)
+            if (l->addrs[i].family == a->family && memcmp(l->addrs[i].addr, a->addr, n) == 0)
+                return 1;
+    }
+    return 0;
 }
 
 int pl__mdns_host_live(const pl_mdns *m)
@@ -823,6 +936,7 @@ int pl_mdns_browse(pl_mdns *m, const char *type, const char *domain, int64_t now
         free(b);
         return PL_ERR_INVALID;
     }
+    b->hname = pl__mdns_name_hash(m, &b->name);
     b->types = pl_dns_name_equal(&b->name, &m->services); /* the domain is "local", as m->services' */
     b->afn = AFN_QUERY;
     b->afn_at = -1;
@@ -864,6 +978,7 @@ void pl_mdns_input(pl_mdns *m, uint32_t ifindex, int family, const uint8_t *pkt,
         /* A response: only from port 5353 (RFC 6762 11); update the cache. */
         if (src_port == MDNS_PORT) {
             pl__mdns_check_conflicts(m, li, msg, now);
+            pl__mdns_drop_duplicate_answers(m, li, msg, now);
             size_t n = msg->n_answers + msg->n_authority + msg->n_additional;
             pl__mdns_cache_begin(m, li, src);
             for (size_t i = 0; i < n; i++)
@@ -878,6 +993,9 @@ void pl_mdns_input(pl_mdns *m, uint32_t ifindex, int family, const uint8_t *pkt,
     } else if ((msg->flags & 0x7800) == 0) {
         pl__mdns_check_probe_tie(m, li, msg, now);
         static const pl_mdns_addr none;
+        /* A legacy query is answered by unicast: no answer to share with our browses. */
+        if (src_port == MDNS_PORT)
+            pl__mdns_browse_seen_query(m, li, msg, src ? src : &none, now);
         pl__mdns_answer_query(m, li, msg, src ? src : &none, src_port, now);
     }
     pl_dns_free(msg);

@@ -135,6 +135,7 @@ typedef struct browse {
     uint32_t id;
     char type[64], domain[64];
     pl_dns_name name;
+    uint32_t hname; /* pl__mdns_name_hash of name */
     pl_dns_name domain_name;
     int types; /* the service types (_services._dns-sd._udp): each PTR target is a type, nothing to resolve */
     int64_t next;
@@ -144,6 +145,9 @@ typedef struct browse {
     int untracked;  /* a PTR was left out: PL_MDNS_MAX_INSTANCES reached */
     int afn;        /* AFN_*: where the browse is on the way to PL_MDNS_EV_ALL_FOR_NOW */
     int64_t afn_at; /* AFN_WINDOW: when the window ends; AFN_RESOLVING: the latest it comes */
+    /* Links (bit = index, PL_MDNS_MAX_LINKS <= 32) where another host asked
+     * our question since our last query: the next one is not sent there (RFC 6762 7.3). */
+    uint32_t asked_by_other;
 } browse;
 
 typedef struct qpkt {
@@ -197,8 +201,9 @@ struct pl_mdns {
     int changed_all; /* too many: re-derive every browse in full */
     struct {
         uint32_t key;
+        uint16_t seen; /* pl__mdns_drop_duplicate_answers: the other's copy (its index + 1), 0: none */
         int64_t at;
-    } multicast[ANSWER_SLOTS]; /* when a record was last multicast, by (link, record) */
+    } multicast[ANSWER_SLOTS]; /* when a record was last multicast (or goes: at > now), by (link, record) */
     qpkt *queue[PL_MDNS_MAX_QUEUE];
     size_t n_queue;
     qevent *ev_head, *ev_tail;
@@ -243,6 +248,7 @@ typedef struct builder {
     size_t n_repeat_q;
 } builder;
 
+int pl__mdns_addr_is_ours(const pl_mdns *m, const pl_mdns_addr *a);
 void pl__mdns_answer_query(pl_mdns *m, int li, const pl_dns_message *msg, const pl_mdns_addr *src,
                            uint16_t src_port, int64_t now);
 void pl__mdns_b_flush(builder *b);
@@ -251,6 +257,8 @@ void pl__mdns_b_question(builder *b, const pl_dns_question *q);
 int pl__mdns_b_record(builder *b, int section, const pl_dns_record *r, int may_split);
 void pl__mdns_b_reset(builder *b);
 void pl__mdns_b_tag(builder *b, uint32_t group);
+void pl__mdns_browse_seen_query(pl_mdns *m, int li, const pl_dns_message *msg, const pl_mdns_addr *src,
+                                int64_t now);
 void pl__mdns_browse_update(pl_mdns *m, int all, int64_t now);
 void pl__mdns_cache_begin(pl_mdns *m, int li, const pl_mdns_addr *src);
 int pl__mdns_cache_changed(const pl_mdns *m, int li, uint32_t hname);
@@ -265,6 +273,7 @@ void pl__mdns_cache_remove(pl_mdns *m, centry *c);
 uint32_t pl__mdns_cache_set_hash(int li, uint16_t type, uint32_t hname);
 void pl__mdns_check_conflicts(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now);
 void pl__mdns_check_probe_tie(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now);
+void pl__mdns_drop_duplicate_answers(pl_mdns *m, int li, const pl_dns_message *msg, int64_t now);
 qevent *pl__mdns_event_push(pl_mdns *m, pl_mdns_event_type type, uint32_t id, const mlink *l, const char *name,
                             const uint8_t *txt, size_t txt_len);
 uint32_t pl__mdns_fnv(uint32_t h, const void *data, size_t n);

@@ -1525,6 +1525,176 @@ static void test_answers_at_most_once_a_second(void **state)
     sim_free(s);
 }
 
+/* ---- duplicate question and answer suppression (RFC 6762 7.3, 7.4) */
+
+#define PTYPE "_peerlink._tcp.local"
+#define SERVICES "_services._dns-sd._udp.local"
+
+/* Feed engine e a query from src with PTR questions for names[0..n), QU bit if qu, no known answer. */
+static void ptr_query_from(sim *s, int e, const char *const *names, size_t n, const pl_mdns_addr *src, int qu)
+{
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        pl_dns_question q;
+        memset(&q, 0, sizeof q);
+        pl_dns_name_from_text(&q.name, names[i]);
+        q.type = PL_DNS_PTR;
+        q.qclass = PL_DNS_CLASS_IN;
+        q.unicast_response = qu;
+        assert_int_equal(pl_dns_write_question(&w, &q), PL_OK);
+    }
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, src, 5353, s->now);
+}
+
+/* Feed engine e a response from another host with one PTR name -> target of ttl. */
+static void ptr_response_from_other(sim *s, int e, const char *name, const char *target, uint32_t ttl)
+{
+    uint8_t buf[512];
+    pl_dns_writer w;
+    pl_dns_writer_init(&w, buf, sizeof buf, 0, PL_DNS_FLAG_RESPONSE);
+    pl_dns_record r;
+    memset(&r, 0, sizeof r);
+    pl_dns_name_from_text(&r.name, name);
+    r.type = PL_DNS_PTR;
+    r.rrclass = PL_DNS_CLASS_IN;
+    r.ttl = ttl;
+    pl_dns_name_from_text(&r.u.ptr, target);
+    assert_int_equal(pl_dns_write_record(&w, 1, &r), PL_OK);
+    size_t len = pl_dns_writer_finish(&w);
+    pl_mdns_addr src = {AF_INET, {192, 0, 2, 99}};
+    pl_mdns_input(s->e[e], 1, AF_INET, buf, len, &src, 5353, s->now);
+}
+
+static size_t ptr_queries_since(sim *s, int e, size_t from, const char *name)
+{
+    size_t n = 0;
+    for (size_t k = from; k < s->n_log[e]; k++)
+        n += has_question(&s->log[e][k], name, PL_DNS_PTR);
+    return n;
+}
+
+/* RFC 6762 7.3: another host's query with our browse's question and no
+ * known answer we would not send stands for our next query; one listing a
+ * record we lack, a QU one, or our own looped back does not. Each case is
+ * fed before the next query is due (they are 1, 2, 4, 8, 16 s apart). */
+static void test_duplicate_question_suppression(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    s->deliver = 0;
+    const char *type[] = {PTYPE};
+    pl_mdns_addr other = {AF_INET, {192, 0, 2, 99}};
+    uint32_t id;
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", 0, &id), PL_OK);
+    ptr_query_from(s, 0, type, 1, &other, 0);
+    sim_run(s, 500);
+    assert_int_equal(ptr_queries_since(s, 0, 0, PTYPE), 0);
+    sim_run(s, 1500); /* the next one is sent */
+    assert_int_equal(ptr_queries_since(s, 0, 0, PTYPE), 1);
+    /* It lists an instance we do not know: ours goes, so that we hear that one. */
+    query_with_known(s, 0, PTYPE, PL_DNS_PTR, "Far._peerlink._tcp.local", 4500);
+    sim_run(s, 3500);
+    assert_int_equal(ptr_queries_since(s, 0, 0, PTYPE), 2);
+    /* Once we know it, the same query stands for ours. */
+    feed_far(s, 0, 4500);
+    query_with_known(s, 0, PTYPE, PL_DNS_PTR, "Far._peerlink._tcp.local", 4500);
+    sim_run(s, 7500);
+    assert_int_equal(ptr_queries_since(s, 0, 0, PTYPE), 2);
+    /* Our own query (our address) and a QU one (answered by unicast) do not. */
+    ptr_query_from(s, 0, type, 1, &s->addr[0], 0);
+    sim_run(s, 15500);
+    assert_int_equal(ptr_queries_since(s, 0, 0, PTYPE), 3);
+    ptr_query_from(s, 0, type, 1, &other, 1);
+    sim_run(s, 31500);
+    assert_int_equal(ptr_queries_since(s, 0, 0, PTYPE), 4);
+    sim_free(s);
+}
+
+/* Two browsers of one type on a link: the one whose query comes first asks
+ * for both, the other sends none, and both find the instance. */
+static void test_duplicate_question_two_browsers(void **state)
+{
+    const char *labels[] = {"alpha", "beta", "gamma"};
+    sim *s = sim_new(3, labels);
+    uint32_t id, b0, b1;
+    assert_int_equal(pl_mdns_publish(s->e[2], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &id), PL_OK);
+    sim_run(s, 4000);
+    size_t m0 = s->n_log[0], m1 = s->n_log[1];
+    assert_int_equal(pl_mdns_browse(s->e[0], "_peerlink._tcp", "local", s->now, &b0), PL_OK);
+    assert_int_equal(pl_mdns_browse(s->e[1], "_peerlink._tcp", "local", s->now, &b1), PL_OK);
+    sim_run(s, s->now + 20000);
+    size_t q0 = ptr_queries_since(s, 0, m0, PTYPE), q1 = ptr_queries_since(s, 1, m1, PTYPE);
+    assert_true(q0 + q1 >= 4);
+    assert_true(q0 == 0 || q1 == 0);
+    assert_non_null(find_event(s, 0, PL_MDNS_EV_RESOLVED, "Box", 0));
+    assert_non_null(find_event(s, 1, PL_MDNS_EV_RESOLVED, "Box", 0));
+    sim_free(s);
+}
+
+/* RFC 6762 7.4: a record of a delayed answer that another host multicasts
+ * first, with at least our TTL, is taken out of our answer. */
+static void test_duplicate_answer_suppression(void **state)
+{
+    const char *labels[] = {"alpha"};
+    sim *s = sim_new(1, labels);
+    uint32_t id;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &id), PL_OK);
+    sim_run(s, 4000);
+    s->deliver = 0;
+    pl_mdns_addr other = {AF_INET, {192, 0, 2, 99}};
+    const char *both[] = {PTYPE, SERVICES};
+    /* The whole answer (the PTR, its SRV, TXT and address) stays unsent. */
+    size_t mark = s->n_log[0];
+    ptr_query_from(s, 0, both, 1, &other, 0);
+    ptr_response_from_other(s, 0, PTYPE, INST, 4500);
+    sim_run(s, s->now + 500);
+    assert_int_equal(s->n_log[0] - mark, 0);
+    /* A copy with less than our TTL does not count. */
+    sim_run(s, s->now + 1000);
+    mark = s->n_log[0];
+    ptr_query_from(s, 0, both, 1, &other, 0);
+    ptr_response_from_other(s, 0, PTYPE, INST, 4000);
+    sim_run(s, s->now + 500);
+    assert_int_equal(responses_since(s, 0, mark, PTYPE, PL_DNS_PTR), 1);
+    /* Two answers, one sent by the other: the rest still goes. */
+    sim_run(s, s->now + 1000);
+    mark = s->n_log[0];
+    ptr_query_from(s, 0, both, 2, &other, 0);
+    ptr_response_from_other(s, 0, SERVICES, PTYPE, 4500);
+    sim_run(s, s->now + 500);
+    assert_int_equal(s->n_log[0] - mark, 1);
+    const sent *l = &s->log[0][mark];
+    assert_true(has_record(l, 1, PTYPE, PL_DNS_PTR, NULL, NULL));
+    assert_false(has_record(l, 1, SERVICES, PL_DNS_PTR, NULL, NULL));
+    assert_true(has_record(l, 1, INST, PL_DNS_SRV, NULL, NULL));
+    sim_free(s);
+}
+
+/* Two responders share the _services PTR of their type: asked for it, the
+ * later one hears the other's answer first and sends none. */
+static void test_duplicate_answer_two_responders(void **state)
+{
+    const char *labels[] = {"alpha", "beta"};
+    sim *s = sim_new(2, labels);
+    uint32_t a, b;
+    assert_int_equal(pl_mdns_publish(s->e[0], "Box", "_peerlink._tcp", "local", 4242, TXT1, 4, 0, &a), PL_OK);
+    assert_int_equal(pl_mdns_publish(s->e[1], "Cox", "_peerlink._tcp", "local", 4243, TXT1, 4, 0, &b), PL_OK);
+    sim_run(s, 5000);
+    size_t m0 = s->n_log[0], m1 = s->n_log[1];
+    const char *services[] = {SERVICES};
+    pl_mdns_addr other = {AF_INET, {192, 0, 2, 99}};
+    ptr_query_from(s, 0, services, 1, &other, 0);
+    ptr_query_from(s, 1, services, 1, &other, 0);
+    sim_run(s, s->now + 500);
+    size_t n0 = responses_since(s, 0, m0, SERVICES, PL_DNS_PTR);
+    size_t n1 = responses_since(s, 1, m1, SERVICES, PL_DNS_PTR);
+    assert_int_equal(n0 + n1, 1);
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1557,6 +1727,10 @@ int main(void)
         cmocka_unit_test(test_flood_keeps_a_refreshing_responder),
         cmocka_unit_test(test_flood_caps_per_packet_and_source),
         cmocka_unit_test(test_answers_at_most_once_a_second),
+        cmocka_unit_test(test_duplicate_question_suppression),
+        cmocka_unit_test(test_duplicate_question_two_browsers),
+        cmocka_unit_test(test_duplicate_answer_suppression),
+        cmocka_unit_test(test_duplicate_answer_two_responders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
