@@ -499,10 +499,23 @@ int pl__session_resumed(pl_session *s)
     return report_resumed(s);
 }
 
+/* Responder: the initiator has not opened a record since our Ready, and the
+ * window in which its clear Error may still refuse Ready is over. */
+static void ready_settled(pl_timeout *t, void *userdata)
+{
+    pl_session *c = userdata;
+    (void)t;
+    pl_engine_settle(&c->eng);
+}
+
 /* The peer authenticated. Returns 0 if c is gone or closed. */
 static int handle_open(pl_session *c)
 {
     pl__free_timeout(c->node->poll, &c->deadline);
+    /* A responder hears a refusal of its Ready for as long as a handshake may last, not for
+     * ever: an initiator refuses at once, and an Error injected later must not undo a pairing. */
+    if (c->eng.awaiting_peer)
+        c->deadline = c->node->poll->timeout_new(c->node->poll, PL_LISTENER_HANDSHAKE_MS, ready_settled, c);
     int resumed = pl_policy_link_open(&c->ss, pl__now_ms());
     pl__session_update_interest(c);
     pl_listener *l = c->listener;

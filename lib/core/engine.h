@@ -311,5 +311,9 @@ void pl_stream_clear(pl_stream *st);
 int pl_engine_truncated(const pl_engine *e);
 /* 1 once the handshake is complete. */
 static inline int pl_engine_open(const pl_engine *e) { return e->state == PL_HS_OPEN; }
+/* Responder, open: the window after Ready (docs/PROTOCOL.md 6.8) is over
+ * on the caller's clock, as if the initiator's first record had come: a
+ * clear Error is PL_ERR_PROTOCOL from now on, and undoes nothing. */
+static inline void pl_engine_settle(pl_engine *e) { e->awaiting_peer = 0; }
 
 #endif

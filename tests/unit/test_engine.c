@@ -2753,6 +2753,14 @@ static void test_ready_refused(void **state)
     assert_false(f->R.e.refused);
     assert_false(f->R.e.peer_gave_up);
     assert_int_equal(f->R.refused_calls, 0);
+    /* the same once the window after Ready is over on the responder's clock */
+    pair(f, NULL, 59);
+    assert_true(f->R.e.awaiting_peer);
+    pl_engine_settle(&f->R.e);
+    feed_raw(f, &f->R, buf, n);
+    assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+    assert_false(f->R.e.refused);
+    assert_int_equal(f->R.refused_calls, 0);
     /* and an initiator never reads a clear frame once open */
     pair(f, NULL, 59);
     feed_raw(f, &f->I, buf, n);
