@@ -358,12 +358,13 @@ static int list_paired(app *a)
 /* --forget-id: the peer of this id (64 hex digits, as --list-paired shows), in both roles. */
 static int forget_id(app *a, const char *hex)
 {
-    uint8_t id[PL_ID_SIZE];
-    for (size_t i = 0; i < sizeof id; i++)
-        if (sscanf(hex + 2 * i, "%2hhx", &id[i]) != 1)
-            break;
+    uint8_t id[PL_ID_SIZE] = {0};
+    int ok = strlen(hex) == 2 * sizeof id; /* first: the loop reads two digits at a time */
+    for (size_t i = 0; ok && i < sizeof id; i++)
+        ok = sscanf(hex + 2 * i, "%2hhx", &id[i]) == 1;
     char check[65];
-    if (strlen(hex) != 64 || pl_id_to_string(id, check, sizeof check) != PL_OK || strcasecmp(check, hex) != 0)
+    /* The round trip refuses what sscanf would let through ("+f", " f", "0x"). */
+    if (!ok || pl_id_to_string(id, check, sizeof check) != PL_OK || strcasecmp(check, hex) != 0)
         die_usage("--forget-id takes a peer's id: 64 hex digits, as --list-paired shows");
     int err = pl_keystore_forget_id(a->ks, id);
     if (err == PL_ERR_NOT_FOUND) {

@@ -51,6 +51,20 @@ for args in "--code 1 --code-file $tmp/empty NAME" "--code-file $tmp/missing NAM
 	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
 	grep -q "^Try 'plcat --help'\|^plcat: --code-file .*: No such file" "$tmp/err" || fail "$args: $(cat "$tmp/err")"
 done
+# Pairing and naming options out of range or out of place; an id that is not 64 hex digits.
+hex63=$(printf '%063d' 0)
+for args in "-l --pair-window 86401" "--pair-window 5 NAME" "--keep-pairing NAME" "-l --as Me" \
+	"--forget-id abc" "--forget-id 0x$(printf '%062d' 0)" "--forget-id ${hex63}g" "--forget-id ${hex63}00"; do
+	# shellcheck disable=SC2086  # split on purpose
+	"$plcat" --keys "$tmp/keys" $args >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
+	[ "$(wc -l <"$tmp/err")" = 2 ] || fail "$args: not a one-line usage error: $(cat "$tmp/err")"
+done
+"$plcat" --keys "$tmp/keys" --as "" NAME >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 2 ] || fail "--as '' exited with $rc, not 2"
+grep -q '^plcat: --as takes a name' "$tmp/err" || fail "--as '': $(cat "$tmp/err")"
 # A backend this build lacks: one line that names it and the ones there are, status 2.
 "$plcat" --backend bogus -b >"$tmp/out" 2>"$tmp/err"
 rc=$?
