@@ -39,15 +39,6 @@ SIZE=1048576
 head -c "$SIZE" /dev/urandom >"$PL_TMP/data"
 head -c "$SIZE" /dev/urandom >"$PL_TMP/data2"
 
-# pl_same A B: fail unless files A and B have the same SHA-256.
-pl_same() {
-	local a b
-	a=$(sha256sum <"$1" | cut -d' ' -f1)
-	b=$(sha256sum <"$2" | cut -d' ' -f1)
-	[ "$a" = "$b" ] || pl_fail "$2 ($(stat -c %s "$2") bytes) differs from $1 ($(stat -c %s "$1") bytes)"
-	pl_log "$(basename "$2") matches $(basename "$1"): sha256 $a"
-}
-
 KA=$PL_TMP/keys-a KB=$PL_TMP/keys-b CODE=314159 PORT=47311
 PUBLISHED='^plcat: published "Sink" \(_peerlink\._tcp\) on port 47311$'
 

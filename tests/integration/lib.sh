@@ -599,6 +599,15 @@ sys.stdout.write("".join(out))
 EOF
 }
 
+# pl_same A B: fail unless files A and B have the same SHA-256.
+pl_same() {
+	local a b
+	a=$(sha256sum <"$1" | cut -d' ' -f1)
+	b=$(sha256sum <"$2" | cut -d' ' -f1)
+	[ "$a" = "$b" ] || pl_fail "$2 ($(stat -c %s "$2") bytes) differs from $1 ($(stat -c %s "$1") bytes)"
+	pl_log "$(basename "$2") matches $(basename "$1"): sha256 $a"
+}
+
 # pl_avahi_resolved TYPE NAME TIMEOUT [REGEX]: run `avahi-browse -rpt TYPE`
 # until it shows a resolved (=) line for instance NAME that also matches
 # REGEX (extended, optional); print the resolved lines for NAME.
