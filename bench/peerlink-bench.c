@@ -1223,10 +1223,10 @@ static int hs_tls(int mode, double *wall, double *cpu_c, double *cpu_s)
 static uint8_t g_sk_i[crypto_sign_SECRETKEYBYTES], g_sk_r[crypto_sign_SECRETKEYBYTES];
 static uint8_t g_pk_i[crypto_sign_PUBLICKEYBYTES], g_pk_r[crypto_sign_PUBLICKEYBYTES];
 
-static int eh_pair_begin(void *ctx, const char **code)
+static int eh_pair_begin(void *ctx, pl_pair_key *key)
 {
     (void)ctx;
-    *code = CODE;
+    *key = (pl_pair_key){(const uint8_t *)CODE, strlen(CODE), 0};
     return PL_OK;
 }
 static void eh_pair_end(void *ctx, int result)

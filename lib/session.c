@@ -252,22 +252,38 @@ void pl__session_update_interest(pl_session *c)
 
 /* ---------------------------------------------------------------- engine hooks */
 
-static int hook_pair_begin(void *ctx, const char **code)
+static int hook_pair_begin(void *ctx, pl_pair_key *key)
 {
     pl_session *c = ctx;
+    if (!c->listener && c->secret_len) {
+        /* A byte session's secret: high entropy, so no attempt limits
+         * (docs/PROTOCOL.md 11.2); wiped when the attempt ends. */
+        *key = (pl_pair_key){c->secret, c->secret_len, 1};
+        return PL_OK;
+    }
     pl_pairing *p = c->listener ? &c->listener->pairing : c->own_pairing;
+    const char *code = NULL;
     if (!p)
         return PL_ERR_NOT_PAIRED;
-    int rc = c->listener ? pl__listener_pair_begin(c, code) : pl__pairing_begin(p, code);
-    if (rc == PL_OK)
+    int rc = c->listener ? pl__listener_pair_begin(c, &code) : pl__pairing_begin(p, &code);
+    if (rc == PL_OK) {
         c->pairing = p;
+        *key = (pl_pair_key){(const uint8_t *)code, strlen(code), 0};
+    }
     return rc;
+}
+
+static void wipe_secret(pl_session *c)
+{
+    sodium_memzero(c->secret, sizeof c->secret);
+    c->secret_len = 0;
 }
 
 static void hook_pair_end(void *ctx, int result)
 {
     pl_session *c = ctx;
     pl_pairing *p = c->pairing;
+    wipe_secret(c);
     if (!p)
         return;
     if (c->listener && p == &c->listener->pairing) {
@@ -346,7 +362,7 @@ void pl__session_expect(pl_session *c, const pl_txt *txt)
     pl_paired_peer p;
     c->has_target = 0;
     c->peer_stored[0] = '\0';
-    if (!c->initiator || c->code[0] || !c->have_instance)
+    if (!c->initiator || pl__session_pairs(c) || !c->have_instance)
         return;
     /* The name first: a responder stored under it is the only one that
      * instance name may reach. A hint only points at a stored responder;
@@ -372,7 +388,7 @@ int pl__session_start(pl_session *c)
     }
     /* A dialler found the responder (and its discovery hint) already; the
      * links an application brings have only the instance name. */
-    if (c->initiator && !c->code[0] && !c->has_target)
+    if (c->initiator && !pl__session_pairs(c) && !c->has_target)
         pl__session_expect(c, NULL);
     pl_engine_config cfg = {
         .initiator = c->initiator,
@@ -380,13 +396,17 @@ int pl__session_start(pl_session *c)
         .name = c->initiator ? host : (c->instance[0] ? c->instance : host),
         .instance = (c->have_instance || !c->initiator) ? c->instance : NULL,
         .code = c->initiator && c->code[0] ? c->code : NULL,
-        .expected_peer = c->initiator && !c->code[0] && c->has_target ? c->target_id : NULL,
+        .secret = c->initiator && c->secret_len ? c->secret : NULL,
+        .secret_len = c->secret_len,
+        .expected_peer = c->initiator && !pl__session_pairs(c) && c->has_target ? c->target_id : NULL,
         .hooks = &conn_hooks,
         .hooks_ctx = c,
     };
     rc = pl_engine_configure(&c->eng, &cfg);
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(c->code, sizeof c->code);
+    if (c->initiator)
+        wipe_secret(c); /* a responder's waits for the peer's PairStart */
     return rc == PL_OK ? pl_engine_start(&c->eng) : rc;
 }
 
@@ -574,6 +594,8 @@ static int deliver(pl_session *c, const pl_engine_event *ev)
         return pl__session_emit(c, PL_SESSION_MESSAGE, PL_OK, ev->data, ev->len) && !c->closed;
     case PL_ENGINE_PEER_EOF:
         return pl__session_emit(c, PL_SESSION_PEER_EOF, PL_OK, NULL, 0) && !c->closed;
+    case PL_ENGINE_PEER_TXT:
+        return pl__session_emit(c, PL_SESSION_PEER_TXT, PL_OK, ev->data, ev->len) && !c->closed;
     default:
         return 1;
     }
@@ -712,16 +734,23 @@ pl_session *pl__session_alloc(pl_node *node, size_t max_message, int initiator, 
     return c;
 }
 
+static void drop_own_pairing(pl_session *c)
+{
+    if (c->own_pairing) {
+        pl__pairing_clear(c->own_pairing);
+        free(c->own_pairing);
+        c->own_pairing = NULL;
+    }
+}
+
 void pl__session_destroy(pl_session *c)
 {
     pl__node_remove(c->node, c);
     session_teardown(c);
     pl_engine_clear(&c->eng); /* reports an unfinished pairing through the hooks */
-    if (c->own_pairing) {
-        pl__pairing_clear(c->own_pairing);
-        free(c->own_pairing);
-    }
+    drop_own_pairing(c);
     sodium_memzero(c->code, sizeof c->code);
+    wipe_secret(c);
     free(c);
 }
 
@@ -773,6 +802,13 @@ void pl_session_set_callback(pl_session *c, pl_session_cb cb, void *userdata)
     c->userdata = userdata;
 }
 
+/* The initiator pairs: no stored responder, no simultaneous-dial resolution. */
+static void initiator_pairs(pl_session *c)
+{
+    c->has_target = 0;
+    c->peer_stored[0] = '\0';
+}
+
 int pl_session_set_code(pl_session *c, const char *code)
 {
     if (!c || !code || !code[0] || strlen(code) > PL_CODE_MAX)
@@ -783,9 +819,9 @@ int pl_session_set_code(pl_session *c, const char *code)
     if (c->eng.state != PL_HS_IDLE || c->listener)
         return PL_ERR_STATE;
     if (c->initiator) {
+        wipe_secret(c); /* the last of pl_session_set_code() and pl_session_set_secret() counts */
         memcpy(c->code, code, strlen(code) + 1);
-        c->has_target = 0; /* pairing: no stored responder, no simultaneous-dial resolution */
-        c->peer_stored[0] = '\0';
+        initiator_pairs(c);
         return PL_OK;
     }
     pl_pairing *p = c->own_pairing ? c->own_pairing : calloc(1, sizeof *p);
@@ -798,6 +834,22 @@ int pl_session_set_code(pl_session *c, const char *code)
         return rc;
     }
     c->own_pairing = p;
+    wipe_secret(c);
+    return PL_OK;
+}
+
+int pl_session_set_secret(pl_session *c, const void *secret, size_t len)
+{
+    if (!c || !secret || len < PL_PAIRING_SECRET_MIN || len > PL_PAIRING_SECRET_MAX)
+        return PL_ERR_INVALID;
+    if (c->eng.state != PL_HS_IDLE || c->listener)
+        return PL_ERR_STATE;
+    drop_own_pairing(c);
+    sodium_memzero(c->code, sizeof c->code);
+    memcpy(c->secret, secret, len);
+    c->secret_len = len;
+    if (c->initiator)
+        initiator_pairs(c);
     return PL_OK;
 }
 
@@ -836,6 +888,40 @@ int pl_session_send(pl_session *c, const void *data, size_t len)
     if (err == PL_OK)
         pl__session_update_interest(c);
     return err;
+}
+
+int pl_session_set_txt(pl_session *c, const pl_txt *txt)
+{
+    uint8_t buf[PL_METADATA_MAX];
+    size_t n = 0;
+    if (!c || !txt)
+        return PL_ERR_INVALID;
+    if (c->closed)
+        return PL_ERR_STATE;
+    int rc = pl_txt_encode(txt, buf, sizeof buf, &n);
+    if (rc == PL_OK)
+        rc = pl_engine_set_metadata(&c->eng, buf, n);
+    if (rc == PL_OK)
+        pl__session_update_interest(c);
+    return rc;
+}
+
+int pl_session_peer_txt(const pl_session *c, pl_txt **out)
+{
+    if (!c || !out)
+        return PL_ERR_INVALID;
+    const pl_buf *t = &c->eng.st.peer_txt;
+    if (!pl_buf_size(t))
+        return PL_ERR_NOT_FOUND;
+    return pl_txt_decode(pl_buf_head(t), pl_buf_size(t), out);
+}
+
+int pl_session_export(const pl_session *c, const char *label, const void *context, size_t context_len,
+                      void *out, size_t out_len)
+{
+    if (!c)
+        return PL_ERR_INVALID;
+    return pl_engine_export(&c->eng, label, context, context_len, out, out_len);
 }
 
 size_t pl_session_peer_max_message(const pl_session *c)

@@ -84,6 +84,8 @@ struct pl_session {
     char instance[PL_NAME_MAX + 1];
     int have_instance;
     char code[PL_CODE_MAX + 1]; /* set by pl_session_set_code(), wiped once handed to the engine */
+    uint8_t secret[PL_PAIRING_SECRET_MAX]; /* set by pl_session_set_secret(), wiped once used */
+    size_t secret_len;
     pl_pairing *pairing;        /* responder: the policy of the attempt in progress */
     pl_pairing *own_pairing;    /* responder byte session with a code */
 
@@ -225,6 +227,8 @@ int pl__listener_heard(pl_session *c);
  * the per-source pauses and the attempt deadline around pl__pairing_begin
  * and pl__pairing_end, and the news. */
 int pl__listener_pair_begin(pl_session *c, const char **code);
+/* Initiator: it will pair (a code or a secret was set), not reconnect. */
+static inline int pl__session_pairs(const pl_session *c) { return c->code[0] || c->secret_len; }
 void pl__listener_pair_end(pl_session *c, int result);
 /* Has the peer of a handshake not sent its Hello yet? */
 static inline int pl__silent(const pl_session *c) { return c->eng.state <= PL_HS_HELLO; }

@@ -91,15 +91,18 @@ typedef enum pl_session_event {
     PL_SESSION_ACKED = 7,    /**< len = how many of our messages (in pl_session_send() order) the peer's
                                application has received in all; messages 0 .. len-1 are delivered and
                                their memory is released. Only ever grows. */
-    PL_SESSION_DELIVERED = 8 /**< after pl_session_shutdown(): the peer's application has received
+    PL_SESSION_DELIVERED = 8, /**< after pl_session_shutdown(): the peer's application has received
                                everything this side sent, its end-of-stream included
                                (pl_session_delivered() is now 1). Once per session. Freeing the
                                session from here loses nothing of ours, and the peer sees its
                                PL_SESSION_PEER_EOF before the PL_ERR_ABORTED: how to end without
                                waiting for the peer's end (plcat -N). */
+    PL_SESSION_PEER_TXT = 9  /**< the peer sent metadata (its pl_session_set_txt()) that differs from what it
+                               sent before in this session: data/len hold the TXT record in RFC 6763 wire
+                               format (borrowed); pl_session_peer_txt() decodes it. */
 } pl_session_event;
 
-/** data and len are set for PL_SESSION_MESSAGE (len also for PL_SESSION_ACKED); status for
+/** data and len are set for PL_SESSION_MESSAGE and PL_SESSION_PEER_TXT (len also for PL_SESSION_ACKED); status for
  *  PL_SESSION_CLOSED, PL_SESSION_INTERRUPTED and PL_SESSION_RESUMED. */
 typedef void (*pl_session_cb)(pl_session *c, pl_session_event ev, int status, const void *data, size_t len,
                            void *userdata);
@@ -203,6 +206,28 @@ PL_EXPORT int pl_connect_by_name(pl_node *node, pl_discovery *d, const char *typ
  */
 PL_EXPORT int pl_session_set_code(pl_session *c, const char *code);
 
+/** Shortest and longest secret pl_session_set_secret() takes, in bytes. */
+#define PL_PAIRING_SECRET_MIN 16
+#define PL_PAIRING_SECRET_MAX 64
+
+/**
+ * Pair using a high-entropy secret that both ends got from elsewhere
+ * (copied; wiped once the pairing attempt ends): a per-connection secret
+ * that a Wi-Fi Aware or Bluetooth link derived for the two devices, say
+ * (docs/WIFI-AWARE.md), instead of a code a person reads. Both ends set
+ * the same len bytes (PL_PAIRING_SECRET_MIN..PL_PAIRING_SECRET_MAX; hash
+ * a longer one down to 64 bytes first); a secret never matches a code,
+ * even with the same bytes (docs/PROTOCOL.md section 6.4). Initiator:
+ * any session before its handshake. Responder: a byte-channel session
+ * (pl_session_new_fd(), pl_session_new_channel()); no attempt limits
+ * apply, as a secret this long cannot be guessed. Replaces a code set
+ * with pl_session_set_code(), and is replaced by one. Call before
+ * returning to the loop. PL_OK, PL_ERR_INVALID (NULL, or len out of
+ * range) or PL_ERR_STATE (the handshake has begun, or a listener's
+ * session).
+ */
+PL_EXPORT int pl_session_set_secret(pl_session *c, const void *secret, size_t len);
+
 /** After PL_SESSION_OPEN: the peer's identity key into id. PL_OK or PL_ERR_STATE. */
 PL_EXPORT int pl_session_peer_id(const pl_session *c, uint8_t id[PL_ID_SIZE]);
 
@@ -227,7 +252,7 @@ PL_EXPORT const char *pl_session_peer_name(const pl_session *c);
  */
 PL_EXPORT const char *pl_session_peer_stored_name(const pl_session *c);
 
-/** After PL_SESSION_OPEN: 1 if this connection paired with a code, 0 if it used stored keys. */
+/** After PL_SESSION_OPEN: 1 if this connection paired (with a code or a secret), 0 if it used stored keys. */
 PL_EXPORT int pl_session_paired(const pl_session *c);
 
 /** Which end of a byte-channel session this side is: the initiator pairs or reconnects, the responder accepts. */
@@ -368,6 +393,44 @@ PL_EXPORT void pl_session_set_callback(pl_session *c, pl_session_cb cb, void *us
  * queued on error.
  */
 PL_EXPORT int pl_session_send(pl_session *c, const void *data, size_t len);
+
+/**
+ * Metadata for the peer: a TXT record (encoded and copied; txt stays the
+ * caller's) that the peer's application receives as PL_SESSION_PEER_TXT,
+ * for links whose discovery carries none (Apple's Wi-Fi Aware, a pipe).
+ * Sent sealed, now if the session is open, and again on every later
+ * connection of the session; a later call replaces it. At most 4000
+ * bytes encoded. Not a message: not numbered, not counted against the
+ * send limit; the peer sees the last one that reached it
+ * (docs/PROTOCOL.md section 8.13). PL_OK; PL_ERR_INVALID; PL_ERR_TOO_LARGE
+ * (over 4000 bytes); PL_ERR_STATE (closed); PL_ERR_NOMEM. Nothing changes
+ * on error.
+ */
+PL_EXPORT int pl_session_set_txt(pl_session *c, const pl_txt *txt);
+
+/**
+ * The peer's metadata (the last PL_SESSION_PEER_TXT), decoded into a new
+ * record in *out, which the caller frees with pl_txt_free(). PL_OK;
+ * PL_ERR_NOT_FOUND (none came in this session); PL_ERR_INVALID;
+ * PL_ERR_NOMEM.
+ */
+PL_EXPORT int pl_session_peer_txt(const pl_session *c, pl_txt **out);
+
+/**
+ * Keying material for something else, bound to this session and its two
+ * authenticated peers (in the style of RFC 5705 / RFC 8446 section 7.5):
+ * out_len bytes (1..16320) for label (a C string of 1..255 bytes that
+ * names the use, e.g. "EXAMPLE wifi-aware pmk") and context (0..1024
+ * bytes; NULL with 0) into out. Both ends get the same bytes; different
+ * labels or contexts give independent outputs. Valid from PL_SESSION_OPEN
+ * on, also while interrupted, and the same on every connection of the
+ * session; a new session (PL_SESSION_RESUMED with PL_ERR_PEER_RESET)
+ * gives new ones. The output is secret: wipe it after use. Threading and
+ * callbacks: none; a pure function of the session. PL_OK; PL_ERR_STATE
+ * (not open yet); PL_ERR_INVALID (docs/PROTOCOL.md section 8.14).
+ */
+PL_EXPORT int pl_session_export(const pl_session *c, const char *label, const void *context, size_t context_len,
+                                void *out, size_t out_len);
 
 /**
  * The largest message the peer accepts (its Hello's max_message, at most

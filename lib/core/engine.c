@@ -43,6 +43,8 @@ void pl_stream_clear(pl_stream *st)
 {
     pl_buf_clear(&st->unacked);
     pl_buf_clear(&st->held);
+    pl_buf_clear(&st->txt);
+    pl_buf_clear(&st->peer_txt);
     sodium_memzero(st, sizeof *st);
 }
 
@@ -159,16 +161,23 @@ int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg)
         return PL_ERR_STATE;
     if (pl__copy_name(e->name, cfg->name) != PL_OK || pl__copy_name(e->instance, cfg->instance) != PL_OK)
         return PL_ERR_INVALID;
-    if (cfg->code && (strlen(cfg->code) == 0 || strlen(cfg->code) >= sizeof e->code))
+    pl_pair_key key = {NULL, 0, 0};
+    if (cfg->code && cfg->secret)
+        return PL_ERR_INVALID;
+    if (cfg->code)
+        key = (pl_pair_key){(const uint8_t *)cfg->code, strlen(cfg->code), 0};
+    else if (cfg->secret)
+        key = (pl_pair_key){cfg->secret, cfg->secret_len, 1};
+    if (key.bytes && !pl__pair_key_valid(&key))
         return PL_ERR_INVALID;
     if (!cfg->initiator && !cfg->instance)
         return PL_ERR_INVALID; /* the responder binds the handshake to its instance name */
     e->initiator = cfg->initiator;
     e->have_instance = cfg->instance != NULL;
     memcpy(e->identity_sk, cfg->identity_sk, sizeof e->identity_sk);
-    e->have_code = cfg->code != NULL;
-    if (cfg->code)
-        memcpy(e->code, cfg->code, strlen(cfg->code) + 1);
+    e->have_code = key.bytes != NULL;
+    if (key.bytes)
+        pl__pair_key_take(e, &key);
     e->have_expected_peer = cfg->expected_peer != NULL;
     if (cfg->expected_peer)
         memcpy(e->expected_peer, cfg->expected_peer, 32);
@@ -177,6 +186,20 @@ int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg)
     e->hooks_ctx = cfg->hooks_ctx;
     e->rekey_interval = cfg->rekey_interval;
     return PL_OK;
+}
+
+int pl__pair_key_valid(const pl_pair_key *k)
+{
+    if (k->secret)
+        return k->len >= PL_PAIRING_SECRET_MIN && k->len <= PL_PAIRING_SECRET_MAX;
+    return k->len >= 1 && k->len <= PL_CODE_BYTES_MAX && !memchr(k->bytes, 0, k->len);
+}
+
+void pl__pair_key_take(pl_engine *e, const pl_pair_key *k)
+{
+    memcpy(e->prs, k->bytes, k->len);
+    e->prs_len = k->len;
+    e->prs_secret = k->secret;
 }
 
 void pl__random_bytes(pl_engine *e, uint8_t *buf, size_t n)
@@ -378,6 +401,8 @@ static int handle_open_control(pl_engine *e, const Peerlink__Control *c)
     case PEERLINK__CONTROL__MSG_PING:
         e->ping_owed = 1;
         return 0;
+    case PEERLINK__CONTROL__MSG_METADATA:
+        return pl__receive_metadata(e, c->metadata->txt.data, c->metadata->txt.len);
     case PEERLINK__CONTROL__MSG_ABORT:
         e->peer_gave_up = 1;
         return PL_ERR_ABORTED;
@@ -641,6 +666,10 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
         if (rc > 0) {
             ev->type = (pl_engine_event_type)rc;
             ev->seq = pl_stream_acked_messages(&e->st);
+            if (rc == PL_ENGINE_PEER_TXT) {
+                ev->data = pl_buf_head(&e->st.peer_txt);
+                ev->len = pl_buf_size(&e->st.peer_txt);
+            }
             return 1;
         }
     }

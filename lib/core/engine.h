@@ -18,6 +18,8 @@
 
 #include <sodium.h>
 
+#include <peerlink/session.h>
+
 #include "buf.h"
 #include "crypto.h"
 #include "frame.h"
@@ -39,7 +41,9 @@ typedef enum pl_engine_event_type {
                                (see pl_engine.resumed / .reset for a reconnection) */
     PL_ENGINE_MESSAGE = 2,  /* data/len: one application message (borrowed until the next receive) */
     PL_ENGINE_PEER_EOF = 3, /* the peer sent end-of-stream */
-    PL_ENGINE_ACKED = 4     /* the peer acknowledged more messages: seq = pl_stream_acked_messages() */
+    PL_ENGINE_ACKED = 4,    /* the peer acknowledged more messages: seq = pl_stream_acked_messages() */
+    PL_ENGINE_PEER_TXT = 5  /* the peer's metadata changed: data/len its TXT record (wire format),
+                               borrowed until the next receive; also pl_stream.peer_txt */
 } pl_engine_event_type;
 
 typedef struct pl_engine_event {
@@ -52,6 +56,16 @@ typedef struct pl_engine_event {
 #define PL_SESSION_ID_SIZE 16
 #define PL_RESUME_KEY_SIZE 32
 #define PL_RESUME_PROOF_SIZE 32
+#define PL_EXPORTER_SECRET_SIZE 32
+/* Bounds of the exporter's context and output (docs/PROTOCOL.md section 8.14). */
+#define PL_EXPORT_CONTEXT_MAX 1024
+#define PL_EXPORT_MAX (255 * 64)
+/* Largest TXT record a Metadata message carries (docs/PROTOCOL.md section 8.13). */
+#define PL_METADATA_MAX 4000
+/* What a pairing is keyed with (docs/PROTOCOL.md section 6.4): a code of
+ * 1..PL_CODE_BYTES_MAX bytes of text, or a secret of PL_PAIRING_SECRET_MIN..
+ * PL_PAIRING_SECRET_MAX bytes (peerlink/session.h). */
+#define PL_CODE_BYTES_MAX 63
 
 /*
  * A session's stream state: what survives the loss of a connection.
@@ -63,7 +77,8 @@ typedef struct pl_engine_event {
 typedef struct pl_stream {
     uint8_t id[PL_SESSION_ID_SIZE];
     uint8_t resume_key[PL_RESUME_KEY_SIZE];
-    unsigned established : 1; /* id and resume_key are set (the first connection opened) */
+    uint8_t exporter[PL_EXPORTER_SECRET_SIZE]; /* the session's exporter secret */
+    unsigned established : 1; /* id, resume_key and exporter are set (the first connection opened) */
     unsigned local_eof : 1;   /* our end-of-stream is the last entry of unacked */
     unsigned peer_eof : 1;    /* the peer's end-of-stream was received */
     uint64_t tx_next;         /* sequence number of our next message */
@@ -84,6 +99,10 @@ typedef struct pl_stream {
     pl_buf held;              /* u32 length + bytes; PL_STREAM_EOS for end-of-stream */
     uint64_t held_n;          /* entries in held */
     size_t held_cost;         /* the held messages' bytes plus PL_STREAM_ENTRY_COST each */
+    /* Metadata (TXT records, wire format; empty: none): ours, sent on
+     * every connection once open; the peer's, the last that arrived. */
+    pl_buf txt;
+    pl_buf peer_txt;
 } pl_stream;
 
 #define PL_STREAM_EOS 0xffffffffu
@@ -106,14 +125,21 @@ static inline int pl_stream_complete(const pl_stream *st)
            !st->held_n;
 }
 
+/* The key of a pairing: the bytes of a code's text, or of a secret. */
+typedef struct pl_pair_key {
+    const uint8_t *bytes;
+    size_t len;
+    int secret; /* 1: a secret (PL_PAIRING_SECRET_MIN..PL_PAIRING_SECRET_MAX bytes); 0: a code */
+} pl_pair_key;
+
 /* Decisions and storage the handshake needs; every pointer may be NULL
  * where the role never calls it. All are synchronous. */
 typedef struct pl_engine_hooks {
-    /* Responder: a pairing attempt begins. PL_OK with *code set (valid
-     * until pair_end), or PL_ERR_BUSY / PL_ERR_LOCKED / PL_ERR_NOT_PAIRED
+    /* Responder: a pairing attempt begins. PL_OK with *key set (its bytes
+     * valid until pair_end), or PL_ERR_BUSY / PL_ERR_LOCKED / PL_ERR_NOT_PAIRED
      * (no pairing offered). From here until pair_end(PL_OK) the attempt
      * counts as failed. */
-    int (*pair_begin)(void *ctx, const char **code);
+    int (*pair_begin)(void *ctx, pl_pair_key *key);
     /* Responder: the attempt that pair_begin admitted ended: PL_OK or why not. */
     void (*pair_end)(void *ctx, int result);
     /* Responder, reconnect: PL_OK if id is a paired peer, else PL_ERR_NOT_PAIRED. */
@@ -142,6 +168,8 @@ typedef struct pl_engine_config {
     const char *name;                  /* our display name (copied; NULL: "") */
     const char *instance;              /* responder: our instance name; initiator: the one we target (NULL: any) */
     const char *code;                  /* initiator: pair with this code (copied); NULL: reconnect */
+    const uint8_t *secret;             /* initiator: or pair with this secret (copied; not with a code) */
+    size_t secret_len;
     const uint8_t *expected_peer;      /* initiator, reconnect: the responder's stored id (32 bytes) */
     const pl_engine_hooks *hooks;
     void *hooks_ctx;
@@ -183,6 +211,7 @@ typedef struct pl_engine {
     uint64_t peer_delivered;    /* responder, resuming: SessionResume.delivered */
     uint8_t new_id[PL_SESSION_ID_SIZE];         /* this connection's session id and resume key, */
     uint8_t new_resume_key[PL_RESUME_KEY_SIZE]; /* taken if it starts a new session */
+    uint8_t new_exporter[PL_EXPORTER_SECRET_SIZE];
 
     /* configuration */
     int initiator;
@@ -190,8 +219,10 @@ typedef struct pl_engine {
     char name[PL_NAME_MAX + 1];
     char instance[PL_NAME_MAX + 1];
     int have_instance;
-    char code[64];
-    int have_code;
+    uint8_t prs[PL_PAIRING_SECRET_MAX];  /* the pairing's key: a code's text or a secret */
+    size_t prs_len;
+    int have_code;               /* initiator: pair (with prs) */
+    int prs_secret;              /* prs is a secret (docs/PROTOCOL.md section 6.4) */
     uint8_t expected_peer[32];
     int have_expected_peer;
     pl_engine_hooks hooks;
@@ -258,6 +289,20 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
  * failed or between connections: the message waits for the next one.
  */
 int pl_engine_send(pl_engine *e, const void *data, size_t len, size_t limit);
+/*
+ * Our metadata: a TXT record in wire format (copied), len 1..PL_METADATA_MAX
+ * (checked to decode). Kept in the stream and sent, sealed, on every
+ * connection once open - now, if open. PL_OK, PL_ERR_INVALID,
+ * PL_ERR_TOO_LARGE, PL_ERR_NOMEM (nothing changed on error).
+ */
+int pl_engine_set_metadata(pl_engine *e, const uint8_t *txt, size_t len);
+/*
+ * The session's exporter (docs/PROTOCOL.md section 8.14): out_len bytes
+ * (1..PL_EXPORT_MAX) for label (1..255 bytes) and context (0..PL_EXPORT_CONTEXT_MAX bytes) into
+ * out. PL_OK, PL_ERR_STATE (no session yet), PL_ERR_INVALID.
+ */
+int pl_engine_export(const pl_engine *e, const char *label, const uint8_t *context, size_t context_len,
+                     uint8_t *out, size_t out_len);
 /* Queue end-of-stream after the queued messages. Idempotent: PL_OK; PL_ERR_NOMEM. */
 int pl_engine_shutdown(pl_engine *e);
 /*

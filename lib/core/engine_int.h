@@ -52,6 +52,13 @@ int pl__handle_ready(pl_engine *e, const Peerlink__Ready *r);
 int pl__handle_reply(pl_engine *e, const Peerlink__Control *c, const uint8_t *raw, size_t raw_len);
 int pl__handle_start(pl_engine *e, const Peerlink__Control *c, const uint8_t *raw, size_t raw_len);
 void pl__random_bytes(pl_engine *e, uint8_t *buf, size_t n);
+/* 1 if k is a code or a secret the protocol takes (docs/PROTOCOL.md 6.4). */
+int pl__pair_key_valid(const pl_pair_key *k);
+/* Copy a valid k into the engine's pairing key. */
+void pl__pair_key_take(pl_engine *e, const pl_pair_key *k);
+/* Metadata: queue ours (if we have some), take the peer's (an event, 0, or an error). */
+int pl__send_metadata(pl_engine *e);
+int pl__receive_metadata(pl_engine *e, const uint8_t *txt, size_t len);
 int pl__send_control(pl_engine *e, const Peerlink__Control *c, int transcript, uint8_t *keep,
                         size_t keep_cap, size_t *keep_len);
 int pl__send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre_len,

@@ -13,6 +13,7 @@ static const char TRANSCRIPT_LABEL[] = "peerlink v1 transcript";
 static const char SIGN_LABEL[] = "peerlink v1 identity ";
 static const char SID_LABEL[] = "peerlink v1 sid";
 static const char CI_LABEL[] = "peerlink v1";
+static const char CI_SECRET_LABEL[] = "peerlink v1 secret";
 static const char RESUME_LABEL[] = "peerlink v1 resume";
 
 /* ---------------------------------------------------------------- start */
@@ -60,6 +61,8 @@ static void derive_keys(pl_engine *e, const char *label_i2r, const char *label_r
         pl_hkdf_expand(prk, sizeof prk, "peerlink session id", NULL, 0, e->new_id, sizeof e->new_id);
         pl_hkdf_expand(prk, sizeof prk, "peerlink resume", NULL, 0, e->new_resume_key,
                        sizeof e->new_resume_key);
+        pl_hkdf_expand(prk, sizeof prk, "peerlink exporter", NULL, 0, e->new_exporter,
+                       sizeof e->new_exporter);
     }
     sodium_memzero(prk, sizeof prk);
     sodium_memzero(k_i2r, sizeof k_i2r);
@@ -71,6 +74,31 @@ static void resume_proof(const uint8_t key[PL_RESUME_KEY_SIZE], const uint8_t th
                          uint8_t proof[PL_RESUME_PROOF_SIZE])
 {
     pl_hkdf_expand(key, PL_RESUME_KEY_SIZE, RESUME_LABEL, th, PL_HASH_SIZE, proof, PL_RESUME_PROOF_SIZE);
+}
+
+int pl_engine_export(const pl_engine *e, const char *label, const uint8_t *context, size_t context_len,
+                     uint8_t *out, size_t out_len)
+{
+    /* info = "peerlink export" || u8(len(label)) || label || u16be(len(context)) || context */
+    uint8_t info[1 + 255 + 2 + PL_EXPORT_CONTEXT_MAX];
+    size_t label_len = label ? strlen(label) : 0;
+    if (label_len < 1 || label_len > 255 || (!context && context_len) || context_len > PL_EXPORT_CONTEXT_MAX ||
+        !out || out_len < 1 || out_len > PL_EXPORT_MAX)
+        return PL_ERR_INVALID;
+    if (!e->st.established)
+        return PL_ERR_STATE;
+    size_t n = 0;
+    info[n++] = (uint8_t)label_len;
+    memcpy(info + n, label, label_len);
+    n += label_len;
+    info[n++] = (uint8_t)(context_len >> 8);
+    info[n++] = (uint8_t)context_len;
+    if (context_len)
+        memcpy(info + n, context, context_len);
+    n += context_len;
+    int rc = pl_hkdf_expand(e->st.exporter, sizeof e->st.exporter, "peerlink export", info, n, out, out_len);
+    sodium_memzero(info, n);
+    return rc;
 }
 
 /* An initiator that reconnects an established session asks to continue it. */
@@ -258,13 +286,16 @@ static int become_open(pl_engine *e)
     if (!e->resumed) {
         memcpy(e->st.id, e->new_id, sizeof e->st.id);
         memcpy(e->st.resume_key, e->new_resume_key, sizeof e->st.resume_key);
+        memcpy(e->st.exporter, e->new_exporter, sizeof e->st.exporter);
         e->st.established = 1;
     }
     sodium_memzero(e->new_resume_key, sizeof e->new_resume_key);
+    sodium_memzero(e->new_exporter, sizeof e->new_exporter);
     e->st.rx_acked = e->st.rx_next; /* the handshake told the peer */
     /* A resuming responder sends once it holds the session (pl_engine_adopt);
-     * a finished one has nothing to send but the Abort its caller queues. */
-    if (!(e->resumed && !e->initiator) && !e->finished)
+     * a finished one has nothing to send but the Abort its caller queues.
+     * Our metadata goes first, then what waits in the stream. */
+    if (!(e->resumed && !e->initiator) && !e->finished && (rc = pl__send_metadata(e)) == PL_OK)
         rc = pl__flush_stream(e);
     return rc == PL_OK ? PL_ENGINE_OPEN : rc;
 }
@@ -298,19 +329,21 @@ static void sid_of(const uint8_t *nonce_i, const uint8_t *nonce_r, uint8_t sid[1
     memcpy(sid, h, 16);
 }
 
-/* CPace for this connection: channel identifier from the instance name,
- * session id from the nonces. Sets our scalar and message (eph_sk, eph_pk);
- * writes sid. */
+/* CPace for this connection: channel identifier from the kind of key
+ * (a code or a secret) and the instance name, session id from the nonces.
+ * Sets our scalar and message (eph_sk, eph_pk); writes sid; wipes the key. */
 static int cpace_start(pl_engine *e, uint8_t sid[16])
 {
     const uint8_t *nonce_i = e->initiator ? e->nonce : e->peer_nonce;
     const uint8_t *nonce_r = e->initiator ? e->peer_nonce : e->nonce;
-    uint8_t ci[1 + sizeof CI_LABEL + 1 + PL_NAME_MAX], g[32], y[32];
-    size_t n = pl_cpace_lv_cat(ci, sizeof ci, 0, (const uint8_t *)CI_LABEL, sizeof CI_LABEL - 1);
+    const char *label = e->prs_secret ? CI_SECRET_LABEL : CI_LABEL;
+    uint8_t ci[1 + sizeof CI_SECRET_LABEL + 1 + PL_NAME_MAX], g[32], y[32];
+    size_t n = pl_cpace_lv_cat(ci, sizeof ci, 0, (const uint8_t *)label, strlen(label));
     n = pl_cpace_lv_cat(ci, sizeof ci, n, (const uint8_t *)e->instance, strlen(e->instance));
     sid_of(nonce_i, nonce_r, sid);
-    int rc = pl_cpace_generator((const uint8_t *)e->code, strlen(e->code), ci, n, sid, 16, g);
-    sodium_memzero(e->code, sizeof e->code);
+    int rc = pl_cpace_generator(e->prs, e->prs_len, ci, n, sid, 16, g);
+    sodium_memzero(e->prs, sizeof e->prs);
+    e->prs_len = 0;
     pl__random_bytes(e, y, sizeof y);
     if (rc == PL_OK)
         rc = pl_cpace_message(g, y, e->eph_sk, e->eph_pk);
@@ -393,15 +426,15 @@ int pl__handle_start(pl_engine *e, const Peerlink__Control *c, const uint8_t *ra
     if (c->msg_case == PEERLINK__CONTROL__MSG_PAIR_START) {
         if (c->pair_start->cpace_y.len != 32)
             return PL_ERR_PROTOCOL;
-        const char *code = NULL;
-        rc = e->hooks.pair_begin ? e->hooks.pair_begin(e->hooks_ctx, &code) : PL_ERR_NOT_PAIRED;
+        pl_pair_key key = {NULL, 0, 0};
+        rc = e->hooks.pair_begin ? e->hooks.pair_begin(e->hooks_ctx, &key) : PL_ERR_NOT_PAIRED;
         if (rc != PL_OK)
             return rc;
         e->pair_admitted = 1;
         e->pairing = 1;
-        if (!code || !code[0] || strlen(code) >= sizeof e->code)
+        if (!key.bytes || !pl__pair_key_valid(&key))
             return PL_ERR_NOT_PAIRED;
-        memcpy(e->code, code, strlen(code) + 1);
+        pl__pair_key_take(e, &key);
         uint8_t sid[16];
         rc = cpace_start(e, sid);
         if (rc == PL_OK)

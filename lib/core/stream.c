@@ -163,6 +163,62 @@ int pl_engine_shutdown(pl_engine *e)
     return PL_OK;
 }
 
+/* ---------------------------------------------------------------- metadata */
+
+/* A TXT record a Metadata message may carry: 1..PL_METADATA_MAX bytes that decode. */
+static int metadata_valid(const uint8_t *txt, size_t len)
+{
+    pl_txt *t = NULL;
+    if (!txt || len < 1 || len > PL_METADATA_MAX)
+        return len > PL_METADATA_MAX ? PL_ERR_TOO_LARGE : PL_ERR_INVALID;
+    int rc = pl_txt_decode(txt, len, &t);
+    pl_txt_free(t);
+    return rc == PL_ERR_NOMEM ? rc : rc != PL_OK ? PL_ERR_INVALID : PL_OK;
+}
+
+int pl__send_metadata(pl_engine *e)
+{
+    if (!pl_buf_size(&e->st.txt))
+        return PL_OK;
+    Peerlink__Control c = PEERLINK__CONTROL__INIT;
+    Peerlink__Metadata m = PEERLINK__METADATA__INIT;
+    m.txt.data = (uint8_t *)pl_buf_head(&e->st.txt);
+    m.txt.len = pl_buf_size(&e->st.txt);
+    c.msg_case = PEERLINK__CONTROL__MSG_METADATA;
+    c.metadata = &m;
+    return pl__send_control(e, &c, 0, NULL, 0, NULL);
+}
+
+int pl_engine_set_metadata(pl_engine *e, const uint8_t *txt, size_t len)
+{
+    int rc = metadata_valid(txt, len);
+    if (rc != PL_OK)
+        return rc;
+    pl_buf next;
+    pl_buf_init(&next);
+    if ((rc = pl_buf_append(&next, txt, len)) != PL_OK)
+        return rc;
+    pl_buf_clear(&e->st.txt);
+    e->st.txt = next;
+    return e->state == PL_HS_OPEN ? pl__send_metadata(e) : PL_OK;
+}
+
+/* The peer's metadata: an event when it differs from what it sent before
+ * (a new connection of the session sends it again). */
+int pl__receive_metadata(pl_engine *e, const uint8_t *txt, size_t len)
+{
+    pl_buf *have = &e->st.peer_txt;
+    int rc = metadata_valid(txt, len);
+    if (rc != PL_OK)
+        return rc == PL_ERR_NOMEM ? rc : PL_ERR_PROTOCOL;
+    if (pl_buf_size(have) == len && memcmp(pl_buf_head(have), txt, len) == 0)
+        return 0;
+    pl_buf_clear(have);
+    if ((rc = pl_buf_append(have, txt, len)) != PL_OK)
+        return rc;
+    return PL_ENGINE_PEER_TXT;
+}
+
 /* A sealed control message with no fields. */
 static int send_simple(pl_engine *e, Peerlink__Control__MsgCase which)
 {
@@ -284,10 +340,13 @@ int pl_engine_adopt(pl_engine *e, pl_stream *from)
     memset(from, 0, sizeof *from);
     pl_buf_init(&from->unacked);
     pl_buf_init(&from->held);
+    pl_buf_init(&from->txt);
+    pl_buf_init(&from->peer_txt);
     stream_unhold(&e->st); /* the peer was told what was delivered, not what was held */
     pl__stream_acked(&e->st, e->peer_delivered);
     e->st.tx_sent = e->st.tx_acked;
     e->st.sent_off = 0;
     e->st.rx_acked = e->st.rx_next;
-    return pl__flush_stream(e);
+    int rc = pl__send_metadata(e);
+    return rc == PL_OK ? pl__flush_stream(e) : rc;
 }

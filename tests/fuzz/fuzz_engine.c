@@ -63,11 +63,11 @@ static void init_once(void)
     done = 1;
 }
 
-static int f_pair_begin(void *c, const char **code)
+static int f_pair_begin(void *c, pl_pair_key *key)
 {
     ctx *x = c;
     x->begins++;
-    *code = CODE;
+    *key = (pl_pair_key){(const uint8_t *)CODE, strlen(CODE), 0};
     return PL_OK;
 }
 

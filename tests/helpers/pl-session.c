@@ -232,6 +232,7 @@ static void on_session(pl_session *c, pl_session_event ev, int status, const voi
         pump(s);
         break;
     case PL_SESSION_DELIVERED:
+    case PL_SESSION_PEER_TXT:
         break;
     case PL_SESSION_CLOSED:
         s->closed = 1;

@@ -49,6 +49,8 @@ typedef struct side {
     pl_engine_hooks hooks;
     /* pair_begin */
     const char *code;     /* returned by pair_begin */
+    const uint8_t *secret; /* ... or this secret of secret_len bytes, if set */
+    size_t secret_len;
     int begin_rc;         /* what pair_begin returns */
     int begin_calls;
     /* pair_end */
@@ -95,15 +97,22 @@ typedef struct side {
     pl_stream *adopt_from;
     int adopts;
     uint64_t open_seq; /* the OPEN event's seq */
+    /* PEER_TXT events and the last one's bytes */
+    int txts;
+    uint8_t txt[64];
+    size_t txt_len;
 } side;
 
-static int h_pair_begin(void *ctx, const char **code)
+static int h_pair_begin(void *ctx, pl_pair_key *key)
 {
     side *s = ctx;
     s->begin_calls++;
     if (s->begin_rc != PL_OK)
         return s->begin_rc;
-    *code = s->code;
+    if (s->secret)
+        *key = (pl_pair_key){s->secret, s->secret_len, 1};
+    else
+        *key = (pl_pair_key){(const uint8_t *)s->code, s->code ? strlen(s->code) : 0, 0};
     return PL_OK;
 }
 
@@ -254,6 +263,14 @@ static void record_event(side *s, const pl_engine_event *ev)
         s->eofs++;
         s->eof_at = s->events;
         break;
+    case PL_ENGINE_PEER_TXT:
+        assert_true(pl_engine_open(&s->e));
+        assert_true(ev->len >= 1 && ev->len <= sizeof s->txt);
+        assert_int_equal(ev->len, pl_buf_size(&s->e.st.peer_txt));
+        memcpy(s->txt, ev->data, ev->len);
+        s->txt_len = ev->len;
+        s->txts++;
+        return; /* not counted in events: the other tests' orders stay as they are */
     case PL_ENGINE_ACKED:
         /* cumulative, only ever forward, never past what was sent (counted across a reset) */
         assert_true(ev->seq > s->acked && ev->seq <= s->e.st.acked_base + s->e.st.tx_next);
@@ -425,6 +442,8 @@ typedef struct opts {
     size_t max_i, max_r;       /* max_message (0: default) */
     uint64_t rekey_i, rekey_r; /* rekey_interval (0: default) */
     const char *i_code;        /* initiator's code; NULL: reconnect */
+    const uint8_t *i_secret;   /* ... or its secret (docs/PROTOCOL.md 6.4) */
+    size_t i_secret_len;
     const char *i_instance;    /* the instance the initiator targets (NULL: any) */
     const char *r_instance;    /* the responder's instance (NULL: INSTANCE) */
     const uint8_t *expected;   /* initiator, reconnect: the responder's id */
@@ -442,6 +461,8 @@ static void begin(fx *f, const opts *o, uint8_t test_no)
     ci.name = I_NAME;
     ci.instance = o->i_instance;
     ci.code = o->i_code;
+    ci.secret = o->i_secret;
+    ci.secret_len = o->i_secret_len;
     ci.expected_peer = o->expected;
     ci.hooks = &f->I.hooks;
     ci.hooks_ctx = &f->I;
@@ -1671,6 +1692,241 @@ static void inject_data(fx *f, side *from, side *to, uint64_t seq, size_t seq_le
     assert_int_equal(pl_record_seal(&from->e.tx, inner, PL_FRAME_HEADER_SIZE + seq_len + n, &rec), PL_OK);
     feed_raw(f, to, pl_buf_head(&rec), pl_buf_size(&rec));
     pl_buf_clear(&rec);
+}
+
+/* ---------------------------------------------------------------- secrets, the exporter, metadata */
+
+static const uint8_t SECRET[32] = "0123456789abcdef0123456789abcdef";
+
+/* Pairing on a secret both ends got elsewhere (docs/PROTOCOL.md 6.4). */
+static void test_secret_pairing(void **state)
+{
+    fx *f = *state;
+    opts o = {.i_secret = SECRET, .i_secret_len = sizeof SECRET, .i_instance = INSTANCE};
+    begin(f, &o, 70);
+    f->R.secret = SECRET;
+    f->R.secret_len = sizeof SECRET;
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.pairing && f->R.e.pairing);
+    assert_int_equal(f->I.paired_calls, 1);
+    assert_int_equal(f->R.paired_calls, 1);
+    assert_int_equal(f->R.end_result, PL_OK);
+    assert_true(sodium_is_zero(f->I.e.prs, sizeof f->I.e.prs)); /* wiped once used */
+    assert_true(sodium_is_zero(f->R.e.prs, sizeof f->R.e.prs));
+}
+
+/* A secret never pairs with a code of the same bytes, nor with another secret. */
+static void test_secret_mismatch(void **state)
+{
+    fx *f = *state;
+    for (int round = 0; round < 3; round++) {
+        static const uint8_t other[16] = "0123456789abcdeX";
+        opts o = {.i_secret = SECRET, .i_secret_len = 16, .i_instance = INSTANCE};
+        if (round == 1)
+            o = (opts){.i_code = "0123456789abcdef", .i_instance = INSTANCE};
+        begin(f, &o, (uint8_t)(71 + round));
+        if (round == 1) {
+            f->R.secret = SECRET; /* the initiator's code, as a secret */
+            f->R.secret_len = 16;
+        } else if (round == 0) {
+            f->R.code = "0123456789abcdef"; /* the initiator's secret, as a code */
+            f->R.secret = NULL;
+        } else {
+            f->R.secret = other;
+            f->R.secret_len = sizeof other;
+        }
+        pump(f);
+        assert_int_equal(f->I.error, PL_ERR_WRONG_CODE);
+        assert_int_equal(f->R.error, PL_ERR_WRONG_CODE);
+        assert_int_equal(f->I.opens + f->R.opens, 0);
+        f->R.secret = NULL;
+        f->R.code = CODE;
+        side_free(&f->I);
+        side_free(&f->R);
+    }
+}
+
+/* Secrets out of bounds: refused by configure, and from the hook as no pairing. */
+static void test_secret_bounds(void **state)
+{
+    fx *f = *state;
+    uint8_t sk[64] = {0}, big[PL_PAIRING_SECRET_MAX + 1] = {0};
+    pl_engine e;
+    pl_engine_config c = {.initiator = 1, .identity_sk = sk, .instance = INSTANCE};
+    size_t bad[] = {0, PL_PAIRING_SECRET_MIN - 1, PL_PAIRING_SECRET_MAX + 1};
+    for (size_t i = 0; i < 3; i++) {
+        pl_engine_init(&e, 0);
+        c.secret = big;
+        c.secret_len = bad[i];
+        assert_int_equal(pl_engine_configure(&e, &c), PL_ERR_INVALID);
+        pl_engine_clear(&e);
+    }
+    pl_engine_init(&e, 0);
+    c.code = CODE; /* a code and a secret */
+    c.secret_len = PL_PAIRING_SECRET_MIN;
+    assert_int_equal(pl_engine_configure(&e, &c), PL_ERR_INVALID);
+    pl_engine_clear(&e);
+    pl_engine_init(&e, 0);
+    c.code = NULL;
+    c.secret_len = PL_PAIRING_SECRET_MAX;
+    assert_int_equal(pl_engine_configure(&e, &c), PL_OK);
+    pl_engine_clear(&e);
+
+    opts o = {.i_secret = SECRET, .i_secret_len = 16, .i_instance = INSTANCE};
+    begin(f, &o, 74);
+    f->R.secret = SECRET;
+    f->R.secret_len = 15;
+    pump(f);
+    assert_int_equal(f->R.error, PL_ERR_NOT_PAIRED);
+    assert_int_equal(f->I.error, PL_ERR_NOT_PAIRED);
+    assert_int_equal(f->R.end_calls, 1); /* the admitted attempt ended */
+    f->R.secret = NULL;
+}
+
+/* The exporter: the same on both ends and on every connection of the
+ * session, its inputs bound, new with a new session. */
+static void test_export(void **state)
+{
+    fx *f = *state;
+    uint8_t a[100], b[100], c[100];
+    char label256[257];
+    memset(label256, 'x', 256);
+    label256[256] = 0;
+    uint8_t ctx[PL_EXPORT_CONTEXT_MAX + 1] = {0};
+    pl_engine idle;
+    pl_engine_init(&idle, 0);
+    assert_int_equal(pl_engine_export(&idle, "L", NULL, 0, a, 32), PL_ERR_STATE);
+    pl_engine_clear(&idle);
+
+    open_session(f, 75);
+    assert_int_equal(pl_engine_export(&f->I.e, "EXAMPLE pmk", (const uint8_t *)"ctx", 3, a, sizeof a), PL_OK);
+    assert_int_equal(pl_engine_export(&f->R.e, "EXAMPLE pmk", (const uint8_t *)"ctx", 3, b, sizeof b), PL_OK);
+    assert_memory_equal(a, b, sizeof a);
+    assert_int_equal(pl_engine_export(&f->R.e, "EXAMPLE pmk", (const uint8_t *)"ctx", 3, c, 32), PL_OK);
+    assert_memory_equal(a, c, 32); /* a shorter output is a prefix */
+    assert_int_equal(pl_engine_export(&f->R.e, "EXAMPLE pmK", (const uint8_t *)"ctx", 3, c, 32), PL_OK);
+    assert_memory_not_equal(a, c, 32);
+    assert_int_equal(pl_engine_export(&f->R.e, "EXAMPLE pmk", (const uint8_t *)"ctY", 3, c, 32), PL_OK);
+    assert_memory_not_equal(a, c, 32);
+    assert_int_equal(pl_engine_export(&f->R.e, "EXAMPLE pmk", NULL, 0, c, 32), PL_OK);
+    assert_memory_not_equal(a, c, 32);
+    /* the label's length is encoded: "ab" + context "c" differs from "a" + "bc" */
+    assert_int_equal(pl_engine_export(&f->R.e, "ab", (const uint8_t *)"c", 1, b, 32), PL_OK);
+    assert_int_equal(pl_engine_export(&f->R.e, "a", (const uint8_t *)"bc", 2, c, 32), PL_OK);
+    assert_memory_not_equal(b, c, 32);
+
+    assert_int_equal(pl_engine_export(&f->I.e, NULL, NULL, 0, c, 32), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, "", NULL, 0, c, 32), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, label256, NULL, 0, c, 32), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, label256 + 1, NULL, 0, c, 32), PL_OK);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", NULL, 1, c, 32), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", ctx, sizeof ctx, c, 32), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", ctx, sizeof ctx - 1, c, 32), PL_OK);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", NULL, 0, c, 0), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", NULL, 0, NULL, 32), PL_ERR_INVALID);
+    uint8_t *max = malloc(PL_EXPORT_MAX + 1);
+    assert_non_null(max);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", NULL, 0, max, PL_EXPORT_MAX + 1), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_export(&f->I.e, "L", NULL, 0, max, PL_EXPORT_MAX), PL_OK);
+    free(max);
+
+    /* the session resumes on a new link: the same output on both ends */
+    relink(f);
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->I.e.resumed && f->R.e.resumed && f->R.adopts == 1);
+    assert_int_equal(pl_engine_export(&f->I.e, "EXAMPLE pmk", (const uint8_t *)"ctx", 3, b, sizeof b), PL_OK);
+    assert_memory_equal(a, b, sizeof b);
+    assert_int_equal(pl_engine_export(&f->R.e, "EXAMPLE pmk", (const uint8_t *)"ctx", 3, b, sizeof b), PL_OK);
+    assert_memory_equal(a, b, sizeof b);
+
+    /* another session (a new connection that starts one): another output */
+    side_free(&f->I);
+    side_free(&f->R);
+    open_session(f, 76);
+    assert_int_equal(pl_engine_export(&f->I.e, "EXAMPLE pmk", (const uint8_t *)"ctx", 3, b, sizeof b), PL_OK);
+    assert_memory_not_equal(a, b, sizeof b);
+}
+
+/* A TXT record in wire format: "\x07model=x" and the like. */
+#define TXT_A "\x07model=a"
+#define TXT_B "\x07model=b\x04rw=1"
+
+/* Metadata: sent once open (queued before), again on each connection, an
+ * event only when it changed; malformed or misplaced, refused. */
+static void test_metadata(void **state)
+{
+    fx *f = *state;
+    /* bounds, before anything */
+    pl_engine e;
+    uint8_t big[PL_METADATA_MAX + 1];
+    memset(big, 0, sizeof big); /* zero-length strings: a valid record of any length */
+    pl_engine_init(&e, 0);
+    assert_int_equal(pl_engine_set_metadata(&e, NULL, 0), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_set_metadata(&e, big, 0), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_set_metadata(&e, big, sizeof big), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_engine_set_metadata(&e, (const uint8_t *)"\x05" "ab", 3), PL_ERR_INVALID);
+    assert_int_equal(pl_engine_set_metadata(&e, big, sizeof big - 1), PL_OK);
+    pl_engine_clear(&e);
+
+    opts o = {.expected = f->pk_r, .i_instance = INSTANCE};
+    begin(f, &o, 77);
+    memcpy(f->R.known[0], f->pk_i, 32);
+    f->R.nknown = 1;
+    /* the initiator's, set before the handshake, waits for OPEN */
+    assert_int_equal(pl_engine_set_metadata(&f->I.e, (const uint8_t *)TXT_A, sizeof TXT_A - 1), PL_OK);
+    pump(f);
+    assert_both_open(f);
+    assert_int_equal(f->R.txts, 1);
+    assert_memory_equal(f->R.txt, TXT_A, sizeof TXT_A - 1);
+    assert_int_equal(f->I.txts, 0);
+    /* the responder's, set once open, goes at once */
+    assert_int_equal(pl_engine_set_metadata(&f->R.e, (const uint8_t *)TXT_B, sizeof TXT_B - 1), PL_OK);
+    pump(f);
+    assert_int_equal(f->I.txts, 1);
+    assert_int_equal(f->I.txt_len, sizeof TXT_B - 1);
+    assert_memory_equal(f->I.txt, TXT_B, sizeof TXT_B - 1);
+    /* the same again: no event */
+    assert_int_equal(pl_engine_set_metadata(&f->R.e, (const uint8_t *)TXT_B, sizeof TXT_B - 1), PL_OK);
+    pump(f);
+    assert_int_equal(f->I.txts, 1);
+
+    /* a new link: both send theirs again, and neither application hears of it */
+    relink(f);
+    pump(f);
+    assert_both_open(f);
+    assert_true(f->R.adopts == 1);
+    assert_int_equal(f->I.txts, 1);
+    assert_int_equal(f->R.txts, 1);
+    assert_int_equal(pl_buf_size(&f->R.e.st.peer_txt), sizeof TXT_A - 1);
+    /* ... the records prove it was sent: Ready and the Metadata one way, the Metadata the other */
+    assert_int_equal(f->I.e.rx.counter, 2);
+    assert_int_equal(f->R.e.rx.counter, 1);
+    /* a change after the resume reaches the peer */
+    assert_int_equal(pl_engine_set_metadata(&f->I.e, (const uint8_t *)TXT_B, sizeof TXT_B - 1), PL_OK);
+    pump(f);
+    assert_int_equal(f->R.txts, 2);
+    assert_memory_equal(f->R.txt, TXT_B, sizeof TXT_B - 1);
+
+    /* from a misbehaving peer: a record that does not decode, or none */
+    static const struct {
+        const char *txt;
+        size_t len;
+    } bad[] = {{"\x05" "ab", 3}, {"", 0}};
+    for (size_t i = 0; i < 2; i++) {
+        side_free(&f->I);
+        side_free(&f->R);
+        open_session(f, (uint8_t)(78 + i));
+        Peerlink__Control c = PEERLINK__CONTROL__INIT;
+        Peerlink__Metadata m = PEERLINK__METADATA__INIT;
+        m.txt.data = (uint8_t *)bad[i].txt;
+        m.txt.len = bad[i].len;
+        c.msg_case = PEERLINK__CONTROL__MSG_METADATA;
+        c.metadata = &m;
+        seal_feed(f, &f->R, &f->I.e.tx, &c);
+        assert_int_equal(f->R.error, PL_ERR_PROTOCOL);
+    }
 }
 
 /* ---------------------------------------------------------------- sessions: resuming */
@@ -3006,6 +3262,11 @@ int main(void)
         T(test_names_utf8),
         T(test_repeated_fields),
         T(test_ready_refused),
+        T(test_secret_pairing),
+        T(test_secret_mismatch),
+        T(test_secret_bounds),
+        T(test_export),
+        T(test_metadata),
         cmocka_unit_test(test_session_ready_refused),
         cmocka_unit_test(test_session_ready_refused_keeps_earlier),
     };

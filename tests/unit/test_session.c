@@ -32,7 +32,7 @@
 
 typedef struct side {
     pl_session *conn;
-    int open, eof, closed, status, drained, interrupted, delivered;
+    int open, eof, closed, status, drained, interrupted, delivered, txts;
     size_t acked;
     int messages;
     size_t bytes;
@@ -82,6 +82,7 @@ static void on_conn(pl_session *c, pl_session_event ev, int status, const void *
         assert_true(pl_session_delivered(c));
         s->delivered++;
         break;
+    case PL_SESSION_PEER_TXT: s->txts++; break;
     }
 }
 
@@ -626,6 +627,61 @@ static void test_session_over_socketpair_fd(void **state)
     assert_memory_equal(f->cli.last, "fd", 2);
 }
 
+/* A byte session paired on a secret (the last of code and secret counts),
+ * each side's TXT record delivered to the other once, and the exporter
+ * giving both ends the same bytes. */
+static void test_secret_txt_and_exporter(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t secret[32] = "a secret from the radio link....";
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(pl_session_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, "aware", on_conn, &f->cli,
+                                       &f->cli.conn), PL_OK);
+    assert_int_equal(pl_session_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, "aware", on_conn, &f->srv,
+                                       &f->srv.conn), PL_OK);
+    assert_int_equal(pl_session_set_secret(f->cli.conn, secret, PL_PAIRING_SECRET_MIN - 1), PL_ERR_INVALID);
+    assert_int_equal(pl_session_set_secret(f->cli.conn, NULL, 32), PL_ERR_INVALID);
+    assert_int_equal(pl_session_set_secret(f->cli.conn, secret, PL_PAIRING_SECRET_MAX + 1), PL_ERR_INVALID);
+    assert_int_equal(pl_session_set_code(f->cli.conn, "1234"), PL_OK); /* replaced by the secret */
+    assert_int_equal(pl_session_set_secret(f->cli.conn, secret, sizeof secret), PL_OK);
+    assert_int_equal(pl_session_set_code(f->srv.conn, "1234"), PL_OK);
+    assert_int_equal(pl_session_set_secret(f->srv.conn, secret, sizeof secret), PL_OK);
+    uint8_t x[32], y[32];
+    assert_int_equal(pl_session_export(f->cli.conn, "EXAMPLE pmk", NULL, 0, x, sizeof x), PL_ERR_STATE);
+    pl_txt *t, *got;
+    assert_int_equal(pl_txt_new(&t), PL_OK);
+    assert_int_equal(pl_txt_set_str(t, "model", "kx1"), PL_OK);
+    assert_int_equal(pl_session_set_txt(f->srv.conn, t), PL_OK); /* before the handshake: sent once open */
+    assert_int_equal(pl_session_peer_txt(f->cli.conn, &got), PL_ERR_NOT_FOUND);
+    run_until(f, &f->cli.open);
+    run_until(f, &f->srv.open);
+    assert_int_equal(pl_session_paired(f->cli.conn), 1);
+    assert_int_equal(pl_session_paired(f->srv.conn), 1);
+    /* no second call once the handshake began */
+    assert_int_equal(pl_session_set_secret(f->cli.conn, secret, sizeof secret), PL_ERR_STATE);
+    run_until(f, &f->cli.txts);
+    assert_int_equal(pl_session_peer_txt(f->cli.conn, &got), PL_OK);
+    assert_int_equal(pl_txt_equal(got, t), 1);
+    pl_txt_free(got);
+    /* the client's, after OPEN, and the same again: one event */
+    assert_int_equal(pl_txt_set_str(t, "model", "phone"), PL_OK);
+    assert_int_equal(pl_session_set_txt(f->cli.conn, t), PL_OK);
+    assert_int_equal(pl_session_set_txt(f->cli.conn, t), PL_OK);
+    assert_int_equal(pl_session_send(f->cli.conn, "after", 5), PL_OK);
+    run_until(f, &f->srv.messages); /* sent after both copies of the TXT */
+    assert_int_equal(f->srv.txts, 1);
+    assert_int_equal(pl_session_peer_txt(f->srv.conn, &got), PL_OK);
+    assert_int_equal(pl_txt_equal(got, t), 1);
+    pl_txt_free(got);
+    assert_int_equal(f->cli.txts, 1);
+    pl_txt_free(t);
+    assert_int_equal(pl_session_export(f->cli.conn, "EXAMPLE pmk", "ctx", 3, x, sizeof x), PL_OK);
+    assert_int_equal(pl_session_export(f->srv.conn, "EXAMPLE pmk", "ctx", 3, y, sizeof y), PL_OK);
+    assert_memory_equal(x, y, sizeof x);
+    assert_int_equal(pl_session_export(f->srv.conn, "", NULL, 0, y, sizeof y), PL_ERR_INVALID);
+}
+
 /* Pair the client with the listener, open a session without a code, and return when both ends are open. */
 static void open_paired_session(fixture *f)
 {
@@ -1102,6 +1158,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_paired_without_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_byte_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_over_socketpair_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_txt_and_exporter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_waits_for_the_application, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_when_receiver_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_mid_stream_keeps_order, setup, teardown),

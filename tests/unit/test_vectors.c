@@ -60,6 +60,9 @@
  *   initiator's keys are replaced twice, the responder's once.
  *   Error (new engines, bytes 320..383 and 320..351): the initiator
  *   pairs, the responder offers no pairing: Error{NOT_PAIRED} in clear.
+ *   Secret (new engines, bytes 384..447 and 352..415): a pairing on a
+ *   32-byte secret instead of a code, Metadata both ways, and the
+ *   exporter's output re-derived from the document.
  *   Frames longer than 512 bytes are pinned (and shown) by their SHA-512.
  *
  * PL_PRINT_VECTORS=1 prints every input, intermediate value and message
@@ -88,6 +91,14 @@
 #include "peerlink.pb-c.h"
 
 #define CODE "123456"
+/* The seventh connection's secret: the 32 bytes 00 01 .. 1f. */
+static const uint8_t SECRET[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                   16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+/* Its metadata (TXT records in wire format) and exporter input. */
+#define TXT_I "\x0bmodel=phone"
+#define TXT_R "\x09model=kx1\x06rw=yes"
+#define EXPORT_LABEL "EXAMPLE wifi-aware pmk"
+#define EXPORT_CONTEXT "nan"
 #define INSTANCE "Kitchen"
 #define I_NAME "phone"
 #define R_NAME "Kitchen"
@@ -341,6 +352,43 @@ static const vec ERROR_R[] = {
     {"Error NOT_PAIRED",
      "010100000000000442020802"},
 };
+static const vec SECRET_I[] = {
+    {"Hello_I",
+     "010100000000002c0a2a08011001188080402220bee5da62738f79c27017fad5"
+     "04ec4a467d62e1adc20aba7593e6683d7fa1564c"},
+    {"PairStart",
+     "01010000000000241a220a20ac435a5e9f4612c70fdd2ec2e63ec4ede370b0dd"
+     "8a20a1a2a4a2f995887c1c47"},
+    {"Identity_I (record, hs i2r #0)",
+     "010300000000008511251d5cb6c198a0fc69b666a373d0db282822fe7ac9fce2"
+     "d7283f462c7b7f8598f169aae5651eb39f1b82a96317911349e498d245e582e9"
+     "3bab8fb3f2e0cd11da406befc8edd6d596029e9bc48faf1e8ebb28bcc71e91ac"
+     "88aaf4180e4711bb1131dbdefd343027a4bebc6cade39ede3b52e42efd7a6b32"
+     "fd35ea283e159ffde6f3a05ed2"},
+    {"Metadata_I (record, app i2r #0)",
+     "0103000000000028cda0ddb599574bbd656900ebfb27446d7b40499709db087f"
+     "684cafa6ec13931389b43a95e2d4e018"},
+};
+static const vec SECRET_R[] = {
+    {"Hello_R",
+     "01010000000000350a33080110011880804022203e4f4dcb41c1018244fff762"
+     "c6232fcce1e030fbd8322e974cb90a1eba474d9d2a074b69746368656e"},
+    {"PairReply",
+     "010100000000002422220a200cabcc4d8e6ffcb8ee0e005c5c6d3f15b0046f97"
+     "c56272cf2e70a8f97e29d571"},
+    {"Identity_R (record, hs r2i #0)",
+     "0103000000000087c2944e3934428a4d3102449baa15f6ceb0c36656331f39c1"
+     "305192669caaa66e7e91a23121a37daf011c989a82bae8fbb3f0d1c2587ddf4d"
+     "60fe0bc5157cb84945adc0ec032528fb3a734cdda93c5d66561f0bbaea8e0bce"
+     "983e02287344c45369eec6dd0025539f1ee8b90c2c0fce14ca0f2c722caf5338"
+     "b8c827814dce600020ca50f43a006b"},
+    {"Ready (record, app r2i #0)",
+     "010300000000001a88a9dd0f6ab21f9253511800547b77f88c608c0400ebd747"
+     "94fe"},
+    {"Metadata_R (record, app r2i #1)",
+     "010300000000002d90fbf9bcbdd1e6db69f94b102c67648e9cf83aaedd5c2ac2"
+     "bd757111f13e185031bcd2fa0f8db58793cd9b35da"},
+};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -405,6 +453,9 @@ typedef struct vside {
     stream rnd;
     const uint8_t *known; /* responder: the paired initiator's id, or NULL */
     int no_pairing;       /* responder: pair_begin says no pairing is offered */
+    int with_secret;      /* responder: pair_begin gives SECRET, not CODE */
+    uint8_t txt[64];      /* the peer's metadata (the last PEER_TXT event) */
+    size_t txt_len;
     int end_result, end_calls, paired_calls;
     uint8_t paired_id[32];
     int opened, error;
@@ -428,12 +479,13 @@ static void v_random(void *ctx, uint8_t *buf, size_t n)
     s->rnd.off += n;
 }
 
-static int v_pair_begin(void *ctx, const char **code)
+static int v_pair_begin(void *ctx, pl_pair_key *key)
 {
     const vside *s = ctx;
     if (s->no_pairing)
         return PL_ERR_NOT_PAIRED;
-    *code = CODE;
+    *key = s->with_secret ? (pl_pair_key){SECRET, sizeof SECRET, 1}
+                          : (pl_pair_key){(const uint8_t *)CODE, strlen(CODE), 0};
     return PL_OK;
 }
 
@@ -524,6 +576,10 @@ static int move(vside *from, vside *to)
         } else if (ev.type == PL_ENGINE_ACKED) {
             to->acks++;
             to->acked = ev.seq;
+        } else if (ev.type == PL_ENGINE_PEER_TXT) {
+            assert_true(ev.len <= sizeof to->txt);
+            memcpy(to->txt, ev.data, ev.len);
+            to->txt_len = ev.len;
         } else {
             fail();
         }
@@ -824,7 +880,7 @@ static void key_share(const uint8_t *frame, size_t flen, Peerlink__Control__MsgC
 /* What one connection's handshake yields, re-derived. */
 typedef struct derived {
     uint8_t app_i2r[32], app_r2i[32];
-    uint8_t session_id[16], resume_key[32]; /* what a new session takes from this connection */
+    uint8_t session_id[16], resume_key[32], exporter[32]; /* what a new session takes from this connection */
 } derived;
 
 /* The session a resuming initiator continues (NULL: none). */
@@ -872,20 +928,24 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
         crypto_hash_sha512_update(&st, n_r, 32);
         crypto_hash_sha512_final(&st, h);
         memcpy(sid, h, 16);
-        /* CI = lv("peerlink v1") || lv(instance) */
-        uint8_t ci[1 + 11 + 1 + sizeof INSTANCE - 1];
-        ci[0] = 11;
-        memcpy(ci + 1, "peerlink v1", 11);
-        ci[12] = (uint8_t)(sizeof INSTANCE - 1);
-        memcpy(ci + 13, INSTANCE, sizeof INSTANCE - 1);
+        /* CI = lv("peerlink v1") || lv(instance), or lv("peerlink v1 secret") || lv(instance) */
+        const char *ci_label = pairing == 2 ? "peerlink v1 secret" : "peerlink v1";
+        const uint8_t *prs = pairing == 2 ? SECRET : (const uint8_t *)CODE;
+        size_t prs_len = pairing == 2 ? sizeof SECRET : strlen(CODE), cl = strlen(ci_label);
+        uint8_t ci[1 + 18 + 1 + sizeof INSTANCE - 1];
+        size_t ci_len = 1 + cl + 1 + sizeof INSTANCE - 1;
+        ci[0] = (uint8_t)cl;
+        memcpy(ci + 1, ci_label, cl);
+        ci[1 + cl] = (uint8_t)(sizeof INSTANCE - 1);
+        memcpy(ci + 2 + cl, INSTANCE, sizeof INSTANCE - 1);
         /* g = from_hash(SHA-512(lv(DSI) || lv(PRS) || lv(zpad) || lv(CI) || lv(sid))) */
         static const uint8_t zeros[128];
-        size_t zpad = 128 - 1 - (1 + strlen(CODE)) - (1 + 17);
+        size_t zpad = 128 - 1 - (1 + prs_len) - (1 + 17);
         crypto_hash_sha512_init(&st);
         lv(&st, "CPaceRistretto255", 17);
-        lv(&st, CODE, strlen(CODE));
+        lv(&st, prs, prs_len);
         lv(&st, zeros, zpad);
-        lv(&st, ci, sizeof ci);
+        lv(&st, ci, ci_len);
         lv(&st, sid, 16);
         crypto_hash_sha512_final(&st, h);
         uint8_t g[32], Ya[32], Yb[32], Ya_wire[32], Yb_wire[32], K[32], K2[32];
@@ -912,7 +972,11 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
         crypto_hash_sha512_final(&st, secret);
         secret_len = 64;
         print_value("sid", sid, 16);
-        print_value("CI = lv_cat(\"peerlink v1\", \"Kitchen\")", ci, sizeof ci);
+        if (pairing == 2)
+            print_value("PRS = the secret", SECRET, sizeof SECRET);
+        print_value(pairing == 2 ? "CI = lv_cat(\"peerlink v1 secret\", \"Kitchen\")"
+                                 : "CI = lv_cat(\"peerlink v1\", \"Kitchen\")",
+                    ci, ci_len);
         snprintf(label, sizeof label, "ya = initiator stream bytes %zu..%zu (CPace scalar)", off_i + 32, off_i + 63);
         print_value(label, rnd_i + 32, 32);
         snprintf(label, sizeof label, "yb = responder stream bytes %zu..%zu (CPace scalar)", off_r + 32, off_r + 63);
@@ -991,6 +1055,7 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
     expand32(prk2, 64, "peerlink app r2i", d->app_r2i);
     expand(prk2, 64, "peerlink session id", NULL, 0, d->session_id, 16);
     expand(prk2, 64, "peerlink resume", NULL, 0, d->resume_key, 32);
+    expand(prk2, 64, "peerlink exporter", NULL, 0, d->exporter, 32);
     print_value("th3 = transcript hash after Identity_I", th3, 64);
     print_value("PRK' = HKDF-Extract(salt = th3, IKM = S)", prk2, 64);
     print_value("k_app_i2r = HKDF-Expand(PRK', \"peerlink app i2r\", 32)", d->app_i2r, 32);
@@ -1003,6 +1068,8 @@ static void spec_check(const keys *k, int pairing, size_t off_i, size_t off_r, c
                       "(not taken: the session goes on)"
                     : "resume_key = HKDF-Expand(PRK', \"peerlink resume\", 32)",
                 d->resume_key, 32);
+    if (pairing == 2)
+        print_value("exporter_secret = HKDF-Expand(PRK', \"peerlink exporter\", 32)", d->exporter, 32);
     /* and the engines hold the same keys */
     assert_memory_equal(I->e.tx.key, d->app_i2r, 32);
     assert_memory_equal(I->e.rx.key, d->app_r2i, 32);
@@ -1350,6 +1417,100 @@ static void error_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I
     *off_r = R->rnd.off;
 }
 
+/*
+ * Seventh connection (new engines, bytes 384..447 and 352..415): a pairing
+ * on SECRET instead of a code; both sides set their metadata before the
+ * handshake, so each sends it first thing once open (the initiator's
+ * Metadata is its record #0, the responder's follows Ready); then the
+ * exporter, EXPORT_LABEL with EXPORT_CONTEXT, 32 bytes, on both sides.
+ */
+static void secret_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I, vside *R, derived *d)
+{
+    v_init(I, 0x11);
+    v_init(R, 0x22);
+    I->rnd.off = *off_i;
+    R->rnd.off = *off_r;
+    pl_engine_config ci = {0};
+    ci.initiator = 1;
+    ci.identity_sk = k->sk_i;
+    ci.name = I_NAME;
+    ci.instance = INSTANCE;
+    ci.secret = SECRET;
+    ci.secret_len = sizeof SECRET;
+    ci.hooks = &I->hooks;
+    ci.hooks_ctx = I;
+    assert_int_equal(pl_engine_configure(&I->e, &ci), PL_OK);
+    configure_responder(k, R);
+    R->with_secret = 1;
+    assert_int_equal(pl_engine_set_metadata(&I->e, (const uint8_t *)TXT_I, sizeof TXT_I - 1), PL_OK);
+    assert_int_equal(pl_engine_set_metadata(&R->e, (const uint8_t *)TXT_R, sizeof TXT_R - 1), PL_OK);
+    size_t start_i = *off_i, start_r = *off_r;
+    assert_int_equal(pl_engine_start(&I->e), PL_OK);
+    assert_int_equal(pl_engine_start(&R->e), PL_OK);
+    pump(I, R);
+    assert_int_equal(I->error, 0);
+    assert_int_equal(R->error, 0);
+    assert_int_equal(I->opened + R->opened, 2);
+    assert_int_equal(I->paired_calls + R->paired_calls, 2);
+    assert_int_equal(R->end_result, PL_OK);
+    assert_int_equal(I->nframes, 4); /* Hello, PairStart, Identity, Metadata */
+    assert_int_equal(R->nframes, 5); /* Hello, PairReply, Identity, Ready, Metadata */
+    assert_int_equal(I->rnd.off, start_i + 64);
+    assert_int_equal(R->rnd.off, start_r + 64);
+    spec_check(k, 2, start_i, start_r, I, 0, R, 0, NULL, d);
+
+    /* Metadata{txt}: Control field 13 (0x6a), Metadata field 1 (0x0a) */
+    uint8_t p[64], want[80];
+    size_t n = 0;
+    p[n++] = 0x6a;
+    p[n++] = (uint8_t)(2 + sizeof TXT_I - 1);
+    p[n++] = 0x0a;
+    p[n++] = (uint8_t)(sizeof TXT_I - 1);
+    memcpy(p + n, TXT_I, sizeof TXT_I - 1);
+    n += sizeof TXT_I - 1;
+    size_t wn = inner_of(want, PL_FRAME_CONTROL, p, n);
+    expect_record("Metadata_I (record, app i2r #0)", I->frame[3], I->frame_len[3], d->app_i2r, 0, want, wn);
+    wn = control_of(want, READY(0, 0));
+    expect_record("Ready (record, app r2i #0)", R->frame[3], R->frame_len[3], d->app_r2i, 0, want, wn);
+    n = 0;
+    p[n++] = 0x6a;
+    p[n++] = (uint8_t)(2 + sizeof TXT_R - 1);
+    p[n++] = 0x0a;
+    p[n++] = (uint8_t)(sizeof TXT_R - 1);
+    memcpy(p + n, TXT_R, sizeof TXT_R - 1);
+    n += sizeof TXT_R - 1;
+    wn = inner_of(want, PL_FRAME_CONTROL, p, n);
+    expect_record("Metadata_R (record, app r2i #1)", R->frame[4], R->frame_len[4], d->app_r2i, 1, want, wn);
+    /* each application got the other's */
+    assert_int_equal(R->txt_len, sizeof TXT_I - 1);
+    assert_memory_equal(R->txt, TXT_I, sizeof TXT_I - 1);
+    assert_int_equal(I->txt_len, sizeof TXT_R - 1);
+    assert_memory_equal(I->txt, TXT_R, sizeof TXT_R - 1);
+
+    /* the exporter: HKDF-Expand(exporter_secret, "peerlink export" || u8(len(label)) || label ||
+     * u16be(len(context)) || context, 32) */
+    uint8_t info[64], x[32], xi[32], xr[32];
+    size_t ln = strlen(EXPORT_LABEL), cn = strlen(EXPORT_CONTEXT), in = 0;
+    info[in++] = (uint8_t)ln;
+    memcpy(info + in, EXPORT_LABEL, ln);
+    in += ln;
+    info[in++] = 0;
+    info[in++] = (uint8_t)cn;
+    memcpy(info + in, EXPORT_CONTEXT, cn);
+    in += cn;
+    expand(d->exporter, 32, "peerlink export", info, in, x, 32);
+    assert_int_equal(pl_engine_export(&I->e, EXPORT_LABEL, (const uint8_t *)EXPORT_CONTEXT, cn, xi, 32), PL_OK);
+    assert_int_equal(pl_engine_export(&R->e, EXPORT_LABEL, (const uint8_t *)EXPORT_CONTEXT, cn, xr, 32), PL_OK);
+    assert_memory_equal(x, xi, 32);
+    assert_memory_equal(x, xr, 32);
+    print_value("exporter info = u8(22) || \"EXAMPLE wifi-aware pmk\" || u16be(3) || \"nan\"", info, in);
+    print_value("export(\"EXAMPLE wifi-aware pmk\", \"nan\", 32) = HKDF-Expand(exporter_secret, "
+                "\"peerlink export\" || info, 32)",
+                x, 32);
+    *off_i = I->rnd.off;
+    *off_r = R->rnd.off;
+}
+
 /* ---------------------------------------------------------------- comparison and printing */
 
 typedef struct fname {
@@ -1430,6 +1591,19 @@ static const fname I_NAMES_ERROR[] = {
 static const fname R_NAMES_ERROR[] = {
     {"Hello_R", "Hello_R"},
     {"Error NOT_PAIRED", "Error {code = NOT_PAIRED}"},
+};
+static const fname I_NAMES_SECRET[] = {
+    {"Hello_I", "Hello_I"},
+    {"PairStart", "PairStart"},
+    {"Identity_I (record, hs i2r #0)", "Identity_I (record, hs i2r #0)"},
+    {"Metadata_I (record, app i2r #0)", "Metadata (record, app i2r #0)"},
+};
+static const fname R_NAMES_SECRET[] = {
+    {"Hello_R", "Hello_R"},
+    {"PairReply", "PairReply"},
+    {"Identity_R (record, hs r2i #0)", "Identity_R (record, hs r2i #0)"},
+    {"Ready (record, app r2i #0)", "Ready {} (record, app r2i #0)"},
+    {"Metadata_R (record, app r2i #1)", "Metadata (record, app r2i #1)"},
 };
 static const fname R_NAMES_RESUME[] = {
     {"Ack 1 (2nd connection, app r2i #2)", "Ack {delivered = 1} (second connection: record, app r2i #2)"},
@@ -1642,6 +1816,25 @@ static void test_vectors(void **state)
     if (!print_mode) {
         compare(&I, ERROR_I, COUNT(ERROR_I));
         compare(&R, ERROR_R, COUNT(ERROR_R));
+    }
+    pl_engine_clear(&I.e);
+    pl_engine_clear(&R.e);
+
+    if (print_mode == 1)
+        printf("\n### Secret, metadata and the exporter (seventh connection)\n\n");
+    derived d7;
+    secret_scenario(&k, &off_i, &off_r, &I, &R, &d7);
+    assert_int_equal(off_i, 448);
+    assert_int_equal(off_r, 416);
+    print_frames("I → R", &I, 0, I.nframes, I_NAMES_SECRET);
+    print_frames("R → I", &R, 0, R.nframes, R_NAMES_SECRET);
+    if (print_mode == 2) {
+        print_c("SECRET_I", &I, I_NAMES_SECRET);
+        print_c("SECRET_R", &R, R_NAMES_SECRET);
+    }
+    if (!print_mode) {
+        compare(&I, SECRET_I, COUNT(SECRET_I));
+        compare(&R, SECRET_R, COUNT(SECRET_R));
     }
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);

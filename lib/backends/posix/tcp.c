@@ -425,7 +425,7 @@ static void found(tcp_dialer *t, const pl_service *svc)
     pl_service_free(t->held); /* svc may be either: not used past here */
     pl_service_free(t->hinted);
     t->held = t->hinted = NULL;
-    if (!c->code[0] && t->have_want)
+    if (!pl__session_pairs(c) && t->have_want)
         pl__session_expect_peer(c, &t->want);
     int64_t left = t->find_end - pl__now_ms();
     rc = pl__session_set_deadline(c, left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left);
@@ -474,11 +474,11 @@ static void consider(tcp_dialer *t, pl_browse_event ev, const pl_service *svc)
         drop_if_named(&t->hinted, svc->name);
         return;
     }
-    int hinted = !c->code[0] && t->have_want && pl__hint_matches(svc->txt, t->want.id);
+    int hinted = !pl__session_pairs(c) && t->have_want && pl__hint_matches(svc->txt, t->want.id);
     if (!named && !hinted)
         return;
     pl_service *copy = NULL;
-    if (t->listed || c->code[0] || (named && (hinted || !t->have_want || !pl__hint_present(svc->txt))) ||
+    if (t->listed || pl__session_pairs(c) || (named && (hinted || !t->have_want || !pl__hint_present(svc->txt))) ||
         pl_service_dup(svc, &copy) != PL_OK) {
         found(t, svc);
         return;
