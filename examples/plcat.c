@@ -140,6 +140,7 @@ static void on_log(pl_log_level level, const char *message, void *userdata)
 /* "paired with \"NAME\"" / "authenticated \"NAME\"": the name this keystore holds the peer
  * under, and what it calls itself on this connection when that differs (a claim only). */
 static void note_peer(const app *a, pl_session *c, const char *suffix);
+static void note_txt(const app *a, pl_session *c);
 
 /* A status line on standard error (not with -q). Errors use fprintf directly. */
 static void note(const app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -163,7 +164,7 @@ static void usage(FILE *out)
             "                [COMMON OPTIONS]\n"
             "       %s -b [-t] [-a | -s TYPE | TYPE] [-w SECONDS] [--json] [--backend NAME]\n"
             "       %s [-s TYPE] [-w SECONDS] [CODE OPTION] [--address HOST:PORT] [--as NAME]\n"
-            "                [DATA OPTIONS] [COMMON OPTIONS] NAME\n"
+            "                [-T KEY[=VALUE]]... [DATA OPTIONS] [COMMON OPTIONS] NAME\n"
             "       %s --list-paired [--keys DIR]\n"
             "       %s --forget NAME | --forget-id ID [--keys DIR]\n"
             "code option: --code CODE | --code-file FILE (or PLCAT_CODE in the environment)\n"
@@ -880,6 +881,9 @@ static void conn_event(pl_session *c, pl_session_event ev, int status, const voi
     case PL_SESSION_MESSAGE:
         output(a, data, len);
         break;
+    case PL_SESSION_PEER_TXT:
+        note_txt(a, c);
+        break;
     case PL_SESSION_PEER_EOF:
         a->peer_eof = 1;
         output_end_if_done(a);
@@ -998,6 +1002,37 @@ static void note_peer(const app *a, pl_session *c, const char *suffix)
     note(a, "%s \"%s\"%s%s", pl_session_paired(c) ? "paired with" : "authenticated", esc(stored), calls, suffix);
 }
 
+/* -v: the metadata the peer sent in-band, "the peer's TXT: KEY=VALUE ...". */
+static void note_txt(const app *a, pl_session *c)
+{
+    pl_txt *t = NULL;
+    if (!a->verbose || a->quiet || pl_session_peer_txt(c, &t) != PL_OK)
+        return;
+    fprintf(stderr, "%s: the peer's TXT:", prog);
+    for (size_t i = 0; i < pl_txt_count(t); i++) {
+        const char *key;
+        const void *val;
+        size_t len;
+        pl_txt_at(t, i, &key, &val, &len);
+        fprintf(stderr, " %s", esc(key));
+        if (val) {
+            putc('=', stderr);
+            put_escaped(stderr, val, len);
+        }
+    }
+    putc('\n', stderr);
+    pl_txt_free(t);
+}
+
+/* -T: our TXT record travels in the session too (sealed), for links whose discovery carries none. */
+static int send_txt(const app *a, pl_session *c)
+{
+    int err = pl_txt_count(a->txt) ? pl_session_set_txt(c, a->txt) : PL_OK;
+    if (err != PL_OK)
+        fprintf(stderr, "%s: cannot send the TXT record in the session: %s\n", prog, pl_strerror(err));
+    return err;
+}
+
 static void on_accept(pl_listener *l, pl_session *c, void *userdata)
 {
     app *a = userdata;
@@ -1012,6 +1047,10 @@ static void on_accept(pl_listener *l, pl_session *c, void *userdata)
     a->conn = c;
     pl_session_set_callback(c, conn_event, a);
     pl_session_set_send_limit(c, SEND_LIMIT);
+    if (send_txt(a, c) != PL_OK) {
+        end_session(a, EXIT_RUNTIME);
+        return;
+    }
     session_began(a);
 }
 
@@ -1148,6 +1187,11 @@ static int start_connect(app *a)
         pl_session_free(a->conn);
         a->conn = NULL;
         return err == PL_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    if (send_txt(a, a->conn) != PL_OK) {
+        pl_session_free(a->conn);
+        a->conn = NULL;
+        return EXIT_RUNTIME;
     }
     return 0;
 }
@@ -1503,9 +1547,10 @@ int main(int argc, char **argv)
     }
     if (a.wait_s && a.listen)
         die_usage("-w goes with -b or with connecting to NAME, not with -l");
-    if ((a.keep || a.port || pl_txt_count(a.txt) || a.max_attempts || a.pair_window >= 0 || a.keep_pairing) &&
-        !a.listen)
-        die_usage("-k, -p, -T, --max-attempts, --pair-window and --keep-pairing go with -l");
+    if ((a.keep || a.port || a.max_attempts || a.pair_window >= 0 || a.keep_pairing) && !a.listen)
+        die_usage("-k, -p, --max-attempts, --pair-window and --keep-pairing go with -l");
+    if (pl_txt_count(a.txt) && (a.browse || management))
+        die_usage("-T goes with -l or with connecting to NAME");
     if (a.json && !a.browse)
         die_usage("--json goes with -b");
     if (a.address && (a.listen || a.browse || management))

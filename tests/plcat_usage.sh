@@ -33,7 +33,8 @@ rc=$?
 [ "$rc" = 2 ] || fail "-l -w exited with $rc, not 2"
 head -n 1 "$tmp/err" | grep -q '^plcat: -w goes with -b or with connecting' || fail "-l -w: $(head -n 1 "$tmp/err")"
 # Options of one mode given to another are refused, never silently ignored.
-for args in "-t NAME" "-b -N" "-b -e cat" "--send-only --recv-only NAME" "-v -q NAME" "-b -a _x._tcp"; do
+for args in "-t NAME" "-b -N" "-b -e cat" "--send-only --recv-only NAME" "-v -q NAME" "-b -a _x._tcp" "-b -T a=b" \
+	"--list-paired -T a=b"; do
 	# shellcheck disable=SC2086  # split on purpose
 	"$plcat" $args >"$tmp/out" 2>"$tmp/err"
 	rc=$?
