@@ -1287,8 +1287,70 @@ static void wait_expired(pl_timeout *t, void *userdata)
     finish(userdata, 0);
 }
 
-/* Connect mode. With --address HOST:PORT (HOST: an IPv4 address, or an IPv6 one in brackets,
- * with %IFACE for a link-local one): dial it, no browsing. */
+/* --address HOST:PORT into ad and *port: HOST is an IPv4 address, or an IPv6 one in brackets; a
+ * link-local IPv6 address (fe80::/10) needs its zone, the interface it is reached on, as %NAME or
+ * %INDEX (RFC 4007 section 11; a name is looked up first), which the connection and every
+ * reconnection keep as the socket address's scope id. NULL, or what is wrong. */
+static const char *parse_address(const char *arg, pl_address *ad, uint16_t *port)
+{
+    static char why[128];
+    char host[80];
+    const char *colon = strrchr(arg, ':');
+    char *end = NULL;
+    long p = colon ? strtol(colon + 1, &end, 10) : 0;
+    size_t hlen = colon ? (size_t)(colon - arg) : 0;
+    if (!colon || !colon[1] || *end || p < 1 || p > 65535 || hlen == 0 || hlen >= sizeof host)
+        return "--address takes HOST:PORT, e.g. 192.0.2.1:4242 or [fe80::1%eth0]:4242";
+    memcpy(host, arg, hlen);
+    host[hlen] = 0;
+    memset(ad, 0, sizeof *ad);
+    *port = (uint16_t)p;
+    if (host[0] != '[') {
+        ad->family = AF_INET;
+        if (inet_pton(AF_INET, host, ad->addr) == 1)
+            return NULL;
+        if (strchr(host, ':'))
+            return "--address: an IPv6 address goes in brackets, e.g. [2001:db8::1]:4242";
+        snprintf(why, sizeof why, "--address: \"%.48s\" is not an IP address", host);
+        return why;
+    }
+    if (hlen < 3 || host[hlen - 1] != ']')
+        return "--address: no ] after the IPv6 address";
+    host[hlen - 1] = 0;
+    char *zone = strchr(host, '%');
+    if (zone)
+        *zone++ = 0;
+    ad->family = AF_INET6;
+    if (inet_pton(AF_INET6, host + 1, ad->addr) != 1) {
+        snprintf(why, sizeof why, "--address: \"%.48s\" is not an IPv6 address", host + 1);
+        return why;
+    }
+    int link_local = ad->addr[0] == 0xfe && (ad->addr[1] & 0xc0) == 0x80; /* fe80::/10 */
+    if (!zone)
+        return link_local ? "--address: a link-local address needs its interface, e.g. [fe80::1%eth0]:4242"
+                          : NULL;
+    if (!link_local)
+        return "--address: %IFACE goes with a link-local (fe80::/10) address only";
+    if (!*zone)
+        return "--address: no interface after the %";
+    ad->ifindex = if_nametoindex(zone);
+    if (ad->ifindex == 0 && strspn(zone, "0123456789") == strlen(zone) && strlen(zone) <= 9) {
+        char name[IF_NAMESIZE];
+        ad->ifindex = (uint32_t)strtoul(zone, NULL, 10);
+        if (ad->ifindex == 0 || !if_indextoname(ad->ifindex, name)) {
+            snprintf(why, sizeof why, "--address: no interface has index %s", zone);
+            return why;
+        }
+    }
+    if (ad->ifindex == 0) {
+        snprintf(why, sizeof why, "--address: no interface named \"%.*s\"", IF_NAMESIZE, zone);
+        return why;
+    }
+    return NULL;
+}
+
+/* Connect mode. With --address (parse_address(), checked with the options): dial it, no
+ * browsing. */
 static int run_connect(app *a)
 {
     if (!a->address) {
@@ -1297,40 +1359,9 @@ static int run_connect(app *a)
         int st = start_connect(a);
         return st ? st : -1;
     }
-    char host[80];
-    const char *colon = strrchr(a->address, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    size_t hlen = colon ? (size_t)(colon - a->address) : 0;
-    if (!colon || *end || port < 1 || port > 65535 || hlen == 0 || hlen >= sizeof host) {
-        fprintf(stderr, "%s: --address takes HOST:PORT, e.g. 192.0.2.1:4242 or [fe80::1%%eth0]:4242\n", prog);
-        return EXIT_USAGE;
-    }
-    memcpy(host, a->address, hlen);
-    host[hlen] = 0;
-    pl_address *ad = &a->found_address;
-    int ok;
-    if (host[0] == '[' && host[hlen - 1] == ']') {
-        host[hlen - 1] = 0;
-        char *pct = strchr(host, '%');
-        if (pct) {
-            *pct = 0;
-            ad->ifindex = (int)if_nametoindex(pct + 1);
-        }
-        ad->family = AF_INET6;
-        ok = inet_pton(AF_INET6, host + 1, ad->addr) == 1 && (!pct || ad->ifindex > 0);
-    } else {
-        ad->family = AF_INET;
-        ok = inet_pton(AF_INET, host, ad->addr) == 1;
-    }
-    if (!ok) {
-        fprintf(stderr, "%s: --address: \"%s\" is not an IP address\n", prog, a->address);
-        return EXIT_USAGE;
-    }
     a->found.name = a->name;
-    a->found.port = (uint16_t)port;
     a->found.n_addresses = 1;
-    a->found.addresses = ad;
+    a->found.addresses = &a->found_address;
     int st = start_connect(a);
     return st ? st : -1;
 }
@@ -1555,6 +1586,11 @@ int main(int argc, char **argv)
         die_usage("--json goes with -b");
     if (a.address && (a.listen || a.browse || management))
         die_usage("--address goes with connecting to NAME");
+    if (a.address) {
+        const char *why = parse_address(a.address, &a.found_address, &a.found.port);
+        if (why)
+            die_usage(why);
+    }
     if ((a.terminate || a.all) && !a.browse)
         die_usage("-t and -a go with -b");
     if (a.all && type_given)

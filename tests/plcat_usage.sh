@@ -62,6 +62,17 @@ for args in "-l --pair-window 86401" "--pair-window 5 NAME" "--keep-pairing NAME
 	[ "$rc" = 2 ] || fail "$args exited with $rc, not 2"
 	[ "$(wc -l <"$tmp/err")" = 2 ] || fail "$args: not a one-line usage error: $(cat "$tmp/err")"
 done
+# --address: an address that is not one, an IPv6 address without brackets, a link-local one
+# without its interface (or with one that does not exist), a zone on a global address.
+for addr in "192.0.2.1" "192.0.2.1:0" "192.0.2.1:65536" "x:4242" "fe80::1:4242" "[fe80::1:4242" \
+	"[fe80::1]:4242" "[fe80::1%]:4242" "[fe80::1%pl-no-such-if]:4242" "[fe80::1%9999999]:4242" \
+	"[2001:db8::1%lo]:4242" "[192.0.2.1]:4242"; do
+	"$plcat" --keys "$tmp/keys" --address "$addr" NAME >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+	[ "$rc" = 2 ] || fail "--address $addr exited with $rc, not 2"
+	[ "$(wc -l <"$tmp/err")" = 2 ] && head -n 1 "$tmp/err" | grep -q '^plcat: --address' ||
+		fail "--address $addr: $(cat "$tmp/err")"
+done
 "$plcat" --keys "$tmp/keys" --as "" NAME >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ "$rc" = 2 ] || fail "--as '' exited with $rc, not 2"

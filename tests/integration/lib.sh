@@ -457,6 +457,17 @@ pl_send() {
 		pl_fail "pl_send: cannot write to $name's stdin"
 }
 
+# pl_send_file NAME FILE [TIMEOUT]: write FILE's bytes to NAME's stdin FIFO;
+# fails when NAME has not taken them all within TIMEOUT s (default 60).
+pl_send_file() {
+	local name=$1 file=$2 t=${3:-60} fd=${PL_FD[$1]:-} rc=0
+	[ -n "$fd" ] || pl_fail "pl_send_file: $name has no open stdin FIFO"
+	pl_alive "$name" || pl_fail "pl_send_file: $name (pid ${PL_PID[$name]}) is not running"
+	pl_log "-> $name: $(basename "$file") ($(stat -c %s "$file") bytes)"
+	(exec timeout -k 2 "$t" cat -- "$file") >&"$fd" 2>/dev/null || rc=$?
+	[ "$rc" = 0 ] || pl_fail "pl_send_file: $name did not take $file within ${t} s (status $rc)"
+}
+
 # pl_close_stdin NAME: close NAME's stdin FIFO (the process reads EOF).
 pl_close_stdin() {
 	local fd=${PL_FD[$1]:-}
@@ -539,6 +550,19 @@ pl_wait_for_count() {
 	done
 	pl_dump "$file"
 	pl_fail "no line #$count matching /$re/ in $file within ${timeout} s"
+}
+
+# pl_wait_for_size FILE BYTES TIMEOUT: wait until FILE has at least BYTES
+# bytes; fail (dumping it) when it has not within TIMEOUT s.
+pl_wait_for_size() {
+	local file=$1 want=$2 timeout=$3 i n=0
+	for i in $(seq 0 $((timeout * 10))); do
+		n=$(stat -c %s "$file" 2>/dev/null) || n=0
+		[ "$n" -lt "$want" ] || return 0
+		sleep 0.1
+	done
+	pl_dump "$file"
+	pl_fail "$file has $n bytes after ${timeout} s, expected $want"
 }
 
 # pl_wait_for_json FILE TIMEOUT EXPR [AFTER]: wait until a JSON line after
