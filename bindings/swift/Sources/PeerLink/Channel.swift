@@ -117,16 +117,20 @@ extension Session {
 
     /// A session over a byte pipe the app opened. instance: the name both
     /// sides bind the handshake to (the responder's published name). The
-    /// initiator pairs with code, or uses stored keys. resumeTimeout > 0: a
+    /// initiator pairs with code, or uses stored keys. Either end may pair on
+    /// a secret instead (16...64 bytes both ends got elsewhere, e.g. what a
+    /// Wi-Fi Aware connection derives for the two devices; docs/WIFI-AWARE.md):
+    /// then the responder is a session of its own, not a Listener's. resumeTimeout > 0: a
     /// break interrupts the session instead of ending it, and the initiator
     /// carries it on over a new pipe with attach(_:) (the responder's side
     /// resumes when that pipe reaches a Listener of the same node). Returns
     /// once the peer is authenticated.
     public static func over(_ channel: ByteChannel, role: Role, instance: String, node: Node,
-                            code: String? = nil, resumeTimeout milliseconds: Int32 = 0) async throws -> Session {
+                            code: String? = nil, secret: Data? = nil,
+                            resumeTimeout milliseconds: Int32 = 0) async throws -> Session {
         let s = Session(node: node)
         let glue = ChannelGlue(channel: channel, loop: node.loop)
-        try await s.start(code: code) { ud in
+        try await s.start(pairing: secret.map { .secret($0) } ?? code.map { .code($0) }) { ud in
             var c: OpaquePointer?
             var rc: Int32 = 0
             do {

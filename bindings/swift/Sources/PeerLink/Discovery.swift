@@ -40,21 +40,12 @@ public struct Service: Sendable, Hashable {
 
     init(_ p: UnsafePointer<pl_service>) {
         let s = p.pointee
-        var txt: [String: Data?] = [:]
-        for i in 0..<pl_txt_count(s.txt) {
-            var key: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var len = 0
-            if pl_txt_at(s.txt, i, &key, &value, &len) == 0, let key {
-                txt[String(cString: key)] = value.map { Data(bytes: $0, count: len) }
-            }
-        }
         name = String(cString: s.name)
         type = s.type.map { String(cString: $0) } ?? ""
         domain = s.domain.map { String(cString: $0) } ?? "local"
         host = s.host.map { String(cString: $0) } ?? ""
         port = s.port
-        self.txt = txt
+        txt = dictionary(of: s.txt)
         let raw = (0..<s.n_addresses).map { Address(s.addresses[$0]) }
         self.raw = raw
         addresses = raw.map { $0.description }

@@ -226,6 +226,20 @@ public final class Listener: @unchecked Sendable {
     }
 }
 
+/// A C TXT record as key to value (nil: a key present without "=").
+func dictionary(of t: OpaquePointer?) -> [String: Data?] {
+    var txt: [String: Data?] = [:]
+    for i in 0..<pl_txt_count(t) {
+        var key: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var len = 0
+        if pl_txt_at(t, i, &key, &value, &len) == 0, let key {
+            txt[String(cString: key)] = value.map { Data(bytes: $0, count: len) }
+        }
+    }
+    return txt
+}
+
 /// Call body with txt as a C TXT record (valid for the call).
 func withTXT<T>(_ txt: [String: String], _ body: (OpaquePointer?) throws -> T) throws -> T {
     var t: OpaquePointer?

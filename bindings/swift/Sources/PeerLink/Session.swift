@@ -13,6 +13,15 @@ public enum SessionEvent: Sendable, Equatable {
     case resumed(peerReset: Bool)
     /// The session is over: nil if everything was delivered both ways, else why.
     case closed(PeerLinkError?)
+    /// The peer sent its TXT record inside the session (its setTXT), new or changed:
+    /// key to value (nil: a key without "="). For links whose discovery carries none.
+    case peerTXT([String: Data?])
+}
+
+/// What a session pairs with: a code a person reads, or a secret from elsewhere.
+enum PairingKey: Sendable {
+    case code(String)
+    case secret(Data)
 }
 
 /// Names one waiting send, for its cancellation.
@@ -114,6 +123,12 @@ public final class Session: @unchecked Sendable {
             eventSink.yield(.resumed(peerReset: status != 0))
         case PL_SESSION_ACKED:
             sendWaiting()
+        case PL_SESSION_PEER_TXT:
+            var t: OpaquePointer?
+            if let data, pl_txt_decode(data.assumingMemoryBound(to: UInt8.self), len, &t) == 0 {
+                eventSink.yield(.peerTXT(dictionary(of: t)))
+                pl_txt_free(t)
+            }
         case PL_SESSION_CLOSED:
             end(status == 0 ? nil : PeerLinkError(code: status))
         default:
@@ -185,7 +200,7 @@ public final class Session: @unchecked Sendable {
     /// is authenticated. Cancelling the task cancels the attempt.
     public static func connect(to service: Service, node: Node, code: String? = nil) async throws -> Session {
         let s = Session(node: node)
-        try await s.start(code: code) { ud in
+        try await s.start(pairing: code.map { .code($0) }) { ud in
             var c: OpaquePointer?
             let rc = service.withC { pl_connect(node.raw, $0, 0, Session.callback, ud, &c) }
             return (rc, c)
@@ -193,8 +208,10 @@ public final class Session: @unchecked Sendable {
         return s
     }
 
-    /// Start the C session made by make (on the loop) and wait for it to open.
-    func start(code: String?, _ make: @escaping @Sendable (UnsafeMutableRawPointer) -> (Int32, OpaquePointer?)) async throws {
+    /// Start the C session made by make (on the loop), keyed for pairing by key if given, and
+    /// wait for it to open.
+    func start(pairing key: PairingKey?,
+               _ make: @escaping @Sendable (UnsafeMutableRawPointer) -> (Int32, OpaquePointer?)) async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
                 loop.perform { [self] in
@@ -202,7 +219,12 @@ public final class Session: @unchecked Sendable {
                     var (rc, c) = make(ud)
                     if rc == 0, let c {
                         raw = c
-                        if let code { rc = pl_session_set_code(c, code) }
+                        switch key {
+                        case .code(let code): rc = pl_session_set_code(c, code)
+                        case .secret(let secret):
+                            rc = secret.withUnsafeBytes { pl_session_set_secret(c, $0.baseAddress, $0.count) }
+                        case nil: break
+                        }
                     } else {
                         Unmanaged.passUnretained(ref).release()
                     }
@@ -316,6 +338,46 @@ public final class Session: @unchecked Sendable {
                 guard let raw, let n = pl_session_peer_stored_name(raw) else { return nil }
                 return String(cString: n)
             }
+        }
+    }
+
+    /// Send this side's TXT record to the peer inside the session (sealed), now if open and again
+    /// on every later connection; the peer sees .peerTXT. For links whose discovery carries no
+    /// metadata (Wi-Fi Aware on iOS, a pipe). At most 4000 bytes encoded.
+    public func setTXT(_ txt: [String: String]) async throws {
+        try await loop.call { [self] in
+            guard let raw else { throw PeerLinkError.invalidState }
+            try withTXT(txt) { try check(pl_session_set_txt(raw, $0)) }
+        }
+    }
+
+    /// The peer's TXT record sent inside the session (the last .peerTXT), or nil if none came.
+    public var peerTXT: [String: Data?]? {
+        get async {
+            try? await loop.call { [self] in
+                var t: OpaquePointer?
+                guard let raw, pl_session_peer_txt(raw, &t) == 0 else { return nil }
+                defer { pl_txt_free(t) }
+                return dictionary(of: t)
+            }
+        }
+    }
+
+    /// Keying material bound to this session and its two authenticated peers (RFC 5705 style,
+    /// docs/PROTOCOL.md 8.14): length bytes (1...16320) for label (1...255 bytes, naming the
+    /// use) and context (0...1024 bytes); the same on both ends and on every connection of the
+    /// session. For example a Wi-Fi Aware data path's PMK. Secret: keep it no longer than needed.
+    public func export(label: String, context: Data = Data(), length: Int) async throws -> Data {
+        try await loop.call { [self] in
+            guard let raw else { throw PeerLinkError.invalidState }
+            var out = Data(count: length)
+            let rc = out.withUnsafeMutableBytes { o in
+                context.withUnsafeBytes { c in
+                    pl_session_export(raw, label, c.baseAddress, c.count, o.baseAddress, length)
+                }
+            }
+            try check(rc)
+            return out
         }
     }
 

@@ -315,6 +315,46 @@ final class MemoryChannel: ByteChannel, @unchecked Sendable {
     #expect(await clientEvents.next() == .closed(nil))
 }
 
+/// Wi-Fi Aware on iOS, as far as it runs here: both ends pair over a pipe on a secret they got
+/// elsewhere (what WAConnection.deriveSharedSecret would give), tell each other their TXT
+/// records inside the session, and derive the same bytes from it. The pipe is in memory:
+/// Network.framework and the WiFiAware framework are not exercised (they exist on Apple only).
+@Test(.timeLimit(.minutes(1))) func secretPairingTXTAndExporterOverAChannel() async throws {
+    let p = try await Peers()
+    let secret = Data((0..<32).map { UInt8($0) })
+    let (a, b) = MemoryChannel.pair()
+    let server = p.server, client = p.client
+    async let accepted = within {
+        try await Session.over(b, role: .responder, instance: "aware", node: server, secret: secret)
+    }
+    let c = try await within {
+        try await Session.over(a, role: .initiator, instance: "aware", node: client, secret: secret)
+    }
+    let s = try await accepted
+    #expect(await c.paired)
+    #expect(await s.paired)
+    #expect(await c.peerTXT == nil)
+    var serverEvents = s.events.makeAsyncIterator()
+    try await c.setTXT(["model": "phone"])
+    #expect(await serverEvents.next() == .peerTXT(["model": Data("phone".utf8)]))
+    #expect(await s.peerTXT == ["model": Data("phone".utf8)])
+    let x = try await c.export(label: "EXAMPLE wifi-aware pmk", context: Data("nan".utf8), length: 32)
+    let y = try await s.export(label: "EXAMPLE wifi-aware pmk", context: Data("nan".utf8), length: 32)
+    #expect(x.count == 32 && x == y)
+    await #expect(throws: PeerLinkError.self) { try await c.export(label: "", length: 32) }
+    // A secret on one end and another on the other: the pairing fails on both.
+    let (a2, b2) = MemoryChannel.pair()
+    let refused = Task {
+        try await within {
+            try await Session.over(b2, role: .responder, instance: "aware", node: server, secret: Data(count: 16))
+        }
+    }
+    await #expect(throws: PeerLinkError.self) {
+        try await within { try await Session.over(a2, role: .initiator, instance: "aware", node: client, secret: secret) }
+    }
+    await #expect(throws: PeerLinkError.self) { try await refused.value }
+}
+
 /// A sender that does not wait for the reader (here: a send limit of 16 MiB,
 /// four times what the reading session holds unread) fills the pipe, not
 /// the reader's memory: the session takes one chunk at a time and stops
