@@ -183,6 +183,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!pl_engine_open(&e) || ev.seq > e.st.tx_next || ev.seq != e.st.tx_acked)
                 __builtin_trap();
             break;
+        case PL_ENGINE_PEER_TXT:
+            if (!pl_engine_open(&e) || ev.len < 1 || ev.len > PL_METADATA_MAX)
+                __builtin_trap();
+            break;
         default:
             __builtin_trap();
         }

@@ -21,7 +21,7 @@
  *                messages again and is handed what was held meanwhile
  *
  * (op = byte % 10; L16 big-endian.) So sealed control messages (Ack,
- * EndOfStream, Ping, Abort, a stray Ready or Identity), DATA with any
+ * EndOfStream, Ping, Abort, Metadata, a stray Ready or Identity), DATA with any
  * sequence number and any inner framing reach the engine's parsers, and
  * the genuine traffic between them keeps the session's counters moving.
  * Invariants are checked with __builtin_trap(): a failed engine is
@@ -133,6 +133,12 @@ static void feed(side *s, const uint8_t *p, size_t n)
             if (ev.seq <= s->acked || ev.seq > s->e.st.tx_next)
                 __builtin_trap();
             s->acked = ev.seq;
+            break;
+        case PL_ENGINE_PEER_TXT:
+            /* a record within bounds that decodes, and the one the stream now holds */
+            if (ev.len < 1 || ev.len > PL_METADATA_MAX || ev.len != pl_buf_size(&s->e.st.peer_txt) ||
+                memcmp(ev.data, pl_buf_head(&s->e.st.peer_txt), ev.len) != 0)
+                __builtin_trap();
             break;
         default:
             __builtin_trap();
