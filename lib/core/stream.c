@@ -194,13 +194,17 @@ int pl_engine_set_metadata(pl_engine *e, const uint8_t *txt, size_t len)
     int rc = metadata_valid(txt, len);
     if (rc != PL_OK)
         return rc;
-    pl_buf next;
-    pl_buf_init(&next);
-    if ((rc = pl_buf_append(&next, txt, len)) != PL_OK)
+    pl_buf old = e->st.txt;
+    pl_buf_init(&e->st.txt);
+    if ((rc = pl_buf_append(&e->st.txt, txt, len)) == PL_OK && e->state == PL_HS_OPEN)
+        rc = pl__send_metadata(e);
+    if (rc != PL_OK) { /* nothing changes */
+        pl_buf_clear(&e->st.txt);
+        e->st.txt = old;
         return rc;
-    pl_buf_clear(&e->st.txt);
-    e->st.txt = next;
-    return e->state == PL_HS_OPEN ? pl__send_metadata(e) : PL_OK;
+    }
+    pl_buf_clear(&old);
+    return PL_OK;
 }
 
 /* The peer's metadata: an event when it differs from what it sent before
