@@ -1666,6 +1666,18 @@ static void compare(const vside *s, const vec *pinned, size_t count)
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* One side's frames of a scenario: shown (Markdown), printed as its pinned table (C), or
+ * compared with that table. */
+static void pin(const char *dir, const char *table, const vside *s, const fname *names, const vec *pinned,
+                size_t count)
+{
+    print_frames(dir, s, 0, s->nframes, names);
+    if (print_mode == 2)
+        print_c(table, s, names);
+    if (!print_mode)
+        compare(s, pinned, count);
+}
+
 static void test_vectors(void **state)
 {
     (void)state;
@@ -1705,16 +1717,8 @@ static void test_vectors(void **state)
     assert_int_equal(R.nframes, 5);
     spec_check(&k, 1, start_i, start_r, &I, 0, &R, 0, NULL, &d);
     check_first_records(&I, &R, &d);
-    print_frames("I → R", &I, 0, I.nframes, I_NAMES_PAIR);
-    print_frames("R → I", &R, 0, R.nframes, R_NAMES_PAIR);
-    if (print_mode == 2) {
-        print_c("PAIR_I", &I, I_NAMES_PAIR);
-        print_c("PAIR_R", &R, R_NAMES_PAIR);
-    }
-    if (!print_mode) {
-        compare(&I, PAIR_I, COUNT(PAIR_I));
-        compare(&R, PAIR_R, COUNT(PAIR_R));
-    }
+    pin("I → R", "PAIR_I", &I, I_NAMES_PAIR, PAIR_I, COUNT(PAIR_I));
+    pin("R → I", "PAIR_R", &R, R_NAMES_PAIR, PAIR_R, COUNT(PAIR_R));
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);
 
@@ -1731,16 +1735,8 @@ static void test_vectors(void **state)
     assert_int_equal(R.nframes, 5);
     spec_check(&k, 0, start_i, start_r, &I, 0, &R, 0, NULL, &d2);
     check_first_records(&I, &R, &d2);
-    print_frames("I → R", &I, 0, I.nframes, I_NAMES_RECONNECT);
-    print_frames("R → I", &R, 0, R.nframes, R_NAMES_RECONNECT);
-    if (print_mode == 2) {
-        print_c("RECONNECT_I", &I, I_NAMES_RECONNECT);
-        print_c("RECONNECT_R", &R, R_NAMES_RECONNECT);
-    }
-    if (!print_mode) {
-        compare(&I, RECONNECT_I, COUNT(RECONNECT_I));
-        compare(&R, RECONNECT_R, COUNT(RECONNECT_R));
-    }
+    pin("I → R", "RECONNECT_I", &I, I_NAMES_RECONNECT, RECONNECT_I, COUNT(RECONNECT_I));
+    pin("R → I", "RECONNECT_R", &R, R_NAMES_RECONNECT, RECONNECT_R, COUNT(RECONNECT_R));
 
     /* The same engines go on: the reconnect's session is resumed. */
     derived d3;
@@ -1807,16 +1803,8 @@ static void test_vectors(void **state)
     error_scenario(&k, &off_i, &off_r, &I, &R);
     assert_int_equal(off_i, 384);
     assert_int_equal(off_r, 352);
-    print_frames("I → R", &I, 0, I.nframes, I_NAMES_ERROR);
-    print_frames("R → I", &R, 0, R.nframes, R_NAMES_ERROR);
-    if (print_mode == 2) {
-        print_c("ERROR_I", &I, I_NAMES_ERROR);
-        print_c("ERROR_R", &R, R_NAMES_ERROR);
-    }
-    if (!print_mode) {
-        compare(&I, ERROR_I, COUNT(ERROR_I));
-        compare(&R, ERROR_R, COUNT(ERROR_R));
-    }
+    pin("I → R", "ERROR_I", &I, I_NAMES_ERROR, ERROR_I, COUNT(ERROR_I));
+    pin("R → I", "ERROR_R", &R, R_NAMES_ERROR, ERROR_R, COUNT(ERROR_R));
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);
 
@@ -1826,16 +1814,8 @@ static void test_vectors(void **state)
     secret_scenario(&k, &off_i, &off_r, &I, &R, &d7);
     assert_int_equal(off_i, 448);
     assert_int_equal(off_r, 416);
-    print_frames("I → R", &I, 0, I.nframes, I_NAMES_SECRET);
-    print_frames("R → I", &R, 0, R.nframes, R_NAMES_SECRET);
-    if (print_mode == 2) {
-        print_c("SECRET_I", &I, I_NAMES_SECRET);
-        print_c("SECRET_R", &R, R_NAMES_SECRET);
-    }
-    if (!print_mode) {
-        compare(&I, SECRET_I, COUNT(SECRET_I));
-        compare(&R, SECRET_R, COUNT(SECRET_R));
-    }
+    pin("I → R", "SECRET_I", &I, I_NAMES_SECRET, SECRET_I, COUNT(SECRET_I));
+    pin("R → I", "SECRET_R", &R, R_NAMES_SECRET, SECRET_R, COUNT(SECRET_R));
     pl_engine_clear(&I.e);
     pl_engine_clear(&R.e);
 }
