@@ -638,24 +638,34 @@ static void configure_responder(const keys *k, vside *R)
     assert_int_equal(pl_engine_configure(&R->e, &cr), PL_OK);
 }
 
-/* One connection: pairing (code) or reconnect. The streams continue from *off_i, *off_r. */
-static void run(const keys *k, int pairing, size_t *off_i, size_t *off_r, vside *I, vside *R)
+/* New engines for a connection, the streams from off_i and off_r: the
+ * initiator pairs with code or secret (secret_len bytes), else reconnects. */
+static void new_pair(const keys *k, size_t off_i, size_t off_r, const char *code, const uint8_t *secret,
+                     size_t secret_len, vside *I, vside *R)
 {
     v_init(I, 0x11);
     v_init(R, 0x22);
-    I->rnd.off = *off_i;
-    R->rnd.off = *off_r;
+    I->rnd.off = off_i;
+    R->rnd.off = off_r;
     pl_engine_config ci = {0};
     ci.initiator = 1;
     ci.identity_sk = k->sk_i;
     ci.name = I_NAME;
     ci.instance = INSTANCE;
-    ci.code = pairing ? CODE : NULL;
-    ci.expected_peer = pairing ? NULL : k->pk_r;
+    ci.code = code;
+    ci.secret = secret;
+    ci.secret_len = secret_len;
+    ci.expected_peer = code || secret ? NULL : k->pk_r;
     ci.hooks = &I->hooks;
     ci.hooks_ctx = I;
     assert_int_equal(pl_engine_configure(&I->e, &ci), PL_OK);
     configure_responder(k, R);
+}
+
+/* One connection: pairing (code) or reconnect. The streams continue from *off_i, *off_r. */
+static void run(const keys *k, int pairing, size_t *off_i, size_t *off_r, vside *I, vside *R)
+{
+    new_pair(k, *off_i, *off_r, pairing ? CODE : NULL, NULL, 0, I, R);
     assert_int_equal(pl_engine_start(&I->e), PL_OK);
     assert_int_equal(pl_engine_start(&R->e), PL_OK);
     pump(I, R);
@@ -1426,21 +1436,7 @@ static void error_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I
  */
 static void secret_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *I, vside *R, derived *d)
 {
-    v_init(I, 0x11);
-    v_init(R, 0x22);
-    I->rnd.off = *off_i;
-    R->rnd.off = *off_r;
-    pl_engine_config ci = {0};
-    ci.initiator = 1;
-    ci.identity_sk = k->sk_i;
-    ci.name = I_NAME;
-    ci.instance = INSTANCE;
-    ci.secret = SECRET;
-    ci.secret_len = sizeof SECRET;
-    ci.hooks = &I->hooks;
-    ci.hooks_ctx = I;
-    assert_int_equal(pl_engine_configure(&I->e, &ci), PL_OK);
-    configure_responder(k, R);
+    new_pair(k, *off_i, *off_r, NULL, SECRET, sizeof SECRET, I, R);
     R->with_secret = 1;
     assert_int_equal(pl_engine_set_metadata(&I->e, (const uint8_t *)TXT_I, sizeof TXT_I - 1), PL_OK);
     assert_int_equal(pl_engine_set_metadata(&R->e, (const uint8_t *)TXT_R, sizeof TXT_R - 1), PL_OK);
