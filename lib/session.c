@@ -934,7 +934,7 @@ size_t pl_session_pending(const pl_session *c)
     if (!c)
         return 0;
     const pl_stream *st = &c->eng.st;
-    return pl_buf_size(&c->eng.out) + (pl_buf_size(&st->unacked) - st->sent_off);
+    return pl_buf_size(&c->eng.out) + (pl_ring_size(&st->unacked) - st->sent_off);
 }
 
 size_t pl_session_unacked(const pl_session *c)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* Growable byte buffer (see buf.h). Storage is wiped before it is released. */
+/* Growable byte buffer and ring of entries (see buf.h). Storage is wiped before it is released. */
 #include "buf.h"
 
 #include <stddef.h>
@@ -110,4 +110,114 @@ void pl_buf_consume(pl_buf *b, size_t n)
         b->off = 0;
         b->len = 0;
     }
+}
+
+/* ---------------------------------------------------------------- ring of entries */
+
+void pl_ring_init(pl_ring *r)
+{
+    r->data = NULL;
+    r->cap = 0;
+    r->head = 0;
+    r->end = 0;
+    r->wrap = 0;
+}
+
+void pl_ring_clear(pl_ring *r)
+{
+    if (r->data != NULL) {
+        sodium_memzero(r->data, r->cap);
+        free(r->data);
+    }
+    pl_ring_init(r);
+}
+
+/* Copy the entries, in order, to the start of a new allocation with room
+ * for n more bytes after them; wipe and free the old one. The new one is
+ * at least twice as large even when the bytes would fit in the old one
+ * (its free room was in two pieces, each too small): so entries are
+ * copied only while the ring grows, never again and again at one size.
+ * It grows only when less than 2 n bytes were free, so its size stays
+ * below twice the most bytes kept plus twice the largest entry. */
+static int ring_grow(pl_ring *r, size_t n)
+{
+    size_t size = pl_ring_size(r), first = r->end - r->head, need, newcap;
+    uint8_t *p;
+
+    if (n > SIZE_MAX - size)
+        return PL_ERR_NOMEM;
+    need = size + n;
+    if (need > PTRDIFF_MAX) /* no object can be this large */
+        return PL_ERR_NOMEM;
+    newcap = r->cap < PL_BUF_MIN_CAP / 2 ? PL_BUF_MIN_CAP / 2 : r->cap;
+    do {
+        if (newcap > PTRDIFF_MAX / 2) {
+            newcap = need;
+            break;
+        }
+        newcap *= 2;
+    } while (newcap < need);
+    p = malloc(newcap);
+    if (p == NULL)
+        return PL_ERR_NOMEM;
+    if (first > 0)
+        memcpy(p, r->data + r->head, first);
+    if (r->wrap > 0)
+        memcpy(p + first, r->data, r->wrap);
+    if (r->data != NULL) {
+        sodium_memzero(r->data, r->cap);
+        free(r->data);
+    }
+    r->data = p;
+    r->cap = newcap;
+    r->head = 0;
+    r->end = size;
+    r->wrap = 0;
+    return PL_OK;
+}
+
+uint8_t *pl_ring_push(pl_ring *r, size_t n)
+{
+    uint8_t *p;
+
+    if (n == 0)
+        return NULL;
+    if (r->wrap == 0 && r->cap - r->end >= n) {
+        /* after the last entry (an empty ring starts at 0: head == end == 0) */
+        p = r->data + r->end;
+        r->end += n;
+        return p;
+    }
+    if (r->head - r->wrap >= n) {
+        /* from offset 0 on (first wrap: wrap == 0), before the head */
+        p = r->data + r->wrap;
+        r->wrap += n;
+        return p;
+    }
+    if (ring_grow(r, n) != PL_OK)
+        return NULL;
+    p = r->data + r->end;
+    r->end += n;
+    return p;
+}
+
+void pl_ring_pop(pl_ring *r, size_t n)
+{
+    r->head += n;
+    if (r->head >= r->end) {
+        /* the entries from 0 on (if any) are the first now */
+        r->head = 0;
+        r->end = r->wrap;
+        r->wrap = 0;
+    }
+}
+
+void pl_ring_unpush(pl_ring *r, size_t n)
+{
+    if (r->wrap > 0)
+        r->wrap -= n;
+    else
+        r->end -= n;
+    if (r->head == r->end && r->wrap == 0)
+        r->head = r->end = 0;
 }

@@ -41,7 +41,7 @@ uint64_t pl_stream_acked_messages(const pl_stream *st)
 
 void pl_stream_clear(pl_stream *st)
 {
-    pl_buf_clear(&st->unacked);
+    pl_ring_clear(&st->unacked);
     pl_buf_clear(&st->held);
     pl_buf_clear(&st->txt);
     pl_buf_clear(&st->peer_txt);
@@ -55,7 +55,7 @@ void pl_engine_init(pl_engine *e, size_t max_message)
     pl_deframer_init(&e->outer, PL_FRAME_MAX_PAYLOAD);
     pl_deframer_init(&e->in, inner_max(e->max_message));
     pl_buf_init(&e->out);
-    pl_buf_init(&e->st.unacked);
+    pl_ring_init(&e->st.unacked);
     pl_buf_init(&e->st.held);
 }
 

@@ -85,7 +85,7 @@ typedef struct pl_stream {
     uint64_t tx_acked;        /* the peer delivered everything below this */
     uint64_t acked_base;      /* messages acknowledged in sessions this one replaced (a reset) */
     uint64_t tx_sent;         /* sealed on the current connection: everything below this */
-    pl_buf unacked;           /* entries tx_acked .. tx_next-1: u32 length + bytes; PL_STREAM_EOS for end-of-stream */
+    pl_ring unacked;          /* entries tx_acked .. tx_next-1: u32 length + bytes; PL_STREAM_EOS for end-of-stream */
     size_t unacked_bytes;     /* payload bytes in unacked */
     size_t sent_off;          /* offset in unacked of entry tx_sent */
     uint64_t rx_next;         /* sequence number of the next entry to arrive (delivered + held_n) */

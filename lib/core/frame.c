@@ -9,7 +9,9 @@
 
 #include <peerlink/common.h>
 
-/* A reassembly buffer larger than this is freed, not kept, once its message is handed out. */
+/* A reassembly buffer larger than this is freed (wiped), not kept, once its
+ * message was handed out, unless the next message also spans several frames:
+ * a stream of large messages reuses it instead of growing one anew for each. */
 #define PL_DEFRAMER_KEEP_CAP (64u * 1024u)
 
 /* Marks a deframer that returned an error (hdr_have can never legitimately exceed 8). */
@@ -115,11 +117,9 @@ int pl_deframer_feed(pl_deframer *d, const uint8_t *in, size_t len, size_t *cons
     if (d->hdr_have == PL_DEFRAMER_FAILED)
         return PL_ERR_STATE;
     if (d->ready) {
-        /* The previously returned message is no longer borrowed. */
-        if (d->msg.cap > PL_DEFRAMER_KEEP_CAP)
-            pl_buf_clear(&d->msg);
-        else
-            pl_buf_consume(&d->msg, pl_buf_size(&d->msg));
+        /* The previously returned message is no longer borrowed. A large
+         * buffer waits for the next message's first header (below). */
+        pl_buf_consume(&d->msg, pl_buf_size(&d->msg));
         d->ready = 0;
     }
     while (pos < len) {
@@ -148,6 +148,9 @@ int pl_deframer_feed(pl_deframer *d, const uint8_t *in, size_t len, size_t *cons
                 *consumed = pos;
                 return deframer_fail(d, PL_ERR_TOO_LARGE);
             }
+            if (d->msg_type == 0 && d->msg.cap > PL_DEFRAMER_KEEP_CAP &&
+                !(d->cur.flags & PL_FRAME_FLAG_MORE))
+                pl_buf_clear(&d->msg); /* a message of one frame: no large buffer needed */
             d->msg_type = d->cur.type;
             d->payload_have = 0;
         } else {

@@ -9,10 +9,20 @@
 
 /* ---------------------------------------------------------------- the stream */
 
+/* An entry's u32 tag: the length, or PL_STREAM_EOS. */
+static void tag_encode(uint8_t n[4], uint32_t tag)
+{
+    n[0] = (uint8_t)(tag >> 24);
+    n[1] = (uint8_t)(tag >> 16);
+    n[2] = (uint8_t)(tag >> 8);
+    n[3] = (uint8_t)tag;
+}
+
 /* An entry in a list of entries: u32 tag (the length, or PL_STREAM_EOS) and its bytes. */
 static int entry_append(pl_buf *b, const void *data, size_t len, uint32_t tag)
 {
-    uint8_t n[4] = {(uint8_t)(tag >> 24), (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag};
+    uint8_t n[4];
+    tag_encode(n, tag);
     int rc = pl_buf_reserve(b, 4 + len);
     if (rc != PL_OK)
         return rc;
@@ -22,12 +32,19 @@ static int entry_append(pl_buf *b, const void *data, size_t len, uint32_t tag)
     return PL_OK;
 }
 
-/* Append an entry (a message, or end-of-stream with tag PL_STREAM_EOS) to the session. */
+/* Append an entry (a message, or end-of-stream with tag PL_STREAM_EOS) to
+ * the session. Its entry in unacked stays where it is written until the
+ * peer acknowledges it (no compaction: see pl_ring in buf.h). */
 int pl__stream_append(pl_stream *st, const void *data, size_t len, uint32_t tag)
 {
-    int rc = entry_append(&st->unacked, data, len, tag);
-    if (rc != PL_OK)
-        return rc;
+    if (len > SIZE_MAX - 4)
+        return PL_ERR_NOMEM;
+    uint8_t *p = pl_ring_push(&st->unacked, 4 + len);
+    if (p == NULL)
+        return PL_ERR_NOMEM;
+    tag_encode(p, tag);
+    if (len)
+        memcpy(p + 4, data, len);
     st->unacked_bytes += len;
     st->tx_next++;
     return PL_OK;
@@ -36,7 +53,7 @@ int pl__stream_append(pl_stream *st, const void *data, size_t len, uint32_t tag)
 /* Take back the entry just appended (it could not be sent). */
 static void stream_unappend(pl_stream *st, size_t len)
 {
-    st->unacked.len -= 4 + len;
+    pl_ring_unpush(&st->unacked, 4 + len);
     st->unacked_bytes -= len;
     st->tx_next--;
 }
@@ -45,9 +62,9 @@ static void stream_unappend(pl_stream *st, size_t len)
 void pl__stream_acked(pl_stream *st, uint64_t n)
 {
     while (st->tx_acked < n) {
-        uint32_t len = get_be32(pl_buf_head(&st->unacked));
+        uint32_t len = get_be32(pl_ring_at(&st->unacked, 0));
         size_t size = 4 + (len == PL_STREAM_EOS ? 0 : len);
-        pl_buf_consume(&st->unacked, size);
+        pl_ring_pop(&st->unacked, size);
         if (len != PL_STREAM_EOS)
             st->unacked_bytes -= len;
         if (st->tx_sent > st->tx_acked)
@@ -102,7 +119,7 @@ int pl__flush_stream(pl_engine *e)
 {
     pl_stream *st = &e->st;
     while (st->tx_sent < st->tx_next) {
-        const uint8_t *p = pl_buf_head(&st->unacked) + st->sent_off;
+        const uint8_t *p = pl_ring_at(&st->unacked, st->sent_off);
         uint32_t n = get_be32(p);
         int rc;
         if (n == PL_STREAM_EOS) {
@@ -342,7 +359,7 @@ int pl_engine_adopt(pl_engine *e, pl_stream *from)
     pl_stream_clear(&e->st);
     e->st = *from;
     memset(from, 0, sizeof *from);
-    pl_buf_init(&from->unacked);
+    pl_ring_init(&from->unacked);
     pl_buf_init(&from->held);
     pl_buf_init(&from->txt);
     pl_buf_init(&from->peer_txt);

@@ -1957,7 +1957,7 @@ static void test_resume_after_cut(void **state)
             assert_int_equal(f->I.acked, 3);
             assert_int_equal(f->R.acked, 2);
             assert_int_equal(f->I.e.st.tx_acked, 3);
-            assert_int_equal(pl_buf_size(&f->I.e.st.unacked), 0);
+            assert_int_equal(pl_ring_size(&f->I.e.st.unacked), 0);
             assert_int_equal(f->I.e.st.unacked_bytes, 0);
 
             /* in flight when the link breaks */
@@ -1996,7 +1996,7 @@ static void test_resume_after_cut(void **state)
             assert_memory_equal(f->R.e.st.id, sid, sizeof sid);
             /* the old engine gave its stream away */
             assert_false(f->old.st.established);
-            assert_int_equal(pl_buf_size(&f->old.st.unacked), 0);
+            assert_int_equal(pl_ring_size(&f->old.st.unacked), 0);
             /* Ready acknowledged what arrived before the cut: OPEN's seq says so */
             assert_int_equal(f->I.open_seq, 3 + ki);
             /* exactly once and in order, across both links */
@@ -2008,7 +2008,7 @@ static void test_resume_after_cut(void **state)
             assert_int_equal(f->R.e.st.tx_next, 4);
             assert_int_equal(f->I.e.st.rx_next, 4);
             assert_int_equal(f->R.e.st.rx_next, 6);
-            assert_int_equal(pl_buf_size(&f->I.e.st.unacked) + pl_buf_size(&f->R.e.st.unacked), 0);
+            assert_int_equal(pl_ring_size(&f->I.e.st.unacked) + pl_ring_size(&f->R.e.st.unacked), 0);
             assert_int_equal(f->I.e.st.unacked_bytes + f->R.e.st.unacked_bytes, 0);
             /* ACKED events: what the resent messages' Ack covered (what the
              * handshake alone acknowledged raised no ACKED event) */
@@ -2033,6 +2033,49 @@ static void test_resume_after_cut(void **state)
             assert_int_equal(f->R.acked, 5);
             assert_int_equal(f->I.error + f->R.error, 0);
         }
+    }
+}
+
+/* The resend buffer is a ring (pl_ring): entries that wrapped around to
+ * the start of its storage, behind one left at its end, are sent again
+ * from wherever the peer's delivery stopped (k of the three arrived). */
+static void test_resume_from_wrapped_ring(void **state)
+{
+    fx *f = *state;
+    for (size_t k = 0; k <= 3; k++) {
+        open_session(f, 44);
+        for (int i = 0; i < 3; i++)
+            send_tagged(&f->I, 'I', i);
+        deliver(f, 0); /* the responder has 0..2 and queues its Ack */
+        send_tagged(&f->I, 'I', 3);
+        deliver(f, 1); /* the Ack: 0..2 leave the head of the ring */
+        assert_int_equal(f->I.e.st.tx_acked, 3);
+        send_tagged(&f->I, 'I', 4);
+        send_tagged(&f->I, 'I', 5);
+        /* 3 lies before the end of the storage, 4 and 5 from its start on */
+        const pl_ring *r = &f->I.e.st.unacked;
+        size_t entry = 4 + strlen("I-message-5");
+        assert_true(r->wrap == 2 * entry && r->head > 0);
+        assert_int_equal(pl_ring_size(r), 3 * entry);
+        assert_ptr_equal(pl_ring_at(r, entry), r->data);
+        assert_ptr_equal(pl_ring_at(r, 2 * entry), r->data + entry);
+        assert_true(pl_ring_at(r, 0) > pl_ring_at(r, 2 * entry));
+        uint8_t rec[3][128];
+        size_t len[3];
+        assert_int_equal(take_records(&f->I, rec, len, 3), 3);
+        for (size_t i = 0; i < k; i++)
+            feed_raw(f, &f->R, rec[i], len[i]);
+        assert_int_equal(f->R.error, 0);
+        relink(f);
+        pump(f);
+        assert_both_open(f);
+        assert_true(f->I.e.resumed && f->R.e.resumed);
+        assert_int_equal(f->I.open_seq, 3 + k);
+        assert_log(&f->R, 'I', 6); /* exactly once, in order */
+        assert_int_equal(f->I.e.st.tx_acked, 6);
+        assert_int_equal(pl_ring_size(&f->I.e.st.unacked), 0);
+        assert_int_equal(f->I.e.st.unacked_bytes, 0);
+        assert_int_equal(f->I.error + f->R.error, 0);
     }
 }
 
@@ -2131,7 +2174,7 @@ static void test_resume_wrong_proof(void **state)
         side_reset_results(&f->R);
         pl_stream fake;
         memset(&fake, 0, sizeof fake);
-        pl_buf_init(&fake.unacked);
+        pl_ring_init(&fake.unacked);
         memcpy(fake.id, f->old.st.id, sizeof fake.id);
         memcpy(fake.resume_key, f->old.st.resume_key, sizeof fake.resume_key);
         fake.established = 1;
@@ -3246,6 +3289,7 @@ int main(void)
         T(test_end_of_stream),
         T(test_rekey),
         T(test_resume_after_cut),
+        T(test_resume_from_wrapped_ring),
         T(test_resume_refused),
         T(test_resume_wrong_proof),
         T(test_resume_replay),

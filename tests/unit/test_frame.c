@@ -417,6 +417,63 @@ static void test_in_progress(void **state)
     free(p);
 }
 
+/* A reassembly buffer past 64 KiB is kept for a next message of several
+ * frames (no growing anew for each large message) and freed for one of
+ * one frame. */
+static void test_large_buffer_reuse(void **state)
+{
+    (void)state;
+    const size_t big = 100000;
+    uint8_t *a = pattern(big, 1), *b = pattern(big, 2);
+    pl_buf s;
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+    pl_buf_init(&s);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, big), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, b, big), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, "small", 5), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, big), PL_OK);
+    pl_deframer_init(&d, 1u << 20);
+    const uint8_t *p = pl_buf_head(&s);
+    size_t n = pl_buf_size(&s);
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(m.len, big);
+    assert_memory_equal(m.data, a, big);
+    const uint8_t *storage = d.msg.data;
+    size_t cap = d.msg.cap;
+    assert_true(cap > 64 * 1024);
+    p += used;
+    n -= used;
+    /* the next message's first header (MORE): the buffer stays */
+    assert_int_equal(pl_deframer_feed(&d, p, PL_FRAME_HEADER_SIZE, &used, &m), 0);
+    assert_int_equal(used, PL_FRAME_HEADER_SIZE);
+    assert_int_equal(d.msg.cap, cap);
+    p += used;
+    n -= used;
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(m.len, big);
+    assert_memory_equal(m.data, b, big);
+    assert_ptr_equal(d.msg.data, storage); /* the same buffer, not grown again */
+    assert_int_equal(d.msg.cap, cap);
+    p += used;
+    n -= used;
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(m.len, 5);
+    assert_memory_equal(m.data, "small", 5);
+    assert_true(d.msg.cap <= 64 * 1024); /* freed for the message of one frame */
+    p += used;
+    n -= used;
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(used, n);
+    assert_memory_equal(m.data, a, big);
+    pl_deframer_clear(&d);
+    assert_null(d.msg.data);
+    pl_buf_clear(&s);
+    free(a);
+    free(b);
+}
+
 static void test_buf_basics(void **state)
 {
     (void)state;
@@ -446,6 +503,166 @@ static void test_buf_basics(void **state)
     assert_int_equal(b.cap, 0);
 }
 
+/* Fill an entry of n bytes with bytes derived from its number. */
+static void ring_fill(uint8_t *p, size_t n, unsigned id)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(id * 31u + i);
+}
+
+static void ring_check(const uint8_t *p, size_t n, unsigned id)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(p[i], (uint8_t)(id * 31u + i));
+}
+
+/* Wrap-around, growth, dropping the head, taking back the tail, by hand. */
+static void test_ring_wrap(void **state)
+{
+    (void)state;
+    pl_ring r;
+    uint8_t *p[6];
+    pl_ring_init(&r);
+    assert_int_equal(pl_ring_size(&r), 0);
+    assert_null(pl_ring_push(&r, 0));
+    for (unsigned i = 0; i < 3; i++) {
+        assert_non_null(p[i] = pl_ring_push(&r, 20));
+        ring_fill(p[i], 20, i);
+    }
+    assert_int_equal(r.cap, 64);
+    assert_ptr_equal(p[1], p[0] + 20);
+    /* dropping the head moves nothing */
+    pl_ring_pop(&r, 20);
+    assert_int_equal(pl_ring_size(&r), 40);
+    assert_ptr_equal(pl_ring_at(&r, 0), p[1]);
+    assert_ptr_equal(pl_ring_at(&r, 20), p[2]);
+    ring_check(p[2], 20, 2);
+    /* 16 bytes do not fit after the end (4 left): they go to 0, before the head */
+    assert_non_null(p[3] = pl_ring_push(&r, 16));
+    ring_fill(p[3], 16, 3);
+    assert_ptr_equal(p[3], r.data);
+    assert_int_equal(r.wrap, 16);
+    assert_int_equal(pl_ring_size(&r), 56);
+    assert_ptr_equal(pl_ring_at(&r, 40), p[3]);
+    /* taken back and pushed again: the same place */
+    pl_ring_unpush(&r, 16);
+    assert_int_equal(r.wrap, 0);
+    assert_int_equal(pl_ring_size(&r), 40);
+    assert_ptr_equal(pl_ring_push(&r, 16), p[3]);
+    ring_fill(p[3], 16, 3);
+    /* 8 bytes fit neither after the end nor before the head (4 left): the
+     * ring grows, the entries in order from 0, their offsets unchanged */
+    assert_non_null(p[4] = pl_ring_push(&r, 8));
+    ring_fill(p[4], 8, 4);
+    assert_int_equal(r.cap, 128);
+    assert_int_equal(r.head, 0);
+    assert_int_equal(r.wrap, 0);
+    assert_int_equal(pl_ring_size(&r), 64);
+    ring_check(pl_ring_at(&r, 0), 20, 1);
+    ring_check(pl_ring_at(&r, 20), 20, 2);
+    ring_check(pl_ring_at(&r, 40), 16, 3);
+    ring_check(pl_ring_at(&r, 56), 8, 4);
+    /* the head leaves across the wrap: after the end of the first part, the
+     * entries at 0 are the first; the last one leaving empties the ring */
+    pl_ring_pop(&r, 20);
+    pl_ring_pop(&r, 20);
+    assert_non_null(p[5] = pl_ring_push(&r, 60)); /* after the end: 64 + 60 <= 128 */
+    assert_non_null(pl_ring_push(&r, 40));         /* before the head (40) */
+    assert_int_equal(r.wrap, 40);
+    pl_ring_pop(&r, 16);
+    pl_ring_pop(&r, 8);
+    pl_ring_pop(&r, 60);
+    assert_int_equal(r.head, 0);
+    assert_int_equal(r.end, 40);
+    assert_int_equal(r.wrap, 0);
+    pl_ring_pop(&r, 40);
+    assert_int_equal(pl_ring_size(&r), 0);
+    assert_int_equal(r.head + r.end + r.wrap, 0);
+    /* no memory: nothing added, nothing moved */
+    assert_non_null(p[0] = pl_ring_push(&r, 10));
+    assert_null(pl_ring_push(&r, SIZE_MAX - 5));
+    assert_null(pl_ring_push(&r, (size_t)PTRDIFF_MAX));
+    assert_int_equal(pl_ring_size(&r), 10);
+    assert_ptr_equal(pl_ring_at(&r, 0), p[0]);
+    pl_ring_unpush(&r, 10);
+    assert_int_equal(r.head + r.end + r.wrap, 0);
+    pl_ring_clear(&r);
+    assert_null(r.data);
+    assert_int_equal(r.cap, 0);
+}
+
+/* Random pushes, pops and unpushes against a model: every entry keeps its
+ * bytes and its place until the ring grows, and the storage stays within
+ * a bound of what is kept (no growth without need). */
+static void test_ring_model(void **state)
+{
+    (void)state;
+    enum { MAXN = 64 };
+    size_t len[MAXN];
+    unsigned id[MAXN];
+    size_t first = 0, count = 0, size = 0, peak = 0, cap = 0;
+    unsigned next_id = 0, wraps = 0, grows = 0;
+    uint32_t x = 0x9e3779b9u;
+    pl_ring r;
+    pl_ring_init(&r);
+    for (int step = 0; step < 200000; step++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        unsigned op = x % 8;
+        size_t n = 1 + (x >> 8) % 300;
+        if (op < 4 && count < MAXN) {
+            const uint8_t *tail = size ? pl_ring_at(&r, size - len[(first + count - 1) % MAXN]) : NULL;
+            size_t wrap = r.wrap;
+            uint8_t *p = pl_ring_push(&r, n);
+            assert_non_null(p);
+            if (r.cap != cap) {
+                grows++;
+                cap = r.cap;
+            } else if (tail) {
+                assert_ptr_equal(pl_ring_at(&r, size - len[(first + count - 1) % MAXN]), tail);
+            }
+            wraps += r.wrap == n && wrap == 0;
+            ring_fill(p, n, next_id);
+            len[(first + count) % MAXN] = n;
+            id[(first + count) % MAXN] = next_id++;
+            count++;
+            size += n;
+        } else if (op < 7 && count > 0) {
+            size_t k = len[first];
+            const uint8_t *second = count > 1 ? pl_ring_at(&r, k) : NULL;
+            pl_ring_pop(&r, k);
+            if (second)
+                assert_ptr_equal(pl_ring_at(&r, 0), second);
+            first = (first + 1) % MAXN;
+            count--;
+            size -= k;
+        } else if (count > 0) {
+            size_t k = len[(first + count - 1) % MAXN];
+            pl_ring_unpush(&r, k);
+            count--;
+            size -= k;
+        }
+        if (size > peak)
+            peak = size;
+        assert_int_equal(pl_ring_size(&r), size);
+        assert_true(r.cap <= 2 * (peak + 2 * 300) || r.cap == 64);
+        if (count == 0)
+            assert_int_equal(r.head + r.end + r.wrap, 0);
+        size_t off = 0;
+        for (size_t i = 0; i < count; i++) {
+            size_t j = (first + i) % MAXN;
+            const uint8_t *p = pl_ring_at(&r, off);
+            assert_true(p >= r.data && p + len[j] <= r.data + r.cap);
+            ring_check(p, len[j], id[j]);
+            off += len[j];
+        }
+    }
+    assert_true(wraps > 100); /* the paths above were taken */
+    assert_true(grows > 2);
+    pl_ring_clear(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,7 +678,10 @@ int main(void)
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_type_switch),
         cmocka_unit_test(test_in_progress),
+        cmocka_unit_test(test_large_buffer_reuse),
         cmocka_unit_test(test_buf_basics),
+        cmocka_unit_test(test_ring_wrap),
+        cmocka_unit_test(test_ring_model),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
