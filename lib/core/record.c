@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -28,18 +29,38 @@ _Static_assert(PL_RECORD_TAG == crypto_aead_chacha20poly1305_ietf_ABYTES, "tag s
 _Static_assert(PL_RECORD_NONCE == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "nonce size");
 _Static_assert(PL_RECORD_MAX_INNER + PL_RECORD_TAG == PL_FRAME_MAX_PAYLOAD, "record size");
 
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+/* libcrypto's context and the key epoch it holds: keyed once per key (each
+ * record sets only its nonce), and again whenever the direction it serves
+ * is at another epoch (a copy of the direction rolled back, or a test's
+ * copy): it never seals or opens under a key other than d->key. */
+typedef struct pl_evp {
+    EVP_CIPHER_CTX *ctx;
+    uint64_t epoch;
+    int keyed;
+} pl_evp;
+
+static void evp_free(pl_evp *x)
+{
+    if (x) {
+        EVP_CIPHER_CTX_free(x->ctx); /* which wipes its key state */
+        free(x);
+    }
+}
+#endif
+
 int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval,
                         pl_aead_impl impl)
 {
     sodium_memzero(d, sizeof *d);
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
     if (impl != PL_AEAD_LIBSODIUM) {
-        /* The cipher now; the key and the nonce with each record (a ChaCha20 key setup is a copy). */
-        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        if (ctx && EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) == 1)
-            d->evp = ctx;
+        pl_evp *x = calloc(1, sizeof *x);
+        if (x && (x->ctx = EVP_CIPHER_CTX_new()) != NULL &&
+            EVP_CipherInit_ex(x->ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) == 1)
+            d->evp = x;
         else
-            EVP_CIPHER_CTX_free(ctx);
+            evp_free(x);
         if (!d->evp && impl == PL_AEAD_LIBCRYPTO)
             return PL_ERR_NOMEM;
     }
@@ -68,27 +89,27 @@ pl_aead_impl pl_record_impl(const pl_record_dir *d)
 void pl_record_clear(pl_record_dir *d)
 {
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-    EVP_CIPHER_CTX_free(d->evp); /* its key state was wiped after the last record */
+    evp_free(d->evp);
 #endif
     sodium_memzero(d, sizeof *d);
 }
 
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-/* libcrypto's ChaCha20-Poly1305 (RFC 8439), one record: the same bytes as libsodium's
+/* libcrypto's ChaCha20-Poly1305 (RFC 8439), one record of d: the same bytes as libsodium's
  * crypto_aead_chacha20poly1305_ietf_*_detached. 0 if the tag checks (open) or on success. */
-static int evp_aead(EVP_CIPHER_CTX *ctx, int enc, const uint8_t key[PL_RECORD_KEY],
-                    const uint8_t nonce[PL_RECORD_NONCE], const uint8_t *aad, size_t aad_len,
-                    const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[PL_RECORD_TAG])
+static int evp_aead(const pl_record_dir *d, int enc, const uint8_t nonce[PL_RECORD_NONCE], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[PL_RECORD_TAG])
 {
-    int n, ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1 &&
-                (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, PL_RECORD_TAG, tag) == 1) &&
-                EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
-                (len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1) &&
-                EVP_CipherFinal_ex(ctx, out + len, &n) == 1 &&
-                (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, PL_RECORD_TAG, tag) == 1);
-    /* Leave no key in the context between records. */
-    static const uint8_t zero_key[PL_RECORD_KEY], zero_nonce[PL_RECORD_NONCE];
-    EVP_CipherInit_ex(ctx, NULL, NULL, zero_key, zero_nonce, 1);
+    pl_evp *x = d->evp;
+    int rekey = !x->keyed || x->epoch != d->epoch;
+    int n, ok = EVP_CipherInit_ex(x->ctx, NULL, NULL, rekey ? d->key : NULL, nonce, enc) == 1 &&
+                (enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_SET_TAG, PL_RECORD_TAG, tag) == 1) &&
+                EVP_CipherUpdate(x->ctx, NULL, &n, aad, (int)aad_len) == 1 &&
+                (len == 0 || EVP_CipherUpdate(x->ctx, out, &n, in, (int)len) == 1) &&
+                EVP_CipherFinal_ex(x->ctx, out + len, &n) == 1 &&
+                (!enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_GET_TAG, PL_RECORD_TAG, tag) == 1);
+    x->keyed = ok; /* a failure may have left it half keyed: key it again next time */
+    x->epoch = d->epoch;
     return ok ? 0 : -1;
 }
 #endif
@@ -116,6 +137,14 @@ static void record_advance(pl_record_dir *d)
         sodium_memzero(next, sizeof next);
         d->counter = 0;
         d->epoch++;
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+        /* The old key leaves libcrypto's context now, not at the next record. */
+        pl_evp *x = d->evp;
+        if (x && EVP_CipherInit_ex(x->ctx, NULL, NULL, d->key, NULL, -1) == 1)
+            x->epoch = d->epoch;
+        else if (x)
+            x->keyed = 0;
+#endif
     }
 }
 
@@ -150,7 +179,7 @@ int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_
     record_nonce(d->counter, nonce);
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
     if (d->evp) {
-        if (evp_aead(d->evp, 1, d->key, nonce, hdr, PL_FRAME_HEADER_SIZE, inner, inner_len, ct,
+        if (evp_aead(d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, inner, inner_len, ct,
                      ct + inner_len) != 0) {
             sodium_memzero(hdr, total); /* nothing half-sealed is left where the caller looks */
             return PL_ERR_NOMEM;
@@ -195,7 +224,7 @@ int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], co
         /* libcrypto decrypts before it checks the tag: nothing unauthenticated may stay in out. */
         uint8_t tag[PL_RECORD_TAG];
         memcpy(tag, payload + clen, sizeof tag);
-        bad = evp_aead(d->evp, 0, d->key, nonce, hdr, PL_FRAME_HEADER_SIZE, payload, clen, out, tag);
+        bad = evp_aead(d, 0, nonce, hdr, PL_FRAME_HEADER_SIZE, payload, clen, out, tag);
         if (bad && clen)
             sodium_memzero(out, clen);
     } else

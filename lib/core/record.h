@@ -43,8 +43,9 @@ typedef enum pl_aead_impl {
 
 typedef struct pl_record_dir {
     uint8_t key[PL_RECORD_KEY];
-    void *evp;                /* libcrypto's EVP_CIPHER_CTX, or NULL: libsodium. Holds no key
-                                 between records, so a copy of the struct (a rollback) stays valid */
+    void *evp;                /* libcrypto's context (record.c's pl_evp), or NULL: libsodium. It
+                                 holds the key of the epoch it last served and is keyed again when
+                                 that is not this struct's, so a copy (a rollback) stays valid */
     uint64_t counter;         /* records sealed/opened under key */
     uint64_t rekey_interval;
     uint64_t epoch;           /* rekeys so far */
