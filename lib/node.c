@@ -20,6 +20,7 @@ int pl_node_new(const pl_poll *poll, pl_keystore *ks, pl_node **out)
         return PL_ERR_NOMEM;
     n->poll = poll;
     n->ks = ks;
+    n->aead = pl_aead_cache_new(); /* NULL: each session's own, or libsodium */
     *out = n;
     return PL_OK;
 }
@@ -59,6 +60,7 @@ void pl_node_free(pl_node *n)
         if (n->sessions == c) /* still busy: the caller broke the rule (not from a callback) */
             pl__session_destroy(c);
     }
+    pl_aead_cache_free(n->aead);
     free(n);
 }
 

@@ -401,6 +401,7 @@ int pl__session_start(pl_session *c)
         .expected_peer = c->initiator && !pl__session_pairs(c) && c->has_target ? c->target_id : NULL,
         .hooks = &conn_hooks,
         .hooks_ctx = c,
+        .aead = c->node->aead,
     };
     rc = pl_engine_configure(&c->eng, &cfg);
     sodium_memzero(sk, sizeof sk);

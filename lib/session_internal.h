@@ -73,6 +73,7 @@ struct pl_node {
     pl_session *sessions;   /* listeners' handshakes included; linked by knext */
     pl_listener *listeners; /* linked by next */
     char name[PL_NAME_MAX + 1]; /* pl_node_set_name(): the display name it sends; "" for the host name */
+    pl_aead_cache *aead;        /* libcrypto's contexts, shared by its sessions (one thread); NULL: none */
 };
 
 struct pl_session {

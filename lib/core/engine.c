@@ -185,6 +185,7 @@ int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg)
         e->hooks = *cfg->hooks;
     e->hooks_ctx = cfg->hooks_ctx;
     e->rekey_interval = cfg->rekey_interval;
+    e->aead = cfg->aead;
     return PL_OK;
 }
 

@@ -174,6 +174,8 @@ typedef struct pl_engine_config {
     const pl_engine_hooks *hooks;
     void *hooks_ctx;
     uint64_t rekey_interval;           /* records per key; 0: PL_RECORD_REKEY_INTERVAL */
+    pl_aead_cache *aead;               /* libcrypto's contexts shared with other engines of this
+                                          thread (not owned; NULL: the engine's own) */
 } pl_engine_config;
 
 typedef enum pl_engine_state {
@@ -228,6 +230,7 @@ typedef struct pl_engine {
     pl_engine_hooks hooks;
     void *hooks_ctx;
     uint64_t rekey_interval;
+    pl_aead_cache *aead;
 
     /* handshake */
     uint8_t nonce[PL_NONCE_SIZE];

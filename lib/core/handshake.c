@@ -55,8 +55,8 @@ static void derive_keys(pl_engine *e, const char *label_i2r, const char *label_r
     pl_hkdf_expand(prk, sizeof prk, label_r2i, NULL, 0, k_r2i, sizeof k_r2i);
     pl_record_clear(&e->tx);
     pl_record_clear(&e->rx);
-    pl_record_init(&e->tx, e->initiator ? k_i2r : k_r2i, e->rekey_interval);
-    pl_record_init(&e->rx, e->initiator ? k_r2i : k_i2r, e->rekey_interval);
+    pl_record_init_cached(&e->tx, e->initiator ? k_i2r : k_r2i, e->rekey_interval, e->aead);
+    pl_record_init_cached(&e->rx, e->initiator ? k_r2i : k_i2r, e->rekey_interval, e->aead);
     if (app) {
         pl_hkdf_expand(prk, sizeof prk, "peerlink session id", NULL, 0, e->new_id, sizeof e->new_id);
         pl_hkdf_expand(prk, sizeof prk, "peerlink resume", NULL, 0, e->new_resume_key,

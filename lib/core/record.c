@@ -30,24 +30,60 @@ _Static_assert(PL_RECORD_NONCE == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "
 _Static_assert(PL_RECORD_MAX_INNER + PL_RECORD_TAG == PL_FRAME_MAX_PAYLOAD, "record size");
 
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-/* libcrypto's context and the key epoch it holds: keyed once per key (each
- * record sets only its nonce), and again whenever the direction it serves
- * is at another epoch (a copy of the direction rolled back, or a test's
- * copy): it never seals or opens under a key other than d->key. */
+/* A libcrypto context and the key it holds. It is keyed when a record
+ * needs another key than the one it has (each record of the same key sets
+ * only its nonce), so whichever directions share it, and whatever copies
+ * of a direction exist (a rollback), it never seals or opens under a key
+ * other than the direction's: the key is compared whole. Made at its
+ * first use. */
 typedef struct pl_evp {
     EVP_CIPHER_CTX *ctx;
-    uint64_t epoch;
+    uint8_t key[PL_RECORD_KEY];
     int keyed;
 } pl_evp;
 
-static void evp_free(pl_evp *x)
+/* One context to seal and one to open with. */
+struct pl_aead_cache {
+    pl_evp seal, open;
+};
+
+static void evp_clear(pl_evp *x)
 {
-    if (x) {
-        EVP_CIPHER_CTX_free(x->ctx); /* which wipes its key state */
-        free(x);
-    }
+    EVP_CIPHER_CTX_free(x->ctx); /* which wipes its key state */
+    sodium_memzero(x, sizeof *x);
 }
 #endif
+
+pl_aead_cache *pl_aead_cache_new(void)
+{
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    return calloc(1, sizeof(pl_aead_cache));
+#else
+    return NULL;
+#endif
+}
+
+void pl_aead_cache_free(pl_aead_cache *c)
+{
+#ifdef PL_HAVE_LIBCRYPTO_AEAD
+    if (c) {
+        evp_clear(&c->seal);
+        evp_clear(&c->open);
+        free(c);
+    }
+#else
+    (void)c;
+#endif
+}
+
+static void record_key(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval)
+{
+    memcpy(d->key, key, PL_RECORD_KEY);
+    d->counter = 0;
+    d->rekey_interval = rekey_interval == 0 ? PL_RECORD_REKEY_INTERVAL : rekey_interval;
+    d->epoch = 0;
+    d->ready = 1;
+}
 
 int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval,
                         pl_aead_impl impl)
@@ -55,12 +91,8 @@ int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint
     sodium_memzero(d, sizeof *d);
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
     if (impl != PL_AEAD_LIBSODIUM) {
-        pl_evp *x = calloc(1, sizeof *x);
-        if (x && (x->ctx = EVP_CIPHER_CTX_new()) != NULL &&
-            EVP_CipherInit_ex(x->ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) == 1)
-            d->evp = x;
-        else
-            evp_free(x);
+        d->evp = pl_aead_cache_new();
+        d->evp_owned = d->evp != NULL;
         if (!d->evp && impl == PL_AEAD_LIBCRYPTO)
             return PL_ERR_NOMEM;
     }
@@ -68,12 +100,20 @@ int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint
     if (impl == PL_AEAD_LIBCRYPTO)
         return PL_ERR_UNSUPPORTED;
 #endif
-    memcpy(d->key, key, PL_RECORD_KEY);
-    d->counter = 0;
-    d->rekey_interval = rekey_interval == 0 ? PL_RECORD_REKEY_INTERVAL : rekey_interval;
-    d->epoch = 0;
-    d->ready = 1;
+    record_key(d, key, rekey_interval);
     return PL_OK;
+}
+
+void pl_record_init_cached(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval,
+                           pl_aead_cache *cache)
+{
+    if (!cache) {
+        pl_record_init(d, key, rekey_interval);
+        return;
+    }
+    sodium_memzero(d, sizeof *d);
+    d->evp = cache;
+    record_key(d, key, rekey_interval);
 }
 
 void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval)
@@ -88,20 +128,35 @@ pl_aead_impl pl_record_impl(const pl_record_dir *d)
 
 void pl_record_clear(pl_record_dir *d)
 {
-#ifdef PL_HAVE_LIBCRYPTO_AEAD
-    evp_free(d->evp);
-#endif
+    if (d->evp_owned)
+        pl_aead_cache_free(d->evp);
     sodium_memzero(d, sizeof *d);
 }
 
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
+/* The context d seals (enc) or opens with, made at its first use; NULL
+ * without memory (libsodium then computes the same bytes). */
+static pl_evp *evp_of(const pl_record_dir *d, int enc)
+{
+    pl_evp *x = enc ? &d->evp->seal : &d->evp->open;
+    if (!x->ctx) {
+        x->ctx = EVP_CIPHER_CTX_new();
+        if (x->ctx && EVP_CipherInit_ex(x->ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, enc) != 1) {
+            EVP_CIPHER_CTX_free(x->ctx);
+            x->ctx = NULL;
+        }
+        x->keyed = 0;
+    }
+    return x->ctx ? x : NULL;
+}
+
 /* libcrypto's ChaCha20-Poly1305 (RFC 8439), one record of d: the same bytes as libsodium's
  * crypto_aead_chacha20poly1305_ietf_*_detached. 0 if the tag checks (open) or on success. */
-static int evp_aead(const pl_record_dir *d, int enc, const uint8_t nonce[PL_RECORD_NONCE], const uint8_t *aad,
-                    size_t aad_len, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[PL_RECORD_TAG])
+static int evp_aead(pl_evp *x, const pl_record_dir *d, int enc, const uint8_t nonce[PL_RECORD_NONCE],
+                    const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,
+                    uint8_t tag[PL_RECORD_TAG])
 {
-    pl_evp *x = d->evp;
-    int rekey = !x->keyed || x->epoch != d->epoch;
+    int rekey = !x->keyed || sodium_memcmp(x->key, d->key, PL_RECORD_KEY) != 0;
     int n, ok = EVP_CipherInit_ex(x->ctx, NULL, NULL, rekey ? d->key : NULL, nonce, enc) == 1 &&
                 (enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_SET_TAG, PL_RECORD_TAG, tag) == 1) &&
                 EVP_CipherUpdate(x->ctx, NULL, &n, aad, (int)aad_len) == 1 &&
@@ -109,7 +164,8 @@ static int evp_aead(const pl_record_dir *d, int enc, const uint8_t nonce[PL_RECO
                 EVP_CipherFinal_ex(x->ctx, out + len, &n) == 1 &&
                 (!enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_GET_TAG, PL_RECORD_TAG, tag) == 1);
     x->keyed = ok; /* a failure may have left it half keyed: key it again next time */
-    x->epoch = d->epoch;
+    if (rekey && ok)
+        memcpy(x->key, d->key, PL_RECORD_KEY);
     return ok ? 0 : -1;
 }
 #endif
@@ -137,14 +193,6 @@ static void record_advance(pl_record_dir *d)
         sodium_memzero(next, sizeof next);
         d->counter = 0;
         d->epoch++;
-#ifdef PL_HAVE_LIBCRYPTO_AEAD
-        /* The old key leaves libcrypto's context now, not at the next record. */
-        pl_evp *x = d->evp;
-        if (x && EVP_CipherInit_ex(x->ctx, NULL, NULL, d->key, NULL, -1) == 1)
-            x->epoch = d->epoch;
-        else if (x)
-            x->keyed = 0;
-#endif
     }
 }
 
@@ -178,9 +226,9 @@ int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_
     pl_frame_header_encode(&h, hdr);
     record_nonce(d->counter, nonce);
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-    if (d->evp) {
-        if (evp_aead(d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, inner, inner_len, ct,
-                     ct + inner_len) != 0) {
+    pl_evp *x = d->evp ? evp_of(d, 1) : NULL;
+    if (x) {
+        if (evp_aead(x, d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, inner, inner_len, ct, ct + inner_len) != 0) {
             sodium_memzero(hdr, total); /* nothing half-sealed is left where the caller looks */
             return PL_ERR_NOMEM;
         }
@@ -220,11 +268,12 @@ int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], co
     record_nonce(d->counter, nonce);
     int bad;
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-    if (d->evp) {
+    pl_evp *x = d->evp ? evp_of(d, 0) : NULL;
+    if (x) {
         /* libcrypto decrypts before it checks the tag: nothing unauthenticated may stay in out. */
         uint8_t tag[PL_RECORD_TAG];
         memcpy(tag, payload + clen, sizeof tag);
-        bad = evp_aead(d, 0, nonce, hdr, PL_FRAME_HEADER_SIZE, payload, clen, out, tag);
+        bad = evp_aead(x, d, 0, nonce, hdr, PL_FRAME_HEADER_SIZE, payload, clen, out, tag);
         if (bad && clen)
             sodium_memzero(out, clen);
     } else

@@ -339,6 +339,7 @@ void pl_engine_relink(pl_engine *e)
     e->hooks = old.hooks;
     e->hooks_ctx = old.hooks_ctx;
     e->rekey_interval = old.rekey_interval;
+    e->aead = old.aead;
     memcpy(e->peer_id, old.peer_id, sizeof e->peer_id);
     memcpy(e->peer_name, old.peer_name, sizeof e->peer_name);
     /* Never pair again: reconnect to the identity the session was made with. */

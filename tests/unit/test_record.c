@@ -694,10 +694,53 @@ static void test_both_implementations(void **state)
     pl_record_clear(&c_rx);
 }
 
+/* Directions with different keys sharing one cache of libcrypto contexts
+ * (the sessions of a node), interleaved, seal and open the bytes libsodium
+ * does: a context holding another direction's key is keyed again. */
+static void test_shared_cache(void **state)
+{
+    (void)state;
+    pl_aead_cache *cache = pl_aead_cache_new();
+    if (!cache) {
+        assert_string_not_equal(pl_aead_implementation(), "libcrypto");
+        skip(); /* a libsodium-only build */
+    }
+    uint8_t k1[PL_RECORD_KEY], k2[PL_RECORD_KEY];
+    test_key(k1);
+    memcpy(k2, k1, sizeof k2);
+    k2[0] ^= 1;
+    pl_record_dir ctx_[2], crx[2], stx[2];
+    for (int i = 0; i < 2; i++) {
+        pl_record_init_cached(&ctx_[i], i ? k2 : k1, 3, cache);
+        pl_record_init_cached(&crx[i], i ? k2 : k1, 3, cache);
+        assert_int_equal(pl_record_init_with(&stx[i], i ? k2 : k1, 3, PL_AEAD_LIBSODIUM), PL_OK);
+        assert_int_equal(pl_record_impl(&ctx_[i]), PL_AEAD_LIBCRYPTO);
+    }
+    for (int n = 0; n < 12; n++) {
+        int i = (n * 7 / 3) % 2; /* runs of one direction, then the other */
+        size_t len;
+        uint8_t *inner = inner_frame(50 + (size_t)n, (uint8_t)n, &len);
+        rec a = seal_one(&stx[i], inner, len), b = seal_one(&ctx_[i], inner, len);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.p, b.p, a.len);
+        assert_int_equal(open_one(&crx[i], &b, inner, len), PL_OK);
+        rec_free(&a);
+        rec_free(&b);
+        free(inner);
+    }
+    for (int i = 0; i < 2; i++) {
+        pl_record_clear(&ctx_[i]);
+        pl_record_clear(&crx[i]);
+        pl_record_clear(&stx[i]);
+    }
+    pl_aead_cache_free(cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_shared_cache),
         cmocka_unit_test(test_seal_appends),
         cmocka_unit_test(test_vector),
         cmocka_unit_test(test_deframer_carries_records),
