@@ -11,8 +11,10 @@
 noinst_PROGRAMS += examples/accessory examples/client
 examples_accessory_SOURCES = examples/accessory.c
 examples_accessory_LDADD = lib/libpeerlink.la
+examples_accessory_DEPENDENCIES = $(PL_LIB)
 examples_client_SOURCES = examples/client.c
 examples_client_LDADD = lib/libpeerlink.la
+examples_client_DEPENDENCIES = $(PL_LIB)
 
 # The sources and the systemd unit go to $(docdir)/examples, to copy from.
 exampledocdir = $(docdir)/examples
