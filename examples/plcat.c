@@ -1002,6 +1002,22 @@ static void note_peer(const app *a, pl_session *c, const char *suffix)
     note(a, "%s \"%s\"%s%s", pl_session_paired(c) ? "paired with" : "authenticated", esc(stored), calls, suffix);
 }
 
+/* Each attribute of txt as sep KEY[=VALUE], escaped. */
+static void put_txt(FILE *f, const pl_txt *txt, char sep)
+{
+    for (size_t i = 0; i < pl_txt_count(txt); i++) {
+        const char *key;
+        const void *val;
+        size_t len;
+        pl_txt_at(txt, i, &key, &val, &len);
+        fprintf(f, "%c%s", sep, esc(key));
+        if (val) {
+            putc('=', f);
+            put_escaped(f, val, len);
+        }
+    }
+}
+
 /* -v: the metadata the peer sent in-band, "the peer's TXT: KEY=VALUE ...". */
 static void note_txt(const app *a, pl_session *c)
 {
@@ -1009,17 +1025,7 @@ static void note_txt(const app *a, pl_session *c)
     if (!a->verbose || a->quiet || pl_session_peer_txt(c, &t) != PL_OK)
         return;
     fprintf(stderr, "%s: the peer's TXT:", prog);
-    for (size_t i = 0; i < pl_txt_count(t); i++) {
-        const char *key;
-        const void *val;
-        size_t len;
-        pl_txt_at(t, i, &key, &val, &len);
-        fprintf(stderr, " %s", esc(key));
-        if (val) {
-            putc('=', stderr);
-            put_escaped(stderr, val, len);
-        }
-    }
+    put_txt(stderr, t, ' ');
     putc('\n', stderr);
     pl_txt_free(t);
 }
@@ -1155,17 +1161,7 @@ static void print_plain(const app *a, const char *sign, const pl_service *s)
         if (pl_address_to_string(&s->addresses[i], buf, sizeof buf) == PL_OK)
             printf("%s%s", i ? "," : "", buf);
     }
-    for (size_t i = 0; i < pl_txt_count(s->txt); i++) {
-        const char *key;
-        const void *val;
-        size_t len;
-        pl_txt_at(s->txt, i, &key, &val, &len);
-        printf("\t%s", esc(key));
-        if (val) {
-            putchar('=');
-            put_escaped(stdout, val, len);
-        }
-    }
+    put_txt(stdout, s->txt, '\t');
     putchar('\n');
 }
 
