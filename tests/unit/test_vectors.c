@@ -802,6 +802,20 @@ static size_t control_of(uint8_t *out, unsigned member, unsigned a, unsigned b)
     return inner_of(out, PL_FRAME_CONTROL, p, n);
 }
 
+/* A CONTROL message Control{metadata{txt}}: Control field 13 (0x6a),
+ * Metadata field 1 (0x0a); txt shorter than 126 bytes. */
+static size_t metadata_of(uint8_t *out, const char *txt, size_t len)
+{
+    uint8_t p[128];
+    assert_true(len + 4 <= sizeof p && len + 2 < 128);
+    p[0] = 0x6a;
+    p[1] = (uint8_t)(2 + len);
+    p[2] = 0x0a;
+    p[3] = (uint8_t)len;
+    memcpy(p + 4, txt, len);
+    return inner_of(out, PL_FRAME_CONTROL, p, 4 + len);
+}
+
 #define EOS(seq) 2, (seq), 0
 #define READY(resumed, delivered) 9, (resumed), (delivered)
 #define ACK(delivered) 10, (delivered), 0
@@ -1455,27 +1469,12 @@ static void secret_scenario(const keys *k, size_t *off_i, size_t *off_r, vside *
     assert_int_equal(R->rnd.off, start_r + 64);
     spec_check(k, 2, start_i, start_r, I, 0, R, 0, NULL, d);
 
-    /* Metadata{txt}: Control field 13 (0x6a), Metadata field 1 (0x0a) */
-    uint8_t p[64], want[80];
-    size_t n = 0;
-    p[n++] = 0x6a;
-    p[n++] = (uint8_t)(2 + sizeof TXT_I - 1);
-    p[n++] = 0x0a;
-    p[n++] = (uint8_t)(sizeof TXT_I - 1);
-    memcpy(p + n, TXT_I, sizeof TXT_I - 1);
-    n += sizeof TXT_I - 1;
-    size_t wn = inner_of(want, PL_FRAME_CONTROL, p, n);
+    uint8_t want[80];
+    size_t wn = metadata_of(want, TXT_I, sizeof TXT_I - 1);
     expect_record("Metadata_I (record, app i2r #0)", I->frame[3], I->frame_len[3], d->app_i2r, 0, want, wn);
     wn = control_of(want, READY(0, 0));
     expect_record("Ready (record, app r2i #0)", R->frame[3], R->frame_len[3], d->app_r2i, 0, want, wn);
-    n = 0;
-    p[n++] = 0x6a;
-    p[n++] = (uint8_t)(2 + sizeof TXT_R - 1);
-    p[n++] = 0x0a;
-    p[n++] = (uint8_t)(sizeof TXT_R - 1);
-    memcpy(p + n, TXT_R, sizeof TXT_R - 1);
-    n += sizeof TXT_R - 1;
-    wn = inner_of(want, PL_FRAME_CONTROL, p, n);
+    wn = metadata_of(want, TXT_R, sizeof TXT_R - 1);
     expect_record("Metadata_R (record, app r2i #1)", R->frame[4], R->frame_len[4], d->app_r2i, 1, want, wn);
     /* each application got the other's */
     assert_int_equal(R->txt_len, sizeof TXT_I - 1);
