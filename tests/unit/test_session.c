@@ -609,15 +609,21 @@ static void test_session_over_byte_channel(void **state)
     ie.self = re.self = NULL;
 }
 
+/* The client's initiator and the server's responder over a socketpair, for instance. */
+static void fd_sessions(fixture *f, const char *instance)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(pl_session_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, instance, on_conn, &f->cli,
+                                       &f->cli.conn), PL_OK);
+    assert_int_equal(pl_session_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, instance, on_conn, &f->srv,
+                                       &f->srv.conn), PL_OK);
+}
+
 static void test_session_over_socketpair_fd(void **state)
 {
     fixture *f = *state;
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(pl_session_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, "l2cap", on_conn, &f->cli,
-                                    &f->cli.conn), PL_OK);
-    assert_int_equal(pl_session_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, "l2cap", on_conn, &f->srv,
-                                    &f->srv.conn), PL_OK);
+    fd_sessions(f, "l2cap");
     assert_int_equal(pl_session_set_code(f->cli.conn, "7777"), PL_OK);
     assert_int_equal(pl_session_set_code(f->srv.conn, "7777"), PL_OK);
     run_until(f, &f->cli.open);
@@ -634,12 +640,7 @@ static void test_secret_txt_and_exporter(void **state)
 {
     fixture *f = *state;
     static const uint8_t secret[32] = "a secret from the radio link....";
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(pl_session_new_fd(f->cli_node, sv[0], PL_ROLE_INITIATOR, "aware", on_conn, &f->cli,
-                                       &f->cli.conn), PL_OK);
-    assert_int_equal(pl_session_new_fd(f->srv_node, sv[1], PL_ROLE_RESPONDER, "aware", on_conn, &f->srv,
-                                       &f->srv.conn), PL_OK);
+    fd_sessions(f, "aware");
     assert_int_equal(pl_session_set_secret(f->cli.conn, secret, PL_PAIRING_SECRET_MIN - 1), PL_ERR_INVALID);
     assert_int_equal(pl_session_set_secret(f->cli.conn, NULL, 32), PL_ERR_INVALID);
     assert_int_equal(pl_session_set_secret(f->cli.conn, secret, PL_PAIRING_SECRET_MAX + 1), PL_ERR_INVALID);
