@@ -1478,10 +1478,12 @@ static void record_tput(const uint8_t *payload, size_t size, uint64_t count, dou
         int64_t c1 = cpu_ns();
         uint8_t *p = b.data + b.off, *end = b.data + b.len;
         while (p < end) {
-            size_t n = (size_t)p[4] << 24 | (size_t)p[5] << 16 | (size_t)p[6] << 8 | p[7], out = 0;
-            if (pl_record_open(&rx, p, p + PL_FRAME_HEADER_SIZE, n, p + PL_FRAME_HEADER_SIZE, &out) != PL_OK)
+            pl_frame_header h;
+            size_t out = 0;
+            if (pl_frame_header_decode(p, &h) != PL_OK ||
+                pl_record_open(&rx, p, p + PL_FRAME_HEADER_SIZE, h.length, p + PL_FRAME_HEADER_SIZE, &out) != PL_OK)
                 abort();
-            p += PL_FRAME_HEADER_SIZE + n;
+            p += PL_FRAME_HEADER_SIZE + h.length;
         }
         int64_t c2 = cpu_ns();
         cs += c1 - c0;
