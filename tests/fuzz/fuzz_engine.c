@@ -117,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
 
     ctx x = {initiator ? stream_i : stream_r, 0, 0, 0, 0};
-    pl_engine_hooks hooks = {f_pair_begin, f_pair_end, f_peer_known, f_peer_paired, f_random, NULL, NULL};
+    pl_engine_hooks hooks = {.pair_begin = f_pair_begin, .pair_end = f_pair_end, .peer_known = f_peer_known,
+                             .peer_paired = f_peer_paired, .random = f_random};
     pl_engine_config cfg = {0};
     cfg.initiator = initiator;
     cfg.identity_sk = initiator ? sk_i : sk_r;
