@@ -220,31 +220,14 @@ void pl__x25519_keypair(pl_engine *e)
 
 /* ---------------------------------------------------------------- sending */
 
-/* Frame a message: in clear before the handshake keys, sealed after.
- * Sealed records are built in place: room for every record is reserved
- * in out first (so out's storage cannot move), each inner frame is
- * written where its ciphertext goes, and pl_record_seal() encrypts it
- * there. No plaintext copy is left anywhere, and nothing needs wiping
- * but the reserved room on the (impossible once reserved) error path. */
+/* Frame a message: in clear before the handshake keys, sealed after:
+ * pl_record_seal_parts() seals each inner frame from its header, the
+ * sequence number and the message's bytes where they are (into room for
+ * every record reserved first, so that out's storage cannot move). */
 
 static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t len)
 {
     return pl__send_message2(e, type, NULL, 0, data, len);
-}
-
-/* n bytes from offset off of the concatenation pre || body into dst. */
-static void copy_span(uint8_t *dst, const uint8_t *pre, size_t pre_len, const uint8_t *body, size_t off,
-                      size_t n)
-{
-    if (off < pre_len) {
-        size_t k = pre_len - off < n ? pre_len - off : n;
-        memcpy(dst, pre + off, k);
-        dst += k;
-        off += k;
-        n -= k;
-    }
-    if (n)
-        memcpy(dst, body + (off - pre_len), n);
 }
 
 /* One message made of pre || body (pre: the sequence number of a DATA message). */
@@ -264,19 +247,20 @@ int pl__send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre
         return rc;
     size_t mark = e->out.len;
     pl_record_dir saved = e->tx;
-    size_t done = 0;
+    size_t off = 0; /* bytes of pre || body framed so far */
     do {
-        size_t n = len - done;
-        if (n > PL_RECORD_MAX_INNER_PAYLOAD)
-            n = PL_RECORD_MAX_INNER_PAYLOAD;
-        uint8_t *inner = e->out.data + e->out.len + PL_FRAME_HEADER_SIZE; /* where the ciphertext goes */
-        pl_frame_header h = {PL_FRAME_VERSION, type, (uint8_t)(done + n < len ? PL_FRAME_FLAG_MORE : 0),
+        size_t n = len - off < PL_RECORD_MAX_INNER_PAYLOAD ? len - off : PL_RECORD_MAX_INNER_PAYLOAD;
+        size_t pn = off < pre_len ? (pre_len - off < n ? pre_len - off : n) : 0, bn = n - pn;
+        uint8_t hdr[PL_FRAME_HEADER_SIZE];
+        pl_frame_header h = {PL_FRAME_VERSION, type, (uint8_t)(off + n < len ? PL_FRAME_FLAG_MORE : 0),
                              (uint32_t)n};
-        pl_frame_header_encode(&h, inner);
-        copy_span(inner + PL_FRAME_HEADER_SIZE, pre, pre_len, body, done, n);
-        rc = pl_record_seal(&e->tx, inner, PL_FRAME_HEADER_SIZE + n, &e->out);
-        done += n;
-    } while (rc == PL_OK && done < len);
+        pl_frame_header_encode(&h, hdr);
+        pl_record_part parts[3] = {{hdr, sizeof hdr},
+                                   {pn ? pre + off : NULL, pn},
+                                   {bn ? body + (off + pn - pre_len) : NULL, bn}};
+        rc = pl_record_seal_parts(&e->tx, parts, 3, &e->out);
+        off += n;
+    } while (rc == PL_OK && off < len);
     if (rc != PL_OK) {
         sodium_memzero(e->out.data + mark, room); /* unsealed plaintext may be there */
         e->out.len = mark;

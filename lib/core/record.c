@@ -151,18 +151,23 @@ static pl_evp *evp_of(const pl_record_dir *d, int enc)
 }
 
 /* libcrypto's ChaCha20-Poly1305 (RFC 8439), one record of d: the same bytes as libsodium's
- * crypto_aead_chacha20poly1305_ietf_*_detached. 0 if the tag checks (open) or on success. */
+ * crypto_aead_chacha20poly1305_ietf_*_detached, the input taken from its parts in turn and
+ * written to out whole. 0 if the tag checks (open) or on success. */
 static int evp_aead(pl_evp *x, const pl_record_dir *d, int enc, const uint8_t nonce[PL_RECORD_NONCE],
-                    const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,
+                    const uint8_t *aad, size_t aad_len, const pl_record_part *in, size_t nparts, uint8_t *out,
                     uint8_t tag[PL_RECORD_TAG])
 {
     int rekey = !x->keyed || sodium_memcmp(x->key, d->key, PL_RECORD_KEY) != 0;
     int n, ok = EVP_CipherInit_ex(x->ctx, NULL, NULL, rekey ? d->key : NULL, nonce, enc) == 1 &&
                 (enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_SET_TAG, PL_RECORD_TAG, tag) == 1) &&
-                EVP_CipherUpdate(x->ctx, NULL, &n, aad, (int)aad_len) == 1 &&
-                (len == 0 || EVP_CipherUpdate(x->ctx, out, &n, in, (int)len) == 1) &&
-                EVP_CipherFinal_ex(x->ctx, out + len, &n) == 1 &&
-                (!enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_GET_TAG, PL_RECORD_TAG, tag) == 1);
+                EVP_CipherUpdate(x->ctx, NULL, &n, aad, (int)aad_len) == 1;
+    for (size_t i = 0; ok && i < nparts; i++)
+        if (in[i].len) {
+            ok = EVP_CipherUpdate(x->ctx, out, &n, in[i].p, (int)in[i].len) == 1;
+            out += in[i].len;
+        }
+    ok = ok && EVP_CipherFinal_ex(x->ctx, out, &n) == 1 &&
+         (!enc || EVP_CIPHER_CTX_ctrl(x->ctx, EVP_CTRL_AEAD_GET_TAG, PL_RECORD_TAG, tag) == 1);
     x->keyed = ok; /* a failure may have left it half keyed: key it again next time */
     if (rekey && ok)
         memcpy(x->key, d->key, PL_RECORD_KEY);
@@ -196,23 +201,26 @@ static void record_advance(pl_record_dir *d)
     }
 }
 
-int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_buf *out)
+int pl_record_seal_parts(pl_record_dir *d, const pl_record_part *parts, size_t nparts, pl_buf *out)
 {
     uint8_t nonce[PL_RECORD_NONCE];
     uint8_t *hdr, *ct;
     pl_frame_header h;
-    size_t total;
+    size_t inner_len = 0, total;
     int rc;
 
-    if (d == NULL || out == NULL || !d->ready || (inner == NULL && inner_len != 0) ||
-        inner_len > PL_RECORD_MAX_INNER)
+    if (d == NULL || out == NULL || !d->ready || (parts == NULL && nparts != 0))
         return PL_ERR_INVALID;
+    for (size_t i = 0; i < nparts; i++) {
+        if ((parts[i].p == NULL && parts[i].len != 0) || parts[i].len > PL_RECORD_MAX_INNER - inner_len)
+            return PL_ERR_INVALID;
+        inner_len += parts[i].len;
+    }
     total = PL_FRAME_HEADER_SIZE + inner_len + PL_RECORD_TAG;
     /* Reserve first: nothing below can fail, so out is unchanged on error.
-     * inner may point into out only where this record's ciphertext goes
-     * (out->data + out->len + header), with the room already reserved so
-     * that this reserve cannot move the storage: libsodium encrypts in
-     * place when c == m (engine.c's send_message does this). */
+     * A part may point into out only where this record's ciphertext goes
+     * (out->data + out->len + header, in order), with the room already
+     * reserved so that this reserve cannot move the storage. */
     rc = pl_buf_reserve(out, total);
     if (rc != PL_OK)
         return rc;
@@ -228,18 +236,33 @@ int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
     pl_evp *x = d->evp ? evp_of(d, 1) : NULL;
     if (x) {
-        if (evp_aead(x, d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, inner, inner_len, ct, ct + inner_len) != 0) {
+        /* Sealed from where the parts are: no copy of the plaintext. */
+        if (evp_aead(x, d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, parts, nparts, ct, ct + inner_len) != 0) {
             sodium_memzero(hdr, total); /* nothing half-sealed is left where the caller looks */
             return PL_ERR_NOMEM;
         }
     } else
 #endif
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, ct + inner_len, NULL, inner, inner_len,
-                                                           hdr, PL_FRAME_HEADER_SIZE, NULL, nonce,
-                                                           d->key);
+    {
+        /* libsodium takes the plaintext whole: gathered where the ciphertext goes, sealed there. */
+        size_t at = 0;
+        for (size_t i = 0; i < nparts; i++) {
+            if (parts[i].len && parts[i].p != ct + at)
+                memmove(ct + at, parts[i].p, parts[i].len);
+            at += parts[i].len;
+        }
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, ct + inner_len, NULL, ct, inner_len, hdr,
+                                                           PL_FRAME_HEADER_SIZE, NULL, nonce, d->key);
+    }
     out->len += total;
     record_advance(d);
     return PL_OK;
+}
+
+int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_buf *out)
+{
+    pl_record_part part = {inner, inner_len};
+    return pl_record_seal_parts(d, &part, 1, out);
 }
 
 int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], const uint8_t *payload,
@@ -273,7 +296,8 @@ int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], co
         /* libcrypto decrypts before it checks the tag: nothing unauthenticated may stay in out. */
         uint8_t tag[PL_RECORD_TAG];
         memcpy(tag, payload + clen, sizeof tag);
-        bad = evp_aead(x, d, 0, nonce, hdr, PL_FRAME_HEADER_SIZE, payload, clen, out, tag);
+        pl_record_part in = {payload, clen};
+        bad = evp_aead(x, d, 0, nonce, hdr, PL_FRAME_HEADER_SIZE, &in, 1, out, tag);
         if (bad && clen)
             sodium_memzero(out, clen);
     } else

@@ -80,9 +80,23 @@ pl_aead_impl pl_record_impl(const pl_record_dir *d);
 /* Wipe, and free libcrypto's context. */
 void pl_record_clear(pl_record_dir *d);
 /* Seal one inner frame (inner_len <= PL_RECORD_MAX_INNER) and append the
- * RECORD frame to out. PL_OK, PL_ERR_INVALID (too long, not keyed),
- * PL_ERR_NOMEM (out unchanged). */
+ * RECORD frame to out. inner may point into out only where the record's
+ * ciphertext goes (out's tail + PL_FRAME_HEADER_SIZE), with room for the
+ * whole record reserved before. PL_OK, PL_ERR_INVALID (too long, not
+ * keyed), PL_ERR_NOMEM (out unchanged). */
 int pl_record_seal(pl_record_dir *d, const uint8_t *inner, size_t inner_len, pl_buf *out);
+
+/* A piece of an inner frame. */
+typedef struct pl_record_part {
+    const uint8_t *p;
+    size_t len;
+} pl_record_part;
+
+/* As pl_record_seal, for the inner frame made of parts[0..nparts) in turn
+ * (a header, a sequence number, the message's bytes): libcrypto seals
+ * them from where they are; libsodium, which needs the plaintext whole,
+ * gathers them where the ciphertext goes first. */
+int pl_record_seal_parts(pl_record_dir *d, const pl_record_part *parts, size_t nparts, pl_buf *out);
 /* Open the payload of a RECORD frame whose header is hdr. out must hold
  * payload_len - PL_RECORD_TAG bytes; *out_len receives that. PL_OK,
  * PL_ERR_AUTH (fails to authenticate), PL_ERR_MALFORMED (shorter than a tag). */

@@ -15,7 +15,9 @@
  * 2. The input (cut to PL_RECORD_MAX_INNER) is sealed three times
  *    (crossing a rekey) and opened by a second direction keyed the same;
  *    the round trip must be exact, and a single flipped bit (chosen from
- *    the input) must make the record fail with PL_ERR_AUTH.
+ *    the input) must make the record fail with PL_ERR_AUTH. A third
+ *    direction seals the same input from three parts (cut where its first
+ *    two bytes say), which must give the same records.
  * Any violation aborts.
  */
 #include <stddef.h>
@@ -104,9 +106,18 @@ static void round_trip(const uint8_t *data, size_t size)
     pl_record_dir tx, rx;
     pl_buf b;
 
+    pl_record_dir parted;
+    pl_buf pb;
+    size_t cut1 = size > 0 ? data[0] % (n + 1) : 0, cut2 = size > 1 ? data[1] % (n + 1) : n;
+    if (cut2 < cut1)
+        cut2 = cut1;
+    const pl_record_part parts[3] = {{data, cut1}, {data + cut1, cut2 - cut1}, {data + cut2, n - cut2}};
+
     pl_record_init(&tx, fuzz_key, 2);
     pl_record_init(&rx, fuzz_key, 2);
+    pl_record_init(&parted, fuzz_key, 2);
     pl_buf_init(&b);
+    pl_buf_init(&pb);
     for (int k = 0; k < 3; k++) {
         const uint8_t *rec;
         size_t plen, out_len = 0;
@@ -114,6 +125,10 @@ static void round_trip(const uint8_t *data, size_t size)
 
         if (pl_record_seal(&tx, data, n, &b) != PL_OK)
             abort();
+        if (pl_record_seal_parts(&parted, parts, 3, &pb) != PL_OK || pl_buf_size(&pb) != pl_buf_size(&b) ||
+            memcmp(pl_buf_head(&pb), pl_buf_head(&b), pl_buf_size(&b)) != 0)
+            abort();
+        pl_buf_consume(&pb, pl_buf_size(&pb));
         if (pl_buf_size(&b) != PL_FRAME_HEADER_SIZE + n + PL_RECORD_TAG)
             abort();
         rec = pl_buf_head(&b);
@@ -146,8 +161,10 @@ static void round_trip(const uint8_t *data, size_t size)
     if (tx.epoch != 1 || tx.counter != 1)
         abort();
     pl_buf_clear(&b);
+    pl_buf_clear(&pb);
     pl_record_clear(&tx);
     pl_record_clear(&rx);
+    pl_record_clear(&parted);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

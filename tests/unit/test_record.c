@@ -694,6 +694,65 @@ static void test_both_implementations(void **state)
     pl_record_clear(&c_rx);
 }
 
+/* An inner frame sealed from parts (as the engine does: its header, the
+ * sequence number, the message's bytes) is the record of the whole frame,
+ * with either implementation, whatever the cut, empty parts included; too
+ * long in all is refused with out unchanged. */
+static void test_seal_parts(void **state)
+{
+    (void)state;
+    uint8_t key[PL_RECORD_KEY];
+    test_key(key);
+    size_t len;
+    uint8_t *inner = inner_frame(1000, 7, &len);
+    const pl_aead_impl impls[] = {PL_AEAD_LIBSODIUM, PL_AEAD_LIBCRYPTO};
+    for (size_t k = 0; k < 2; k++) {
+        pl_record_dir whole, parted;
+        if (pl_record_init_with(&whole, key, 0, impls[k]) != PL_OK)
+            continue; /* a libsodium-only build */
+        assert_int_equal(pl_record_init_with(&parted, key, 0, impls[k]), PL_OK);
+        const size_t cuts[][2] = {{0, 0}, {8, 16}, {8, 8}, {1, 999}, {len, len}, {64, 65}};
+        for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+            rec want = seal_one(&whole, inner, len);
+            size_t a = cuts[i][0], b = cuts[i][1];
+            pl_record_part parts[3] = {{inner, a}, {a < b ? inner + a : NULL, b - a}, {inner + b, len - b}};
+            pl_buf out;
+            pl_buf_init(&out);
+            assert_int_equal(pl_record_seal_parts(&parted, parts, 3, &out), PL_OK);
+            assert_int_equal(pl_buf_size(&out), want.len);
+            assert_memory_equal(pl_buf_head(&out), want.p, want.len);
+            pl_buf_clear(&out);
+            rec_free(&want);
+        }
+        /* in place: the frame already where its ciphertext goes */
+        rec want = seal_one(&whole, inner, len);
+        pl_buf out;
+        pl_buf_init(&out);
+        assert_int_equal(pl_buf_reserve(&out, PL_FRAME_HEADER_SIZE + len + PL_RECORD_TAG), PL_OK);
+        memcpy(out.data + PL_FRAME_HEADER_SIZE, inner, len);
+        pl_record_part in_place[2] = {{out.data + PL_FRAME_HEADER_SIZE, 10},
+                                      {out.data + PL_FRAME_HEADER_SIZE + 10, len - 10}};
+        assert_int_equal(pl_record_seal_parts(&parted, in_place, 2, &out), PL_OK);
+        assert_memory_equal(pl_buf_head(&out), want.p, want.len);
+        rec_free(&want);
+        /* too long in all: nothing appended, the counter unmoved */
+        uint64_t counter = parted.counter;
+        size_t before = pl_buf_size(&out);
+        pl_record_part big[2] = {{inner, len}, {inner, PL_RECORD_MAX_INNER - len + 1}};
+        uint8_t *spare = calloc(1, PL_RECORD_MAX_INNER);
+        assert_non_null(spare);
+        big[1].p = spare;
+        assert_int_equal(pl_record_seal_parts(&parted, big, 2, &out), PL_ERR_INVALID);
+        assert_int_equal(pl_buf_size(&out), before);
+        assert_int_equal(parted.counter, counter);
+        free(spare);
+        pl_buf_clear(&out);
+        pl_record_clear(&whole);
+        pl_record_clear(&parted);
+    }
+    free(inner);
+}
+
 /* Directions with different keys sharing one cache of libcrypto contexts
  * (the sessions of a node), interleaved, seal and open the bytes libsodium
  * does: a context holding another direction's key is keyed again. */
@@ -756,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_unkeyed),
         cmocka_unit_test(test_clear_wipes),
         cmocka_unit_test(test_both_implementations),
+        cmocka_unit_test(test_seal_parts),
     };
     if (sodium_init() < 0)
         return 1;
