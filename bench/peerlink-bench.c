@@ -475,7 +475,7 @@ static int framed_sink(stream *s, size_t size, uint64_t count)
         while (pos < (size_t)n) {
             pl_message m;
             size_t used = 0;
-            int r = pl_deframer_feed(&d, buf + pos, (size_t)n - pos, &used, &m);
+            int r = pl_deframer_feed(&d, buf + pos, (size_t)n - pos, &used, &m, NULL, NULL);
             pos += used;
             if (r < 0 || (r == 1 && m.len != size))
                 goto out;

@@ -9,12 +9,14 @@
 #include "engine_int.h"
 
 /*
- * Bounds on incoming messages. Each deframer has one maximum, and the
- * engine feeds it at most up to a frame boundary, so that as soon as a
- * header is complete - before any of its payload is stored - the
- * type-specific bound can be checked: PL_CONTROL_MAX for CONTROL,
- * max_message for DATA, one frame for RECORD. No type can make a
- * deframer allocate past its own bound.
+ * Bounds on incoming messages. The outer deframer (frames as they arrive)
+ * calls outer_bound() as soon as a header is complete, before any of its
+ * payload is stored: PL_CONTROL_MAX for a clear CONTROL message, one
+ * frame for a RECORD. Each record is opened straight into the reassembler
+ * of inner frames, which checks inner_bound() before the frame's payload
+ * joins the message: PL_CONTROL_MAX for CONTROL, max_message for DATA. So
+ * no type holds more than its bound, plus the one record (at most
+ * PL_FRAME_MAX_PAYLOAD bytes, authenticated) being taken.
  */
 static size_t sanitize_max(size_t max_message)
 {
@@ -24,14 +26,6 @@ static size_t sanitize_max(size_t max_message)
         return PL_MAX_MESSAGE_LIMIT;
     return max_message;
 }
-
-static size_t inner_max(size_t max_message)
-{
-    return max_message + PL_SEQ_SIZE > PL_CONTROL_MAX ? max_message + PL_SEQ_SIZE : PL_CONTROL_MAX;
-}
-
-
-
 
 uint64_t pl_stream_acked_messages(const pl_stream *st)
 {
@@ -53,7 +47,7 @@ void pl_engine_init(pl_engine *e, size_t max_message)
     memset(e, 0, sizeof *e);
     e->max_message = sanitize_max(max_message);
     pl_deframer_init(&e->outer, PL_FRAME_MAX_PAYLOAD);
-    pl_deframer_init(&e->in, inner_max(e->max_message));
+    pl_reasm_init(&e->in);
     pl_buf_init(&e->out);
     pl_ring_init(&e->st.unacked);
     pl_buf_init(&e->st.held);
@@ -65,7 +59,7 @@ void pl__clear_link(pl_engine *e)
     if (e->pair_admitted && e->hooks.pair_end)
         e->hooks.pair_end(e->hooks_ctx, e->error ? e->error : PL_ERR_CLOSED);
     pl_deframer_clear(&e->outer);
-    pl_deframer_clear(&e->in);
+    pl_reasm_clear(&e->in);
     pl_buf_clear(&e->out);
     pl_record_clear(&e->tx);
     pl_record_clear(&e->rx);
@@ -85,7 +79,6 @@ int pl_engine_set_max_message(pl_engine *e, size_t max)
     if (e->state != PL_HS_IDLE)
         return PL_ERR_STATE;
     e->max_message = max;
-    e->in.max_message = inner_max(max);
     return PL_OK;
 }
 
@@ -515,68 +508,64 @@ static int handle_control(pl_engine *e, const uint8_t *data, size_t len, int sea
     return rc;
 }
 
-/* Feed a deframer, stopping at frame boundaries so that bound() can check
- * each header before its payload is stored. 1 with *m, 0, or an error. */
-static int feed(pl_engine *e, pl_deframer *d, int (*bound)(const pl_engine *, const pl_deframer *),
-                const uint8_t *in, size_t len, size_t *consumed, pl_message *m)
-{
-    size_t pos = 0;
-    while (pos < len) {
-        int in_header = d->hdr_have < PL_FRAME_HEADER_SIZE;
-        size_t limit = in_header ? PL_FRAME_HEADER_SIZE - d->hdr_have : (size_t)d->cur.length - d->payload_have;
-        size_t chunk = len - pos < limit ? len - pos : limit, used = 0;
-        int rc = pl_deframer_feed(d, in + pos, chunk, &used, m);
-        pos += used;
-        *consumed = pos;
-        if (rc < 0)
-            return rc;
-        if (in_header && used == limit) {
-            int brc = bound(e, d);
-            if (brc < 0)
-                return brc;
-        }
-        if (rc == 1)
-            return 1;
-    }
-    *consumed = pos;
-    return 0;
-}
-
 /* Outer frames: clear CONTROL during the handshake; once the peer's keys are on, single-frame RECORDs. */
-static int outer_bound(const pl_engine *e, const pl_deframer *d)
+static int outer_bound(void *ctx, const pl_frame_header *h, size_t have)
 {
-    size_t have = pl_buf_size(&d->msg);
+    const pl_engine *e = ctx;
     /* (A responder that sent Ready reads a clear CONTROL frame until the
      * initiator's first record: the initiator may refuse Ready with an Error.) */
-    if (d->cur.type == PL_FRAME_CONTROL && (e->state != PL_HS_OPEN || e->awaiting_peer)) {
-        if (have > PL_CONTROL_MAX || d->cur.length > PL_CONTROL_MAX - have)
+    if (h->type == PL_FRAME_CONTROL && (e->state != PL_HS_OPEN || e->awaiting_peer)) {
+        if (have > PL_CONTROL_MAX || h->length > PL_CONTROL_MAX - have)
             return PL_ERR_TOO_LARGE;
         return PL_OK;
     }
-    if (d->cur.type == PL_FRAME_RECORD && e->rx.ready && !(d->cur.flags & PL_FRAME_FLAG_MORE) &&
-        d->cur.length >= PL_FRAME_HEADER_SIZE + PL_RECORD_TAG)
+    if (h->type == PL_FRAME_RECORD && e->rx.ready && !(h->flags & PL_FRAME_FLAG_MORE) &&
+        h->length >= PL_FRAME_HEADER_SIZE + PL_RECORD_TAG)
         return PL_OK;
     return PL_ERR_PROTOCOL;
 }
 
 /* Inner frames (opened records): DATA once open, CONTROL, each within its bound. */
-static int inner_bound(const pl_engine *e, const pl_deframer *d)
+static int inner_bound(void *ctx, const pl_frame_header *h, size_t have)
 {
-    size_t have = pl_buf_size(&d->msg), bound;
-    if (e->st.peer_eof && d->cur.type == PL_FRAME_DATA)
+    const pl_engine *e = ctx;
+    size_t bound;
+    if (e->st.peer_eof && h->type == PL_FRAME_DATA)
         return PL_ERR_PROTOCOL; /* no message after end-of-stream (control still comes: Acks, a new handshake) */
-    if (d->cur.type == PL_FRAME_DATA) {
+    if (h->type == PL_FRAME_DATA) {
         if (e->state != PL_HS_OPEN)
             return PL_ERR_PROTOCOL;
         bound = e->max_message + PL_SEQ_SIZE;
-    } else if (d->cur.type == PL_FRAME_CONTROL) {
+    } else if (h->type == PL_FRAME_CONTROL) {
         bound = PL_CONTROL_MAX;
     } else {
         return PL_ERR_PROTOCOL;
     }
-    if (have > bound || d->cur.length > bound - have)
+    if (have > bound || h->length > bound - have)
         return PL_ERR_TOO_LARGE;
     return PL_OK;
+}
+
+/* Open a RECORD's payload straight into the reassembler, and take the one
+ * whole inner frame it carries: 1 with *im, 0, or an error. */
+static int open_record(pl_engine *e, const pl_message *m, pl_message *im)
+{
+    uint8_t hdr[PL_FRAME_HEADER_SIZE];
+    pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_RECORD, 0, (uint32_t)m->len};
+    size_t plen = m->len - PL_RECORD_TAG; /* at least an inner header (outer_bound) */
+    uint8_t *room = pl_reasm_room(&e->in, plen);
+    if (!room)
+        return PL_ERR_NOMEM;
+    pl_frame_header_encode(&h, hdr);
+    int was_identity = e->state == PL_HS_IDENTITY;
+    int rc = pl_record_open(&e->rx, hdr, m->data, m->len, room, &plen);
+    if (rc == PL_ERR_AUTH && was_identity && e->pairing)
+        return PL_ERR_WRONG_CODE; /* the first sealed record is the key confirmation */
+    if (rc != PL_OK)
+        return rc;
+    if (e->state == PL_HS_OPEN)
+        e->awaiting_peer = 0; /* the initiator opened too: no Error can come now */
+    return pl_reasm_take(&e->in, plen, im, inner_bound, e);
 }
 
 int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consumed,
@@ -592,7 +581,7 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
     while (pos < len) {
         pl_message m;
         size_t used = 0;
-        int rc = feed(e, &e->outer, outer_bound, in + pos, len - pos, &used, &m);
+        int rc = pl_deframer_feed(&e->outer, in + pos, len - pos, &used, &m, outer_bound, e);
         pos += used;
         *consumed = pos;
         if (rc < 0)
@@ -602,48 +591,28 @@ int pl_engine_receive(pl_engine *e, const uint8_t *in, size_t len, size_t *consu
         if (m.type == PL_FRAME_CONTROL) {
             rc = handle_control(e, m.data, m.len, 0);
         } else {
-            /* Open the record in place, then read the one inner frame it carries. */
-            uint8_t hdr[PL_FRAME_HEADER_SIZE];
-            pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_RECORD, 0, (uint32_t)m.len};
-            size_t plen = 0, u = 0;
-            pl_frame_header_encode(&h, hdr);
-            int was_identity = e->state == PL_HS_IDENTITY;
-            rc = pl_record_open(&e->rx, hdr, m.data, m.len, (uint8_t *)m.data, &plen);
-            if (rc == PL_OK && e->state == PL_HS_OPEN)
-                e->awaiting_peer = 0; /* the initiator opened too: no Error can come now */
-            if (rc == PL_ERR_AUTH && was_identity && e->pairing)
-                rc = PL_ERR_WRONG_CODE; /* the first sealed record is the key confirmation */
-            /* A record carries exactly one whole inner frame. */
-            if (rc == PL_OK && (plen < PL_FRAME_HEADER_SIZE ||
-                                ((uint32_t)m.data[4] << 24 | (uint32_t)m.data[5] << 16 |
-                                 (uint32_t)m.data[6] << 8 | m.data[7]) != plen - PL_FRAME_HEADER_SIZE))
-                rc = PL_ERR_PROTOCOL;
-            if (rc == PL_OK) {
-                pl_message im;
-                rc = feed(e, &e->in, inner_bound, m.data, plen, &u, &im);
-                if (rc >= 0 && (u != plen || e->in.hdr_have != 0))
-                    rc = PL_ERR_PROTOCOL;
-                else if (rc == 1 && im.type == PL_FRAME_DATA) {
-                    if (im.len < PL_SEQ_SIZE || get_be64(im.data) != e->st.rx_next) {
-                        rc = PL_ERR_PROTOCOL; /* each message in turn, exactly once */
-                    } else if (e->st.hold || e->st.held_n) {
-                        /* Held, behind what already is: the rest of the input goes on. */
-                        rc = pl__stream_hold(&e->st, im.data + PL_SEQ_SIZE, im.len - PL_SEQ_SIZE,
+            pl_message im;
+            rc = open_record(e, &m, &im);
+            if (rc == 1 && im.type == PL_FRAME_DATA) {
+                if (im.len < PL_SEQ_SIZE || get_be64(im.data) != e->st.rx_next) {
+                    rc = PL_ERR_PROTOCOL; /* each message in turn, exactly once */
+                } else if (e->st.hold || e->st.held_n) {
+                    /* Held, behind what already is: the rest of the input goes on. */
+                    rc = pl__stream_hold(&e->st, im.data + PL_SEQ_SIZE, im.len - PL_SEQ_SIZE,
                                          (uint32_t)(im.len - PL_SEQ_SIZE));
-                        if (rc == PL_OK)
-                            e->st.rx_next++;
-                    } else {
+                    if (rc == PL_OK)
                         e->st.rx_next++;
-                        ev->type = PL_ENGINE_MESSAGE;
-                        ev->data = im.data + PL_SEQ_SIZE;
-                        ev->len = im.len - PL_SEQ_SIZE;
-                        return 1;
-                    }
-                } else if (rc == 1) {
-                    rc = handle_control(e, im.data, im.len, 1);
-                    if (rc == PL_ENGINE_PEER_EOF && (e->st.hold || e->st.held_n))
-                        rc = pl__stream_hold(&e->st, NULL, 0, PL_STREAM_EOS);
+                } else {
+                    e->st.rx_next++;
+                    ev->type = PL_ENGINE_MESSAGE;
+                    ev->data = im.data + PL_SEQ_SIZE;
+                    ev->len = im.len - PL_SEQ_SIZE;
+                    return 1;
                 }
+            } else if (rc == 1) {
+                rc = handle_control(e, im.data, im.len, 1);
+                if (rc == PL_ENGINE_PEER_EOF && (e->st.hold || e->st.held_n))
+                    rc = pl__stream_hold(&e->st, NULL, 0, PL_STREAM_EOS);
             }
         }
         if (rc < 0)

@@ -191,7 +191,7 @@ typedef enum pl_engine_state {
 
 typedef struct pl_engine {
     pl_deframer outer;     /* frames as they arrive: clear CONTROL, then RECORD */
-    pl_deframer in;        /* inner frames (after opening records): messages */
+    pl_reasm in;           /* inner frames (records are opened into it): messages */
     pl_buf out;            /* bytes to write to the peer, in order */
     pl_stream st;          /* the session: survives pl_engine_relink() */
     size_t max_message;    /* largest message we accept (announced in Hello) */

@@ -318,7 +318,7 @@ int pl_engine_next_held(pl_engine *e, pl_engine_event *ev)
 
 int pl_engine_truncated(const pl_engine *e)
 {
-    return pl_deframer_in_progress(&e->outer) || pl_deframer_in_progress(&e->in);
+    return pl_deframer_in_progress(&e->outer) || pl_reasm_in_progress(&e->in);
 }
 
 void pl_engine_relink(pl_engine *e)

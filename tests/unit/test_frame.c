@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* Unit tests of the frame codec and the deframer (lib/core/frame.c). */
+/* Unit tests of the frame codec, the deframer and the reassembler (lib/core/frame.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +37,7 @@ static int feed_all(pl_deframer *d, const uint8_t *in, size_t len, collected *c)
     while (pos < len) {
         size_t used = 0;
         pl_message m;
-        int rc = pl_deframer_feed(d, in + pos, len - pos, &used, &m);
+        int rc = pl_deframer_feed(d, in + pos, len - pos, &used, &m, NULL, NULL);
         assert_true(used <= len - pos);
         pos += used;
         if (rc < 0)
@@ -265,7 +265,7 @@ static void test_coalesced(void **state)
 
     pl_deframer_init(&d, 65536);
     /* One feed of the whole stream returns only the first message. */
-    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), pl_buf_size(&s), &used, &m), 1);
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), pl_buf_size(&s), &used, &m, NULL, NULL), 1);
     assert_int_equal(used, 8 + 5);
     assert_int_equal(m.len, 5);
     assert_memory_equal(m.data, "hello", 5);
@@ -292,7 +292,7 @@ static void test_oversized_frame(void **state)
     memset(in, 0xAA, sizeof in);
     put_header(in, 1, PL_FRAME_DATA, 0, 0, 16385);
     pl_deframer_init(&d, 1u << 20);
-    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m, NULL, NULL), PL_ERR_TOO_LARGE);
     assert_int_equal(used, 8); /* no payload byte was read */
     assert_int_equal(d.msg.cap, 0); /* nothing was allocated */
     pl_deframer_clear(&d);
@@ -310,7 +310,7 @@ static void test_message_too_large(void **state)
     put_header(in, 1, PL_FRAME_DATA, PL_FRAME_FLAG_MORE, 0, 800);
     put_header(in + 808, 1, PL_FRAME_DATA, 0, 0, 800);
     pl_deframer_init(&d, 1000);
-    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m, NULL, NULL), PL_ERR_TOO_LARGE);
     assert_int_equal(used, 816); /* stopped right after the second header */
     assert_int_equal(pl_buf_size(&d.msg), 800);
     assert_true(d.msg.cap < 1600); /* never grown for the second frame */
@@ -319,14 +319,14 @@ static void test_message_too_large(void **state)
     /* exactly max_message is fine */
     put_header(in + 808, 1, PL_FRAME_DATA, 0, 0, 200);
     pl_deframer_init(&d, 1000);
-    assert_int_equal(pl_deframer_feed(&d, in, 8 + 800 + 8 + 200, &used, &m), 1);
+    assert_int_equal(pl_deframer_feed(&d, in, 8 + 800 + 8 + 200, &used, &m, NULL, NULL), 1);
     assert_int_equal(m.len, 1000);
     pl_deframer_clear(&d);
 
     /* a single frame above max_message */
     put_header(in, 1, PL_FRAME_DATA, 0, 0, 1001);
     pl_deframer_init(&d, 1000);
-    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_TOO_LARGE);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m, NULL, NULL), PL_ERR_TOO_LARGE);
     assert_int_equal(used, 8);
     pl_deframer_clear(&d);
 }
@@ -340,7 +340,7 @@ static int feed_one_header(uint8_t ver, uint8_t type, uint8_t flags, uint8_t rsv
     int rc;
     put_header(in, ver, type, flags, rsvd, 0);
     pl_deframer_init(&d, 1000);
-    rc = pl_deframer_feed(&d, in, sizeof in, &used, &m);
+    rc = pl_deframer_feed(&d, in, sizeof in, &used, &m, NULL, NULL);
     pl_deframer_clear(&d);
     return rc;
 }
@@ -373,7 +373,7 @@ static void test_type_switch(void **state)
     put_header(in, 1, PL_FRAME_DATA, PL_FRAME_FLAG_MORE, 0, 3);
     put_header(in + 11, 1, PL_FRAME_CONTROL, 0, 0, 3);
     pl_deframer_init(&d, 1000);
-    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m), PL_ERR_MALFORMED);
+    assert_int_equal(pl_deframer_feed(&d, in, sizeof in, &used, &m, NULL, NULL), PL_ERR_MALFORMED);
     assert_int_equal(used, 19);
     pl_deframer_clear(&d);
 }
@@ -392,24 +392,24 @@ static void test_in_progress(void **state)
     pl_deframer_init(&d, 65536);
     assert_false(pl_deframer_in_progress(&d));
     /* part of a header */
-    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), 3, &used, &m), 0);
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), 3, &used, &m, NULL, NULL), 0);
     assert_true(pl_deframer_in_progress(&d));
     /* rest of header + part of payload */
-    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 3, 100, &used, &m), 0);
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 3, 100, &used, &m, NULL, NULL), 0);
     assert_true(pl_deframer_in_progress(&d));
     /* end of the first frame exactly: a frame boundary, but mid-message */
-    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 103, 8 + 16384 - 103, &used, &m), 0);
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 103, 8 + 16384 - 103, &used, &m, NULL, NULL), 0);
     assert_int_equal(d.hdr_have, 0);
     assert_true(pl_deframer_in_progress(&d));
     /* the rest */
     assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + 8 + 16384,
-                                      pl_buf_size(&s) - 8 - 16384, &used, &m),
+                                      pl_buf_size(&s) - 8 - 16384, &used, &m, NULL, NULL),
                      1);
     assert_int_equal(m.len, 20000);
     assert_memory_equal(m.data, p, 20000);
     assert_false(pl_deframer_in_progress(&d));
     /* an empty feed after a message: still nothing in progress */
-    assert_int_equal(pl_deframer_feed(&d, NULL, 0, &used, &m), 0);
+    assert_int_equal(pl_deframer_feed(&d, NULL, 0, &used, &m, NULL, NULL), 0);
     assert_int_equal(used, 0);
     assert_false(pl_deframer_in_progress(&d));
     pl_deframer_clear(&d);
@@ -437,7 +437,7 @@ static void test_large_buffer_reuse(void **state)
     pl_deframer_init(&d, 1u << 20);
     const uint8_t *p = pl_buf_head(&s);
     size_t n = pl_buf_size(&s);
-    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m, NULL, NULL), 1);
     assert_int_equal(m.len, big);
     assert_memory_equal(m.data, a, big);
     const uint8_t *storage = d.msg.data;
@@ -446,25 +446,25 @@ static void test_large_buffer_reuse(void **state)
     p += used;
     n -= used;
     /* the next message's first header (MORE): the buffer stays */
-    assert_int_equal(pl_deframer_feed(&d, p, PL_FRAME_HEADER_SIZE, &used, &m), 0);
+    assert_int_equal(pl_deframer_feed(&d, p, PL_FRAME_HEADER_SIZE, &used, &m, NULL, NULL), 0);
     assert_int_equal(used, PL_FRAME_HEADER_SIZE);
     assert_int_equal(d.msg.cap, cap);
     p += used;
     n -= used;
-    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m, NULL, NULL), 1);
     assert_int_equal(m.len, big);
     assert_memory_equal(m.data, b, big);
     assert_ptr_equal(d.msg.data, storage); /* the same buffer, not grown again */
     assert_int_equal(d.msg.cap, cap);
     p += used;
     n -= used;
-    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m, NULL, NULL), 1);
     assert_int_equal(m.len, 5);
     assert_memory_equal(m.data, "small", 5);
     assert_true(d.msg.cap <= 64 * 1024); /* freed for the message of one frame */
     p += used;
     n -= used;
-    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m), 1);
+    assert_int_equal(pl_deframer_feed(&d, p, n, &used, &m, NULL, NULL), 1);
     assert_int_equal(used, n);
     assert_memory_equal(m.data, a, big);
     pl_deframer_clear(&d);
@@ -472,6 +472,190 @@ static void test_large_buffer_reuse(void **state)
     pl_buf_clear(&s);
     free(a);
     free(b);
+}
+
+/* A message of one frame that is whole in the input is handed out from
+ * the input; one that is not (split here) is collected, with the same bytes. */
+static void test_whole_frame_not_copied(void **state)
+{
+    (void)state;
+    uint8_t *a = pattern(3000, 3);
+    pl_buf s;
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+    pl_buf_init(&s);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, 3000), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_CONTROL, a, 100), PL_OK);
+    pl_deframer_init(&d, 65536);
+    const uint8_t *p = pl_buf_head(&s);
+    assert_int_equal(pl_deframer_feed(&d, p, pl_buf_size(&s), &used, &m, NULL, NULL), 1);
+    assert_int_equal(used, 8 + 3000);
+    assert_ptr_equal(m.data, p + 8);
+    assert_int_equal(m.len, 3000);
+    assert_int_equal(pl_deframer_feed(&d, p + used, 50, &used, &m, NULL, NULL), 0); /* split */
+    assert_int_equal(pl_deframer_feed(&d, p + 8 + 3000 + 50, 58, &used, &m, NULL, NULL), 1);
+    assert_int_equal(m.type, PL_FRAME_CONTROL);
+    assert_int_equal(m.len, 100);
+    assert_true(m.data < p || m.data >= p + pl_buf_size(&s));
+    assert_memory_equal(m.data, a, 100);
+    pl_deframer_clear(&d);
+    pl_buf_clear(&s);
+    free(a);
+}
+
+/* The caller's bound sees each header before any of its payload is
+ * stored, with the payload bytes of the message so far; its error ends
+ * the feed. */
+typedef struct bound_log {
+    size_t calls, last_have;
+    uint8_t last_type;
+    int refuse_type;
+} bound_log;
+
+static int log_bound(void *ctx, const pl_frame_header *h, size_t have)
+{
+    bound_log *b = ctx;
+    b->calls++;
+    b->last_have = have;
+    b->last_type = h->type;
+    return h->type == b->refuse_type ? PL_ERR_PROTOCOL : PL_OK;
+}
+
+static void test_bound_callback(void **state)
+{
+    (void)state;
+    uint8_t *a = pattern(40000, 4);
+    pl_buf s;
+    pl_deframer d;
+    size_t used = 0;
+    pl_message m;
+    bound_log b = {0, 0, 0, PL_FRAME_CONTROL};
+    pl_buf_init(&s);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, 40000), PL_OK); /* 3 frames */
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_CONTROL, a, 10), PL_OK);
+    pl_deframer_init(&d, 65536);
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s), pl_buf_size(&s), &used, &m, log_bound, &b), 1);
+    assert_int_equal(b.calls, 3);
+    assert_int_equal(b.last_have, 2 * PL_FRAME_MAX_PAYLOAD);
+    assert_memory_equal(m.data, a, 40000);
+    size_t off = used;
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + off, pl_buf_size(&s) - off, &used, &m, log_bound, &b),
+                     PL_ERR_PROTOCOL);
+    assert_int_equal(used, PL_FRAME_HEADER_SIZE); /* nothing of the refused payload */
+    assert_int_equal(b.calls, 4);
+    assert_int_equal(b.last_have, 0);
+    assert_int_equal(pl_deframer_feed(&d, pl_buf_head(&s) + off, 1, &used, &m, log_bound, &b), PL_ERR_STATE);
+    pl_deframer_clear(&d);
+    pl_buf_clear(&s);
+    free(a);
+}
+
+/* Write each frame of s into the reassembler's room, in turn; collect the messages. */
+static int reasm_all(pl_reasm *r, const pl_buf *s, collected *c, pl_frame_bound bound, void *ctx)
+{
+    const uint8_t *p = pl_buf_head(s);
+    size_t n = pl_buf_size(s);
+    while (n > 0) {
+        pl_frame_header h;
+        assert_int_equal(pl_frame_header_decode(p, &h), PL_OK);
+        size_t fl = PL_FRAME_HEADER_SIZE + h.length;
+        uint8_t *room = pl_reasm_room(r, fl);
+        assert_non_null(room);
+        memcpy(room, p, fl);
+        pl_message m;
+        int rc = pl_reasm_take(r, fl, &m, bound, ctx);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            assert_true(c->count < 16);
+            c->types[c->count] = m.type;
+            c->lens[c->count] = m.len;
+            c->data[c->count] = malloc(m.len ? m.len : 1);
+            assert_non_null(c->data[c->count]);
+            memcpy(c->data[c->count], m.data, m.len);
+            c->count++;
+        }
+        p += fl;
+        n -= fl;
+    }
+    return 0;
+}
+
+/* Frames written in place: messages of one and of several frames, empty
+ * ones, the type rule, a length that is not the frame's, the bound. */
+static void test_reasm(void **state)
+{
+    (void)state;
+    uint8_t *a = pattern(100000, 5);
+    pl_buf s;
+    pl_reasm r;
+    collected c = {0};
+    pl_buf_init(&s);
+    pl_reasm_init(&r);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_CONTROL, a + 7, 9), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, NULL, 0), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, 100000), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a + 1, 3 * PL_FRAME_MAX_PAYLOAD), PL_OK);
+    assert_int_equal(reasm_all(&r, &s, &c, NULL, NULL), 0);
+    assert_int_equal(c.count, 4);
+    assert_int_equal(c.types[0], PL_FRAME_CONTROL);
+    assert_int_equal(c.lens[0], 9);
+    assert_memory_equal(c.data[0], a + 7, 9);
+    assert_int_equal(c.lens[1], 0);
+    assert_int_equal(c.lens[2], 100000);
+    assert_memory_equal(c.data[2], a, 100000);
+    assert_int_equal(c.lens[3], 3 * PL_FRAME_MAX_PAYLOAD);
+    assert_memory_equal(c.data[3], a + 1, 3 * PL_FRAME_MAX_PAYLOAD);
+    assert_false(pl_reasm_in_progress(&r));
+    collected_free(&c);
+
+    /* A large buffer is kept for a message of several frames (the last
+     * one alone would not have grown it past 64 KiB), and freed after one
+     * of one frame. */
+    size_t cap = r.buf.cap;
+    assert_true(cap > 64 * 1024);
+    pl_buf_consume(&s, pl_buf_size(&s));
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, 5), PL_OK);
+    assert_int_equal(reasm_all(&r, &s, &c, NULL, NULL), 0);
+    assert_int_equal(r.buf.cap, cap); /* (still holding the message handed out) */
+    assert_non_null(pl_reasm_room(&r, PL_FRAME_HEADER_SIZE));
+    assert_true(r.buf.cap <= 64 * 1024);
+    collected_free(&c);
+    pl_reasm_clear(&r);
+
+    /* a frame of another type in the middle of a message */
+    pl_buf_consume(&s, pl_buf_size(&s));
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, 20000), PL_OK);
+    s.len = PL_FRAME_HEADER_SIZE + PL_FRAME_MAX_PAYLOAD; /* the first frame only */
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_CONTROL, a, 3), PL_OK);
+    assert_int_equal(reasm_all(&r, &s, &c, NULL, NULL), PL_ERR_MALFORMED);
+    pl_reasm_clear(&r);
+
+    /* a header whose length is not the frame's */
+    uint8_t *room = pl_reasm_room(&r, PL_FRAME_HEADER_SIZE + 4);
+    pl_frame_header h = {PL_FRAME_VERSION, PL_FRAME_DATA, 0, 3};
+    pl_message m;
+    assert_non_null(room);
+    pl_frame_header_encode(&h, room);
+    assert_int_equal(pl_reasm_take(&r, PL_FRAME_HEADER_SIZE + 4, &m, NULL, NULL), PL_ERR_PROTOCOL);
+    pl_reasm_clear(&r);
+
+    /* the bound sees the header and what the message has so far, and may refuse */
+    bound_log b = {0, 0, 0, PL_FRAME_CONTROL};
+    pl_buf_consume(&s, pl_buf_size(&s));
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_DATA, a, 20000), PL_OK);
+    assert_int_equal(pl_frame_encode_message(&s, PL_FRAME_CONTROL, a, 3), PL_OK);
+    assert_int_equal(reasm_all(&r, &s, &c, log_bound, &b), PL_ERR_PROTOCOL);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(b.calls, 3);
+    assert_int_equal(b.last_type, PL_FRAME_CONTROL);
+    assert_int_equal(b.last_have, 0);
+    collected_free(&c);
+    pl_reasm_clear(&r);
+    assert_null(r.buf.data);
+    pl_buf_clear(&s);
+    free(a);
 }
 
 static void test_buf_basics(void **state)
@@ -679,6 +863,9 @@ int main(void)
         cmocka_unit_test(test_type_switch),
         cmocka_unit_test(test_in_progress),
         cmocka_unit_test(test_large_buffer_reuse),
+        cmocka_unit_test(test_whole_frame_not_copied),
+        cmocka_unit_test(test_bound_callback),
+        cmocka_unit_test(test_reasm),
         cmocka_unit_test(test_buf_basics),
         cmocka_unit_test(test_ring_wrap),
         cmocka_unit_test(test_ring_model),

@@ -237,7 +237,7 @@ static void test_deframer_carries_records(void **state)
     assert_int_equal(pl_record_seal(&tx, hello_frame, sizeof hello_frame, &b), PL_OK);
     pl_deframer_init(&df, PL_FRAME_MAX_PAYLOAD);
     while (pos < pl_buf_size(&b)) {
-        int rc = pl_deframer_feed(&df, pl_buf_head(&b) + pos, pl_buf_size(&b) - pos, &used, &m);
+        int rc = pl_deframer_feed(&df, pl_buf_head(&b) + pos, pl_buf_size(&b) - pos, &used, &m, NULL, NULL);
         assert_true(rc >= 0);
         pos += used;
         if (rc == 1) {
