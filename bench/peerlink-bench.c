@@ -5,9 +5,10 @@
  * medians and ratios peerlink / alternative, with the target of issue 7
  * for each row and whether it was met.
  *
- *   peerlink-bench [--quick] [--only=LIST] [--reps=N] [--impls=LIST2]
+ *   peerlink-bench [--quick] [--only=LIST] [--reps=N] [--impls=LIST2] [--sizes=LIST3]
  *     LIST: comma-separated among tput, rtt, hs, engine, disc, mem, mdns
  *     LIST2: among pl, raw, tls: run only these in tput and rtt (profiling)
+ *     LIST3: among 64B, 1KiB, 64KiB, 1MiB: the message sizes of tput (profiling)
  *
  * Cases (see docs/PERFORMANCE.md for what each measures and why):
  *   tput    throughput of 64 B / 1 KiB / 64 KiB / 1 MiB messages over
@@ -93,6 +94,7 @@ static int g_quick;
 static int g_reps;            /* alternation rounds per case */
 static const char *g_only;    /* NULL: every case */
 static const char *g_impls;   /* NULL: every implementation (pl, raw, tls): for profiling one */
+static const char *g_sizes;   /* NULL: every message size of tput (64B, 1KiB, 64KiB, 1MiB): for profiling one */
 static int g_errors;          /* cases that failed to run */
 static const char *g_self;    /* argv[0] made absolute */
 
@@ -131,12 +133,13 @@ static void fail(const char *fmt, ...)
     g_errors++;
 }
 
-static int want(const char *name)
+/* 1 if name is one of the comma-separated list's items, or the list is NULL (all). */
+static int listed(const char *list, const char *name)
 {
-    if (!g_only)
+    if (!list)
         return 1;
     size_t n = strlen(name);
-    for (const char *p = g_only; *p;) {
+    for (const char *p = list; *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         if (len == n && strncmp(p, name, n) == 0)
@@ -146,15 +149,14 @@ static int want(const char *name)
     return 0;
 }
 
+static int want(const char *name)
+{
+    return listed(g_only, name);
+}
+
 static int impl(const char *name)
 {
-    if (!g_impls)
-        return 1;
-    const char *const saved = g_only;
-    g_only = g_impls;
-    int r = want(name);
-    g_only = saved;
-    return r;
+    return listed(g_impls, name);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1028,6 +1030,7 @@ static void case_throughput(void)
 {
     static const size_t sizes[4] = {64, KIB, 64 * KIB, MIB};
     static const char *const names[4] = {"64 B", "1 KiB", "64 KiB", "1 MiB"};
+    static const char *const tokens[4] = {"64B", "1KiB", "64KiB", "1MiB"}; /* for --sizes */
     /* Bytes moved per measurement: enough for ~0.1-0.5 s each in the full run. */
     const double bytes_full[4] = {8e6, 64e6, 256e6, 256e6};
     uint8_t *payload = malloc(MIB);
@@ -1036,6 +1039,8 @@ static void case_throughput(void)
     randombytes_buf(payload, MIB);
     fprintf(stderr, "throughput over loopback TCP (%d alternating rounds)\n", g_reps);
     for (int si = 0; si < 4; si++) {
+        if (!listed(g_sizes, tokens[si]))
+            continue;
         size_t size = sizes[si];
         uint64_t count = (uint64_t)(bytes_full[si] / (g_quick ? 10 : 1) / (double)size);
         if (count < 8)
@@ -2494,13 +2499,16 @@ int main(int argc, char **argv)
             g_only = argv[i] + 7;
         else if (!strncmp(argv[i], "--impls=", 8))
             g_impls = argv[i] + 8;
+        else if (!strncmp(argv[i], "--sizes=", 8))
+            g_sizes = argv[i] + 8;
         else if (!strncmp(argv[i], "--reps=", 7))
             g_reps = atoi(argv[i] + 7);
         else if (!strcmp(argv[i], "--discovery-child"))
             disc_child = 1;
         else {
             fprintf(stderr,
-                    "usage: %s [--quick] [--reps=N] [--only=tput,rtt,hs,engine,disc,mem,mdns] [--impls=pl,raw,tls]\n", argv[0]);
+                    "usage: %s [--quick] [--reps=N] [--only=tput,rtt,hs,engine,disc,mem,mdns] [--impls=pl,raw,tls]\n"
+                    "       [--sizes=64B,1KiB,64KiB,1MiB]\n", argv[0]);
             return 2;
         }
     }
