@@ -339,6 +339,13 @@ static void hook_peer_refused(void *ctx, const uint8_t id[32])
         pl__log(PL_LOG_WARNING, "the pairing the peer refused could not be undone: %s", pl_strerror(rc));
 }
 
+static void hook_drain(void *ctx)
+{
+    pl_session *c = ctx;
+    if (c->link && c->link->ops->write_now)
+        c->link->ops->write_now(c->link);
+}
+
 static const pl_engine_hooks conn_hooks = {
     .pair_begin = hook_pair_begin,
     .pair_end = hook_pair_end,
@@ -347,6 +354,7 @@ static const pl_engine_hooks conn_hooks = {
     .peer_refused = hook_peer_refused,
     .find_session = pl__find_session,
     .admit = pl__admit,
+    .drain = hook_drain,
 };
 
 void pl__session_expect_peer(pl_session *c, const pl_paired_peer *p)

@@ -58,6 +58,11 @@ typedef struct pl_link_ops {
     int (*peer_string)(const pl_link *lk, char *buf, size_t cap);
     /* The peer's address (port aside): PL_OK, or PL_ERR_STATE (none). May be NULL. */
     int (*peer_addr)(const pl_link *lk, pl_address *out);
+    /* Hand the pipe what it takes of the engine's output now, without
+     * blocking and without calling anything back, and consume that: the
+     * engine's drain hook, which may run inside the application's calls.
+     * NULL: the link writes from the loop only. */
+    void (*write_now)(pl_link *lk);
 } pl_link_ops;
 
 /* The common head of every link. */

@@ -215,8 +215,11 @@ void pl__x25519_keypair(pl_engine *e)
 
 /* Frame a message: in clear before the handshake keys, sealed after:
  * pl_record_seal_parts() seals each inner frame from its header, the
- * sequence number and the message's bytes where they are (into room for
- * every record reserved first, so that out's storage cannot move). */
+ * sequence number and the message's bytes where they are, into room
+ * reserved for every record first; then no record can fail to seal
+ * (record.h), so the output may be drained between records. */
+
+static int engine_fail(pl_engine *e, int err, int tell);
 
 static int send_message(pl_engine *e, uint8_t type, const uint8_t *data, size_t len)
 {
@@ -234,12 +237,9 @@ int pl__send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre
     size_t nrec = len == 0 ? 1 : len / PL_RECORD_MAX_INNER_PAYLOAD + (len % PL_RECORD_MAX_INNER_PAYLOAD != 0);
     if (nrec > (SIZE_MAX - len) / per)
         return PL_ERR_NOMEM;
-    size_t room = len + nrec * per;
-    int rc = pl_buf_reserve(&e->out, room);
+    int rc = pl_buf_reserve(&e->out, len + nrec * per);
     if (rc != PL_OK)
         return rc;
-    size_t mark = e->out.len;
-    pl_record_dir saved = e->tx;
     size_t off = 0; /* bytes of pre || body framed so far */
     do {
         size_t n = len - off < PL_RECORD_MAX_INNER_PAYLOAD ? len - off : PL_RECORD_MAX_INNER_PAYLOAD;
@@ -252,15 +252,15 @@ int pl__send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre
                                    {pn ? pre + off : NULL, pn},
                                    {bn ? body + (off + pn - pre_len) : NULL, bn}};
         rc = pl_record_seal_parts(&e->tx, parts, 3, &e->out);
+        if (rc != PL_OK)
+            return engine_fail(e, rc, 0); /* cannot happen (above); part of the message may be gone */
         off += n;
-    } while (rc == PL_OK && off < len);
-    if (rc != PL_OK) {
-        sodium_memzero(e->out.data + mark, room); /* unsealed plaintext may be there */
-        e->out.len = mark;
-        e->tx = saved;
-    }
-    sodium_memzero(&saved, sizeof saved);
-    return rc;
+        /* Between records only: the message's last one stays queued, so the
+         * link still sees output to write and reports it (DRAINED). */
+        if (off < len && e->hooks.drain && pl_buf_size(&e->out) >= PL_ENGINE_DRAIN_AT)
+            e->hooks.drain(e->hooks_ctx);
+    } while (off < len);
+    return PL_OK;
 }
 
 /* Transcript: each handshake message's protobuf bytes, each preceded by its length (u32 BE). */

@@ -160,7 +160,16 @@ typedef struct pl_engine_hooks {
      * is about to open (not a pairing, not a continued session). PL_OK, or
      * the error to refuse it with (PL_ERR_DUPLICATE). */
     int (*admit)(void *ctx, const uint8_t peer_id[32]);
+    /* Optional: between two records of a message, the output reached
+     * PL_ENGINE_DRAIN_AT bytes: hand what the pipe takes now to it, without
+     * blocking, and consume that from out - nothing else (it may run
+     * inside pl_engine_send()). Records then leave while still in the
+     * cache they were sealed into; the message's last record stays queued. */
+    void (*drain)(void *ctx);
 } pl_engine_hooks;
+
+/* Output that makes the engine call hooks.drain between records. */
+#define PL_ENGINE_DRAIN_AT (256u * 1024u)
 
 typedef struct pl_engine_config {
     int initiator;                     /* 1: we connected; 0: we accepted */

@@ -233,17 +233,23 @@ int pl_record_seal_parts(pl_record_dir *d, const pl_record_part *parts, size_t n
     h.length = (uint32_t)(inner_len + PL_RECORD_TAG);
     pl_frame_header_encode(&h, hdr);
     record_nonce(d->counter, nonce);
+    int sealed = 0;
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
     pl_evp *x = d->evp ? evp_of(d, 1) : NULL;
-    if (x) {
-        /* Sealed from where the parts are: no copy of the plaintext. */
-        if (evp_aead(x, d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, parts, nparts, ct, ct + inner_len) != 0) {
-            sodium_memzero(hdr, total); /* nothing half-sealed is left where the caller looks */
-            return PL_ERR_NOMEM;
-        }
-    } else
+    /* Sealed from where the parts are: no copy of the plaintext. */
+    sealed = x && evp_aead(x, d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, parts, nparts, ct, ct + inner_len) == 0;
+    if (x && !sealed) {
+        /* libcrypto failed (it may have written over ct): libsodium seals
+         * the same bytes, unless a part lay where the ciphertext goes. */
+        for (size_t i = 0; i < nparts; i++)
+            if (parts[i].len && (uintptr_t)parts[i].p < (uintptr_t)(ct + inner_len) &&
+                (uintptr_t)(parts[i].p + parts[i].len) > (uintptr_t)ct) {
+                sodium_memzero(hdr, total); /* nothing half-sealed is left where the caller looks */
+                return PL_ERR_NOMEM;
+            }
+    }
 #endif
-    {
+    if (!sealed) {
         /* libsodium takes the plaintext whole: gathered where the ciphertext goes, sealed there. */
         size_t at = 0;
         for (size_t i = 0; i < nparts; i++) {

@@ -95,7 +95,9 @@ typedef struct pl_record_part {
 /* As pl_record_seal, for the inner frame made of parts[0..nparts) in turn
  * (a header, a sequence number, the message's bytes): libcrypto seals
  * them from where they are; libsodium, which needs the plaintext whole,
- * gathers them where the ciphertext goes first. */
+ * gathers them where the ciphertext goes first. Once out has room for the
+ * record, it cannot fail unless a part lies where the ciphertext goes:
+ * should libcrypto fail, libsodium seals the same bytes. */
 int pl_record_seal_parts(pl_record_dir *d, const pl_record_part *parts, size_t nparts, pl_buf *out);
 /* Open the payload of a RECORD frame whose header is hdr. out must hold
  * payload_len - PL_RECORD_TAG bytes; *out_len receives that. PL_OK,

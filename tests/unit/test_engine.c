@@ -2079,6 +2079,70 @@ static void test_resume_from_wrapped_ring(void **state)
     }
 }
 
+/* A pipe that takes at most wire_take bytes each time the engine drains. */
+static pl_buf g_wire;
+static size_t g_wire_take, g_drains, g_drain_min_out;
+
+static void h_drain(void *ctx)
+{
+    side *s = ctx;
+    size_t n = pl_buf_size(&s->e.out);
+    g_drains++;
+    if (n < g_drain_min_out)
+        g_drain_min_out = n;
+    if (n > g_wire_take)
+        n = g_wire_take;
+    assert_int_equal(pl_buf_append(&g_wire, pl_buf_head(&s->e.out), n), PL_OK);
+    pl_buf_consume(&s->e.out, n);
+}
+
+/* The drain hook: called between the records of a message once the
+ * output holds PL_ENGINE_DRAIN_AT bytes, never after a message's last
+ * record (which stays queued); what it takes, cut anywhere, and what
+ * stays queued make the same stream, which the peer opens. */
+static void test_drain_between_records(void **state)
+{
+    fx *f = *state;
+    static const size_t takes[] = {SIZE_MAX, 100001, 0};
+    for (size_t t = 0; t < sizeof takes / sizeof takes[0]; t++) {
+        open_session(f, 48);
+        f->I.e.hooks.drain = h_drain;
+        pl_buf_init(&g_wire);
+        g_wire_take = takes[t];
+        g_drains = 0;
+        g_drain_min_out = SIZE_MAX;
+        const size_t big = 1u << 20;
+        uint8_t *a = malloc(big);
+        assert_non_null(a);
+        for (size_t i = 0; i < big; i++)
+            a[i] = (uint8_t)(i * 7 + t);
+        assert_int_equal(pl_engine_send(&f->I.e, a, big, 0), PL_OK);
+        assert_int_equal(pl_engine_send(&f->I.e, "small", 5, 0), PL_OK); /* one record: no drain */
+        size_t drains = g_drains;
+        assert_int_equal(pl_engine_send(&f->I.e, a, 5000, 0), PL_OK);
+        assert_int_equal(g_drains, drains);
+        assert_true(g_drains >= 3);
+        assert_true(g_drain_min_out >= PL_ENGINE_DRAIN_AT);
+        assert_true(pl_buf_size(&f->I.e.out) > 0);
+        if (takes[t] == SIZE_MAX)
+            assert_true(pl_buf_size(&f->I.e.out) < PL_ENGINE_DRAIN_AT + 3 * 16 * 1024);
+        assert_int_equal(pl_buf_append(&g_wire, pl_buf_head(&f->I.e.out), pl_buf_size(&f->I.e.out)), PL_OK);
+        pl_buf_consume(&f->I.e.out, pl_buf_size(&f->I.e.out));
+        feed_raw(f, &f->R, pl_buf_head(&g_wire), pl_buf_size(&g_wire));
+        assert_int_equal(f->R.error, 0);
+        assert_int_equal(f->R.nmsgs, 3);
+        assert_int_equal(f->R.msgs[0].len, big);
+        assert_memory_equal(f->R.msgs[0].data, a, big);
+        assert_int_equal(f->R.msgs[1].len, 5);
+        assert_int_equal(f->R.msgs[2].len, 5000);
+        assert_memory_equal(f->R.msgs[2].data, a, 5000);
+        pl_buf_clear(&g_wire);
+        free(a);
+        side_free(&f->I);
+        side_free(&f->R);
+    }
+}
+
 /* The responder no longer holds the session (it restarted): a new session
  * carries what it never acknowledged, renumbered from 0. */
 static void test_resume_refused(void **state)
@@ -3290,6 +3354,7 @@ int main(void)
         T(test_rekey),
         T(test_resume_after_cut),
         T(test_resume_from_wrapped_ring),
+        T(test_drain_between_records),
         T(test_resume_refused),
         T(test_resume_wrong_proof),
         T(test_resume_replay),

@@ -727,6 +727,35 @@ static void test_delivered_waits_for_the_application(void **state)
     assert_int_equal(f->cli.delivered, 1); /* once */
 }
 
+/* Messages of 1 MiB over TCP: sealed records are written while the rest
+ * of a message is still being sealed (the engine's drain hook, the TCP
+ * link's write_now); everything arrives, in order, and the sender hears
+ * PL_SESSION_DRAINED once its output is written. */
+static void test_large_messages_over_tcp(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    const size_t big = 1u << 20;
+    uint8_t *buf = malloc(big);
+    assert_non_null(buf);
+    for (int m = 0; m < 3; m++) {
+        for (size_t i = 0; i < big; i++)
+            buf[i] = (uint8_t)(i * 13 + (size_t)m);
+        assert_int_equal(pl_session_send(f->cli.conn, buf, big), PL_OK);
+    }
+    int64_t end = now_ms() + 10000;
+    while ((f->srv.messages < 3 || !f->cli.drained) && now_ms() < end)
+        assert_true(pl_loop_iterate(f->loop, 100) >= 0);
+    assert_int_equal(f->srv.messages, 3);
+    assert_int_equal(f->srv.bytes, 3 * big);
+    assert_int_equal(f->srv.last_len, sizeof f->srv.last);
+    assert_memory_equal(f->srv.last, buf, sizeof f->srv.last); /* the third message begins so */
+    assert_true(f->cli.drained >= 1);
+    assert_int_equal(pl_session_pending(f->cli.conn), 0);
+    assert_int_equal(f->cli.interrupted + f->srv.interrupted, 0);
+    free(buf);
+}
+
 static void test_backpressure_when_receiver_stops(void **state)
 {
     fixture *f = *state;
@@ -1166,6 +1195,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_echo_with_backpressure_does_not_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_input_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_reaches_the_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_messages_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_dial_leaves_one_session, setup, teardown),
     };
     return cmocka_run_group_tests_name("conn", tests, NULL, NULL);

@@ -71,7 +71,7 @@ static void ch_close(pl_link *lk)
     ch_free((pl_channel *)lk, 1);
 }
 
-static const pl_link_ops channel_ops = {"channel", ch_interest, ch_flush_once, ch_close, NULL, NULL};
+static const pl_link_ops channel_ops = {"channel", ch_interest, ch_flush_once, ch_close, NULL, NULL, NULL};
 
 /* The first kick starts the handshake; each one then moves bytes. */
 static void kicked(pl_timeout *t, void *userdata)

@@ -88,7 +88,7 @@ static void ip_close(pl_link *lk)
     end_free((inproc_end *)lk);
 }
 
-static const pl_link_ops inproc_ops = {"inproc", ip_interest, ip_flush_once, ip_close, NULL, NULL};
+static const pl_link_ops inproc_ops = {"inproc", ip_interest, ip_flush_once, ip_close, NULL, NULL, NULL};
 
 static void kicked(pl_timeout *t, void *userdata)
 {

@@ -54,11 +54,15 @@ static void fd_interest(pl_link *lk)
     f->poll->watch_update(f->w, ev);
 }
 
-static void fd_flush_once(pl_link *lk)
+/* Both flush_once and write_now: what the socket takes leaves the output.
+ * A failure is the loop's to see (poll() reports it). */
+static void fd_write_now(pl_link *lk)
 {
     fd_link *f = (fd_link *)lk;
     pl_buf *out = &lk->c->eng.out;
-    (void)send(f->fd, pl_buf_head(out), pl_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send(f->fd, pl_buf_head(out), pl_buf_size(out), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+        pl_buf_consume(out, (size_t)n);
 }
 
 static void fd_close(pl_link *lk)
@@ -121,8 +125,10 @@ static int fd_peer_string(const pl_link *lk, char *buf, size_t cap)
     return (n < 0 || (size_t)n >= cap) ? PL_ERR_TOO_LARGE : PL_OK;
 }
 
-static const pl_link_ops tcp_ops = {"tcp", fd_interest, fd_flush_once, fd_close, fd_peer_string, fd_peer_addr};
-static const pl_link_ops fd_ops = {"fd", fd_interest, fd_flush_once, fd_close, fd_peer_string, fd_peer_addr};
+static const pl_link_ops tcp_ops = {"tcp", fd_interest, fd_write_now, fd_close, fd_peer_string, fd_peer_addr,
+                                    fd_write_now};
+static const pl_link_ops fd_ops = {"fd", fd_interest, fd_write_now, fd_close, fd_peer_string, fd_peer_addr,
+                                   fd_write_now};
 
 /* Returns 0 if the session ended (or the link moved on). */
 static int do_read(pl_session *c, int fd)
