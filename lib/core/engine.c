@@ -266,7 +266,8 @@ int pl__send_message2(pl_engine *e, uint8_t type, const uint8_t *pre, size_t pre
 /* Transcript: each handshake message's protobuf bytes, each preceded by its length (u32 BE). */
 void pl__th_add(pl_engine *e, const uint8_t *p, size_t n)
 {
-    uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    uint8_t len[4];
+    put_be32(len, (uint32_t)n);
     crypto_hash_sha512_update(&e->th, len, 4);
     crypto_hash_sha512_update(&e->th, p, n);
 }

@@ -9,20 +9,11 @@
 
 /* ---------------------------------------------------------------- the stream */
 
-/* An entry's u32 tag: the length, or PL_STREAM_EOS. */
-static void tag_encode(uint8_t n[4], uint32_t tag)
-{
-    n[0] = (uint8_t)(tag >> 24);
-    n[1] = (uint8_t)(tag >> 16);
-    n[2] = (uint8_t)(tag >> 8);
-    n[3] = (uint8_t)tag;
-}
-
 /* An entry in a list of entries: u32 tag (the length, or PL_STREAM_EOS) and its bytes. */
 static int entry_append(pl_buf *b, const void *data, size_t len, uint32_t tag)
 {
     uint8_t n[4];
-    tag_encode(n, tag);
+    put_be32(n, tag);
     int rc = pl_buf_reserve(b, 4 + len);
     if (rc != PL_OK)
         return rc;
@@ -42,7 +33,7 @@ int pl__stream_append(pl_stream *st, const void *data, size_t len, uint32_t tag)
     uint8_t *p = pl_ring_push(&st->unacked, 4 + len);
     if (p == NULL)
         return PL_ERR_NOMEM;
-    tag_encode(p, tag);
+    put_be32(p, tag);
     if (len)
         memcpy(p + 4, data, len);
     st->unacked_bytes += len;
