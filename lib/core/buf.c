@@ -21,12 +21,30 @@ void pl_buf_init(pl_buf *b)
     b->cap = 0;
 }
 
+/* Wipe and free storage of cap bytes (NULL: none). */
+static void storage_free(uint8_t *data, size_t cap)
+{
+    if (data != NULL) {
+        sodium_memzero(data, cap);
+        free(data);
+    }
+}
+
+/* from, doubled until it holds need (need itself once doubling would pass
+ * PTRDIFF_MAX / 2). need <= PTRDIFF_MAX. */
+static size_t doubled_to(size_t from, size_t need)
+{
+    while (from < need) {
+        if (from > PTRDIFF_MAX / 2)
+            return need;
+        from *= 2;
+    }
+    return from;
+}
+
 void pl_buf_clear(pl_buf *b)
 {
-    if (b->data != NULL) {
-        sodium_memzero(b->data, b->cap);
-        free(b->data);
-    }
+    storage_free(b->data, b->cap);
     pl_buf_init(b);
 }
 
@@ -62,24 +80,14 @@ int pl_buf_reserve(pl_buf *b, size_t n)
         pl_buf_compact(b);
         return PL_OK;
     }
-    newcap = b->cap < PL_BUF_MIN_CAP ? PL_BUF_MIN_CAP : b->cap;
-    while (newcap < need) {
-        if (newcap > PTRDIFF_MAX / 2) {
-            newcap = need;
-            break;
-        }
-        newcap *= 2;
-    }
+    newcap = doubled_to(b->cap < PL_BUF_MIN_CAP ? PL_BUF_MIN_CAP : b->cap, need);
     /* malloc + copy + wipe rather than realloc, so no unwiped copy is left behind. */
     p = malloc(newcap);
     if (p == NULL)
         return PL_ERR_NOMEM;
     if (size > 0)
         memcpy(p, b->data + b->off, size);
-    if (b->data != NULL) {
-        sodium_memzero(b->data, b->cap);
-        free(b->data);
-    }
+    storage_free(b->data, b->cap);
     b->data = p;
     b->off = 0;
     b->len = size;
@@ -125,10 +133,7 @@ void pl_ring_init(pl_ring *r)
 
 void pl_ring_clear(pl_ring *r)
 {
-    if (r->data != NULL) {
-        sodium_memzero(r->data, r->cap);
-        free(r->data);
-    }
+    storage_free(r->data, r->cap);
     pl_ring_init(r);
 }
 
@@ -150,13 +155,7 @@ static int ring_grow(pl_ring *r, size_t n)
     if (need > PTRDIFF_MAX) /* no object can be this large */
         return PL_ERR_NOMEM;
     newcap = r->cap < PL_BUF_MIN_CAP / 2 ? PL_BUF_MIN_CAP / 2 : r->cap;
-    do {
-        if (newcap > PTRDIFF_MAX / 2) {
-            newcap = need;
-            break;
-        }
-        newcap *= 2;
-    } while (newcap < need);
+    newcap = newcap > PTRDIFF_MAX / 2 ? need : doubled_to(2 * newcap, need); /* at least twice */
     p = malloc(newcap);
     if (p == NULL)
         return PL_ERR_NOMEM;
@@ -164,10 +163,7 @@ static int ring_grow(pl_ring *r, size_t n)
         memcpy(p, r->data + r->head, first);
     if (r->wrap > 0)
         memcpy(p + first, r->data, r->wrap);
-    if (r->data != NULL) {
-        sodium_memzero(r->data, r->cap);
-        free(r->data);
-    }
+    storage_free(r->data, r->cap);
     r->data = p;
     r->cap = newcap;
     r->head = 0;
