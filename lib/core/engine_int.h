@@ -66,6 +66,8 @@ int pl__pair_key_valid(const pl_pair_key *k);
 void pl__pair_key_take(pl_engine *e, const pl_pair_key *k);
 /* Metadata: queue ours (if we have some), take the peer's (an event, 0, or an error). */
 int pl__send_metadata(pl_engine *e);
+/* A connection opened: our metadata first, then what waits in the stream. */
+int pl__send_waiting(pl_engine *e);
 int pl__receive_metadata(pl_engine *e, const uint8_t *txt, size_t len);
 int pl__send_control(pl_engine *e, const Peerlink__Control *c, int transcript, uint8_t *keep,
                         size_t keep_cap, size_t *keep_len);

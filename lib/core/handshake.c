@@ -293,10 +293,9 @@ static int become_open(pl_engine *e)
     sodium_memzero(e->new_exporter, sizeof e->new_exporter);
     e->st.rx_acked = e->st.rx_next; /* the handshake told the peer */
     /* A resuming responder sends once it holds the session (pl_engine_adopt);
-     * a finished one has nothing to send but the Abort its caller queues.
-     * Our metadata goes first, then what waits in the stream. */
-    if (!(e->resumed && !e->initiator) && !e->finished && (rc = pl__send_metadata(e)) == PL_OK)
-        rc = pl__flush_stream(e);
+     * a finished one has nothing to send but the Abort its caller queues. */
+    if (!(e->resumed && !e->initiator) && !e->finished)
+        rc = pl__send_waiting(e);
     return rc == PL_OK ? PL_ENGINE_OPEN : rc;
 }
 

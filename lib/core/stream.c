@@ -197,6 +197,12 @@ int pl__send_metadata(pl_engine *e)
     return pl__send_control(e, &c, 0, NULL, 0, NULL);
 }
 
+int pl__send_waiting(pl_engine *e)
+{
+    int rc = pl__send_metadata(e);
+    return rc == PL_OK ? pl__flush_stream(e) : rc;
+}
+
 int pl_engine_set_metadata(pl_engine *e, const uint8_t *txt, size_t len)
 {
     int rc = metadata_valid(txt, len);
@@ -360,6 +366,5 @@ int pl_engine_adopt(pl_engine *e, pl_stream *from)
     e->st.tx_sent = e->st.tx_acked;
     e->st.sent_off = 0;
     e->st.rx_acked = e->st.rx_next;
-    int rc = pl__send_metadata(e);
-    return rc == PL_OK ? pl__flush_stream(e) : rc;
+    return pl__send_waiting(e);
 }
