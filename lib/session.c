@@ -696,6 +696,7 @@ int pl__session_wrote(pl_session *c, size_t n)
     pl__session_update_interest(c);
     if (pl_buf_size(out))
         return 1;
+    pl_engine_prepare(&c->eng); /* while the peer answers */
     if (!c->listener && pl_engine_open(&c->eng) && !pl__session_emit(c, PL_SESSION_DRAINED, PL_OK, NULL, 0))
         return 0;
     if (c->closed)

@@ -204,11 +204,28 @@ void pl__random_bytes(pl_engine *e, uint8_t *buf, size_t n)
         randombytes_buf(buf, n);
 }
 
-/* Reconnecting: a fresh X25519 key pair in eph_sk / eph_pk. */
-void pl__x25519_keypair(pl_engine *e)
+static void x25519_draw(pl_engine *e)
 {
     pl__random_bytes(e, e->eph_sk, sizeof e->eph_sk);
     crypto_scalarmult_base(e->eph_pk, e->eph_sk);
+}
+
+/* Reconnecting: the X25519 key pair in eph_sk / eph_pk, drawn ahead or now. */
+void pl__x25519_keypair(pl_engine *e)
+{
+    if (!e->eph_ready)
+        x25519_draw(e);
+    e->eph_ready = 0;
+}
+
+void pl_engine_prepare(pl_engine *e)
+{
+    int reconnect_next = e->initiator ? e->state == PL_HS_HELLO && !e->have_code && e->have_expected_peer
+                                      : e->state == PL_HS_HELLO || e->state == PL_HS_START;
+    if (reconnect_next && !e->eph_ready) {
+        x25519_draw(e);
+        e->eph_ready = 1;
+    }
 }
 
 /* ---------------------------------------------------------------- sending */

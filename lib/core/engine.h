@@ -219,6 +219,7 @@ typedef struct pl_engine {
     unsigned awaiting_peer : 1; /* responder: Ready sent, no record of the initiator's opened since */
     unsigned refused : 1;       /* responder: the initiator refused Ready (an Error then): it keeps
                                    nothing of this connection, pairing or new session */
+    unsigned eph_ready : 1;     /* eph_sk / eph_pk: an X25519 key pair drawn ahead (pl_engine_prepare()) */
     uint64_t peer_delivered;    /* responder, resuming: SessionResume.delivered */
     uint8_t new_id[PL_SESSION_ID_SIZE];         /* this connection's session id and resume key, */
     uint8_t new_resume_key[PL_RESUME_KEY_SIZE]; /* taken if it starts a new session */
@@ -278,6 +279,16 @@ int pl_engine_set_max_message(pl_engine *e, size_t max);
 int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg);
 /* Queue our Hello. Both sides call it first thing. PL_OK, PL_ERR_STATE, PL_ERR_NOMEM. */
 int pl_engine_start(pl_engine *e);
+/*
+ * Do ahead what the handshake will need next, while the caller would
+ * otherwise wait for the peer: call it when our output is written. Today
+ * that is the X25519 key pair of a reconnect, drawn by an initiator that
+ * reconnects and by a responder before the peer's Start says whether it
+ * reconnects or pairs (a pairing overwrites it). Optional: without it the
+ * handshake draws the key pair when it needs it; nothing on the wire
+ * differs. Does nothing in any other state, or twice. Never fails.
+ */
+void pl_engine_prepare(pl_engine *e);
 /*
  * Feed received bytes. Consumes up to one event's worth; *consumed
  * says how much. Returns 1 with *ev set, 0 if all input was consumed

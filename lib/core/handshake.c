@@ -344,6 +344,8 @@ static int cpace_start(pl_engine *e, uint8_t sid[16])
     sodium_memzero(e->prs, sizeof e->prs);
     e->prs_len = 0;
     pl__random_bytes(e, y, sizeof y);
+    sodium_memzero(e->eph_sk, sizeof e->eph_sk); /* a key pair drawn ahead for a reconnect */
+    e->eph_ready = 0;
     if (rc == PL_OK)
         rc = pl_cpace_message(g, y, e->eph_sk, e->eph_pk);
     sodium_memzero(g, sizeof g);

@@ -800,6 +800,73 @@ static void test_reconnect(void **state)
     assert_memory_equal(f->I.msgs[0].data, "pong", 4);
 }
 
+/* pl_engine_prepare(): the key pair drawn ahead is the one the handshake
+ * uses, so a reconnect sends the same bytes with it as without it; a
+ * responder that drew one ahead still pairs. */
+static void test_prepare_ahead(void **state)
+{
+    fx *f = *state;
+    pair(f, NULL, 78);
+    uint8_t stored_r[32], stored_i[32];
+    memcpy(stored_r, f->I.paired_id, 32);
+    memcpy(stored_i, f->R.paired_id, 32);
+    opts o = {.expected = stored_r, .i_instance = INSTANCE};
+    pl_buf plain[2];
+    size_t drawn[2];
+    for (int ahead = 0; ahead < 2; ahead++) {
+        begin(f, &o, 79); /* the same random streams both times */
+        memcpy(f->R.known[0], stored_i, 32);
+        f->R.nknown = 1;
+        if (ahead) {
+            size_t before_i = f->I.rnd_off, before_r = f->R.rnd_off;
+            pl_engine_prepare(&f->I.e);
+            pl_engine_prepare(&f->R.e);
+            assert_true(f->I.e.eph_ready && f->R.e.eph_ready);
+            assert_int_equal(f->I.rnd_off, before_i + 32);
+            assert_int_equal(f->R.rnd_off, before_r + 32);
+            pl_engine_prepare(&f->I.e); /* once is enough */
+            assert_int_equal(f->I.rnd_off, before_i + 32);
+        }
+        pump(f);
+        assert_both_open(f);
+        assert_false(f->I.e.eph_ready || f->R.e.eph_ready);
+        assert_true(sodium_is_zero(f->I.e.eph_sk, 32) && sodium_is_zero(f->R.e.eph_sk, 32));
+        if (!ahead) {
+            for (int d = 0; d < 2; d++) {
+                pl_buf_init(&plain[d]);
+                assert_int_equal(pl_buf_append(&plain[d], pl_buf_head(&f->capture[d]), pl_buf_size(&f->capture[d])),
+                                 PL_OK);
+            }
+            drawn[0] = f->I.rnd_off;
+            drawn[1] = f->R.rnd_off;
+            continue;
+        }
+        for (int d = 0; d < 2; d++) {
+            assert_int_equal(pl_buf_size(&f->capture[d]), pl_buf_size(&plain[d]));
+            assert_memory_equal(pl_buf_head(&f->capture[d]), pl_buf_head(&plain[d]), pl_buf_size(&plain[d]));
+            pl_buf_clear(&plain[d]);
+        }
+        assert_int_equal(f->I.rnd_off, drawn[0]); /* no second key pair */
+        assert_int_equal(f->R.rnd_off, drawn[1]);
+        size_t open_off = f->I.rnd_off;
+        pl_engine_prepare(&f->I.e); /* open: nothing to do */
+        assert_int_equal(f->I.rnd_off, open_off);
+    }
+
+    /* A pairing: only the responder draws ahead, and the pairing overwrites it. */
+    begin(f, &PAIRING, 80);
+    size_t before_i = f->I.rnd_off;
+    pl_engine_prepare(&f->I.e);
+    pl_engine_prepare(&f->R.e);
+    assert_int_equal(f->I.rnd_off, before_i);
+    assert_false(f->I.e.eph_ready);
+    assert_true(f->R.e.eph_ready);
+    pump(f);
+    assert_both_open(f);
+    assert_false(f->R.e.eph_ready);
+    assert_int_equal(f->R.paired_calls, 1);
+}
+
 /* The responder does not know the initiator: both NOT_PAIRED. */
 static void test_reconnect_unknown_initiator(void **state)
 {
@@ -3334,6 +3401,7 @@ int main(void)
         T(test_peer_max),
         T(test_held_before_open),
         T(test_reconnect),
+        T(test_prepare_ahead),
         T(test_reconnect_unknown_initiator),
         T(test_reconnect_responder_changed),
         T(test_initiator_without_code_or_peer),
