@@ -804,10 +804,11 @@ static int pl_peer_prepare(peer *p)
     return pl_loop_new(&p->loop) == PL_OK ? 0 : -1;
 }
 
-/* Start the session on p->fd (from the thread that runs it). */
+/* Make the node and the session on p->fd, from the thread that runs it and
+ * before the barrier, as the TLS cases make their SSL objects: the
+ * handshake starts at the loop's first iteration, the clock with it. */
 static int pl_peer_start(peer *p, pl_role role)
 {
-    p->cpu0 = cpu_ns();
     int rc = pl_node_new(pl_loop_get_poll(p->loop), p->ks, &p->node);
     if (rc == PL_OK)
         rc = pl_session_new_fd(p->node, p->fd, role, INSTANCE, pl_cb, p, &p->c);
@@ -845,12 +846,14 @@ static void pl_peer_finish(peer *p)
 static void *pl_server(void *arg)
 {
     peer *p = arg;
+    int rc = pl_peer_start(p, PL_ROLE_RESPONDER);
     if (p->barrier)
-        pthread_barrier_wait(p->barrier);
-    if (pl_peer_start(p, PL_ROLE_RESPONDER) != 0) {
+        pthread_barrier_wait(p->barrier); /* even after a failure: the initiator waits there */
+    if (rc != 0) {
         p->err = 1;
         return NULL;
     }
+    p->cpu0 = cpu_ns();
     int64_t deadline = now_ns() + 30 * SEC;
     while (!p->closed && now_ns() < deadline)
         if (pl_loop_iterate(p->loop, 20) < 0)
@@ -900,10 +903,16 @@ static int session_start_pl(session *s, int job, size_t size, uint64_t count, co
     if (pthread_create(&s->th, NULL, pl_server, &s->srv) != 0)
         return -1;
     s->started = 1;
+    int rc = pl_peer_start(&s->cli, PL_ROLE_INITIATOR);
     pthread_barrier_wait(&s->barrier);
     s->t_begin = now_ns();
-    if (pl_peer_start(&s->cli, PL_ROLE_INITIATOR) != 0)
+    s->cli.cpu0 = cpu_ns();
+    if (rc != 0) {
+        if (!s->cli.c)
+            close(s->fds[0]); /* the responder sees the end */
+        session_end_pl(s);
         return -1;
+    }
     if (pl_run_until(&s->cli, &s->cli.open, now_ns() + 20 * SEC) != 0) {
         fail("peerlink handshake: %s", s->cli.closed ? pl_strerror(s->cli.status) : "timed out");
         session_end_pl(s);
