@@ -220,9 +220,7 @@ void pl__x25519_keypair(pl_engine *e)
 
 void pl_engine_prepare(pl_engine *e)
 {
-    int reconnect_next = e->initiator ? e->state == PL_HS_HELLO && !e->have_code && e->have_expected_peer
-                                      : e->state == PL_HS_HELLO || e->state == PL_HS_START;
-    if (reconnect_next && !e->eph_ready) {
+    if (!e->initiator && (e->state == PL_HS_HELLO || e->state == PL_HS_START) && !e->eph_ready) {
         x25519_draw(e);
         e->eph_ready = 1;
     }

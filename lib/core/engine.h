@@ -277,16 +277,18 @@ void pl_engine_clear(pl_engine *e);
 int pl_engine_set_max_message(pl_engine *e, size_t max);
 /* Set up the handshake; before start. PL_OK, PL_ERR_INVALID, PL_ERR_STATE. */
 int pl_engine_configure(pl_engine *e, const pl_engine_config *cfg);
-/* Queue our Hello. Both sides call it first thing. PL_OK, PL_ERR_STATE, PL_ERR_NOMEM. */
+/* Queue our Hello (an initiator that reconnects: and its ResumeStart). Both sides call it
+ * first thing. PL_OK, PL_ERR_STATE, PL_ERR_NOMEM. */
 int pl_engine_start(pl_engine *e);
 /*
  * Do ahead what the handshake will need next, while the caller would
  * otherwise wait for the peer: call it when our output is written. Today
- * that is the X25519 key pair of a reconnect, drawn by an initiator that
- * reconnects and by a responder before the peer's Start says whether it
- * reconnects or pairs (a pairing overwrites it). Optional: without it the
- * handshake draws the key pair when it needs it; nothing on the wire
- * differs. Does nothing in any other state, or twice. Never fails.
+ * that is a responder's X25519 key pair for a reconnect, drawn before the
+ * peer's Start says whether it reconnects or pairs (a pairing overwrites
+ * it; an initiator that reconnects draws its own in pl_engine_start()).
+ * Optional: without it the handshake draws the key pair when it needs it;
+ * nothing on the wire differs. Does nothing in any other state, or twice.
+ * Never fails.
  */
 void pl_engine_prepare(pl_engine *e);
 /*

@@ -18,6 +18,21 @@ static const char RESUME_LABEL[] = "peerlink v1 resume";
 
 /* ---------------------------------------------------------------- start */
 
+/* An initiator that reconnects (a code wins: section 6.1). */
+static int reconnects(const pl_engine *e)
+{
+    return e->initiator && !e->have_code && e->have_expected_peer;
+}
+
+/* c: ResumeStart {eI} */
+static void resume_start(pl_engine *e, Peerlink__Control *c, Peerlink__ResumeStart *rs)
+{
+    rs->ephemeral.data = e->eph_pk;
+    rs->ephemeral.len = 32;
+    c->msg_case = PEERLINK__CONTROL__MSG_RESUME_START;
+    c->resume_start = rs;
+}
+
 int pl_engine_start(pl_engine *e)
 {
     if (e->state != PL_HS_IDLE)
@@ -36,6 +51,15 @@ int pl_engine_start(pl_engine *e)
     c.msg_case = PEERLINK__CONTROL__MSG_HELLO;
     c.hello = &h;
     int rc = pl__send_control(e, &c, 0, e->hello_local, sizeof e->hello_local, &e->hello_local_len);
+    if (rc == PL_OK && reconnects(e)) {
+        /* ResumeStart needs nothing from Hello_R: it leaves right behind
+         * our Hello (docs/PROTOCOL.md section 6.1), and enters the
+         * transcript once Hello_R has (pl__handle_hello()). */
+        Peerlink__ResumeStart rs = PEERLINK__RESUME_START__INIT;
+        pl__x25519_keypair(e);
+        resume_start(e, &c, &rs);
+        rc = pl__send_control(e, &c, 0, NULL, 0, NULL);
+    }
     if (rc != PL_OK)
         return rc;
     e->state = PL_HS_HELLO;
@@ -380,27 +404,27 @@ int pl__handle_hello(pl_engine *e, const Peerlink__Hello *h, const uint8_t *raw,
 
     /* Initiator: pair with the code, or reconnect with the stored identity. */
     Peerlink__Control c = PEERLINK__CONTROL__INIT;
-    Peerlink__PairStart ps = PEERLINK__PAIR_START__INIT;
-    Peerlink__ResumeStart rs = PEERLINK__RESUME_START__INIT;
-    int rc;
-    if (e->have_code) {
-        uint8_t sid[16];
-        e->pairing = 1;
-        if ((rc = cpace_start(e, sid)) != PL_OK)
-            return rc;
-        ps.cpace_y.data = e->eph_pk;
-        ps.cpace_y.len = 32;
-        c.msg_case = PEERLINK__CONTROL__MSG_PAIR_START;
-        c.pair_start = &ps;
-    } else if (e->have_expected_peer) {
-        pl__x25519_keypair(e);
-        rs.ephemeral.data = e->eph_pk;
-        rs.ephemeral.len = 32;
-        c.msg_case = PEERLINK__CONTROL__MSG_RESUME_START;
-        c.resume_start = &rs;
-    } else {
-        return PL_ERR_NOT_PAIRED;
+    if (reconnects(e)) {
+        /* Our ResumeStart, sent behind our Hello, after both Hellos. */
+        Peerlink__ResumeStart rs = PEERLINK__RESUME_START__INIT;
+        uint8_t buf[64];
+        resume_start(e, &c, &rs);
+        pl__th_add(e, buf, peerlink__control__pack(&c, buf)); /* 36 bytes */
+        e->state = PL_HS_REPLY;
+        return PL_OK;
     }
+    if (!e->have_code)
+        return PL_ERR_NOT_PAIRED;
+    Peerlink__PairStart ps = PEERLINK__PAIR_START__INIT;
+    uint8_t sid[16];
+    e->pairing = 1;
+    int rc = cpace_start(e, sid);
+    if (rc != PL_OK)
+        return rc;
+    ps.cpace_y.data = e->eph_pk;
+    ps.cpace_y.len = 32;
+    c.msg_case = PEERLINK__CONTROL__MSG_PAIR_START;
+    c.pair_start = &ps;
     rc = pl__send_control(e, &c, 1, NULL, 0, NULL);
     if (rc != PL_OK)
         return rc;

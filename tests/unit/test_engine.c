@@ -773,6 +773,9 @@ static void test_reconnect(void **state)
 
     opts o = {.expected = stored_r, .i_instance = INSTANCE};
     begin(f, &o, 7);
+    uint8_t types[4];
+    assert_int_equal(frame_types(&f->I.e.out, types, 4), 2); /* Hello_I and, right behind it, ResumeStart */
+    assert_int_equal(types[1], PL_FRAME_CONTROL);
     memcpy(f->R.known[0], f->pk_r, 32); /* someone else */
     memcpy(f->R.known[1], stored_i, 32);
     f->R.nknown = 2;
@@ -800,9 +803,11 @@ static void test_reconnect(void **state)
     assert_memory_equal(f->I.msgs[0].data, "pong", 4);
 }
 
-/* pl_engine_prepare(): the key pair drawn ahead is the one the handshake
- * uses, so a reconnect sends the same bytes with it as without it; a
- * responder that drew one ahead still pairs. */
+/* pl_engine_prepare(): the responder's key pair drawn ahead is the one
+ * the handshake uses, so a reconnect sends the same bytes with it as
+ * without it; a responder that drew one ahead still pairs. (An initiator
+ * that reconnects draws its own in pl_engine_start(), for the ResumeStart
+ * behind its Hello.) */
 static void test_prepare_ahead(void **state)
 {
     fx *f = *state;
@@ -821,11 +826,11 @@ static void test_prepare_ahead(void **state)
             size_t before_i = f->I.rnd_off, before_r = f->R.rnd_off;
             pl_engine_prepare(&f->I.e);
             pl_engine_prepare(&f->R.e);
-            assert_true(f->I.e.eph_ready && f->R.e.eph_ready);
-            assert_int_equal(f->I.rnd_off, before_i + 32);
+            assert_true(f->R.e.eph_ready);
+            assert_int_equal(f->I.rnd_off, before_i);
             assert_int_equal(f->R.rnd_off, before_r + 32);
-            pl_engine_prepare(&f->I.e); /* once is enough */
-            assert_int_equal(f->I.rnd_off, before_i + 32);
+            pl_engine_prepare(&f->R.e); /* once is enough */
+            assert_int_equal(f->R.rnd_off, before_r + 32);
         }
         pump(f);
         assert_both_open(f);
@@ -848,13 +853,15 @@ static void test_prepare_ahead(void **state)
         }
         assert_int_equal(f->I.rnd_off, drawn[0]); /* no second key pair */
         assert_int_equal(f->R.rnd_off, drawn[1]);
-        size_t open_off = f->I.rnd_off;
-        pl_engine_prepare(&f->I.e); /* open: nothing to do */
-        assert_int_equal(f->I.rnd_off, open_off);
+        size_t open_off = f->R.rnd_off;
+        pl_engine_prepare(&f->R.e); /* open: nothing to do */
+        assert_int_equal(f->R.rnd_off, open_off);
     }
 
     /* A pairing: only the responder draws ahead, and the pairing overwrites it. */
     begin(f, &PAIRING, 80);
+    uint8_t types[4];
+    assert_int_equal(frame_types(&f->I.e.out, types, 4), 1); /* PairStart waits for Hello_R (its sid) */
     size_t before_i = f->I.rnd_off;
     pl_engine_prepare(&f->I.e);
     pl_engine_prepare(&f->R.e);
@@ -1636,10 +1643,8 @@ static void open_session(fx *f, uint8_t test_no)
 /* The relinked handshake up to the initiator's Identity, queued and not delivered. */
 static void step_to_identity_i(fx *f)
 {
-    deliver(f, 0); /* Hello_I */
-    deliver(f, 1); /* Hello_R */
-    deliver(f, 0); /* ResumeStart */
-    deliver(f, 1); /* ResumeReply, Identity_R */
+    deliver(f, 0); /* Hello_I, ResumeStart right behind it */
+    deliver(f, 1); /* Hello_R, ResumeReply, Identity_R */
     assert_int_equal(f->I.e.state, PL_HS_READY);
     assert_int_equal(f->R.e.state, PL_HS_IDENTITY);
     assert_int_equal(f->I.error + f->R.error, 0);
@@ -2670,13 +2675,13 @@ static void test_session_bounds(void **state)
         begin(f, &o, 49);
         memcpy(f->R.known[0], f->pk_i, 32);
         f->R.nknown = 1;
-        deliver(f, 0);
-        deliver(f, 1);
-        deliver(f, 0); /* R queues ResumeReply and Identity_R */
+        deliver(f, 0); /* Hello_I, ResumeStart: R queues ResumeReply and Identity_R behind its Hello */
         size_t len;
-        uint8_t *reply = take_frame(&f->R, &len);
-        feed_raw(f, &f->I, reply, len);
-        free(reply);
+        for (int k = 0; k < 2; k++) { /* Hello_R, ResumeReply */
+            uint8_t *frame = take_frame(&f->R, &len);
+            feed_raw(f, &f->I, frame, len);
+            free(frame);
+        }
         assert_int_equal(f->I.e.state, PL_HS_IDENTITY);
         pl_record_dir seal;
         Peerlink__Control *c = open_next(&f->R, &f->I, &seal);
