@@ -402,32 +402,30 @@ int pl__handle_hello(pl_engine *e, const Peerlink__Hello *h, const uint8_t *raw,
         return PL_OK;
     }
 
-    /* Initiator: pair with the code, or reconnect with the stored identity. */
+    /* Initiator: reconnect with the stored identity, or pair with the code. */
     Peerlink__Control c = PEERLINK__CONTROL__INIT;
     if (reconnects(e)) {
-        /* Our ResumeStart, sent behind our Hello, after both Hellos. */
+        /* Our ResumeStart went out behind our Hello; it is hashed after both Hellos. */
         Peerlink__ResumeStart rs = PEERLINK__RESUME_START__INIT;
-        uint8_t buf[64];
+        uint8_t buf[64]; /* it packs to 36 bytes */
         resume_start(e, &c, &rs);
-        pl__th_add(e, buf, peerlink__control__pack(&c, buf)); /* 36 bytes */
-        e->state = PL_HS_REPLY;
-        return PL_OK;
-    }
-    if (!e->have_code)
+        pl__th_add(e, buf, peerlink__control__pack(&c, buf));
+    } else if (e->have_code) {
+        Peerlink__PairStart ps = PEERLINK__PAIR_START__INIT;
+        uint8_t sid[16];
+        e->pairing = 1;
+        int rc = cpace_start(e, sid);
+        if (rc != PL_OK)
+            return rc;
+        ps.cpace_y.data = e->eph_pk;
+        ps.cpace_y.len = 32;
+        c.msg_case = PEERLINK__CONTROL__MSG_PAIR_START;
+        c.pair_start = &ps;
+        if ((rc = pl__send_control(e, &c, 1, NULL, 0, NULL)) != PL_OK)
+            return rc;
+    } else {
         return PL_ERR_NOT_PAIRED;
-    Peerlink__PairStart ps = PEERLINK__PAIR_START__INIT;
-    uint8_t sid[16];
-    e->pairing = 1;
-    int rc = cpace_start(e, sid);
-    if (rc != PL_OK)
-        return rc;
-    ps.cpace_y.data = e->eph_pk;
-    ps.cpace_y.len = 32;
-    c.msg_case = PEERLINK__CONTROL__MSG_PAIR_START;
-    c.pair_start = &ps;
-    rc = pl__send_control(e, &c, 1, NULL, 0, NULL);
-    if (rc != PL_OK)
-        return rc;
+    }
     e->state = PL_HS_REPLY;
     return PL_OK;
 }
