@@ -107,8 +107,10 @@ PL_EXPORT const pl_poll *pl_loop_get_poll(pl_loop *loop);
 
 /**
  * Wait up to timeout_ms (negative: no limit other than the next timer)
- * for I/O or timers, then dispatch every ready callback once.
- * Returns the number of callbacks dispatched (>= 0), PL_ERR_STATE if
+ * for I/O or timers, then dispatch every ready callback once. When a
+ * timer is already due, timeout_ms is not 0 and the iteration before this
+ * one polled, this one runs the due timers without looking at the
+ * descriptors (no poll(2)): I/O waits at most that one iteration. Returns the number of callbacks dispatched (>= 0), PL_ERR_STATE if
  * pl_loop_quit() was called, or PL_ERR_IO if poll(2) failed (errno set;
  * EINTR is not a failure and returns 0).
  */
@@ -163,8 +165,8 @@ PL_EXPORT int pl_loop_get_fd(pl_loop *loop);
 PL_EXPORT int pl_loop_next_timeout(pl_loop *loop);
 
 /**
- * Dispatch whatever is ready now without waiting. Equivalent to
- * pl_loop_iterate(loop, 0).
+ * Dispatch whatever is ready now without waiting, the descriptors always
+ * included. Equivalent to pl_loop_iterate(loop, 0).
  */
 PL_EXPORT int pl_loop_process(pl_loop *loop);
 

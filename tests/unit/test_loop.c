@@ -87,6 +87,43 @@ static void on_readable(pl_watch *w, int fd, unsigned events, void *ud)
     }
 }
 
+/* A timer already due right after an iteration that polled runs without
+ * a poll(): the readable pipe is dispatched by the iteration after, which
+ * polls again; pl_loop_process() never skips the poll. */
+static void test_due_timer_runs_without_a_poll_every_other_iteration(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pl_loop *loop;
+    assert_int_equal(pl_loop_new(&loop), PL_OK);
+    counter tc = {0}, rc = {0};
+    tc.poll = rc.poll = pl_loop_get_poll(loop);
+    pl_timeout *t = tc.poll->timeout_new(tc.poll, -1, on_timeout, &tc);
+    pl_watch *w = rc.poll->watch_new(rc.poll, fds[0], PL_WATCH_IN, on_readable, &rc);
+    assert_non_null(t);
+    assert_non_null(w);
+    assert_int_equal(pl_loop_iterate(loop, 0), 0); /* polls: nothing ready */
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    tc.poll->timeout_update(t, 0);
+    assert_int_equal(pl_loop_iterate(loop, 1000), 1); /* the timer alone */
+    assert_int_equal(tc.fired, 1);
+    assert_int_equal(rc.fired, 0);
+    tc.poll->timeout_update(t, 0);
+    assert_int_equal(pl_loop_iterate(loop, 1000), 2); /* polls: the pipe, and the timer after it */
+    assert_int_equal(rc.fired, 1);
+    assert_int_equal(tc.fired, 2);
+    /* pl_loop_process() always looks at the descriptors. */
+    assert_int_equal(write(fds[1], "y", 1), 1);
+    tc.poll->timeout_update(t, 0);
+    assert_int_equal(pl_loop_process(loop), 2);
+    assert_int_equal(rc.fired, 2);
+    assert_int_equal(tc.fired, 3);
+    tc.poll->timeout_free(t);
+    pl_loop_free(loop);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_watch_dispatch_update_and_free_in_callback(void **state)
 {
     int fds[2], fds2[2];
@@ -347,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_timeout_fires_once_and_not_inline),
         cmocka_unit_test(test_zero_timer_rearmed_in_callback_waits_an_iteration),
         cmocka_unit_test(test_watch_dispatch_update_and_free_in_callback),
+        cmocka_unit_test(test_due_timer_runs_without_a_poll_every_other_iteration),
         cmocka_unit_test(test_get_fd_signals_readiness),
         cmocka_unit_test(test_run_until_quit),
         cmocka_unit_test(test_posts_from_two_threads_run_once_in_order_in_the_loop_thread),
