@@ -107,6 +107,7 @@ static void session_teardown(pl_session *c)
     pl__free_timeout(c->node->poll, &c->tick);
     pl__free_timeout(c->node->poll, &c->dup);
     pl__free_timeout(c->node->poll, &c->drain);
+    pl__free_timeout(c->node->poll, &c->wrote);
 }
 
 /* Log what happened to the session, naming its peer's address (never a
@@ -888,6 +889,34 @@ int pl_session_paired(const pl_session *c)
     return c && pl_engine_open(&c->eng) && c->eng.pairing;
 }
 
+/* A send the link took whole at once: what the write owes the session
+ * (PL_SESSION_DRAINED, an end waiting for it) comes from the loop. */
+static void wrote_due(pl_timeout *t, void *userdata)
+{
+    pl_session *c = userdata;
+    (void)t;
+    if (c->link && !c->closed)
+        pl__session_wrote(c, 0);
+}
+
+/* An application's message sent outside this session's callbacks, on a
+ * link that writes without blocking (TCP, fd): what the socket takes
+ * leaves now rather than after the loop's next poll() - the requester of
+ * a round trip saves a system call, the loop then runs wrote_due()
+ * without one (pl_loop_iterate()). Inside the callbacks, the pass that
+ * ran them writes (fd_io()). */
+static void write_at_once(pl_session *c)
+{
+    pl_buf *out = &c->eng.out;
+    if (c->busy || !pl_buf_size(out) || !c->link || !c->link->ops->write_now)
+        return;
+    if (!c->wrote && !(c->wrote = c->node->poll->timeout_new(c->node->poll, -1, wrote_due, c)))
+        return; /* the loop writes it, as always */
+    c->link->ops->write_now(c->link);
+    if (!pl_buf_size(out))
+        c->node->poll->timeout_update(c->wrote, 0);
+}
+
 int pl_session_send(pl_session *c, const void *data, size_t len)
 {
     if (!c || (!data && len))
@@ -895,8 +924,10 @@ int pl_session_send(pl_session *c, const void *data, size_t len)
     if (c->closed)
         return PL_ERR_STATE;
     int err = pl_engine_send(&c->eng, data, len, c->send_limit);
-    if (err == PL_OK)
+    if (err == PL_OK) {
+        write_at_once(c);
         pl__session_update_interest(c);
+    }
     return err;
 }
 

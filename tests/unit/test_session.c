@@ -756,6 +756,30 @@ static void test_large_messages_over_tcp(void **state)
     free(buf);
 }
 
+/* A message sent outside the session's callbacks on a TCP link goes to
+ * the socket inside pl_session_send(); PL_SESSION_DRAINED still comes
+ * from the loop, at its next iteration. */
+static void test_send_writes_at_once(void **state)
+{
+    fixture *f = *state;
+    open_paired_session(f);
+    int64_t end = now_ms() + 2000; /* let the handshake's last writes and DRAINED settle */
+    while (pl_session_pending(f->cli.conn) && now_ms() < end)
+        assert_true(pl_loop_iterate(f->loop, 10) >= 0);
+    int drained = f->cli.drained;
+    assert_int_equal(pl_session_send(f->cli.conn, "now", 3), PL_OK);
+    assert_int_equal(pl_session_pending(f->cli.conn), 0); /* handed to the kernel */
+    assert_int_equal(f->cli.drained, drained);             /* not from inside the call */
+    assert_true(pl_loop_iterate(f->loop, 100) >= 1);
+    assert_int_equal(f->cli.drained, drained + 1);
+    end = now_ms() + 5000;
+    while (f->srv.messages < 1 && now_ms() < end)
+        assert_true(pl_loop_iterate(f->loop, 100) >= 0);
+    assert_int_equal(f->srv.messages, 1);
+    assert_int_equal(f->srv.last_len, 3);
+    assert_memory_equal(f->srv.last, "now", 3);
+}
+
 static void test_backpressure_when_receiver_stops(void **state)
 {
     fixture *f = *state;
@@ -1196,6 +1220,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_channel_input_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_reaches_the_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_messages_over_tcp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_writes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simultaneous_dial_leaves_one_session, setup, teardown),
     };
     return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
