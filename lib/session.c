@@ -895,26 +895,29 @@ static void wrote_due(pl_timeout *t, void *userdata)
 {
     pl_session *c = userdata;
     (void)t;
+    c->wrote_owed = 0;
     if (c->link && !c->closed)
         pl__session_wrote(c, 0);
 }
 
 /* An application's message sent outside this session's callbacks, on a
- * link that writes without blocking (TCP, fd): what the socket takes
- * leaves now rather than after the loop's next poll() - the requester of
- * a round trip saves a system call, the loop then runs wrote_due()
- * without one (pl_loop_iterate()). Inside the callbacks, the pass that
- * ran them writes (fd_io()). */
-static void write_at_once(pl_session *c)
+ * link that writes without blocking (TCP, fd), with nothing else waiting:
+ * what the socket takes leaves now rather than after the loop's next
+ * poll() - the requester of a round trip saves a system call, and the
+ * loop runs wrote_due() without one (pl_loop_iterate()). Once per loop
+ * iteration: the sends that follow it before the loop runs again are
+ * written together by the loop, one system call for a burst of small
+ * messages. Inside the callbacks, the pass that ran them writes (fd_io()). */
+static void write_at_once(pl_session *c, size_t waiting)
 {
     pl_buf *out = &c->eng.out;
-    if (c->busy || !pl_buf_size(out) || !c->link || !c->link->ops->write_now)
+    if (c->busy || waiting || c->wrote_owed || !pl_buf_size(out) || !c->link || !c->link->ops->write_now)
         return;
     if (!c->wrote && !(c->wrote = c->node->poll->timeout_new(c->node->poll, -1, wrote_due, c)))
         return; /* the loop writes it, as always */
     c->link->ops->write_now(c->link);
-    if (!pl_buf_size(out))
-        c->node->poll->timeout_update(c->wrote, 0);
+    c->wrote_owed = 1;
+    c->node->poll->timeout_update(c->wrote, 0);
 }
 
 int pl_session_send(pl_session *c, const void *data, size_t len)
@@ -923,9 +926,10 @@ int pl_session_send(pl_session *c, const void *data, size_t len)
         return PL_ERR_INVALID;
     if (c->closed)
         return PL_ERR_STATE;
+    size_t waiting = pl_buf_size(&c->eng.out);
     int err = pl_engine_send(&c->eng, data, len, c->send_limit);
     if (err == PL_OK) {
-        write_at_once(c);
+        write_at_once(c, waiting);
         pl__session_update_interest(c);
     }
     return err;

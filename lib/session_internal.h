@@ -116,6 +116,7 @@ struct pl_session {
     int delivered;        /* PL_SESSION_DELIVERED was reported */
     pl_timeout *drain;    /* unpaused: hands out what the engine held, from the loop */
     pl_timeout *wrote;    /* a send the link took at once: what the write owes, from the loop */
+    int wrote_owed;       /* ... armed: the next sends wait for the loop */
     int has_target;       /* initiator: the stored id of the peer it dials (pl__session_expect) */
     uint8_t target_id[PL_ID_SIZE];
     char peer_stored[PL_NAME_MAX + 1]; /* the name the keystore holds the peer under (its entry's) */
