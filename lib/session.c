@@ -889,8 +889,9 @@ int pl_session_paired(const pl_session *c)
     return c && pl_engine_open(&c->eng) && c->eng.pairing;
 }
 
-/* A send the link took whole at once: what the write owes the session
- * (PL_SESSION_DRAINED, an end waiting for it) comes from the loop. */
+/* After a write at once (write_at_once()): what it owes the session
+ * (PL_SESSION_DRAINED once the output is empty, an end waiting for it)
+ * comes from the loop. */
 static void wrote_due(pl_timeout *t, void *userdata)
 {
     pl_session *c = userdata;

@@ -110,7 +110,8 @@ PL_EXPORT const pl_poll *pl_loop_get_poll(pl_loop *loop);
  * for I/O or timers, then dispatch every ready callback once. When a
  * timer is already due, timeout_ms is not 0 and the iteration before this
  * one polled, this one runs the due timers without looking at the
- * descriptors (no poll(2)): I/O waits at most that one iteration. Returns the number of callbacks dispatched (>= 0), PL_ERR_STATE if
+ * descriptors (no poll(2)): I/O waits at most that one iteration.
+ * Returns the number of callbacks dispatched (>= 0), PL_ERR_STATE if
  * pl_loop_quit() was called, or PL_ERR_IO if poll(2) failed (errno set;
  * EINTR is not a failure and returns 0).
  */

@@ -379,13 +379,15 @@ PL_EXPORT int pl_session_set_max_message(pl_session *c, size_t max);
 PL_EXPORT void pl_session_set_callback(pl_session *c, pl_session_cb cb, void *userdata);
 
 /**
- * Queue a message (copied). On an open TCP or descriptor link, and outside
- * this session's own callbacks, what the socket takes is written at once
- * (without blocking); the rest, and PL_SESSION_DRAINED, come from the
- * loop as always, never from inside this call. Messages sent before
- * PL_SESSION_OPEN, or while interrupted, wait until a link is open
- * (nothing leaves in clear). A message stays in memory until the peer
- * acknowledges it (PL_SESSION_ACKED); their bytes are bounded by the send limit
+ * Queue a message (copied). Messages sent before PL_SESSION_OPEN, or while
+ * interrupted, wait until a link is open (nothing leaves in clear). On an
+ * open TCP or descriptor link, called outside this session's own
+ * callbacks with nothing else waiting, it writes what the socket takes at
+ * once, without blocking (once per loop iteration: the sends that follow
+ * before the loop runs again are written together by the loop); the rest,
+ * and PL_SESSION_DRAINED, come from the loop, never from inside this
+ * call. A message stays in memory until the peer acknowledges it
+ * (PL_SESSION_ACKED); their bytes are bounded by the send limit
  * (pl_session_set_send_limit()). Returns PL_OK; PL_ERR_AGAIN if the message
  * would take the unacknowledged bytes past the limit (unless none are
  * unacknowledged): backpressure, send it again after PL_SESSION_ACKED;
