@@ -60,8 +60,9 @@ typedef struct pl_link_ops {
     int (*peer_addr)(const pl_link *lk, pl_address *out);
     /* Hand the pipe what it takes of the engine's output now, without
      * blocking and without calling anything back, and consume that: the
-     * engine's drain hook, which may run inside the application's calls.
-     * NULL: the link writes from the loop only. */
+     * engine's drain hook and pl_session_send()'s write at once, which
+     * run inside the application's calls. NULL: the link writes from the
+     * loop only. */
     void (*write_now)(pl_link *lk);
 } pl_link_ops;
 
