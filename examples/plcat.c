@@ -1531,7 +1531,8 @@ int main(int argc, char **argv)
             return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
         case 'V':
             printf("plcat (peerlink) %s\nrecords sealed by %s (ChaCha20-Poly1305)\n", pl_version(),
-                   pl_aead_implementation());
+                   strcmp(pl_aead_implementation(), "libcrypto") == 0 ? "libcrypto, short ones by libsodium"
+                                                                       : pl_aead_implementation());
             pl_txt_free(a.txt);
             return 0;
         default: die_usage(NULL);

@@ -120,7 +120,9 @@ PL_EXPORT const char *pl_version(void);
 /**
  * Which library seals and opens the session records (ChaCha20-Poly1305;
  * the bytes are the same either way): "libcrypto" where the build found
- * it (faster), else "libsodium". Thread-safe; a static string.
+ * it (faster on long records; records shorter than 513 bytes, whose cost
+ * is mostly per call, are still libsodium's), else "libsodium".
+ * Thread-safe; a static string.
  */
 PL_EXPORT const char *pl_aead_implementation(void);
 

@@ -93,6 +93,7 @@ int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint
     if (impl != PL_AEAD_LIBSODIUM) {
         d->evp = pl_aead_cache_new();
         d->evp_owned = d->evp != NULL;
+        d->evp_from = impl == PL_AEAD_LIBCRYPTO ? 0 : PL_RECORD_EVP_FROM;
         if (!d->evp && impl == PL_AEAD_LIBCRYPTO)
             return PL_ERR_NOMEM;
     }
@@ -113,6 +114,7 @@ void pl_record_init_cached(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], u
     }
     sodium_memzero(d, sizeof *d);
     d->evp = cache;
+    d->evp_from = PL_RECORD_EVP_FROM;
     record_key(d, key, rekey_interval);
 }
 
@@ -121,9 +123,9 @@ void pl_record_init(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t
     (void)pl_record_init_with(d, key, rekey_interval, PL_AEAD_DEFAULT); /* cannot fail, see record.h */
 }
 
-pl_aead_impl pl_record_impl(const pl_record_dir *d)
+pl_aead_impl pl_record_impl(const pl_record_dir *d, size_t inner_len)
 {
-    return d->evp ? PL_AEAD_LIBCRYPTO : PL_AEAD_LIBSODIUM;
+    return d->evp && inner_len >= d->evp_from ? PL_AEAD_LIBCRYPTO : PL_AEAD_LIBSODIUM;
 }
 
 void pl_record_clear(pl_record_dir *d)
@@ -235,7 +237,7 @@ int pl_record_seal_parts(pl_record_dir *d, const pl_record_part *parts, size_t n
     record_nonce(d->counter, nonce);
     int sealed = 0;
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-    pl_evp *x = d->evp ? evp_of(d, 1) : NULL;
+    pl_evp *x = pl_record_impl(d, inner_len) == PL_AEAD_LIBCRYPTO ? evp_of(d, 1) : NULL;
     /* Sealed from where the parts are: no copy of the plaintext. */
     sealed = x && evp_aead(x, d, 1, nonce, hdr, PL_FRAME_HEADER_SIZE, parts, nparts, ct, ct + inner_len) == 0;
     if (x && !sealed) {
@@ -297,7 +299,7 @@ int pl_record_open(pl_record_dir *d, const uint8_t hdr[PL_FRAME_HEADER_SIZE], co
     record_nonce(d->counter, nonce);
     int bad;
 #ifdef PL_HAVE_LIBCRYPTO_AEAD
-    pl_evp *x = d->evp ? evp_of(d, 0) : NULL;
+    pl_evp *x = pl_record_impl(d, clen) == PL_AEAD_LIBCRYPTO ? evp_of(d, 0) : NULL;
     if (x) {
         /* libcrypto decrypts before it checks the tag: nothing unauthenticated may stay in out. */
         uint8_t tag[PL_RECORD_TAG];

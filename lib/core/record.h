@@ -36,10 +36,18 @@
 
 /* Who computes ChaCha20-Poly1305: the same bytes either way (docs/PERFORMANCE.md). */
 typedef enum pl_aead_impl {
-    PL_AEAD_DEFAULT = 0,  /* libcrypto's if built with it (faster), else libsodium's */
+    PL_AEAD_DEFAULT = 0,  /* libcrypto's if built with it (faster), else libsodium's; libcrypto's
+                             only for inner frames of at least PL_RECORD_EVP_FROM bytes */
     PL_AEAD_LIBSODIUM = 1,
     PL_AEAD_LIBCRYPTO = 2 /* only with PL_HAVE_LIBCRYPTO_AEAD */
 } pl_aead_impl;
+
+/* PL_AEAD_DEFAULT: inner frames shorter than this are sealed and opened by
+ * libsodium even where libcrypto is built in. libcrypto computes long
+ * records twice as fast or more, but each of its calls costs more; up to
+ * 512 bytes libsodium's seal and open are the faster (docs/PERFORMANCE.md,
+ * "Short records by libsodium"). */
+#define PL_RECORD_EVP_FROM 513
 
 /* libcrypto's contexts, one to seal and one to open with, which any number
  * of directions may share (those of the sessions of one pl_node: one
@@ -58,6 +66,8 @@ typedef struct pl_record_dir {
     pl_aead_cache *evp;       /* libcrypto's contexts, or NULL: libsodium. A copy of the struct (a
                                  rollback) stays valid: the contexts compare keys, not owners */
     int evp_owned;            /* evp is this direction's own (freed with it), not a shared cache */
+    size_t evp_from;          /* evp computes inner frames of at least this many bytes; libsodium
+                                 the shorter ones (PL_RECORD_EVP_FROM, or 0: PL_AEAD_LIBCRYPTO) */
     uint64_t counter;         /* records sealed/opened under key */
     uint64_t rekey_interval;
     uint64_t epoch;           /* rekeys so far */
@@ -75,8 +85,9 @@ int pl_record_init_with(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint
  * owned; NULL: as pl_record_init). Cannot fail. */
 void pl_record_init_cached(pl_record_dir *d, const uint8_t key[PL_RECORD_KEY], uint64_t rekey_interval,
                            pl_aead_cache *cache);
-/* The implementation that seals d's records. */
-pl_aead_impl pl_record_impl(const pl_record_dir *d);
+/* The implementation that seals and opens d's records whose inner frame
+ * is inner_len bytes long (the one place that decides it). */
+pl_aead_impl pl_record_impl(const pl_record_dir *d, size_t inner_len);
 /* Wipe, and free libcrypto's context. */
 void pl_record_clear(pl_record_dir *d);
 /* Seal one inner frame (inner_len <= PL_RECORD_MAX_INNER) and append the

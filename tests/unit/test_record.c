@@ -602,7 +602,7 @@ static void test_both_implementations(void **state)
     test_key(key);
     pl_record_dir s, c;
     assert_int_equal(pl_record_init_with(&s, key, 0, PL_AEAD_LIBSODIUM), PL_OK);
-    assert_int_equal(pl_record_impl(&s), PL_AEAD_LIBSODIUM);
+    assert_int_equal(pl_record_impl(&s, PL_RECORD_MAX_INNER), PL_AEAD_LIBSODIUM);
     int rc = pl_record_init_with(&c, key, 0, PL_AEAD_LIBCRYPTO);
     if (strcmp(pl_aead_implementation(), "libcrypto") != 0) {
         assert_int_equal(rc, PL_ERR_UNSUPPORTED);
@@ -611,7 +611,7 @@ static void test_both_implementations(void **state)
         skip(); /* a libsodium-only build: test_vector covers it */
     }
     assert_int_equal(rc, PL_OK);
-    assert_int_equal(pl_record_impl(&c), PL_AEAD_LIBCRYPTO);
+    assert_int_equal(pl_record_impl(&c, 0), PL_AEAD_LIBCRYPTO); /* named: every length */
     /* The vectors (computed by python3's cryptography, above) at counters 0 and 1. */
     for (int i = 0; i < 2; i++) {
         rec r = seal_one(&c, hello_frame, sizeof hello_frame);
@@ -773,12 +773,12 @@ static void test_shared_cache(void **state)
         pl_record_init_cached(&ctx_[i], i ? k2 : k1, 3, cache);
         pl_record_init_cached(&crx[i], i ? k2 : k1, 3, cache);
         assert_int_equal(pl_record_init_with(&stx[i], i ? k2 : k1, 3, PL_AEAD_LIBSODIUM), PL_OK);
-        assert_int_equal(pl_record_impl(&ctx_[i]), PL_AEAD_LIBCRYPTO);
+        assert_int_equal(pl_record_impl(&ctx_[i], PL_RECORD_EVP_FROM), PL_AEAD_LIBCRYPTO);
     }
     for (int n = 0; n < 12; n++) {
         int i = (n * 7 / 3) % 2; /* runs of one direction, then the other */
         size_t len;
-        uint8_t *inner = inner_frame(50 + (size_t)n, (uint8_t)n, &len);
+        uint8_t *inner = inner_frame(PL_RECORD_EVP_FROM + (size_t)n, (uint8_t)n, &len); /* libcrypto's lengths */
         rec a = seal_one(&stx[i], inner, len), b = seal_one(&ctx_[i], inner, len);
         assert_int_equal(a.len, b.len);
         assert_memory_equal(a.p, b.p, a.len);
@@ -795,11 +795,71 @@ static void test_shared_cache(void **state)
     pl_aead_cache_free(cache);
 }
 
+/* A direction made with the default implementation (pl_record_init(), and
+ * a node's cached one) leaves inner frames shorter than PL_RECORD_EVP_FROM
+ * to libsodium, whose calls cost less, and the longer ones to libcrypto
+ * where the build has it; either way its records are the bytes both
+ * implementations seal, and open with either. */
+static void test_default_splits_by_length(void **state)
+{
+    (void)state;
+    uint8_t key[PL_RECORD_KEY];
+    test_key(key);
+    int evp = strcmp(pl_aead_implementation(), "libcrypto") == 0;
+    pl_aead_cache *cache = pl_aead_cache_new();
+    assert_true(evp == (cache != NULL));
+    pl_record_dir def_tx, def_rx, cached_tx, s_tx, s_rx, c_rx;
+    pl_record_init(&def_tx, key, 0);
+    pl_record_init(&def_rx, key, 0);
+    pl_record_init_cached(&cached_tx, key, 0, cache);
+    assert_int_equal(pl_record_init_with(&s_tx, key, 0, PL_AEAD_LIBSODIUM), PL_OK);
+    assert_int_equal(pl_record_init_with(&s_rx, key, 0, PL_AEAD_LIBSODIUM), PL_OK);
+    if (evp)
+        assert_int_equal(pl_record_init_with(&c_rx, key, 0, PL_AEAD_LIBCRYPTO), PL_OK);
+    const pl_aead_impl small = PL_AEAD_LIBSODIUM, large = evp ? PL_AEAD_LIBCRYPTO : PL_AEAD_LIBSODIUM;
+    for (int k = 0; k < 2; k++) {
+        const pl_record_dir *d = k ? &cached_tx : &def_tx;
+        assert_int_equal(pl_record_impl(d, 0), small);
+        assert_int_equal(pl_record_impl(d, PL_RECORD_EVP_FROM - 1), small);
+        assert_int_equal(pl_record_impl(d, PL_RECORD_EVP_FROM), large);
+        assert_int_equal(pl_record_impl(d, PL_RECORD_MAX_INNER), large);
+    }
+    /* Inner frames of 8 bytes (a header alone) up to the largest, across the boundary. */
+    const size_t payloads[] = {0, 56, PL_RECORD_EVP_FROM - 1 - PL_FRAME_HEADER_SIZE,
+                               PL_RECORD_EVP_FROM - PL_FRAME_HEADER_SIZE, 1000, PL_RECORD_MAX_INNER_PAYLOAD};
+    for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
+        size_t len;
+        uint8_t *inner = inner_frame(payloads[i], (uint8_t)i, &len);
+        rec a = seal_one(&s_tx, inner, len), b = seal_one(&def_tx, inner, len), c = seal_one(&cached_tx, inner, len);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.p, b.p, a.len);
+        assert_int_equal(a.len, c.len);
+        assert_memory_equal(a.p, c.p, a.len);
+        assert_int_equal(open_one(&def_rx, &a, inner, len), PL_OK); /* libsodium's, opened by the default */
+        assert_int_equal(open_one(&s_rx, &b, inner, len), PL_OK);   /* the default's, by libsodium */
+        if (evp)
+            assert_int_equal(open_one(&c_rx, &c, inner, len), PL_OK); /* and by libcrypto */
+        rec_free(&a);
+        rec_free(&b);
+        rec_free(&c);
+        free(inner);
+    }
+    pl_record_clear(&def_tx);
+    pl_record_clear(&def_rx);
+    pl_record_clear(&cached_tx);
+    pl_record_clear(&s_tx);
+    pl_record_clear(&s_rx);
+    if (evp)
+        pl_record_clear(&c_rx);
+    pl_aead_cache_free(cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_shared_cache),
+        cmocka_unit_test(test_default_splits_by_length),
         cmocka_unit_test(test_seal_appends),
         cmocka_unit_test(test_vector),
         cmocka_unit_test(test_deframer_carries_records),
