@@ -378,7 +378,7 @@ int pl__mdns_wanted(pl_mdns *m, const centry *c)
 
 int64_t pl__mdns_refresh_time(const centry *c)
 {
-    if (c->ttl == 0 || c->refreshed >= 2)
+    if (c->ttl == 0 || c->refreshed >= REFRESH_QUERIES)
         return -1;
-    return c->recv + (int64_t)c->ttl * (c->refreshed ? 900 : 800);
+    return c->recv + (int64_t)c->ttl * (800 + 50 * c->refreshed + c->refresh_jitter);
 }

@@ -1039,7 +1039,7 @@ void pl_mdns_process(pl_mdns *m, int64_t now)
             in->queries++;
         }
     }
-    /* Refresh queries at 80 % and 90 % of the TTL (RFC 6762 5.2), expiry. */
+    /* Refresh queries at 80, 85, 90 and 95 % of the TTL, each 0-2 % later (RFC 6762 5.2), expiry. */
     for (size_t i = 0; i < m->n_cache;) {
         centry *c = m->cache[i];
         if (c->expire <= now) {

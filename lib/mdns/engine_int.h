@@ -28,6 +28,7 @@ enum { ST_PROBING = 0, ST_ANNOUNCING, ST_ESTABLISHED, ST_IDLE /* the host only: 
 #define ANNOUNCE_INTERVAL 1000
 #define BROWSE_MAX_INTERVAL (3600 * 1000)
 #define RESOLVE_QUERIES 5
+#define REFRESH_QUERIES 4 /* per record received: at 80, 85, 90 and 95 % of its TTL (RFC 6762 5.2) */
 /* PL_MDNS_EV_ALL_FOR_NOW: the answer window after a browse's first query
  * (responders answer a shared record within 20-120 ms, and may hold it
  * up to 500 ms more to aggregate, RFC 6762 6 and 6.4; Avahi waits one
@@ -93,7 +94,8 @@ typedef struct centry {
     uint32_t ttl;
     int64_t recv, expire;
     uint64_t seq;  /* arrival order: breaks ties between records received in the same millisecond */
-    int refreshed; /* refresh queries sent (80 %, 90 %) */
+    int refreshed; /* refresh queries sent (80, 85, 90, 95 % of the TTL, each plus refresh_jitter) */
+    int refresh_jitter; /* 0-20 thousandths of the TTL, drawn when the record arrives (RFC 6762 5.2) */
     pl_dns_name name;
     uint8_t *rdata; /* uncompressed */
     uint32_t hname, hset, hkey; /* hashes of the name, of the set and of the key */

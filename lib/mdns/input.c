@@ -653,6 +653,7 @@ void pl__mdns_cache_put(pl_mdns *m, int li, const pl_dns_record *r, int64_t now)
         c->seq = ++m->cache_seq;
         c->expire = expire;
         c->refreshed = 0;
+        c->refresh_jitter = (int)pl__mdns_rnd_between(m, 0, 20);
         if (r->type == PL_DNS_PTR || r->type == PL_DNS_SRV)
             memcpy(c->rdata, data, n); /* the sender's spelling */
         /* The newest of its set's bucket and, confirmed, of its source again (it stays with
@@ -709,6 +710,7 @@ void pl__mdns_cache_put(pl_mdns *m, int li, const pl_dns_record *r, int64_t now)
     c->recv = now;
     c->seq = ++m->cache_seq;
     c->expire = expire;
+    c->refresh_jitter = (int)pl__mdns_rnd_between(m, 0, 20);
     c->hname = hname;
     c->hset = hset;
     c->hkey = hkey;

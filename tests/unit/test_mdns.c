@@ -508,15 +508,31 @@ static void test_cache_expiry_and_goodbye(void **state)
     assert_int_equal(r->ev.txt_len, 4);
     assert_memory_equal(r->ev.txt, TXT1, 4);
     int64_t fed = s->now;
-    /* Refresh queries at 80 % and 90 % of the TTL, then expiry at 100 %. */
+    /* Refresh queries at 80, 85, 90 and 95 % of the TTL (10 s), each the
+     * same 0-2 % of it later (RFC 6762 5.2), then expiry at 100 %. */
     size_t mark = s->n_log[0];
     sim_run(s, fed + 9990);
     assert_null(find_event(s, 0, PL_MDNS_EV_LOST, "Far", 0));
-    int refresh = 0;
-    for (size_t k = mark; k < s->n_log[0]; k++)
-        if (has_question(&s->log[0][k], "Far._peerlink._tcp.local", PL_DNS_SRV) && s->log[0][k].t == fed + 8000)
-            refresh = 1;
-    assert_true(refresh);
+    int refreshes = 0;
+    int64_t jitter = -1;
+    for (size_t k = mark; k < s->n_log[0]; k++) {
+        if (!has_question(&s->log[0][k], "Far._peerlink._tcp.local", PL_DNS_SRV))
+            continue;
+        int64_t late = s->log[0][k].t - (fed + 8000 + 500 * refreshes);
+        assert_true(late >= 0 && late <= 200);
+        if (jitter < 0)
+            jitter = late;
+        assert_int_equal(late, jitter);
+        refreshes++;
+    }
+    assert_int_equal(refreshes, 4);
+    /* Drawn per record: the TXT record's refreshes keep their own offset. */
+    int64_t txt_jitter = -1;
+    for (size_t k = mark; k < s->n_log[0] && txt_jitter < 0; k++)
+        if (has_question(&s->log[0][k], "Far._peerlink._tcp.local", PL_DNS_TXT))
+            txt_jitter = s->log[0][k].t - (fed + 8000);
+    assert_true(txt_jitter >= 0 && txt_jitter <= 200);
+    assert_true(txt_jitter != jitter);
     sim_run(s, fed + 10001);
     const evrec *lost = find_event(s, 0, PL_MDNS_EV_LOST, "Far", 0);
     assert_non_null(lost);
